@@ -1,0 +1,512 @@
+//! The command/response/URC state machine of one AT port, with time passed in.
+//!
+//! The driver (the engine) feeds received bytes with [`Session::handle_input`], submits
+//! commands with [`Session::submit`], calls [`Session::handle_timeout`] when
+//! [`Session::poll_timeout`] says so, and carries out the [`Event`]s it drains with
+//! [`Session::poll_event`]: write bytes, route an unsolicited frame, complete a command.
+//!
+//! Exactly one command is in flight. A command may expect the data prompt (`>`), after which
+//! its data is transmitted, and may expect a result URC (e.g. `+CMQTTPUB: 0,0`) that can
+//! arrive before or after its final result: interest in it exists from the moment the
+//! command is submitted, so a fast modem cannot beat the waiter.
+//!
+//! When a command times out without its final result, the session is *stale*: the late
+//! answer may still come. Before the next command it sends a bare `AT` and waits until the
+//! line has been quiet for [`SYNC_QUIET`] after the last final result, so a late `OK` can
+//! never be taken for the answer to a later command.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::codec::{Decoder, FinalResult, Frame, RawRule};
+use super::encode::CommandLine;
+
+/// How long the line must stay quiet after a resync probe's final result.
+pub const SYNC_QUIET: Duration = Duration::from_millis(60);
+
+/// A result URC a command waits for after (or before) its final result.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// The line prefix, including the client index where it matters, e.g. `+CMQTTPUB: 0,`.
+    pub prefix: Vec<u8>,
+    /// Decides whether a matching line is the final result (true) or a progress report
+    /// (false, e.g. Quectel's retransmission notices); `None` takes the first match.
+    pub is_final: Option<fn(&[u8]) -> bool>,
+}
+
+impl Expect {
+    pub fn prefix(prefix: impl Into<Vec<u8>>) -> Self {
+        Expect {
+            prefix: prefix.into(),
+            is_final: None,
+        }
+    }
+}
+
+/// One command to execute.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub line: CommandLine,
+    /// Bytes to send after the `>` prompt.
+    pub data: Option<Vec<u8>>,
+    /// Whether `data` is secret (shown masked in transcripts).
+    pub data_secret: bool,
+    /// Deadline for the whole exchange, counted from submission.
+    pub timeout: Duration,
+    /// Lines starting with one of these belong to the response even when they look like
+    /// URCs. Empty: every line that is not a registered URC belongs to the response.
+    pub response_prefixes: Vec<Vec<u8>>,
+    pub expect: Option<Expect>,
+}
+
+impl Command {
+    pub fn new(line: CommandLine, timeout: Duration) -> Self {
+        Command {
+            line,
+            data: None,
+            data_secret: false,
+            timeout,
+            response_prefixes: Vec::new(),
+            expect: None,
+        }
+    }
+    pub fn with_data(mut self, data: Vec<u8>) -> Self {
+        self.data = Some(data);
+        self
+    }
+    pub fn with_response(mut self, prefix: impl Into<Vec<u8>>) -> Self {
+        self.response_prefixes.push(prefix.into());
+        self
+    }
+    pub fn with_expect(mut self, expect: Expect) -> Self {
+        self.expect = Some(expect);
+        self
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The final result arrived (and the expected URC, if one was asked for and the final
+    /// result was OK).
+    Complete {
+        lines: Vec<Frame>,
+        final_result: FinalResult,
+        urc: Option<Vec<u8>>,
+        /// Progress reports matching the expectation that were not final.
+        progress: Vec<Vec<u8>>,
+    },
+    /// The deadline passed. `final_result` is set when only the result URC was missing.
+    TimedOut {
+        lines: Vec<Frame>,
+        final_result: Option<FinalResult>,
+        waited_for: String,
+    },
+    /// The port failed while the command was in flight.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bytes to write to the port. `masked` is what transcripts and logs show.
+    Transmit { bytes: Vec<u8>, masked: Vec<u8> },
+    /// An unsolicited frame (a `Line` or a `Raw` block).
+    Urc(Frame),
+    /// The in-flight command ended.
+    Done(Outcome),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the prompt (data pending) or the final result.
+    Running,
+    /// Final result seen, waiting for the result URC.
+    AwaitUrc,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    cmd: Command,
+    deadline: Instant,
+    phase: Phase,
+    echo: Vec<u8>,
+    data_sent: bool,
+    lines: Vec<Frame>,
+    final_result: Option<FinalResult>,
+    urc: Option<Vec<u8>>,
+    progress: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Syncing {
+    pending: Command,
+    deadline: Instant,
+    quiet_until: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    Syncing(Syncing),
+    Busy(Box<InFlight>),
+}
+
+/// Error returned by [`Session::submit`] while another command is in flight.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a command is already in flight")]
+pub struct Busy;
+
+pub struct Session {
+    decoder: Decoder,
+    frames: Vec<Frame>,
+    events: VecDeque<Event>,
+    state: State,
+    stale: bool,
+    urc_prefixes: Vec<Vec<u8>>,
+    late_responses: u64,
+    timer_moved: bool,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn starts_with_any(line: &[u8], prefixes: &[Vec<u8>]) -> bool {
+    prefixes.iter().any(|p| line.starts_with(p))
+}
+
+fn frame_head(frame: &Frame) -> Option<&[u8]> {
+    match frame {
+        Frame::Line(l) => Some(l),
+        Frame::Raw { header, .. } => Some(header),
+        _ => None,
+    }
+}
+
+/// The response prefix a plain command implies: `AT+CSQ` -> `+CSQ:`, `AT+CREG?` -> `+CREG:`.
+pub fn implied_prefix(command: &[u8]) -> Option<Vec<u8>> {
+    let body = command
+        .strip_prefix(b"AT")
+        .or_else(|| command.strip_prefix(b"at"))?;
+    if !matches!(
+        body.first(),
+        Some(b'+') | Some(b'$') | Some(b'^') | Some(b'#')
+    ) {
+        return None;
+    }
+    let end = body
+        .iter()
+        .position(|b| matches!(b, b'=' | b'?' | b'\r'))
+        .unwrap_or(body.len());
+    if end < 2 {
+        return None;
+    }
+    let mut p = body[..end].to_ascii_uppercase();
+    p.push(b':');
+    Some(p)
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Session {
+            decoder: Decoder::new(),
+            frames: Vec::new(),
+            events: VecDeque::new(),
+            state: State::Idle,
+            stale: false,
+            urc_prefixes: Vec::new(),
+            late_responses: 0,
+            timer_moved: false,
+        }
+    }
+
+    /// Lines starting with `prefix` are unsolicited unless the command in flight claims them.
+    pub fn add_urc_prefix(&mut self, prefix: &[u8]) {
+        if !self.urc_prefixes.iter().any(|p| p == prefix) {
+            self.urc_prefixes.push(prefix.to_vec());
+        }
+    }
+
+    pub fn add_raw_rule(&mut self, rule: RawRule) {
+        self.decoder.add_rule(rule);
+    }
+
+    /// Whether a command is in flight (or a resync is under way).
+    pub fn is_busy(&self) -> bool {
+        !matches!(self.state, State::Idle)
+    }
+
+    /// Whether a timed-out command's answer may still arrive.
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Late final results dropped so far.
+    pub fn late_responses(&self) -> u64 {
+        self.late_responses
+    }
+
+    /// Forget partial input (after a modem reboot).
+    pub fn reset_input(&mut self) {
+        self.decoder.reset();
+    }
+
+    pub fn submit(&mut self, now: Instant, cmd: Command) -> Result<(), Busy> {
+        if self.is_busy() {
+            return Err(Busy);
+        }
+        let deadline = now + cmd.timeout;
+        if self.stale {
+            log::debug!("resynchronising before {}", cmd.line.text());
+            self.events.push_back(Event::Transmit {
+                bytes: b"AT\r".to_vec(),
+                masked: b"AT\r".to_vec(),
+            });
+            self.state = State::Syncing(Syncing {
+                pending: cmd,
+                deadline,
+                quiet_until: None,
+            });
+        } else {
+            self.start(cmd, deadline);
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, cmd: Command, deadline: Instant) {
+        let mut masked = cmd.line.masked.clone().into_bytes();
+        masked.push(b'\r');
+        self.events.push_back(Event::Transmit {
+            bytes: cmd.line.bytes.clone(),
+            masked,
+        });
+        let mut echo = cmd.line.bytes.clone();
+        while matches!(echo.last(), Some(b'\r') | Some(b'\n')) {
+            echo.pop();
+        }
+        self.state = State::Busy(Box::new(InFlight {
+            cmd,
+            deadline,
+            phase: Phase::Running,
+            echo,
+            data_sent: false,
+            lines: Vec::new(),
+            final_result: None,
+            urc: None,
+            progress: Vec::new(),
+        }));
+    }
+
+    /// Abort the command in flight because the port failed.
+    pub fn fail(&mut self, reason: &str) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => {}
+            State::Syncing(_) | State::Busy(_) => {
+                self.events
+                    .push_back(Event::Done(Outcome::Failed(reason.to_string())));
+            }
+        }
+        self.stale = false;
+        self.decoder.reset();
+    }
+
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        let mut frames = std::mem::take(&mut self.frames);
+        self.decoder.feed(data, &mut frames);
+        for frame in frames.drain(..) {
+            self.handle_frame(now, frame);
+        }
+        self.frames = frames;
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: Frame) {
+        match &mut self.state {
+            State::Idle => self.idle_frame(frame),
+            State::Syncing(sync) => match frame {
+                Frame::Final(_) => {
+                    sync.quiet_until = Some(now + SYNC_QUIET);
+                    self.timer_moved = true;
+                }
+                Frame::Prompt => log::debug!("prompt while resynchronising ignored"),
+                other => self.route_urc(other),
+            },
+            State::Busy(_) => self.busy_frame(frame),
+        }
+    }
+
+    fn idle_frame(&mut self, frame: Frame) {
+        match frame {
+            Frame::Final(f) => {
+                self.late_responses += 1;
+                if self.stale {
+                    log::debug!("late final result {f:?} of a timed-out command dropped");
+                    self.stale = false;
+                } else {
+                    log::debug!("final result {f:?} with no command in flight dropped");
+                }
+            }
+            Frame::Prompt => log::debug!("prompt with no command in flight ignored"),
+            other => self.route_urc(other),
+        }
+    }
+
+    fn route_urc(&mut self, frame: Frame) {
+        self.events.push_back(Event::Urc(frame));
+    }
+
+    fn busy_frame(&mut self, frame: Frame) {
+        let State::Busy(inflight) = &mut self.state else {
+            return;
+        };
+        match frame {
+            Frame::Prompt => {
+                if let (false, Some(data)) = (inflight.data_sent, &inflight.cmd.data) {
+                    inflight.data_sent = true;
+                    let masked = if inflight.cmd.data_secret {
+                        format!("<{} secret bytes>", data.len()).into_bytes()
+                    } else {
+                        data.clone()
+                    };
+                    self.events.push_back(Event::Transmit {
+                        bytes: data.clone(),
+                        masked,
+                    });
+                } else {
+                    log::debug!("unexpected prompt during {}", inflight.cmd.line.text());
+                }
+            }
+            Frame::Final(f) => {
+                if !matches!(inflight.phase, Phase::Running) {
+                    // A second final result: the late answer of an earlier command.
+                    self.late_responses += 1;
+                    log::debug!("extra final result {f:?} dropped");
+                    return;
+                }
+                let wait_urc = f.is_ok() && inflight.cmd.expect.is_some() && inflight.urc.is_none();
+                inflight.final_result = Some(f);
+                if wait_urc {
+                    inflight.phase = Phase::AwaitUrc;
+                } else {
+                    self.complete();
+                }
+            }
+            frame => {
+                let Some(head) = frame_head(&frame) else {
+                    return;
+                };
+                if head == inflight.echo.as_slice() {
+                    return; // echo of the command line
+                }
+                if let Some(expect) = &inflight.cmd.expect {
+                    if head.starts_with(&expect.prefix) {
+                        let is_final = expect.is_final.map(|f| f(head)).unwrap_or(true);
+                        if !is_final {
+                            inflight.progress.push(head.to_vec());
+                            return;
+                        }
+                        if inflight.urc.is_none() {
+                            inflight.urc = Some(head.to_vec());
+                            if matches!(inflight.phase, Phase::AwaitUrc) {
+                                self.complete();
+                            }
+                            return;
+                        }
+                    }
+                }
+                let claimed = starts_with_any(head, &inflight.cmd.response_prefixes);
+                let is_urc = starts_with_any(head, &self.urc_prefixes);
+                let collect = matches!(inflight.phase, Phase::Running)
+                    && (claimed || (!is_urc && inflight.cmd.response_prefixes.is_empty()));
+                if collect {
+                    inflight.lines.push(frame);
+                } else {
+                    self.route_urc(frame);
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self) {
+        if let State::Busy(inflight) = std::mem::replace(&mut self.state, State::Idle) {
+            let inflight = *inflight;
+            let final_result = inflight.final_result.unwrap_or(FinalResult::Error);
+            self.events.push_back(Event::Done(Outcome::Complete {
+                lines: inflight.lines,
+                final_result,
+                urc: inflight.urc,
+                progress: inflight.progress,
+            }));
+        }
+    }
+
+    /// When the driver must call [`Session::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Idle => None,
+            State::Syncing(s) => Some(match s.quiet_until {
+                Some(q) if q < s.deadline => q,
+                _ => s.deadline,
+            }),
+            State::Busy(b) => Some(b.deadline),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => {}
+            State::Syncing(sync) => {
+                if sync.quiet_until.is_some_and(|q| now >= q) {
+                    self.stale = false;
+                    self.start(sync.pending, sync.deadline);
+                } else if now >= sync.deadline {
+                    self.events.push_back(Event::Done(Outcome::TimedOut {
+                        lines: Vec::new(),
+                        final_result: None,
+                        waited_for: "the modem to answer AT (resync)".into(),
+                    }));
+                } else {
+                    self.state = State::Syncing(sync);
+                }
+            }
+            State::Busy(inflight) => {
+                if now < inflight.deadline {
+                    self.state = State::Busy(inflight);
+                    return;
+                }
+                let inflight = *inflight;
+                let waited_for = match (&inflight.final_result, &inflight.cmd.expect) {
+                    (Some(_), Some(e)) => {
+                        String::from_utf8_lossy(&e.prefix).trim_end_matches(',').to_string()
+                    }
+                    _ if inflight.cmd.data.is_some() && !inflight.data_sent => {
+                        "the '>' prompt".into()
+                    }
+                    _ => "a final result".into(),
+                };
+                if inflight.final_result.is_none() {
+                    self.stale = true;
+                }
+                self.events.push_back(Event::Done(Outcome::TimedOut {
+                    lines: inflight.lines,
+                    final_result: inflight.final_result,
+                    waited_for,
+                }));
+            }
+        }
+    }
+
+    /// Whether [`Session::poll_timeout`] moved earlier because of input since the last
+    /// call: a driver sleeping until the old deadline must wake up and ask again.
+    pub fn take_timer_moved(&mut self) -> bool {
+        std::mem::take(&mut self.timer_moved)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,310 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::at::encode::CommandLine;
+use crate::at::{ErrorCode, FinalResult, Frame};
+
+fn cmd(text: &str) -> Command {
+    Command::new(
+        CommandLine::raw(text).expect("valid command"),
+        Duration::from_secs(1),
+    )
+}
+
+fn drain(s: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+fn tx(bytes: &[u8]) -> Event {
+    Event::Transmit {
+        bytes: bytes.to_vec(),
+        masked: bytes.to_vec(),
+    }
+}
+
+fn done(events: &[Event]) -> Option<&Outcome> {
+    events.iter().find_map(|e| match e {
+        Event::Done(o) => Some(o),
+        _ => None,
+    })
+}
+
+#[test]
+fn simple_command_collects_lines_until_ok() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+CSQ").with_response(b"+CSQ:".to_vec()))
+        .unwrap();
+    assert_eq!(drain(&mut s), vec![tx(b"AT+CSQ\r")]);
+    s.handle_input(t0, b"\r\n+CSQ: 23,0\r\n\r\nOK\r\n");
+    let ev = drain(&mut s);
+    assert_eq!(
+        done(&ev),
+        Some(&Outcome::Complete {
+            lines: vec![Frame::Line(b"+CSQ: 23,0".to_vec())],
+            final_result: FinalResult::Ok,
+            urc: None,
+            progress: vec![],
+        })
+    );
+    assert!(!s.is_busy());
+}
+
+#[test]
+fn urc_between_command_and_ok() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.add_urc_prefix(b"+CMQTTCONNLOST:");
+    s.submit(t0, cmd("AT+CSQ").with_response(b"+CSQ:".to_vec()))
+        .unwrap();
+    drain(&mut s);
+    s.handle_input(
+        t0,
+        b"\r\n+CSQ: 23,0\r\n\r\n+CMQTTCONNLOST: 0,1\r\n\r\nOK\r\n",
+    );
+    let ev = drain(&mut s);
+    assert!(ev.contains(&Event::Urc(Frame::Line(b"+CMQTTCONNLOST: 0,1".to_vec()))));
+    match done(&ev) {
+        Some(Outcome::Complete { lines, .. }) => {
+            assert_eq!(lines, &vec![Frame::Line(b"+CSQ: 23,0".to_vec())])
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_line_outside_command_is_urc() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.handle_input(t0, b"\r\nRDY\r\n");
+    assert_eq!(
+        drain(&mut s),
+        vec![Event::Urc(Frame::Line(b"RDY".to_vec()))]
+    );
+}
+
+#[test]
+fn echo_is_dropped() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("ATI")).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"ATI\r\r\nSIMCOM INCORPORATED\r\nOK\r\n");
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete { lines, .. }) => {
+            assert_eq!(lines, &vec![Frame::Line(b"SIMCOM INCORPORATED".to_vec())])
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn prompt_then_data_then_result_urc() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let c = cmd("AT+CMQTTSUB=0,9,1")
+        .with_data(b"simcommsg".to_vec())
+        .with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
+    s.submit(t0, c).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\n>");
+    assert_eq!(drain(&mut s), vec![tx(b"simcommsg")]);
+    s.handle_input(t0, b"\r\nOK\r\n");
+    assert!(
+        done(&drain(&mut s)).is_none(),
+        "must wait for the result URC"
+    );
+    s.handle_input(t0, b"\r\n+CMQTTSUB: 0,0\r\n");
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete {
+            final_result, urc, ..
+        }) => {
+            assert_eq!(final_result, &FinalResult::Ok);
+            assert_eq!(urc.as_deref(), Some(&b"+CMQTTSUB: 0,0"[..]));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn result_urc_before_error_completes_at_error() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let c = cmd("AT+CMQTTPUB=0,1,60").with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
+    s.submit(t0, c).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\n+CMQTTPUB: 0,11\r\n\r\nERROR\r\n");
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete {
+            final_result, urc, ..
+        }) => {
+            assert_eq!(final_result, &FinalResult::Error);
+            assert_eq!(urc.as_deref(), Some(&b"+CMQTTPUB: 0,11"[..]));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn progress_reports_do_not_complete() {
+    fn is_final(line: &[u8]) -> bool {
+        line.get(13) != Some(&b'1')
+    }
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let c = cmd("AT+QMTPUB=0,1,1,0,\"t\"").with_expect(Expect {
+        prefix: b"+QMTPUB: 0,".to_vec(),
+        is_final: Some(is_final),
+    });
+    s.submit(t0, c).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nOK\r\n\r\n+QMTPUB: 0,1,1,1\r\n");
+    assert!(done(&drain(&mut s)).is_none());
+    s.handle_input(t0, b"\r\n+QMTPUB: 0,1,0\r\n");
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete { urc, progress, .. }) => {
+            assert_eq!(urc.as_deref(), Some(&b"+QMTPUB: 0,1,0"[..]));
+            assert_eq!(progress, &vec![b"+QMTPUB: 0,1,1,1".to_vec()]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn cme_error_is_final() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+CPIN?")).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\n+CME ERROR: 10\r\n");
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete { final_result, .. }) => {
+            assert_eq!(final_result, &FinalResult::CmeError(ErrorCode::Numeric(10)))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn garbage_before_ok() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT")).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\x00\xff\xfe\r\nOK\r\n");
+    let ev = drain(&mut s);
+    assert!(matches!(
+        done(&ev),
+        Some(Outcome::Complete {
+            final_result: FinalResult::Ok,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn timeout_then_late_response_is_dropped() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+SLOW")).unwrap();
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+    s.handle_timeout(t0 + Duration::from_millis(500));
+    assert!(drain(&mut s).is_empty(), "not yet due");
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    assert!(matches!(
+        done(&drain(&mut s)),
+        Some(Outcome::TimedOut {
+            final_result: None,
+            ..
+        })
+    ));
+    assert!(s.is_stale());
+    // The late answer arrives while idle: dropped, and the session is in step again.
+    s.handle_input(t0 + Duration::from_secs(2), b"\r\nOK\r\n");
+    assert!(drain(&mut s).is_empty());
+    assert!(!s.is_stale());
+    assert_eq!(s.late_responses(), 1);
+}
+
+#[test]
+fn resync_before_next_command_when_stale() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+SLOW")).unwrap();
+    drain(&mut s);
+    let t1 = t0 + Duration::from_secs(1);
+    s.handle_timeout(t1);
+    drain(&mut s);
+    // Next command while still stale: a probe goes first.
+    s.submit(t1, cmd("AT+CSQ")).unwrap();
+    assert_eq!(drain(&mut s), vec![tx(b"AT\r")]);
+    // Late OK of AT+SLOW, then the probe's OK: both swallowed.
+    s.handle_input(t1, b"\r\nOK\r\n");
+    s.handle_input(t1 + Duration::from_millis(10), b"\r\nOK\r\n");
+    assert!(drain(&mut s).is_empty());
+    let quiet = s.poll_timeout().expect("quiet deadline");
+    assert!(quiet > t1);
+    s.handle_timeout(quiet);
+    assert_eq!(drain(&mut s), vec![tx(b"AT+CSQ\r")]);
+    s.handle_input(quiet, b"\r\n+CSQ: 5,0\r\n\r\nOK\r\n");
+    assert!(matches!(
+        done(&drain(&mut s)),
+        Some(Outcome::Complete {
+            final_result: FinalResult::Ok,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn missing_prompt_times_out_naming_it() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()))
+        .unwrap();
+    drain(&mut s);
+    s.handle_timeout(t0 + Duration::from_secs(2));
+    match done(&drain(&mut s)) {
+        Some(Outcome::TimedOut { waited_for, .. }) => assert!(waited_for.contains("prompt")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn busy_refuses_second_submit() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT")).unwrap();
+    assert_eq!(s.submit(t0, cmd("AT")), Err(Busy));
+}
+
+#[test]
+fn secret_data_is_masked() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let mut c = cmd("AT+CCERTDOWN=\"k.pem\",6").with_data(b"SECRET".to_vec());
+    c.data_secret = true;
+    s.submit(t0, c).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b">");
+    assert_eq!(
+        drain(&mut s),
+        vec![Event::Transmit {
+            bytes: b"SECRET".to_vec(),
+            masked: b"<6 secret bytes>".to_vec()
+        }]
+    );
+}
+
+#[test]
+fn implied_prefixes() {
+    assert_eq!(implied_prefix(b"AT+CSQ"), Some(b"+CSQ:".to_vec()));
+    assert_eq!(implied_prefix(b"AT+creg?"), Some(b"+CREG:".to_vec()));
+    assert_eq!(
+        implied_prefix(b"AT+CMQTTACCQ=0,\"x\""),
+        Some(b"+CMQTTACCQ:".to_vec())
+    );
+    assert_eq!(implied_prefix(b"ATI"), None);
+    assert_eq!(implied_prefix(b"ATE0"), None);
+}

@@ -1,0 +1,872 @@
+//! SIMCom `AT+CMQTT*`: A7600 / SIM7600 / SIM7500 (two clients) and SIM7028 (one client).
+//!
+//! Manuals: A7600 Series MQTT AT Command Manual V1.00 (seeds/003) and the SIM7028 MQTT
+//! manual (seeds/001). Topics and payloads go after a `>` prompt with their length, so they
+//! are binary-safe; results come as URCs (`+CMQTTCONNECT: 0,0`) after `OK`, or as
+//! `+CMQTTxxx: idx,err` followed by `ERROR` when the command is refused at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use crate::at::session::{Command, Expect};
+use crate::at::{build, Arg, Frame, RawRule};
+use crate::engine::{Engine, Response};
+use crate::error::{Error, Result};
+use crate::mqtt::{self, Backend, Capabilities, ClientShared, ConnectOptions, Message, Tls};
+
+/// The result codes of the manual's section 2.2.1.
+pub const ERROR_NAMES: [&str; 36] = [
+    "operation succeeded",
+    "failed",
+    "bad UTF-8 string",
+    "sock connect fail",
+    "sock create fail",
+    "sock close fail",
+    "message receive fail",
+    "network open fail",
+    "network close fail",
+    "network not opened",
+    "client index error",
+    "no connection",
+    "invalid parameter",
+    "not supported operation",
+    "client is busy",
+    "require connection fail",
+    "sock sending fail",
+    "timeout",
+    "topic is empty",
+    "client is used",
+    "client not acquired",
+    "client not released",
+    "length out of range",
+    "network is opened",
+    "packet fail",
+    "DNS error",
+    "socket is closed by server",
+    "connection refused: unaccepted protocol version",
+    "connection refused: identifier rejected",
+    "connection refused: server unavailable",
+    "connection refused: bad user name or password",
+    "connection refused: not authorized",
+    "handshake fail",
+    "not set certificate",
+    "Open session failed",
+    "Disconnect from server failed",
+];
+
+pub fn error_name(code: i32) -> String {
+    usize::try_from(code)
+        .ok()
+        .and_then(|c| ERROR_NAMES.get(c))
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("unknown error {code}"))
+}
+
+/// `+CMQTTCONNLOST` causes (section 2.2.2.1).
+pub fn connlost_reason(cause: i32) -> &'static str {
+    match cause {
+        1 => "socket closed passively",
+        2 => "socket reset",
+        3 => "network closed",
+        _ => "connection lost",
+    }
+}
+
+/// Code 23 answers `AT+CMQTTSTART` when the service already runs.
+const ALREADY_STARTED: i32 = 23;
+
+pub fn capabilities(profile: &str) -> Option<Capabilities> {
+    let base = Capabilities {
+        family: "cmqtt",
+        profile: profile.to_string(),
+        clients: 2,
+        client_id_len: (1, 128),
+        topic_max: 1024,
+        payload_max: 10240,
+        will_topic_max: 1024,
+        will_payload_max: 1024,
+        max_qos: 2,
+        keepalive: (1, 64800),
+        credential_max: 256,
+        server_addr_len: (9, 256),
+        tls: true,
+        will: true,
+        will_retain: false,
+        retain: true,
+        empty_payload: true,
+    };
+    match profile {
+        "a7600" | "sim7600" | "sim7500" | "sim7070" => Some(base),
+        "sim7028" => Some(Capabilities {
+            clients: 1,
+            client_id_len: (1, 256),
+            ..base
+        }),
+        _ => None,
+    }
+}
+
+/// Picks the profile from the model name (`AT+CGMM`).
+pub fn profile_for_model(model: &str) -> &'static str {
+    let m = model.to_ascii_uppercase();
+    if m.contains("SIM7028") {
+        "sim7028"
+    } else if m.contains("SIM7600") {
+        "sim7600"
+    } else {
+        "a7600"
+    }
+}
+
+pub fn raw_rules() -> Vec<RawRule> {
+    vec![
+        RawRule::Trailing {
+            prefix: b"+CMQTTRXTOPIC:".to_vec(),
+            len_field: 1,
+        },
+        RawRule::Trailing {
+            prefix: b"+CMQTTRXPAYLOAD:".to_vec(),
+            len_field: 1,
+        },
+    ]
+}
+
+/// Splits `+NAME: a,b,c` into its numeric fields.
+fn int_fields(line: &[u8]) -> Vec<i64> {
+    let text = String::from_utf8_lossy(line);
+    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
+    body.split(',')
+        .filter_map(|f| f.trim().parse().ok())
+        .collect()
+}
+
+#[derive(Debug, Default)]
+struct Rx {
+    topic_total: usize,
+    payload_total: usize,
+    topic: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// URC routing and reassembly for all clients of one modem.
+struct Router {
+    clients: Mutex<Vec<Option<Arc<ClientShared>>>>,
+    rx: Mutex<Vec<Option<Rx>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Router {
+    fn client(&self, idx: usize) -> Option<Arc<ClientShared>> {
+        lock(&self.clients).get(idx).cloned().flatten()
+    }
+
+    fn on_frame(&self, frame: &Frame) {
+        match frame {
+            Frame::Raw { header, data } => {
+                let f = int_fields(header);
+                let Some(&idx) = f.first() else { return };
+                let mut rx = lock(&self.rx);
+                let Some(Some(cur)) = rx.get_mut(idx as usize) else {
+                    log::warn!(
+                        "cmqtt: {} without +CMQTTRXSTART",
+                        String::from_utf8_lossy(header)
+                    );
+                    return;
+                };
+                if header.starts_with(b"+CMQTTRXTOPIC:") {
+                    cur.topic.extend_from_slice(data);
+                } else {
+                    cur.payload.extend_from_slice(data);
+                }
+            }
+            Frame::Line(line) => self.on_line(line),
+            _ => {}
+        }
+    }
+
+    fn on_line(&self, line: &[u8]) {
+        let f = int_fields(line);
+        let Some(&idx) = f.first() else { return };
+        let Ok(idx) = usize::try_from(idx) else {
+            return;
+        };
+        if line.starts_with(b"+CMQTTRXSTART:") {
+            let mut rx = lock(&self.rx);
+            if let Some(slot) = rx.get_mut(idx) {
+                if slot.is_some() {
+                    log::warn!(
+                        "cmqtt: client {idx}: +CMQTTRXSTART before the previous message ended"
+                    );
+                }
+                *slot = Some(Rx {
+                    topic_total: f.get(1).copied().unwrap_or(0).max(0) as usize,
+                    payload_total: f.get(2).copied().unwrap_or(0).max(0) as usize,
+                    ..Rx::default()
+                });
+            }
+        } else if line.starts_with(b"+CMQTTRXEND:") {
+            let done = lock(&self.rx).get_mut(idx).and_then(Option::take);
+            let Some(rx) = done else {
+                log::warn!("cmqtt: client {idx}: +CMQTTRXEND without +CMQTTRXSTART");
+                return;
+            };
+            if rx.topic.len() != rx.topic_total || rx.payload.len() != rx.payload_total {
+                log::warn!(
+                    "cmqtt: client {idx}: message lengths differ from +CMQTTRXSTART (topic {}/{}, payload {}/{})",
+                    rx.topic.len(),
+                    rx.topic_total,
+                    rx.payload.len(),
+                    rx.payload_total
+                );
+            }
+            let topic = match String::from_utf8(rx.topic) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("cmqtt: client {idx}: topic is not UTF-8");
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                }
+            };
+            let msg = Message {
+                topic,
+                payload: rx.payload,
+                qos: None,
+                retain: None,
+                client_index: idx as u8,
+                received_at: SystemTime::now(),
+            };
+            match self.client(idx) {
+                Some(c) => c.deliver(msg),
+                None => {
+                    log::warn!("cmqtt: message for client {idx}, which is not open here; dropped")
+                }
+            }
+        } else if line.starts_with(b"+CMQTTCONNLOST:") {
+            let cause = f.get(1).copied().unwrap_or(0) as i32;
+            if let Some(c) = self.client(idx) {
+                c.connection_lost(cause, connlost_reason(cause));
+            }
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
+        for c in lock(&self.clients).iter().flatten() {
+            c.connection_lost(cause, reason);
+        }
+    }
+}
+
+/// Modem-wide CMQTT state: the service, and the clients open on it.
+pub struct Context {
+    engine: Engine,
+    caps: Capabilities,
+    router: Arc<Router>,
+    started: Mutex<bool>,
+    handler_ids: Vec<u64>,
+}
+
+impl Context {
+    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+        let caps = capabilities(profile)
+            .ok_or_else(|| Error::invalid(format!("profile: unknown CMQTT profile {profile:?}")))?;
+        let n = caps.clients as usize;
+        let router = Arc::new(Router {
+            clients: Mutex::new(vec![None; n]),
+            rx: Mutex::new((0..n).map(|_| None).collect()),
+        });
+        for rule in raw_rules() {
+            engine.add_raw_rule(rule);
+        }
+        let mut handler_ids = Vec::new();
+        for prefix in [&b"+CMQTTRX"[..], b"+CMQTTCONNLOST:"] {
+            let r = router.clone();
+            handler_ids
+                .push(engine.add_urc_handler(prefix, Arc::new(move |f: &Frame| r.on_frame(f))));
+        }
+        let r = router.clone();
+        handler_ids.push(engine.add_urc_handler(
+            b"+CMQTTNONET",
+            Arc::new(move |_f: &Frame| r.all_lost(3, "network closed")),
+        ));
+        let r = router.clone();
+        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| r.all_lost(-1, reason))));
+        Ok(Arc::new(Context {
+            engine,
+            caps,
+            router,
+            started: Mutex::new(false),
+            handler_ids,
+        }))
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// Opens client `index`: starts the service if needed and clears what a previous run
+    /// left on that index (connected or acquired), then acquires it.
+    pub fn open_client(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &mqtt::ClientOptions,
+    ) -> Result<(Arc<CmqttClient>, Arc<ClientShared>)> {
+        let caps = &self.caps;
+        if index >= caps.clients {
+            return Err(Error::invalid(format!(
+                "index: {index} is outside 0..={} on {}",
+                caps.clients - 1,
+                caps.profile
+            )));
+        }
+        mqtt::check_len("client_id", client_id.len(), caps.client_id_len)?;
+        mqtt::check_quotable("client_id", client_id)?;
+        if let Some(t) = options.op_timeout {
+            if !(20..=120).contains(&t) {
+                return Err(Error::invalid(format!(
+                    "op_timeout: {t} is outside 20..=120 seconds"
+                )));
+            }
+        }
+        if !(60..=180).contains(&options.publish_timeout) {
+            return Err(Error::invalid(format!(
+                "publish_timeout: {} is outside 60..=180 seconds",
+                options.publish_timeout
+            )));
+        }
+        if self.router.client(index as usize).is_some() {
+            return Err(Error::invalid(format!(
+                "index: client {index} is already open on this modem"
+            )));
+        }
+        let shared = ClientShared::new(index, options.queue_size);
+        let client = Arc::new(CmqttClient {
+            ctx: self.clone(),
+            index,
+            client_id: client_id.to_string(),
+            shared: shared.clone(),
+            check_utf8: options.check_utf8,
+            op_timeout: options.op_timeout,
+            publish_timeout: options.publish_timeout,
+            acquired_ssl: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        });
+        self.ensure_started()?;
+        client.clear_index()?;
+        client.acquire(false)?;
+        lock(&self.router.clients)[index as usize] = Some(shared.clone());
+        Ok((client, shared))
+    }
+
+    fn ensure_started(&self) -> Result<()> {
+        let mut started = lock(&self.started);
+        if *started {
+            return Ok(());
+        }
+        let cmd = Command::new(build("AT+CMQTTSTART", &[])?, Duration::from_secs(125))
+            .with_expect(Expect::prefix(b"+CMQTTSTART:".to_vec()));
+        let r = self.engine.execute_raw(cmd)?;
+        let code = r
+            .urc
+            .as_deref()
+            .map(int_fields)
+            .and_then(|f| f.first().copied());
+        match code {
+            Some(0) => {}
+            Some(c) if c == ALREADY_STARTED as i64 => log::debug!("cmqtt: service already started"),
+            Some(c) => {
+                let code = c as i32;
+                return Err(Error::Mqtt {
+                    operation: "start".into(),
+                    code,
+                    name: error_name(code),
+                });
+            }
+            // The A7600 manual answers a second START with a bare ERROR.
+            None if !r.final_result.is_ok() => log::debug!("cmqtt: service already started"),
+            None => {
+                return Err(Error::Protocol(
+                    "AT+CMQTTSTART: OK without +CMQTTSTART".into(),
+                ))
+            }
+        }
+        *started = true;
+        Ok(())
+    }
+
+    fn client_closed(&self, index: u8) -> Result<()> {
+        let any_left = {
+            let mut clients = lock(&self.router.clients);
+            if let Some(slot) = clients.get_mut(index as usize) {
+                *slot = None;
+            }
+            clients.iter().any(Option::is_some)
+        };
+        if any_left {
+            return Ok(());
+        }
+        let mut started = lock(&self.started);
+        if !*started {
+            return Ok(());
+        }
+        *started = false;
+        let cmd = Command::new(build("AT+CMQTTSTOP", &[])?, Duration::from_secs(30))
+            .with_expect(Expect::prefix(b"+CMQTTSTOP:".to_vec()));
+        let r = self.engine.execute_raw(cmd)?;
+        if let Some(code) = r
+            .urc
+            .as_deref()
+            .map(int_fields)
+            .and_then(|f| f.first().copied())
+        {
+            if code != 0 {
+                log::warn!(
+                    "cmqtt: AT+CMQTTSTOP reported {} ({code})",
+                    error_name(code as i32)
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        for id in &self.handler_ids {
+            self.engine.remove_handler(*id);
+        }
+    }
+}
+
+/// One CMQTT client index.
+pub struct CmqttClient {
+    ctx: Arc<Context>,
+    index: u8,
+    client_id: String,
+    shared: Arc<ClientShared>,
+    check_utf8: Option<bool>,
+    op_timeout: Option<u32>,
+    publish_timeout: u32,
+    /// `Some(ssl)` while acquired with that server type.
+    acquired_ssl: Mutex<Option<bool>>,
+    closed: AtomicBool,
+}
+
+const CMD: Duration = Duration::from_secs(9);
+const PROMPT_CMD: Duration = Duration::from_secs(20);
+
+impl CmqttClient {
+    fn engine(&self) -> &Engine {
+        &self.ctx.engine
+    }
+
+    fn idx(&self) -> i64 {
+        self.index as i64
+    }
+
+    /// The result prefix `+NAME: idx,`.
+    fn result_prefix(&self, name: &str) -> Vec<u8> {
+        format!("+{name}: {},", self.index).into_bytes()
+    }
+
+    /// Runs `cmd`, mapping `+NAME: idx,err` (in the lines or as result URC) and `ERROR`.
+    fn run(&self, operation: &str, name: &str, cmd: Command) -> Result<Response> {
+        let text = cmd.line.text().to_string();
+        let r = self.engine().execute_raw(cmd)?;
+        let prefix = self.result_prefix(name);
+        let err_in = |line: &[u8]| -> Option<i32> {
+            if line.starts_with(&prefix) {
+                int_fields(line).get(1).map(|&c| c as i32)
+            } else {
+                None
+            }
+        };
+        let from_lines = r.lines.iter().find_map(|f| match f {
+            Frame::Line(l) => err_in(l),
+            _ => None,
+        });
+        let code = r.urc.as_deref().and_then(err_in).or(from_lines);
+        match code {
+            Some(0) if r.final_result.is_ok() => Ok(r),
+            Some(c) if c != 0 => Err(Error::Mqtt {
+                operation: operation.into(),
+                code: c,
+                name: error_name(c),
+            }),
+            _ if !r.final_result.is_ok() => Err(Error::from_final(&text, &r.final_result)),
+            _ => Ok(r),
+        }
+    }
+
+    fn simple(
+        &self,
+        operation: &str,
+        name: &str,
+        cmd: &str,
+        args: &[Arg],
+        timeout: Duration,
+    ) -> Result<Response> {
+        let c = Command::new(build(cmd, args)?, timeout).with_response(self.result_prefix(name));
+        self.run(operation, name, c)
+    }
+
+    /// `AT+CMD=idx,len[,more]` then the data after the prompt.
+    fn with_prompt(
+        &self,
+        operation: &str,
+        name: &str,
+        args: &[Arg],
+        data: &[u8],
+        expect: Option<Duration>,
+    ) -> Result<Response> {
+        let prefix = self.result_prefix(name);
+        let mut c = Command::new(
+            build(&format!("AT+{name}"), args)?,
+            expect.unwrap_or(PROMPT_CMD),
+        )
+        .with_data(data.to_vec());
+        c = match expect {
+            Some(_) => c.with_expect(Expect::prefix(prefix)),
+            None => c.with_response(prefix),
+        };
+        self.run(operation, name, c)
+    }
+
+    fn clear_index(&self) -> Result<()> {
+        // AT+CMQTTDISC? lists "+CMQTTDISC: <idx>,<state>" with 0 = connected.
+        let c =
+            Command::new(build("AT+CMQTTDISC?", &[])?, CMD).with_response(b"+CMQTTDISC:".to_vec());
+        let r = self.engine().execute_raw(c)?;
+        let connected = r.lines.iter().any(|f| match f {
+            Frame::Line(l) if l.starts_with(b"+CMQTTDISC:") => {
+                let f = int_fields(l);
+                f.first() == Some(&self.idx()) && f.get(1) == Some(&0)
+            }
+            _ => false,
+        });
+        if connected {
+            log::info!(
+                "cmqtt: client {} was left connected; disconnecting",
+                self.index
+            );
+            if let Err(e) = self.disc(Duration::from_secs(130)) {
+                log::debug!("cmqtt: clearing client {}: {e}", self.index);
+            }
+        }
+        let c = Command::new(build("AT+CMQTTREL", &[Arg::Int(self.idx())])?, CMD)
+            .with_response(self.result_prefix("CMQTTREL"));
+        // Not acquired is the normal case here: the error is expected and ignored.
+        let r = self.engine().execute_raw(c)?;
+        if r.final_result.is_ok() {
+            log::info!("cmqtt: client {} was left acquired; released", self.index);
+        }
+        Ok(())
+    }
+
+    fn acquire(&self, ssl: bool) -> Result<()> {
+        let mut acquired = lock(&self.acquired_ssl);
+        if *acquired == Some(ssl) {
+            return Ok(());
+        }
+        if acquired.is_some() {
+            self.simple(
+                "release",
+                "CMQTTREL",
+                "AT+CMQTTREL",
+                &[Arg::Int(self.idx())],
+                CMD,
+            )?;
+            *acquired = None;
+        }
+        self.simple(
+            "acquire",
+            "CMQTTACCQ",
+            "AT+CMQTTACCQ",
+            &[
+                Arg::Int(self.idx()),
+                Arg::Str(&self.client_id),
+                Arg::Int(ssl as i64),
+            ],
+            CMD,
+        )?;
+        *acquired = Some(ssl);
+        drop(acquired);
+        // AT+CMQTTCFG settings are cleared by AT+CMQTTREL, so they follow every ACCQ.
+        if let Some(flag) = self.check_utf8 {
+            self.simple(
+                "configure",
+                "CMQTTCFG",
+                "AT+CMQTTCFG",
+                &[
+                    Arg::Str("checkUTF8"),
+                    Arg::Int(self.idx()),
+                    Arg::Int(flag as i64),
+                ],
+                CMD,
+            )?;
+        }
+        if let Some(t) = self.op_timeout {
+            self.simple(
+                "configure",
+                "CMQTTCFG",
+                "AT+CMQTTCFG",
+                &[
+                    Arg::Str("optimeout"),
+                    Arg::Int(self.idx()),
+                    Arg::Int(t as i64),
+                ],
+                CMD,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn upload_cert(&self, name: &str, pem: &[u8], secret: bool) -> Result<()> {
+        let mut c = Command::new(
+            build(
+                "AT+CCERTDOWN",
+                &[Arg::Str(name), Arg::Int(pem.len() as i64)],
+            )?,
+            Duration::from_secs(30),
+        )
+        .with_data(pem.to_vec());
+        c.data_secret = secret;
+        let text = c.line.text().to_string();
+        let r = self.engine().execute_raw(c)?;
+        if !r.final_result.is_ok() {
+            return Err(Error::from_final(&text, &r.final_result));
+        }
+        Ok(())
+    }
+
+    fn configure_tls(&self, tls: &Tls) -> Result<()> {
+        let ctx = tls.context.unwrap_or(self.index) as i64;
+        let sslcfg = |key: &str, value: Arg| -> Result<()> {
+            let c = Command::new(
+                build("AT+CSSLCFG", &[Arg::Str(key), Arg::Int(ctx), value])?,
+                CMD,
+            );
+            self.engine().execute(c).map(|_| ())
+        };
+        let names = [
+            ("cacert", &tls.ca_cert, false),
+            ("clientcert", &tls.client_cert, false),
+            ("clientkey", &tls.client_key, true),
+        ];
+        let authmode = match (tls.verify_server, tls.client_cert.is_some()) {
+            (_, true) => 2,
+            (true, false) => 1,
+            (false, false) => 0,
+        };
+        sslcfg("sslversion", Arg::Int(tls.ssl_version as i64))?;
+        sslcfg("authmode", Arg::Int(authmode))?;
+        sslcfg("ignorelocaltime", Arg::Int(tls.ignore_local_time as i64))?;
+        sslcfg("negotiatetime", Arg::Int(tls.negotiate_time as i64))?;
+        for (key, content, secret) in names {
+            if let Some(pem) = content {
+                let file = format!("mqtt{}_{key}.pem", self.index);
+                self.upload_cert(&file, pem, secret)?;
+                sslcfg(key, Arg::Str(&file))?;
+            }
+        }
+        self.simple(
+            "configure",
+            "CMQTTSSLCFG",
+            "AT+CMQTTSSLCFG",
+            &[Arg::Int(self.idx()), Arg::Int(ctx)],
+            CMD,
+        )?;
+        Ok(())
+    }
+
+    fn disc(&self, timeout: Duration) -> Result<()> {
+        let c = Command::new(
+            build("AT+CMQTTDISC", &[Arg::Int(self.idx()), Arg::Int(120)])?,
+            timeout,
+        )
+        .with_expect(Expect::prefix(self.result_prefix("CMQTTDISC")));
+        self.run("disconnect", "CMQTTDISC", c).map(|_| ())
+    }
+
+    fn send_topic_parts(
+        &self,
+        operation: &str,
+        name: &str,
+        topic: &str,
+        qos: Option<u8>,
+    ) -> Result<()> {
+        let mut args = vec![Arg::Int(self.idx()), Arg::Int(topic.len() as i64)];
+        if let Some(q) = qos {
+            args.push(Arg::Int(q as i64));
+        }
+        self.with_prompt(operation, name, &args, topic.as_bytes(), None)
+            .map(|_| ())
+    }
+}
+
+impl Backend for CmqttClient {
+    fn capabilities(&self) -> &Capabilities {
+        &self.ctx.caps
+    }
+
+    fn index(&self) -> u8 {
+        self.index
+    }
+
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn connect(&self, opts: &ConnectOptions) -> Result<()> {
+        let caps = &self.ctx.caps;
+        let server = format!("tcp://{}:{}", opts.host, opts.port);
+        mqtt::check_len("host", server.len(), caps.server_addr_len)?;
+        if let Some(p) = &opts.password {
+            self.engine().add_secret(p.as_bytes());
+        }
+        self.acquire(opts.tls.is_some())?;
+        if let Some(tls) = &opts.tls {
+            self.configure_tls(tls)?;
+        }
+        if let Some(will) = &opts.will {
+            let t = [Arg::Int(self.idx()), Arg::Int(will.topic.len() as i64)];
+            self.with_prompt("connect", "CMQTTWILLTOPIC", &t, will.topic.as_bytes(), None)?;
+            let m = [
+                Arg::Int(self.idx()),
+                Arg::Int(will.payload.len() as i64),
+                Arg::Int(will.qos as i64),
+            ];
+            self.with_prompt("connect", "CMQTTWILLMSG", &m, &will.payload, None)?;
+        }
+        let mut args = vec![
+            Arg::Int(self.idx()),
+            Arg::Str(&server),
+            Arg::Int(opts.keepalive as i64),
+            Arg::Int(opts.clean_session as i64),
+        ];
+        if let Some(u) = &opts.username {
+            args.push(Arg::Str(u));
+            if let Some(p) = &opts.password {
+                args.push(Arg::Secret(p));
+            }
+        }
+        let c = Command::new(build("AT+CMQTTCONNECT", &args)?, opts.timeout)
+            .with_expect(Expect::prefix(self.result_prefix("CMQTTCONNECT")));
+        self.run("connect", "CMQTTCONNECT", c).map(|_| ())
+    }
+
+    fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.send_topic_parts("publish", "CMQTTTOPIC", topic, None)?;
+        if !payload.is_empty() {
+            let args = [Arg::Int(self.idx()), Arg::Int(payload.len() as i64)];
+            self.with_prompt("publish", "CMQTTPAYLOAD", &args, payload, None)?;
+        }
+        let pub_timeout = self.publish_timeout;
+        let wait = timeout.unwrap_or(Duration::from_secs(pub_timeout as u64 + 5));
+        let args = [
+            Arg::Int(self.idx()),
+            Arg::Int(qos as i64),
+            Arg::Int(pub_timeout as i64),
+            Arg::Int(retain as i64),
+        ];
+        let c = Command::new(build("AT+CMQTTPUB", &args)?, wait)
+            .with_expect(Expect::prefix(self.result_prefix("CMQTTPUB")));
+        self.run("publish", "CMQTTPUB", c).map(|_| ())
+    }
+
+    fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()> {
+        let wait = timeout.unwrap_or(Duration::from_secs(60));
+        if let [(topic, qos)] = topics {
+            let args = [
+                Arg::Int(self.idx()),
+                Arg::Int(topic.len() as i64),
+                Arg::Int(*qos as i64),
+            ];
+            return self
+                .with_prompt("subscribe", "CMQTTSUB", &args, topic.as_bytes(), Some(wait))
+                .map(|_| ());
+        }
+        for (topic, qos) in topics {
+            self.send_topic_parts("subscribe", "CMQTTSUBTOPIC", topic, Some(*qos))?;
+        }
+        let c = Command::new(build("AT+CMQTTSUB", &[Arg::Int(self.idx())])?, wait)
+            .with_expect(Expect::prefix(self.result_prefix("CMQTTSUB")));
+        self.run("subscribe", "CMQTTSUB", c).map(|_| ())
+    }
+
+    fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()> {
+        let wait = timeout.unwrap_or(Duration::from_secs(60));
+        if let [topic] = topics {
+            let args = [
+                Arg::Int(self.idx()),
+                Arg::Int(topic.len() as i64),
+                Arg::Int(0),
+            ];
+            return self
+                .with_prompt(
+                    "unsubscribe",
+                    "CMQTTUNSUB",
+                    &args,
+                    topic.as_bytes(),
+                    Some(wait),
+                )
+                .map(|_| ());
+        }
+        for topic in topics {
+            self.send_topic_parts("unsubscribe", "CMQTTUNSUBTOPIC", topic, None)?;
+        }
+        let c = Command::new(
+            build("AT+CMQTTUNSUB", &[Arg::Int(self.idx()), Arg::Int(0)])?,
+            wait,
+        )
+        .with_expect(Expect::prefix(self.result_prefix("CMQTTUNSUB")));
+        self.run("unsubscribe", "CMQTTUNSUB", c).map(|_| ())
+    }
+
+    fn disconnect(&self, timeout: Option<Duration>) -> Result<()> {
+        self.disc(timeout.unwrap_or(Duration::from_secs(130)))
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if self.engine().failure().is_some() {
+            let _ = self.ctx.client_closed(self.index);
+            return Ok(());
+        }
+        let mut first_error = None;
+        if self.shared.is_connected() {
+            if let Err(e) = self.disc(Duration::from_secs(10)) {
+                first_error.get_or_insert(e);
+            }
+        }
+        if lock(&self.acquired_ssl).take().is_some() {
+            let c = Command::new(
+                build("AT+CMQTTREL", &[Arg::Int(self.idx())]).map_err(Error::from)?,
+                CMD,
+            )
+            .with_response(self.result_prefix("CMQTTREL"));
+            if let Err(e) = self.run("release", "CMQTTREL", c) {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Err(e) = self.ctx.client_closed(self.index) {
+            first_error.get_or_insert(e);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! One module per AT command family. Each turns client operations into AT exchanges and
+//! URCs into client events, and declares its capabilities.
+
+pub mod cmqtt;
+
+use crate::error::{Error, Result};
+
+/// The command families modemqtt drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SIMCom `AT+CMQTT*` (A7600, SIM7600, SIM7028).
+    Cmqtt,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Cmqtt => "cmqtt",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Option<Family>> {
+        match name.to_ascii_lowercase().as_str() {
+            "auto" => Ok(None),
+            "cmqtt" | "simcom" => Ok(Some(Family::Cmqtt)),
+            other => Err(Error::invalid(format!(
+                "dialect: unknown dialect {other:?} (use \"auto\" or \"cmqtt\")"
+            ))),
+        }
+    }
+
+    /// The test command whose `OK` shows the firmware has this family.
+    pub fn probe_command(self) -> &'static str {
+        match self {
+            Family::Cmqtt => "AT+CMQTTACCQ=?",
+        }
+    }
+
+    pub fn all() -> &'static [Family] {
+        &[Family::Cmqtt]
+    }
+}

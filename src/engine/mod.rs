@@ -1,0 +1,563 @@
+//! The I/O engine: a thin driver around the sans-IO [`Session`].
+//!
+//! One reader thread per open port reads bytes, feeds the session and carries out what it
+//! asks (write the data after a prompt, route a URC, complete a command). A caller that
+//! executes a command submits it, then waits on a channel until the reader thread reports
+//! the outcome or the session's next deadline passes; there is no polling timer thread.
+//! Exactly one command is in flight: a token channel serialises callers, each with its own
+//! deadline. URC handlers run on the reader thread and must not block (push to a channel).
+
+pub mod transcript;
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::at::session::{implied_prefix, Command, Event, Outcome, Session};
+use crate::at::{CommandLine, FinalResult, Frame, RawRule};
+use crate::error::{Error, Result};
+use crate::port::{self, OpenedPort};
+pub use transcript::{Direction, Entry, Transcript};
+
+/// What a completed command returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub lines: Vec<Frame>,
+    pub final_result: FinalResult,
+    /// The result URC the command waited for, if it asked for one.
+    pub urc: Option<Vec<u8>>,
+    pub progress: Vec<Vec<u8>>,
+}
+
+impl Response {
+    /// The text lines of the response (raw blocks give their header).
+    pub fn text_lines(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Line(l) => Some(String::from_utf8_lossy(l).into_owned()),
+                Frame::Raw { header, .. } => Some(String::from_utf8_lossy(header).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first line starting with `prefix`, with the prefix and following spaces removed.
+    pub fn value(&self, prefix: &str) -> Option<String> {
+        self.text_lines()
+            .into_iter()
+            .find_map(|l| l.strip_prefix(prefix).map(|v| v.trim().to_string()))
+    }
+}
+
+/// What wakes a caller waiting for its command.
+enum Wake {
+    Done(Outcome),
+    /// The session's next deadline moved: ask it again.
+    Timer,
+}
+
+pub type UrcHandler = Arc<dyn Fn(&Frame) + Send + Sync>;
+pub type LossHandler = Arc<dyn Fn(&str) + Send + Sync>;
+
+struct Handler {
+    id: u64,
+    prefix: Vec<u8>,
+    f: UrcHandler,
+}
+
+struct Inner {
+    name: String,
+    session: Mutex<Session>,
+    writer: Mutex<Box<dyn Write + Send>>,
+    token_tx: Sender<()>,
+    token_rx: Receiver<()>,
+    done_tx: Sender<Wake>,
+    done_rx: Receiver<Wake>,
+    handlers: RwLock<Vec<Handler>>,
+    catch_all: RwLock<Option<UrcHandler>>,
+    loss_handlers: RwLock<Vec<(u64, LossHandler)>>,
+    next_id: AtomicU64,
+    transcript: Mutex<Transcript>,
+    dead: Mutex<Option<String>>,
+    stop: AtomicBool,
+    reader: Mutex<Option<JoinHandle<()>>>,
+    guard: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+/// A handle on an open port; cheap to clone, shared by the modem and its clients.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    /// Opens `url` and starts the reader thread. Does not talk to the modem yet.
+    pub fn open(url: &str, baudrate: u32) -> Result<Engine> {
+        let opened = port::open(url, baudrate)?;
+        Ok(Engine::start(opened))
+    }
+
+    /// Starts an engine on an already opened transport (tests use in-memory ports).
+    pub fn start(opened: OpenedPort) -> Engine {
+        let OpenedPort {
+            reader,
+            writer,
+            name,
+            guard,
+        } = opened;
+        let (token_tx, token_rx) = bounded(1);
+        let _ = token_tx.send(());
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let inner = Arc::new(Inner {
+            name,
+            session: Mutex::new(Session::new()),
+            writer: Mutex::new(writer),
+            token_tx,
+            token_rx,
+            done_tx,
+            done_rx,
+            handlers: RwLock::new(Vec::new()),
+            catch_all: RwLock::new(None),
+            loss_handlers: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            transcript: Mutex::new(Transcript::new(transcript::DEFAULT_TRANSCRIPT_BYTES)),
+            dead: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            reader: Mutex::new(None),
+            guard: Mutex::new(guard),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&inner);
+        let thread_name = format!("modemqtt-rx {}", inner.name);
+        let handle = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || reader_loop(weak, reader));
+        match handle {
+            Ok(h) => *lock(&inner.reader) = Some(h),
+            Err(e) => *lock(&inner.dead) = Some(format!("cannot start reader thread: {e}")),
+        }
+        Engine { inner }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether the port has failed or been closed.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.inner.dead).clone()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.stop.load(Ordering::SeqCst)
+    }
+
+    /// Frames whose header starts with `rule`'s prefix carry raw bytes.
+    pub fn add_raw_rule(&self, rule: RawRule) {
+        lock(&self.inner.session).add_raw_rule(rule);
+    }
+
+    /// Registers a handler for unsolicited frames starting with `prefix`; the prefix also
+    /// tells the session such lines are URCs even while a command is in flight.
+    pub fn add_urc_handler(&self, prefix: &[u8], f: UrcHandler) -> u64 {
+        lock(&self.inner.session).add_urc_prefix(prefix);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut handlers = self
+            .inner
+            .handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        handlers.push(Handler {
+            id,
+            prefix: prefix.to_vec(),
+            f,
+        });
+        id
+    }
+
+    /// Declares lines starting with `prefix` as unsolicited without handling them.
+    pub fn add_urc_prefix(&self, prefix: &[u8]) {
+        lock(&self.inner.session).add_urc_prefix(prefix);
+    }
+
+    pub fn remove_handler(&self, id: u64) {
+        self.inner
+            .handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|h| h.id != id);
+        self.inner
+            .loss_handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(i, _)| *i != id);
+    }
+
+    /// Every unsolicited frame is also offered here (Python's `on_urc`).
+    pub fn set_catch_all(&self, f: Option<UrcHandler>) {
+        *self
+            .inner
+            .catch_all
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = f;
+    }
+
+    /// Called once when the port fails (unplugged, closed by the far end).
+    pub fn on_port_loss(&self, f: LossHandler) -> u64 {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .loss_handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, f));
+        id
+    }
+
+    /// Masks `secret` in the transcript and wire log from now on.
+    pub fn add_secret(&self, secret: &[u8]) {
+        lock(&self.inner.transcript).add_secret(secret);
+    }
+
+    pub fn transcript(&self) -> Vec<Entry> {
+        lock(&self.inner.transcript).entries()
+    }
+
+    pub fn set_transcript_limit(&self, max_bytes: usize) {
+        let mut t = lock(&self.inner.transcript);
+        let secrets_kept = std::mem::replace(&mut *t, Transcript::new(max_bytes));
+        drop(secrets_kept);
+    }
+
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.inner.bytes_in.load(Ordering::Relaxed),
+            self.inner.bytes_out.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Executes `cmd`; a final result other than OK is returned, not raised.
+    pub fn execute_raw(&self, cmd: Command) -> Result<Response> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let deadline = started + cmd.timeout;
+        let text = cmd.line.text().to_string();
+        let timeout = cmd.timeout;
+        if let Some(reason) = self.failure() {
+            return Err(Error::Port(reason));
+        }
+        if inner.token_rx.recv_deadline(deadline).is_err() {
+            return Err(Error::Timeout {
+                command: text,
+                waited_for: "turn (another command is still running)".into(),
+                timeout,
+            });
+        }
+        let result = self.run_locked(cmd, deadline);
+        let _ = inner.token_tx.send(());
+        match result? {
+            Outcome::Complete {
+                lines,
+                final_result,
+                urc,
+                progress,
+            } => Ok(Response {
+                lines,
+                final_result,
+                urc,
+                progress,
+            }),
+            Outcome::TimedOut { waited_for, .. } => Err(Error::Timeout {
+                command: text,
+                waited_for,
+                timeout,
+            }),
+            Outcome::Failed(reason) => Err(Error::Port(reason)),
+        }
+    }
+
+    /// Executes `cmd` and turns a final result other than OK into [`Error::Command`].
+    pub fn execute(&self, cmd: Command) -> Result<Response> {
+        let text = cmd.line.text().to_string();
+        let response = self.execute_raw(cmd)?;
+        if response.final_result.is_ok() {
+            Ok(response)
+        } else {
+            Err(Error::from_final(&text, &response.final_result))
+        }
+    }
+
+    /// Sends a user-typed command line (`AT+CSQ`) and collects its response.
+    pub fn command(
+        &self,
+        text: &str,
+        timeout: Duration,
+        data: Option<Vec<u8>>,
+    ) -> Result<Response> {
+        let line = CommandLine::raw(text)?;
+        let mut cmd = Command::new(line, timeout);
+        if let Some(prefix) = implied_prefix(text.trim().as_bytes()) {
+            cmd.response_prefixes.push(prefix);
+        }
+        if let Some(d) = data {
+            cmd = cmd.with_data(d);
+        }
+        self.execute(cmd)
+    }
+
+    fn run_locked(&self, cmd: Command, deadline: Instant) -> Result<Outcome> {
+        let inner = &self.inner;
+        // Drop an outcome left over from an earlier command (cannot normally happen).
+        while inner.done_rx.try_recv().is_ok() {}
+        {
+            let mut session = lock(&inner.session);
+            if let Some(reason) = self.failure() {
+                return Err(Error::Port(reason));
+            }
+            session
+                .submit(Instant::now(), cmd)
+                .map_err(|e| Error::Other(e.to_string()))?;
+            self.pump(session);
+        }
+        loop {
+            let wake = lock(&inner.session).poll_timeout().unwrap_or(deadline);
+            match inner.done_rx.recv_deadline(wake) {
+                Ok(Wake::Done(outcome)) => return Ok(outcome),
+                Ok(Wake::Timer) => {
+                    let mut session = lock(&inner.session);
+                    session.handle_timeout(Instant::now());
+                    self.pump(session);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut session = lock(&inner.session);
+                    session.handle_timeout(Instant::now());
+                    self.pump(session);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Port("engine stopped".into()));
+                }
+            }
+        }
+    }
+
+    /// Carries out the session's events. Takes the session lock and releases it before
+    /// writing, holding the writer lock across the handover so writes keep their order.
+    fn pump(&self, session: MutexGuard<'_, Session>) {
+        pump(&self.inner, session);
+    }
+
+    /// Writes bytes that are not a command (e.g. `+++` or data outside a prompt).
+    pub fn write_raw(&self, bytes: &[u8]) -> Result<()> {
+        write_all(&self.inner, bytes, bytes)
+    }
+
+    /// Stops the reader thread and frees the port. Idempotent.
+    pub fn close(&self) {
+        let inner = &self.inner;
+        if inner.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut dead = lock(&inner.dead);
+            if dead.is_none() {
+                *dead = Some(format!("{} is closed", inner.name));
+            }
+        }
+        lock(&inner.session).fail("the port was closed");
+        pump(inner, lock(&inner.session));
+        let handle = lock(&inner.reader).take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+        // Dropping the writer frees the device (the reader half went with its thread).
+        *lock(&inner.writer) = Box::new(std::io::sink());
+        lock(&inner.guard).take();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn write_all(inner: &Inner, bytes: &[u8], masked: &[u8]) -> Result<()> {
+    let mut writer = lock(&inner.writer);
+    write_locked(inner, &mut writer, bytes, masked)
+}
+
+fn write_locked(
+    inner: &Inner,
+    writer: &mut Box<dyn Write + Send>,
+    bytes: &[u8],
+    masked: &[u8],
+) -> Result<()> {
+    if let Some(reason) = lock(&inner.dead).clone() {
+        return Err(Error::Port(reason));
+    }
+    {
+        let mut t = lock(&inner.transcript);
+        t.record(Direction::Tx, masked);
+        if log::log_enabled!(target: "modemqtt.wire", log::Level::Debug) {
+            log::debug!(target: "modemqtt.wire", "{} tx {}", inner.name, transcript::escape(&t.mask(masked)));
+        }
+    }
+    let res = writer.write_all(bytes).and_then(|_| writer.flush());
+    match res {
+        Ok(()) => {
+            inner
+                .bytes_out
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(Error::Port(format!("{}: write failed: {e}", inner.name))),
+    }
+}
+
+fn pump(inner: &Inner, mut session: MutexGuard<'_, Session>) {
+    let mut events = Vec::new();
+    while let Some(ev) = session.poll_event() {
+        events.push(ev);
+    }
+    if session.take_timer_moved() {
+        let _ = inner.done_tx.try_send(Wake::Timer);
+    }
+    if events.is_empty() {
+        return;
+    }
+    let mut writer = lock(&inner.writer);
+    drop(session);
+    let mut write_error = None;
+    for ev in events {
+        match ev {
+            Event::Transmit { bytes, masked } => {
+                if write_error.is_none() {
+                    if let Err(e) = write_locked(inner, &mut writer, &bytes, &masked) {
+                        write_error = Some(e.to_string());
+                    }
+                }
+            }
+            Event::Urc(frame) => dispatch_urc(inner, &frame),
+            Event::Done(outcome) => {
+                let _ = inner.done_tx.try_send(Wake::Done(outcome));
+            }
+        }
+    }
+    drop(writer);
+    if let Some(reason) = write_error {
+        port_failed(inner, reason);
+    }
+}
+
+fn dispatch_urc(inner: &Inner, frame: &Frame) {
+    let head: &[u8] = match frame {
+        Frame::Line(l) => l,
+        Frame::Raw { header, .. } => header,
+        _ => return,
+    };
+    let mut handled = false;
+    {
+        let handlers = inner.handlers.read().unwrap_or_else(|p| p.into_inner());
+        for h in handlers.iter() {
+            if head.starts_with(&h.prefix) {
+                (h.f)(frame);
+                handled = true;
+            }
+        }
+    }
+    let catch_all = inner
+        .catch_all
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(f) = catch_all {
+        f(frame);
+    } else if !handled {
+        log::debug!(
+            "{}: unsolicited {:?} not handled",
+            inner.name,
+            String::from_utf8_lossy(head)
+        );
+    }
+}
+
+fn port_failed(inner: &Inner, reason: String) {
+    {
+        let mut dead = lock(&inner.dead);
+        if dead.is_some() {
+            return;
+        }
+        log::warn!("{}: {reason}", inner.name);
+        *dead = Some(reason.clone());
+    }
+    let mut session = lock(&inner.session);
+    session.fail(&reason);
+    pump(inner, session);
+    let handlers: Vec<LossHandler> = inner
+        .loss_handlers
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(_, f)| f.clone())
+        .collect();
+    for f in handlers {
+        f(&reason);
+    }
+}
+
+fn reader_loop(weak: std::sync::Weak<Inner>, mut reader: Box<dyn Read + Send>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let res = reader.read(&mut buf);
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        if inner.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match res {
+            Ok(0) => {
+                port_failed(
+                    &inner,
+                    format!("{}: the port was closed by the other side", inner.name),
+                );
+                return;
+            }
+            Ok(n) => {
+                let data = &buf[..n];
+                inner.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                {
+                    let mut t = lock(&inner.transcript);
+                    t.record(Direction::Rx, data);
+                    if log::log_enabled!(target: "modemqtt.wire", log::Level::Debug) {
+                        log::debug!(target: "modemqtt.wire", "{} rx {}", inner.name, transcript::escape(&t.mask(data)));
+                    }
+                }
+                let mut session = lock(&inner.session);
+                session.handle_input(Instant::now(), data);
+                pump(&inner, session);
+            }
+            Err(e) if port::is_idle_error(&e) => {}
+            Err(e) => {
+                port_failed(&inner, format!("{}: read failed: {e}", inner.name));
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

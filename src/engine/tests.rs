@@ -1,0 +1,317 @@
+//! The engine against an in-memory scripted port: real threads, no serial device.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
+use super::*;
+use crate::at::session::Expect;
+use crate::at::{build, ErrorCode};
+
+struct ChanReader {
+    rx: Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    unplugged: Arc<AtomicBool>,
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.unplugged.load(Ordering::SeqCst) {
+            return Err(io::Error::other("EIO: device unplugged"));
+        }
+        if self.pending.is_empty() {
+            match self.rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(d) => self.pending = d,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "idle"))
+                }
+                Err(_) => return Err(io::Error::other("EIO: device unplugged")),
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
+    }
+}
+
+struct ChanWriter {
+    tx: Sender<Vec<u8>>,
+}
+
+impl Write for ChanWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx
+            .send(buf.to_vec())
+            .map_err(|_| io::Error::other("closed"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A scripted modem: for each command line written (or data after a prompt) the script
+/// returns the bytes to answer with; `unplugged` makes the reader fail as on EIO.
+struct Scripted {
+    unplugged: Arc<AtomicBool>,
+    written: Arc<Mutex<Vec<u8>>>,
+}
+
+type Script = Box<dyn FnMut(&[u8]) -> Vec<Vec<u8>> + Send>;
+
+fn scripted(mut script: Script) -> (Engine, Scripted) {
+    let (to_host, host_rx) = unbounded::<Vec<u8>>();
+    let (host_tx, from_host) = unbounded::<Vec<u8>>();
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let w = written.clone();
+    let reply = to_host.clone();
+    std::thread::spawn(move || {
+        let mut line = Vec::new();
+        while let Ok(chunk) = from_host.recv() {
+            w.lock().unwrap().extend_from_slice(&chunk);
+            line.extend_from_slice(&chunk);
+            // Commands end with CR; data after a prompt is answered as a whole chunk.
+            let complete = line.ends_with(b"\r") || !line.starts_with(b"AT");
+            if complete {
+                let input = std::mem::take(&mut line);
+                let trimmed = input.strip_suffix(b"\r").unwrap_or(&input).to_vec();
+                for part in script(&trimmed) {
+                    if part.is_empty() {
+                        continue;
+                    }
+                    if let Some(ms) = part.strip_prefix(b"@sleep") {
+                        let ms: u64 = String::from_utf8_lossy(ms).trim().parse().unwrap_or(0);
+                        std::thread::sleep(Duration::from_millis(ms));
+                        continue;
+                    }
+                    if reply.send(part).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    drop(to_host);
+    let unplugged = Arc::new(AtomicBool::new(false));
+    let opened = OpenedPort {
+        reader: Box::new(ChanReader {
+            rx: host_rx,
+            pending: Vec::new(),
+            unplugged: unplugged.clone(),
+        }),
+        writer: Box::new(ChanWriter { tx: host_tx }),
+        name: "mem".into(),
+        guard: None,
+    };
+    (Engine::start(opened), Scripted { unplugged, written })
+}
+
+fn c(text: &str, ms: u64) -> Command {
+    Command::new(build(text, &[]).unwrap(), Duration::from_millis(ms))
+}
+
+fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+#[test]
+fn command_and_response() {
+    let (e, _m) = scripted(Box::new(|cmd| match cmd {
+        b"AT+CSQ" => v(&[b"\r\n+CSQ: 23,0\r\n", b"\r\nOK\r\n"]),
+        _ => v(&[b"\r\nERROR\r\n"]),
+    }));
+    let r = e.command("AT+CSQ", Duration::from_secs(2), None).unwrap();
+    assert_eq!(r.text_lines(), vec!["+CSQ: 23,0"]);
+    assert_eq!(r.value("+CSQ:").as_deref(), Some("23,0"));
+    match e.command("AT+NOPE", Duration::from_secs(2), None) {
+        Err(Error::Command { code: None, .. }) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    e.close();
+}
+
+#[test]
+fn cme_error_carries_code() {
+    let (e, _m) = scripted(Box::new(|_| v(&[b"\r\n+CME ERROR: 10\r\n"])));
+    match e.command("AT+CPIN?", Duration::from_secs(2), None) {
+        Err(Error::Command {
+            code: Some(ErrorCode::Numeric(10)),
+            command,
+            ..
+        }) => assert_eq!(command, "AT+CPIN?"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn urc_in_the_middle_of_a_response_goes_to_its_handler() {
+    let (e, _m) = scripted(Box::new(|_| {
+        v(&[
+            b"\r\n+CSQ: 1,",
+            b"2\r\n\r\n+CMQTTCONNLOST: 0,2\r\n",
+            b"\r\nOK\r\n",
+        ])
+    }));
+    let (tx, rx) = unbounded();
+    e.add_urc_handler(
+        b"+CMQTTCONNLOST:",
+        Arc::new(move |f: &Frame| {
+            let _ = tx.send(f.clone());
+        }),
+    );
+    let r = e.command("AT+CSQ", Duration::from_secs(2), None).unwrap();
+    assert_eq!(r.text_lines(), vec!["+CSQ: 1,2"]);
+    let f = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+    assert_eq!(f, Frame::Line(b"+CMQTTCONNLOST: 0,2".to_vec()));
+}
+
+#[test]
+fn response_after_deadline_is_resynced() {
+    let calls = Arc::new(Mutex::new(0));
+    let n = calls.clone();
+    let (e, _m) = scripted(Box::new(move |cmd| {
+        *n.lock().unwrap() += 1;
+        match cmd {
+            // Answers long after the caller gave up.
+            b"AT+SLOW" => v(&[b"@sleep 300", b"\r\nOK\r\n"]),
+            b"AT" => v(&[b"\r\nOK\r\n"]),
+            b"AT+CSQ" => v(&[b"\r\n+CSQ: 9,9\r\n\r\nOK\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    }));
+    match e.execute(c("AT+SLOW", 100)) {
+        Err(Error::Timeout {
+            command,
+            waited_for,
+            ..
+        }) => {
+            assert_eq!(command, "AT+SLOW");
+            assert!(waited_for.contains("final"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The next command must not take the late OK for its own answer.
+    let r = e
+        .execute(c("AT+CSQ", 3000).with_response(b"+CSQ:".to_vec()))
+        .unwrap();
+    assert_eq!(r.text_lines(), vec!["+CSQ: 9,9"]);
+}
+
+#[test]
+fn garbage_bytes_before_ok() {
+    let (e, _m) = scripted(Box::new(|_| v(&[b"\xff\x00garbage", b"\r\nOK\r\n"])));
+    let r = e.execute(c("AT", 2000)).unwrap();
+    assert!(r.final_result.is_ok());
+}
+
+#[test]
+fn prompt_then_data_then_result_urc() {
+    let (e, m) = scripted(Box::new(|input| match input {
+        b"AT+CMQTTTOPIC=0,9" => v(&[b"\r\n>"]),
+        b"simcommsg" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTPUB: 0,0\r\n"]),
+        _ => v(&[b"\r\nERROR\r\n"]),
+    }));
+    let cmd = c("AT+CMQTTTOPIC=0,9", 2000)
+        .with_data(b"simcommsg".to_vec())
+        .with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
+    let r = e.execute(cmd).unwrap();
+    assert_eq!(r.urc.as_deref(), Some(&b"+CMQTTPUB: 0,0"[..]));
+    assert_eq!(
+        m.written.lock().unwrap().as_slice(),
+        b"AT+CMQTTTOPIC=0,9\rsimcommsg"
+    );
+}
+
+#[test]
+fn missing_prompt_times_out() {
+    let (e, m) = scripted(Box::new(|_| Vec::new()));
+    let cmd = c("AT+CMQTTPAYLOAD=0,3", 150).with_data(b"abc".to_vec());
+    match e.execute(cmd) {
+        Err(Error::Timeout { waited_for, .. }) => assert!(waited_for.contains("prompt")),
+        other => panic!("unexpected {other:?}"),
+    }
+    // The data was never sent without its prompt.
+    assert_eq!(
+        m.written.lock().unwrap().as_slice(),
+        b"AT+CMQTTPAYLOAD=0,3\r"
+    );
+}
+
+#[test]
+fn unplugged_port_fails_the_command_and_later_ones() {
+    let (e, m) = scripted(Box::new(|_| Vec::new()));
+    let lost = Arc::new(Mutex::new(None));
+    let l = lost.clone();
+    e.on_port_loss(Arc::new(move |why: &str| {
+        *l.lock().unwrap() = Some(why.to_string())
+    }));
+    let e2 = e.clone();
+    let waiter = std::thread::spawn(move || e2.execute(c("AT", 5000)));
+    std::thread::sleep(Duration::from_millis(50));
+    m.unplugged.store(true, Ordering::SeqCst); // the reader sees EIO
+    let res = waiter.join().unwrap();
+    assert!(matches!(res, Err(Error::Port(_))), "got {res:?}");
+    assert!(matches!(e.execute(c("AT", 1000)), Err(Error::Port(_))));
+    assert!(lost
+        .lock()
+        .unwrap()
+        .as_deref()
+        .unwrap_or("")
+        .contains("EIO"));
+}
+
+#[test]
+fn commands_from_two_threads_take_turns() {
+    let (e, _m) = scripted(Box::new(|cmd| {
+        let mut out = b"\r\n".to_vec();
+        out.extend_from_slice(&cmd[2..]);
+        out.extend_from_slice(b": ok\r\n\r\nOK\r\n");
+        vec![b"@sleep 5".to_vec(), out]
+    }));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                let text = format!("AT+T{i}");
+                let r = e
+                    .execute(c(&text, 5000).with_response(format!("+T{i}:").into_bytes()))
+                    .unwrap();
+                assert_eq!(r.text_lines(), vec![format!("+T{i}: ok")]);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn transcript_masks_secrets() {
+    let (e, _m) = scripted(Box::new(|_| v(&[b"\r\nOK\r\n"])));
+    e.add_secret(b"pa55word");
+    let line = build(
+        "AT+CMQTTCONNECT",
+        &[crate::at::Arg::Int(0), crate::at::Arg::Secret("pa55word")],
+    )
+    .unwrap();
+    e.execute(Command::new(line, Duration::from_secs(2)))
+        .unwrap();
+    let all: Vec<u8> = e.transcript().into_iter().flat_map(|t| t.bytes).collect();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("AT+CMQTTCONNECT=0,"), "{text}");
+    assert!(!text.contains("pa55word"), "{text}");
+}
+
+#[test]
+fn close_stops_reader_and_fails_later_commands() {
+    let (e, _m) = scripted(Box::new(|_| v(&[b"\r\nOK\r\n"])));
+    e.execute(c("AT", 1000)).unwrap();
+    e.close();
+    e.close();
+    assert!(e.is_closed());
+    assert!(matches!(e.execute(c("AT", 1000)), Err(Error::Port(_))));
+}

@@ -1,0 +1,323 @@
+//! A modem on an open port: generic commands, dialect detection, and its MQTT clients.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::at::session::Command;
+use crate::at::{build, Arg};
+use crate::dialect::{cmqtt, Family};
+use crate::engine::{Engine, Response, UrcHandler};
+use crate::error::{Error, Result};
+use crate::mqtt::{ClientOptions, MqttClient};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModemInfo {
+    pub manufacturer: String,
+    pub model: String,
+    pub revision: String,
+    pub imei: String,
+    pub dialect: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalQuality {
+    pub rssi: u8,
+    pub rssi_dbm: Option<i32>,
+    pub ber: Option<u8>,
+}
+
+impl SignalQuality {
+    /// From `+CSQ: <rssi>,<ber>` (3GPP TS 27.007: 0 is -113 dBm or less, 31 is -51 dBm or
+    /// more, 2 dBm a step; 99 is unknown).
+    pub fn from_csq(rssi: u8, ber: u8) -> Self {
+        let rssi_dbm = if rssi <= 31 {
+            Some(-113 + 2 * rssi as i32)
+        } else {
+            None
+        };
+        let ber = if ber <= 7 { Some(ber) } else { None };
+        SignalQuality {
+            rssi,
+            rssi_dbm,
+            ber,
+        }
+    }
+}
+
+/// Registration states that count as registered: 1 home, 5 roaming (and the SMS-only /
+/// CSFB variants 6, 7 of TS 27.007, counted as home and roaming).
+pub fn registration_state(stat: i64) -> Option<&'static str> {
+    match stat {
+        1 | 6 => Some("home"),
+        5 | 7 => Some("roaming"),
+        _ => None,
+    }
+}
+
+pub struct Modem {
+    engine: Engine,
+    timeout: Duration,
+    family: Mutex<Option<Family>>,
+    profile: Mutex<Option<String>>,
+    cmqtt: Mutex<Option<Arc<cmqtt::Context>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Strips `+CGMR: ` style prefixes some firmwares put before identification values.
+fn ident_value(r: &Response, prefixes: &[&str]) -> String {
+    let lines = r.text_lines();
+    let line = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    for p in prefixes {
+        if let Some(v) = line.strip_prefix(p) {
+            return v.trim().trim_matches('"').to_string();
+        }
+    }
+    line.trim_matches('"').to_string()
+}
+
+impl Modem {
+    /// Opens `port` and prepares the modem: waits until it answers `AT`, turns echo off
+    /// (`ATE0`) and asks for numeric error codes (`AT+CMEE=1`).
+    pub fn open(port: &str, baudrate: u32, timeout: Duration, dialect: &str) -> Result<Modem> {
+        if timeout.is_zero() {
+            return Err(Error::invalid("timeout: must be positive"));
+        }
+        let family = Family::parse(dialect)?;
+        let engine = Engine::open(port, baudrate)?;
+        let modem = Modem {
+            engine,
+            timeout,
+            family: Mutex::new(family),
+            profile: Mutex::new(None),
+            cmqtt: Mutex::new(None),
+        };
+        if let Err(e) = modem.prepare() {
+            modem.engine.close();
+            return Err(e);
+        }
+        Ok(modem)
+    }
+
+    /// Wraps an engine that is already running (tests, or a transport opened elsewhere).
+    pub fn with_engine(engine: Engine, timeout: Duration) -> Modem {
+        Modem {
+            engine,
+            timeout,
+            family: Mutex::new(None),
+            profile: Mutex::new(None),
+            cmqtt: Mutex::new(None),
+        }
+    }
+
+    fn prepare(&self) -> Result<()> {
+        // A modem that just booted may miss the first bytes: try `AT` a few times within
+        // the timeout before giving up.
+        let deadline = Instant::now() + self.timeout;
+        let attempt = Duration::from_millis(500).min(self.timeout);
+        loop {
+            let cmd = Command::new(build("AT", &[])?, attempt);
+            match self.engine.execute(cmd) {
+                Ok(_) => break,
+                Err(Error::Timeout { .. }) if Instant::now() + attempt < deadline => continue,
+                Err(Error::Timeout { .. }) => {
+                    return Err(Error::Timeout {
+                        command: "AT".into(),
+                        waited_for: "answer from the modem".into(),
+                        timeout: self.timeout,
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.engine
+            .execute(Command::new(build("ATE0", &[])?, self.timeout))?;
+        if let Err(e) = self.engine.execute(Command::new(
+            build("AT+CMEE", &[Arg::Int(1)])?,
+            self.timeout,
+        )) {
+            log::debug!("AT+CMEE=1 refused: {e}");
+        }
+        Ok(())
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn command(
+        &self,
+        line: &str,
+        timeout: Option<Duration>,
+        data: Option<Vec<u8>>,
+    ) -> Result<Response> {
+        let t = timeout.unwrap_or(self.timeout);
+        if t.is_zero() {
+            return Err(Error::invalid("timeout: must be positive"));
+        }
+        if line.trim().is_empty() {
+            return Err(Error::invalid("line: must not be empty"));
+        }
+        self.engine.command(line, t, data)
+    }
+
+    fn simple(&self, cmd: &str) -> Result<Response> {
+        self.engine.command(cmd, self.timeout, None)
+    }
+
+    /// Which MQTT family the firmware answers, probing each family's test command.
+    pub fn family(&self) -> Result<Family> {
+        if let Some(f) = *lock(&self.family) {
+            return Ok(f);
+        }
+        for f in Family::all() {
+            let cmd = Command::new(build(f.probe_command(), &[])?, self.timeout);
+            if let Ok(r) = self.engine.execute_raw(cmd) {
+                if r.final_result.is_ok() {
+                    *lock(&self.family) = Some(*f);
+                    return Ok(*f);
+                }
+            }
+        }
+        Err(Error::Other(
+            "no supported MQTT command family answers on this modem (tried AT+CMQTTACCQ=?)".into(),
+        ))
+    }
+
+    pub fn dialect_name(&self) -> Option<&'static str> {
+        lock(&self.family).map(Family::name)
+    }
+
+    /// The profile (limits table) for this modem, from its model name.
+    pub fn profile(&self) -> Result<String> {
+        if let Some(p) = lock(&self.profile).clone() {
+            return Ok(p);
+        }
+        let model = ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]);
+        let p = cmqtt::profile_for_model(&model).to_string();
+        *lock(&self.profile) = Some(p.clone());
+        Ok(p)
+    }
+
+    pub fn info(&self) -> Result<ModemInfo> {
+        let manufacturer = ident_value(&self.simple("AT+CGMI")?, &["+CGMI:"]);
+        let model = ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]);
+        let revision = ident_value(&self.simple("AT+CGMR")?, &["+CGMR:", "Revision:"]);
+        let imei = ident_value(&self.simple("AT+CGSN")?, &["+CGSN:"]);
+        let dialect = self
+            .family()
+            .map(|f| f.name().to_string())
+            .unwrap_or_default();
+        Ok(ModemInfo {
+            manufacturer,
+            model,
+            revision,
+            imei,
+            dialect,
+        })
+    }
+
+    pub fn signal_quality(&self) -> Result<SignalQuality> {
+        let r = self.simple("AT+CSQ")?;
+        let v = r
+            .value("+CSQ:")
+            .ok_or_else(|| Error::Protocol("AT+CSQ: no +CSQ line".into()))?;
+        let mut it = v.split(',').map(|s| s.trim().parse::<u8>());
+        match (it.next(), it.next()) {
+            (Some(Ok(rssi)), Some(Ok(ber))) => Ok(SignalQuality::from_csq(rssi, ber)),
+            _ => Err(Error::Protocol(format!("AT+CSQ: cannot parse {v:?}"))),
+        }
+    }
+
+    /// Polls CREG, CGREG and CEREG until one reports home or roaming.
+    pub fn wait_registered(&self, timeout: Duration) -> Result<&'static str> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for (cmd, prefix) in [
+                ("AT+CREG?", "+CREG:"),
+                ("AT+CGREG?", "+CGREG:"),
+                ("AT+CEREG?", "+CEREG:"),
+            ] {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let Ok(r) = self.engine.command(cmd, left.min(self.timeout), None) else {
+                    continue;
+                };
+                if let Some(v) = r.value(prefix) {
+                    let stat = v
+                        .split(',')
+                        .nth(1)
+                        .and_then(|s| s.trim().parse::<i64>().ok());
+                    if let Some(state) = stat.and_then(registration_state) {
+                        return Ok(state);
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout {
+                    command: "AT+CREG?/AT+CGREG?/AT+CEREG?".into(),
+                    waited_for: "network registration".into(),
+                    timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_secs(1).min(deadline - now));
+        }
+    }
+
+    /// Opens MQTT client `index` with `client_id` on this modem's family.
+    pub fn mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient> {
+        if options.queue_size == 0 {
+            return Err(Error::invalid("queue_size: must be at least 1"));
+        }
+        let (first, max) = options.reconnect_delay;
+        if first.is_zero() || max < first {
+            return Err(Error::invalid("reconnect_delay: needs 0 < first <= max"));
+        }
+        match self.family()? {
+            Family::Cmqtt => {
+                let ctx = {
+                    let mut slot = lock(&self.cmqtt);
+                    match slot.as_ref() {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = cmqtt::Context::new(self.engine.clone(), &self.profile()?)?;
+                            *slot = Some(c.clone());
+                            c
+                        }
+                    }
+                };
+                let (backend, shared) = ctx.open_client(client_id, index, &options)?;
+                Ok(MqttClient::new(backend, shared, options))
+            }
+        }
+    }
+
+    /// Offers every unsolicited line to `f` (after the dialects' own handlers).
+    pub fn on_urc(&self, f: Option<UrcHandler>) {
+        self.engine.set_catch_all(f);
+    }
+
+    pub fn close(&self) {
+        lock(&self.cmqtt).take();
+        self.engine.close();
+    }
+}
+
+impl Drop for Modem {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,405 @@
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+
+use super::{topic, Backend, ClientEvent, ClientOptions, ConnectOptions, Message};
+use crate::error::{Error, Result};
+
+pub type EventSink = Arc<dyn Fn(ClientEvent) + Send + Sync>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// State shared between a client's API, the reader thread (which reports URC-born events
+/// here and must never block) and the reconnect worker.
+pub struct ClientShared {
+    pub index: u8,
+    inbox_tx: Sender<Message>,
+    inbox_rx: Receiver<Message>,
+    /// Messages taken off the inbox by `wait_message` that did not match its filter.
+    held: Mutex<VecDeque<Message>>,
+    dropped: AtomicU64,
+    received: AtomicU64,
+    connected: AtomicBool,
+    /// Set while the user wants a connection (connect called, disconnect not).
+    wanted: AtomicBool,
+    closed: AtomicBool,
+    sink: RwLock<Option<EventSink>>,
+    reconnect_tx: Mutex<Option<Sender<()>>>,
+}
+
+impl ClientShared {
+    pub fn new(index: u8, queue_size: usize) -> Arc<Self> {
+        let (inbox_tx, inbox_rx) = bounded(queue_size.max(1));
+        Arc::new(ClientShared {
+            index,
+            inbox_tx,
+            inbox_rx,
+            held: Mutex::new(VecDeque::new()),
+            dropped: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            wanted: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            sink: RwLock::new(None),
+            reconnect_tx: Mutex::new(None),
+        })
+    }
+
+    fn emit(&self, ev: ClientEvent) {
+        let sink = self.sink.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(sink) = sink {
+            sink(ev);
+        }
+    }
+
+    /// Called by the dialect (on the reader thread) for each reassembled message.
+    pub fn deliver(&self, msg: Message) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        match self.inbox_tx.try_send(msg) {
+            Ok(()) => self.emit(ClientEvent::MessageQueued),
+            Err(_) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n.is_power_of_two() {
+                    log::warn!(
+                        "client {}: inbound queue full, {n} message(s) dropped so far; read faster or raise queue_size",
+                        self.index
+                    );
+                }
+            }
+        }
+    }
+
+    /// Called by the dialect when the modem reports the link lost.
+    pub fn connection_lost(&self, cause: i32, reason: &str) {
+        let was = self.connected.swap(false, Ordering::SeqCst);
+        if !was && !self.wanted.load(Ordering::SeqCst) {
+            return;
+        }
+        log::info!(
+            "client {}: connection lost ({reason}, cause {cause})",
+            self.index
+        );
+        self.emit(ClientEvent::Disconnected {
+            cause,
+            reason: reason.to_string(),
+        });
+        if self.wanted.load(Ordering::SeqCst) {
+            if let Some(tx) = lock(&self.reconnect_tx).as_ref() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Takes the next queued message without waiting.
+    pub fn try_next(&self) -> Option<Message> {
+        if let Some(m) = lock(&self.held).pop_front() {
+            return Some(m);
+        }
+        self.inbox_rx.try_recv().ok()
+    }
+
+    /// Waits for the next message (matching `filter`, if given) until `deadline`.
+    /// Messages that do not match stay queued, in order, for later calls.
+    pub fn next_message(&self, filter: Option<&str>, deadline: Instant) -> Option<Message> {
+        {
+            let mut held = lock(&self.held);
+            if let Some(pos) = held
+                .iter()
+                .position(|m| filter.is_none_or(|f| topic::matches(f, &m.topic)))
+            {
+                return held.remove(pos);
+            }
+        }
+        loop {
+            match self.inbox_rx.recv_deadline(deadline) {
+                Ok(m) => {
+                    if filter.is_none_or(|f| topic::matches(f, &m.topic)) {
+                        return Some(m);
+                    }
+                    lock(&self.held).push_back(m);
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// A client of one modem family, with the behaviour every family shares.
+pub struct MqttClient {
+    backend: Arc<dyn Backend>,
+    shared: Arc<ClientShared>,
+    options: ClientOptions,
+    last_connect: Arc<Mutex<Option<ConnectOptions>>>,
+    subscriptions: Arc<Mutex<Vec<(String, u8)>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl MqttClient {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        shared: Arc<ClientShared>,
+        options: ClientOptions,
+    ) -> Self {
+        MqttClient {
+            backend,
+            shared,
+            options,
+            last_connect: Arc::new(Mutex::new(None)),
+            subscriptions: Arc::new(Mutex::new(Vec::new())),
+            worker: Mutex::new(None),
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<ClientShared> {
+        &self.shared
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    pub fn set_event_sink(&self, sink: Option<EventSink>) {
+        *self.shared.sink.write().unwrap_or_else(|p| p.into_inner()) = sink;
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed("MQTT client"));
+        }
+        Ok(())
+    }
+
+    pub fn connect(&self, opts: ConnectOptions) -> Result<()> {
+        self.check_open()?;
+        opts.validate(self.backend.capabilities())?;
+        self.shared.wanted.store(true, Ordering::SeqCst);
+        let res = self.backend.connect(&opts);
+        match res {
+            Ok(()) => {
+                self.shared.connected.store(true, Ordering::SeqCst);
+                *lock(&self.last_connect) = Some(opts);
+                if self.options.auto_reconnect {
+                    self.ensure_worker();
+                }
+                self.shared
+                    .emit(ClientEvent::Connected { reconnect: false });
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.wanted.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    fn ensure_worker(&self) {
+        let mut worker = lock(&self.worker);
+        if worker.is_some() {
+            return;
+        }
+        let (tx, rx) = unbounded::<()>();
+        *lock(&self.shared.reconnect_tx) = Some(tx);
+        let backend = self.backend.clone();
+        let shared = self.shared.clone();
+        let last = self.last_connect.clone();
+        let subs = self.subscriptions.clone();
+        let delays = self.options.reconnect_delay;
+        let spawned = std::thread::Builder::new()
+            .name(format!("modemqtt-reconnect-{}", shared.index))
+            .spawn(move || reconnect_worker(rx, backend, shared, last, subs, delays));
+        match spawned {
+            Ok(h) => *worker = Some(h),
+            Err(e) => log::error!("cannot start the reconnect worker: {e}"),
+        }
+    }
+
+    pub fn publish(
+        &self,
+        topic_name: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.check_open()?;
+        let caps = self.backend.capabilities();
+        topic::validate_name(topic_name)?;
+        super::check_len("topic", topic_name.len(), (1, caps.topic_max))?;
+        let min = if caps.empty_payload { 0 } else { 1 };
+        super::check_len("payload", payload.len(), (min, caps.payload_max))?;
+        super::check_qos("qos", qos, caps)?;
+        if retain && !caps.retain {
+            return Err(Error::invalid(format!(
+                "retain: not supported on {}",
+                caps.profile
+            )));
+        }
+        check_timeout(timeout)?;
+        self.backend
+            .publish(topic_name, payload, qos, retain, timeout)
+    }
+
+    pub fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()> {
+        self.check_open()?;
+        let caps = self.backend.capabilities();
+        if topics.is_empty() {
+            return Err(Error::invalid("topic: at least one topic is needed"));
+        }
+        for (t, q) in topics {
+            topic::validate_filter(t)?;
+            super::check_len("topic", t.len(), (1, caps.topic_max))?;
+            super::check_qos("qos", *q, caps)?;
+        }
+        check_timeout(timeout)?;
+        self.backend.subscribe(topics, timeout)?;
+        let mut subs = lock(&self.subscriptions);
+        for (t, q) in topics {
+            subs.retain(|(s, _)| s != t);
+            subs.push((t.clone(), *q));
+        }
+        Ok(())
+    }
+
+    pub fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()> {
+        self.check_open()?;
+        let caps = self.backend.capabilities();
+        if topics.is_empty() {
+            return Err(Error::invalid("topic: at least one topic is needed"));
+        }
+        for t in topics {
+            topic::validate_filter(t)?;
+            super::check_len("topic", t.len(), (1, caps.topic_max))?;
+        }
+        check_timeout(timeout)?;
+        self.backend.unsubscribe(topics, timeout)?;
+        lock(&self.subscriptions).retain(|(s, _)| !topics.contains(s));
+        Ok(())
+    }
+
+    pub fn subscriptions(&self) -> Vec<(String, u8)> {
+        lock(&self.subscriptions).clone()
+    }
+
+    pub fn disconnect(&self, timeout: Option<Duration>) -> Result<()> {
+        self.check_open()?;
+        check_timeout(timeout)?;
+        self.shared.wanted.store(false, Ordering::SeqCst);
+        let res = self.backend.disconnect(timeout);
+        self.shared.connected.store(false, Ordering::SeqCst);
+        res
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.shared.is_connected()
+    }
+
+    /// Disconnects if connected and releases the client on the modem. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.shared.wanted.store(false, Ordering::SeqCst);
+        lock(&self.shared.reconnect_tx).take();
+        let res = self.backend.close();
+        self.shared.connected.store(false, Ordering::SeqCst);
+        if let Some(h) = lock(&self.worker).take() {
+            let _ = h.join();
+        }
+        res
+    }
+}
+
+impl Drop for MqttClient {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            log::debug!("closing client {} on drop: {e}", self.shared.index);
+        }
+    }
+}
+
+fn check_timeout(timeout: Option<Duration>) -> Result<()> {
+    if timeout.is_some_and(|t| t.is_zero()) {
+        return Err(Error::invalid("timeout: must be positive"));
+    }
+    Ok(())
+}
+
+fn reconnect_worker(
+    rx: Receiver<()>,
+    backend: Arc<dyn Backend>,
+    shared: Arc<ClientShared>,
+    last: Arc<Mutex<Option<ConnectOptions>>>,
+    subs: Arc<Mutex<Vec<(String, u8)>>>,
+    (first, max): (Duration, Duration),
+) {
+    // Each message on `rx` asks for a reconnect; the channel closing ends the worker.
+    while rx.recv().is_ok() {
+        let mut delay = first;
+        loop {
+            if shared.closed.load(Ordering::SeqCst) || !shared.wanted.load(Ordering::SeqCst) {
+                break;
+            }
+            if shared.is_connected() {
+                break;
+            }
+            match rx.recv_timeout(delay) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if shared.closed.load(Ordering::SeqCst) || !shared.wanted.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(opts) = lock(&last).clone() else {
+                break;
+            };
+            let attempt = backend.connect(&opts).and_then(|()| {
+                let topics = lock(&subs).clone();
+                if topics.is_empty() {
+                    Ok(())
+                } else {
+                    backend.subscribe(&topics, None)
+                }
+            });
+            match attempt {
+                Ok(()) => {
+                    shared.connected.store(true, Ordering::SeqCst);
+                    log::info!("client {}: reconnected", shared.index);
+                    shared.emit(ClientEvent::Connected { reconnect: true });
+                    break;
+                }
+                Err(e) => {
+                    delay = (delay * 2).min(max);
+                    log::warn!(
+                        "client {}: reconnect failed: {e}; next try in {delay:?}",
+                        shared.index
+                    );
+                    shared.emit(ClientEvent::ReconnectFailed {
+                        error: e.to_string(),
+                        retry_in: delay,
+                    });
+                    if matches!(e, Error::Port(_) | Error::Closed(_)) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

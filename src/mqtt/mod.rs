@@ -1,0 +1,268 @@
+//! The family-independent MQTT client: options and their validation, the inbound queue,
+//! subscription bookkeeping, and the reconnect-and-resubscribe policy. A dialect provides a
+//! [`Backend`] that turns operations into AT exchanges and reports URC-born events here.
+
+mod client;
+pub mod topic;
+
+pub use client::{ClientShared, MqttClient};
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, Result};
+
+/// A message received through the modem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// `None` where the modem does not report it (SIMCom CMQTT).
+    pub qos: Option<u8>,
+    pub retain: Option<bool>,
+    pub client_index: u8,
+    pub received_at: SystemTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+}
+
+/// TLS settings: certificate contents (PEM) are uploaded to the modem before connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    pub ca_cert: Option<Vec<u8>>,
+    pub client_cert: Option<Vec<u8>>,
+    pub client_key: Option<Vec<u8>>,
+    pub verify_server: bool,
+    pub ssl_version: u8,
+    pub ignore_local_time: bool,
+    pub negotiate_time: u32,
+    /// The modem's SSL context index; `None` uses the client index.
+    pub context: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    pub host: String,
+    pub port: u16,
+    pub keepalive: u32,
+    pub clean_session: bool,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub will: Option<Will>,
+    pub tls: Option<Tls>,
+    pub timeout: Duration,
+}
+
+impl ConnectOptions {
+    pub fn new(host: &str, port: u16) -> Self {
+        ConnectOptions {
+            host: host.to_string(),
+            port,
+            keepalive: 60,
+            clean_session: true,
+            username: None,
+            password: None,
+            will: None,
+            tls: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Client behaviour chosen when the client is created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientOptions {
+    pub auto_reconnect: bool,
+    pub reconnect_delay: (Duration, Duration),
+    pub queue_size: usize,
+    /// SIMCom `AT+CMQTTCFG="checkUTF8"`; `None` leaves the modem default.
+    pub check_utf8: Option<bool>,
+    /// SIMCom `AT+CMQTTCFG="optimeout"` in seconds; `None` leaves the modem default.
+    pub op_timeout: Option<u32>,
+    /// How long the modem waits for the broker's answer to a publish, in seconds.
+    pub publish_timeout: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            auto_reconnect: false,
+            reconnect_delay: (Duration::from_secs(1), Duration::from_secs(30)),
+            queue_size: 10_000,
+            check_utf8: None,
+            op_timeout: None,
+            publish_timeout: 60,
+        }
+    }
+}
+
+/// What a modem family (and model) allows; limits are enforced before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub family: &'static str,
+    pub profile: String,
+    /// Valid client indexes are `0..clients`.
+    pub clients: u8,
+    pub client_id_len: (usize, usize),
+    pub topic_max: usize,
+    pub payload_max: usize,
+    pub will_topic_max: usize,
+    pub will_payload_max: usize,
+    pub max_qos: u8,
+    pub keepalive: (u32, u32),
+    pub credential_max: usize,
+    pub server_addr_len: (usize, usize),
+    pub tls: bool,
+    pub will: bool,
+    pub will_retain: bool,
+    pub retain: bool,
+    pub empty_payload: bool,
+}
+
+/// Events a client reports to whoever listens (the Python layer's dispatch thread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// A message was queued in the client's inbox.
+    MessageQueued,
+    /// The connection to the broker was lost; `cause` is the family's cause code.
+    Disconnected { cause: i32, reason: String },
+    /// Connected (again) to the broker; `reconnect` is true after an automatic reconnect.
+    Connected { reconnect: bool },
+    /// An automatic reconnect attempt failed; the next one follows after `retry_in`.
+    ReconnectFailed { error: String, retry_in: Duration },
+}
+
+/// One modem family's implementation of the client operations.
+pub trait Backend: Send + Sync {
+    fn capabilities(&self) -> &Capabilities;
+    fn index(&self) -> u8;
+    fn client_id(&self) -> &str;
+    fn connect(&self, opts: &ConnectOptions) -> Result<()>;
+    fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        timeout: Option<Duration>,
+    ) -> Result<()>;
+    fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()>;
+    fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()>;
+    fn disconnect(&self, timeout: Option<Duration>) -> Result<()>;
+    /// Releases the client on the modem (and the service when it was the last one).
+    fn close(&self) -> Result<()>;
+}
+
+pub(crate) fn check_len(what: &str, value: usize, (min, max): (usize, usize)) -> Result<()> {
+    if value < min || value > max {
+        return Err(Error::invalid(format!(
+            "{what}: length {value} bytes is outside {min}..={max}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_qos(what: &str, qos: u8, caps: &Capabilities) -> Result<()> {
+    if qos > caps.max_qos {
+        return Err(Error::invalid(format!(
+            "{what}: {qos} is not supported (0..={} on {})",
+            caps.max_qos, caps.profile
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses characters that would break out of a quoted AT parameter.
+pub(crate) fn check_quotable(what: &str, value: &str) -> Result<()> {
+    for (ch, name) in [
+        ('"', "a double quote"),
+        ('\r', "CR"),
+        ('\n', "LF"),
+        ('\u{1a}', "Ctrl-Z"),
+        ('\u{1b}', "ESC"),
+        ('\0', "NUL"),
+    ] {
+        if value.contains(ch) {
+            return Err(Error::invalid(format!("{what}: must not contain {name}")));
+        }
+    }
+    Ok(())
+}
+
+impl ConnectOptions {
+    /// Validates the options against `caps`.
+    pub fn validate(&self, caps: &Capabilities) -> Result<()> {
+        if self.host.is_empty() {
+            return Err(Error::invalid("host: must not be empty"));
+        }
+        check_quotable("host", &self.host)?;
+        if self.host.contains(['/', ' ']) {
+            return Err(Error::invalid(
+                "host: must be a host name or address, without scheme or path",
+            ));
+        }
+        if self.port == 0 {
+            return Err(Error::invalid("port: must be 1..=65535"));
+        }
+        let (kmin, kmax) = caps.keepalive;
+        if self.keepalive < kmin || self.keepalive > kmax {
+            return Err(Error::invalid(format!(
+                "keepalive: {} is outside {kmin}..={kmax} seconds on {}",
+                self.keepalive, caps.profile
+            )));
+        }
+        if let Some(u) = &self.username {
+            check_len("username", u.len(), (1, caps.credential_max))?;
+            check_quotable("username", u)?;
+        }
+        if let Some(p) = &self.password {
+            if self.username.is_none() {
+                return Err(Error::invalid("password: needs a username"));
+            }
+            check_len("password", p.len(), (1, caps.credential_max))?;
+            check_quotable("password", p)?;
+        }
+        if let Some(w) = &self.will {
+            if !caps.will {
+                return Err(Error::invalid(format!(
+                    "will: not supported on {}",
+                    caps.profile
+                )));
+            }
+            check_len("will topic", w.topic.len(), (1, caps.will_topic_max))?;
+            check_len("will payload", w.payload.len(), (1, caps.will_payload_max))?;
+            check_qos("will qos", w.qos, caps)?;
+            if w.retain && !caps.will_retain {
+                return Err(Error::invalid(format!(
+                    "will retain: {} cannot set the retain flag of a will message",
+                    caps.profile
+                )));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            if !caps.tls {
+                return Err(Error::invalid(format!(
+                    "tls: not supported on {}",
+                    caps.profile
+                )));
+            }
+            if tls.client_cert.is_some() != tls.client_key.is_some() {
+                return Err(Error::invalid(
+                    "tls: client_cert and client_key go together",
+                ));
+            }
+            if tls.verify_server && tls.ca_cert.is_none() {
+                return Err(Error::invalid("tls: verify_server needs ca_cert"));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::invalid("timeout: must be positive"));
+        }
+        Ok(())
+    }
+}

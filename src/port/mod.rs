@@ -1,0 +1,221 @@
+//! Byte transports, chosen by a URL-like string as pyserial's `serial_for_url` does:
+//! a device path (`/dev/ttyUSB2`, a pty such as `/dev/pts/7`), `socket://host:port` (raw
+//! TCP, e.g. ser2net), and `sim://<profile>` (a virtual modem started for the caller).
+//! Every transport gives a reader half (for the engine's reader thread, with a short read
+//! timeout so it can notice a close) and a writer half.
+
+use std::any::Any;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How long a read may block before the reader thread looks at its stop flag.
+pub const READ_POLL: Duration = Duration::from_millis(100);
+
+/// What a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortUrl {
+    Serial(String),
+    Socket { host: String, port: u16 },
+    Rfc2217 { host: String, port: u16 },
+    Sim { profile: String },
+}
+
+/// An opened transport.
+pub struct OpenedPort {
+    pub reader: Box<dyn Read + Send>,
+    pub writer: Box<dyn Write + Send>,
+    /// What to show in reprs and errors.
+    pub name: String,
+    /// Kept alive as long as the port is open (e.g. the virtual modem behind `sim://`).
+    pub guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+fn host_port(rest: &str, url: &str) -> Result<(String, u16)> {
+    let rest = rest.split(['?', '/']).next().unwrap_or(rest);
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| Error::invalid(format!("port: {url:?} needs host:port")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| Error::invalid(format!("port: {url:?} has an invalid TCP port {port:?}")))?;
+    if host.is_empty() || port == 0 {
+        return Err(Error::invalid(format!(
+            "port: {url:?} needs a host and a port 1-65535"
+        )));
+    }
+    Ok((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+    ))
+}
+
+pub fn parse(url: &str) -> Result<PortUrl> {
+    if url.is_empty() {
+        return Err(Error::invalid("port: must not be empty"));
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        match scheme.to_ascii_lowercase().as_str() {
+            "socket" => {
+                let (host, port) = host_port(rest, url)?;
+                Ok(PortUrl::Socket { host, port })
+            }
+            "rfc2217" => {
+                let (host, port) = host_port(rest, url)?;
+                Ok(PortUrl::Rfc2217 { host, port })
+            }
+            "sim" => {
+                if rest.is_empty() {
+                    return Err(Error::invalid("port: sim:// needs a profile, e.g. sim://a7600"));
+                }
+                Ok(PortUrl::Sim { profile: rest.to_string() })
+            }
+            other => Err(Error::invalid(format!(
+                "port: unknown scheme {other:?} in {url:?} (use a device path, socket://, rfc2217:// or sim://)"
+            ))),
+        }
+    } else {
+        Ok(PortUrl::Serial(url.to_string()))
+    }
+}
+
+/// Opens `url` at `baudrate` (ignored by transports without a line speed).
+pub fn open(url: &str, baudrate: u32) -> Result<OpenedPort> {
+    if baudrate == 0 {
+        return Err(Error::invalid("baudrate: must be positive"));
+    }
+    match parse(url)? {
+        PortUrl::Serial(path) => open_serial(&path, baudrate),
+        PortUrl::Socket { host, port } => open_socket(&host, port, url),
+        PortUrl::Rfc2217 { .. } => Err(Error::Port(format!(
+            "{url}: rfc2217:// is not supported by this version; use socket:// with a raw ser2net accepter"
+        ))),
+        PortUrl::Sim { profile } => open_sim(&profile),
+    }
+}
+
+fn open_serial(path: &str, baudrate: u32) -> Result<OpenedPort> {
+    let port = serialport::new(path, baudrate)
+        .timeout(READ_POLL)
+        .open_native()
+        .map_err(|e| Error::Port(format!("cannot open {path}: {e}")))?;
+    let reader = port
+        .try_clone_native()
+        .map_err(|e| Error::Port(format!("cannot clone {path}: {e}")))?;
+    Ok(OpenedPort {
+        reader: Box::new(reader),
+        writer: Box::new(port),
+        name: path.to_string(),
+        guard: None,
+    })
+}
+
+fn open_socket(host: &str, port: u16, url: &str) -> Result<OpenedPort> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Port(format!("{url}: cannot resolve {host}: {e}")))?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(stream) => {
+                stream.set_nodelay(true).ok();
+                stream
+                    .set_read_timeout(Some(READ_POLL))
+                    .map_err(|e| Error::Port(format!("{url}: {e}")))?;
+                let reader = stream
+                    .try_clone()
+                    .map_err(|e| Error::Port(format!("{url}: {e}")))?;
+                return Ok(OpenedPort {
+                    reader: Box::new(reader),
+                    writer: Box::new(stream),
+                    name: url.to_string(),
+                    guard: None,
+                });
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Port(format!(
+        "cannot connect to {url}: {}",
+        last.map(|e| e.to_string())
+            .unwrap_or_else(|| "no address".into())
+    )))
+}
+
+#[cfg(any())]
+fn open_sim(profile: &str) -> Result<OpenedPort> {
+    let vm = crate::sim::VirtualModem::start(crate::sim::SimConfig {
+        profile: profile.to_string(),
+        broker_url: None,
+        part_size: 1024,
+    })
+    .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
+    let mut opened = open_serial(vm.port(), 115_200)?;
+    opened.name = format!("sim://{profile} ({})", vm.port());
+    opened.guard = Some(Box::new(vm));
+    Ok(opened)
+}
+
+fn open_sim(profile: &str) -> Result<OpenedPort> {
+    Err(Error::Port(format!("sim://{profile}: TEMP")))
+}
+
+/// Whether a read error only means "nothing yet".
+pub fn is_idle_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            parse("/dev/ttyUSB2").unwrap(),
+            PortUrl::Serial("/dev/ttyUSB2".into())
+        );
+        assert_eq!(
+            parse("socket://127.0.0.1:7000").unwrap(),
+            PortUrl::Socket {
+                host: "127.0.0.1".into(),
+                port: 7000
+            }
+        );
+        assert_eq!(
+            parse("rfc2217://lab:2217?ign_set_control").unwrap(),
+            PortUrl::Rfc2217 {
+                host: "lab".into(),
+                port: 2217
+            }
+        );
+        assert_eq!(
+            parse("sim://a7600").unwrap(),
+            PortUrl::Sim {
+                profile: "a7600".into()
+            }
+        );
+        assert!(parse("socket://nohost").is_err());
+        assert!(parse("socket://h:99999").is_err());
+        assert!(parse("ftp://x:1").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("sim://").is_err());
+    }
+
+    #[test]
+    fn missing_device_is_a_port_error() {
+        match open("/dev/does-not-exist-modemqtt", 115_200) {
+            Err(Error::Port(msg)) => assert!(msg.contains("/dev/does-not-exist-modemqtt")),
+            Err(other) => panic!("unexpected error {other:?}"),
+            Ok(_) => panic!("opened a missing device"),
+        }
+    }
+}

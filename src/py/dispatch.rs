@@ -1,0 +1,126 @@
+//! Delivers callbacks to Python on one thread per modem, taking the GIL once per batch.
+//! The reader thread only pushes to a channel here: it never waits on Python.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use pyo3::prelude::*;
+
+use crate::mqtt::ClientShared;
+
+use super::types::Message;
+
+/// A client's Python callbacks.
+#[derive(Default)]
+pub struct Callbacks {
+    pub on_message: Mutex<Option<Py<PyAny>>>,
+    pub on_disconnect: Mutex<Option<Py<PyAny>>>,
+    pub on_connect: Mutex<Option<Py<PyAny>>>,
+    /// Set while `on_message` is set: messages go to it rather than stay queued.
+    pub has_on_message: AtomicBool,
+    /// Set while a drain of the inbox is scheduled, so one burst makes one item.
+    pub drain_scheduled: AtomicBool,
+}
+
+pub enum Item {
+    Drain(Arc<Callbacks>, Weak<ClientShared>),
+    Disconnected(Arc<Callbacks>, i32),
+    Connected(Arc<Callbacks>),
+    Urc(Arc<Mutex<Option<Py<PyAny>>>>, String),
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    tx: Sender<Item>,
+}
+
+const BATCH: usize = 256;
+
+impl Dispatcher {
+    pub fn start(name: &str) -> Dispatcher {
+        let (tx, rx) = unbounded();
+        let spawned = std::thread::Builder::new()
+            .name(format!("modemqtt-cb {name}"))
+            .spawn(move || run(rx));
+        if let Err(e) = spawned {
+            log::error!("cannot start the callback thread: {e}");
+        }
+        Dispatcher { tx }
+    }
+
+    pub fn send(&self, item: Item) {
+        let _ = self.tx.send(item);
+    }
+}
+
+fn call(
+    py: Python<'_>,
+    slot: &Mutex<Option<Py<PyAny>>>,
+    args: impl for<'p> FnOnce(Python<'p>) -> PyResult<Bound<'p, pyo3::types::PyTuple>>,
+) {
+    let cb = slot
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|c| c.clone_ref(py));
+    if let Some(cb) = cb {
+        let res = args(py).and_then(|a| cb.call1(py, a));
+        if let Err(e) = res {
+            log::error!("exception in a modemqtt callback: {e}");
+            e.display(py);
+        }
+    }
+}
+
+fn run(rx: Receiver<Item>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let done = Python::try_attach(|py| {
+            for item in batch.drain(..) {
+                handle(py, item);
+            }
+        });
+        if done.is_none() {
+            return; // the interpreter is shutting down
+        }
+    }
+}
+
+fn handle(py: Python<'_>, item: Item) {
+    match item {
+        Item::Drain(cbs, shared) => {
+            cbs.drain_scheduled.store(false, Ordering::SeqCst);
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            while cbs.has_on_message.load(Ordering::SeqCst) {
+                let Some(m) = shared.try_next() else { break };
+                call(py, &cbs.on_message, |py| {
+                    let msg = Bound::new(py, Message::from_core(m))?;
+                    pyo3::types::PyTuple::new(py, [msg])
+                });
+            }
+        }
+        Item::Disconnected(cbs, cause) => {
+            call(py, &cbs.on_disconnect, |py| {
+                pyo3::types::PyTuple::new(py, [cause])
+            });
+        }
+        Item::Connected(cbs) => {
+            call(py, &cbs.on_connect, |py| {
+                Ok(pyo3::types::PyTuple::empty(py))
+            });
+        }
+        Item::Urc(slot, line) => {
+            call(py, &slot, |py| pyo3::types::PyTuple::new(py, [line]));
+        }
+    }
+}

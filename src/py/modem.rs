@@ -1,0 +1,653 @@
+//! `modemqtt.Modem` and `modemqtt.MqttClient`.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use super::dispatch::{Callbacks, Dispatcher, Item};
+use super::errors::{to_py, type_error, value_error, ModemTimeout};
+use super::types::{
+    int_in, opt_seconds, payload_bytes, seconds, type_name, Message, ModemInfo, Response,
+    SignalQuality, Tls, Will,
+};
+use crate::at::Frame;
+use crate::engine::transcript::escape;
+use crate::modem::Modem as CoreModem;
+use crate::mqtt::{ClientEvent, ClientOptions, ConnectOptions, MqttClient as CoreClient};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A modem on a serial port (or `socket://host:port`, or `sim://<profile>`).
+#[pyclass(frozen, module = "modemqtt")]
+pub struct Modem {
+    inner: Arc<CoreModem>,
+    port: String,
+    dispatcher: Dispatcher,
+    urc_cb: Arc<Mutex<Option<Py<PyAny>>>>,
+    clients: Mutex<Vec<Weak<CoreClient>>>,
+}
+
+#[pymethods]
+impl Modem {
+    #[new]
+    #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, dialect = "auto"))]
+    fn new(
+        py: Python<'_>,
+        port: String,
+        baudrate: i64,
+        timeout: f64,
+        dialect: &str,
+    ) -> PyResult<Self> {
+        let baud = int_in("baudrate", baudrate, 50, 20_000_000)? as u32;
+        let timeout = seconds("timeout", timeout)?;
+        super::reset_log_cache();
+        let dialect = dialect.to_string();
+        let p = port.clone();
+        let inner = py
+            .detach(move || CoreModem::open(&p, baud, timeout, &dialect))
+            .map_err(to_py)?;
+        let dispatcher = Dispatcher::start(&port);
+        Ok(Modem {
+            inner: Arc::new(inner),
+            port,
+            dispatcher,
+            urc_cb: Arc::new(Mutex::new(None)),
+            clients: Mutex::new(Vec::new()),
+        })
+    }
+
+    #[getter]
+    fn port(&self) -> &str {
+        &self.port
+    }
+
+    #[getter]
+    fn dialect(&self, py: Python<'_>) -> Option<String> {
+        let m = self.inner.clone();
+        py.detach(move || m.family().ok().map(|f| f.name().to_string()))
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.engine().is_closed()
+    }
+
+    /// Sends one command line and returns its response; raises on ERROR / +CME ERROR.
+    #[pyo3(signature = (line, timeout = None, *, data = None))]
+    fn command(
+        &self,
+        py: Python<'_>,
+        line: String,
+        timeout: Option<f64>,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Response> {
+        let timeout = opt_seconds("timeout", timeout)?;
+        let data = data.map(|d| payload_bytes("data", d)).transpose()?;
+        let m = self.inner.clone();
+        let r = py
+            .detach(move || m.command(&line, timeout, data))
+            .map_err(to_py)?;
+        Ok(Response::from_core(&r))
+    }
+
+    fn info(&self, py: Python<'_>) -> PyResult<ModemInfo> {
+        let m = self.inner.clone();
+        py.detach(move || m.info())
+            .map(ModemInfo::from_core)
+            .map_err(to_py)
+    }
+
+    fn signal_quality(&self, py: Python<'_>) -> PyResult<SignalQuality> {
+        let m = self.inner.clone();
+        py.detach(move || m.signal_quality())
+            .map(SignalQuality::from_core)
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (timeout = 60.0))]
+    fn wait_registered(&self, py: Python<'_>, timeout: f64) -> PyResult<&'static str> {
+        let t = seconds("timeout", timeout)?;
+        let m = self.inner.clone();
+        py.detach(move || m.wait_registered(t)).map_err(to_py)
+    }
+
+    /// Calls `callback(line)` for every unsolicited line; `None` stops it.
+    fn on_urc(&self, callback: Option<Py<PyAny>>) -> PyResult<()> {
+        match callback {
+            None => {
+                *lock(&self.urc_cb) = None;
+                self.inner.on_urc(None);
+            }
+            Some(cb) => {
+                Python::attach(|py| {
+                    if !cb.bind(py).is_callable() {
+                        return Err(type_error("callback: must be callable or None"));
+                    }
+                    Ok(())
+                })?;
+                *lock(&self.urc_cb) = Some(cb);
+                let slot = self.urc_cb.clone();
+                let d = self.dispatcher.clone();
+                self.inner.on_urc(Some(Arc::new(move |f: &Frame| {
+                    let text = match f {
+                        Frame::Line(l) => String::from_utf8_lossy(l).into_owned(),
+                        Frame::Raw { header, data } => {
+                            format!("{} <{} bytes>", String::from_utf8_lossy(header), data.len())
+                        }
+                        _ => return,
+                    };
+                    d.send(Item::Urc(slot.clone(), text));
+                })));
+            }
+        }
+        Ok(())
+    }
+
+    /// Recent wire traffic as `(time, "tx" | "rx", bytes)`, secrets masked.
+    fn transcript<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let entries = self.inner.engine().transcript();
+        let items = entries
+            .into_iter()
+            .map(|e| {
+                let t = e
+                    .time
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                PyTuple::new(
+                    py,
+                    [
+                        t.into_pyobject(py)?.into_any(),
+                        PyString::new(py, e.direction.as_str()).into_any(),
+                        PyBytes::new(py, &e.bytes).into_any(),
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// The transcript as readable text, one line per entry.
+    fn transcript_text(&self) -> String {
+        self.inner
+            .engine()
+            .transcript()
+            .iter()
+            .map(|e| {
+                let t = e
+                    .time
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                format!("{t:.3} {} {}", e.direction.as_str(), escape(&e.bytes))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Opens MQTT client `index` on the modem's family.
+    #[pyo3(signature = (client_id, index = 0, *, auto_reconnect = false, reconnect_delay = (1.0, 30.0),
+        check_utf8 = None, op_timeout = None, publish_timeout = 60, queue_size = 10000))]
+    #[allow(clippy::too_many_arguments)]
+    fn mqtt(
+        &self,
+        py: Python<'_>,
+        client_id: String,
+        index: i64,
+        auto_reconnect: bool,
+        reconnect_delay: (f64, f64),
+        check_utf8: Option<bool>,
+        op_timeout: Option<i64>,
+        publish_timeout: i64,
+        queue_size: i64,
+    ) -> PyResult<MqttClient> {
+        let index = int_in("index", index, 0, 255)? as u8;
+        let options = ClientOptions {
+            auto_reconnect,
+            reconnect_delay: (
+                seconds("reconnect_delay", reconnect_delay.0)?,
+                seconds("reconnect_delay", reconnect_delay.1)?,
+            ),
+            queue_size: int_in("queue_size", queue_size, 1, 10_000_000)? as usize,
+            check_utf8,
+            op_timeout: op_timeout
+                .map(|t| int_in("op_timeout", t, 20, 120))
+                .transpose()?
+                .map(|t| t as u32),
+            publish_timeout: int_in("publish_timeout", publish_timeout, 60, 180)? as u32,
+        };
+        let m = self.inner.clone();
+        let id = client_id.clone();
+        let client = py
+            .detach(move || m.mqtt(&id, index, options))
+            .map_err(to_py)?;
+        let client = Arc::new(client);
+        let callbacks = Arc::new(Callbacks::default());
+        install_sink(&client, &callbacks, &self.dispatcher);
+        lock(&self.clients).push(Arc::downgrade(&client));
+        Ok(MqttClient {
+            inner: client,
+            callbacks,
+            modem: self.inner.clone(),
+            dispatcher: self.dispatcher.clone(),
+        })
+    }
+
+    /// Closes the clients opened here (disconnect, release) and frees the port.
+    fn close(&self, py: Python<'_>) {
+        let clients: Vec<_> = lock(&self.clients)
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect();
+        let m = self.inner.clone();
+        py.detach(move || {
+            for c in clients {
+                if let Err(e) = c.close() {
+                    log::debug!("closing client {}: {e}", c.shared().index);
+                }
+            }
+            m.close();
+        });
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.inner.engine().is_closed() {
+            "closed"
+        } else {
+            "open"
+        };
+        let d = self.inner.dialect_name().unwrap_or("?");
+        format!("<Modem {} dialect={d} {state}>", self.port)
+    }
+
+    fn _repr_html_(&self) -> String {
+        format!(
+            "<b>Modem</b> <code>{}</code> ({})",
+            super::types::html_escape(&self.port),
+            self.__repr__().replace('<', "&lt;").replace('>', "&gt;")
+        )
+    }
+}
+
+impl Drop for Modem {
+    fn drop(&mut self) {
+        let m = self.inner.clone();
+        let clients: Vec<_> = lock(&self.clients)
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect();
+        let work = move || {
+            for c in clients {
+                let _ = c.close();
+            }
+            m.close();
+        };
+        match Python::try_attach(|py| py.detach(work)) {
+            Some(()) => {}
+            None => log::debug!("modem dropped during interpreter shutdown"),
+        }
+    }
+}
+
+fn install_sink(client: &Arc<CoreClient>, cbs: &Arc<Callbacks>, d: &Dispatcher) {
+    let cbs = cbs.clone();
+    let d = d.clone();
+    let shared = Arc::downgrade(client.shared());
+    client.set_event_sink(Some(Arc::new(move |ev: ClientEvent| match ev {
+        ClientEvent::MessageQueued => {
+            if cbs.has_on_message.load(Ordering::SeqCst)
+                && !cbs.drain_scheduled.swap(true, Ordering::SeqCst)
+            {
+                d.send(Item::Drain(cbs.clone(), shared.clone()));
+            }
+        }
+        ClientEvent::Disconnected { cause, .. } => d.send(Item::Disconnected(cbs.clone(), cause)),
+        ClientEvent::Connected { .. } => d.send(Item::Connected(cbs.clone())),
+        ClientEvent::ReconnectFailed { .. } => {}
+    })));
+}
+
+/// An MQTT client on one of the modem's client indexes.
+#[pyclass(frozen, module = "modemqtt")]
+pub struct MqttClient {
+    inner: Arc<CoreClient>,
+    callbacks: Arc<Callbacks>,
+    modem: Arc<CoreModem>,
+    dispatcher: Dispatcher,
+}
+
+fn callable(name: &str, v: Option<Py<PyAny>>) -> PyResult<Option<Py<PyAny>>> {
+    if let Some(cb) = &v {
+        let ok = Python::attach(|py| cb.bind(py).is_callable());
+        if !ok {
+            return Err(type_error(format!("{name}: must be callable or None")));
+        }
+    }
+    Ok(v)
+}
+
+fn topics_arg(v: &Bound<'_, PyAny>, qos: i64) -> PyResult<Vec<(String, u8)>> {
+    if let Ok(s) = v.extract::<String>() {
+        return Ok(vec![(s, int_in("qos", qos, 0, 2)? as u8)]);
+    }
+    let items: Vec<Bound<'_, PyAny>> = v.extract().map_err(|_| {
+        type_error(format!(
+            "topic: expected str or a list of (topic, qos), got {}",
+            type_name(v)
+        ))
+    })?;
+    items
+        .iter()
+        .map(|it| {
+            if let Ok(s) = it.extract::<String>() {
+                return Ok((s, int_in("qos", qos, 0, 2)? as u8));
+            }
+            let (t, q): (String, i64) = it
+                .extract()
+                .map_err(|_| type_error("topic: list items must be str or (topic, qos)"))?;
+            Ok((t, int_in("qos", q, 0, 2)? as u8))
+        })
+        .collect()
+}
+
+/// Splits `mqtt://host:port` given as host.
+fn host_port(host: &str, port: i64) -> PyResult<(String, u16)> {
+    if let Some(rest) = host
+        .strip_prefix("mqtt://")
+        .or_else(|| host.strip_prefix("tcp://"))
+    {
+        let rest = rest.trim_end_matches('/');
+        return match rest.rsplit_once(':') {
+            Some((h, p)) => {
+                let p: u16 = p
+                    .parse()
+                    .map_err(|_| value_error(format!("host: invalid port in {host:?}")))?;
+                Ok((h.to_string(), p))
+            }
+            None => Ok((rest.to_string(), int_in("port", port, 1, 65535)? as u16)),
+        };
+    }
+    Ok((host.to_string(), int_in("port", port, 1, 65535)? as u16))
+}
+
+#[pymethods]
+impl MqttClient {
+    #[getter]
+    fn client_id(&self) -> String {
+        self.inner.backend().client_id().to_string()
+    }
+
+    #[getter]
+    fn index(&self) -> u8 {
+        self.inner.shared().index
+    }
+
+    /// Messages dropped because the inbound queue was full.
+    #[getter]
+    fn dropped(&self) -> u64 {
+        self.inner.shared().dropped()
+    }
+
+    /// Messages received so far (delivered or dropped).
+    #[getter]
+    fn received(&self) -> u64 {
+        self.inner.shared().received()
+    }
+
+    #[getter]
+    fn get_on_message(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        lock(&self.callbacks.on_message)
+            .as_ref()
+            .map(|c| c.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_on_message(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
+        let cb = callable("on_message", cb)?;
+        let set = cb.is_some();
+        *lock(&self.callbacks.on_message) = cb;
+        self.callbacks.has_on_message.store(set, Ordering::SeqCst);
+        // Messages queued before the callback was set go to it too.
+        if set && !self.callbacks.drain_scheduled.swap(true, Ordering::SeqCst) {
+            let shared = Arc::downgrade(self.inner.shared());
+            self.dispatcher
+                .send(Item::Drain(self.callbacks.clone(), shared));
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn get_on_disconnect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        lock(&self.callbacks.on_disconnect)
+            .as_ref()
+            .map(|c| c.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_on_disconnect(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
+        *lock(&self.callbacks.on_disconnect) = callable("on_disconnect", cb)?;
+        Ok(())
+    }
+
+    #[getter]
+    fn get_on_connect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        lock(&self.callbacks.on_connect)
+            .as_ref()
+            .map(|c| c.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_on_connect(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
+        *lock(&self.callbacks.on_connect) = callable("on_connect", cb)?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (host, port = 1883, keepalive = 60, clean_session = true, username = None,
+        password = None, will = None, tls = None, timeout = 30.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        host: &str,
+        port: i64,
+        keepalive: i64,
+        clean_session: bool,
+        username: Option<String>,
+        password: Option<String>,
+        will: Option<PyRef<'_, Will>>,
+        tls: Option<PyRef<'_, Tls>>,
+        timeout: f64,
+    ) -> PyResult<()> {
+        let (host, port) = host_port(host, port)?;
+        let mut opts = ConnectOptions::new(&host, port);
+        opts.keepalive = int_in("keepalive", keepalive, 0, u32::MAX as i64)? as u32;
+        opts.clean_session = clean_session;
+        opts.username = username;
+        opts.password = password;
+        opts.will = will.map(|w| w.to_core());
+        opts.tls = tls.map(|t| t.inner.clone());
+        opts.timeout = seconds("timeout", timeout)?;
+        let c = self.inner.clone();
+        py.detach(move || c.connect(opts)).map_err(to_py)
+    }
+
+    #[pyo3(signature = (topic, payload, qos = 0, retain = false, timeout = None))]
+    fn publish(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        payload: &Bound<'_, PyAny>,
+        qos: i64,
+        retain: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let payload = payload_bytes("payload", payload)?;
+        let qos = int_in("qos", qos, 0, 2)? as u8;
+        let timeout = opt_seconds("timeout", timeout)?;
+        let c = self.inner.clone();
+        py.detach(move || c.publish(&topic, &payload, qos, retain, timeout))
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (topic, qos = 0, timeout = None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        topic: &Bound<'_, PyAny>,
+        qos: i64,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let topics = topics_arg(topic, qos)?;
+        let timeout = opt_seconds("timeout", timeout)?;
+        let c = self.inner.clone();
+        py.detach(move || c.subscribe(&topics, timeout))
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (topic, timeout = None))]
+    fn unsubscribe(
+        &self,
+        py: Python<'_>,
+        topic: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let topics: Vec<String> = topics_arg(topic, 0)?.into_iter().map(|(t, _)| t).collect();
+        let timeout = opt_seconds("timeout", timeout)?;
+        let c = self.inner.clone();
+        py.detach(move || c.unsubscribe(&topics, timeout))
+            .map_err(to_py)
+    }
+
+    /// The topic filters currently subscribed, with their QoS.
+    fn subscriptions(&self) -> Vec<(String, u8)> {
+        self.inner.subscriptions()
+    }
+
+    #[pyo3(signature = (timeout = None))]
+    fn disconnect(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let timeout = opt_seconds("timeout", timeout)?;
+        let c = self.inner.clone();
+        py.detach(move || c.disconnect(timeout)).map_err(to_py)
+    }
+
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
+    /// Waits for the next message (matching the `topic` filter, if given).
+    #[pyo3(signature = (topic = None, timeout = 10.0))]
+    fn wait_message(
+        &self,
+        py: Python<'_>,
+        topic: Option<String>,
+        timeout: f64,
+    ) -> PyResult<Message> {
+        let t = seconds("timeout", timeout)?;
+        if let Some(f) = &topic {
+            crate::mqtt::topic::validate_filter(f).map_err(to_py)?;
+        }
+        match self.next(py, topic.as_deref(), t)? {
+            Some(m) => Ok(m),
+            None => Err(ModemTimeout::new_err(format!(
+                "no message{} within {timeout} s",
+                topic.map(|f| format!(" on {f:?}")).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Iterates over messages until none arrives within `timeout` seconds.
+    #[pyo3(signature = (timeout = 1.0))]
+    fn messages(slf: Py<Self>, timeout: f64) -> PyResult<MessageIter> {
+        Ok(MessageIter {
+            client: slf,
+            timeout: seconds("timeout", timeout)?,
+        })
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let c = self.inner.clone();
+        py.detach(move || c.close()).map_err(to_py)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<MqttClient {:?} index={} {} on {}>",
+            self.inner.backend().client_id(),
+            self.inner.shared().index,
+            if self.inner.is_connected() {
+                "connected"
+            } else {
+                "not connected"
+            },
+            self.modem.engine().name()
+        )
+    }
+}
+
+impl MqttClient {
+    /// Waits in short slices so Ctrl-C (KeyboardInterrupt) is noticed.
+    fn next(
+        &self,
+        py: Python<'_>,
+        filter: Option<&str>,
+        timeout: Duration,
+    ) -> PyResult<Option<Message>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let slice = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            let shared = self.inner.shared().clone();
+            let f = filter.map(str::to_string);
+            let got = py.detach(move || shared.next_message(f.as_deref(), slice));
+            if let Some(m) = got {
+                return Ok(Some(Message::from_core(m)));
+            }
+            py.check_signals()?;
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+#[pyclass(module = "modemqtt")]
+pub struct MessageIter {
+    client: Py<MqttClient>,
+    timeout: Duration,
+}
+
+#[pymethods]
+impl MessageIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
+        let client = self.client.bind(py).get();
+        client.next(py, None, self.timeout)
+    }
+}
