@@ -870,3 +870,7 @@ impl Backend for CmqttClient {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "cmqtt_tests.rs"]
+mod tests;

@@ -7,6 +7,7 @@
 //! Exactly one command is in flight: a token channel serialises callers, each with its own
 //! deadline. URC handlers run on the reader thread and must not block (push to a channel).
 
+pub mod memport;
 pub mod transcript;
 
 use std::io::{Read, Write};

@@ -1,113 +1,17 @@
 //! The engine against an in-memory scripted port: real threads, no serial device.
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::unbounded;
 
 use super::*;
 use crate::at::session::Expect;
 use crate::at::{build, ErrorCode};
 
-struct ChanReader {
-    rx: Receiver<Vec<u8>>,
-    pending: Vec<u8>,
-    unplugged: Arc<AtomicBool>,
-}
-
-impl Read for ChanReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.unplugged.load(Ordering::SeqCst) {
-            return Err(io::Error::other("EIO: device unplugged"));
-        }
-        if self.pending.is_empty() {
-            match self.rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(d) => self.pending = d,
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "idle"))
-                }
-                Err(_) => return Err(io::Error::other("EIO: device unplugged")),
-            }
-        }
-        let n = buf.len().min(self.pending.len());
-        buf[..n].copy_from_slice(&self.pending[..n]);
-        self.pending.drain(..n);
-        Ok(n)
-    }
-}
-
-struct ChanWriter {
-    tx: Sender<Vec<u8>>,
-}
-
-impl Write for ChanWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tx
-            .send(buf.to_vec())
-            .map_err(|_| io::Error::other("closed"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A scripted modem: for each command line written (or data after a prompt) the script
-/// returns the bytes to answer with; `unplugged` makes the reader fail as on EIO.
-struct Scripted {
-    unplugged: Arc<AtomicBool>,
-    written: Arc<Mutex<Vec<u8>>>,
-}
-
-type Script = Box<dyn FnMut(&[u8]) -> Vec<Vec<u8>> + Send>;
-
-fn scripted(mut script: Script) -> (Engine, Scripted) {
-    let (to_host, host_rx) = unbounded::<Vec<u8>>();
-    let (host_tx, from_host) = unbounded::<Vec<u8>>();
-    let written = Arc::new(Mutex::new(Vec::new()));
-    let w = written.clone();
-    let reply = to_host.clone();
-    std::thread::spawn(move || {
-        let mut line = Vec::new();
-        while let Ok(chunk) = from_host.recv() {
-            w.lock().unwrap().extend_from_slice(&chunk);
-            line.extend_from_slice(&chunk);
-            // Commands end with CR; data after a prompt is answered as a whole chunk.
-            let complete = line.ends_with(b"\r") || !line.starts_with(b"AT");
-            if complete {
-                let input = std::mem::take(&mut line);
-                let trimmed = input.strip_suffix(b"\r").unwrap_or(&input).to_vec();
-                for part in script(&trimmed) {
-                    if part.is_empty() {
-                        continue;
-                    }
-                    if let Some(ms) = part.strip_prefix(b"@sleep") {
-                        let ms: u64 = String::from_utf8_lossy(ms).trim().parse().unwrap_or(0);
-                        std::thread::sleep(Duration::from_millis(ms));
-                        continue;
-                    }
-                    if reply.send(part).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    drop(to_host);
-    let unplugged = Arc::new(AtomicBool::new(false));
-    let opened = OpenedPort {
-        reader: Box::new(ChanReader {
-            rx: host_rx,
-            pending: Vec::new(),
-            unplugged: unplugged.clone(),
-        }),
-        writer: Box::new(ChanWriter { tx: host_tx }),
-        name: "mem".into(),
-        guard: None,
-    };
-    (Engine::start(opened), Scripted { unplugged, written })
+fn scripted(script: memport::Script) -> (Engine, memport::ScriptedModem) {
+    let (port, modem) = memport::scripted(script);
+    (Engine::start(port), modem)
 }
 
 fn c(text: &str, ms: u64) -> Command {
@@ -252,7 +156,7 @@ fn unplugged_port_fails_the_command_and_later_ones() {
     let e2 = e.clone();
     let waiter = std::thread::spawn(move || e2.execute(c("AT", 5000)));
     std::thread::sleep(Duration::from_millis(50));
-    m.unplugged.store(true, Ordering::SeqCst); // the reader sees EIO
+    m.unplug(); // the reader sees EIO
     let res = waiter.join().unwrap();
     assert!(matches!(res, Err(Error::Port(_))), "got {res:?}");
     assert!(matches!(e.execute(c("AT", 1000)), Err(Error::Port(_))));

@@ -477,9 +477,9 @@ impl Session {
                 }
                 let inflight = *inflight;
                 let waited_for = match (&inflight.final_result, &inflight.cmd.expect) {
-                    (Some(_), Some(e)) => {
-                        String::from_utf8_lossy(&e.prefix).trim_end_matches(',').to_string()
-                    }
+                    (Some(_), Some(e)) => String::from_utf8_lossy(&e.prefix)
+                        .trim_end_matches(',')
+                        .to_string(),
                     _ if inflight.cmd.data.is_some() && !inflight.data_sent => {
                         "the '>' prompt".into()
                     }

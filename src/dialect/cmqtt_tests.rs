@@ -1,0 +1,427 @@
+//! The CMQTT dialect against the A7600 manual's chapter 3 exchanges, over an in-memory
+//! scripted modem that answers exactly as the manual's transcripts show.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::unbounded;
+
+use super::*;
+use crate::engine::memport::{self, ScriptedModem};
+use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, Will};
+
+fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+const RX_BLOCK: &[u8] = b"\r\n+CMQTTRXSTART: 0,9,60\r\n+CMQTTRXTOPIC: 0,9\r\nsimcommsg\r\n+CMQTTRXPAYLOAD: 0,60\r\n012345678901234567890123456789012345678901234567890123456789\r\n+CMQTTRXEND: 0\r\n";
+
+/// The A7600 of the manual's chapter 3.1, answering each exchange as printed there.
+fn manual_modem() -> memport::Script {
+    let mut pending: Option<&'static [u8]> = None;
+    Box::new(move |input: &[u8]| {
+        if let Some(after) = pending.take() {
+            // Data typed after a prompt: the manual shows OK (and a result URC for SUB/UNSUB).
+            let _ = input;
+            return v(&[b"\r\nOK\r\n", after]);
+        }
+        let prompt = |after: &'static [u8], p: &mut Option<&'static [u8]>| {
+            *p = Some(after);
+            v(&[b"\r\n>"])
+        };
+        match input {
+            b"AT+CMQTTSTART" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTSTART: 0\r\n"]),
+            b"AT+CMQTTDISC?" => v(&[b"\r\n+CMQTTDISC: 0,1\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n"]),
+            b"AT+CMQTTACCQ=0,\"client test0\",0" => v(&[b"\r\nOK\r\n"]),
+            b"AT+CMQTTWILLTOPIC=0,10"
+            | b"AT+CMQTTWILLMSG=0,6,1"
+            | b"AT+CMQTTTOPIC=0,9"
+            | b"AT+CMQTTPAYLOAD=0,60"
+            | b"AT+CMQTTSUBTOPIC=0,9,1" => prompt(b"", &mut pending),
+            b"AT+CMQTTCONNECT=0,\"tcp://test.mosquitto.org:1883\",60,1" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+CMQTTCONNECT: 0,0\r\n"])
+            }
+            b"AT+CMQTTSUB=0,9,1" => prompt(b"\r\n+CMQTTSUB: 0,0\r\n", &mut pending),
+            b"AT+CMQTTSUB=0" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTSUB: 0,0\r\n"]),
+            b"AT+CMQTTPUB=0,1,60,0" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTPUB: 0,0\r\n", RX_BLOCK]),
+            b"AT+CMQTTUNSUB=0,9,0" => prompt(b"\r\n+CMQTTUNSUB: 0,0\r\n", &mut pending),
+            b"AT+CMQTTDISC=0,120" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTDISC: 0,0\r\n"]),
+            b"AT+CMQTTSTOP" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTSTOP: 0\r\n"]),
+            // Releasing the client; before ACCQ it is not acquired yet (code 20).
+            b"AT+CMQTTREL=0" => v(&[b"\r\nOK\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    })
+}
+
+fn open(script: memport::Script, options: ClientOptions) -> (MqttClient, ScriptedModem, Engine) {
+    let (port, modem) = memport::scripted(script);
+    let engine = Engine::start(port);
+    let ctx = Context::new(engine.clone(), "a7600").expect("a7600 profile");
+    let (backend, shared) = ctx
+        .open_client("client test0", 0, &options)
+        .expect("open client");
+    (MqttClient::new(backend, shared, options), modem, engine)
+}
+
+#[test]
+fn chapter_3_1_access_without_tls() {
+    let (client, modem, _engine) = open(manual_modem(), ClientOptions::default());
+    let will = Will {
+        topic: "0123456789".into(),
+        payload: b"qwerty".to_vec(),
+        qos: 1,
+        retain: false,
+    };
+    let mut opts = ConnectOptions::new("test.mosquitto.org", 1883);
+    opts.will = Some(will);
+    client.connect(opts).expect("connect");
+    assert!(client.is_connected());
+    client
+        .subscribe(&[("simcommsg".into(), 1)], None)
+        .expect("subscribe");
+    let payload = b"012345678901234567890123456789012345678901234567890123456789";
+    client
+        .publish("simcommsg", payload, 1, false, None)
+        .expect("publish");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let msg = client
+        .shared()
+        .next_message(Some("simcommsg"), deadline)
+        .expect("message");
+    assert_eq!(msg.topic, "simcommsg");
+    assert_eq!(msg.payload, payload.to_vec());
+    assert_eq!((msg.qos, msg.retain, msg.client_index), (None, None, 0));
+    client
+        .subscribe(&[("123456789".into(), 1), ("simcommsg".into(), 1)], None)
+        .expect("subscribe two");
+    client
+        .unsubscribe(&["simcommsg".into()], None)
+        .expect("unsubscribe");
+    client.disconnect(None).expect("disconnect");
+    client.close().expect("close");
+    let sent = modem.inputs_text();
+    let expected = [
+        "AT+CMQTTSTART",
+        "AT+CMQTTDISC?",
+        "AT+CMQTTREL=0",
+        "AT+CMQTTACCQ=0,\"client test0\",0",
+        "AT+CMQTTWILLTOPIC=0,10",
+        "0123456789",
+        "AT+CMQTTWILLMSG=0,6,1",
+        "qwerty",
+        "AT+CMQTTCONNECT=0,\"tcp://test.mosquitto.org:1883\",60,1",
+        "AT+CMQTTSUB=0,9,1",
+        "simcommsg",
+        "AT+CMQTTTOPIC=0,9",
+        "simcommsg",
+        "AT+CMQTTPAYLOAD=0,60",
+        "012345678901234567890123456789012345678901234567890123456789",
+        "AT+CMQTTPUB=0,1,60,0",
+        "AT+CMQTTSUBTOPIC=0,9,1",
+        "123456789",
+        "AT+CMQTTSUBTOPIC=0,9,1",
+        "simcommsg",
+        "AT+CMQTTSUB=0",
+        "AT+CMQTTUNSUB=0,9,0",
+        "simcommsg",
+        "AT+CMQTTDISC=0,120",
+        "AT+CMQTTREL=0",
+        "AT+CMQTTSTOP",
+    ];
+    assert_eq!(sent, expected);
+}
+
+#[test]
+fn chapter_3_4_tls_with_client_certificate() {
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        let mut after_prompt = false;
+        Box::new(move |input: &[u8]| {
+            if after_prompt {
+                after_prompt = false;
+                return v(&[b"\r\nOK\r\n"]);
+            }
+            if input.starts_with(b"AT+CCERTDOWN=") {
+                after_prompt = true;
+                return v(&[b"\r\n>"]);
+            }
+            if input.starts_with(b"AT+CSSLCFG=")
+                || input == b"AT+CMQTTSSLCFG=0,0"
+                || input == b"AT+CMQTTACCQ=0,\"client test0\",1"
+            {
+                return v(&[b"\r\nOK\r\n"]);
+            }
+            inner(input)
+        })
+    };
+    let (client, modem, engine) = open(script, ClientOptions::default());
+    let mut opts = ConnectOptions::new("test.mosquitto.org", 1883);
+    opts.tls = Some(Tls {
+        ca_cert: Some(b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".to_vec()),
+        client_cert: Some(b"-----BEGIN CERTIFICATE-----\nME\n-----END CERTIFICATE-----\n".to_vec()),
+        client_key: Some(
+            b"-----BEGIN PRIVATE KEY-----\nTOPSECRET\n-----END PRIVATE KEY-----\n".to_vec(),
+        ),
+        verify_server: true,
+        ssl_version: 4,
+        ignore_local_time: true,
+        negotiate_time: 300,
+        context: None,
+    });
+    client.connect(opts).expect("connect with TLS");
+    let sent = modem.inputs_text();
+    for line in [
+        "AT+CSSLCFG=\"sslversion\",0,4",
+        "AT+CSSLCFG=\"authmode\",0,2",
+        "AT+CSSLCFG=\"cacert\",0,\"mqtt0_cacert.pem\"",
+        "AT+CSSLCFG=\"clientcert\",0,\"mqtt0_clientcert.pem\"",
+        "AT+CSSLCFG=\"clientkey\",0,\"mqtt0_clientkey.pem\"",
+        "AT+CMQTTACCQ=0,\"client test0\",1",
+        "AT+CMQTTSSLCFG=0,0",
+    ] {
+        assert!(sent.iter().any(|s| s == line), "{line} not sent: {sent:?}");
+    }
+    // Re-acquired as an SSL client: released the TCP one first.
+    let rel = sent
+        .iter()
+        .rposition(|s| s == "AT+CMQTTREL=0")
+        .expect("release");
+    let accq = sent
+        .iter()
+        .position(|s| s == "AT+CMQTTACCQ=0,\"client test0\",1")
+        .expect("ssl accq");
+    assert!(rel < accq);
+    // The private key went to the modem but never into the transcript.
+    assert!(sent.iter().any(|s| s.contains("TOPSECRET")));
+    let all: Vec<u8> = engine
+        .transcript()
+        .into_iter()
+        .flat_map(|e| e.bytes)
+        .collect();
+    assert!(!String::from_utf8_lossy(&all).contains("TOPSECRET"));
+}
+
+#[test]
+fn result_code_becomes_mqtt_error_with_name() {
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| match input {
+            b"AT+CMQTTTOPIC=0,5" => v(&[b"\r\n+CMQTTTOPIC: 0,11\r\n\r\nERROR\r\n"]),
+            b"AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+CMQTTCONNECT: 0,30\r\n"])
+            }
+            _ => inner(input),
+        })
+    };
+    let (client, _modem, _e) = open(script, ClientOptions::default());
+    match client.publish("hello", b"x", 0, false, None) {
+        Err(Error::Mqtt {
+            code: 11,
+            name,
+            operation,
+        }) => {
+            assert_eq!(name, "no connection");
+            assert_eq!(operation, "publish");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match client.connect(ConnectOptions::new("h", 1883)) {
+        Err(Error::Mqtt { code: 30, name, .. }) => {
+            assert_eq!(name, "connection refused: bad user name or password")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!client.is_connected());
+}
+
+#[test]
+fn already_started_service_and_leftover_client_are_cleared() {
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| match input {
+            b"AT+CMQTTSTART" => v(&[b"\r\nERROR\r\n"]),
+            b"AT+CMQTTDISC?" => v(&[b"\r\n+CMQTTDISC: 0,0\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n"]),
+            _ => inner(input),
+        })
+    };
+    let (_client, modem, _e) = open(script, ClientOptions::default());
+    let sent = modem.inputs_text();
+    assert_eq!(
+        &sent[..5],
+        [
+            "AT+CMQTTSTART",
+            "AT+CMQTTDISC?",
+            "AT+CMQTTDISC=0,120",
+            "AT+CMQTTREL=0",
+            "AT+CMQTTACCQ=0,\"client test0\",0"
+        ]
+    );
+}
+
+#[test]
+fn multipart_receive_and_connection_loss() {
+    let (client, modem, _e) = open(manual_modem(), ClientOptions::default());
+    let (tx, rx) = unbounded();
+    client.set_event_sink(Some(Arc::new(move |ev: ClientEvent| {
+        let _ = tx.send(ev);
+    })));
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
+    let fixture = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/cmqtt/a7600_rx_multipart.txt"
+    ));
+    // The fixture is for client 1: rewrite its headers for client 0, payload bytes untouched.
+    let fixed = replace_index(fixture_body(fixture), b": 1,", b": 0,");
+    let fixed = replace_index(fixed, b"+CMQTTRXEND: 1", b"+CMQTTRXEND: 0");
+    modem.push(&fixed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let msg = client
+        .shared()
+        .next_message(None, deadline)
+        .expect("message");
+    assert_eq!(msg.topic, "sensors/building-7/floor-3/room-12/temp");
+    assert_eq!(msg.payload.len(), 641);
+    assert!(msg.payload.ends_with(b"tail-part"));
+    modem.push(b"\r\n+CMQTTCONNLOST: 0,2\r\n");
+    let lost = loop {
+        match rx.recv_timeout(Duration::from_secs(5)).expect("event") {
+            ClientEvent::Disconnected { cause, reason } => break (cause, reason),
+            _ => continue,
+        }
+    };
+    assert_eq!(lost, (2, "socket reset".to_string()));
+    assert!(!client.is_connected());
+}
+
+fn fixture_body(f: &[u8]) -> Vec<u8> {
+    let at = f
+        .windows(5)
+        .position(|w| w == b"#---\n")
+        .expect("separator")
+        + 5;
+    f[at..].to_vec()
+}
+
+/// Replaces `from` with `to` in header lines only (raw payload bytes are left alone).
+fn replace_index(stream: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(stream.len());
+    let mut i = 0;
+    while i < stream.len() {
+        let at_line_start = i == 0 || stream[i - 1] == b'\n';
+        if at_line_start && stream[i..].starts_with(b"+CMQTTRX") {
+            let end = stream[i..]
+                .iter()
+                .position(|&b| b == b'\r')
+                .map(|p| i + p)
+                .unwrap_or(stream.len());
+            let line = &stream[i..end];
+            let mut fixed = Vec::new();
+            let mut j = 0;
+            while j < line.len() {
+                if line[j..].starts_with(from) {
+                    fixed.extend_from_slice(to);
+                    j += from.len();
+                } else {
+                    fixed.push(line[j]);
+                    j += 1;
+                }
+            }
+            // A data length follows RXTOPIC/RXPAYLOAD headers: copy the raw bytes as they are.
+            out.extend_from_slice(&fixed);
+            out.extend_from_slice(b"\r\n");
+            i = end + 2;
+            if line.starts_with(b"+CMQTTRXTOPIC:") || line.starts_with(b"+CMQTTRXPAYLOAD:") {
+                let n: usize = String::from_utf8_lossy(line)
+                    .rsplit(',')
+                    .next()
+                    .and_then(|s| s.trim().parse().ok())
+                    .expect("length");
+                out.extend_from_slice(&stream[i..i + n]);
+                i += n;
+            }
+        } else {
+            out.push(stream[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn limits_are_enforced_before_sending() {
+    let (client, modem, _e) = open(manual_modem(), ClientOptions::default());
+    let before = modem.inputs_text().len();
+    let long_topic = "t".repeat(1025);
+    assert!(matches!(
+        client.publish(&long_topic, b"x", 0, false, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        client.publish("t", &vec![0u8; 10241], 0, false, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        client.publish("t", b"x", 3, false, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        client.publish("a/+", b"x", 0, false, None),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        client.subscribe(&[("a/#/b".into(), 0)], None),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut o = ConnectOptions::new("h", 1883);
+    o.keepalive = 0;
+    assert!(matches!(client.connect(o), Err(Error::InvalidArgument(_))));
+    let mut o = ConnectOptions::new("h", 1883);
+    o.username = Some("u".into());
+    o.password = Some("p".repeat(257));
+    assert!(matches!(client.connect(o), Err(Error::InvalidArgument(_))));
+    let mut o = ConnectOptions::new("h", 1883);
+    o.will = Some(Will {
+        topic: "w".into(),
+        payload: b"x".to_vec(),
+        qos: 0,
+        retain: true,
+    });
+    match client.connect(o) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("retain"), "{m}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        modem.inputs_text().len(),
+        before,
+        "nothing may be sent for a bad argument"
+    );
+}
+
+#[test]
+fn profile_limits() {
+    let (port, _modem) = memport::scripted(manual_modem());
+    let engine = Engine::start(port);
+    let ctx = Context::new(engine, "sim7028").expect("profile");
+    let opts = ClientOptions::default();
+    assert!(matches!(
+        ctx.open_client("x", 1, &opts),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        ctx.open_client(&"x".repeat(257), 0, &opts),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        ctx.open_client("a\"b", 0, &opts),
+        Err(Error::InvalidArgument(_))
+    ));
+    let a7600 = capabilities("a7600").expect("a7600");
+    assert_eq!((a7600.clients, a7600.client_id_len.1), (2, 128));
+    let sim7028 = capabilities("sim7028").expect("sim7028");
+    assert_eq!((sim7028.clients, sim7028.client_id_len.1), (1, 256));
+    assert_eq!(error_name(35), "Disconnect from server failed");
+    assert_eq!(error_name(99), "unknown error 99");
+}
