@@ -7,12 +7,14 @@
 //! them [`sim`] (the virtual modem) and [`broker`] (the embedded broker).
 
 pub mod at;
+pub mod broker;
 pub mod dialect;
 pub mod engine;
 pub mod error;
 pub mod modem;
 pub mod mqtt;
 pub mod port;
+pub mod sim;
 
 pub use error::{Error, Result};
 

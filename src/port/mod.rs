@@ -147,7 +147,6 @@ fn open_socket(host: &str, port: u16, url: &str) -> Result<OpenedPort> {
     )))
 }
 
-#[cfg(any())]
 fn open_sim(profile: &str) -> Result<OpenedPort> {
     let vm = crate::sim::VirtualModem::start(crate::sim::SimConfig {
         profile: profile.to_string(),
@@ -159,10 +158,6 @@ fn open_sim(profile: &str) -> Result<OpenedPort> {
     opened.name = format!("sim://{profile} ({})", vm.port());
     opened.guard = Some(Box::new(vm));
     Ok(opened)
-}
-
-fn open_sim(profile: &str) -> Result<OpenedPort> {
-    Err(Error::Port(format!("sim://{profile}: TEMP")))
 }
 
 /// Whether a read error only means "nothing yet".

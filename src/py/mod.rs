@@ -4,6 +4,7 @@
 pub mod dispatch;
 pub mod errors;
 pub mod modem;
+pub mod sim;
 pub mod types;
 
 use std::sync::OnceLock;
@@ -26,7 +27,11 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     if LOG_RESET.get().is_none() {
         match pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)
-            .map(|l| l.filter(log::LevelFilter::Trace))
+            .map(|l| {
+                // The embedded broker reports every client disconnect as an error.
+                l.filter(log::LevelFilter::Trace)
+                    .filter_target("rumqttd".into(), log::LevelFilter::Off)
+            })
             .and_then(|l| {
                 l.install()
                     .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
@@ -46,6 +51,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Response>()?;
     m.add_class::<types::ModemInfo>()?;
     m.add_class::<types::SignalQuality>()?;
+    sim::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,1613 @@
+//! The AT engine: line/data parser and command execution.
+//!
+//! Framing follows the modems: every response line is sent as
+//! `\r\n<line>\r\n`, a data prompt as `\r\n>`, the final result as
+//! `\r\nOK\r\n` / `\r\nERROR\r\n`; echo (on until `ATE0`) repeats the command
+//! line and its terminator. Choices where the manuals are silent or unclear:
+//!
+//! * A second `AT+CMQTTSTART` answers `+CMQTTSTART: 23` then `ERROR` (23 =
+//!   "network is opened"); the manual only shows `ERROR`, current A7600
+//!   firmware prints both lines.
+//! * `AT+CMQTTSTOP` with clients still acquired or connected disconnects
+//!   (sending DISCONNECT) and releases them, then answers `OK` /
+//!   `+CMQTTSTOP: 0`.
+//! * Range violations of plain numeric parameters (including a client index
+//!   outside the profile's range) answer `ERROR`; a length parameter out of
+//!   its range answers `+CMQTTxxx: <idx>,22` then `ERROR`; a command on a
+//!   client that was not acquired answers `+CMQTTxxx: <idx>,20` then `ERROR`;
+//!   one that needs a connection answers `+CMQTTxxx: <idx>,11` then `ERROR`.
+//!   An acquire of a used index answers `+CMQTTACCQ: <idx>,19` then `ERROR`.
+//! * Data typed after `>` is echoed while echo is on (as SIMCom modems do);
+//!   exactly <req_length> bytes are taken, binary-safe.
+//! * `checkUTF8` (default 1) applies to topics and the will topic; payloads and
+//!   will messages are never checked, so binary payloads pass. rumqttc needs
+//!   UTF-8 topics, so a non-UTF-8 topic fails with error 2 even with
+//!   `checkUTF8` 0.
+//! * `AT+CMEE` only changes errors of the generic commands
+//!   (`+CME ERROR: 50` / `+CME ERROR: Incorrect parameters`, 3 / "operation
+//!   not allowed"); CMQTT, CSSLCFG and CCERT errors keep the manual's plain
+//!   `ERROR`. Unknown commands always answer `ERROR`.
+//! * SSL (`server_type` 1): the AT side is complete (`AT+CSSLCFG`,
+//!   `AT+CCERTDOWN`/`LIST`/`DELE`, `AT+CMQTTSSLCFG`) and the certificate
+//!   requirements of each authmode are checked at connect (error 33 when a
+//!   needed file is missing), but the link to the broker is plain TCP.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, SubscribeFilter};
+
+use super::link::{self, Link, Pending};
+use super::profile::{Profile, TOPIC_MAX, WILL_MAX};
+use super::{lock, Shared};
+
+const LINE_MAX: usize = 4096;
+const CERT_MAX: usize = 10240;
+const REQUEST_CAPACITY: usize = 1024;
+
+#[derive(Clone)]
+struct SslCtx {
+    sslversion: u8,
+    authmode: u8,
+    ignorelocaltime: u8,
+    negotiatetime: u16,
+    cacert: String,
+    clientcert: String,
+    clientkey: String,
+}
+
+impl Default for SslCtx {
+    fn default() -> Self {
+        SslCtx {
+            sslversion: 4,
+            authmode: 0,
+            ignorelocaltime: 1,
+            negotiatetime: 300,
+            cacert: String::new(),
+            clientcert: String::new(),
+            clientkey: String::new(),
+        }
+    }
+}
+
+struct Slot {
+    acquired: Option<(String, u8)>,
+    will_topic: Option<Vec<u8>>,
+    will_msg: Option<(Vec<u8>, u8)>,
+    topic: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    sub_topics: Vec<(Vec<u8>, u8)>,
+    unsub_topics: Vec<Vec<u8>>,
+    check_utf8: bool,
+    optimeout: u32,
+    ssl_ctx: Option<u8>,
+    link: Option<Link>,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            acquired: None,
+            will_topic: None,
+            will_msg: None,
+            topic: None,
+            payload: None,
+            sub_topics: Vec::new(),
+            unsub_topics: Vec::new(),
+            check_utf8: true,
+            optimeout: 120,
+            ssl_ctx: None,
+            link: None,
+        }
+    }
+}
+
+pub(crate) struct Modem {
+    profile: &'static Profile,
+    echo: bool,
+    cmee: u8,
+    /// n of +CREG, +CGREG, +CEREG
+    reg_n: [u8; 3],
+    cgdcont: BTreeMap<u8, (String, String)>,
+    started: bool,
+    slots: Vec<Slot>,
+    ssl: Vec<SslCtx>,
+    /// Survive reboot: they live in the module's flash.
+    certs: BTreeMap<String, Vec<u8>>,
+    next_gen: u64,
+    next_group: u64,
+}
+
+impl Modem {
+    pub fn new(profile: &'static Profile) -> Modem {
+        let mut cgdcont = BTreeMap::new();
+        cgdcont.insert(1, ("IP".to_owned(), "CMNET".to_owned()));
+        Modem {
+            profile,
+            echo: true,
+            cmee: 0,
+            reg_n: [0; 3],
+            cgdcont,
+            started: false,
+            slots: (0..profile.clients).map(|_| Slot::default()).collect(),
+            ssl: vec![SslCtx::default(); usize::from(profile.ssl_ctx_max) + 1],
+            certs: BTreeMap::new(),
+            next_gen: 1,
+            next_group: 1,
+        }
+    }
+
+    /// Power-on state (links must have been taken out first).
+    pub fn reset(&mut self) {
+        let certs = std::mem::take(&mut self.certs);
+        let next_gen = self.next_gen;
+        *self = Modem::new(self.profile);
+        self.certs = certs;
+        self.next_gen = next_gen;
+    }
+
+    pub fn take_link(&mut self, idx: u8) -> Option<Link> {
+        self.slots.get_mut(usize::from(idx))?.link.take()
+    }
+
+    pub fn take_all_links(&mut self) -> Vec<Link> {
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.link.take())
+            .collect()
+    }
+
+    pub fn link_gen(&self, idx: u8) -> Option<u64> {
+        self.slots
+            .get(usize::from(idx))?
+            .link
+            .as_ref()
+            .map(|l| l.gen)
+    }
+
+    pub fn clear_link(&mut self, idx: u8) {
+        if let Some(s) = self.slots.get_mut(usize::from(idx)) {
+            s.link = None;
+        }
+    }
+
+    pub fn set_connected(&mut self, idx: u8) {
+        if let Some(l) = self
+            .slots
+            .get_mut(usize::from(idx))
+            .and_then(|s| s.link.as_mut())
+        {
+            l.connected = true;
+        }
+    }
+
+    /// "The setting will be cleared after AT+CMQTTCONNECT failed or
+    /// AT+CMQTTDISC" (AT+CMQTTSSLCFG).
+    pub fn clear_ssl_after_disc(&mut self, idx: u8) {
+        if let Some(s) = self.slots.get_mut(usize::from(idx)) {
+            s.ssl_ctx = None;
+        }
+    }
+}
+
+/// What the host sends after a `>` prompt.
+enum DataKind {
+    WillTopic(u8),
+    WillMsg(u8, u8),
+    Topic(u8),
+    Payload(u8),
+    SubTopic(u8, u8),
+    SubOne(u8, u8),
+    UnsubTopic(u8),
+    UnsubOne(u8),
+    Cert(String),
+}
+
+enum Next {
+    Line,
+    Data(DataKind, usize),
+}
+
+enum Mode {
+    Line,
+    Data {
+        need: usize,
+        buf: Vec<u8>,
+        kind: DataKind,
+    },
+}
+
+pub(crate) struct Parser {
+    line: Vec<u8>,
+    overflow: bool,
+    mode: Mode,
+    skip_lf: bool,
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        Parser {
+            line: Vec::new(),
+            overflow: false,
+            mode: Mode::Line,
+            skip_lf: false,
+        }
+    }
+
+    pub fn feed(&mut self, sh: &Arc<Shared>, data: &[u8]) {
+        let mut i = 0;
+        while i < data.len() {
+            match &mut self.mode {
+                Mode::Data { need, buf, .. } => {
+                    // The LF of a CRLF-terminated command line, arriving in
+                    // the same read as its CR, is not data.
+                    if self.skip_lf && buf.is_empty() && data[i] == b'\n' {
+                        self.skip_lf = false;
+                        i += 1;
+                        continue;
+                    }
+                    self.skip_lf = false;
+                    let take = (*need - buf.len()).min(data.len() - i);
+                    let chunk = &data[i..i + take];
+                    buf.extend_from_slice(chunk);
+                    i += take;
+                    {
+                        let st = sh.state();
+                        if st.echo {
+                            sh.write_frame(chunk);
+                        }
+                    }
+                    if buf.len() == *need {
+                        if let Mode::Data { buf, kind, .. } =
+                            std::mem::replace(&mut self.mode, Mode::Line)
+                        {
+                            finish_data(sh, kind, buf);
+                        }
+                    }
+                }
+                Mode::Line => {
+                    let b = data[i];
+                    i += 1;
+                    if b == b'\n' && self.skip_lf {
+                        self.skip_lf = false;
+                        continue;
+                    }
+                    self.skip_lf = false;
+                    if b == b'\r' || b == b'\n' {
+                        let line = std::mem::take(&mut self.line);
+                        let overflow = std::mem::replace(&mut self.overflow, false);
+                        self.skip_lf = b == b'\r';
+                        if let Next::Data(kind, need) = process_line(sh, line, b, overflow) {
+                            self.mode = Mode::Data {
+                                need,
+                                buf: Vec::with_capacity(need),
+                                kind,
+                            };
+                        }
+                    } else if self.line.len() < LINE_MAX {
+                        self.line.push(b);
+                    } else {
+                        self.overflow = true;
+                    }
+                }
+            }
+        }
+        self.skip_lf = false;
+    }
+}
+
+/// Response under construction.
+struct Resp {
+    buf: Vec<u8>,
+    /// Frames written after the response (e.g. `+CMQTTSTART: 0` after OK).
+    after: Vec<String>,
+}
+
+impl Resp {
+    fn line(&mut self, s: &str) {
+        self.buf.extend_from_slice(b"\r\n");
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+    fn ok(&mut self) {
+        self.line("OK");
+    }
+    fn error(&mut self) {
+        self.line("ERROR");
+    }
+    fn urc_after(&mut self, s: String) {
+        self.after.push(s);
+    }
+    fn prompt(&mut self) {
+        self.buf.extend_from_slice(b"\r\n>");
+    }
+}
+
+fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Next {
+    {
+        let st = sh.state();
+        if st.echo {
+            let mut e = line.clone();
+            e.push(term);
+            sh.write_frame(&e);
+        }
+    }
+    let text = String::from_utf8_lossy(&line);
+    let t = text.trim();
+    if t.is_empty() {
+        return Next::Line;
+    }
+    if t.len() < 2 || !t[..2].eq_ignore_ascii_case("AT") {
+        // Real modems ignore anything that does not start with AT.
+        return Next::Line;
+    }
+    sh.stats.commands.fetch_add(1, Ordering::Relaxed);
+    let (delay, refuse) = {
+        let f = lock(&sh.faults);
+        (f.delay, f.refuse.clone())
+    };
+    if !delay.is_zero() {
+        thread::sleep(delay);
+    }
+    if let Some((prefix, reply)) = refuse {
+        if t.to_ascii_uppercase().starts_with(&prefix) {
+            let _st = sh.state();
+            sh.write_frame(format!("\r\n{reply}\r\n").as_bytes());
+            return Next::Line;
+        }
+    }
+    let mut st = sh.state();
+    let mut r = Resp {
+        buf: Vec::new(),
+        after: Vec::new(),
+    };
+    let next = if overflow {
+        r.error();
+        Next::Line
+    } else {
+        st.execute(sh, &t[2..], &mut r)
+    };
+    sh.write_frame(&r.buf);
+    for u in r.after {
+        sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
+    }
+    drop(st);
+    next
+}
+
+fn finish_data(sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>) {
+    let mut st = sh.state();
+    let mut r = Resp {
+        buf: Vec::new(),
+        after: Vec::new(),
+    };
+    st.data_done(sh, kind, data, &mut r);
+    sh.write_frame(&r.buf);
+    for u in r.after {
+        sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
+    }
+}
+
+/// One parsed parameter.
+struct Arg {
+    text: String,
+}
+
+fn split_args(s: &str) -> Vec<Arg> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(Arg {
+                    text: std::mem::take(&mut cur).trim().to_owned(),
+                });
+            }
+            _ => cur.push(c),
+        }
+    }
+    out.push(Arg {
+        text: cur.trim().to_owned(),
+    });
+    out
+}
+
+/// Integer parameter `i` within `lo..=hi`.
+fn int(args: &[Arg], i: usize, lo: i64, hi: i64) -> Option<i64> {
+    let v: i64 = args.get(i)?.text.parse().ok()?;
+    (lo..=hi).contains(&v).then_some(v)
+}
+
+/// Optional integer: `default` when absent or empty, None when invalid.
+fn opt_int(args: &[Arg], i: usize, lo: i64, hi: i64, default: i64) -> Option<i64> {
+    match args.get(i) {
+        None => Some(default),
+        Some(a) if a.text.is_empty() => Some(default),
+        Some(_) => int(args, i, lo, hi),
+    }
+}
+
+fn num(args: &[Arg], i: usize) -> Option<i64> {
+    args.get(i)?.text.parse().ok()
+}
+
+enum Form<'a> {
+    Exec,
+    Read,
+    Test,
+    Write(&'a str),
+}
+
+fn cme_text(code: u16) -> &'static str {
+    match code {
+        3 => "operation not allowed",
+        4 => "operation not supported",
+        _ => "Incorrect parameters",
+    }
+}
+
+impl Modem {
+    fn cme(&self, r: &mut Resp, code: u16) {
+        match self.cmee {
+            1 => r.line(&format!("+CME ERROR: {code}")),
+            2 => r.line(&format!("+CME ERROR: {}", cme_text(code))),
+            _ => r.error(),
+        }
+    }
+
+    fn execute(&mut self, sh: &Arc<Shared>, body: &str, r: &mut Resp) -> Next {
+        if body.is_empty() {
+            r.ok();
+            return Next::Line;
+        }
+        if let Some(ext) = body.strip_prefix('+') {
+            let end = ext.find(['=', '?']).unwrap_or(ext.len());
+            let name = ext[..end].to_ascii_uppercase();
+            let rest = &ext[end..];
+            let form = if rest.is_empty() {
+                Form::Exec
+            } else if rest == "?" {
+                Form::Read
+            } else if rest == "=?" {
+                Form::Test
+            } else if let Some(a) = rest.strip_prefix('=') {
+                Form::Write(a)
+            } else {
+                r.error();
+                return Next::Line;
+            };
+            if let Some(cmd) = name.strip_prefix("CMQTT") {
+                return self.cmqtt(sh, cmd, form, r);
+            }
+            if let ("CCERTDOWN", Form::Write(a)) = (name.as_str(), &form) {
+                return self.certdown(a, r);
+            }
+            self.generic(&name, form, r);
+            return Next::Line;
+        }
+        self.basic(&body.to_ascii_uppercase(), r);
+        Next::Line
+    }
+
+    fn basic(&mut self, b: &str, r: &mut Resp) {
+        let p = self.profile;
+        match b {
+            "E0" => {
+                self.echo = false;
+                r.ok()
+            }
+            "E1" | "E" => {
+                self.echo = true;
+                r.ok()
+            }
+            "I" | "I0" => {
+                r.line(&format!("Manufacturer: {}", p.manufacturer));
+                r.line(&format!("Model: {}", p.model));
+                r.line(&format!("Revision: {}", p.revision));
+                r.line(&format!("IMEI: {}", p.imei));
+                r.line("+GCAP: +CGSM,+FCLASS,+DS");
+                r.ok()
+            }
+            "Z" | "Z0" | "&F" | "&F0" => {
+                self.echo = true;
+                self.cmee = 0;
+                r.ok()
+            }
+            "V1" | "Q0" | "&W" | "&W0" | "&D0" | "&D1" | "&D2" | "&C0" | "&C1" | "H" | "H0" => {
+                r.ok()
+            }
+            _ => r.error(),
+        }
+    }
+
+    fn generic(&mut self, name: &str, form: Form<'_>, r: &mut Resp) {
+        let p = self.profile;
+        match (name, form) {
+            ("CGMI" | "GMI", Form::Exec) => {
+                r.line(p.manufacturer);
+                r.ok()
+            }
+            ("CGMM" | "GMM", Form::Exec) => {
+                r.line(p.model);
+                r.ok()
+            }
+            ("CGMR" | "GMR", Form::Exec) => {
+                r.line(&format!("+CGMR: {}", p.revision));
+                r.ok()
+            }
+            ("CGSN" | "GSN", Form::Exec) => {
+                r.line(p.imei);
+                r.ok()
+            }
+            ("CIMI", Form::Exec) => {
+                r.line(p.imsi);
+                r.ok()
+            }
+            ("CICCID", Form::Exec) => {
+                r.line(&format!("+ICCID: {}", p.iccid));
+                r.ok()
+            }
+            ("CCID", Form::Exec | Form::Read) => {
+                r.line(&format!("+CCID: {}", p.iccid));
+                r.ok()
+            }
+            ("CPIN", Form::Read) => {
+                r.line("+CPIN: READY");
+                r.ok()
+            }
+            ("CSQ", Form::Exec) => {
+                r.line("+CSQ: 23,0");
+                r.ok()
+            }
+            ("CSQ", Form::Test) => {
+                r.line("+CSQ: (0-31,99),(0-7,99)");
+                r.ok()
+            }
+            ("CREG" | "CGREG" | "CEREG", f) => {
+                let i = match name {
+                    "CREG" => 0,
+                    "CGREG" => 1,
+                    _ => 2,
+                };
+                match f {
+                    Form::Read => {
+                        r.line(&format!("+{name}: {},1", self.reg_n[i]));
+                        r.ok()
+                    }
+                    Form::Test => {
+                        r.line(&format!("+{name}: (0-2)"));
+                        r.ok()
+                    }
+                    Form::Write(a) => match int(&split_args(a), 0, 0, 2) {
+                        Some(n) => {
+                            self.reg_n[i] = n as u8;
+                            r.ok()
+                        }
+                        None => self.cme(r, 50),
+                    },
+                    Form::Exec => {
+                        self.reg_n[i] = 0;
+                        r.ok()
+                    }
+                }
+            }
+            ("COPS", Form::Read) => {
+                r.line(&format!("+COPS: 0,0,\"CHINA MOBILE\",{}", p.act));
+                r.ok()
+            }
+            ("COPS", Form::Test) => {
+                r.line(&format!(
+                    "+COPS: (2,\"CHINA MOBILE\",\"CMCC\",\"46000\",{}),,(0-4),(0-2)",
+                    p.act
+                ));
+                r.ok()
+            }
+            ("COPS", Form::Write(_)) => r.ok(),
+            ("CGATT", Form::Read) => {
+                r.line("+CGATT: 1");
+                r.ok()
+            }
+            ("CGATT", Form::Write(_)) => r.ok(),
+            ("CGDCONT", Form::Write(a)) => {
+                let args = split_args(a);
+                let Some(cid) = int(&args, 0, 1, 15) else {
+                    return self.cme(r, 50);
+                };
+                if args.len() == 1 {
+                    self.cgdcont.remove(&(cid as u8));
+                    return r.ok();
+                }
+                let ty = args[1].text.to_ascii_uppercase();
+                if !matches!(ty.as_str(), "IP" | "IPV6" | "IPV4V6" | "PPP" | "NON-IP") {
+                    return self.cme(r, 50);
+                }
+                let apn = args.get(2).map(|a| a.text.clone()).unwrap_or_default();
+                self.cgdcont.insert(cid as u8, (ty, apn));
+                r.ok()
+            }
+            ("CGDCONT", Form::Read) => {
+                for (cid, (ty, apn)) in &self.cgdcont {
+                    r.line(&format!(
+                        "+CGDCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0,0,0"
+                    ));
+                }
+                r.ok()
+            }
+            ("CGDCONT", Form::Test) => {
+                r.line("+CGDCONT: (1-15),\"IP\",,,(0-2),(0-4),(0-1),(0-1)");
+                r.line("+CGDCONT: (1-15),\"IPV6\",,,(0-2),(0-4),(0-1),(0-1)");
+                r.line("+CGDCONT: (1-15),\"IPV4V6\",,,(0-2),(0-4),(0-1),(0-1)");
+                r.ok()
+            }
+            ("CGSOCKCONT", Form::Write(a)) => {
+                let args = split_args(a);
+                if int(&args, 0, 1, 24).is_none() {
+                    return self.cme(r, 50);
+                }
+                r.ok()
+            }
+            ("CGSOCKCONT", Form::Read) => {
+                for (cid, (ty, apn)) in &self.cgdcont {
+                    r.line(&format!(
+                        "+CGSOCKCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0"
+                    ));
+                }
+                r.ok()
+            }
+            ("CGACT", Form::Read) => {
+                for cid in self.cgdcont.keys() {
+                    r.line(&format!("+CGACT: {cid},1"));
+                }
+                r.ok()
+            }
+            ("CGACT", Form::Write(_)) => r.ok(),
+            ("CGACT", Form::Test) => {
+                r.line("+CGACT: (0,1)");
+                r.ok()
+            }
+            ("CGPADDR", Form::Exec | Form::Write(_)) => {
+                for cid in self.cgdcont.keys() {
+                    if *cid == 1 {
+                        r.line("+CGPADDR: 1,10.49.14.68");
+                    } else {
+                        r.line(&format!("+CGPADDR: {cid},0.0.0.0"));
+                    }
+                }
+                r.ok()
+            }
+            ("CFUN", Form::Read) => {
+                r.line("+CFUN: 1");
+                r.ok()
+            }
+            ("CFUN", Form::Write(a)) => match int(&split_args(a), 0, 0, 7) {
+                Some(_) => r.ok(),
+                None => self.cme(r, 50),
+            },
+            ("CFUN", Form::Test) => {
+                r.line("+CFUN: (0,1,4),(0-1)");
+                r.ok()
+            }
+            ("IPR", Form::Read) => {
+                r.line("+IPR: 115200");
+                r.ok()
+            }
+            ("IPR", Form::Test) => {
+                r.line("+IPR: (0,300,600,1200,2400,4800,9600,19200,38400,57600,115200,230400,460800,921600,3000000,3200000,3686400)");
+                r.ok()
+            }
+            ("IPR", Form::Write(a)) => match num(&split_args(a), 0) {
+                Some(
+                    0 | 300 | 600 | 1200 | 2400 | 4800 | 9600 | 19200 | 38400 | 57600 | 115200
+                    | 230400 | 460800 | 921600 | 3000000 | 3200000 | 3686400,
+                ) => r.ok(),
+                _ => self.cme(r, 50),
+            },
+            ("CMEE", Form::Read) => {
+                r.line(&format!("+CMEE: {}", self.cmee));
+                r.ok()
+            }
+            ("CMEE", Form::Test) => {
+                r.line("+CMEE: (0-2)");
+                r.ok()
+            }
+            ("CMEE", Form::Write(a)) => match int(&split_args(a), 0, 0, 2) {
+                Some(n) => {
+                    self.cmee = n as u8;
+                    r.ok()
+                }
+                None => self.cme(r, 50),
+            },
+            ("CMEE", Form::Exec) => {
+                self.cmee = 0;
+                r.ok()
+            }
+            ("CSSLCFG", f) => self.csslcfg(f, r),
+            ("CCERTLIST", Form::Exec) => {
+                for name in self.certs.keys() {
+                    r.line(&format!("+CCERTLIST: \"{name}\""));
+                }
+                r.ok()
+            }
+            ("CCERTDELE", Form::Write(a)) => {
+                let args = split_args(a);
+                let name = args.first().map(|a| a.text.as_str()).unwrap_or("");
+                if self.certs.remove(name).is_some() {
+                    r.ok()
+                } else {
+                    r.error()
+                }
+            }
+            _ => r.error(),
+        }
+    }
+
+    fn csslcfg(&mut self, f: Form<'_>, r: &mut Resp) {
+        let max = self.profile.ssl_ctx_max;
+        match f {
+            Form::Test => {
+                r.line(&format!("+CSSLCFG: \"sslversion\",(0-{max}),(0-4)"));
+                r.line(&format!("+CSSLCFG: \"authmode\",(0-{max}),(0-3)"));
+                r.line(&format!("+CSSLCFG: \"ignorelocaltime\",(0-{max}),(0-1)"));
+                r.line(&format!("+CSSLCFG: \"negotiatetime\",(0-{max}),(10-300)"));
+                r.line(&format!("+CSSLCFG: \"cacert\",(0-{max}),(5-108)"));
+                r.line(&format!("+CSSLCFG: \"clientcert\",(0-{max}),(5-108)"));
+                r.line(&format!("+CSSLCFG: \"clientkey\",(0-{max}),(5-108)"));
+                r.ok()
+            }
+            Form::Write(a) => {
+                let args = split_args(a);
+                // `AT+CSSLCFG=<ctx>` reads one context.
+                if args.len() == 1 {
+                    return match int(&args, 0, 0, i64::from(max)) {
+                        Some(c) => {
+                            self.csslcfg_line(c as usize, r);
+                            r.ok()
+                        }
+                        None => r.error(),
+                    };
+                }
+                let key = args[0].text.to_ascii_lowercase();
+                let Some(ctx) = int(&args, 1, 0, i64::from(max)) else {
+                    return r.error();
+                };
+                let c = &mut self.ssl[ctx as usize];
+                let ok = match key.as_str() {
+                    "sslversion" => int(&args, 2, 0, 4).map(|v| c.sslversion = v as u8),
+                    "authmode" => int(&args, 2, 0, 3).map(|v| c.authmode = v as u8),
+                    // The manual's own example spells it "ignorlocaltime".
+                    "ignorelocaltime" | "ignorlocaltime" => {
+                        int(&args, 2, 0, 1).map(|v| c.ignorelocaltime = v as u8)
+                    }
+                    "negotiatetime" => int(&args, 2, 10, 300).map(|v| c.negotiatetime = v as u16),
+                    "cacert" | "clientcert" | "clientkey" => match args.get(2) {
+                        Some(v) if !v.text.is_empty() && v.text.len() <= 108 => {
+                            let v = v.text.clone();
+                            match key.as_str() {
+                                "cacert" => c.cacert = v,
+                                "clientcert" => c.clientcert = v,
+                                _ => c.clientkey = v,
+                            }
+                            Some(())
+                        }
+                        _ => None,
+                    },
+                    "enablesni" => int(&args, 2, 0, 1).map(|_| ()),
+                    _ => None,
+                };
+                if ok.is_some() {
+                    r.ok()
+                } else {
+                    r.error()
+                }
+            }
+            Form::Read => {
+                for i in 0..self.ssl.len() {
+                    self.csslcfg_line(i, r);
+                }
+                r.ok()
+            }
+            Form::Exec => r.error(),
+        }
+    }
+
+    fn csslcfg_line(&self, i: usize, r: &mut Resp) {
+        if let Some(c) = self.ssl.get(i) {
+            r.line(&format!(
+                "+CSSLCFG: {i},{},{},{},{},\"{}\",\"{}\",\"{}\"",
+                c.sslversion,
+                c.authmode,
+                c.ignorelocaltime,
+                c.negotiatetime,
+                c.cacert,
+                c.clientcert,
+                c.clientkey
+            ));
+        }
+    }
+
+    fn idx(&self, args: &[Arg]) -> Option<u8> {
+        int(args, 0, 0, i64::from(self.profile.clients) - 1).map(|v| v as u8)
+    }
+
+    fn cmqtt(&mut self, sh: &Arc<Shared>, cmd: &str, form: Form<'_>, r: &mut Resp) -> Next {
+        if let Form::Test = form {
+            match cmd {
+                "START" | "STOP" => r.ok(),
+                "CFG" => {
+                    let i = self.profile.idx_range();
+                    r.line(&format!("+CMQTTCFG: \"checkUTF8\",{i},(0-1)"));
+                    r.line(&format!("+CMQTTCFG: \"optimeout\",{i},(20-120)"));
+                    r.ok()
+                }
+                _ => match self.profile.test_line(cmd) {
+                    Some(l) => {
+                        r.line(&format!("+CMQTT{cmd}: {l}"));
+                        r.ok()
+                    }
+                    None => r.error(),
+                },
+            }
+            return Next::Line;
+        }
+        if !self.started && cmd != "START" {
+            // "if you don't execute AT+CMQTTSTART, the Write/Read Command of
+            // any other MQTT will return ERROR immediately."
+            r.error();
+            return Next::Line;
+        }
+        match (cmd, form) {
+            ("START", Form::Exec) => {
+                if self.started {
+                    r.line("+CMQTTSTART: 23");
+                    r.error();
+                } else {
+                    self.started = true;
+                    r.ok();
+                    r.urc_after("+CMQTTSTART: 0".to_owned());
+                }
+            }
+            ("STOP", Form::Exec) => {
+                for s in self.slots.iter_mut() {
+                    if let Some(l) = s.link.take() {
+                        // Its generation is no longer current, so the link
+                        // thread reports nothing.
+                        l.retire();
+                    }
+                    *s = Slot::default();
+                }
+                self.started = false;
+                r.ok();
+                r.urc_after("+CMQTTSTOP: 0".to_owned());
+            }
+            ("ACCQ", Form::Read) => {
+                let all = self.profile.clients > 1;
+                for (i, s) in self.slots.iter().enumerate() {
+                    match &s.acquired {
+                        Some((id, ty)) => r.line(&format!("+CMQTTACCQ: {i},\"{id}\",{ty}")),
+                        None if all => r.line(&format!("+CMQTTACCQ: {i},\"\",0")),
+                        None => {}
+                    }
+                }
+                r.ok()
+            }
+            ("ACCQ", Form::Write(a)) => {
+                let args = split_args(a);
+                let Some(idx) = self.idx(&args) else {
+                    r.error();
+                    return Next::Line;
+                };
+                let Some(ty) = opt_int(&args, 2, 0, 1, 0) else {
+                    r.error();
+                    return Next::Line;
+                };
+                if args.len() < 2 || args.len() > 3 {
+                    r.error();
+                    return Next::Line;
+                }
+                let id = args[1].text.clone();
+                if id.is_empty() || id.len() > self.profile.client_id_max {
+                    return failn(r, "ACCQ", idx, 22);
+                }
+                let s = &mut self.slots[usize::from(idx)];
+                if s.acquired.is_some() {
+                    return failn(r, "ACCQ", idx, 19);
+                }
+                s.acquired = Some((id, ty as u8));
+                r.ok()
+            }
+            ("REL", Form::Read) => r.ok(),
+            ("REL", Form::Write(a)) => {
+                let args = split_args(a);
+                let Some(idx) = self.idx(&args) else {
+                    r.error();
+                    return Next::Line;
+                };
+                let s = &mut self.slots[usize::from(idx)];
+                if s.acquired.is_none() {
+                    return failn(r, "REL", idx, 20);
+                }
+                if s.link.is_some() {
+                    // Still connected: DISC first.
+                    return failn(r, "REL", idx, 14);
+                }
+                *s = Slot::default();
+                r.ok()
+            }
+            ("SSLCFG", Form::Read) => {
+                for (i, s) in self.slots.iter().enumerate() {
+                    match s.ssl_ctx {
+                        Some(c) => r.line(&format!("+CMQTTSSLCFG: {i},{c}")),
+                        None => r.line(&format!("+CMQTTSSLCFG: {i},")),
+                    }
+                }
+                r.ok()
+            }
+            ("SSLCFG", Form::Write(a)) => {
+                let args = split_args(a);
+                let idx = self.idx(&args);
+                let ctx = int(&args, 1, 0, i64::from(self.profile.ssl_ctx_max));
+                match (idx, ctx) {
+                    (Some(i), Some(c)) if args.len() == 2 => {
+                        self.slots[usize::from(i)].ssl_ctx = Some(c as u8);
+                        r.ok()
+                    }
+                    _ => r.error(),
+                }
+            }
+            ("WILLTOPIC" | "TOPIC" | "UNSUBTOPIC", Form::Write(a)) => {
+                let args = split_args(a);
+                let (Some(idx), Some(len), 2) = (self.idx(&args), num(&args, 1), args.len()) else {
+                    r.error();
+                    return Next::Line;
+                };
+                if !(1..=TOPIC_MAX as i64).contains(&len) {
+                    return failn(r, cmd, idx, 22);
+                }
+                if self.slots[usize::from(idx)].acquired.is_none() {
+                    return failn(r, cmd, idx, 20);
+                }
+                r.prompt();
+                let kind = match cmd {
+                    "WILLTOPIC" => DataKind::WillTopic(idx),
+                    "TOPIC" => DataKind::Topic(idx),
+                    _ => DataKind::UnsubTopic(idx),
+                };
+                return Next::Data(kind, len as usize);
+            }
+            ("WILLMSG", Form::Write(a)) => {
+                let args = split_args(a);
+                let (Some(idx), Some(len), Some(qos), 3) = (
+                    self.idx(&args),
+                    num(&args, 1),
+                    int(&args, 2, 0, 2),
+                    args.len(),
+                ) else {
+                    r.error();
+                    return Next::Line;
+                };
+                if !(1..=WILL_MAX as i64).contains(&len) {
+                    return failn(r, cmd, idx, 22);
+                }
+                if self.slots[usize::from(idx)].acquired.is_none() {
+                    return failn(r, cmd, idx, 20);
+                }
+                r.prompt();
+                return Next::Data(DataKind::WillMsg(idx, qos as u8), len as usize);
+            }
+            ("PAYLOAD", Form::Write(a)) => {
+                let args = split_args(a);
+                let (Some(idx), Some(len), 2) = (self.idx(&args), num(&args, 1), args.len()) else {
+                    r.error();
+                    return Next::Line;
+                };
+                if !(1..=self.profile.payload_max as i64).contains(&len) {
+                    return failn(r, cmd, idx, 22);
+                }
+                if self.slots[usize::from(idx)].acquired.is_none() {
+                    return failn(r, cmd, idx, 20);
+                }
+                r.prompt();
+                return Next::Data(DataKind::Payload(idx), len as usize);
+            }
+            ("SUBTOPIC", Form::Write(a)) => {
+                let args = split_args(a);
+                let (Some(idx), Some(len), Some(qos), 3) = (
+                    self.idx(&args),
+                    num(&args, 1),
+                    int(&args, 2, 0, 2),
+                    args.len(),
+                ) else {
+                    r.error();
+                    return Next::Line;
+                };
+                if !(1..=TOPIC_MAX as i64).contains(&len) {
+                    return failn(r, cmd, idx, 22);
+                }
+                if self.slots[usize::from(idx)].acquired.is_none() {
+                    return failn(r, cmd, idx, 20);
+                }
+                r.prompt();
+                return Next::Data(DataKind::SubTopic(idx, qos as u8), len as usize);
+            }
+            ("CONNECT", Form::Read) => {
+                for (i, s) in self.slots.iter().enumerate() {
+                    match &s.link {
+                        Some(l) if l.connected => r.line(&format!("+CMQTTCONNECT: {i},{}", l.info)),
+                        _ => r.line(&format!("+CMQTTCONNECT: {i}")),
+                    }
+                }
+                r.ok()
+            }
+            ("CONNECT", Form::Write(a)) => self.connect(sh, a, r),
+            ("DISC", Form::Read) => {
+                for (i, s) in self.slots.iter().enumerate() {
+                    let state = match &s.link {
+                        Some(l) if l.connected => 0,
+                        _ => 1,
+                    };
+                    r.line(&format!("+CMQTTDISC: {i},{state}"));
+                }
+                r.ok()
+            }
+            ("DISC", Form::Write(a)) => {
+                let args = split_args(a);
+                let Some(idx) = self.idx(&args) else {
+                    r.error();
+                    return Next::Line;
+                };
+                let timeout_ok = match opt_int(&args, 1, 0, 180, 0) {
+                    Some(t) => t == 0 || t >= 60,
+                    None => false,
+                };
+                if !timeout_ok || args.len() > 2 {
+                    r.error();
+                    return Next::Line;
+                }
+                let s = &mut self.slots[usize::from(idx)];
+                if s.acquired.is_none() {
+                    return failn(r, cmd, idx, 20);
+                }
+                match s.link.as_mut() {
+                    Some(l) if l.connected && !l.disconnecting => {
+                        if l.client.try_disconnect().is_err() {
+                            return failn(r, cmd, idx, 14);
+                        }
+                        l.disconnecting = true;
+                        r.ok()
+                    }
+                    Some(l) if !l.connected => return failn(r, cmd, idx, 14),
+                    Some(_) => return failn(r, cmd, idx, 14),
+                    None => return failn(r, cmd, idx, 11),
+                }
+            }
+            ("PUB", Form::Write(a)) => self.publish(a, r),
+            ("SUB", Form::Read) => r.ok(),
+            ("SUB", Form::Write(a)) => return self.subscribe(a, r),
+            ("UNSUB", Form::Write(a)) => return self.unsubscribe(a, r),
+            ("CFG", Form::Read) => {
+                for (i, s) in self.slots.iter().enumerate() {
+                    r.line(&format!(
+                        "+CMQTTCFG: {i},{},{}",
+                        u8::from(s.check_utf8),
+                        s.optimeout
+                    ));
+                }
+                r.ok()
+            }
+            ("CFG", Form::Write(a)) => {
+                let args = split_args(a);
+                let key = args[0].text.to_ascii_lowercase();
+                let idx = int(&args, 1, 0, i64::from(self.profile.clients) - 1);
+                let Some(idx) = idx.map(|v| v as usize) else {
+                    r.error();
+                    return Next::Line;
+                };
+                if self.slots[idx].acquired.is_none() || args.len() != 3 {
+                    r.error();
+                    return Next::Line;
+                }
+                match key.as_str() {
+                    "checkutf8" => match int(&args, 2, 0, 1) {
+                        Some(v) => {
+                            self.slots[idx].check_utf8 = v == 1;
+                            r.ok()
+                        }
+                        None => r.error(),
+                    },
+                    "optimeout" => match int(&args, 2, 20, 120) {
+                        Some(v) => {
+                            self.slots[idx].optimeout = v as u32;
+                            r.ok()
+                        }
+                        None => r.error(),
+                    },
+                    _ => r.error(),
+                }
+            }
+            _ => r.error(),
+        }
+        Next::Line
+    }
+
+    fn connect(&mut self, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
+        let args = split_args(a);
+        let Some(idx) = self.idx(&args) else {
+            return r.error();
+        };
+        if args.len() < 4 || args.len() > 6 {
+            return r.error();
+        }
+        let addr = args[1].text.clone();
+        let (Some(keepalive), Some(clean)) = (int(&args, 2, 1, 64800), int(&args, 3, 0, 1)) else {
+            return r.error();
+        };
+        let user = args
+            .get(4)
+            .map(|a| a.text.clone())
+            .filter(|u| !u.is_empty());
+        let pass = args
+            .get(5)
+            .map(|a| a.text.clone())
+            .filter(|u| !u.is_empty());
+        let (lo, hi) = self.profile.server_addr_len;
+        if addr.len() < lo || addr.len() > hi {
+            return fail(r, "CONNECT", idx, 22);
+        }
+        if user.as_ref().is_some_and(|u| u.len() > 256)
+            || pass.as_ref().is_some_and(|p| p.len() > 256)
+        {
+            return fail(r, "CONNECT", idx, 22);
+        }
+        let Some((host, port)) = parse_server(&addr) else {
+            return r.error();
+        };
+        let slot_i = usize::from(idx);
+        let s = &self.slots[slot_i];
+        let Some((client_id, server_type)) = s.acquired.clone() else {
+            return fail(r, "CONNECT", idx, 20);
+        };
+        if let Some(l) = &s.link {
+            return fail(r, "CONNECT", idx, if l.connected { 13 } else { 14 });
+        }
+        // Where the link really goes (see the module docs of `sim`).
+        let loopback = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
+        let mut forced = None;
+        if host.to_ascii_lowercase().ends_with(".invalid") {
+            forced = Some(25);
+        }
+        let (thost, tport) = if loopback {
+            (host.clone(), port)
+        } else {
+            (sh.broker_host.clone(), sh.broker_port)
+        };
+        if server_type == 1 && forced.is_none() {
+            let ctx = usize::from(s.ssl_ctx.unwrap_or(idx));
+            if let Some(c) = self.ssl.get(ctx) {
+                let has = |n: &str| !n.is_empty() && self.certs.contains_key(n);
+                let ok = match c.authmode {
+                    0 => true,
+                    1 => has(&c.cacert),
+                    2 => has(&c.cacert) && has(&c.clientcert) && has(&c.clientkey),
+                    _ => has(&c.clientcert) && has(&c.clientkey),
+                };
+                if !ok {
+                    forced = Some(33);
+                }
+            }
+        }
+        let s = &self.slots[slot_i];
+        let mut opts = MqttOptions::new(client_id, thost, tport);
+        opts.set_keep_alive(Duration::from_secs(keepalive as u64));
+        opts.set_clean_session(clean == 1);
+        opts.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
+        if let Some(u) = &user {
+            opts.set_credentials(u.clone(), pass.clone().unwrap_or_default());
+        }
+        if let (Some(t), Some((m, q))) = (&s.will_topic, &s.will_msg) {
+            match String::from_utf8(t.clone()) {
+                Ok(t) => {
+                    opts.set_last_will(LastWill::new(t, m.clone(), qos(*q), false));
+                }
+                Err(_) => forced = forced.or(Some(2)),
+            }
+        }
+        let (client, eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+        let (kill_tx, kill_rx) = flume::bounded(1);
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let mut info = format!("\"{addr}\",{keepalive},{clean}");
+        if let Some(u) = &user {
+            info.push_str(&format!(",\"{u}\""));
+            if let Some(p) = &pass {
+                info.push_str(&format!(",\"{p}\""));
+            }
+        }
+        let shared = Arc::clone(sh);
+        let p2 = Arc::clone(&pending);
+        let had_login = user.is_some();
+        let spawned = thread::Builder::new()
+            .name(format!("vmodem-link-{idx}"))
+            .spawn(move || {
+                link::run(link::LinkArgs {
+                    shared,
+                    idx,
+                    gen,
+                    eventloop,
+                    kill: kill_rx,
+                    pending: p2,
+                    had_login,
+                    forced_error: forced,
+                })
+            });
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(e) => {
+                log::error!("virtual modem: cannot spawn a link thread: {e}");
+                return fail(r, "CONNECT", idx, 4);
+            }
+        };
+        self.slots[slot_i].link = Some(Link {
+            gen,
+            client,
+            kill: Some(kill_tx),
+            pending,
+            connected: false,
+            disconnecting: false,
+            thread: Some(thread),
+            info,
+        });
+        r.ok()
+    }
+
+    fn publish(&mut self, a: &str, r: &mut Resp) {
+        let args = split_args(a);
+        let (Some(idx), Some(q), Some(timeout)) =
+            (self.idx(&args), int(&args, 1, 0, 2), int(&args, 2, 60, 180))
+        else {
+            return r.error();
+        };
+        let (Some(retain), Some(_dup)) = (opt_int(&args, 3, 0, 1, 0), opt_int(&args, 4, 0, 1, 0))
+        else {
+            return r.error();
+        };
+        if args.len() > 5 {
+            return r.error();
+        }
+        let s = &mut self.slots[usize::from(idx)];
+        if s.acquired.is_none() {
+            return fail(r, "PUB", idx, 20);
+        }
+        // "The topic and payload will be clean after execute AT+CMQTTPUB."
+        let topic = s.topic.take();
+        let payload = s.payload.take().unwrap_or_default();
+        let Some(link) = s.link.as_ref().filter(|l| l.connected && !l.disconnecting) else {
+            return fail(r, "PUB", idx, 11);
+        };
+        let Some(topic) = topic else {
+            return fail(r, "PUB", idx, 18);
+        };
+        let Ok(topic) = String::from_utf8(topic) else {
+            return fail(r, "PUB", idx, 2);
+        };
+        if topic.contains(['+', '#']) {
+            return fail(r, "PUB", idx, 12);
+        }
+        lock(&link.pending)
+            .pubs
+            .push_back((q as u8, Duration::from_secs(timeout as u64)));
+        if link
+            .client
+            .try_publish(topic, qos(q as u8), retain == 1, payload)
+            .is_err()
+        {
+            lock(&link.pending).pubs.pop_back();
+            return fail(r, "PUB", idx, 14);
+        }
+        r.ok()
+    }
+
+    fn subscribe(&mut self, a: &str, r: &mut Resp) -> Next {
+        let args = split_args(a);
+        let Some(idx) = self.idx(&args) else {
+            r.error();
+            return Next::Line;
+        };
+        let i = usize::from(idx);
+        if args.len() >= 3 {
+            // One-shot: AT+CMQTTSUB=<idx>,<len>,<qos>[,<dup>]
+            let (Some(len), Some(q), Some(_dup), true) = (
+                num(&args, 1),
+                int(&args, 2, 0, 2),
+                opt_int(&args, 3, 0, 1, 0),
+                args.len() <= 4,
+            ) else {
+                r.error();
+                return Next::Line;
+            };
+            if !(1..=TOPIC_MAX as i64).contains(&len) {
+                fail(r, "SUB", idx, 22);
+                return Next::Line;
+            }
+            if self.slots[i].acquired.is_none() {
+                fail(r, "SUB", idx, 20);
+                return Next::Line;
+            }
+            if !self.is_connected(i) {
+                fail(r, "SUB", idx, 11);
+                return Next::Line;
+            }
+            r.prompt();
+            return Next::Data(DataKind::SubOne(idx, q as u8), len as usize);
+        }
+        // AT+CMQTTSUB=<idx>[,<dup>]: the topics given by AT+CMQTTSUBTOPIC.
+        if opt_int(&args, 1, 0, 1, 0).is_none() {
+            r.error();
+            return Next::Line;
+        }
+        if self.slots[i].acquired.is_none() {
+            fail(r, "SUB", idx, 20);
+            return Next::Line;
+        }
+        let topics = std::mem::take(&mut self.slots[i].sub_topics);
+        if !self.is_connected(i) {
+            fail(r, "SUB", idx, 11);
+            return Next::Line;
+        }
+        if topics.is_empty() {
+            fail(r, "SUB", idx, 18);
+            return Next::Line;
+        }
+        self.send_subscribe(idx, topics, r);
+        Next::Line
+    }
+
+    fn is_connected(&self, i: usize) -> bool {
+        self.slots[i]
+            .link
+            .as_ref()
+            .is_some_and(|l| l.connected && !l.disconnecting)
+    }
+
+    fn send_subscribe(&mut self, idx: u8, topics: Vec<(Vec<u8>, u8)>, r: &mut Resp) {
+        let mut filters = Vec::with_capacity(topics.len());
+        for (t, q) in topics {
+            match String::from_utf8(t) {
+                Ok(t) => filters.push(SubscribeFilter::new(t, qos(q))),
+                Err(_) => return fail(r, "SUB", idx, 2),
+            }
+        }
+        let Some(link) = self.slots[usize::from(idx)].link.as_ref() else {
+            return fail(r, "SUB", idx, 11);
+        };
+        let timeout = Duration::from_secs(u64::from(self.slots[usize::from(idx)].optimeout));
+        lock(&link.pending).subs.push_back(timeout);
+        if link.client.try_subscribe_many(filters).is_err() {
+            lock(&link.pending).subs.pop_back();
+            return fail(r, "SUB", idx, 12);
+        }
+        r.ok()
+    }
+
+    fn unsubscribe(&mut self, a: &str, r: &mut Resp) -> Next {
+        let args = split_args(a);
+        let Some(idx) = self.idx(&args) else {
+            r.error();
+            return Next::Line;
+        };
+        let i = usize::from(idx);
+        if args.len() >= 3 {
+            // One-shot: AT+CMQTTUNSUB=<idx>,<len>,<dup>
+            let (Some(len), Some(_dup), true) =
+                (num(&args, 1), opt_int(&args, 2, 0, 1, 0), args.len() <= 4)
+            else {
+                r.error();
+                return Next::Line;
+            };
+            if !(1..=TOPIC_MAX as i64).contains(&len) {
+                fail(r, "UNSUB", idx, 22);
+                return Next::Line;
+            }
+            if self.slots[i].acquired.is_none() {
+                fail(r, "UNSUB", idx, 20);
+                return Next::Line;
+            }
+            if !self.is_connected(i) {
+                fail(r, "UNSUB", idx, 11);
+                return Next::Line;
+            }
+            r.prompt();
+            return Next::Data(DataKind::UnsubOne(idx), len as usize);
+        }
+        if opt_int(&args, 1, 0, 1, 0).is_none() {
+            r.error();
+            return Next::Line;
+        }
+        if self.slots[i].acquired.is_none() {
+            fail(r, "UNSUB", idx, 20);
+            return Next::Line;
+        }
+        let topics = std::mem::take(&mut self.slots[i].unsub_topics);
+        if !self.is_connected(i) {
+            fail(r, "UNSUB", idx, 11);
+            return Next::Line;
+        }
+        if topics.is_empty() {
+            fail(r, "UNSUB", idx, 18);
+            return Next::Line;
+        }
+        self.send_unsubscribe(idx, topics, r);
+        Next::Line
+    }
+
+    fn send_unsubscribe(&mut self, idx: u8, topics: Vec<Vec<u8>>, r: &mut Resp) {
+        let mut names = Vec::with_capacity(topics.len());
+        for t in topics {
+            match String::from_utf8(t) {
+                Ok(t) => names.push(t),
+                Err(_) => return fail(r, "UNSUB", idx, 2),
+            }
+        }
+        let group = self.next_group;
+        self.next_group += 1;
+        let timeout = Duration::from_secs(u64::from(self.slots[usize::from(idx)].optimeout));
+        let Some(link) = self.slots[usize::from(idx)].link.as_ref() else {
+            return fail(r, "UNSUB", idx, 11);
+        };
+        // rumqttc sends one UNSUBSCRIBE per topic; the result is reported
+        // once all of them are acknowledged.
+        let n = names.len();
+        for name in names {
+            lock(&link.pending).unsubs.push_back((group, n, timeout));
+            if link.client.try_unsubscribe(name).is_err() {
+                lock(&link.pending).unsubs.pop_back();
+                return fail(r, "UNSUB", idx, 14);
+            }
+        }
+        r.ok()
+    }
+
+    fn data_done(&mut self, _sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>, r: &mut Resp) {
+        let utf8_ok = |s: &Slot, d: &[u8]| !s.check_utf8 || std::str::from_utf8(d).is_ok();
+        match kind {
+            DataKind::WillTopic(idx) | DataKind::Topic(idx) | DataKind::UnsubTopic(idx) => {
+                let cmd = match kind {
+                    DataKind::WillTopic(_) => "WILLTOPIC",
+                    DataKind::Topic(_) => "TOPIC",
+                    _ => "UNSUBTOPIC",
+                };
+                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                    return r.error();
+                };
+                if !utf8_ok(s, &data) {
+                    return fail(r, cmd, idx, 2);
+                }
+                match kind {
+                    DataKind::WillTopic(_) => s.will_topic = Some(data),
+                    DataKind::Topic(_) => s.topic = Some(data),
+                    _ => s.unsub_topics.push(data),
+                }
+                r.ok()
+            }
+            DataKind::WillMsg(idx, q) => {
+                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                    return r.error();
+                };
+                s.will_msg = Some((data, q));
+                r.ok()
+            }
+            DataKind::Payload(idx) => {
+                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                    return r.error();
+                };
+                s.payload = Some(data);
+                r.ok()
+            }
+            DataKind::SubTopic(idx, q) => {
+                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                    return r.error();
+                };
+                if !utf8_ok(s, &data) {
+                    return fail(r, "SUBTOPIC", idx, 2);
+                }
+                s.sub_topics.push((data, q));
+                r.ok()
+            }
+            DataKind::SubOne(idx, q) => {
+                let Some(s) = self.slots.get(usize::from(idx)) else {
+                    return r.error();
+                };
+                if !utf8_ok(s, &data) {
+                    return fail(r, "SUB", idx, 2);
+                }
+                if !self.is_connected(usize::from(idx)) {
+                    return fail(r, "SUB", idx, 11);
+                }
+                self.send_subscribe(idx, vec![(data, q)], r)
+            }
+            DataKind::UnsubOne(idx) => {
+                let Some(s) = self.slots.get(usize::from(idx)) else {
+                    return r.error();
+                };
+                if !utf8_ok(s, &data) {
+                    return fail(r, "UNSUB", idx, 2);
+                }
+                if !self.is_connected(usize::from(idx)) {
+                    return fail(r, "UNSUB", idx, 11);
+                }
+                self.send_unsubscribe(idx, vec![data], r)
+            }
+            DataKind::Cert(name) => {
+                self.certs.insert(name, data);
+                r.ok()
+            }
+        }
+    }
+}
+
+fn failn(r: &mut Resp, cmd: &str, idx: u8, err: u8) -> Next {
+    fail(r, cmd, idx, err);
+    Next::Line
+}
+
+/// `+CMQTT<cmd>: <idx>,<err>` then `ERROR`.
+fn fail(r: &mut Resp, cmd: &str, idx: u8, err: u8) {
+    r.line(&format!("+CMQTT{cmd}: {idx},{err}"));
+    r.error();
+}
+
+fn qos(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// "tcp://host[:port]" → (host, port); port defaults to 1883.
+fn parse_server(addr: &str) -> Option<(String, u16)> {
+    let lower = addr.to_ascii_lowercase();
+    if !lower.starts_with("tcp://") {
+        return None;
+    }
+    let rest = addr[6..].trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok()?),
+        None => (rest, 1883),
+    };
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some((host.to_owned(), port))
+}
+
+impl Modem {
+    /// `AT+CCERTDOWN="name",len` (handled here so the prompt logic stays in
+    /// one place).
+    fn certdown(&mut self, a: &str, r: &mut Resp) -> Next {
+        let args = split_args(a);
+        let name = args.first().map(|a| a.text.clone()).unwrap_or_default();
+        let len = int(&args, 1, 1, CERT_MAX as i64);
+        let lname = name.to_ascii_lowercase();
+        match len {
+            Some(len)
+                if args.len() == 2
+                    && !name.is_empty()
+                    && name.len() <= 108
+                    && (lname.ends_with(".pem") || lname.ends_with(".der")) =>
+            {
+                r.prompt();
+                Next::Data(DataKind::Cert(name), len as usize)
+            }
+            _ => {
+                r.error();
+                Next::Line
+            }
+        }
+    }
+}

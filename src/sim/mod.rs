@@ -1,0 +1,478 @@
+//! A virtual SIMCom modem (A7600 / SIM7600 / SIM7028 `AT+CMQTT*` command set)
+//! answering AT commands on a pseudo-terminal and speaking real MQTT to a
+//! broker.
+//!
+//! Threads: one reader per modem (host bytes → AT engine; commands are
+//! executed there), one thread per live MQTT link (rumqttc `Connection`).
+//! All output goes through [`Shared::write_frame`], which holds one mutex for
+//! the whole frame, so a URC never lands inside another frame. The modem
+//! state lock is always taken before the output lock; a command's response is
+//! written while the state lock is held, so a link's result URC (e.g.
+//! `+CMQTTPUB: 0,0`) can never overtake the command's `OK`.
+//!
+//! Where the host may connect: `AT+CMQTTCONNECT` addresses on 127.0.0.1 /
+//! localhost are used as given (so a test can point at a closed port and get
+//! error 3); any other host name is redirected to the modem's broker
+//! (`SimConfig::broker_url`), except names ending in `.invalid` (RFC 6761),
+//! which fail with error 25 (DNS error).
+
+mod at;
+mod link;
+mod profile;
+mod pty;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::broker::{BrokerError, EmbeddedBroker};
+
+use at::{Modem, Parser};
+use profile::Profile;
+use pty::Pty;
+
+/// Names of the imitated modems.
+pub fn profiles() -> Vec<&'static str> {
+    profile::ALL.iter().map(|p| p.name).collect()
+}
+
+/// Largest part size accepted by [`VirtualModem::set_part_size`].
+pub const MAX_PART_SIZE: usize = 65536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("unknown profile {0:?}; valid profiles: {v}", v = profiles().join(", "))]
+    UnknownProfile(String),
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("cannot create the pseudo-terminal: {0}")]
+    Pty(io::Error),
+    #[error("embedded broker: {0}")]
+    Broker(#[from] BrokerError),
+    #[error("cannot spawn a thread: {0}")]
+    Thread(io::Error),
+    #[error("client {0} has no MQTT link")]
+    NoLink(u8),
+    #[error("the virtual modem is closed")]
+    Closed,
+}
+
+/// How to start a [`VirtualModem`].
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// "a7600", "sim7600" or "sim7028".
+    pub profile: String,
+    /// `mqtt://host:port` (also `tcp://`, or bare `host:port`); `None` uses
+    /// [`EmbeddedBroker::shared`].
+    pub broker_url: Option<String>,
+    /// Largest `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` part, 1..=65536.
+    pub part_size: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            profile: "a7600".to_owned(),
+            broker_url: None,
+            part_size: 1024,
+        }
+    }
+}
+
+/// Counters since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// AT command lines executed (or refused).
+    pub commands: u64,
+    /// Bytes received from the host.
+    pub bytes_in: u64,
+    /// Bytes written to the host.
+    pub bytes_out: u64,
+    /// PUBLISH packets sent to the broker.
+    pub published: u64,
+    /// Messages delivered to the host as `+CMQTTRX*` blocks.
+    pub delivered: u64,
+}
+
+#[derive(Default)]
+struct Stats {
+    commands: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    published: AtomicU64,
+    delivered: AtomicU64,
+}
+
+#[derive(Default)]
+struct Faults {
+    delay: Duration,
+    refuse: Option<(String, String)>,
+}
+
+pub(crate) struct Shared {
+    profile: &'static Profile,
+    broker_host: String,
+    broker_port: u16,
+    pty: RwLock<Option<Pty>>,
+    closed: AtomicBool,
+    /// Held for the whole of one frame; holds the chunk size.
+    out: Mutex<Option<usize>>,
+    state: Mutex<Modem>,
+    faults: Mutex<Faults>,
+    part_size: AtomicUsize,
+    reset_parser: AtomicBool,
+    stats: Stats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, Modem> {
+        lock(&self.state)
+    }
+
+    /// Writes one frame (or noise) to the host, in one piece or in pieces of
+    /// the configured chunk size.
+    fn write_raw(&self, data: &[u8]) {
+        if data.is_empty() || self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let chunk = lock(&self.out);
+        let guard = self.pty.read().unwrap_or_else(|e| e.into_inner());
+        let Some(pty) = guard.as_ref() else {
+            return;
+        };
+        match *chunk {
+            Some(n) if n > 0 && n < data.len() => {
+                for (i, piece) in data.chunks(n).enumerate() {
+                    if i > 0 {
+                        // Let the host see each piece as a separate read.
+                        thread::sleep(Duration::from_micros(500));
+                    }
+                    if !pty.write_all(piece, &self.closed) {
+                        return;
+                    }
+                    self.stats
+                        .bytes_out
+                        .fetch_add(piece.len() as u64, Ordering::Relaxed);
+                }
+            }
+            _ => {
+                if pty.write_all(data, &self.closed) {
+                    self.stats
+                        .bytes_out
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn write_frame(&self, data: &[u8]) {
+        self.write_raw(data)
+    }
+
+    fn part_size(&self) -> usize {
+        self.part_size.load(Ordering::Relaxed).max(1)
+    }
+}
+
+/// A virtual modem on a pseudo-terminal.
+pub struct VirtualModem {
+    shared: Arc<Shared>,
+    port: String,
+    broker_url: String,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn parse_broker_url(url: &str) -> Result<(String, u16), SimError> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .unwrap_or(url);
+    let rest = rest.trim_end_matches('/');
+    let bad =
+        || SimError::InvalidArgument(format!("broker url {url:?}: expected mqtt://host:port"));
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+        None => (rest, 1883),
+    };
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+impl VirtualModem {
+    pub fn start(config: SimConfig) -> Result<VirtualModem, SimError> {
+        let profile = profile::find(&config.profile)
+            .ok_or_else(|| SimError::UnknownProfile(config.profile.clone()))?;
+        if config.part_size == 0 || config.part_size > MAX_PART_SIZE {
+            return Err(SimError::InvalidArgument(format!(
+                "part_size must be 1..={MAX_PART_SIZE}, got {}",
+                config.part_size
+            )));
+        }
+        let broker_url = match config.broker_url {
+            Some(u) => u,
+            None => EmbeddedBroker::shared()?.url(),
+        };
+        let (broker_host, broker_port) = parse_broker_url(&broker_url)?;
+        let pty = Pty::open().map_err(SimError::Pty)?;
+        let port = pty.path().to_owned();
+        let shared = Arc::new(Shared {
+            profile,
+            broker_host,
+            broker_port,
+            pty: RwLock::new(Some(pty)),
+            closed: AtomicBool::new(false),
+            out: Mutex::new(None),
+            state: Mutex::new(Modem::new(profile)),
+            faults: Mutex::new(Faults::default()),
+            part_size: AtomicUsize::new(config.part_size),
+            reset_parser: AtomicBool::new(false),
+            stats: Stats::default(),
+        });
+        let s2 = Arc::clone(&shared);
+        let reader = thread::Builder::new()
+            .name(format!(
+                "vmodem-{}",
+                port.rsplit('/').next().unwrap_or("pty")
+            ))
+            .spawn(move || reader_loop(s2))
+            .map_err(SimError::Thread)?;
+        Ok(VirtualModem {
+            shared,
+            port,
+            broker_url,
+            reader: Mutex::new(Some(reader)),
+        })
+    }
+
+    /// The pty slave path for the host to open, e.g. "/dev/pts/7".
+    pub fn port(&self) -> &str {
+        &self.port
+    }
+
+    pub fn broker_url(&self) -> &str {
+        &self.broker_url
+    }
+
+    pub fn profile(&self) -> &str {
+        self.shared.profile.name
+    }
+
+    fn check_open(&self) -> Result<(), SimError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            Err(SimError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Closes client `client_index`'s TCP link abruptly (no DISCONNECT, so
+    /// the broker publishes the will), then reports
+    /// `+CMQTTCONNLOST: client_index,cause`. `cause` is 1 (closed passively),
+    /// 2 (reset) or 3 (network closed).
+    pub fn drop_link(&self, client_index: u8, cause: u8) -> Result<(), SimError> {
+        self.check_open()?;
+        let clients = self.shared.profile.clients;
+        if client_index >= clients {
+            return Err(SimError::InvalidArgument(format!(
+                "client_index must be 0..={}, got {client_index}",
+                clients - 1
+            )));
+        }
+        if !(1..=3).contains(&cause) {
+            return Err(SimError::InvalidArgument(format!(
+                "cause must be 1..=3, got {cause}"
+            )));
+        }
+        let link = {
+            let mut st = self.shared.state();
+            st.take_link(client_index)
+        };
+        let Some(link) = link else {
+            return Err(SimError::NoLink(client_index));
+        };
+        link.shutdown(Duration::from_secs(5));
+        // Under the state lock, like every other frame.
+        let st = self.shared.state();
+        self.shared
+            .write_frame(format!("\r\n+CMQTTCONNLOST: {client_index},{cause}\r\n").as_bytes());
+        drop(st);
+        Ok(())
+    }
+
+    /// Power-cycles the modem: all links dropped silently, all state reset
+    /// (MQTT service stopped, clients released, echo on; downloaded
+    /// certificates survive, they live in the module's file system), then
+    /// the profile's boot URCs ("RDY", "+CPIN: READY", ...).
+    pub fn reboot(&self) {
+        if self.check_open().is_err() {
+            return;
+        }
+        let links = {
+            let mut st = self.shared.state();
+            let links = st.take_all_links();
+            st.reset();
+            self.shared.reset_parser.store(true, Ordering::Release);
+            links
+        };
+        for l in links {
+            l.shutdown(Duration::from_secs(5));
+        }
+        let st = self.shared.state();
+        let mut boot = Vec::new();
+        for u in self.shared.profile.boot_urcs {
+            boot.extend_from_slice(format!("\r\n{u}\r\n").as_bytes());
+        }
+        self.shared.write_frame(&boot);
+        drop(st);
+    }
+
+    /// Delivers all output in pieces of at most `n` bytes (`None`: whole
+    /// frames).
+    pub fn set_chunk_size(&self, n: Option<usize>) {
+        *lock(&self.shared.out) = n.filter(|&n| n > 0);
+    }
+
+    /// Writes `bytes` to the host once, between two frames.
+    pub fn inject_noise(&self, bytes: &[u8]) {
+        self.shared.write_raw(bytes);
+    }
+
+    /// Waits `d` before answering each command.
+    pub fn set_response_delay(&self, d: Duration) {
+        lock(&self.shared.faults).delay = d;
+    }
+
+    /// Answers commands starting with `command_prefix` (case-insensitive,
+    /// e.g. "AT+CMQTTPUB") with the line `reply` (e.g. "ERROR" or
+    /// "+CME ERROR: 10") instead of executing them. `None` clears.
+    pub fn refuse(&self, command_prefix: Option<&str>, reply: &str) {
+        lock(&self.shared.faults).refuse =
+            command_prefix.map(|p| (p.to_ascii_uppercase(), reply.to_owned()));
+    }
+
+    /// Largest `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` part (clamped to
+    /// 1..=65536).
+    pub fn set_part_size(&self, n: usize) {
+        self.shared
+            .part_size
+            .store(n.clamp(1, MAX_PART_SIZE), Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> SimStats {
+        let s = &self.shared.stats;
+        SimStats {
+            commands: s.commands.load(Ordering::Relaxed),
+            bytes_in: s.bytes_in.load(Ordering::Relaxed),
+            bytes_out: s.bytes_out.load(Ordering::Relaxed),
+            published: s.published.load(Ordering::Relaxed),
+            delivered: s.delivered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the threads, closes the links and the pty. Idempotent.
+    pub fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let links = self.shared.state().take_all_links();
+        for l in links {
+            l.shutdown(Duration::from_secs(2));
+        }
+        if let Some(p) = self
+            .shared
+            .pty
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            p.wake();
+        }
+        if let Some(h) = lock(&self.reader).take() {
+            let _ = h.join();
+        }
+        *self.shared.pty.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl Drop for VirtualModem {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl std::fmt::Debug for VirtualModem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualModem")
+            .field("profile", &self.profile())
+            .field("port", &self.port)
+            .field("broker_url", &self.broker_url)
+            .finish()
+    }
+}
+
+fn reader_loop(shared: Arc<Shared>) {
+    let mut parser = Parser::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while !shared.closed.load(Ordering::Acquire) {
+        let r = {
+            let guard = shared.pty.read().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                Some(p) => p.read(&mut buf, Duration::from_secs(5)),
+                None => break,
+            }
+        };
+        if shared.closed.load(Ordering::Acquire) {
+            break;
+        }
+        if shared.reset_parser.swap(false, Ordering::AcqRel) {
+            parser = Parser::new();
+        }
+        match r {
+            Ok(0) => {}
+            Ok(n) => {
+                shared.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                parser.feed(&shared, &buf[..n]);
+            }
+            Err(e) => {
+                log::error!("virtual modem: reading the pty failed: {e}");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Waits for a thread to finish, at most until `deadline`.
+fn join_until(h: JoinHandle<()>, deadline: Instant) {
+    while !h.is_finished() {
+        if Instant::now() >= deadline {
+            log::warn!("virtual modem: a link thread did not stop in time");
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let _ = h.join();
+}
+
+impl Shared {
+    /// Runs `f` on the modem state if link `gen` is still client `idx`'s
+    /// current link, then writes what `f` produced, all under the state lock.
+    /// Returns false (doing nothing) for a link that was replaced or dropped.
+    fn with_link(&self, idx: u8, gen: u64, f: impl FnOnce(&mut Modem, &mut Vec<u8>)) -> bool {
+        let mut st = self.state();
+        if st.link_gen(idx) != Some(gen) {
+            return false;
+        }
+        let mut out = Vec::new();
+        f(&mut st, &mut out);
+        self.write_frame(&out);
+        true
+    }
+}

@@ -1,0 +1,148 @@
+//! What differs between the imitated modems: identity strings and the ranges
+//! that their test commands (`AT+CMQTTxxx=?`) announce.
+
+pub(crate) struct Profile {
+    pub name: &'static str,
+    pub manufacturer: &'static str,
+    pub model: &'static str,
+    pub revision: &'static str,
+    pub imei: &'static str,
+    pub imsi: &'static str,
+    pub iccid: &'static str,
+    /// Number of MQTT clients (indices 0..clients).
+    pub clients: u8,
+    /// Client id length range of AT+CMQTTACCQ.
+    pub client_id_max: usize,
+    /// Server address length range of AT+CMQTTCONNECT.
+    pub server_addr_len: (usize, usize),
+    /// Highest SSL context index (AT+CSSLCFG / AT+CMQTTSSLCFG).
+    pub ssl_ctx_max: u8,
+    /// Highest payload AT+CMQTTPAYLOAD accepts.
+    pub payload_max: usize,
+    /// Access technology reported by AT+COPS? (7 = E-UTRAN, 9 = NB-IoT).
+    pub act: u8,
+    /// Lines sent after power-up (and after `VirtualModem::reboot`).
+    pub boot_urcs: &'static [&'static str],
+}
+
+/// Topic lengths (publish, will, subscribe, unsubscribe) are 1-1024 on all.
+pub(crate) const TOPIC_MAX: usize = 1024;
+/// Will message length range is 1-1024 on all.
+pub(crate) const WILL_MAX: usize = 1024;
+
+pub(crate) static A7600: Profile = Profile {
+    name: "a7600",
+    manufacturer: "SIMCOM INCORPORATED",
+    model: "A7600E-H",
+    revision: "A7600M7_V1.0.0.1",
+    imei: "861234050000017",
+    imsi: "460001234567890",
+    iccid: "89860012345678901234",
+    clients: 2,
+    client_id_max: 128,
+    server_addr_len: (9, 256),
+    ssl_ctx_max: 9,
+    payload_max: 10240,
+    act: 7,
+    // A7600 boot sequence as seen on the UART after power-up.
+    boot_urcs: &["RDY", "+CPIN: READY", "SMS DONE", "PB DONE"],
+};
+
+pub(crate) static SIM7600: Profile = Profile {
+    name: "sim7600",
+    manufacturer: "SIMCOM INCORPORATED",
+    model: "SIMCOM_SIM7600E-H",
+    revision: "SIM7600M22_V2.0",
+    imei: "867584030000025",
+    imsi: "460001234567891",
+    iccid: "89860012345678901235",
+    clients: 2,
+    client_id_max: 128,
+    server_addr_len: (9, 256),
+    ssl_ctx_max: 9,
+    payload_max: 10240,
+    act: 7,
+    boot_urcs: &["RDY", "+CPIN: READY", "SMS DONE", "PB DONE"],
+};
+
+/// SIM7028 (NB-IoT): one client (index 0), client id 1-256 bytes, server
+/// address 1-128 bytes, SSL contexts 0-1 (SIM7028 MQTT(S) application note
+/// V1.03, sections 3.2.3, 3.2.5 and 3.2.8).
+pub(crate) static SIM7028: Profile = Profile {
+    name: "sim7028",
+    manufacturer: "SIMCOM INCORPORATED",
+    model: "SIM7028",
+    revision: "2110B05SIM7028",
+    imei: "866123060000033",
+    imsi: "460041234567892",
+    iccid: "89860412345678901236",
+    clients: 1,
+    client_id_max: 256,
+    server_addr_len: (1, 128),
+    ssl_ctx_max: 1,
+    payload_max: 10240,
+    act: 9,
+    // The NB-IoT module has no SMS/phonebook init messages.
+    boot_urcs: &["RDY", "+CPIN: READY"],
+};
+
+pub(crate) static ALL: [&Profile; 3] = [&A7600, &SIM7600, &SIM7028];
+
+pub(crate) fn find(name: &str) -> Option<&'static Profile> {
+    ALL.iter()
+        .copied()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+impl Profile {
+    /// "(0-1)" or "(0-0)".
+    pub fn idx_range(&self) -> String {
+        format!("(0-{})", self.clients.saturating_sub(1))
+    }
+
+    /// The test-command line of a CMQTT command (without the prefix).
+    pub fn test_line(&self, cmd: &str) -> Option<String> {
+        let i = self.idx_range();
+        let one = self.clients == 1;
+        Some(match cmd {
+            "ACCQ" => format!("{i},(1-{})[,(0-1)]", self.client_id_max),
+            "REL" => i,
+            "SSLCFG" => {
+                if one {
+                    format!("(0,0),(0-{})", self.ssl_ctx_max)
+                } else {
+                    format!("(0,1),(0-{})", self.ssl_ctx_max)
+                }
+            }
+            "WILLTOPIC" => format!("{i},(1-{TOPIC_MAX})"),
+            "WILLMSG" => format!("{i},(1-{WILL_MAX}),(0-2)"),
+            "CONNECT" => format!(
+                "{i},({}-{}),(1-64800),(0-1)[,<user_name>,<pass_word>]",
+                self.server_addr_len.0, self.server_addr_len.1
+            ),
+            "DISC" => format!("{i},(0, 60-180)"),
+            "TOPIC" => format!("{i},(1-{TOPIC_MAX})"),
+            "PAYLOAD" => format!("{i},(1-{})", self.payload_max),
+            "PUB" => format!("{i},(0-2),(60-180),(0-1),(0-1)"),
+            "SUBTOPIC" => format!("{i},(1-{TOPIC_MAX}),(0-2)"),
+            // A7600 prints 0-1024 for the combined form (0 = "the topics
+            // given by SUBTOPIC"); SIM7028 prints 1-1024.
+            "SUB" => {
+                if one {
+                    format!("{i},(1-{TOPIC_MAX}),(0-2),(0-1)")
+                } else {
+                    format!("{i},(0-{TOPIC_MAX}),(0-2),(0-1)")
+                }
+            }
+            "UNSUBTOPIC" => format!("{i},(1-{TOPIC_MAX})"),
+            "UNSUB" => {
+                if one {
+                    format!("{i},(1-{TOPIC_MAX}),(0-2),(0-1)")
+                } else {
+                    format!("{i},(0-{TOPIC_MAX}),(0-1)")
+                }
+            }
+            _ => return None,
+        })
+    }
+}

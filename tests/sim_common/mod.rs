@@ -1,0 +1,172 @@
+//! Host side of the virtual-modem tests: opens the pty like a real host (with
+//! the `serialport` crate) and reads with deadlines, so no test can hang.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use modemqtt::sim::{SimConfig, VirtualModem};
+
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+pub fn modem(profile: &str) -> VirtualModem {
+    VirtualModem::start(SimConfig {
+        profile: profile.to_owned(),
+        ..SimConfig::default()
+    })
+    .expect("virtual modem starts")
+}
+
+pub struct Host {
+    port: Box<dyn serialport::SerialPort>,
+    buf: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl Host {
+    pub fn open(path: &str) -> Host {
+        let port = serialport::new(path, 115_200)
+            .timeout(Duration::from_millis(50))
+            .open()
+            .expect("open the pty like a serial port");
+        Host {
+            port,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, data: &[u8]) {
+        self.port.write_all(data).expect("write to the modem");
+        self.port.flush().expect("flush");
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut b = [0u8; 8192];
+        match self.port.read(&mut b) {
+            Ok(n) => {
+                self.buf.extend_from_slice(&b[..n]);
+                n > 0
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => false,
+            Err(e) => panic!("read from the modem: {e}"),
+        }
+    }
+
+    /// Everything up to and including `pat`.
+    pub fn read_until(&mut self, pat: &[u8]) -> Vec<u8> {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(i) = find(&self.buf, pat) {
+                let rest = self.buf.split_off(i + pat.len());
+                return std::mem::replace(&mut self.buf, rest);
+            }
+            if Instant::now() > end {
+                panic!(
+                    "no {:?} within {DEADLINE:?}; got {:?}",
+                    String::from_utf8_lossy(pat),
+                    String::from_utf8_lossy(&self.buf)
+                );
+            }
+            self.fill();
+        }
+    }
+
+    /// Exactly `n` bytes.
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        let end = Instant::now() + DEADLINE;
+        while self.buf.len() < n {
+            if Instant::now() > end {
+                panic!(
+                    "only {} of {n} bytes within {DEADLINE:?}: {:?}",
+                    self.buf.len(),
+                    String::from_utf8_lossy(&self.buf)
+                );
+            }
+            self.fill();
+        }
+        let rest = self.buf.split_off(n);
+        std::mem::replace(&mut self.buf, rest)
+    }
+
+    /// Reads exactly `expected.len()` bytes and compares them.
+    pub fn expect(&mut self, expected: &[u8]) {
+        let got = self.read_n(expected.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "unexpected bytes from the modem"
+        );
+    }
+
+    /// Sends a command line (CR-terminated) and returns everything up to its
+    /// final result (OK / ERROR / +CME ERROR line).
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r").as_bytes());
+        self.final_result()
+    }
+
+    pub fn final_result(&mut self) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let s = String::from_utf8_lossy(&self.buf).into_owned();
+            for pat in ["\r\nOK\r\n", "\r\nERROR\r\n"] {
+                if let Some(i) = s.find(pat) {
+                    let cut = i + pat.len();
+                    let rest = self.buf.split_off(cut);
+                    let out = std::mem::replace(&mut self.buf, rest);
+                    return String::from_utf8_lossy(&out).into_owned();
+                }
+            }
+            if let Some(i) = s.find("\r\n+CME ERROR: ") {
+                if let Some(j) = s[i + 2..].find("\r\n") {
+                    let cut = i + 2 + j + 2;
+                    let rest = self.buf.split_off(cut);
+                    let out = std::mem::replace(&mut self.buf, rest);
+                    return String::from_utf8_lossy(&out).into_owned();
+                }
+            }
+            if Instant::now() > end {
+                panic!("no final result within {DEADLINE:?}; got {s:?}");
+            }
+            self.fill();
+        }
+    }
+
+    /// Sends `ATE0` (echoed, since echo starts on) and drains its answer.
+    pub fn echo_off(&mut self) {
+        self.send(b"ATE0\r");
+        self.read_until(b"ATE0\r\r\nOK\r\n");
+    }
+
+    /// Nothing pending right now (waits briefly for stragglers).
+    pub fn pending(&mut self) -> Vec<u8> {
+        for _ in 0..4 {
+            self.fill();
+        }
+        std::mem::take(&mut self.buf)
+    }
+
+    /// A `>` prompt, then `data`, then OK.
+    pub fn input(&mut self, cmd: &str, data: &[u8]) {
+        self.send(format!("{cmd}\r").as_bytes());
+        self.expect(b"\r\n>");
+        self.send(data);
+        self.expect(b"\r\nOK\r\n");
+    }
+
+    /// Brings client 0 up: START, ACCQ, CONNECT (echo must be off).
+    pub fn connect0(&mut self, client_id: &str) {
+        self.send(b"AT+CMQTTSTART\r");
+        self.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+        self.send(format!("AT+CMQTTACCQ=0,\"{client_id}\"\r").as_bytes());
+        self.expect(b"\r\nOK\r\n");
+        self.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:1883\",60,1\r");
+        self.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    }
+}

@@ -1,0 +1,192 @@
+//! Wrong sequences and out-of-range parameters.
+
+mod sim_common;
+use modemqtt::broker::EmbeddedBroker;
+use modemqtt::sim::{SimConfig, VirtualModem};
+use sim_common::{modem, Host};
+
+#[test]
+fn sequence_errors() {
+    let m = modem("a7600");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    // before START, write/read forms fail; test forms work
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ?"), "\r\nERROR\r\n");
+    assert!(h.cmd("AT+CMQTTREL=?").ends_with("\r\nOK\r\n"));
+    h.send(b"AT+CMQTTSTART\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    assert_eq!(
+        h.cmd("AT+CMQTTSTART"),
+        "\r\n+CMQTTSTART: 23\r\n\r\nERROR\r\n"
+    );
+    // not acquired
+    assert_eq!(
+        h.cmd("AT+CMQTTTOPIC=0,5"),
+        "\r\n+CMQTTTOPIC: 0,20\r\n\r\nERROR\r\n"
+    );
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"dev-1\""), "\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+CMQTTACCQ=0,\"dev-1\""),
+        "\r\n+CMQTTACCQ: 0,19\r\n\r\nERROR\r\n"
+    );
+    assert_eq!(
+        h.cmd("AT+CMQTTACCQ?"),
+        "\r\n+CMQTTACCQ: 0,\"dev-1\",0\r\n\r\n+CMQTTACCQ: 1,\"\",0\r\n\r\nOK\r\n"
+    );
+    // index out of range, bad numbers
+    assert_eq!(h.cmd("AT+CMQTTACCQ=2,\"x\""), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"x\",2"), "\r\nERROR\r\n");
+    // publish before connect
+    h.input("AT+CMQTTTOPIC=0,5", b"a/b/c");
+    h.input("AT+CMQTTPAYLOAD=0,2", b"hi");
+    assert_eq!(
+        h.cmd("AT+CMQTTPUB=0,1,60"),
+        "\r\n+CMQTTPUB: 0,11\r\n\r\nERROR\r\n"
+    );
+    assert_eq!(h.cmd("AT+CMQTTPUB=0,1,30"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTPUB=0,3,60"), "\r\nERROR\r\n");
+    // lengths out of range
+    assert_eq!(
+        h.cmd("AT+CMQTTPAYLOAD=0,10241"),
+        "\r\n+CMQTTPAYLOAD: 0,22\r\n\r\nERROR\r\n"
+    );
+    assert_eq!(
+        h.cmd("AT+CMQTTTOPIC=0,1025"),
+        "\r\n+CMQTTTOPIC: 0,22\r\n\r\nERROR\r\n"
+    );
+    assert_eq!(
+        h.cmd("AT+CMQTTTOPIC=0,0"),
+        "\r\n+CMQTTTOPIC: 0,22\r\n\r\nERROR\r\n"
+    );
+    let long_id = "x".repeat(129);
+    assert_eq!(
+        h.cmd(&format!("AT+CMQTTACCQ=1,\"{long_id}\"")),
+        "\r\n+CMQTTACCQ: 1,22\r\n\r\nERROR\r\n"
+    );
+    // disconnect while not connected
+    assert_eq!(
+        h.cmd("AT+CMQTTDISC=0,120"),
+        "\r\n+CMQTTDISC: 0,11\r\n\r\nERROR\r\n"
+    );
+    assert_eq!(
+        h.cmd("AT+CMQTTDISC?"),
+        "\r\n+CMQTTDISC: 0,1\r\n\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n"
+    );
+    // CFG
+    assert_eq!(h.cmd("AT+CMQTTCFG=\"optimeout\",0,19"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTCFG=\"optimeout\",0,24"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTCFG=\"checkUTF8\",0,0"), "\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+CMQTTCFG?"),
+        "\r\n+CMQTTCFG: 0,0,24\r\n\r\n+CMQTTCFG: 1,1,120\r\n\r\nOK\r\n"
+    );
+    assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+CMQTTREL=0"),
+        "\r\n+CMQTTREL: 0,20\r\n\r\nERROR\r\n"
+    );
+    h.send(b"AT+CMQTTSTOP\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
+    assert_eq!(h.cmd("AT+CMQTTSTOP"), "\r\nERROR\r\n");
+}
+
+#[test]
+fn sim7028_has_one_client() {
+    let m = modem("sim7028");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    h.send(b"AT+CMQTTSTART\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"x\""), "\r\nERROR\r\n");
+    let id = "y".repeat(256);
+    assert_eq!(h.cmd(&format!("AT+CMQTTACCQ=0,\"{id}\"")), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTTOPIC=1,3"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTSSLCFG=0,2"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTSSLCFG=0,1"), "\r\nOK\r\n");
+}
+
+#[test]
+fn connect_failures() {
+    let m = modem("a7600");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    h.send(b"AT+CMQTTSTART\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
+    // a closed port on loopback: socket connect fail
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    h.send(format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,1\r").as_bytes());
+    h.expect(b"\r\nOK\r\n");
+    h.expect(b"\r\n+CMQTTCONNECT: 0,3\r\n");
+    // DNS failure
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://no-such-host.invalid:1883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,25\r\n");
+    // address must begin with tcp://
+    assert_eq!(
+        h.cmd("AT+CMQTTCONNECT=0,\"http://example.com\",60,1"),
+        "\r\nERROR\r\n"
+    );
+    assert_eq!(
+        h.cmd("AT+CMQTTCONNECT=0,\"tcp://example.com\",0,1"),
+        "\r\nERROR\r\n"
+    );
+    // SSL client without the certificate its authmode needs
+    assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"ssl\",1"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",1,1"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CSSLCFG=\"cacert\",1,\"ca.pem\""), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=1,\"tcp://secure.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,33\r\n");
+    h.input("AT+CCERTDOWN=\"ca.pem\",5", b"-----");
+    assert_eq!(
+        h.cmd("AT+CCERTLIST"),
+        "\r\n+CCERTLIST: \"ca.pem\"\r\n\r\nOK\r\n"
+    );
+    h.send(b"AT+CMQTTCONNECT=1,\"tcp://secure.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,0\r\n");
+    assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nERROR\r\n");
+}
+
+#[test]
+fn bad_credentials_give_30() {
+    let broker = EmbeddedBroker::start_with_auth(&[("user", "secret")]).expect("broker");
+    let m = VirtualModem::start(SimConfig {
+        profile: "a7600".into(),
+        broker_url: Some(broker.url()),
+        part_size: 1024,
+    })
+    .expect("modem");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    h.send(b"AT+CMQTTSTART\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"auth\""), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://mqtt.example.com:1883\",60,1,\"user\",\"wrong\"\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,30\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://mqtt.example.com:1883\",60,1,\"user\",\"secret\"\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    assert_eq!(
+        h.cmd("AT+CMQTTCONNECT?"),
+        "\r\n+CMQTTCONNECT: 0,\"tcp://mqtt.example.com:1883\",60,1,\"user\",\"secret\"\r\n\r\n+CMQTTCONNECT: 1\r\n\r\nOK\r\n"
+    );
+}
+
+#[test]
+fn cmee_modes() {
+    let m = modem("a7600");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    assert_eq!(h.cmd("AT+CFUN=9"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMEE=1"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CFUN=9"), "\r\n+CME ERROR: 50\r\n");
+    assert_eq!(h.cmd("AT+CMEE=2"), "\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+CFUN=9"),
+        "\r\n+CME ERROR: Incorrect parameters\r\n"
+    );
+    assert_eq!(h.cmd("AT+CMEE?"), "\r\n+CMEE: 2\r\n\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
+}
