@@ -136,13 +136,21 @@ impl Modem {
                 Err(e) => return Err(e),
             }
         }
-        self.engine
-            .execute(Command::new(build("ATE0", &[])?, self.timeout))?;
-        if let Err(e) = self.engine.execute(Command::new(
-            build("AT+CMEE", &[Arg::Int(1)])?,
-            self.timeout,
-        )) {
+        let ate0 = Command::new(build("ATE0", &[])?, self.timeout);
+        let cmee = Command::new(build("AT+CMEE", &[Arg::Int(1)])?, self.timeout);
+        self.engine.execute(ate0.clone())?;
+        if let Err(e) = self.engine.execute(cmee.clone()) {
             log::debug!("AT+CMEE=1 refused: {e}");
+        }
+        // A modem that restarts comes back with echo on: redo this before the next command.
+        self.engine.set_setup(vec![ate0, cmee]);
+        // Learn the family and limits now, so that opening a client sends nothing.
+        match self.family() {
+            Ok(f) => log::debug!("{}: {} family", self.engine.name(), f.name()),
+            Err(e) => log::info!("{}: {e}", self.engine.name()),
+        }
+        if let Err(e) = self.profile() {
+            log::info!("{}: model unknown: {e}", self.engine.name());
         }
         Ok(())
     }
@@ -167,6 +175,11 @@ impl Modem {
         }
         if line.trim().is_empty() {
             return Err(Error::invalid("line: must not be empty"));
+        }
+        if line.contains(['\r', '\n']) {
+            return Err(Error::invalid(
+                "line: must not contain CR or LF (the line end is added)",
+            ));
         }
         self.engine.command(line, t, data)
     }

@@ -73,6 +73,10 @@ pub fn connlost_reason(cause: i32) -> &'static str {
     }
 }
 
+/// `on_disconnect` causes of modemqtt's own, beside the manual's 1-3.
+pub const CAUSE_PORT_LOST: i32 = -1;
+pub const CAUSE_RESTARTED: i32 = -2;
+
 /// Code 23 answers `AT+CMQTTSTART` when the service already runs.
 const ALREADY_STARTED: i32 = 23;
 
@@ -264,7 +268,8 @@ pub struct Context {
     engine: Engine,
     caps: Capabilities,
     router: Arc<Router>,
-    started: Mutex<bool>,
+    /// The boot generation in which the service was started, if it is.
+    started: Mutex<Option<u64>>,
     handler_ids: Vec<u64>,
 }
 
@@ -292,12 +297,22 @@ impl Context {
             Arc::new(move |_f: &Frame| r.all_lost(3, "network closed")),
         ));
         let r = router.clone();
-        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| r.all_lost(-1, reason))));
+        handler_ids.push(engine.add_urc_handler(
+            crate::engine::BOOT_URC,
+            Arc::new(move |_f: &Frame| {
+                lock(&r.rx).iter_mut().for_each(|slot| *slot = None);
+                r.all_lost(CAUSE_RESTARTED, "modem restarted");
+            }),
+        ));
+        let r = router.clone();
+        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| {
+            r.all_lost(CAUSE_PORT_LOST, reason)
+        })));
         Ok(Arc::new(Context {
             engine,
             caps,
             router,
-            started: Mutex::new(false),
+            started: Mutex::new(None),
             handler_ids,
         }))
     }
@@ -306,8 +321,9 @@ impl Context {
         &self.caps
     }
 
-    /// Opens client `index`: starts the service if needed and clears what a previous run
-    /// left on that index (connected or acquired), then acquires it.
+    /// Reserves client `index` after checking the arguments; nothing is sent yet. The first
+    /// `connect` starts the service if needed, clears what a previous run left on the index
+    /// (connected or acquired) and acquires it.
     pub fn open_client(
         self: &Arc<Self>,
         client_id: &str,
@@ -354,16 +370,14 @@ impl Context {
             acquired_ssl: Mutex::new(None),
             closed: AtomicBool::new(false),
         });
-        self.ensure_started()?;
-        client.clear_index()?;
-        client.acquire(false)?;
         lock(&self.router.clients)[index as usize] = Some(shared.clone());
         Ok((client, shared))
     }
 
     fn ensure_started(&self) -> Result<()> {
         let mut started = lock(&self.started);
-        if *started {
+        let gen = self.engine.boot_generation();
+        if *started == Some(gen) {
             return Ok(());
         }
         let cmd = Command::new(build("AT+CMQTTSTART", &[])?, Duration::from_secs(125))
@@ -393,7 +407,7 @@ impl Context {
                 ))
             }
         }
-        *started = true;
+        *started = Some(gen);
         Ok(())
     }
 
@@ -409,10 +423,9 @@ impl Context {
             return Ok(());
         }
         let mut started = lock(&self.started);
-        if !*started {
+        if started.take() != Some(self.engine.boot_generation()) {
             return Ok(());
         }
-        *started = false;
         let cmd = Command::new(build("AT+CMQTTSTOP", &[])?, Duration::from_secs(30))
             .with_expect(Expect::prefix(b"+CMQTTSTOP:".to_vec()));
         let r = self.engine.execute_raw(cmd)?;
@@ -450,8 +463,8 @@ pub struct CmqttClient {
     check_utf8: Option<bool>,
     op_timeout: Option<u32>,
     publish_timeout: u32,
-    /// `Some(ssl)` while acquired with that server type.
-    acquired_ssl: Mutex<Option<bool>>,
+    /// `Some((ssl, boot generation))` while acquired with that server type.
+    acquired_ssl: Mutex<Option<(bool, u64)>>,
     closed: AtomicBool,
 }
 
@@ -568,19 +581,23 @@ impl CmqttClient {
 
     fn acquire(&self, ssl: bool) -> Result<()> {
         let mut acquired = lock(&self.acquired_ssl);
-        if *acquired == Some(ssl) {
-            return Ok(());
+        let gen = self.engine().boot_generation();
+        match *acquired {
+            Some((s, g)) if g == gen && s == ssl => return Ok(()),
+            Some((_, g)) if g == gen => {
+                self.simple(
+                    "release",
+                    "CMQTTREL",
+                    "AT+CMQTTREL",
+                    &[Arg::Int(self.idx())],
+                    CMD,
+                )?;
+            }
+            // Not acquired by us (yet, or since the modem restarted): clear whatever a
+            // previous run left on this index, so a test suite always starts clean.
+            _ => self.clear_index()?,
         }
-        if acquired.is_some() {
-            self.simple(
-                "release",
-                "CMQTTREL",
-                "AT+CMQTTREL",
-                &[Arg::Int(self.idx())],
-                CMD,
-            )?;
-            *acquired = None;
-        }
+        *acquired = None;
         self.simple(
             "acquire",
             "CMQTTACCQ",
@@ -592,7 +609,7 @@ impl CmqttClient {
             ],
             CMD,
         )?;
-        *acquired = Some(ssl);
+        *acquired = Some((ssl, gen));
         drop(acquired);
         // AT+CMQTTCFG settings are cleared by AT+CMQTTREL, so they follow every ACCQ.
         if let Some(flag) = self.check_utf8 {
@@ -727,6 +744,8 @@ impl Backend for CmqttClient {
         if let Some(p) = &opts.password {
             self.engine().add_secret(p.as_bytes());
         }
+        // After a modem restart the service and the client must be set up again.
+        self.ctx.ensure_started()?;
         self.acquire(opts.tls.is_some())?;
         if let Some(tls) = &opts.tls {
             self.configure_tls(tls)?;
@@ -851,7 +870,11 @@ impl Backend for CmqttClient {
                 first_error.get_or_insert(e);
             }
         }
-        if lock(&self.acquired_ssl).take().is_some() {
+        let gen = self.engine().boot_generation();
+        if lock(&self.acquired_ssl)
+            .take()
+            .is_some_and(|(_, g)| g == gen)
+        {
             let c = Command::new(
                 build("AT+CMQTTREL", &[Arg::Int(self.idx())]).map_err(Error::from)?,
                 CMD,

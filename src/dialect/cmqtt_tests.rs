@@ -245,7 +245,14 @@ fn already_started_service_and_leftover_client_are_cleared() {
             _ => inner(input),
         })
     };
-    let (_client, modem, _e) = open(script, ClientOptions::default());
+    let (client, modem, _e) = open(script, ClientOptions::default());
+    assert!(
+        modem.inputs_text().is_empty(),
+        "opening a client sends nothing"
+    );
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
     let sent = modem.inputs_text();
     assert_eq!(
         &sent[..5],

@@ -55,6 +55,9 @@ impl Response {
     }
 }
 
+/// The line a modem prints when it has (re)started.
+pub const BOOT_URC: &[u8] = b"RDY";
+
 /// What wakes a caller waiting for its command.
 enum Wake {
     Done(Outcome),
@@ -90,6 +93,10 @@ struct Inner {
     guard: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    /// Counts modem boots seen (`RDY`); commands in `setup` run again after each.
+    boot_gen: AtomicU64,
+    setup_gen: AtomicU64,
+    setup: Mutex<Vec<Command>>,
 }
 
 /// A handle on an open port; cheap to clone, shared by the modem and its clients.
@@ -139,6 +146,9 @@ impl Engine {
             guard: Mutex::new(guard),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            boot_gen: AtomicU64::new(0),
+            setup_gen: AtomicU64::new(0),
+            setup: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&inner);
         let thread_name = format!("modemqtt-rx {}", inner.name);
@@ -149,7 +159,55 @@ impl Engine {
             Ok(h) => *lock(&inner.reader) = Some(h),
             Err(e) => *lock(&inner.dead) = Some(format!("cannot start reader thread: {e}")),
         }
-        Engine { inner }
+        let engine = Engine { inner };
+        let weak = Arc::downgrade(&engine.inner);
+        engine.add_urc_handler(
+            BOOT_URC,
+            Arc::new(move |_f: &Frame| {
+                if let Some(inner) = weak.upgrade() {
+                    log::info!("{}: the modem restarted", inner.name);
+                    inner.boot_gen.fetch_add(1, Ordering::SeqCst);
+                }
+            }),
+        );
+        engine
+    }
+
+    /// How many times the modem was seen restarting (`RDY`) since the port was opened.
+    pub fn boot_generation(&self) -> u64 {
+        self.inner.boot_gen.load(Ordering::SeqCst)
+    }
+
+    /// Commands that put the modem in the state the engine needs (`ATE0`, ...): they run
+    /// again before the next command whenever the modem restarted.
+    pub fn set_setup(&self, cmds: Vec<Command>) {
+        *lock(&self.inner.setup) = cmds;
+        self.inner
+            .setup_gen
+            .store(self.boot_generation(), Ordering::SeqCst);
+    }
+
+    fn run_setup_if_rebooted(&self, deadline: Instant) {
+        let inner = &self.inner;
+        let gen = inner.boot_gen.load(Ordering::SeqCst);
+        if inner.setup_gen.swap(gen, Ordering::SeqCst) == gen {
+            return;
+        }
+        let cmds = lock(&inner.setup).clone();
+        for mut cmd in cmds {
+            cmd.timeout = cmd
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            if cmd.timeout.is_zero() {
+                break;
+            }
+            let text = cmd.line.text().to_string();
+            match self.run_locked(cmd, deadline) {
+                Ok(Outcome::Complete { .. }) => log::debug!("{}: {text} after restart", inner.name),
+                Ok(other) => log::warn!("{}: {text} after restart: {other:?}", inner.name),
+                Err(e) => log::warn!("{}: {text} after restart: {e}", inner.name),
+            }
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -265,6 +323,7 @@ impl Engine {
                 timeout,
             });
         }
+        self.run_setup_if_rebooted(deadline);
         let result = self.run_locked(cmd, deadline);
         let _ = inner.token_tx.send(());
         match result? {
@@ -504,9 +563,6 @@ fn port_failed(inner: &Inner, reason: String) {
         log::warn!("{}: {reason}", inner.name);
         *dead = Some(reason.clone());
     }
-    let mut session = lock(&inner.session);
-    session.fail(&reason);
-    pump(inner, session);
     let handlers: Vec<LossHandler> = inner
         .loss_handlers
         .read()
@@ -517,6 +573,11 @@ fn port_failed(inner: &Inner, reason: String) {
     for f in handlers {
         f(&reason);
     }
+    // Listeners learn of the loss before the command in flight fails, so whoever waited
+    // on that command finds the client state already updated.
+    let mut session = lock(&inner.session);
+    session.fail(&reason);
+    pump(inner, session);
 }
 
 fn reader_loop(weak: std::sync::Weak<Inner>, mut reader: Box<dyn Read + Send>) {

@@ -417,8 +417,13 @@ impl Session {
                 }
                 let claimed = starts_with_any(head, &inflight.cmd.response_prefixes);
                 let is_urc = starts_with_any(head, &self.urc_prefixes);
+                // With response prefixes given, other `+XXX:` lines are unsolicited, but
+                // unprefixed lines (AT+CGMI answers "SIMCOM INCORPORATED") still belong
+                // to the response.
+                let unclaimed_ok =
+                    inflight.cmd.response_prefixes.is_empty() || head.first() != Some(&b'+');
                 let collect = matches!(inflight.phase, Phase::Running)
-                    && (claimed || (!is_urc && inflight.cmd.response_prefixes.is_empty()));
+                    && (claimed || (!is_urc && unclaimed_ok));
                 if collect {
                     inflight.lines.push(frame);
                 } else {
