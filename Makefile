@@ -1,0 +1,72 @@
+# modemqtt developer targets. `make help` lists them; README and .ci/run call them.
+# Every recipe line runs with `set -e` semantics of make: a failing command (including
+# pytest's exit code 5 for "no tests collected") fails the target.
+
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+PYTEST_ARGS ?=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_ROOT_USER_ACTION := ignore
+
+# The tools the build, lint and tests need (pip skips what is already installed).
+DEPS := "pytest>=8" "pytest-timeout>=2.3" "paho-mqtt>=2" "pyserial>=3.5" ruff "maturin>=1.9.4,<2"
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build-dev install format lint stubtest test-rs test-py test bench demo clean
+
+help: ## Show the targets with a one-line description each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install the Python tools for build, lint and tests (only what is missing)
+	$(PIP) install -q $(DEPS)
+
+build-dev: ## Editable debug install of the package (python/ + compiled core) for hacking
+	@if [ -n "$$VIRTUAL_ENV$$CONDA_PREFIX" ]; then \
+		maturin develop; \
+	else \
+		$(PIP) install -e .; \
+	fi
+
+install: ## Build the wheel and install it (pip install .)
+	$(PIP) install .
+
+format: ## Format Rust and Python sources in place
+	cargo fmt
+	$(PYTHON) -m ruff format python tests examples
+	$(PYTHON) -m ruff check --fix python tests examples
+
+lint: ## rustfmt check, clippy (with and without the python feature), ruff check and format check
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --no-default-features -- -D warnings
+	$(PYTHON) -m ruff check python tests examples
+	$(PYTHON) -m ruff format --check python tests examples
+
+stubtest: ## Check python/modemqtt/_core.pyi against the installed extension (after install)
+	@$(PYTHON) -c "import mypy" 2>/dev/null || $(PIP) install -q mypy
+	cd tests/python && $(PYTHON) -m mypy.stubtest modemqtt._core
+
+test-rs: ## Rust unit and integration tests without an interpreter
+	cargo test --no-default-features
+
+# pytest runs from tests/python with the repo's pyproject.toml as config: the source folder
+# python/ is not on sys.path, so the tests import the installed package (wheel or editable).
+test-py: ## Python tests against the installed package (virtual modem, pty, mosquitto)
+	cd tests/python && $(PYTHON) -m pytest -c ../../pyproject.toml --rootdir ../.. -ra $(PYTEST_ARGS)
+
+test: deps lint test-rs install test-py ## Everything CI runs: deps, lint, Rust tests, install, Python tests
+
+bench: ## Criterion benchmarks of the codec/engine, then the end-to-end scripts in bench/
+	cargo bench --no-default-features
+	@for script in bench/*.py; do \
+		[ -e "$$script" ] || continue; \
+		echo "== $$script"; $(PYTHON) "$$script" || exit 1; \
+	done
+
+demo: ## Round trip through a virtual modem and the embedded broker (needs `make install`)
+	$(PYTHON) -m modemqtt.cli demo
+
+clean: ## Remove build and test leftovers
+	cargo clean
+	rm -rf dist .pytest_cache .ruff_cache tests/python/.pytest_cache
+	find python tests -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,67 @@
+"""modemqtt: MQTT through the AT command sets of cellular modems.
+
+One client API for the MQTT stacks built into SIMCom (CMQTT) modems and more, a virtual
+modem that answers AT on a pty and speaks real MQTT, and an embedded broker for tests::
+
+    import modemqtt
+
+    with modemqtt.Modem("/dev/ttyUSB2") as modem:
+        client = modem.mqtt("lab-42")
+        client.connect("broker.example.org", 1883)
+        client.publish("lab/42/temp", b"21.5", qos=1)
+
+The user guide is in docs/ of the source tree; ``modemqtt demo`` shows a round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+
+from ._core import (
+    CommandError,
+    Message,
+    Modem,
+    ModemError,
+    ModemInfo,
+    ModemTimeout,
+    MqttClient,
+    MqttError,
+    PortError,
+    ProtocolError,
+    Response,
+    SignalQuality,
+    Tls,
+    VirtualModem,
+    Will,
+    profiles,
+)
+
+try:
+    __version__: str = _dist_version("modemqtt")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+# Nothing is printed unless the application configures logging ("modemqtt", "modemqtt.wire").
+logging.getLogger("modemqtt").addHandler(logging.NullHandler())
+
+__all__ = [
+    "CommandError",
+    "Message",
+    "Modem",
+    "ModemError",
+    "ModemInfo",
+    "ModemTimeout",
+    "MqttClient",
+    "MqttError",
+    "PortError",
+    "ProtocolError",
+    "Response",
+    "SignalQuality",
+    "Tls",
+    "VirtualModem",
+    "Will",
+    "__version__",
+    "profiles",
+]

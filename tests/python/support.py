@@ -1,0 +1,234 @@
+"""Small helpers shared by the suites. Nothing here imports modemqtt."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import tty
+import uuid
+from typing import Callable, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """("127.0.0.1", 1883) from "mqtt://127.0.0.1:1883"."""
+    parts = urlsplit(url)
+    assert parts.hostname, url
+    return parts.hostname, parts.port or 1883
+
+
+def unique_topic(prefix: str = "modemqtt/test") -> str:
+    """A topic no other test uses, so retained messages and parallel runs cannot collide."""
+    return f"{prefix}/{uuid.uuid4().hex[:12]}"
+
+
+def find_exe(name: str) -> str | None:
+    """``name`` on PATH, or in the sbin folders Debian puts daemons in."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in ("/usr/sbin", "/usr/local/sbin", "/sbin"):
+        path = os.path.join(folder, name)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+class MosquittoSub:
+    """``mosquitto_sub`` as an independent peer.
+
+    Started with ``-d`` so its SUBACK can be awaited before anything is published, and with an
+    output format that prints retain, qos, length and the payload in hex, so binary payloads
+    (CR, LF, NUL, "OK" inside) are compared byte for byte.
+    """
+
+    MARK = "=MSG="
+
+    def __init__(self, url: str, topic: str, count: int = 1, wait: int = 10, qos: int = 0) -> None:
+        exe = find_exe("mosquitto_sub")
+        if exe is None:
+            raise RuntimeError("mosquitto_sub not installed: apt-get install mosquitto-clients")
+        host, port = host_port(url)
+        self.argv = [
+            exe,
+            "-h",
+            host,
+            "-p",
+            str(port),
+            "-t",
+            topic,
+            "-q",
+            str(qos),
+            "-C",
+            str(count),
+            "-W",
+            str(wait),
+            "-d",
+            "-F",
+            f"{self.MARK} %r %q %l %x",
+        ]
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        # Its stdout is a pty, not a pipe: stdio then flushes every line, so the SUBACK line
+        # shows up while the process runs instead of at exit.
+        self._out, slave = os.openpty()
+        tty.setraw(slave)
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL
+            )
+        finally:
+            os.close(slave)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._out, 4096)
+            except OSError:  # EIO: the process is gone and its side of the pty closed
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            with self._cond:
+                self.lines.extend(x.decode("utf-8", "replace").rstrip("\r") for x in complete)
+                self._cond.notify_all()
+        with self._cond:
+            if pending:
+                self.lines.append(pending.decode("utf-8", "replace").rstrip("\r"))
+            self._cond.notify_all()
+
+    def wait_subscribed(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not any("SUBACK" in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"mosquitto_sub never subscribed: {self.lines!r}")
+                self._cond.wait(min(left, 0.2))
+
+    def messages(self, timeout: float = 20.0) -> list[tuple[bool, int, bytes]]:
+        """Wait for mosquitto_sub to exit (after ``count`` messages or ``-W``); parse output."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise AssertionError(f"mosquitto_sub did not finish: {self.lines!r}") from None
+        self._reader.join(timeout=5)
+        out = []
+        for line in self.lines:
+            if line.startswith(self.MARK):
+                fields = line.split(" ")
+                retain, qos, length = fields[1], fields[2], fields[3]
+                payload = bytes.fromhex(fields[4] if len(fields) > 4 else "")
+                assert len(payload) == int(length), line
+                out.append((retain == "1", int(qos), payload))
+        return out
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self._reader.join(timeout=5)
+        if self._out >= 0:
+            os.close(self._out)
+            self._out = -1
+
+    def __enter__(self) -> MosquittoSub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def mosquitto_pub(url: str, topic: str, *args: str, timeout: float = 15.0) -> None:
+    """Run ``mosquitto_pub`` once (e.g. ``"-m", "hi"``, ``"-n"``, ``"-f", path``)."""
+    exe = find_exe("mosquitto_pub")
+    if exe is None:
+        raise RuntimeError("mosquitto_pub not installed: apt-get install mosquitto-clients")
+    host, port = host_port(url)
+    done = subprocess.run(
+        [exe, "-h", host, "-p", str(port), "-t", topic, *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+class Paho:
+    """A paho-mqtt client as an independent peer, with blocking helpers, every wait bounded."""
+
+    def __init__(self, url: str, client_id: str = "") -> None:
+        import paho.mqtt.client as mqtt  # a test dependency (make deps)
+
+        host, port = host_port(url)
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.on_connect = lambda *a: self._connected.set()
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
+        self.client.connect(host, port, keepalive=30)
+        self.client.loop_start()
+        if not self._connected.wait(10):
+            self.close()
+            raise AssertionError(f"paho never connected to {url}")
+
+    def subscribe(self, topic: str, qos: int = 0) -> None:
+        self._subscribed.clear()
+        self.client.subscribe(topic, qos)
+        assert self._subscribed.wait(10), f"no SUBACK for {topic}"
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(10)
+        assert info.is_published(), f"paho could not publish to {topic}"
+
+    def get(self, timeout: float = 10.0):
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"paho received nothing within {timeout} s") from None
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def __enter__(self) -> Paho:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
