@@ -210,6 +210,8 @@ class MqttClient:
     @property
     def received(self) -> int:
         """Messages received so far (delivered or dropped)."""
+    def stats(self) -> dict[str, int]:
+        """Counters: received, dropped, queued, published, disconnects, reconnects."""
     def subscriptions(self) -> list[tuple[str, int]]:
         """The topic filters currently subscribed, with their QoS."""
     def connect(

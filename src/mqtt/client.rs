@@ -25,6 +25,9 @@ pub struct ClientShared {
     held: Mutex<VecDeque<Message>>,
     dropped: AtomicU64,
     received: AtomicU64,
+    published: AtomicU64,
+    reconnects: AtomicU64,
+    disconnects: AtomicU64,
     connected: AtomicBool,
     /// Set while the user wants a connection (connect called, disconnect not).
     wanted: AtomicBool,
@@ -43,6 +46,9 @@ impl ClientShared {
             held: Mutex::new(VecDeque::new()),
             dropped: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             wanted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -81,6 +87,7 @@ impl ClientShared {
         if !was && !self.wanted.load(Ordering::SeqCst) {
             return;
         }
+        self.disconnects.fetch_add(1, Ordering::Relaxed);
         log::info!(
             "client {}: connection lost ({reason}, cause {cause})",
             self.index
@@ -106,6 +113,18 @@ impl ClientShared {
 
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// Counters of this client's traffic and events.
+    pub fn stats(&self) -> ClientStats {
+        ClientStats {
+            received: self.received(),
+            dropped: self.dropped(),
+            queued: (self.inbox_rx.len() + lock(&self.held).len()) as u64,
+            published: self.published.load(Ordering::Relaxed),
+            disconnects: self.disconnects.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+        }
     }
 
     /// Takes the next queued message without waiting.
@@ -140,6 +159,21 @@ impl ClientShared {
             }
         }
     }
+}
+
+/// Counters of one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientStats {
+    /// Messages the modem delivered (queued or dropped).
+    pub received: u64,
+    /// Messages dropped because the inbound queue was full.
+    pub dropped: u64,
+    /// Messages waiting in the inbound queue.
+    pub queued: u64,
+    /// Publishes the broker acknowledged (QoS 0: the modem reported them sent).
+    pub published: u64,
+    pub disconnects: u64,
+    pub reconnects: u64,
 }
 
 /// A client of one modem family, with the behaviour every family shares.
@@ -254,7 +288,9 @@ impl MqttClient {
         }
         check_timeout(timeout)?;
         self.backend
-            .publish(topic_name, payload, qos, retain, timeout)
+            .publish(topic_name, payload, qos, retain, timeout)?;
+        self.shared.published.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()> {
@@ -381,6 +417,7 @@ fn reconnect_worker(
             match attempt {
                 Ok(()) => {
                     shared.connected.store(true, Ordering::SeqCst);
+                    shared.reconnects.fetch_add(1, Ordering::Relaxed);
                     log::info!("client {}: reconnected", shared.index);
                     shared.emit(ClientEvent::Connected { reconnect: true });
                     break;

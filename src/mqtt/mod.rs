@@ -5,7 +5,7 @@
 mod client;
 pub mod topic;
 
-pub use client::{ClientShared, MqttClient};
+pub use client::{ClientShared, ClientStats, MqttClient};
 
 use std::time::{Duration, SystemTime};
 

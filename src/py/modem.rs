@@ -409,6 +409,19 @@ impl MqttClient {
         self.inner.shared().received()
     }
 
+    /// Counters: received, dropped, queued, published, disconnects, reconnects.
+    fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
+        let s = self.inner.shared().stats();
+        std::collections::HashMap::from([
+            ("received", s.received),
+            ("dropped", s.dropped),
+            ("queued", s.queued),
+            ("published", s.published),
+            ("disconnects", s.disconnects),
+            ("reconnects", s.reconnects),
+        ])
+    }
+
     #[getter]
     fn get_on_message(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         lock(&self.callbacks.on_message)
