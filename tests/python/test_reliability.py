@@ -169,13 +169,12 @@ def test_slow_callback_under_a_flood_stays_bounded_and_counts_drops(
         publisher.loop_stop()
         publisher.disconnect()
     rss_growth_mib = (rss_kib() - rss_start) / 1024
-    stats = wait_until(
-        lambda: (lambda s: s if s["received"] >= vm.stats()["delivered"] else None)(
-            client.stats()
-        ),
-        timeout=30,
-        what="the client to account for every delivered message",
-    )
+
+    def accounted() -> dict[str, int] | None:
+        s = client.stats()
+        return s if s["received"] >= vm.stats()["delivered"] else None
+
+    stats = wait_until(accounted, timeout=30, what="the client to see every delivered message")
     client.on_message = None
     delivered = vm.stats()["delivered"]
     assert commands_ok == seconds // 10
