@@ -135,11 +135,7 @@ impl Recorder {
 
     /// Writes what is queued, closes the file and stops the thread. Idempotent.
     pub fn close(&self) {
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = handle {
             let _ = self.tx.send(Msg::Stop);
             let _ = h.join();

@@ -54,10 +54,7 @@ impl Modem {
         // The file is created before the port is opened, so a bad path costs nothing.
         let recorder = match record {
             Some(path) => Some(Arc::new(Recorder::create(&path, &port).map_err(|e| {
-                PyOSError::new_err(format!(
-                    "record: cannot create {}: {e}",
-                    path.display()
-                ))
+                PyOSError::new_err(format!("record: cannot create {}: {e}", path.display()))
             })?)),
             None => None,
         };
@@ -652,7 +649,11 @@ impl MqttClient {
             self.inner.shared().index,
             super::types::html_escape(self.modem.engine().name()),
             if connected { "green" } else { "gray" },
-            if connected { "connected" } else { "not connected" },
+            if connected {
+                "connected"
+            } else {
+                "not connected"
+            },
             if subs.is_empty() {
                 "none".to_string()
             } else {

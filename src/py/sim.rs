@@ -39,9 +39,7 @@ fn start_replay(py: Python<'_>, path: std::path::PathBuf) -> PyResult<PyVirtualM
             path.display()
         )));
     }
-    let rm = py
-        .detach(|| ReplayModem::start(&path))
-        .map_err(to_py)?;
+    let rm = py.detach(|| ReplayModem::start(&path)).map_err(to_py)?;
     Ok(PyVirtualModem {
         inner: Inner::Replay(rm),
     })
@@ -311,11 +309,7 @@ impl PyVirtualModem {
                 vm.port(),
                 vm.broker_url()
             ),
-            Inner::Replay(rm) => format!(
-                "VirtualModem.replay('{}') on '{}'",
-                rm.path(),
-                rm.port()
-            ),
+            Inner::Replay(rm) => format!("VirtualModem.replay('{}') on '{}'", rm.path(), rm.port()),
         }
     }
 }

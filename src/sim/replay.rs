@@ -56,8 +56,8 @@ pub fn parse(text: &str) -> Result<Vec<RecordedChunk>, String> {
         if raw.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(raw)
-            .map_err(|e| bad(line, &format!("not a JSON object: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(raw).map_err(|e| bad(line, &format!("not a JSON object: {e}")))?;
         let obj = v
             .as_object()
             .ok_or_else(|| bad(line, "not a JSON object"))?;
@@ -409,17 +409,18 @@ impl ReplayModem {
             return Err(m.clone());
         }
         if complete {
-            if let Some(Step::Expect { shown, line, .. }) =
-                st.steps[st.pos.min(st.steps.len())..].iter().find(|s| matches!(s, Step::Expect { .. }))
+            if let Some(Step::Expect { shown, line, .. }) = st.steps[st.pos.min(st.steps.len())..]
+                .iter()
+                .find(|s| matches!(s, Step::Expect { .. }))
             {
                 return Err(format!(
-                    "replay of {}: the host stopped early; the recording (line {line}) still expects {:?}{}",
+                    "replay of {}: the host stopped early; the recording (line {line}) still expects `{}`{}",
                     self.shared.name,
                     shorten(shown, 120),
                     if st.pending.is_empty() {
                         String::new()
                     } else {
-                        format!(" (received so far: {:?})", shorten(&st.pending, 120))
+                        format!(" (received so far: `{}`)", shorten(&st.pending, 120))
                     }
                 ));
             }
@@ -484,12 +485,18 @@ fn advance(shared: &Shared, st: &mut State) {
                 }
                 Match::NeedMore => return,
                 Match::Mismatch(at) => {
-                    let start = at.saturating_sub(40);
+                    // Show both sides from the start of the line that differs.
+                    let line_start = st.pending[..at]
+                        .iter()
+                        .rposition(|&b| is_eol(b))
+                        .map_or(0, |i| i + 1);
+                    let start = line_start.max(at.saturating_sub(80));
                     let msg = format!(
-                        "replay of {}: the host sent {:?} where the recording (line {line}) has {:?} (first difference at byte {at})",
+                        "replay of {}: the host sent `{}` where the recording (line {line}) has `{}` (first difference at byte {})",
                         shared.name,
                         shorten(&st.pending[start..], 120),
                         shorten(&shown[start.min(shown.len())..], 120),
+                        at - start,
                     );
                     log::error!("{msg}");
                     st.mismatch = Some(msg);
@@ -501,7 +508,7 @@ fn advance(shared: &Shared, st: &mut State) {
     }
     if !st.pending.is_empty() {
         let msg = format!(
-            "replay of {}: the host sent {:?} after the end of the recording",
+            "replay of {}: the host sent `{}` after the end of the recording",
             shared.name,
             shorten(&st.pending, 120)
         );
@@ -587,7 +594,8 @@ mod tests {
             .contains("header"));
         let bad_dir = "{\"modemqtt_recording\": 1}\n{\"t\": 1, \"dir\": \"up\", \"data\": \"\"}";
         assert!(parse(bad_dir).unwrap_err().contains("line 2"));
-        let wide = "{\"modemqtt_recording\": 1}\n{\"t\": 1, \"dir\": \"tx\", \"data\": \"\u{20ac}\"}";
+        let wide =
+            "{\"modemqtt_recording\": 1}\n{\"t\": 1, \"dir\": \"tx\", \"data\": \"\u{20ac}\"}";
         assert!(parse(wide).unwrap_err().contains("U+0000-U+00FF"));
         assert!(parse("").is_err());
         assert!(parse("{\"modemqtt_recording\": 2}").is_err());
