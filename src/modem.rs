@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::at::session::Command;
 use crate::at::{build, Arg};
 use crate::dialect::{cmqtt, Family};
-use crate::engine::{Engine, Response, UrcHandler};
+use crate::engine::{Engine, Recorder, Response, UrcHandler};
 use crate::error::{Error, Result};
 use crate::mqtt::{ClientOptions, MqttClient};
 
@@ -86,11 +86,26 @@ impl Modem {
     /// Opens `port` and prepares the modem: waits until it answers `AT`, turns echo off
     /// (`ATE0`) and asks for numeric error codes (`AT+CMEE=1`).
     pub fn open(port: &str, baudrate: u32, timeout: Duration, dialect: &str) -> Result<Modem> {
+        Modem::open_recorded(port, baudrate, timeout, dialect, None)
+    }
+
+    /// Like [`Modem::open`], appending the whole session's wire traffic (from the first
+    /// `AT`) to `recorder`.
+    pub fn open_recorded(
+        port: &str,
+        baudrate: u32,
+        timeout: Duration,
+        dialect: &str,
+        recorder: Option<Arc<Recorder>>,
+    ) -> Result<Modem> {
         if timeout.is_zero() {
             return Err(Error::invalid("timeout: must be positive"));
         }
         let family = Family::parse(dialect)?;
         let engine = Engine::open(port, baudrate)?;
+        if recorder.is_some() {
+            engine.set_recorder(recorder);
+        }
         let modem = Modem {
             engine,
             timeout,

@@ -1,13 +1,34 @@
 """Type stubs for the compiled core, ``modemqtt._core`` (kept in step with src/py/)."""
 
 from collections.abc import Callable, Iterator
+from os import PathLike
 from types import TracebackType
-from typing import final
+from typing import Any, final
 
 from typing_extensions import Self
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "CommandError",
+    "Message",
+    "Modem",
+    "ModemError",
+    "ModemInfo",
+    "ModemTimeout",
+    "MqttClient",
+    "MqttError",
+    "PortError",
+    "ProtocolError",
+    "ReplayMismatch",
+    "Response",
+    "SignalQuality",
+    "Tls",
+    "VirtualModem",
+    "Will",
+    "__version__",
+    "dialects",
+    "profiles",
+]
 
 # ----------------------------------------------------------------------------- exceptions
 
@@ -40,6 +61,9 @@ class PortError(ModemError):
 
 class ProtocolError(ModemError):
     """The modem said something that cannot be parsed where it matters."""
+
+class ReplayMismatch(ModemError):
+    """The host did not send what a replayed recording holds (see ``VirtualModem.replay``)."""
 
 # ----------------------------------------------------------------------------- values
 
@@ -145,8 +169,16 @@ class Modem:
     """A cellular modem on a serial port (or ``sim://<profile>`` for a virtual one)."""
 
     def __new__(
-        cls, port: str, baudrate: int = 115200, timeout: float = 5.0, dialect: str = "auto"
-    ) -> Self: ...
+        cls,
+        port: str,
+        baudrate: int = 115200,
+        timeout: float = 5.0,
+        dialect: str = "auto",
+        *,
+        record: str | PathLike[str] | None = None,
+    ) -> Self:
+        """``record``: also append the session's wire traffic (secrets masked) to this file
+        as JSON lines, for ``VirtualModem.replay``; created before the port is opened."""
     @property
     def port(self) -> str: ...
     @property
@@ -214,6 +246,9 @@ class MqttClient:
         """Counters: received, dropped, queued, published, disconnects, reconnects."""
     def subscriptions(self) -> list[tuple[str, int]]:
         """The topic filters currently subscribed, with their QoS."""
+    def capabilities(self) -> dict[str, Any]:
+        """What the modem's MQTT stack allows: ``family``, ``profile``, ``clients``,
+        ``topic_max``, ``payload_max``, ``max_qos``, ``tls``, ``will``, ``retain``, ..."""
     def connect(
         self,
         host: str,
@@ -265,13 +300,26 @@ class VirtualModem:
 
     def __new__(
         cls, profile: str = "a7600", broker: str | None = None, *, part_size: int = 1024
-    ) -> Self: ...
+    ) -> Self:
+        """``profile="replay:<path>"`` is the same as ``VirtualModem.replay(path)``."""
+    @staticmethod
+    def replay(path: str | PathLike[str]) -> VirtualModem:
+        """Plays back a recording (``Modem(..., record=path)``, ``modemqtt record``) and checks
+        that the host sends what was recorded. Leaving the ``with`` block raises
+        ReplayMismatch if it did not. Fault injection is not available on a replay."""
     @property
     def port(self) -> str: ...
     @property
-    def broker_url(self) -> str: ...
+    def broker_url(self) -> str:
+        """The broker's url; ``""`` for a replay."""
     @property
-    def profile(self) -> str: ...
+    def profile(self) -> str:
+        """The profile name, or ``"replay:<path>"``."""
+    def check(self, complete: bool = True) -> None:
+        """Replays only: raise ReplayMismatch if the host strayed from the recording or (with
+        ``complete``) has not sent all of it yet."""
+    def replay_status(self) -> dict[str, Any]:
+        """Replays only: ``steps``, ``position``, ``complete``, ``host_bytes``, ``mismatch``."""
     def drop_link(self, client_index: int = 0, cause: int = 1) -> None:
         """Close the client's TCP link abruptly (the broker sends its will), then report
         ``+CMQTTCONNLOST: <client_index>,<cause>``."""
@@ -289,10 +337,13 @@ class VirtualModem:
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
     ) -> None: ...
+
+def dialects() -> list[tuple[str, str]]:
+    """The MQTT command families of this build as ``(name, probe_command)``."""
 
 def profiles() -> list[str]:
     """The virtual modem profiles: ``["a7600", "sim7600", "sim7028"]``."""

@@ -1,18 +1,26 @@
 """The ``modemqtt`` command line.
 
-``modemqtt demo``      a publish/subscribe round trip through a virtual modem and the
-                       embedded broker, with its latency
-``modemqtt sim NAME``  serve a virtual modem on a pty until Ctrl-C / SIGTERM
-``modemqtt profiles``  list the virtual modem profiles
+``modemqtt demo``        a publish/subscribe round trip through a virtual modem and the
+                         embedded broker, with its latency
+``modemqtt sim NAME``    serve a virtual modem (or ``replay:FILE``) on a pty until Ctrl-C
+``modemqtt profiles``    list the virtual modem profiles
+``modemqtt probe PORT``  identify a modem and the MQTT families its firmware answers
+``modemqtt pub PORT``    publish like mosquitto_pub, through a modem
+``modemqtt sub PORT``    subscribe like mosquitto_sub, through a modem
+``modemqtt at PORT``     interactive AT terminal (history, URCs, transcript saved on exit)
+``modemqtt record PORT`` record a session's wire traffic for replay on a virtual modem
 
-Every command has ``--help``, ``-q/--quiet`` and ``--json``. Failures print one line on
-stderr (``modemqtt: error: ...``) and exit non-zero.
+Every command has ``--help`` and ``--json``; ``-q/--quiet`` prints only the result (``pub``
+and ``sub`` follow mosquitto, where ``-q`` is the QoS: use ``--quiet`` there). Failures print
+one line on stderr (``modemqtt: error: ...``) and exit non-zero.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import os
 import signal
 import sys
 import threading
@@ -22,7 +30,7 @@ from types import FrameType
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from . import Modem, ModemError, VirtualModem, __version__, profiles
+from . import Modem, ModemError, ModemTimeout, VirtualModem, __version__, profiles
 
 DEMO_FILTER = "modemqtt/demo/#"
 DEMO_TOPIC = "modemqtt/demo/hello"
@@ -169,6 +177,631 @@ def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------- lab commands
+
+# 3GPP TS 27.007 <stat> of +CREG / +CGREG / +CEREG.
+REGISTRATION = {
+    0: "not registered",
+    1: "home",
+    2: "searching",
+    3: "denied",
+    4: "unknown",
+    5: "roaming",
+    6: "home (SMS only)",
+    7: "roaming (SMS only)",
+    8: "emergency only",
+    9: "home (CSFB not preferred)",
+    10: "roaming (CSFB not preferred)",
+}
+
+
+def _open_modem(args: argparse.Namespace, out: Output) -> Modem:
+    out.progress(f"opening {args.port}")
+    modem = Modem(
+        args.port,
+        baudrate=args.baudrate,
+        timeout=args.timeout,
+        dialect=args.dialect,
+        record=args.record,
+    )
+    if args.record:
+        out.progress(f"recording the wire traffic to {args.record}")
+    return modem
+
+
+def _value(lines: list[str], prefix: str) -> str | None:
+    for line in lines:
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    return None
+
+
+def _registration(modem: Modem) -> dict[str, str]:
+    """State per registration command the modem answers (``creg``, ``cgreg``, ``cereg``)."""
+    states: dict[str, str] = {}
+    for name in ("CREG", "CGREG", "CEREG"):
+        try:
+            r = modem.command(f"AT+{name}?")
+        except ModemError:
+            continue
+        v = _value(r.lines, f"+{name}:")
+        fields = [f.strip() for f in v.split(",")] if v else []
+        if len(fields) >= 2 and fields[1].isdigit():
+            stat = int(fields[1])
+            states[name.lower()] = REGISTRATION.get(stat, f"stat {stat}")
+    return states
+
+
+def cmd_probe(args: argparse.Namespace, out: Output) -> int:
+    from ._core import dialects
+
+    with _open_modem(args, out) as modem:
+        info = modem.info()
+        out.progress(f"modem answers: {info.manufacturer} {info.model}")
+        doc: dict[str, Any] = {
+            "port": args.port,
+            "manufacturer": info.manufacturer,
+            "model": info.model,
+            "firmware": info.revision,
+            "imei": info.imei,
+            "dialect": info.dialect or None,
+        }
+        try:
+            sim = _value(modem.command("AT+CPIN?").lines, "+CPIN:")
+        except ModemError as exc:  # e.g. +CME ERROR: 10 (SIM not inserted)
+            sim = f"error: {exc}"
+        doc["sim"] = sim
+        doc["registration"] = _registration(modem)
+        try:
+            sq = modem.signal_quality()
+            doc["signal"] = {"rssi": sq.rssi, "rssi_dbm": sq.rssi_dbm, "ber": sq.ber}
+        except ModemError as exc:
+            doc["signal"] = {"error": str(exc)}
+        families: dict[str, bool] = {}
+        for name, probe in dialects():
+            out.progress(f"trying {probe}")
+            try:
+                modem.command(probe)
+                families[name] = True
+            except ModemError:
+                families[name] = False
+        doc["families"] = families
+
+    sig = doc["signal"]
+    if "error" in sig:
+        signal_text = sig["error"]
+    elif sig["rssi_dbm"] is None:
+        signal_text = "unknown (rssi 99)"
+    else:
+        ber = "unknown" if sig["ber"] is None else sig["ber"]
+        signal_text = f"{sig['rssi_dbm']} dBm (rssi {sig['rssi']}), ber {ber}"
+    reg = doc["registration"]
+    found = [n for n, ok in families.items() if ok]
+    rows = [
+        ("port", args.port),
+        ("manufacturer", doc["manufacturer"]),
+        ("model", doc["model"]),
+        ("firmware", doc["firmware"]),
+        ("IMEI", doc["imei"]),
+        ("SIM", doc["sim"] or "?"),
+        ("registration", ", ".join(f"{k.upper()} {v}" for k, v in reg.items()) or "?"),
+        ("signal", signal_text),
+        (
+            "MQTT families",
+            ", ".join(f"{n} (in use)" if n == doc["dialect"] else n for n in found) or "none",
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    out.result("\n".join(f"{k:<{width}}  {v}" for k, v in rows), doc)
+    return EXIT_OK
+
+
+def _broker(args: argparse.Namespace) -> tuple[str, int, str | None]:
+    """(host, port, topic from -L) from -h/-p/-L."""
+    topic = None
+    host, port = args.host, args.port_number
+    if args.url:
+        parts = urlsplit(args.url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp"):
+            raise CliError(f"-L {args.url!r}: expected mqtt://host[:port]/topic")
+        if not parts.hostname:
+            raise CliError(f"-L {args.url!r}: no host")
+        host = parts.hostname
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        if parts.username and args.username is None:
+            args.username = parts.username
+        if parts.password and args.password is None:
+            args.password = parts.password
+        topic = parts.path.lstrip("/") or None
+    if not host:
+        raise CliError("no broker: give -h HOST [-p PORT] or -L mqtt://host:port/topic")
+    return host, port or 1883, topic
+
+
+def _tls(args: argparse.Namespace) -> Any:
+    from . import Tls
+
+    if not (args.cafile or args.cert or args.key or args.insecure):
+        return None
+    if bool(args.cert) != bool(args.key):
+        raise CliError("--cert and --key go together")
+    return Tls(
+        ca_cert=args.cafile,
+        client_cert=args.cert,
+        client_key=args.key,
+        verify_server=not args.insecure,
+    )
+
+
+def _connect(args: argparse.Namespace, out: Output, modem: Modem, default_id: str) -> Any:
+    host, port, topic = _broker(args)
+    if topic and not args.topic:
+        args.topic = [topic] if isinstance(args.topic, list) else topic
+    client_id = args.id or f"{default_id}-{uuid.uuid4().hex[:8]}"
+    client = modem.mqtt(client_id, index=args.index)
+    tls = _tls(args)
+    if tls is not None:
+        out.progress(
+            f"connecting to {host}:{port} with TLS (uploading certificates) as {client_id}"
+        )
+    else:
+        out.progress(f"connecting to {host}:{port} as {client_id}")
+    client.connect(
+        host,
+        port,
+        keepalive=args.keepalive,
+        clean_session=not args.disable_clean_session,
+        username=args.username,
+        password=args.password,
+        tls=tls,
+        timeout=args.connect_timeout,
+    )
+    out.progress("connected")
+    return client
+
+
+def cmd_pub(args: argparse.Namespace, out: Output) -> int:
+    sources = [x for x in (args.message is not None, args.file is not None, args.null) if x]
+    if len(sources) != 1:
+        raise CliError("give exactly one of -m MESSAGE, -f FILE or -n (empty message)")
+    if args.file is not None:
+        with open(args.file, "rb") as f:
+            payload = f.read()
+    elif args.null:
+        payload = b""
+    else:
+        payload = args.message.encode()
+    with _open_modem(args, out) as modem:
+        with _connect(args, out, modem, "modemqtt-pub") as client:
+            if not args.topic:
+                raise CliError("no topic: give -t TOPIC")
+            sent = time.time()
+            client.publish(args.topic, payload, qos=args.qos, retain=args.retain)
+            ms = (time.time() - sent) * 1000
+            client.disconnect()
+    out.result(
+        f"published {len(payload)} bytes to {args.topic} (qos {args.qos}"
+        f"{', retained' if args.retain else ''}) in {ms:.1f} ms",
+        {
+            "topic": args.topic,
+            "bytes": len(payload),
+            "qos": args.qos,
+            "retain": args.retain,
+            "ms": round(ms, 3),
+        },
+    )
+    return EXIT_OK
+
+
+def _message_doc(msg: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "topic": msg.topic,
+        "qos": msg.qos,
+        "retain": msg.retain,
+        "received_at": msg.received_at,
+        "client_index": msg.client_index,
+    }
+    try:
+        doc["payload"] = msg.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        doc["payload_base64"] = base64.b64encode(msg.payload).decode("ascii")
+    return doc
+
+
+def cmd_sub(args: argparse.Namespace, out: Output) -> int:
+    if args.count is not None and args.count < 1:
+        raise CliError("-C: must be at least 1")
+    if args.wait is not None and args.wait <= 0:
+        raise CliError("-W: must be positive")
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {}
+    try:
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, on_signal)
+    except ValueError:  # not the main thread
+        pass
+    received = 0
+    deadline = None if args.wait is None else time.monotonic() + args.wait
+    try:
+        with _open_modem(args, out) as modem, _connect(args, out, modem, "modemqtt-sub") as client:
+            if not args.topic:
+                raise CliError("no topic: give -t TOPIC")
+            client.subscribe([(t, args.qos) for t in args.topic])
+            out.progress(f"subscribed to {', '.join(args.topic)} (qos {args.qos})")
+            while not stop.is_set():
+                if args.count is not None and received >= args.count:
+                    break
+                slice_s = 0.2
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    slice_s = min(slice_s, left)
+                try:
+                    msg = client.wait_message(timeout=slice_s)
+                except ModemTimeout:
+                    continue
+                received += 1
+                if out.as_json:
+                    print(json.dumps(_message_doc(msg), sort_keys=True), flush=True)
+                else:
+                    line = msg.payload
+                    if args.verbose:
+                        line = msg.topic.encode() + b" " + line
+                    sys.stdout.buffer.write(line + b"\n")
+                    sys.stdout.flush()
+            if client.is_connected():
+                client.disconnect()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if args.wait is not None and not stop.is_set():
+        wanted = args.count if args.count is not None else 1
+        if received < wanted:
+            raise CliError(
+                f"timed out after {args.wait:g} s: received {received} of {wanted} message"
+                f"{'s' if wanted != 1 else ''}"
+            )
+    out.progress(f"received {received} message{'s' if received != 1 else ''}")
+    return EXIT_OK
+
+
+class _Terminal:
+    """The interactive part of ``modemqtt at``: reads lines, prints answers and URCs."""
+
+    PROMPT = "AT> "
+
+    def __init__(self, modem: Modem, out: Output, timeout: float, history: str | None) -> None:
+        self.modem = modem
+        self.out = out
+        self.timeout = timeout
+        self.interactive = sys.stdin.isatty()
+        self.history = history
+        self.lock = threading.Lock()
+        self.readline: Any = None
+        if self.interactive:
+            try:
+                import readline
+
+                self.readline = readline
+                if history:
+                    try:
+                        readline.read_history_file(history)
+                    except OSError:
+                        pass  # first run: no history yet
+            except ImportError:  # e.g. Windows without pyreadline
+                self.readline = None
+
+    def show(self, text: str) -> None:
+        with self.lock:
+            print(text, flush=True)
+
+    def show_urc(self, line: str) -> None:
+        text = f"{self._json_or('urc', line)}"
+        with self.lock:
+            if self.interactive and self.readline is not None:
+                # Print above the prompt, then redraw the prompt and what was typed.
+                buf = self.readline.get_line_buffer()
+                sys.stdout.write(f"\r\x1b[K{text}\n{self.PROMPT}{buf}")
+                sys.stdout.flush()
+            else:
+                print(text, flush=True)
+
+    def _json_or(self, kind: str, line: str) -> str:
+        if self.out.as_json:
+            return json.dumps({"type": kind, "line": line, "t": time.time()})
+        return f"<< {line}" if kind == "urc" else line
+
+    def read(self) -> str | None:
+        try:
+            if self.interactive:
+                return input(self.PROMPT)
+            line = sys.stdin.readline()
+            return line.rstrip("\r\n") if line else None
+        except EOFError:
+            return None
+
+    def run_line(self, line: str) -> bool:
+        """Runs one input line; False when the user asked to leave."""
+        text = line.strip()
+        if not text:
+            return True
+        word = text.split()[0].lower()
+        if word in ("exit", "quit"):
+            return False
+        if word == "help":
+            self.show(
+                "type AT commands (AT+CSQ); 'AT+CMD <<< DATA' sends DATA after the '>' "
+                "prompt; 'wait SECONDS' shows URCs meanwhile; 'exit' or Ctrl-D leaves"
+            )
+            return True
+        if word == "wait":
+            try:
+                seconds = float(text.split()[1])
+            except (IndexError, ValueError):
+                self.show("usage: wait SECONDS")
+                return True
+            time.sleep(max(0.0, min(seconds, 3600.0)))
+            return True
+        if not text.upper().startswith("AT"):
+            self.show(f"not an AT command: {text!r} (type 'help')")
+            return True
+        data = None
+        if " <<< " in text:
+            text, _, rest = text.partition(" <<< ")
+            data = rest.encode()
+        try:
+            r = self.modem.command(text, timeout=self.timeout, data=data)
+        except ModemError as exc:
+            kind = type(exc).__name__
+            if self.out.as_json:
+                self.show(
+                    json.dumps(
+                        {"type": "error", "command": text, "error": kind, "message": str(exc)}
+                    )
+                )
+            else:
+                self.show(f"{kind}: {exc}")
+            return True
+        if self.out.as_json:
+            self.show(
+                json.dumps(
+                    {"type": "response", "command": text, "lines": r.lines, "final": r.final}
+                )
+            )
+        else:
+            for rline in r.lines:
+                self.show(rline)
+            self.show(r.final)
+        return True
+
+    def loop(self) -> None:
+        while True:
+            try:
+                line = self.read()
+            except KeyboardInterrupt:  # Ctrl-C drops the line, as in a shell
+                print(flush=True)
+                continue
+            if line is None or not self.run_line(line):
+                break
+
+    def save_history(self) -> None:
+        if self.readline is not None and self.history:
+            try:
+                self.readline.write_history_file(self.history)
+            except OSError as exc:
+                print(f"modemqtt: cannot save history to {self.history}: {exc}", file=sys.stderr)
+
+
+def cmd_at(args: argparse.Namespace, out: Output) -> int:
+    transcript = args.transcript or time.strftime("modemqtt-at-%Y%m%d-%H%M%S.txt")
+    modem = _open_modem(args, out)
+    term = _Terminal(modem, out, args.timeout, args.history)
+    try:
+        modem.on_urc(term.show_urc)
+        if term.interactive and not out.quiet:
+            info = modem.info()
+            print(
+                f"{info.manufacturer} {info.model} ({info.revision}) on {args.port}; "
+                "'help' for help, Ctrl-D to leave",
+                flush=True,
+            )
+        term.loop()
+    finally:
+        modem.on_urc(None)
+        try:
+            text = modem.transcript_text()
+        finally:
+            modem.close()
+        term.save_history()
+        if transcript != "-":
+            with open(transcript, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            if not out.quiet:
+                print(f"transcript saved to {transcript}", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+RECORD_TOPIC = "modemqtt/record"
+RECORD_PAYLOAD = b"modemqtt record check"
+
+
+def cmd_record(args: argparse.Namespace, out: Output) -> int:
+    """A fixed session, so replaying the same command against the recording matches."""
+    args.record = args.output
+    if args.at:
+        args.transcript = args.transcript or "-"
+        return cmd_at(args, out)
+    doc: dict[str, Any] = {"output": args.output}
+    with _open_modem(args, out) as modem:
+        info = modem.info()
+        out.progress(f"modem: {info.manufacturer} {info.model}, dialect {info.dialect or '?'}")
+        doc["model"] = info.model
+        doc["dialect"] = info.dialect or None
+        modem.signal_quality()
+        doc["registration"] = _registration(modem)
+        if args.host or args.url:
+            with _connect(args, out, modem, "modemqtt-record") as client:
+                topic = args.topic or RECORD_TOPIC
+                client.subscribe(topic, qos=1)
+                out.progress(f"subscribed to {topic}, publishing {len(RECORD_PAYLOAD)} bytes")
+                client.publish(topic, RECORD_PAYLOAD, qos=1)
+                msg = client.wait_message(topic, timeout=args.wait)
+                if msg.payload != RECORD_PAYLOAD:
+                    raise CliError(f"round trip changed the payload: {msg.payload!r}")
+                out.progress("round trip done")
+                client.unsubscribe(topic)
+                client.disconnect()
+            doc["round_trip"] = True
+        else:
+            doc["round_trip"] = False
+    with open(args.output, encoding="utf-8") as f:
+        doc["chunks"] = sum(1 for _ in f) - 1
+    out.result(f"recorded {doc['chunks']} chunks to {args.output}", doc)
+    return EXIT_OK
+
+
+def _modem_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("port", metavar="PORT", help="/dev/ttyUSB2, socket://host:port or sim://a7600")
+    p.add_argument("--baudrate", type=int, default=115200, help="line speed (default: 115200)")
+    p.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="per-command deadline (5)"
+    )
+    p.add_argument("--dialect", default="auto", help="MQTT command family (default: auto)")
+
+
+def _broker_options(p: argparse.ArgumentParser, with_topic: str) -> None:
+    g = p.add_argument_group("broker (as in mosquitto_pub/sub)")
+    g.add_argument("-h", "--host", help="broker host")
+    g.add_argument("-p", "--port", dest="port_number", type=int, help="broker port (1883)")
+    g.add_argument("-L", "--url", help="mqtt://[user[:password]@]host[:port]/topic")
+    g.add_argument("-i", "--id", help="client id (default: a random one)")
+    g.add_argument("-k", "--keepalive", type=int, default=60, help="keepalive, s (60)")
+    g.add_argument("-u", "--username")
+    g.add_argument("-P", "--pw", "--password", dest="password")
+    g.add_argument(
+        "-c",
+        "--disable-clean-session",
+        action="store_true",
+        help="keep the session on the broker",
+    )
+    g.add_argument("--cafile", help="CA certificate (PEM) to verify the broker with TLS")
+    g.add_argument("--cert", help="client certificate (PEM)")
+    g.add_argument("--key", help="client private key (PEM)")
+    g.add_argument("--insecure", action="store_true", help="TLS without verifying the broker")
+    g.add_argument("--index", type=int, default=0, help="the modem's MQTT client index (0)")
+    g.add_argument(
+        "--connect-timeout", type=float, default=30.0, metavar="S", help="connect deadline (30)"
+    )
+    g.add_argument("-t", "--topic", **({"action": "append"} if with_topic == "many" else {}))
+
+
+def add_lab_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """probe, pub, sub, at, record."""
+    record_opt = argparse.ArgumentParser(add_help=False)
+    record_opt.add_argument(
+        "--record", metavar="FILE", help="also save the wire traffic as JSON lines (for replay)"
+    )
+    json_opt = argparse.ArgumentParser(add_help=False)
+    json_opt.add_argument("--json", action="store_true", help="print JSON lines")
+    json_opt.add_argument("--quiet", action="store_true", help="print only the result")
+
+    probe = sub.add_parser(
+        "probe",
+        parents=[common, record_opt],
+        help="identify a modem and its MQTT families",
+        description="Identify the modem on PORT (manufacturer, model, firmware, IMEI, SIM, "
+        "registration, signal) and list the MQTT command families its firmware answers.",
+    )
+    _modem_options(probe)
+    probe.set_defaults(func=cmd_probe)
+
+    pub = sub.add_parser(
+        "pub",
+        parents=[json_opt, record_opt],
+        add_help=False,
+        help="publish a message through a modem (like mosquitto_pub)",
+        description="Connect the modem's MQTT client to a broker, publish one message, "
+        "disconnect. Options follow mosquitto_pub (-h host, -q QoS).",
+    )
+    pub.add_argument("--help", action="help", help="show this help and exit")
+    _modem_options(pub)
+    _broker_options(pub, "one")
+    pub.add_argument("-m", "--message", help="the payload (UTF-8)")
+    pub.add_argument("-f", "--file", help="send the file's bytes as the payload")
+    pub.add_argument("-n", "--null-message", dest="null", action="store_true", help="empty")
+    pub.add_argument("-q", "--qos", type=int, choices=(0, 1, 2), default=0)
+    pub.add_argument("-r", "--retain", action="store_true")
+    pub.set_defaults(func=cmd_pub)
+
+    sb = sub.add_parser(
+        "sub",
+        parents=[json_opt, record_opt],
+        add_help=False,
+        help="print messages received through a modem (like mosquitto_sub)",
+        description="Connect the modem's MQTT client, subscribe and print each payload on "
+        "its own line (--json: one JSON object per message) until -C messages arrived, "
+        "-W seconds passed, or Ctrl-C. Options follow mosquitto_sub (-h host, -q QoS).",
+    )
+    sb.add_argument("--help", action="help", help="show this help and exit")
+    _modem_options(sb)
+    _broker_options(sb, "many")
+    sb.add_argument("-q", "--qos", type=int, choices=(0, 1, 2), default=0)
+    sb.add_argument("-C", "--count", type=int, help="exit after this many messages")
+    sb.add_argument(
+        "-W", "--wait", type=float, help="exit (non-zero if short of -C, or none) after S s"
+    )
+    sb.add_argument("-v", "--verbose", action="store_true", help="print 'topic payload'")
+    sb.set_defaults(func=cmd_sub)
+
+    at = sub.add_parser(
+        "at",
+        parents=[common, record_opt],
+        help="interactive AT terminal",
+        description="Type AT commands and see the answers; unsolicited lines (URCs) are shown "
+        "as they arrive (prefixed '<<'); line editing and history when stdin is a terminal. "
+        "Reads commands from stdin when it is not a terminal. The masked wire transcript is "
+        "saved on exit.",
+    )
+    _modem_options(at)
+    at.add_argument(
+        "--transcript",
+        metavar="FILE",
+        help="where to save the transcript ('-': nowhere; default modemqtt-at-DATE.txt)",
+    )
+    at.add_argument(
+        "--history",
+        metavar="FILE",
+        default=os.path.join(os.path.expanduser("~"), ".modemqtt_history"),
+        help="readline history file (default: ~/.modemqtt_history)",
+    )
+    at.set_defaults(func=cmd_at)
+
+    rec = sub.add_parser(
+        "record",
+        parents=[common],
+        add_help=False,
+        help="record a session's wire traffic for replay",
+        description="Run a fixed session on PORT (identify, signal, registration; with a "
+        "broker also subscribe, publish and receive one message at QoS 1) and save its wire "
+        "traffic, secrets masked, as JSON lines. Replay it with "
+        "VirtualModem.replay(FILE) or 'modemqtt sim replay:FILE' and run the same command "
+        "against it to check nothing changed. --at records an interactive AT session.",
+    )
+    rec.add_argument("--help", action="help", help="show this help and exit")
+    _modem_options(rec)
+    _broker_options(rec, "one")
+    rec.add_argument("-o", "--output", required=True, metavar="FILE", help="the recording")
+    rec.add_argument("--at", action="store_true", help="record an interactive AT session")
+    rec.add_argument("--wait", type=float, default=10.0, help="round trip deadline, s (10)")
+    rec.add_argument("--transcript", help=argparse.SUPPRESS)
+    rec.add_argument("--history", default=None, help=argparse.SUPPRESS)
+    rec.set_defaults(func=cmd_record)
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -232,6 +865,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the virtual modem profiles.",
     )
     prof.set_defaults(func=cmd_profiles)
+    add_lab_commands(sub, common)
     return parser
 
 
@@ -253,6 +887,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"modemqtt: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
+    except BrokenPipeError:  # e.g. `modemqtt sub ... | head -1`
+        return EXIT_OK
     except KeyboardInterrupt:
         print("modemqtt: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED

@@ -8,6 +8,7 @@
 //! deadline. URC handlers run on the reader thread and must not block (push to a channel).
 
 pub mod memport;
+pub mod record;
 pub mod transcript;
 
 use std::io::{Read, Write};
@@ -22,6 +23,7 @@ use crate::at::session::{implied_prefix, Command, Event, Outcome, Session};
 use crate::at::{CommandLine, FinalResult, Frame, RawRule};
 use crate::error::{Error, Result};
 use crate::port::{self, OpenedPort};
+pub use record::Recorder;
 pub use transcript::{Direction, Entry, Transcript};
 
 /// What a completed command returned.
@@ -87,6 +89,8 @@ struct Inner {
     loss_handlers: RwLock<Vec<(u64, LossHandler)>>,
     next_id: AtomicU64,
     transcript: Mutex<Transcript>,
+    /// Where every tx/rx chunk is also appended (masked), if recording.
+    recorder: RwLock<Option<Arc<Recorder>>>,
     dead: Mutex<Option<String>>,
     stop: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
@@ -140,6 +144,7 @@ impl Engine {
             loss_handlers: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(1),
             transcript: Mutex::new(Transcript::new(transcript::DEFAULT_TRANSCRIPT_BYTES)),
+            recorder: RwLock::new(None),
             dead: Mutex::new(None),
             stop: AtomicBool::new(false),
             reader: Mutex::new(None),
@@ -287,6 +292,21 @@ impl Engine {
     /// Masks `secret` in the transcript and wire log from now on.
     pub fn add_secret(&self, secret: &[u8]) {
         lock(&self.inner.transcript).add_secret(secret);
+    }
+
+    /// Appends every chunk written or read from now on to `recorder` (None: stop).
+    pub fn set_recorder(&self, recorder: Option<Arc<Recorder>>) {
+        let old = std::mem::replace(
+            &mut *self
+                .inner
+                .recorder
+                .write()
+                .unwrap_or_else(|p| p.into_inner()),
+            recorder,
+        );
+        if let Some(r) = old {
+            r.close();
+        }
     }
 
     pub fn transcript(&self) -> Vec<Entry> {
@@ -445,6 +465,7 @@ impl Engine {
         // Dropping the writer frees the device (the reader half went with its thread).
         *lock(&inner.writer) = Box::new(std::io::sink());
         lock(&inner.guard).take();
+        self.set_recorder(None);
     }
 }
 
@@ -471,6 +492,7 @@ fn write_locked(
     {
         let mut t = lock(&inner.transcript);
         t.record(Direction::Tx, masked);
+        record_chunk(inner, &t, Direction::Tx, masked);
         if log::log_enabled!(target: "modemqtt.wire", log::Level::Debug) {
             log::debug!(target: "modemqtt.wire", "{} tx {}", inner.name, transcript::escape(&t.mask(masked)));
         }
@@ -484,6 +506,14 @@ fn write_locked(
             Ok(())
         }
         Err(e) => Err(Error::Port(format!("{}: write failed: {e}", inner.name))),
+    }
+}
+
+/// Hands a chunk (masked like the transcript) to the recorder, if one is set; never blocks.
+fn record_chunk(inner: &Inner, t: &Transcript, direction: Direction, bytes: &[u8]) {
+    let rec = inner.recorder.read().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = rec.as_ref() {
+        r.record(direction, &t.mask(bytes));
     }
 }
 
@@ -604,6 +634,7 @@ fn reader_loop(weak: std::sync::Weak<Inner>, mut reader: Box<dyn Read + Send>) {
                 {
                     let mut t = lock(&inner.transcript);
                     t.record(Direction::Rx, data);
+                    record_chunk(&inner, &t, Direction::Rx, data);
                     if log::log_enabled!(target: "modemqtt.wire", log::Level::Debug) {
                         log::debug!(target: "modemqtt.wire", "{} rx {}", inner.name, transcript::escape(&t.mask(data)));
                     }

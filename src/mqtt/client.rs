@@ -184,6 +184,10 @@ pub struct MqttClient {
     last_connect: Arc<Mutex<Option<ConnectOptions>>>,
     subscriptions: Arc<Mutex<Vec<(String, u8)>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// Held for the whole of one operation: a publish is several AT commands on some
+    /// families (topic, payload, publish), and two threads (or asyncio tasks, or the
+    /// reconnect worker) must not interleave theirs on one client.
+    ops: Arc<Mutex<()>>,
 }
 
 impl MqttClient {
@@ -199,6 +203,7 @@ impl MqttClient {
             last_connect: Arc::new(Mutex::new(None)),
             subscriptions: Arc::new(Mutex::new(Vec::new())),
             worker: Mutex::new(None),
+            ops: Arc::new(Mutex::new(())),
         }
     }
 
@@ -225,7 +230,10 @@ impl MqttClient {
         self.check_open()?;
         opts.validate(self.backend.capabilities())?;
         self.shared.wanted.store(true, Ordering::SeqCst);
-        let res = self.backend.connect(&opts);
+        let res = {
+            let _op = lock(&self.ops);
+            self.backend.connect(&opts)
+        };
         match res {
             Ok(()) => {
                 self.shared.connected.store(true, Ordering::SeqCst);
@@ -256,9 +264,10 @@ impl MqttClient {
         let last = self.last_connect.clone();
         let subs = self.subscriptions.clone();
         let delays = self.options.reconnect_delay;
+        let ops = self.ops.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("modemqtt-reconnect-{}", shared.index))
-            .spawn(move || reconnect_worker(rx, backend, shared, last, subs, delays));
+            .spawn(move || reconnect_worker(rx, backend, shared, last, subs, delays, ops));
         match spawned {
             Ok(h) => *worker = Some(h),
             Err(e) => log::error!("cannot start the reconnect worker: {e}"),
@@ -287,6 +296,7 @@ impl MqttClient {
             )));
         }
         check_timeout(timeout)?;
+        let _op = lock(&self.ops);
         self.backend
             .publish(topic_name, payload, qos, retain, timeout)?;
         self.shared.published.fetch_add(1, Ordering::Relaxed);
@@ -305,6 +315,7 @@ impl MqttClient {
             super::check_qos("qos", *q, caps)?;
         }
         check_timeout(timeout)?;
+        let _op = lock(&self.ops);
         self.backend.subscribe(topics, timeout)?;
         let mut subs = lock(&self.subscriptions);
         for (t, q) in topics {
@@ -325,6 +336,7 @@ impl MqttClient {
             super::check_len("topic", t.len(), (1, caps.topic_max))?;
         }
         check_timeout(timeout)?;
+        let _op = lock(&self.ops);
         self.backend.unsubscribe(topics, timeout)?;
         lock(&self.subscriptions).retain(|(s, _)| !topics.contains(s));
         Ok(())
@@ -338,7 +350,10 @@ impl MqttClient {
         self.check_open()?;
         check_timeout(timeout)?;
         self.shared.wanted.store(false, Ordering::SeqCst);
-        let res = self.backend.disconnect(timeout);
+        let res = {
+            let _op = lock(&self.ops);
+            self.backend.disconnect(timeout)
+        };
         self.shared.connected.store(false, Ordering::SeqCst);
         res
     }
@@ -354,7 +369,10 @@ impl MqttClient {
         }
         self.shared.wanted.store(false, Ordering::SeqCst);
         lock(&self.shared.reconnect_tx).take();
-        let res = self.backend.close();
+        let res = {
+            let _op = lock(&self.ops);
+            self.backend.close()
+        };
         self.shared.connected.store(false, Ordering::SeqCst);
         if let Some(h) = lock(&self.worker).take() {
             let _ = h.join();
@@ -385,6 +403,7 @@ fn reconnect_worker(
     last: Arc<Mutex<Option<ConnectOptions>>>,
     subs: Arc<Mutex<Vec<(String, u8)>>>,
     (first, max): (Duration, Duration),
+    ops: Arc<Mutex<()>>,
 ) {
     // Each message on `rx` asks for a reconnect; the channel closing ends the worker.
     while rx.recv().is_ok() {
@@ -406,14 +425,17 @@ fn reconnect_worker(
             let Some(opts) = lock(&last).clone() else {
                 break;
             };
-            let attempt = backend.connect(&opts).and_then(|()| {
-                let topics = lock(&subs).clone();
-                if topics.is_empty() {
-                    Ok(())
-                } else {
-                    backend.subscribe(&topics, None)
-                }
-            });
+            let attempt = {
+                let _op = lock(&ops);
+                backend.connect(&opts).and_then(|()| {
+                    let topics = lock(&subs).clone();
+                    if topics.is_empty() {
+                        Ok(())
+                    } else {
+                        backend.subscribe(&topics, None)
+                    }
+                })
+            };
             match attempt {
                 Ok(()) => {
                     shared.connected.store(true, Ordering::SeqCst);

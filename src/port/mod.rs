@@ -148,6 +148,14 @@ fn open_socket(host: &str, port: u16, url: &str) -> Result<OpenedPort> {
 }
 
 fn open_sim(profile: &str) -> Result<OpenedPort> {
+    if let Some(path) = profile.strip_prefix("replay:") {
+        let rm = crate::sim::ReplayModem::start(std::path::Path::new(path))
+            .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
+        let mut opened = open_serial(rm.port(), 115_200)?;
+        opened.name = format!("sim://{profile} ({})", rm.port());
+        opened.guard = Some(Box::new(rm));
+        return Ok(opened);
+    }
     let vm = crate::sim::VirtualModem::start(crate::sim::SimConfig {
         profile: profile.to_string(),
         broker_url: None,

@@ -13,6 +13,7 @@ pyo3::create_exception!(modemqtt, CommandError, ModemError);
 pyo3::create_exception!(modemqtt, MqttError, ModemError);
 pyo3::create_exception!(modemqtt, PortError, ModemError);
 pyo3::create_exception!(modemqtt, ProtocolError, ModemError);
+pyo3::create_exception!(modemqtt, ReplayMismatch, ModemError);
 
 fn with_attrs(err: PyErr, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
     Python::attach(|py| {
@@ -82,5 +83,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MqttError", py.get_type::<MqttError>())?;
     m.add("PortError", py.get_type::<PortError>())?;
     m.add("ProtocolError", py.get_type::<ProtocolError>())?;
+    m.add("ReplayMismatch", py.get_type::<ReplayMismatch>())?;
     Ok(())
 }

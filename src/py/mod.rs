@@ -3,6 +3,7 @@
 
 pub mod dispatch;
 pub mod errors;
+pub mod lab;
 pub mod modem;
 pub mod sim;
 pub mod types;
@@ -52,6 +53,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::ModemInfo>()?;
     m.add_class::<types::SignalQuality>()?;
     sim::register(m)?;
+    lab::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
@@ -15,6 +16,7 @@ use super::types::{
 };
 use crate::at::Frame;
 use crate::engine::transcript::escape;
+use crate::engine::Recorder;
 use crate::modem::Modem as CoreModem;
 use crate::mqtt::{ClientEvent, ClientOptions, ConnectOptions, MqttClient as CoreClient};
 
@@ -35,21 +37,29 @@ pub struct Modem {
 #[pymethods]
 impl Modem {
     #[new]
-    #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, dialect = "auto"))]
+    #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, dialect = "auto", *, record = None))]
     fn new(
         py: Python<'_>,
         port: String,
         baudrate: i64,
         timeout: f64,
         dialect: &str,
+        record: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let baud = int_in("baudrate", baudrate, 50, 20_000_000)? as u32;
         let timeout = seconds("timeout", timeout)?;
         super::reset_log_cache();
         let dialect = dialect.to_string();
         let p = port.clone();
+        // The file is created before the port is opened, so a bad path costs nothing.
+        let recorder = match record {
+            Some(path) => Some(Arc::new(Recorder::create(&path, &port).map_err(|e| {
+                PyOSError::new_err(format!("record: cannot create {}: {e}", path.display()))
+            })?)),
+            None => None,
+        };
         let inner = py
-            .detach(move || CoreModem::open(&p, baud, timeout, &dialect))
+            .detach(move || CoreModem::open_recorded(&p, baud, timeout, &dialect, recorder))
             .map_err(to_py)?;
         let dispatcher = Dispatcher::start(&port);
         Ok(Modem {
@@ -546,6 +556,30 @@ impl MqttClient {
             .map_err(to_py)
     }
 
+    /// What the modem's MQTT stack allows (family, profile, limits, features), as a dict.
+    fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let c = self.inner.backend().capabilities();
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("family", c.family)?;
+        d.set_item("profile", &c.profile)?;
+        d.set_item("clients", c.clients)?;
+        d.set_item("client_id_len", c.client_id_len)?;
+        d.set_item("topic_max", c.topic_max)?;
+        d.set_item("payload_max", c.payload_max)?;
+        d.set_item("will_topic_max", c.will_topic_max)?;
+        d.set_item("will_payload_max", c.will_payload_max)?;
+        d.set_item("max_qos", c.max_qos)?;
+        d.set_item("keepalive", c.keepalive)?;
+        d.set_item("credential_max", c.credential_max)?;
+        d.set_item("server_addr_len", c.server_addr_len)?;
+        d.set_item("tls", c.tls)?;
+        d.set_item("will", c.will)?;
+        d.set_item("will_retain", c.will_retain)?;
+        d.set_item("retain", c.retain)?;
+        d.set_item("empty_payload", c.empty_payload)?;
+        Ok(d)
+    }
+
     /// The topic filters currently subscribed, with their QoS.
     fn subscriptions(&self) -> Vec<(String, u8)> {
         self.inner.subscriptions()
@@ -605,6 +639,42 @@ impl MqttClient {
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
         self.close(py)?;
         Ok(false)
+    }
+
+    fn _repr_html_(&self) -> String {
+        let connected = self.inner.is_connected();
+        let subs = self
+            .inner
+            .subscriptions()
+            .into_iter()
+            .map(|(t, q)| {
+                format!(
+                    "<code>{}</code>&nbsp;(QoS&nbsp;{q})",
+                    super::types::html_escape(&t)
+                )
+            })
+            .collect::<Vec<_>>();
+        format!(
+            "<b>MqttClient</b> <code>{}</code> index {} on <code>{}</code>: \
+             <span style=\"color:{}\">{}</span>; subscriptions: {}; \
+             received {}, dropped {}",
+            super::types::html_escape(self.inner.backend().client_id()),
+            self.inner.shared().index,
+            super::types::html_escape(self.modem.engine().name()),
+            if connected { "green" } else { "gray" },
+            if connected {
+                "connected"
+            } else {
+                "not connected"
+            },
+            if subs.is_empty() {
+                "none".to_string()
+            } else {
+                subs.join(", ")
+            },
+            self.inner.shared().received(),
+            self.inner.shared().dropped(),
+        )
     }
 
     fn __repr__(&self) -> String {

@@ -6,8 +6,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
-use super::errors::{ModemError, PortError};
-use crate::sim::{self, SimConfig, SimError, MAX_PART_SIZE};
+use super::errors::{ModemError, PortError, ReplayMismatch};
+use crate::sim::{self, ReplayModem, SimConfig, SimError, MAX_PART_SIZE};
 
 fn to_py(e: SimError) -> PyErr {
     match e {
@@ -15,14 +15,62 @@ fn to_py(e: SimError) -> PyErr {
             PyValueError::new_err(e.to_string())
         }
         SimError::Pty(_) => PortError::new_err(e.to_string()),
+        SimError::Recording(_) => PyValueError::new_err(e.to_string()),
         _ => ModemError::new_err(e.to_string()),
     }
+}
+
+enum Inner {
+    Live(sim::VirtualModem),
+    /// `VirtualModem.replay(path)` / profile `replay:<path>`: plays back a recording.
+    Replay(ReplayModem),
 }
 
 /// A virtual SIMCom modem on a pseudo-terminal, connected to an MQTT broker.
 #[pyclass(module = "modemqtt", name = "VirtualModem", frozen)]
 pub struct PyVirtualModem {
-    inner: sim::VirtualModem,
+    inner: Inner,
+}
+
+fn start_replay(py: Python<'_>, path: std::path::PathBuf) -> PyResult<PyVirtualModem> {
+    if !path.is_file() {
+        return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
+            "replay: no recording at {}",
+            path.display()
+        )));
+    }
+    let rm = py.detach(|| ReplayModem::start(&path)).map_err(to_py)?;
+    Ok(PyVirtualModem {
+        inner: Inner::Replay(rm),
+    })
+}
+
+impl PyVirtualModem {
+    /// The live modem, or ValueError naming what a replay cannot do.
+    fn live(&self, what: &str) -> PyResult<&sim::VirtualModem> {
+        match &self.inner {
+            Inner::Live(vm) => Ok(vm),
+            Inner::Replay(_) => Err(PyValueError::new_err(format!(
+                "{what}: not available on a replay (it only plays back its recording)"
+            ))),
+        }
+    }
+
+    fn replay_modem(&self, what: &str) -> PyResult<&ReplayModem> {
+        match &self.inner {
+            Inner::Replay(rm) => Ok(rm),
+            Inner::Live(_) => Err(PyValueError::new_err(format!(
+                "{what}: only a replay (VirtualModem.replay(path)) has a recording to check"
+            ))),
+        }
+    }
+
+    fn close_inner(&self) {
+        match &self.inner {
+            Inner::Live(vm) => vm.close(),
+            Inner::Replay(rm) => rm.close(),
+        }
+    }
 }
 
 #[pymethods]
@@ -35,6 +83,9 @@ impl PyVirtualModem {
         broker: Option<String>,
         part_size: i64,
     ) -> PyResult<Self> {
+        if let Some(path) = profile.strip_prefix("replay:") {
+            return start_replay(py, path.into());
+        }
         if !sim::profiles()
             .iter()
             .any(|p| p.eq_ignore_ascii_case(profile))
@@ -57,23 +108,64 @@ impl PyVirtualModem {
         let inner = py
             .detach(|| sim::VirtualModem::start(config))
             .map_err(to_py)?;
-        Ok(PyVirtualModem { inner })
+        Ok(PyVirtualModem {
+            inner: Inner::Live(inner),
+        })
+    }
+
+    /// Plays back a recording (`Modem(..., record=path)`, `modemqtt record`) as a virtual
+    /// modem that checks the host sends what was recorded.
+    #[staticmethod]
+    fn replay(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        start_replay(py, path)
     }
 
     /// The pty path for the host to open, e.g. "/dev/pts/7".
     #[getter]
     fn port(&self) -> String {
-        self.inner.port().to_owned()
+        match &self.inner {
+            Inner::Live(vm) => vm.port().to_owned(),
+            Inner::Replay(rm) => rm.port().to_owned(),
+        }
     }
 
+    /// The broker's url; empty for a replay (it talks to no broker).
     #[getter]
     fn broker_url(&self) -> String {
-        self.inner.broker_url().to_owned()
+        match &self.inner {
+            Inner::Live(vm) => vm.broker_url().to_owned(),
+            Inner::Replay(_) => String::new(),
+        }
     }
 
+    /// The profile name, or `replay:<path>` for a replay.
     #[getter]
     fn profile(&self) -> String {
-        self.inner.profile().to_owned()
+        match &self.inner {
+            Inner::Live(vm) => vm.profile().to_owned(),
+            Inner::Replay(rm) => format!("replay:{}", rm.path()),
+        }
+    }
+
+    /// Raises ReplayMismatch if the host did not send what the recording holds, or (with
+    /// `complete`) stopped before sending all of it.
+    #[pyo3(signature = (complete = true))]
+    fn check(&self, complete: bool) -> PyResult<()> {
+        self.replay_modem("check")?
+            .check(complete)
+            .map_err(ReplayMismatch::new_err)
+    }
+
+    /// Where a replay stands: steps, position, complete, host_bytes, mismatch.
+    fn replay_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.replay_modem("replay_status")?.status();
+        let d = PyDict::new(py);
+        d.set_item("steps", s.steps)?;
+        d.set_item("position", s.position)?;
+        d.set_item("complete", s.complete)?;
+        d.set_item("host_bytes", s.host_bytes)?;
+        d.set_item("mismatch", s.mismatch)?;
+        Ok(d)
     }
 
     /// Closes the client's TCP link abruptly (the broker sends the will),
@@ -90,13 +182,16 @@ impl PyVirtualModem {
                 "cause: must be 1, 2 or 3, got {cause}"
             )));
         }
-        py.detach(|| self.inner.drop_link(client_index as u8, cause as u8))
+        let vm = self.live("drop_link")?;
+        py.detach(|| vm.drop_link(client_index as u8, cause as u8))
             .map_err(to_py)
     }
 
     /// Power-cycles the modem and sends the boot URCs.
-    fn reboot(&self, py: Python<'_>) {
-        py.detach(|| self.inner.reboot())
+    fn reboot(&self, py: Python<'_>) -> PyResult<()> {
+        let vm = self.live("reboot")?;
+        py.detach(|| vm.reboot());
+        Ok(())
     }
 
     /// Delivers output in pieces of at most n bytes (None: whole frames).
@@ -111,13 +206,16 @@ impl PyVirtualModem {
                 )))
             }
         };
-        py.detach(|| self.inner.set_chunk_size(n));
+        let vm = self.live("set_chunk_size")?;
+        py.detach(|| vm.set_chunk_size(n));
         Ok(())
     }
 
     /// Writes `data` to the host once, between two frames.
-    fn inject_noise(&self, py: Python<'_>, data: Vec<u8>) {
-        py.detach(|| self.inner.inject_noise(&data))
+    fn inject_noise(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<()> {
+        let vm = self.live("inject_noise")?;
+        py.detach(|| vm.inject_noise(&data));
+        Ok(())
     }
 
     /// Waits `seconds` before answering each command.
@@ -127,10 +225,8 @@ impl PyVirtualModem {
                 "seconds: must be between 0 and 3600, got {seconds}"
             )));
         }
-        py.detach(|| {
-            self.inner
-                .set_response_delay(Duration::from_secs_f64(seconds))
-        });
+        let vm = self.live("set_response_delay")?;
+        py.detach(|| vm.set_response_delay(Duration::from_secs_f64(seconds)));
         Ok(())
     }
 
@@ -151,7 +247,8 @@ impl PyVirtualModem {
             ));
         }
         let reply = reply.to_owned();
-        py.detach(|| self.inner.refuse(command_prefix.as_deref(), &reply));
+        let vm = self.live("refuse")?;
+        py.detach(|| vm.refuse(command_prefix.as_deref(), &reply));
         Ok(())
     }
 
@@ -162,13 +259,14 @@ impl PyVirtualModem {
                 "n: must be between 1 and {MAX_PART_SIZE}, got {n}"
             )));
         }
-        py.detach(|| self.inner.set_part_size(n as usize));
+        let vm = self.live("set_part_size")?;
+        py.detach(|| vm.set_part_size(n as usize));
         Ok(())
     }
 
     /// Counters: commands, bytes_in, bytes_out, published, delivered.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
+        let s = self.live("stats")?.stats();
         let d = PyDict::new(py);
         d.set_item("commands", s.commands)?;
         d.set_item("bytes_in", s.bytes_in)?;
@@ -180,7 +278,7 @@ impl PyVirtualModem {
 
     /// Stops the modem and closes the pty; idempotent.
     fn close(&self, py: Python<'_>) {
-        py.detach(|| self.inner.close())
+        py.detach(|| self.close_inner())
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -194,18 +292,25 @@ impl PyVirtualModem {
         _exc_type: Option<Bound<'_, PyType>>,
         _exc: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
-    ) -> bool {
-        py.detach(|| self.inner.close());
-        false
+    ) -> PyResult<bool> {
+        py.detach(|| self.close_inner());
+        // A replay the host strayed from fails the `with` block (unless it already fails).
+        if let (Inner::Replay(rm), None) = (&self.inner, &_exc_type) {
+            rm.check(false).map_err(ReplayMismatch::new_err)?;
+        }
+        Ok(false)
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "VirtualModem(profile='{}', port='{}', broker_url='{}')",
-            self.inner.profile(),
-            self.inner.port(),
-            self.inner.broker_url()
-        )
+        match &self.inner {
+            Inner::Live(vm) => format!(
+                "VirtualModem(profile='{}', port='{}', broker_url='{}')",
+                vm.profile(),
+                vm.port(),
+                vm.broker_url()
+            ),
+            Inner::Replay(rm) => format!("VirtualModem.replay('{}') on '{}'", rm.path(), rm.port()),
+        }
     }
 }
 

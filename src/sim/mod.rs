@@ -20,6 +20,7 @@ mod at;
 mod link;
 mod profile;
 mod pty;
+pub mod replay;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -32,6 +33,7 @@ use crate::broker::{BrokerError, EmbeddedBroker};
 use at::{Modem, Parser};
 use profile::Profile;
 use pty::Pty;
+pub use replay::{ReplayModem, ReplayStatus};
 
 /// Names of the imitated modems.
 pub fn profiles() -> Vec<&'static str> {
@@ -57,6 +59,8 @@ pub enum SimError {
     NoLink(u8),
     #[error("the virtual modem is closed")]
     Closed,
+    #[error("recording: {0}")]
+    Recording(String),
 }
 
 /// How to start a [`VirtualModem`].

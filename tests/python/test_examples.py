@@ -27,3 +27,49 @@ def test_example_runs(script: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pytest_hil_example_runs_on_virtual_modems(tmp_path: Path) -> None:
+    suite = ROOT / "examples" / "pytest_hil"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-rA", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout, done.stdout
+
+
+def test_quickstart_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat", reason="nbformat not installed (make deps)")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient not installed (make deps)")
+    nb = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
+    text = []
+    html = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text.append(output.get("text", ""))
+            data = output.get("data", {})
+            text.append(data.get("text/plain", ""))
+            html.append(data.get("text/html", ""))
+    joined = "\n".join(text)
+    assert "3 messages received" in joined
+    assert "SIM7028" in joined  # the asyncio cell
+    assert joined.rstrip().endswith("done")
+    rendered = "\n".join(html)
+    assert "<b>Modem</b>" in rendered and "<b>MqttClient</b>" in rendered
+    assert "<b>Transcript</b>" in rendered and "AT+CMQTTPUB" in rendered
+    assert "<b>Messages</b>" in rendered
