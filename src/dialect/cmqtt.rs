@@ -369,7 +369,6 @@ impl Context {
             publish_timeout: options.publish_timeout,
             acquired_ssl: Mutex::new(None),
             closed: AtomicBool::new(false),
-            op: Mutex::new(()),
         });
         lock(&self.router.clients)[index as usize] = Some(shared.clone());
         Ok((client, shared))
@@ -467,9 +466,6 @@ pub struct CmqttClient {
     /// `Some((ssl, boot generation))` while acquired with that server type.
     acquired_ssl: Mutex<Option<(bool, u64)>>,
     closed: AtomicBool,
-    /// Held across the commands of one operation: the modem keeps one topic/payload
-    /// buffer per client, so two threads' publishes must not interleave.
-    op: Mutex<()>,
 }
 
 const CMD: Duration = Duration::from_secs(9);
@@ -742,7 +738,6 @@ impl Backend for CmqttClient {
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
-        let _op = lock(&self.op);
         let caps = &self.ctx.caps;
         let server = format!("tcp://{}:{}", opts.host, opts.port);
         mqtt::check_len("host", server.len(), caps.server_addr_len)?;
@@ -790,7 +785,6 @@ impl Backend for CmqttClient {
         retain: bool,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        let _op = lock(&self.op);
         self.send_topic_parts("publish", "CMQTTTOPIC", topic, None)?;
         if !payload.is_empty() {
             let args = [Arg::Int(self.idx()), Arg::Int(payload.len() as i64)];
@@ -810,7 +804,6 @@ impl Backend for CmqttClient {
     }
 
     fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()> {
-        let _op = lock(&self.op);
         let wait = timeout.unwrap_or(Duration::from_secs(60));
         if let [(topic, qos)] = topics {
             let args = [
@@ -831,7 +824,6 @@ impl Backend for CmqttClient {
     }
 
     fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()> {
-        let _op = lock(&self.op);
         let wait = timeout.unwrap_or(Duration::from_secs(60));
         if let [topic] = topics {
             let args = [
@@ -861,12 +853,10 @@ impl Backend for CmqttClient {
     }
 
     fn disconnect(&self, timeout: Option<Duration>) -> Result<()> {
-        let _op = lock(&self.op);
         self.disc(timeout.unwrap_or(Duration::from_secs(130)))
     }
 
     fn close(&self) -> Result<()> {
-        let _op = lock(&self.op);
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
