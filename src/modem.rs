@@ -199,7 +199,11 @@ impl Modem {
         // A Quectel modem (AT+CGMI "Quectel") is probed for QMT first.
         let quectel = self
             .simple("AT+CGMI")
-            .map(|r| ident_value(&r, &["+CGMI:"]).to_ascii_lowercase().contains("quectel"))
+            .map(|r| {
+                ident_value(&r, &["+CGMI:"])
+                    .to_ascii_lowercase()
+                    .contains("quectel")
+            })
             .unwrap_or(false);
         let mut order = Family::all().to_vec();
         if quectel {

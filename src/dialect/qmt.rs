@@ -315,7 +315,9 @@ impl Router {
             }
             match parse_recv_line(line) {
                 Some((idx, msgid, topic, payload)) => {
-                    log::warn!("qmt: +QMTRECV without a length field; payload taken between quotes");
+                    log::warn!(
+                        "qmt: +QMTRECV without a length field; payload taken between quotes"
+                    );
                     self.deliver(idx, msgid, topic, payload);
                 }
                 None => log::warn!(
@@ -661,7 +663,10 @@ impl QmtClient {
             _ => false,
         });
         if connected {
-            log::info!("qmt: client {} was left connected; disconnecting", self.index);
+            log::info!(
+                "qmt: client {} was left connected; disconnecting",
+                self.index
+            );
             if let Err(e) = self.disc(Duration::from_secs(30)) {
                 log::debug!("qmt: clearing client {}: {e}", self.index);
             }
@@ -683,8 +688,11 @@ impl QmtClient {
     }
 
     fn close_network(&self) -> Result<()> {
-        let c = Command::new(build("AT+QMTCLOSE", &[Arg::Int(self.idx())])?, Duration::from_secs(30))
-            .with_expect(Expect::prefix(format!("+QMTCLOSE: {},", self.index)));
+        let c = Command::new(
+            build("AT+QMTCLOSE", &[Arg::Int(self.idx())])?,
+            Duration::from_secs(30),
+        )
+        .with_expect(Expect::prefix(format!("+QMTCLOSE: {},", self.index)));
         let line = self.with_result(c);
         *lock(&self.opened) = None;
         let line = line?;
@@ -807,7 +815,10 @@ impl QmtClient {
     /// message itself, and any buffer notice that came in between).
     fn read_buffer(&self, recv_id: u8) -> Result<()> {
         let c = Command::new(
-            build("AT+QMTRECV", &[Arg::Int(self.idx()), Arg::Int(recv_id as i64)])?,
+            build(
+                "AT+QMTRECV",
+                &[Arg::Int(self.idx()), Arg::Int(recv_id as i64)],
+            )?,
             READ_CMD,
         )
         .with_response(format!("+QMTRECV: {},", self.index).into_bytes());
@@ -825,8 +836,7 @@ impl QmtClient {
     /// Buffer mode: notes messages stored before we were listening (`AT+QMTRECV?` lists
     /// `+QMTRECV: <idx>,<s0>,...,<s4>` with 1 for a full buffer).
     fn scan_buffers(&self) -> Result<()> {
-        let c =
-            Command::new(build("AT+QMTRECV?", &[])?, CMD).with_response(b"+QMTRECV:".to_vec());
+        let c = Command::new(build("AT+QMTRECV?", &[])?, CMD).with_response(b"+QMTRECV:".to_vec());
         let r = self.engine().execute(c)?;
         for f in &r.lines {
             if let Frame::Line(l) = f {
@@ -855,11 +865,7 @@ impl QmtClient {
 /// The per-client buffer reader: reads a stored message only while the client's inbox has
 /// room, so a slow consumer leaves messages in the modem (which stops taking more from the
 /// broker) instead of losing them. The URC handler only notes "stored in buffer N".
-fn buffer_reader(
-    me: std::sync::Weak<QmtClient>,
-    wake: Receiver<()>,
-    stop: Arc<AtomicBool>,
-) {
+fn buffer_reader(me: std::sync::Weak<QmtClient>, wake: Receiver<()>, stop: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -1059,7 +1065,10 @@ impl Backend for QmtClient {
         if let Err(e) = outcome {
             // Leave the index clean for the next attempt.
             if let Err(ce) = self.close_network() {
-                log::debug!("qmt: client {}: closing after a failed connect: {ce}", self.index);
+                log::debug!(
+                    "qmt: client {}: closing after a failed connect: {ce}",
+                    self.index
+                );
             }
             return Err(e);
         }

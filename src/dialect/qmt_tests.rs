@@ -110,7 +110,13 @@ fn example_5_1_without_ssl() {
         .subscribe(&[("topic/pub".into(), 0)], None)
         .expect("subscribe");
     client
-        .publish("topic/example", b"This is test data, hello MQTT.", 0, false, None)
+        .publish(
+            "topic/example",
+            b"This is test data, hello MQTT.",
+            0,
+            false,
+            None,
+        )
         .expect("publish");
     let msg = next(&client);
     assert_eq!(msg.topic, "topic/example");
@@ -148,7 +154,10 @@ fn example_5_1_without_ssl() {
         .iter()
         .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
         .collect();
-    assert!(!text.contains("\"password\""), "password not masked: {text}");
+    assert!(
+        !text.contains("\"password\""),
+        "password not masked: {text}"
+    );
 }
 
 #[test]
@@ -158,7 +167,9 @@ fn will_and_bg96_publish_command() {
             return r;
         }
         match input {
-            b"AT+QMTOPEN=0,\"broker.example\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTOPEN=0,\"broker.example\",1883" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"])
+            }
             b"AT+QMTCONN=0,\"bg\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
             b"AT+QMTPUB=0,1,1,1,\"t\",5" => v(&[b"\r\n> "]),
             b"hello" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"]),
@@ -177,8 +188,12 @@ fn will_and_bg96_publish_command() {
         retain: true,
     });
     client.connect(opts).expect("connect");
-    client.publish("t", b"hello", 1, true, None).expect("publish");
-    client.publish("t", b"", 0, true, None).expect("empty publish");
+    client
+        .publish("t", b"hello", 1, true, None)
+        .expect("publish");
+    client
+        .publish("t", b"", 0, true, None)
+        .expect("empty publish");
     let sent = modem.inputs_text();
     assert!(sent.contains(&"AT+QMTCFG=\"will\",0,1,1,1,\"lab/status\",\"gone\"".to_string()));
     assert!(sent.contains(&"hello".to_string()));
@@ -212,10 +227,17 @@ fn retransmission_then_final_result_with_urc_between() {
         }
     });
     let (client, _modem, _e) = open_on(script, "ec25", "c", urc_mode());
-    client.connect(ConnectOptions::new("h", 1883)).expect("connect");
-    client.publish("t", b"a\"b", 1, false, None).expect("publish");
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    client
+        .publish("t", b"a\"b", 1, false, None)
+        .expect("publish");
     let msg = next(&client);
-    assert_eq!((msg.topic.as_str(), msg.payload.as_slice()), ("t", &b"x\r\n"[..]));
+    assert_eq!(
+        (msg.topic.as_str(), msg.payload.as_slice()),
+        ("t", &b"x\r\n"[..])
+    );
     assert_eq!(msg.qos, None);
 }
 
@@ -230,9 +252,7 @@ fn results_become_mqtt_errors() {
                 v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,4\r\n"])
             }
             b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\",\"u\",\"bad\"" => {
-                v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,4\r\n"])
-            }
+            b"AT+QMTCONN=0,\"c\",\"u\",\"bad\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,4\r\n"]),
             b"AT+QMTCLOSE=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCLOSE: 0,0\r\n"]),
             _ => v(&[b"\r\nERROR\r\n"]),
         }
@@ -276,7 +296,9 @@ fn qmtstat_and_pdpdeact_reach_on_disconnect() {
     client.set_event_sink(Some(Arc::new(move |ev| {
         let _ = tx.send(ev);
     })));
-    client.connect(ConnectOptions::new("h", 1883)).expect("connect");
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
     let _ = rx.recv_timeout(Duration::from_secs(2));
     modem.push(b"\r\n+QMTSTAT: 0,2\r\n");
     let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
@@ -287,7 +309,9 @@ fn qmtstat_and_pdpdeact_reach_on_disconnect() {
             reason: "sending PINGREQ packet timed out or failed".into()
         }
     );
-    client.connect(ConnectOptions::new("h", 1883)).expect("connect again");
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect again");
     let _ = rx.recv_timeout(Duration::from_secs(2));
     modem.push(b"\r\n+QIURC: \"pdpdeact\",1\r\n");
     let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
@@ -312,10 +336,10 @@ fn buffer_mode_reads_only_when_there_is_room() {
         }
         let text = String::from_utf8_lossy(input).into_owned();
         if let Some(id) = text.strip_prefix("AT+QMTRECV=0,") {
-            r2.lock().unwrap_or_else(|p| p.into_inner()).push(text.clone());
-            let line = format!(
-                "\r\n+QMTRECV: 0,{id},\"buf\",4,\"m{id}\r\n\"\r\n\r\nOK\r\n"
-            );
+            r2.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(text.clone());
+            let line = format!("\r\n+QMTRECV: 0,{id},\"buf\",4,\"m{id}\r\n\"\r\n\r\nOK\r\n");
             return vec![line.into_bytes()];
         }
         match input {
@@ -330,7 +354,9 @@ fn buffer_mode_reads_only_when_there_is_room() {
         ..ClientOptions::default()
     };
     let (client, modem, _e) = open_on(script, "eg91", "c", options);
-    client.connect(ConnectOptions::new("h", 1883)).expect("connect");
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
     for id in 0..5 {
         modem.push(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
     }
@@ -370,7 +396,10 @@ fn arguments_are_checked_before_sending() {
         qos: 0,
         retain: false,
     });
-    assert!(matches!(client.connect(opts), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        client.connect(opts),
+        Err(Error::InvalidArgument(_))
+    ));
     let long_host = "h".repeat(101);
     assert!(matches!(
         client.connect(ConnectOptions::new(&long_host, 1883)),
@@ -388,7 +417,10 @@ fn profiles_and_models() {
     assert_eq!(publish_command("ec20"), "QMTPUBEX");
     assert_eq!(capabilities("ec20").map(|c| c.clients), Some(6));
     assert!(capabilities("a7600").is_none());
-    assert_eq!(stat_name(7), "the link is not alive or the server is unavailable");
+    assert_eq!(
+        stat_name(7),
+        "the link is not alive or the server is unavailable"
+    );
     assert!(final_unless_retransmission::<2>(b"+QMTPUB: 0,1,0"));
     assert!(!final_unless_retransmission::<2>(b"+QMTPUB: 0,1,1,2"));
     assert_eq!(
