@@ -1190,8 +1190,10 @@ impl Backend for QmtClient {
                 }
             }
             if lock(&self.opened).is_some_and(|g| g == gen) {
+                // After +QMTSTAT the modem may have closed the network already: an
+                // ERROR here only means there is nothing left to close.
                 if let Err(e) = self.close_network() {
-                    first_error.get_or_insert(e);
+                    log::debug!("qmt: client {}: AT+QMTCLOSE: {e}", self.index);
                 }
             }
         }
