@@ -366,16 +366,21 @@ impl Router {
         }
     }
 
-    fn next_pending(&self, idx: usize) -> Option<u8> {
+    /// Takes the oldest notice; a notice for the same buffer that arrives while it is
+    /// being read (the modem refilled it) queues up again.
+    fn take_pending(&self, idx: usize) -> Option<u8> {
         lock(&self.slots)
-            .get(idx)
-            .and_then(|s| s.as_ref())
-            .and_then(|s| s.pending.front().copied())
+            .get_mut(idx)
+            .and_then(|s| s.as_mut())
+            .and_then(|s| s.pending.pop_front())
     }
 
-    fn pending_done(&self, idx: usize, recv_id: u8) {
+    /// A read failed: the notice goes back to the front, to be tried again.
+    fn requeue(&self, idx: usize, recv_id: u8) {
         if let Some(Some(s)) = lock(&self.slots).get_mut(idx) {
-            s.pending.retain(|&r| r != recv_id);
+            if !s.pending.contains(&recv_id) {
+                s.pending.push_front(recv_id);
+            }
         }
     }
 }
@@ -811,8 +816,9 @@ impl QmtClient {
         Ok(())
     }
 
-    /// Reads stored message `recv_id`; every `+QMTRECV` line of the answer is handled (the
-    /// message itself, and any buffer notice that came in between).
+    /// Reads stored message `recv_id`. The answer (`+QMTRECV: <idx>,<msgID>,...`) is not
+    /// claimed as a response: it goes through the URC handler like every other `+QMTRECV`
+    /// line, so messages and buffer notices are handled in the order the modem sent them.
     fn read_buffer(&self, recv_id: u8) -> Result<()> {
         let c = Command::new(
             build(
@@ -820,13 +826,9 @@ impl QmtClient {
                 &[Arg::Int(self.idx()), Arg::Int(recv_id as i64)],
             )?,
             READ_CMD,
-        )
-        .with_response(format!("+QMTRECV: {},", self.index).into_bytes());
+        );
         let text = c.line.text().to_string();
         let r = self.exec(c)?;
-        for f in &r.lines {
-            self.ctx.router.on_frame(f);
-        }
         if !r.final_result.is_ok() {
             return Err(Error::from_final(&text, &r.final_result));
         }
@@ -873,11 +875,14 @@ fn buffer_reader(me: std::sync::Weak<QmtClient>, wake: Receiver<()>, stop: Arc<A
         }
         let work = {
             let Some(c) = me.upgrade() else { return };
-            let next = c.ctx.router.next_pending(c.index as usize);
+            let next = if c.shared.free_capacity() > 0 {
+                c.ctx.router.take_pending(c.index as usize)
+            } else {
+                None
+            };
             match next {
-                Some(id) if c.shared.free_capacity() > 0 => match c.read_buffer(id) {
+                Some(id) => match c.read_buffer(id) {
                     Ok(()) => {
-                        c.ctx.router.pending_done(c.index as usize, id);
                         backoff = Duration::from_millis(50);
                         true
                     }
@@ -890,10 +895,11 @@ fn buffer_reader(me: std::sync::Weak<QmtClient>, wake: Receiver<()>, stop: Arc<A
                             "qmt: client {}: reading buffer {id} failed: {e}; retrying",
                             c.index
                         );
+                        c.ctx.router.requeue(c.index as usize, id);
                         false
                     }
                 },
-                _ => false,
+                None => false,
             }
         };
         if work {
