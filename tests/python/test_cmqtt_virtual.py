@@ -114,7 +114,6 @@ def test_sim_url_starts_a_virtual_modem() -> None:
 # ----------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("qos", [0, 1, 2])
 def test_messages_iterator_ends_when_quiet(modem: Modem, broker) -> None:
     with connected(modem, broker) as client:
         client.subscribe(unique_topic(), qos=0)
