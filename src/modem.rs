@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::at::session::Command;
 use crate::at::{build, Arg};
-use crate::dialect::{cmqtt, Family};
+use crate::dialect::{cmqtt, qmt, Family};
 use crate::engine::{Engine, Recorder, Response, UrcHandler};
 use crate::error::{Error, Result};
 use crate::mqtt::{ClientOptions, MqttClient};
@@ -60,6 +60,7 @@ pub struct Modem {
     family: Mutex<Option<Family>>,
     profile: Mutex<Option<String>>,
     cmqtt: Mutex<Option<Arc<cmqtt::Context>>>,
+    qmt: Mutex<Option<Arc<qmt::Context>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,6 +113,7 @@ impl Modem {
             family: Mutex::new(family),
             profile: Mutex::new(None),
             cmqtt: Mutex::new(None),
+            qmt: Mutex::new(None),
         };
         if let Err(e) = modem.prepare() {
             modem.engine.close();
@@ -128,6 +130,7 @@ impl Modem {
             family: Mutex::new(None),
             profile: Mutex::new(None),
             cmqtt: Mutex::new(None),
+            qmt: Mutex::new(None),
         }
     }
 
@@ -208,7 +211,20 @@ impl Modem {
         if let Some(f) = *lock(&self.family) {
             return Ok(f);
         }
-        for f in Family::all() {
+        // A Quectel modem (AT+CGMI "Quectel") is probed for QMT first.
+        let quectel = self
+            .simple("AT+CGMI")
+            .map(|r| {
+                ident_value(&r, &["+CGMI:"])
+                    .to_ascii_lowercase()
+                    .contains("quectel")
+            })
+            .unwrap_or(false);
+        let mut order = Family::all().to_vec();
+        if quectel {
+            order.sort_by_key(|f| *f != Family::Qmt);
+        }
+        for f in &order {
             let cmd = Command::new(build(f.probe_command(), &[])?, self.timeout);
             if let Ok(r) = self.engine.execute_raw(cmd) {
                 if r.final_result.is_ok() {
@@ -218,7 +234,7 @@ impl Modem {
             }
         }
         Err(Error::Other(
-            "no supported MQTT command family answers on this modem (tried AT+CMQTTACCQ=?)".into(),
+            "no supported MQTT command family answers on this modem (tried AT+CMQTTACCQ=? and AT+QMTCFG=?)".into(),
         ))
     }
 
@@ -232,7 +248,11 @@ impl Modem {
             return Ok(p);
         }
         let model = ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]);
-        let p = cmqtt::profile_for_model(&model).to_string();
+        let p = match self.family() {
+            Ok(Family::Qmt) => qmt::profile_for_model(&model),
+            _ => cmqtt::profile_for_model(&model),
+        }
+        .to_string();
         *lock(&self.profile) = Some(p.clone());
         Ok(p)
     }
@@ -314,7 +334,31 @@ impl Modem {
         if first.is_zero() || max < first {
             return Err(Error::invalid("reconnect_delay: needs 0 < first <= max"));
         }
-        match self.family()? {
+        let family = self.family()?;
+        if family != Family::Qmt {
+            if let Some(name) = options.qmt.first_set() {
+                return Err(Error::invalid(format!(
+                    "{name}: only on Quectel (QMT) modems, this one is {}",
+                    family.name()
+                )));
+            }
+        }
+        match family {
+            Family::Qmt => {
+                let ctx = {
+                    let mut slot = lock(&self.qmt);
+                    match slot.as_ref() {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = qmt::Context::new(self.engine.clone(), &self.profile()?)?;
+                            *slot = Some(c.clone());
+                            c
+                        }
+                    }
+                };
+                let (backend, shared) = ctx.open_client(client_id, index, &options)?;
+                Ok(MqttClient::new(backend, shared, options))
+            }
             Family::Cmqtt => {
                 let ctx = {
                     let mut slot = lock(&self.cmqtt);
@@ -340,6 +384,7 @@ impl Modem {
 
     pub fn close(&self) {
         lock(&self.cmqtt).take();
+        lock(&self.qmt).take();
         self.engine.close();
     }
 }

@@ -214,6 +214,13 @@ class Modem:
         op_timeout: int | None = None,
         publish_timeout: int = 60,
         queue_size: int = 10000,
+        receive_mode: str | None = None,  # QMT: "buffer" (default) or "urc"
+        protocol: str | None = None,  # QMT: "3.1" or "3.1.1" (default)
+        pdp_context: int | None = None,  # QMT: 1-16 (default 1)
+        packet_timeout: int | None = None,  # QMT: 1-60 s (default 5)
+        retries: int | None = None,  # QMT: 0-10 (default 3)
+        timeout_notice: bool | None = None,  # QMT (default False)
+        aliauth: tuple[str, str, str] | None = None,  # QMT: product key, device name, secret
     ) -> MqttClient: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
@@ -322,7 +329,11 @@ class VirtualModem:
         """Replays only: ``steps``, ``position``, ``complete``, ``host_bytes``, ``mismatch``."""
     def drop_link(self, client_index: int = 0, cause: int = 1) -> None:
         """Close the client's TCP link abruptly (the broker sends its will), then report
-        ``+CMQTTCONNLOST: <client_index>,<cause>``."""
+        ``+CMQTTCONNLOST: <client_index>,<cause>`` (CMQTT, 1-3) or
+        ``+QMTSTAT: <client_index>,<cause>`` (QMT, 1-7)."""
+    def pdp_deactivate(self, cid: int = 1) -> None:
+        """QMT profiles: drop every link on PDP context ``cid``, then report
+        ``+QIURC: "pdpdeact",<cid>``."""
     def reboot(self) -> None: ...
     def set_chunk_size(self, n: int | None) -> None:
         """Deliver output to the host in pieces of ``n`` bytes (None: as it comes)."""

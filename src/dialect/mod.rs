@@ -2,6 +2,7 @@
 //! URCs into client events, and declares its capabilities.
 
 pub mod cmqtt;
+pub mod qmt;
 
 use crate::error::{Error, Result};
 
@@ -10,12 +11,15 @@ use crate::error::{Error, Result};
 pub enum Family {
     /// SIMCom `AT+CMQTT*` (A7600, SIM7600, SIM7028).
     Cmqtt,
+    /// Quectel `AT+QMT*` (EC20/EC21/EC25, EG91/EG95, EM05, BG96/BG95).
+    Qmt,
 }
 
 impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Cmqtt => "cmqtt",
+            Family::Qmt => "qmt",
         }
     }
 
@@ -23,8 +27,9 @@ impl Family {
         match name.to_ascii_lowercase().as_str() {
             "auto" => Ok(None),
             "cmqtt" | "simcom" => Ok(Some(Family::Cmqtt)),
+            "qmt" | "quectel" => Ok(Some(Family::Qmt)),
             other => Err(Error::invalid(format!(
-                "dialect: unknown dialect {other:?} (use \"auto\" or \"cmqtt\")"
+                "dialect: unknown dialect {other:?} (use \"auto\", \"cmqtt\" or \"qmt\")"
             ))),
         }
     }
@@ -33,10 +38,11 @@ impl Family {
     pub fn probe_command(self) -> &'static str {
         match self {
             Family::Cmqtt => "AT+CMQTTACCQ=?",
+            Family::Qmt => "AT+QMTCFG=?",
         }
     }
 
     pub fn all() -> &'static [Family] {
-        &[Family::Cmqtt]
+        &[Family::Cmqtt, Family::Qmt]
     }
 }

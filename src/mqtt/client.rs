@@ -34,7 +34,11 @@ pub struct ClientShared {
     closed: AtomicBool,
     sink: RwLock<Option<EventSink>>,
     reconnect_tx: Mutex<Option<Sender<()>>>,
+    /// Told each time a message leaves the inbox (a buffer-mode reader waits for room).
+    room: RwLock<Option<RoomListener>>,
 }
+
+pub type RoomListener = Arc<dyn Fn() + Send + Sync>;
 
 impl ClientShared {
     pub fn new(index: u8, queue_size: usize) -> Arc<Self> {
@@ -54,6 +58,7 @@ impl ClientShared {
             closed: AtomicBool::new(false),
             sink: RwLock::new(None),
             reconnect_tx: Mutex::new(None),
+            room: RwLock::new(None),
         })
     }
 
@@ -127,12 +132,37 @@ impl ClientShared {
         }
     }
 
+    /// How many more messages the inbox takes before it is full.
+    pub fn free_capacity(&self) -> usize {
+        self.inbox_tx
+            .capacity()
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.inbox_tx.len())
+    }
+
+    /// `f` runs (on the consumer's thread; it must not block) each time a message leaves
+    /// the inbox.
+    pub fn set_room_listener(&self, f: Option<RoomListener>) {
+        *self.room.write().unwrap_or_else(|p| p.into_inner()) = f;
+    }
+
+    fn took_one(&self) {
+        let f = self.room.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(f) = f {
+            f();
+        }
+    }
+
     /// Takes the next queued message without waiting.
     pub fn try_next(&self) -> Option<Message> {
         if let Some(m) = lock(&self.held).pop_front() {
             return Some(m);
         }
-        self.inbox_rx.try_recv().ok()
+        let m = self.inbox_rx.try_recv().ok();
+        if m.is_some() {
+            self.took_one();
+        }
+        m
     }
 
     /// Waits for the next message (matching `filter`, if given) until `deadline`.
@@ -150,6 +180,7 @@ impl ClientShared {
         loop {
             match self.inbox_rx.recv_deadline(deadline) {
                 Ok(m) => {
+                    self.took_one();
                     if filter.is_none_or(|f| topic::matches(f, &m.topic)) {
                         return Some(m);
                     }

@@ -86,6 +86,61 @@ pub struct ClientOptions {
     pub op_timeout: Option<u32>,
     /// How long the modem waits for the broker's answer to a publish, in seconds.
     pub publish_timeout: u32,
+    /// Settings of the Quectel QMT family (refused on other families when set).
+    pub qmt: QmtOptions,
+}
+
+/// How a Quectel modem hands received messages over (`AT+QMTCFG="recv/mode"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveMode {
+    /// Each message comes in a `+QMTRECV` URC as it arrives.
+    Urc,
+    /// The modem stores messages and the host reads them when its queue has room
+    /// (backpressure: nothing is dropped while the consumer is slow).
+    Buffer,
+}
+
+/// Alibaba-cloud credentials for `AT+QMTCFG="aliauth"` (the modem signs the login).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliAuth {
+    pub product_key: String,
+    pub device_name: String,
+    pub device_secret: String,
+}
+
+/// QMT-only client settings; `None` keeps modemqtt's default (see docs/qmt.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QmtOptions {
+    /// Default: buffer mode.
+    pub receive_mode: Option<ReceiveMode>,
+    /// 3 = MQTT 3.1, 4 = MQTT 3.1.1 (default).
+    pub mqtt_version: Option<u8>,
+    /// PDP context 1-16 (default 1).
+    pub pdp_context: Option<u8>,
+    /// Packet timeout 1-60 s (default 5).
+    pub packet_timeout: Option<u32>,
+    /// Retransmissions 0-10 (default 3).
+    pub retries: Option<u32>,
+    /// Report a packet timeout (default off).
+    pub timeout_notice: Option<bool>,
+    pub aliauth: Option<AliAuth>,
+}
+
+impl QmtOptions {
+    /// The name of the first option that is set, for "not supported on this family".
+    pub fn first_set(&self) -> Option<&'static str> {
+        [
+            (self.receive_mode.is_some(), "receive_mode"),
+            (self.mqtt_version.is_some(), "protocol"),
+            (self.pdp_context.is_some(), "pdp_context"),
+            (self.packet_timeout.is_some(), "packet_timeout"),
+            (self.retries.is_some(), "retries"),
+            (self.timeout_notice.is_some(), "timeout_notice"),
+            (self.aliauth.is_some(), "aliauth"),
+        ]
+        .into_iter()
+        .find_map(|(set, name)| set.then_some(name))
+    }
 }
 
 impl Default for ClientOptions {
@@ -97,6 +152,7 @@ impl Default for ClientOptions {
             check_utf8: None,
             op_timeout: None,
             publish_timeout: 60,
+            qmt: QmtOptions::default(),
         }
     }
 }

@@ -202,7 +202,9 @@ impl Modem {
 
     /// Opens MQTT client `index` on the modem's family.
     #[pyo3(signature = (client_id, index = 0, *, auto_reconnect = false, reconnect_delay = (1.0, 30.0),
-        check_utf8 = None, op_timeout = None, publish_timeout = 60, queue_size = 10000))]
+        check_utf8 = None, op_timeout = None, publish_timeout = 60, queue_size = 10000,
+        receive_mode = None, protocol = None, pdp_context = None, packet_timeout = None,
+        retries = None, timeout_notice = None, aliauth = None))]
     #[allow(clippy::too_many_arguments)]
     fn mqtt(
         &self,
@@ -215,8 +217,57 @@ impl Modem {
         op_timeout: Option<i64>,
         publish_timeout: i64,
         queue_size: i64,
+        receive_mode: Option<String>,
+        protocol: Option<String>,
+        pdp_context: Option<i64>,
+        packet_timeout: Option<i64>,
+        retries: Option<i64>,
+        timeout_notice: Option<bool>,
+        aliauth: Option<(String, String, String)>,
     ) -> PyResult<MqttClient> {
         let index = int_in("index", index, 0, 255)? as u8;
+        let qmt = crate::mqtt::QmtOptions {
+            receive_mode: match receive_mode.as_deref() {
+                None => None,
+                Some("urc") => Some(crate::mqtt::ReceiveMode::Urc),
+                Some("buffer") => Some(crate::mqtt::ReceiveMode::Buffer),
+                Some(other) => {
+                    return Err(value_error(format!(
+                        "receive_mode: must be \"urc\" or \"buffer\", got {other:?}"
+                    )))
+                }
+            },
+            mqtt_version: match protocol.as_deref() {
+                None => None,
+                Some("3.1") => Some(3),
+                Some("3.1.1") => Some(4),
+                Some(other) => {
+                    return Err(value_error(format!(
+                        "protocol: must be \"3.1\" or \"3.1.1\", got {other:?}"
+                    )))
+                }
+            },
+            pdp_context: pdp_context
+                .map(|c| int_in("pdp_context", c, 1, 16))
+                .transpose()?
+                .map(|c| c as u8),
+            packet_timeout: packet_timeout
+                .map(|t| int_in("packet_timeout", t, 1, 60))
+                .transpose()?
+                .map(|t| t as u32),
+            retries: retries
+                .map(|t| int_in("retries", t, 0, 10))
+                .transpose()?
+                .map(|t| t as u32),
+            timeout_notice,
+            aliauth: aliauth.map(|(product_key, device_name, device_secret)| {
+                crate::mqtt::AliAuth {
+                    product_key,
+                    device_name,
+                    device_secret,
+                }
+            }),
+        };
         let options = ClientOptions {
             auto_reconnect,
             reconnect_delay: (
@@ -230,6 +281,7 @@ impl Modem {
                 .transpose()?
                 .map(|t| t as u32),
             publish_timeout: int_in("publish_timeout", publish_timeout, 60, 180)? as u32,
+            qmt,
         };
         let m = self.inner.clone();
         let id = client_id.clone();

@@ -169,7 +169,8 @@ impl PyVirtualModem {
     }
 
     /// Closes the client's TCP link abruptly (the broker sends the will),
-    /// then reports "+CMQTTCONNLOST: client_index,cause".
+    /// then reports "+CMQTTCONNLOST: client_index,cause" (CMQTT, causes 1-3)
+    /// or "+QMTSTAT: client_index,cause" (QMT, codes 1-7).
     #[pyo3(signature = (client_index = 0, cause = 1))]
     fn drop_link(&self, py: Python<'_>, client_index: i64, cause: i64) -> PyResult<()> {
         if !(0..=255).contains(&client_index) {
@@ -177,14 +178,31 @@ impl PyVirtualModem {
                 "client_index: out of range, got {client_index}"
             )));
         }
-        if !(1..=3).contains(&cause) {
+        let vm = self.live("drop_link")?;
+        let causes = vm.link_causes();
+        if !(i64::from(*causes.start())..=i64::from(*causes.end())).contains(&cause) {
             return Err(PyValueError::new_err(format!(
-                "cause: must be 1, 2 or 3, got {cause}"
+                "cause: must be {}..{} on {}, got {cause}",
+                causes.start(),
+                causes.end(),
+                vm.profile()
             )));
         }
-        let vm = self.live("drop_link")?;
         py.detach(|| vm.drop_link(client_index as u8, cause as u8))
             .map_err(to_py)
+    }
+
+    /// QMT profiles: drops every link on PDP context `cid`, then reports
+    /// '+QIURC: "pdpdeact",cid'.
+    #[pyo3(signature = (cid = 1))]
+    fn pdp_deactivate(&self, py: Python<'_>, cid: i64) -> PyResult<()> {
+        if !(1..=16).contains(&cid) {
+            return Err(PyValueError::new_err(format!(
+                "cid: must be 1..16, got {cid}"
+            )));
+        }
+        let vm = self.live("pdp_deactivate")?;
+        py.detach(|| vm.pdp_deactivate(cid as u8)).map_err(to_py)
     }
 
     /// Power-cycles the modem and sends the boot URCs.

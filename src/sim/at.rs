@@ -73,7 +73,7 @@ impl Default for SslCtx {
     }
 }
 
-struct Slot {
+pub(crate) struct Slot {
     acquired: Option<(String, u8)>,
     will_topic: Option<Vec<u8>>,
     will_msg: Option<(Vec<u8>, u8)>,
@@ -84,7 +84,7 @@ struct Slot {
     check_utf8: bool,
     optimeout: u32,
     ssl_ctx: Option<u8>,
-    link: Option<Link>,
+    pub(crate) link: Option<Link>,
 }
 
 impl Default for Slot {
@@ -106,18 +106,20 @@ impl Default for Slot {
 }
 
 pub(crate) struct Modem {
-    profile: &'static Profile,
-    echo: bool,
+    pub(crate) profile: &'static Profile,
+    pub(crate) echo: bool,
     cmee: u8,
     /// n of +CREG, +CGREG, +CEREG
     reg_n: [u8; 3],
     cgdcont: BTreeMap<u8, (String, String)>,
     started: bool,
-    slots: Vec<Slot>,
+    pub(crate) slots: Vec<Slot>,
     ssl: Vec<SslCtx>,
     /// Survive reboot: they live in the module's flash.
-    certs: BTreeMap<String, Vec<u8>>,
-    next_gen: u64,
+    pub(crate) certs: BTreeMap<String, Vec<u8>>,
+    pub(crate) next_gen: u64,
+    /// The Quectel `AT+QMT*` state (QMT profiles only).
+    pub(crate) qmt: super::qmt::State,
     next_group: u64,
 }
 
@@ -137,6 +139,7 @@ impl Modem {
             certs: BTreeMap::new(),
             next_gen: 1,
             next_group: 1,
+            qmt: super::qmt::State::new(profile),
         }
     }
 
@@ -194,7 +197,7 @@ impl Modem {
 }
 
 /// What the host sends after a `>` prompt.
-enum DataKind {
+pub(crate) enum DataKind {
     WillTopic(u8),
     WillMsg(u8, u8),
     Topic(u8),
@@ -204,17 +207,25 @@ enum DataKind {
     UnsubTopic(u8),
     UnsubOne(u8),
     Cert(String),
+    Qmt(super::qmt::DataKind),
 }
 
-enum Next {
+pub(crate) enum Next {
     Line,
     Data(DataKind, usize),
+    /// Data ended by Ctrl-Z (ESC cancels), at most this many bytes.
+    DataUntilCtrlZ(DataKind, usize),
 }
 
 enum Mode {
     Line,
     Data {
         need: usize,
+        buf: Vec<u8>,
+        kind: DataKind,
+    },
+    CtrlZ {
+        max: usize,
         buf: Vec<u8>,
         kind: DataKind,
     },
@@ -241,6 +252,36 @@ impl Parser {
         let mut i = 0;
         while i < data.len() {
             match &mut self.mode {
+                Mode::CtrlZ { max, buf, .. } => {
+                    if self.skip_lf && buf.is_empty() && data[i] == b'\n' {
+                        self.skip_lf = false;
+                        i += 1;
+                        continue;
+                    }
+                    self.skip_lf = false;
+                    let b = data[i];
+                    i += 1;
+                    if sh.state().echo {
+                        sh.write_frame(&[b]);
+                    }
+                    match b {
+                        0x1a => {
+                            if let Mode::CtrlZ { buf, kind, .. } =
+                                std::mem::replace(&mut self.mode, Mode::Line)
+                            {
+                                finish_data(sh, kind, buf);
+                            }
+                        }
+                        0x1b => {
+                            // ESC: the modem drops the data and answers OK.
+                            self.mode = Mode::Line;
+                            let _st = sh.state();
+                            sh.write_frame(b"\r\nOK\r\n");
+                        }
+                        _ if buf.len() < *max => buf.push(b),
+                        _ => {}
+                    }
+                }
                 Mode::Data { need, buf, .. } => {
                     // The LF of a CRLF-terminated command line, arriving in
                     // the same read as its CR, is not data.
@@ -280,12 +321,22 @@ impl Parser {
                         let line = std::mem::take(&mut self.line);
                         let overflow = std::mem::replace(&mut self.overflow, false);
                         self.skip_lf = b == b'\r';
-                        if let Next::Data(kind, need) = process_line(sh, line, b, overflow) {
-                            self.mode = Mode::Data {
-                                need,
-                                buf: Vec::with_capacity(need),
-                                kind,
-                            };
+                        match process_line(sh, line, b, overflow) {
+                            Next::Data(kind, need) => {
+                                self.mode = Mode::Data {
+                                    need,
+                                    buf: Vec::with_capacity(need),
+                                    kind,
+                                };
+                            }
+                            Next::DataUntilCtrlZ(kind, max) => {
+                                self.mode = Mode::CtrlZ {
+                                    max,
+                                    buf: Vec::new(),
+                                    kind,
+                                };
+                            }
+                            Next::Line => {}
                         }
                     } else if self.line.len() < LINE_MAX {
                         self.line.push(b);
@@ -300,29 +351,37 @@ impl Parser {
 }
 
 /// Response under construction.
-struct Resp {
+pub(crate) struct Resp {
     buf: Vec<u8>,
     /// Frames written after the response (e.g. `+CMQTTSTART: 0` after OK).
     after: Vec<String>,
 }
 
 impl Resp {
-    fn line(&mut self, s: &str) {
+    pub(crate) fn line(&mut self, s: &str) {
         self.buf.extend_from_slice(b"\r\n");
         self.buf.extend_from_slice(s.as_bytes());
         self.buf.extend_from_slice(b"\r\n");
     }
-    fn ok(&mut self) {
+    pub(crate) fn ok(&mut self) {
         self.line("OK");
     }
-    fn error(&mut self) {
+    pub(crate) fn error(&mut self) {
         self.line("ERROR");
     }
-    fn urc_after(&mut self, s: String) {
+    pub(crate) fn urc_after(&mut self, s: String) {
         self.after.push(s);
     }
-    fn prompt(&mut self) {
+    pub(crate) fn prompt(&mut self) {
         self.buf.extend_from_slice(b"\r\n>");
+    }
+    /// Quectel's prompt: `>` and a space.
+    pub(crate) fn prompt_space(&mut self) {
+        self.buf.extend_from_slice(b"\r\n> ");
+    }
+    /// Bytes as they are (a raw payload inside a line).
+    pub(crate) fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
     }
 }
 
@@ -392,11 +451,11 @@ fn finish_data(sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>) {
 }
 
 /// One parsed parameter.
-struct Arg {
-    text: String,
+pub(crate) struct Arg {
+    pub(crate) text: String,
 }
 
-fn split_args(s: &str) -> Vec<Arg> {
+pub(crate) fn split_args(s: &str) -> Vec<Arg> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -418,13 +477,13 @@ fn split_args(s: &str) -> Vec<Arg> {
 }
 
 /// Integer parameter `i` within `lo..=hi`.
-fn int(args: &[Arg], i: usize, lo: i64, hi: i64) -> Option<i64> {
+pub(crate) fn int(args: &[Arg], i: usize, lo: i64, hi: i64) -> Option<i64> {
     let v: i64 = args.get(i)?.text.parse().ok()?;
     (lo..=hi).contains(&v).then_some(v)
 }
 
 /// Optional integer: `default` when absent or empty, None when invalid.
-fn opt_int(args: &[Arg], i: usize, lo: i64, hi: i64, default: i64) -> Option<i64> {
+pub(crate) fn opt_int(args: &[Arg], i: usize, lo: i64, hi: i64, default: i64) -> Option<i64> {
     match args.get(i) {
         None => Some(default),
         Some(a) if a.text.is_empty() => Some(default),
@@ -432,11 +491,11 @@ fn opt_int(args: &[Arg], i: usize, lo: i64, hi: i64, default: i64) -> Option<i64
     }
 }
 
-fn num(args: &[Arg], i: usize) -> Option<i64> {
+pub(crate) fn num(args: &[Arg], i: usize) -> Option<i64> {
     args.get(i)?.text.parse().ok()
 }
 
-enum Form<'a> {
+pub(crate) enum Form<'a> {
     Exec,
     Read,
     Test,
@@ -481,10 +540,24 @@ impl Modem {
                 r.error();
                 return Next::Line;
             };
+            let quectel = self.profile.family == super::profile::Family::Qmt;
+            if quectel {
+                if let Some(next) = super::qmt::execute(self, sh, &name, &form, r) {
+                    return next;
+                }
+            }
             if let Some(cmd) = name.strip_prefix("CMQTT") {
+                if quectel {
+                    r.error();
+                    return Next::Line;
+                }
                 return self.cmqtt(sh, cmd, form, r);
             }
             if let ("CCERTDOWN", Form::Write(a)) = (name.as_str(), &form) {
+                if quectel {
+                    r.error();
+                    return Next::Line;
+                }
                 return self.certdown(a, r);
             }
             self.generic(&name, form, r);
@@ -1546,6 +1619,7 @@ impl Modem {
                 self.certs.insert(name, data);
                 r.ok()
             }
+            DataKind::Qmt(k) => super::qmt::data_done(self, k, data, r),
         }
     }
 }
@@ -1561,7 +1635,7 @@ fn fail(r: &mut Resp, cmd: &str, idx: u8, err: u8) {
     r.error();
 }
 
-fn qos(q: u8) -> QoS {
+pub(crate) fn qos(q: u8) -> QoS {
     match q {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,

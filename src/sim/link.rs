@@ -28,6 +28,11 @@ pub(crate) struct Pending {
     pub subs: VecDeque<Duration>,
     /// One entry per UNSUBSCRIBE packet: (group, packets in the group).
     pub unsubs: VecDeque<(u64, usize, Duration)>,
+    /// QMT only, one entry per `pubs` / `subs` / `unsubs` entry: the host's message id
+    /// (and for publishes whether `AT+QMTPUBEX` was used), echoed in the result URC.
+    pub pub_tags: VecDeque<(u16, bool)>,
+    pub sub_tags: VecDeque<u16>,
+    pub unsub_tags: VecDeque<u16>,
     /// A link retired after DISCONNECT keeps its kill sender here, so that
     /// it lives until the link thread ends by itself.
     pub retired_kill: Option<flume::Sender<()>>,
@@ -60,6 +65,89 @@ impl Link {
         if let Some(t) = t {
             super::join_until(t, Instant::now() + wait);
         }
+    }
+}
+
+/// What happened on a link, reported to the host in the family's words (`+CMQTT...` or
+/// `+QMT...`, see `super::qmt::link_event`).
+pub(crate) enum LinkEvent<'a> {
+    Connected,
+    /// The connection failed before CONNACK; the code is the CMQTT `<err>` (2.2.1).
+    ConnectFailed(u8),
+    Published {
+        tag: u16,
+        ex: bool,
+    },
+    PublishTimedOut {
+        tag: u16,
+        ex: bool,
+    },
+    Subscribed {
+        tag: u16,
+        failed: bool,
+        granted: Vec<u8>,
+    },
+    SubscribeTimedOut {
+        tag: u16,
+    },
+    Unsubscribed {
+        tag: u16,
+    },
+    UnsubscribeTimedOut {
+        tag: u16,
+    },
+    Disconnected,
+    /// Lost after CONNACK; the code is the CMQTT `+CMQTTCONNLOST` cause.
+    Lost(u8),
+    Message(&'a Publish),
+}
+
+/// Writes `ev` for client `idx` if link `gen` is still current; false otherwise.
+pub(crate) fn report(shared: &Shared, idx: u8, gen: u64, ev: LinkEvent<'_>) -> bool {
+    shared.with_link(idx, gen, |st, out| match shared.profile.family {
+        super::profile::Family::Cmqtt => cmqtt_event(st, idx, ev, out, shared.part_size()),
+        super::profile::Family::Qmt => super::qmt::link_event(st, idx, ev, out),
+    })
+}
+
+fn cmqtt_event(
+    st: &mut super::at::Modem,
+    idx: u8,
+    ev: LinkEvent<'_>,
+    out: &mut Vec<u8>,
+    part: usize,
+) {
+    let mut line = |l: String| {
+        out.extend_from_slice(format!("\r\n{l}\r\n").as_bytes());
+    };
+    match ev {
+        LinkEvent::Connected => {
+            st.set_connected(idx);
+            line(format!("+CMQTTCONNECT: {idx},0"));
+        }
+        LinkEvent::ConnectFailed(code) => {
+            st.clear_link(idx);
+            st.clear_ssl_after_disc(idx);
+            line(format!("+CMQTTCONNECT: {idx},{code}"));
+        }
+        LinkEvent::Published { .. } => line(format!("+CMQTTPUB: {idx},0")),
+        LinkEvent::PublishTimedOut { .. } => line(format!("+CMQTTPUB: {idx},17")),
+        LinkEvent::Subscribed { failed, .. } => {
+            line(format!("+CMQTTSUB: {idx},{}", u8::from(failed)))
+        }
+        LinkEvent::SubscribeTimedOut { .. } => line(format!("+CMQTTSUB: {idx},17")),
+        LinkEvent::Unsubscribed { .. } => line(format!("+CMQTTUNSUB: {idx},0")),
+        LinkEvent::UnsubscribeTimedOut { .. } => line(format!("+CMQTTUNSUB: {idx},17")),
+        LinkEvent::Disconnected => {
+            st.clear_link(idx);
+            st.clear_ssl_after_disc(idx);
+            line(format!("+CMQTTDISC: {idx},0"));
+        }
+        LinkEvent::Lost(cause) => {
+            st.clear_link(idx);
+            line(format!("+CMQTTCONNLOST: {idx},{cause}"));
+        }
+        LinkEvent::Message(p) => cmqtt_message(idx, p, part, out),
     }
 }
 
@@ -123,10 +211,11 @@ fn lost_cause(e: &ConnectionError) -> u8 {
     }
 }
 
+/// In flight, by packet id: deadline and the host's tag.
 struct Waiting {
-    pubs: HashMap<u16, Instant>,
-    subs: HashMap<u16, Instant>,
-    unsubs: HashMap<u16, (u64, Instant)>,
+    pubs: HashMap<u16, (Instant, u16, bool)>,
+    subs: HashMap<u16, (Instant, u16)>,
+    unsubs: HashMap<u16, (u64, Instant, u16)>,
     /// group → packets still unacknowledged
     groups: HashMap<u64, usize>,
 }
@@ -135,8 +224,9 @@ impl Waiting {
     fn next_deadline(&self) -> Option<Instant> {
         self.pubs
             .values()
-            .chain(self.subs.values())
-            .chain(self.unsubs.values().map(|(_, d)| d))
+            .map(|(d, _, _)| d)
+            .chain(self.subs.values().map(|(d, _)| d))
+            .chain(self.unsubs.values().map(|(_, d, _)| d))
             .min()
             .copied()
     }
@@ -164,11 +254,7 @@ pub(crate) fn run(a: LinkArgs) {
                 "virtual modem: cannot build a runtime for link {}: {e}",
                 a.idx
             );
-            let (idx, gen) = (a.idx, a.gen);
-            a.shared.with_link(idx, gen, |st, out| {
-                st.clear_link(idx);
-                out.extend_from_slice(format!("\r\n+CMQTTCONNECT: {idx},4\r\n").as_bytes());
-            });
+            report(&a.shared, a.idx, a.gen, LinkEvent::ConnectFailed(4));
             return;
         }
     };
@@ -189,10 +275,7 @@ async fn drive(a: LinkArgs) {
     if let Some(err) = forced_error {
         // Settled before any socket is opened (DNS error, missing
         // certificate): report like a failed connect.
-        shared.with_link(idx, gen, |st, out| {
-            st.clear_link(idx);
-            out.extend_from_slice(format!("\r\n+CMQTTCONNECT: {idx},{err}\r\n").as_bytes());
-        });
+        report(&shared, idx, gen, LinkEvent::ConnectFailed(err));
         return;
     }
     let mut connected = false;
@@ -224,86 +307,97 @@ async fn drive(a: LinkArgs) {
                 if ack.code != ConnectReturnCode::Success {
                     let code =
                         connect_error(&ConnectionError::ConnectionRefused(ack.code), had_login);
-                    shared.with_link(idx, gen, |st, out| {
-                        st.clear_link(idx);
-                        out.extend_from_slice(
-                            format!("\r\n+CMQTTCONNECT: {idx},{code}\r\n").as_bytes(),
-                        );
-                    });
+                    report(&shared, idx, gen, LinkEvent::ConnectFailed(code));
                     return;
                 }
                 connected = true;
-                let still = shared.with_link(idx, gen, |st, out| {
-                    st.set_connected(idx);
-                    out.extend_from_slice(format!("\r\n+CMQTTCONNECT: {idx},0\r\n").as_bytes());
-                });
+                let still = report(&shared, idx, gen, LinkEvent::Connected);
                 if !still {
                     return;
                 }
             }
             Ok(Event::Incoming(Incoming::Publish(p))) => {
-                deliver(&shared, idx, gen, &p);
-            }
-            Ok(Event::Incoming(Incoming::PubAck(a))) => {
-                if w.pubs.remove(&a.pkid).is_some() {
-                    emit(&shared, idx, gen, format!("+CMQTTPUB: {idx},0"));
+                if report(&shared, idx, gen, LinkEvent::Message(&p)) {
+                    shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Ok(Event::Incoming(Incoming::PubComp(c))) => {
-                if w.pubs.remove(&c.pkid).is_some() {
-                    emit(&shared, idx, gen, format!("+CMQTTPUB: {idx},0"));
+            Ok(Event::Incoming(Incoming::PubAck(rumqttc::PubAck { pkid, .. })))
+            | Ok(Event::Incoming(Incoming::PubComp(rumqttc::PubComp { pkid, .. }))) => {
+                if let Some((_, tag, ex)) = w.pubs.remove(&pkid) {
+                    report(&shared, idx, gen, LinkEvent::Published { tag, ex });
                 }
             }
             Ok(Event::Incoming(Incoming::SubAck(s))) => {
-                if w.subs.remove(&s.pkid).is_some() {
-                    let failed = s
+                if let Some((_, tag)) = w.subs.remove(&s.pkid) {
+                    let granted: Vec<u8> = s
                         .return_codes
                         .iter()
-                        .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
-                    let err = if failed { 1 } else { 0 };
-                    emit(&shared, idx, gen, format!("+CMQTTSUB: {idx},{err}"));
+                        .map(|c| match c {
+                            rumqttc::SubscribeReasonCode::Success(q) => *q as u8,
+                            rumqttc::SubscribeReasonCode::Failure => 128,
+                        })
+                        .collect();
+                    let failed = granted.contains(&128);
+                    let ev = LinkEvent::Subscribed {
+                        tag,
+                        failed,
+                        granted,
+                    };
+                    report(&shared, idx, gen, ev);
                 }
             }
             Ok(Event::Incoming(Incoming::UnsubAck(u))) => {
-                if let Some((group, _)) = w.unsubs.remove(&u.pkid) {
+                if let Some((group, _, tag)) = w.unsubs.remove(&u.pkid) {
                     let left = w.groups.get_mut(&group).map(|n| {
                         *n = n.saturating_sub(1);
                         *n
                     });
                     if left == Some(0) {
                         w.groups.remove(&group);
-                        emit(&shared, idx, gen, format!("+CMQTTUNSUB: {idx},0"));
+                        report(&shared, idx, gen, LinkEvent::Unsubscribed { tag });
                     }
                 }
             }
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 shared.stats.published.fetch_add(1, Ordering::Relaxed);
-                let next = lock(&pending).pubs.pop_front();
+                let (next, tag) = {
+                    let mut p = lock(&pending);
+                    (
+                        p.pubs.pop_front(),
+                        p.pub_tags.pop_front().unwrap_or((0, false)),
+                    )
+                };
                 if let Some((qos, timeout)) = next {
                     if qos == 0 {
-                        emit(&shared, idx, gen, format!("+CMQTTPUB: {idx},0"));
+                        let ev = LinkEvent::Published {
+                            tag: tag.0,
+                            ex: tag.1,
+                        };
+                        report(&shared, idx, gen, ev);
                     } else {
-                        w.pubs.insert(pkid, Instant::now() + timeout);
+                        w.pubs
+                            .insert(pkid, (Instant::now() + timeout, tag.0, tag.1));
                     }
                 }
             }
             Ok(Event::Outgoing(Outgoing::Subscribe(pkid))) => {
-                if let Some(timeout) = lock(&pending).subs.pop_front() {
-                    w.subs.insert(pkid, Instant::now() + timeout);
+                let mut p = lock(&pending);
+                if let Some(timeout) = p.subs.pop_front() {
+                    let tag = p.sub_tags.pop_front().unwrap_or(0);
+                    w.subs.insert(pkid, (Instant::now() + timeout, tag));
                 }
             }
             Ok(Event::Outgoing(Outgoing::Unsubscribe(pkid))) => {
-                if let Some((group, n, timeout)) = lock(&pending).unsubs.pop_front() {
+                let mut p = lock(&pending);
+                if let Some((group, n, timeout)) = p.unsubs.pop_front() {
+                    let tag = p.unsub_tags.pop_front().unwrap_or(0);
                     w.groups.entry(group).or_insert(n);
-                    w.unsubs.insert(pkid, (group, Instant::now() + timeout));
+                    w.unsubs
+                        .insert(pkid, (group, Instant::now() + timeout, tag));
                 }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                shared.with_link(idx, gen, |st, out| {
-                    st.clear_link(idx);
-                    st.clear_ssl_after_disc(idx);
-                    out.extend_from_slice(format!("\r\n+CMQTTDISC: {idx},0\r\n").as_bytes());
-                });
+                report(&shared, idx, gen, LinkEvent::Disconnected);
                 return;
             }
             Ok(_) => {}
@@ -312,22 +406,11 @@ async fn drive(a: LinkArgs) {
                 if connected {
                     let cause = lost_cause(&e);
                     log::debug!("virtual modem: link {idx} lost: {e}");
-                    shared.with_link(idx, gen, |st, out| {
-                        st.clear_link(idx);
-                        out.extend_from_slice(
-                            format!("\r\n+CMQTTCONNLOST: {idx},{cause}\r\n").as_bytes(),
-                        );
-                    });
+                    report(&shared, idx, gen, LinkEvent::Lost(cause));
                 } else {
                     let code = connect_error(&e, had_login);
                     log::debug!("virtual modem: link {idx} connect failed ({code}): {e}");
-                    shared.with_link(idx, gen, |st, out| {
-                        st.clear_link(idx);
-                        st.clear_ssl_after_disc(idx);
-                        out.extend_from_slice(
-                            format!("\r\n+CMQTTCONNECT: {idx},{code}\r\n").as_bytes(),
-                        );
-                    });
+                    report(&shared, idx, gen, LinkEvent::ConnectFailed(code));
                 }
                 return;
             }
@@ -339,43 +422,37 @@ async fn drive(a: LinkArgs) {
 /// (error 17, timeout).
 fn expire(shared: &Shared, idx: u8, gen: u64, w: &mut Waiting) {
     let now = Instant::now();
-    let mut urcs = Vec::new();
-    w.pubs.retain(|_, d| {
+    let mut events = Vec::new();
+    w.pubs.retain(|_, (d, tag, ex)| {
         let keep = *d > now;
         if !keep {
-            urcs.push(format!("+CMQTTPUB: {idx},17"));
+            events.push(LinkEvent::PublishTimedOut { tag: *tag, ex: *ex });
         }
         keep
     });
-    w.subs.retain(|_, d| {
+    w.subs.retain(|_, (d, tag)| {
         let keep = *d > now;
         if !keep {
-            urcs.push(format!("+CMQTTSUB: {idx},17"));
+            events.push(LinkEvent::SubscribeTimedOut { tag: *tag });
         }
         keep
     });
     let mut dead_groups = Vec::new();
-    w.unsubs.retain(|_, (g, d)| {
+    w.unsubs.retain(|_, (g, d, tag)| {
         let keep = *d > now;
         if !keep {
-            dead_groups.push(*g);
+            dead_groups.push((*g, *tag));
         }
         keep
     });
-    for g in dead_groups {
+    for (g, tag) in dead_groups {
         if w.groups.remove(&g).is_some() {
-            urcs.push(format!("+CMQTTUNSUB: {idx},17"));
+            events.push(LinkEvent::UnsubscribeTimedOut { tag });
         }
     }
-    for u in urcs {
-        emit(shared, idx, gen, u);
+    for ev in events {
+        report(shared, idx, gen, ev);
     }
-}
-
-fn emit(shared: &Shared, idx: u8, gen: u64, line: String) {
-    shared.with_link(idx, gen, |_, out| {
-        out.extend_from_slice(format!("\r\n{line}\r\n").as_bytes());
-    });
 }
 
 /// Writes one received PUBLISH as a `+CMQTTRX*` block:
@@ -389,11 +466,11 @@ fn emit(shared: &Shared, idx: u8, gen: u64, line: String) {
 ///
 /// An empty payload gives `payload_total` 0 and no `+CMQTTRXPAYLOAD` part, as
 /// in the manual's example 3.5.
-fn deliver(shared: &Shared, idx: u8, gen: u64, p: &Publish) {
-    let part = shared.part_size();
+fn cmqtt_message(idx: u8, p: &Publish, part: usize, out: &mut Vec<u8>) {
+    let part = part.max(1);
     let topic = p.topic.as_bytes();
     let payload = &p.payload[..];
-    let mut out = Vec::with_capacity(topic.len() + payload.len() + 128);
+    out.reserve(topic.len() + payload.len() + 128);
     out.extend_from_slice(
         format!(
             "\r\n+CMQTTRXSTART: {idx},{},{}\r\n",
@@ -413,8 +490,4 @@ fn deliver(shared: &Shared, idx: u8, gen: u64, p: &Publish) {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("\r\n+CMQTTRXEND: {idx}\r\n").as_bytes());
-    let written = shared.with_link(idx, gen, |_, o| o.extend_from_slice(&out));
-    if written {
-        shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
-    }
 }

@@ -20,6 +20,7 @@ mod at;
 mod link;
 mod profile;
 mod pty;
+mod qmt;
 pub mod replay;
 
 use std::io;
@@ -277,10 +278,19 @@ impl VirtualModem {
         }
     }
 
+    /// The causes [`VirtualModem::drop_link`] takes on this profile.
+    pub fn link_causes(&self) -> std::ops::RangeInclusive<u8> {
+        match self.shared.profile.family {
+            profile::Family::Cmqtt => 1..=3,
+            profile::Family::Qmt => 1..=7,
+        }
+    }
+
     /// Closes client `client_index`'s TCP link abruptly (no DISCONNECT, so
-    /// the broker publishes the will), then reports
-    /// `+CMQTTCONNLOST: client_index,cause`. `cause` is 1 (closed passively),
-    /// 2 (reset) or 3 (network closed).
+    /// the broker publishes the will), then reports it in the family's words:
+    /// CMQTT `+CMQTTCONNLOST: client_index,cause` with `cause` 1 (closed
+    /// passively), 2 (reset) or 3 (network closed); QMT `+QMTSTAT:
+    /// client_index,cause` with the `+QMTSTAT` codes 1-7.
     pub fn drop_link(&self, client_index: u8, cause: u8) -> Result<(), SimError> {
         self.check_open()?;
         let clients = self.shared.profile.clients;
@@ -290,9 +300,13 @@ impl VirtualModem {
                 clients - 1
             )));
         }
-        if !(1..=3).contains(&cause) {
+        let causes = self.link_causes();
+        if !causes.contains(&cause) {
             return Err(SimError::InvalidArgument(format!(
-                "cause must be 1..=3, got {cause}"
+                "cause must be {}..={} on {}, got {cause}",
+                causes.start(),
+                causes.end(),
+                self.shared.profile.name
             )));
         }
         let link = {
@@ -304,9 +318,52 @@ impl VirtualModem {
         };
         link.shutdown(Duration::from_secs(5));
         // Under the state lock, like every other frame.
+        let mut st = self.shared.state();
+        let urc = match self.shared.profile.family {
+            profile::Family::Cmqtt => format!("\r\n+CMQTTCONNLOST: {client_index},{cause}\r\n"),
+            profile::Family::Qmt => {
+                st.qmt.close_network(client_index);
+                format!("\r\n+QMTSTAT: {client_index},{cause}\r\n")
+            }
+        };
+        self.shared.write_frame(urc.as_bytes());
+        drop(st);
+        Ok(())
+    }
+
+    /// QMT profiles: the network deactivates PDP context `cid`: every client
+    /// open on it loses its link (no DISCONNECT), then the modem reports
+    /// `+QIURC: "pdpdeact",<cid>`.
+    pub fn pdp_deactivate(&self, cid: u8) -> Result<(), SimError> {
+        self.check_open()?;
+        if self.shared.profile.family != profile::Family::Qmt {
+            return Err(SimError::InvalidArgument(format!(
+                "pdp_deactivate: only QMT profiles report +QIURC, not {}",
+                self.shared.profile.name
+            )));
+        }
+        if !(1..=16).contains(&cid) {
+            return Err(SimError::InvalidArgument(format!(
+                "cid must be 1..=16, got {cid}"
+            )));
+        }
+        let links = {
+            let mut st = self.shared.state();
+            let mut links = Vec::new();
+            for idx in 0..self.shared.profile.clients {
+                if st.qmt.is_open_on(idx, cid) {
+                    links.extend(st.take_link(idx));
+                    st.qmt.close_network(idx);
+                }
+            }
+            links
+        };
+        for l in links {
+            l.shutdown(Duration::from_secs(5));
+        }
         let st = self.shared.state();
         self.shared
-            .write_frame(format!("\r\n+CMQTTCONNLOST: {client_index},{cause}\r\n").as_bytes());
+            .write_frame(format!("\r\n+QIURC: \"pdpdeact\",{cid}\r\n").as_bytes());
         drop(st);
         Ok(())
     }

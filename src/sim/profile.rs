@@ -1,8 +1,18 @@
 //! What differs between the imitated modems: identity strings and the ranges
 //! that their test commands (`AT+CMQTTxxx=?`) announce.
 
+/// The MQTT command set a profile answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// SIMCom `AT+CMQTT*` (src/sim/at.rs).
+    Cmqtt,
+    /// Quectel `AT+QMT*` (src/sim/qmt.rs).
+    Qmt,
+}
+
 pub(crate) struct Profile {
     pub name: &'static str,
+    pub family: Family,
     pub manufacturer: &'static str,
     pub model: &'static str,
     pub revision: &'static str,
@@ -32,6 +42,7 @@ pub(crate) const WILL_MAX: usize = 1024;
 
 pub(crate) static A7600: Profile = Profile {
     name: "a7600",
+    family: Family::Cmqtt,
     manufacturer: "SIMCOM INCORPORATED",
     model: "A7600E-H",
     revision: "A7600M7_V1.0.0.1",
@@ -50,6 +61,7 @@ pub(crate) static A7600: Profile = Profile {
 
 pub(crate) static SIM7600: Profile = Profile {
     name: "sim7600",
+    family: Family::Cmqtt,
     manufacturer: "SIMCOM INCORPORATED",
     model: "SIMCOM_SIM7600E-H",
     revision: "SIM7600M22_V2.0",
@@ -70,6 +82,7 @@ pub(crate) static SIM7600: Profile = Profile {
 /// V1.03, sections 3.2.3, 3.2.5 and 3.2.8).
 pub(crate) static SIM7028: Profile = Profile {
     name: "sim7028",
+    family: Family::Cmqtt,
     manufacturer: "SIMCOM INCORPORATED",
     model: "SIM7028",
     revision: "2110B05SIM7028",
@@ -86,7 +99,86 @@ pub(crate) static SIM7028: Profile = Profile {
     boot_urcs: &["RDY", "+CPIN: READY"],
 };
 
-pub(crate) static ALL: [&Profile; 3] = [&A7600, &SIM7600, &SIM7028];
+/// Quectel boot sequence on the UART (LTE Standard modules).
+const QUECTEL_BOOT: &[&str] = &[
+    "RDY",
+    "+CFUN: 1",
+    "+CPIN: READY",
+    "+QUSIM: 1",
+    "+QIND: SMS DONE",
+    "+QIND: PB DONE",
+];
+
+/// Quectel EC2x / EG9x / BG96 (`AT+QMT*`): six clients (0-5), host names up to 100
+/// bytes, SSL contexts 0-5, payloads up to 4096 bytes (see src/dialect/qmt.rs).
+const fn quectel(
+    name: &'static str,
+    model: &'static str,
+    revision: &'static str,
+    imei: &'static str,
+    act: u8,
+    boot_urcs: &'static [&'static str],
+) -> Profile {
+    Profile {
+        name,
+        family: Family::Qmt,
+        manufacturer: "Quectel",
+        model,
+        revision,
+        imei,
+        imsi: "460001234567893",
+        iccid: "89860012345678901237",
+        clients: 6,
+        client_id_max: 128,
+        server_addr_len: (1, 100),
+        ssl_ctx_max: 5,
+        payload_max: 4096,
+        act,
+        boot_urcs,
+    }
+}
+
+pub(crate) static EC20: Profile = quectel(
+    "ec20",
+    "EC20F",
+    "EC20CEFAGR06A05M4G",
+    "861234040000041",
+    7,
+    QUECTEL_BOOT,
+);
+pub(crate) static EC25: Profile = quectel(
+    "ec25",
+    "EC25",
+    "EC25EFAR06A06M4G",
+    "861234040000058",
+    7,
+    QUECTEL_BOOT,
+);
+pub(crate) static EG91: Profile = quectel(
+    "eg91",
+    "EG91",
+    "EG91EXGAR08A04M1G",
+    "861234040000066",
+    7,
+    QUECTEL_BOOT,
+);
+/// BG96 (LTE-M / NB-IoT): the publish command is `AT+QMTPUB` with a length.
+pub(crate) static BG96: Profile = quectel(
+    "bg96",
+    "BG96",
+    "BG96MAR02A07M1G",
+    "866425030000074",
+    8,
+    &[
+        "RDY",
+        "+CFUN: 1",
+        "+CPIN: READY",
+        "+QIND: SMS DONE",
+        "APP RDY",
+    ],
+);
+
+pub(crate) static ALL: [&Profile; 7] = [&A7600, &SIM7600, &SIM7028, &EC20, &EC25, &EG91, &BG96];
 
 pub(crate) fn find(name: &str) -> Option<&'static Profile> {
     ALL.iter()

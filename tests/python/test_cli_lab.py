@@ -60,6 +60,7 @@ def test_every_lab_command_has_help(command: str) -> None:
 def test_probe_json_identifies_each_profile(profile: str) -> None:
     with modemqtt.VirtualModem(profile) as vm, modemqtt.Modem(vm.port) as m:
         expected = m.info()
+        family = m.dialect
         m.close()
         done = run("probe", vm.port, "--json")
     assert done.returncode == 0, done.stderr
@@ -70,8 +71,10 @@ def test_probe_json_identifies_each_profile(profile: str) -> None:
     assert doc["sim"] == "READY"
     assert doc["registration"]["creg"] == "home"
     assert doc["signal"]["rssi"] == 23 and doc["signal"]["rssi_dbm"] == -67
-    assert doc["families"] == {"cmqtt": True}
-    assert doc["dialect"] == "cmqtt"
+    # Every family modemqtt knows is probed; exactly the profile's own answers.
+    assert doc["families"][family] is True
+    assert [f for f, ok in doc["families"].items() if ok] == [family]
+    assert doc["dialect"] == family
 
 
 def test_probe_table_and_quiet(vm: modemqtt.VirtualModem) -> None:

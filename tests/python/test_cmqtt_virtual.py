@@ -1,5 +1,7 @@
 """SIMCom CMQTT end to end: Modem + MqttClient -> VirtualModem (pty) -> embedded broker.
 
+The behaviour all families share is in test_mqtt_shared.py; this file keeps what is CMQTT's own.
+
 The CMQTT receive URCs (+CMQTTRXSTART/RXTOPIC/RXPAYLOAD/RXEND) carry neither QoS nor the retain
 flag, so Message.qos and Message.retain are None for this family.
 """
@@ -12,7 +14,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, Callable
@@ -21,7 +22,6 @@ import modemqtt
 import pytest
 from modemqtt import (
     CommandError,
-    Message,
     Modem,
     ModemError,
     ModemTimeout,
@@ -30,7 +30,7 @@ from modemqtt import (
     VirtualModem,
     Will,
 )
-from support import Paho, free_port, host_port, unique_topic, wait_until
+from support import host_port, unique_topic, wait_until
 
 BINARY = bytes(range(256)) * 40  # 10240 bytes, every byte value, the A7600 maximum
 assert len(BINARY) == 10240
@@ -114,99 +114,10 @@ def test_sim_url_starts_a_virtual_modem() -> None:
 # ----------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("qos", [0, 1, 2])
-def test_round_trip(modem: Modem, broker, qos: int) -> None:
-    topic = unique_topic()
-    with connected(modem, broker) as client:
-        client.subscribe(topic, qos=qos)
-        before = time.time()
-        client.publish(topic, b"hello \x00\r\nOK\r\n", qos=qos)
-        msg = client.wait_message(topic, timeout=10)
-        after = time.time()
-    assert isinstance(msg, Message)
-    assert msg.topic == topic
-    assert msg.payload == b"hello \x00\r\nOK\r\n"
-    assert msg.qos is None
-    assert msg.retain is None
-    assert msg.client_index == 0
-    assert before <= msg.received_at <= after
-
-
-def test_str_payload_is_utf8(modem: Modem, broker) -> None:
-    topic = unique_topic()
-    text = "grüße ✓ 温度"
-    with connected(modem, broker) as client:
-        client.subscribe(topic, qos=1)
-        client.publish(topic, text, qos=1)
-        msg = client.wait_message(topic, timeout=10)
-    assert msg.payload == text.encode("utf-8")
-    assert msg.text() == text
-
-
-def test_on_message_callback(modem: Modem, broker) -> None:
-    topic = unique_topic()
-    got: queue.Queue[Message] = queue.Queue()
-    with connected(modem, broker) as client:
-        client.on_message = got.put
-        client.subscribe(topic, qos=1)
-        client.publish(topic, b"via callback", qos=1)
-        msg = got.get(timeout=10)
-    assert (msg.topic, msg.payload) == (topic, b"via callback")
-
-
-def test_messages_iterator_in_order(modem: Modem, broker) -> None:
-    topic = unique_topic()
-    with connected(modem, broker) as client:
-        client.subscribe(topic, qos=1)
-        for i in range(5):
-            client.publish(topic, f"m{i}", qos=1)
-        got = []
-        for msg in client.messages(timeout=10):
-            got.append(msg.payload)
-            if len(got) == 5:
-                break
-    assert got == [b"m0", b"m1", b"m2", b"m3", b"m4"]
-
-
 def test_messages_iterator_ends_when_quiet(modem: Modem, broker) -> None:
     with connected(modem, broker) as client:
         client.subscribe(unique_topic(), qos=0)
         assert list(client.messages(timeout=0.3)) == []
-
-
-def test_wait_message_filter_keeps_other_messages(modem: Modem, broker) -> None:
-    base = unique_topic()
-    with connected(modem, broker) as client:
-        client.subscribe(f"{base}/#", qos=1)
-        client.publish(f"{base}/a/x", b"first", qos=1)
-        client.publish(f"{base}/b/x", b"second", qos=1)
-        msg = client.wait_message(f"{base}/b/+", timeout=10)
-        assert msg.payload == b"second"
-        other = client.wait_message(timeout=10)
-        assert (other.topic, other.payload) == (f"{base}/a/x", b"first")
-
-
-def test_wait_message_times_out(modem: Modem, broker) -> None:
-    with connected(modem, broker) as client:
-        client.subscribe(unique_topic(), qos=0)
-        with pytest.raises(ModemTimeout):
-            client.wait_message(timeout=0.5)
-
-
-def test_subscribe_list_and_unsubscribe(modem: Modem, broker) -> None:
-    t1, t2 = unique_topic(), unique_topic()
-    with connected(modem, broker) as client:
-        client.subscribe([(t1, 1), (t2, 1)])
-        client.publish(t1, b"one", qos=1)
-        client.publish(t2, b"two", qos=1)
-        got = {client.wait_message(timeout=10).topic, client.wait_message(timeout=10).topic}
-        assert got == {t1, t2}
-        client.unsubscribe(t1)
-        client.publish(t1, b"not for us", qos=1)
-        client.publish(t2, b"still", qos=1)
-        msg = client.wait_message(timeout=10)
-        assert (msg.topic, msg.payload) == (t2, b"still")
-        client.unsubscribe([t2])
 
 
 def test_topic_with_quote_is_allowed(modem: Modem, broker) -> None:
@@ -227,36 +138,6 @@ def test_retained_message_reaches_new_subscription(modem: Modem, broker) -> None
     assert msg.payload == b"kept"
     assert msg.retain is None  # CMQTT does not report it
     assert msg.qos is None
-
-
-def test_retained_flag_seen_by_paho(vm: VirtualModem, modem: Modem, broker) -> None:
-    topic = unique_topic()
-    with connected(modem, broker) as client:
-        client.publish(topic, b"kept", qos=1, retain=True)
-    with Paho(vm.broker_url) as peer:
-        peer.subscribe(topic, qos=1)
-        msg = peer.get()
-    assert (msg.payload, msg.retain) == (b"kept", True)
-
-
-def test_largest_binary_payload_byte_exact(modem: Modem, broker) -> None:
-    topic = unique_topic()
-    with connected(modem, broker) as client:
-        client.subscribe(topic, qos=1)
-        client.publish(topic, BINARY, qos=1)
-        msg = client.wait_message(topic, timeout=30)
-    assert len(msg.payload) == len(BINARY)
-    assert msg.payload == BINARY
-
-
-def test_longest_topic(modem: Modem, broker) -> None:
-    topic = unique_topic()
-    topic += "/" + "t" * (1024 - len(topic) - 1)
-    assert len(topic.encode()) == 1024
-    with connected(modem, broker) as client:
-        client.subscribe(topic, qos=1)
-        client.publish(topic, b"long topic", qos=1)
-        assert client.wait_message(topic, timeout=10).topic == topic
 
 
 def test_topic_and_payload_in_many_parts() -> None:
@@ -281,45 +162,6 @@ def test_set_part_size_and_bytewise_output(vm: VirtualModem, modem: Modem, broke
         msg = client.wait_message(topic, timeout=30)
         vm.set_chunk_size(None)
     assert (msg.topic, msg.payload) == (topic, payload)
-
-
-def test_noise_on_the_line_is_tolerated(vm: VirtualModem, modem: Modem, broker) -> None:
-    topic = unique_topic()
-    with connected(modem, broker) as client:
-        client.subscribe(topic, qos=1)
-        vm.inject_noise(b"\x00\xff\r\ngarbage\r\n\xfe")
-        client.publish(topic, b"after noise", qos=1)
-        assert client.wait_message(topic, timeout=10).payload == b"after noise"
-    assert modem.command("AT").final == "OK"
-
-
-def test_both_clients_of_an_a7600(modem: Modem, broker) -> None:
-    t0, t1 = unique_topic(), unique_topic()
-    with connected(modem, broker, index=0) as c0, connected(modem, broker, index=1) as c1:
-        assert (c0.index, c1.index) == (0, 1)
-        c0.subscribe(t0, qos=1)
-        c1.subscribe(t1, qos=1)
-        c0.publish(t1, b"to one", qos=1)
-        c1.publish(t0, b"to zero", qos=1)
-        m1 = c1.wait_message(t1, timeout=10)
-        m0 = c0.wait_message(t0, timeout=10)
-    assert (m0.payload, m0.client_index) == (b"to zero", 0)
-    assert (m1.payload, m1.client_index) == (b"to one", 1)
-
-
-def test_disconnect_and_connect_again(modem: Modem, broker) -> None:
-    topic = unique_topic()
-    client = modem.mqtt(new_id())
-    try:
-        client.connect(*broker)
-        client.disconnect()
-        assert not client.is_connected()
-        client.connect(*broker)
-        client.subscribe(topic, qos=1)
-        client.publish(topic, b"again", qos=1)
-        assert client.wait_message(topic, timeout=10).payload == b"again"
-    finally:
-        client.close()
 
 
 def test_queue_overflow_is_counted(modem: Modem, broker) -> None:
@@ -347,36 +189,6 @@ def test_will_reaches_other_client_index(vm: VirtualModem, modem: Modem, broker)
     assert msg.client_index == 1
 
 
-def test_will_reaches_paho(vm: VirtualModem, modem: Modem, broker) -> None:
-    topic = unique_topic()
-    with Paho(vm.broker_url) as peer:
-        peer.subscribe(topic, qos=1)
-        with connected(modem, broker, will=Will(topic, "offline", qos=1, retain=False)):
-            vm.drop_link(0, cause=1)
-            msg = peer.get(timeout=15)
-    assert msg.payload == b"offline"
-
-
-def test_clean_disconnect_sends_no_will(vm: VirtualModem, modem: Modem, broker) -> None:
-    topic = unique_topic()
-    with Paho(vm.broker_url) as peer:
-        peer.subscribe(topic, qos=1)
-        client = connected(modem, broker, will=Will(topic, b"gone", qos=1))
-        client.disconnect()
-        client.close()
-        peer.publish(topic, b"marker", qos=1)
-        assert peer.get(timeout=10).payload == b"marker"  # the will would have come first
-
-
-def test_drop_link_calls_on_disconnect_with_cause(vm: VirtualModem, modem: Modem, broker) -> None:
-    causes: queue.Queue[int] = queue.Queue()
-    with connected(modem, broker) as client:
-        client.on_disconnect = causes.put
-        vm.drop_link(0, cause=2)
-        assert causes.get(timeout=10) == 2
-        wait_until(lambda: not client.is_connected(), timeout=5, what="is_connected() False")
-
-
 def test_publish_after_link_loss_raises_mqtt_error(vm: VirtualModem, modem: Modem, broker) -> None:
     causes: queue.Queue[int] = queue.Queue()
     with connected(modem, broker) as client:
@@ -389,65 +201,6 @@ def test_publish_after_link_loss_raises_mqtt_error(vm: VirtualModem, modem: Mode
     assert err.value.code == 11
     assert err.value.name == "no connection"
     assert isinstance(err.value, ModemError)
-
-
-def test_connect_refused_raises_mqtt_error(modem: Modem) -> None:
-    client = modem.mqtt(new_id())
-    try:
-        with pytest.raises(MqttError) as err:
-            client.connect("127.0.0.1", free_port(), timeout=30)
-        assert err.value.operation == "connect"
-        assert err.value.code != 0
-        assert err.value.name
-        assert not client.is_connected()
-    finally:
-        client.close()
-
-
-def test_auto_reconnect_resubscribes(vm: VirtualModem, modem: Modem, broker) -> None:
-    topic = unique_topic()
-    causes: queue.Queue[int] = queue.Queue()
-    connects: list[float] = []
-    client = modem.mqtt(new_id(), auto_reconnect=True, reconnect_delay=(0.1, 1.0))
-    try:
-        client.on_disconnect = causes.put
-        client.on_connect = lambda: connects.append(time.time())
-        client.connect(broker[0], broker[1], clean_session=True)
-        client.subscribe(topic, qos=1)
-        seen = len(connects)
-        vm.drop_link(0, cause=1)
-        assert causes.get(timeout=10) == 1
-        wait_until(client.is_connected, timeout=30, what="reconnect")
-        with Paho(vm.broker_url) as peer:
-            msg = None
-            deadline = time.monotonic() + 30
-            attempt = 0
-            while msg is None and time.monotonic() < deadline:
-                attempt += 1
-                peer.publish(topic, f"after-{attempt}", qos=1)
-                try:
-                    msg = client.wait_message(topic, timeout=1.0)
-                except ModemTimeout:
-                    pass
-        assert msg is not None, "no message after reconnect: not resubscribed?"
-        assert msg.payload.startswith(b"after-")
-        wait_until(lambda: len(connects) > seen, timeout=5, what="on_connect after reconnect")
-    finally:
-        client.close()
-
-
-def test_reboot_drops_connections(vm: VirtualModem, modem: Modem, broker) -> None:
-    with connected(modem, broker) as client:
-        vm.reboot()
-        wait_until(lambda: not client.is_connected(), timeout=20, what="link down after reboot")
-
-    def answers() -> bool:
-        try:
-            return modem.command("AT", timeout=1.0).final == "OK"
-        except (ModemTimeout, CommandError):
-            return False
-
-    wait_until(answers, timeout=30, what="modem answering after reboot")
 
 
 # ----------------------------------------------------------------------------- fault injection
@@ -492,16 +245,6 @@ def test_response_delay_times_out_then_recovers(vm: VirtualModem, modem: Modem) 
 
 
 # ----------------------------------------------------------------------------- secrets
-
-
-def test_password_is_masked(modem: Modem, broker) -> None:
-    secret = "hunter2-" + uuid.uuid4().hex
-    with connected(modem, broker, username="lab", password=secret):
-        pass
-    text = modem.transcript_text()
-    assert secret not in text
-    assert all(secret.encode() not in data for _, _, data in modem.transcript())
-    assert "***" in text
 
 
 # ----------------------------------------------------------------------------- limits

@@ -70,7 +70,7 @@ def test_marker_skips_with_the_reason_or_picks_a_profile(pytester: pytest.Pytest
         def test_picks_the_profile(modem):
             assert modem.info().model == "SIM7028"
 
-        @pytest.mark.modem(clients=5)
+        @pytest.mark.modem(clients=7)
         def test_too_many(modem):
             raise AssertionError("must not run")
         """
@@ -80,7 +80,7 @@ def test_marker_skips_with_the_reason_or_picks_a_profile(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(
         [
             "*needs MQTT family no-such-family, the modem has cmqtt*",
-            "*needs clients >= 5*",
+            "*needs clients >= 7*",
         ]
     )
 

@@ -57,6 +57,9 @@ pub struct Command {
     /// URCs. Empty: every line that is not a registered URC belongs to the response.
     pub response_prefixes: Vec<Vec<u8>>,
     pub expect: Option<Expect>,
+    /// A line that stands for the prompt (Quectel's `AT+QFUPL` answers `CONNECT` instead
+    /// of `>`); `None`: only `>` is a prompt.
+    pub prompt_line: Option<Vec<u8>>,
 }
 
 impl Command {
@@ -68,6 +71,7 @@ impl Command {
             timeout,
             response_prefixes: Vec::new(),
             expect: None,
+            prompt_line: None,
         }
     }
     pub fn with_data(mut self, data: Vec<u8>) -> Self {
@@ -80,6 +84,10 @@ impl Command {
     }
     pub fn with_expect(mut self, expect: Expect) -> Self {
         self.expect = Some(expect);
+        self
+    }
+    pub fn with_prompt_line(mut self, line: impl Into<Vec<u8>>) -> Self {
+        self.prompt_line = Some(line.into());
         self
     }
 }
@@ -360,7 +368,10 @@ impl Session {
         let State::Busy(inflight) = &mut self.state else {
             return;
         };
+        let is_prompt_line = matches!((&frame, &inflight.cmd.prompt_line),
+            (Frame::Line(l), Some(p)) if l == p && !inflight.data_sent);
         match frame {
+            _ if is_prompt_line => self.busy_frame(Frame::Prompt),
             Frame::Prompt => {
                 if let (false, Some(data)) = (inflight.data_sent, &inflight.cmd.data) {
                     inflight.data_sent = true;

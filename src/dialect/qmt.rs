@@ -1,0 +1,1216 @@
+//! Quectel `AT+QMT*`: EC20 / EC21 / EC25 / EG91 / EG95 / EM05 and BG96 / BG95 (six clients,
+//! index 0-5).
+//!
+//! Sources: the summary page in seeds/004, Quectel's "EC2x&EG9x&EM05 MQTT Application Note"
+//! (V1.1, 2018-12), its successor "LTE Standard MQTT Application Note" (V1.2, 2020-04), the
+//! "BG96 MQTT Application Note" and the "BG95&BG77&BG600L MQTT Application Note" (V1.1), and
+//! open-source drivers of these modules. Where they disagree:
+//!
+//! * Publishing: the V1.1 EC2x note has `AT+QMTPUB=...,"<topic>"` ended by Ctrl-Z (not
+//!   binary-safe) and an in-line `AT+QMTPUBEX=...,"<msg>"`; the V1.2 note and current EC2x
+//!   firmware take `AT+QMTPUBEX=<idx>,<msgID>,<qos>,<retain>,"<topic>",<length>`, then `> `,
+//!   then exactly `<length>` bytes. BG95/BG96 notes give the same fixed-length form under the
+//!   name `AT+QMTPUB=...,<msglen>`. We use the fixed-length form (binary-safe) with the
+//!   command name of the profile, and the Ctrl-Z form only for an empty payload (nothing in
+//!   it can be mistaken for the terminator).
+//! * Payload limit: 4096 bytes on BG95/BG96 (field reports agree); the LTE Standard note gives
+//!   no figure for `<length>`, so the EC2x profiles enforce the same 4096.
+//! * Receive: `AT+QMTCFG="recv/mode",<idx>,<msg_recv_mode>,<msg_len_enable>`. Payloads in
+//!   `+QMTRECV` are not escaped (they may hold `"`, CR, LF), so the length field is always
+//!   enabled and payloads are taken by byte count (the codec's `RawRule::Inline`).
+//!   In buffer mode the modem announces `+QMTRECV: <idx>,<recv_id>` (five buffers, 0-4) and
+//!   the host reads with `AT+QMTRECV=<idx>,<recv_id>`; the answer has the same shape as the
+//!   direct URC.
+//! * Results: `OK` only means the command was accepted; the outcome is the result URC
+//!   (`+QMTOPEN: idx,result`, `+QMTCONN: idx,result[,ret_code]`, ...), which may come after
+//!   other URCs. A `result` of 1 (retransmission, with a count) is progress, not the end.
+//! * `AT+QMTDISC` closes the TCP connection too: a new `AT+QMTOPEN` is needed afterwards.
+//! * `+QIURC: "pdpdeact",<cid>`: the PDP context is gone, so every client on it is too.
+//! * Error numbers of `MqttError`: the field the modem reported, i.e. `result` (-1..5 for
+//!   open, 1-2 for the packet results), or the CONNACK `ret_code` (1-5) for a refused
+//!   connection, or the granted-QoS value 128 for a refused subscription; the name tells
+//!   which.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::at::session::{Command, Expect};
+use crate::at::{build, Arg, Frame, RawRule};
+use crate::engine::{Engine, Response};
+use crate::error::{Error, Result};
+use crate::mqtt::{
+    self, AliAuth, Backend, Capabilities, ClientOptions, ClientShared, ConnectOptions, Message,
+    ReceiveMode, Tls,
+};
+
+/// `+QMTOPEN` results.
+pub fn open_result_name(code: i32) -> String {
+    match code {
+        -1 => "failed to open network",
+        0 => "network opened successfully",
+        1 => "wrong parameter",
+        2 => "MQTT identifier is occupied",
+        3 => "failed to activate PDP",
+        4 => "failed to parse domain name",
+        5 => "network connection error",
+        _ => return format!("unknown open result {code}"),
+    }
+    .to_string()
+}
+
+/// `<result>` of `+QMTCONN`, `+QMTSUB`, `+QMTUNS`, `+QMTPUB(EX)`.
+pub fn packet_result_name(code: i32) -> String {
+    match code {
+        0 => "packet sent successfully and ACK received",
+        1 => "packet retransmission",
+        2 => "failed to send packet",
+        _ => return format!("unknown packet result {code}"),
+    }
+    .to_string()
+}
+
+/// `<ret_code>` of `+QMTCONN` (the CONNACK return code).
+pub fn conn_ret_code_name(code: i32) -> String {
+    match code {
+        0 => "connection accepted",
+        1 => "connection refused: unacceptable protocol version",
+        2 => "connection refused: identifier rejected",
+        3 => "connection refused: server unavailable",
+        4 => "connection refused: bad user name or password",
+        5 => "connection refused: not authorized",
+        _ => return format!("connection refused: unknown return code {code}"),
+    }
+    .to_string()
+}
+
+/// `+QMTSTAT` error codes (the notes' "Error Codes of the URC" table).
+pub fn stat_name(code: i32) -> String {
+    match code {
+        1 => "connection is closed or reset by peer",
+        2 => "sending PINGREQ packet timed out or failed",
+        3 => "sending CONNECT packet timed out or failed",
+        4 => "receiving CONNACK packet timed out or failed",
+        5 => "the server closed the connection after the client sent DISCONNECT",
+        6 => "the client closed the connection because sending packets kept failing",
+        7 => "the link is not alive or the server is unavailable",
+        _ => return format!("link state changed (code {code})"),
+    }
+    .to_string()
+}
+
+/// `on_disconnect` causes of modemqtt's own, beside the `+QMTSTAT` codes 1-7.
+pub const CAUSE_PORT_LOST: i32 = crate::dialect::cmqtt::CAUSE_PORT_LOST;
+pub const CAUSE_RESTARTED: i32 = crate::dialect::cmqtt::CAUSE_RESTARTED;
+/// `+QIURC: "pdpdeact",<cid>` for the client's PDP context.
+pub const CAUSE_PDP_DEACTIVATED: i32 = -3;
+
+/// Number of message buffers per client in buffer mode (recv_id 0-4).
+pub const BUFFERS: u8 = 5;
+/// Topics per `AT+QMTSUB` / `AT+QMTUNS` line; longer lists are sent in several commands.
+pub const TOPICS_PER_COMMAND: usize = 5;
+
+pub fn capabilities(profile: &str) -> Option<Capabilities> {
+    let base = Capabilities {
+        family: "qmt",
+        profile: profile.to_string(),
+        clients: 6,
+        client_id_len: (1, 128),
+        // Topics are quoted on the command line; 255 keeps a five-topic AT+QMTSUB within
+        // the modems' command-line buffer.
+        topic_max: 255,
+        payload_max: 4096,
+        will_topic_max: 256,
+        will_payload_max: 256,
+        max_qos: 2,
+        keepalive: (0, 3600),
+        credential_max: 256,
+        // <host_name>: "The maximum size is 100 bytes."
+        server_addr_len: (1, 100),
+        tls: true,
+        will: true,
+        will_retain: true,
+        retain: true,
+        empty_payload: true,
+    };
+    match profile {
+        "ec20" | "ec21" | "ec25" | "eg91" | "eg95" | "em05" | "bg96" | "bg95" => Some(base),
+        _ => None,
+    }
+}
+
+/// The publish command of a profile (see the module docs).
+pub fn publish_command(profile: &str) -> &'static str {
+    if profile.starts_with("bg") {
+        "QMTPUB"
+    } else {
+        "QMTPUBEX"
+    }
+}
+
+/// Picks the profile from the model name (`AT+CGMM`, e.g. "EC25", "BG96").
+pub fn profile_for_model(model: &str) -> &'static str {
+    let m = model.to_ascii_uppercase();
+    for (key, p) in [
+        ("EC21", "ec21"),
+        ("EC25", "ec25"),
+        ("EG91", "eg91"),
+        ("EG95", "eg95"),
+        ("EM05", "em05"),
+        ("BG96", "bg96"),
+        ("BG95", "bg95"),
+        ("EC20", "ec20"),
+    ] {
+        if m.contains(key) {
+            return p;
+        }
+    }
+    "ec20"
+}
+
+pub fn raw_rules() -> Vec<RawRule> {
+    // +QMTRECV: <idx>,<msgID>,"<topic>",<payload_len>,"<payload>"
+    vec![RawRule::Inline {
+        prefix: b"+QMTRECV:".to_vec(),
+        len_field: 3,
+    }]
+}
+
+/// The comma-separated fields after `+NAME: `, quotes removed (no quote-awareness needed
+/// for the numeric URCs this is used on).
+fn fields(line: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(line);
+    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
+    body.split(',')
+        .map(|f| f.trim().trim_matches('"').to_string())
+        .collect()
+}
+
+fn int_fields(line: &[u8]) -> Vec<i64> {
+    fields(line).iter().filter_map(|f| f.parse().ok()).collect()
+}
+
+fn field_int(line: &[u8], i: usize) -> Option<i64> {
+    fields(line).get(i).and_then(|f| f.parse().ok())
+}
+
+/// A result URC is final unless its `result` (field `I`) is 1, "packet retransmission".
+fn final_unless_retransmission<const I: usize>(line: &[u8]) -> bool {
+    field_int(line, I) != Some(1)
+}
+
+/// Parses `+QMTRECV: <idx>,<msgID>,"<topic>",<len>` (the header of a raw frame).
+fn parse_recv_header(header: &[u8]) -> Option<(usize, u16, String)> {
+    let text = std::str::from_utf8(header).ok()?;
+    let body = text.strip_prefix("+QMTRECV:")?.trim_start();
+    let (idx, rest) = body.split_once(',')?;
+    let (msgid, rest) = rest.split_once(',')?;
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.rfind('"')?;
+    let topic = &rest[..end];
+    Some((
+        idx.trim().parse().ok()?,
+        msgid.trim().parse().ok()?,
+        topic.to_string(),
+    ))
+}
+
+/// Parses the length-less form `+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (a modem
+/// where `msg_len_enable` did not take): the payload is taken between the quotes.
+fn parse_recv_line(line: &[u8]) -> Option<(usize, u16, String, Vec<u8>)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let body = text.strip_prefix("+QMTRECV:")?.trim_start();
+    let mut it = body.splitn(3, ',');
+    let idx = it.next()?.trim().parse().ok()?;
+    let msgid = it.next()?.trim().parse().ok()?;
+    let rest = it.next()?.strip_prefix('"')?;
+    let (topic, payload) = rest.split_once("\",\"")?;
+    let payload = payload.strip_suffix('"')?;
+    Some((idx, msgid, topic.to_string(), payload.as_bytes().to_vec()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the router knows about one open client.
+struct Slot {
+    shared: Arc<ClientShared>,
+    pdp_cid: u8,
+    /// Buffer-mode notices not read yet, in arrival order.
+    pending: VecDeque<u8>,
+    /// Wakes the client's buffer reader (bounded(1): wake-ups coalesce).
+    wake: Option<Sender<()>>,
+}
+
+/// URC routing for all clients of one modem.
+struct Router {
+    slots: Mutex<Vec<Option<Slot>>>,
+}
+
+impl Router {
+    fn shared(&self, idx: usize) -> Option<Arc<ClientShared>> {
+        lock(&self.slots)
+            .get(idx)
+            .and_then(|s| s.as_ref().map(|s| s.shared.clone()))
+    }
+
+    fn deliver(&self, idx: usize, msgid: u16, topic: String, payload: Vec<u8>) {
+        let msg = Message {
+            topic,
+            payload,
+            // The URC has the packet id but neither QoS nor retain.
+            qos: if msgid == 0 { Some(0) } else { None },
+            retain: None,
+            client_index: idx as u8,
+            received_at: SystemTime::now(),
+        };
+        match self.shared(idx) {
+            Some(c) => c.deliver(msg),
+            None => log::warn!("qmt: message for client {idx}, which is not open here; dropped"),
+        }
+    }
+
+    /// Buffer mode: message stored in buffer `recv_id`; the client's reader fetches it.
+    fn note_buffer(&self, idx: usize, recv_id: u8) {
+        let mut slots = lock(&self.slots);
+        let Some(Some(slot)) = slots.get_mut(idx) else {
+            log::warn!("qmt: buffer notice for client {idx}, which is not open here");
+            return;
+        };
+        if !slot.pending.contains(&recv_id) {
+            slot.pending.push_back(recv_id);
+        }
+        if let Some(w) = &slot.wake {
+            let _ = w.try_send(());
+        }
+    }
+
+    fn on_frame(&self, frame: &Frame) {
+        match frame {
+            Frame::Raw { header, data } => match parse_recv_header(header) {
+                Some((idx, msgid, topic)) => self.deliver(idx, msgid, topic, data.clone()),
+                None => log::warn!(
+                    "qmt: cannot parse {:?}; message dropped",
+                    String::from_utf8_lossy(header)
+                ),
+            },
+            Frame::Line(line) => self.on_line(line),
+            _ => {}
+        }
+    }
+
+    fn on_line(&self, line: &[u8]) {
+        if line.starts_with(b"+QMTRECV:") {
+            let f = fields(line);
+            if f.len() == 2 {
+                if let (Ok(idx), Ok(id)) = (f[0].parse::<usize>(), f[1].parse::<u8>()) {
+                    self.note_buffer(idx, id);
+                    return;
+                }
+            }
+            match parse_recv_line(line) {
+                Some((idx, msgid, topic, payload)) => {
+                    log::warn!(
+                        "qmt: +QMTRECV without a length field; payload taken between quotes"
+                    );
+                    self.deliver(idx, msgid, topic, payload);
+                }
+                None => log::warn!(
+                    "qmt: cannot parse {:?}; dropped",
+                    String::from_utf8_lossy(line)
+                ),
+            }
+        } else if line.starts_with(b"+QMTSTAT:") {
+            let f = int_fields(line);
+            if let (Some(&idx), Some(&code)) = (f.first(), f.get(1)) {
+                if let Some(c) = self.shared(idx as usize) {
+                    c.connection_lost(code as i32, &stat_name(code as i32));
+                }
+            }
+        } else if line.starts_with(b"+QIURC:") {
+            let f = fields(line);
+            if f.first().map(String::as_str) == Some("pdpdeact") {
+                let cid = f.get(1).and_then(|c| c.parse::<u8>().ok());
+                let hit: Vec<_> = lock(&self.slots)
+                    .iter()
+                    .flatten()
+                    .filter(|s| cid.is_none_or(|c| c == s.pdp_cid))
+                    .map(|s| s.shared.clone())
+                    .collect();
+                for c in hit {
+                    c.connection_lost(CAUSE_PDP_DEACTIVATED, "PDP context deactivated");
+                }
+            }
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
+        let all: Vec<_> = lock(&self.slots)
+            .iter()
+            .flatten()
+            .map(|s| s.shared.clone())
+            .collect();
+        for c in all {
+            c.connection_lost(cause, reason);
+        }
+    }
+
+    fn forget_buffers(&self) {
+        for s in lock(&self.slots).iter_mut().flatten() {
+            s.pending.clear();
+        }
+    }
+
+    /// Takes the oldest notice; a notice for the same buffer that arrives while it is
+    /// being read (the modem refilled it) queues up again.
+    fn take_pending(&self, idx: usize) -> Option<u8> {
+        lock(&self.slots)
+            .get_mut(idx)
+            .and_then(|s| s.as_mut())
+            .and_then(|s| s.pending.pop_front())
+    }
+
+    /// A read failed: the notice goes back to the front, to be tried again.
+    fn requeue(&self, idx: usize, recv_id: u8) {
+        if let Some(Some(s)) = lock(&self.slots).get_mut(idx) {
+            if !s.pending.contains(&recv_id) {
+                s.pending.push_front(recv_id);
+            }
+        }
+    }
+}
+
+/// Modem-wide QMT state: the router and the clients open on it.
+pub struct Context {
+    engine: Engine,
+    caps: Capabilities,
+    pub_cmd: &'static str,
+    router: Arc<Router>,
+    handler_ids: Vec<u64>,
+}
+
+impl Context {
+    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+        let caps = capabilities(profile)
+            .ok_or_else(|| Error::invalid(format!("profile: unknown QMT profile {profile:?}")))?;
+        let n = caps.clients as usize;
+        let router = Arc::new(Router {
+            slots: Mutex::new((0..n).map(|_| None).collect()),
+        });
+        for rule in raw_rules() {
+            engine.add_raw_rule(rule);
+        }
+        let mut handler_ids = Vec::new();
+        for prefix in [&b"+QMTRECV:"[..], b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""] {
+            let r = router.clone();
+            handler_ids
+                .push(engine.add_urc_handler(prefix, Arc::new(move |f: &Frame| r.on_frame(f))));
+        }
+        let r = router.clone();
+        handler_ids.push(engine.add_urc_handler(
+            crate::engine::BOOT_URC,
+            Arc::new(move |_f: &Frame| {
+                r.forget_buffers();
+                r.all_lost(CAUSE_RESTARTED, "modem restarted");
+            }),
+        ));
+        let r = router.clone();
+        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| {
+            r.all_lost(CAUSE_PORT_LOST, reason)
+        })));
+        Ok(Arc::new(Context {
+            engine,
+            pub_cmd: publish_command(profile),
+            caps,
+            router,
+            handler_ids,
+        }))
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// Reserves client `index` after checking the arguments; nothing is sent yet.
+    pub fn open_client(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &ClientOptions,
+    ) -> Result<(Arc<QmtClient>, Arc<ClientShared>)> {
+        let caps = &self.caps;
+        if index >= caps.clients {
+            return Err(Error::invalid(format!(
+                "index: {index} is outside 0..={} on {}",
+                caps.clients - 1,
+                caps.profile
+            )));
+        }
+        mqtt::check_len("client_id", client_id.len(), caps.client_id_len)?;
+        mqtt::check_quotable("client_id", client_id)?;
+        let q = &options.qmt;
+        if let Some(v) = q.mqtt_version {
+            if !matches!(v, 3 | 4) {
+                return Err(Error::invalid(format!(
+                    "protocol: {v} is not supported (3 = MQTT 3.1, 4 = MQTT 3.1.1)"
+                )));
+            }
+        }
+        if let Some(c) = q.pdp_context {
+            if !(1..=16).contains(&c) {
+                return Err(Error::invalid(format!(
+                    "pdp_context: {c} is outside 1..=16"
+                )));
+            }
+        }
+        if let Some(t) = q.packet_timeout {
+            if !(1..=60).contains(&t) {
+                return Err(Error::invalid(format!(
+                    "packet_timeout: {t} is outside 1..=60 seconds"
+                )));
+            }
+        }
+        if let Some(r) = q.retries {
+            if r > 10 {
+                return Err(Error::invalid(format!("retries: {r} is outside 0..=10")));
+            }
+        }
+        if let Some(a) = &q.aliauth {
+            for (what, v) in [
+                ("aliauth product_key", &a.product_key),
+                ("aliauth device_name", &a.device_name),
+                ("aliauth device_secret", &a.device_secret),
+            ] {
+                mqtt::check_len(what, v.len(), (1, 64))?;
+                mqtt::check_quotable(what, v)?;
+            }
+        }
+        if lock(&self.router.slots)[index as usize].is_some() {
+            return Err(Error::invalid(format!(
+                "index: client {index} is already open on this modem"
+            )));
+        }
+        let shared = ClientShared::new(index, options.queue_size);
+        let mode = q.receive_mode.unwrap_or(ReceiveMode::Buffer);
+        let (wake_tx, wake_rx) = bounded::<()>(1);
+        let client = Arc::new(QmtClient {
+            ctx: self.clone(),
+            index,
+            client_id: client_id.to_string(),
+            shared: shared.clone(),
+            mode,
+            version: q.mqtt_version.unwrap_or(4),
+            pdp_cid: q.pdp_context.unwrap_or(1),
+            packet_timeout: q.packet_timeout.unwrap_or(5),
+            retries: q.retries.unwrap_or(3),
+            timeout_notice: q.timeout_notice.unwrap_or(false),
+            aliauth: q.aliauth.clone(),
+            next_msgid: AtomicU16::new(1),
+            opened: Mutex::new(None),
+            checked_gen: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            reader: Mutex::new(None),
+            stop: Arc::new(AtomicBool::new(false)),
+        });
+        if let Some(a) = &client.aliauth {
+            self.engine.add_secret(a.device_secret.as_bytes());
+        }
+        lock(&self.router.slots)[index as usize] = Some(Slot {
+            shared: shared.clone(),
+            pdp_cid: client.pdp_cid,
+            pending: VecDeque::new(),
+            wake: (mode == ReceiveMode::Buffer).then(|| wake_tx.clone()),
+        });
+        if mode == ReceiveMode::Buffer {
+            let w = wake_tx.clone();
+            shared.set_room_listener(Some(Arc::new(move || {
+                let _ = w.try_send(());
+            })));
+            client.start_reader(wake_rx)?;
+        }
+        Ok((client, shared))
+    }
+
+    fn client_closed(&self, index: u8) {
+        if let Some(slot) = lock(&self.router.slots).get_mut(index as usize) {
+            *slot = None;
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        for id in &self.handler_ids {
+            self.engine.remove_handler(*id);
+        }
+    }
+}
+
+/// One QMT client index.
+pub struct QmtClient {
+    ctx: Arc<Context>,
+    index: u8,
+    client_id: String,
+    shared: Arc<ClientShared>,
+    mode: ReceiveMode,
+    version: u8,
+    pdp_cid: u8,
+    packet_timeout: u32,
+    retries: u32,
+    timeout_notice: bool,
+    aliauth: Option<AliAuth>,
+    next_msgid: AtomicU16,
+    /// The boot generation in which this index holds an open network (QMTOPEN done).
+    opened: Mutex<Option<u64>>,
+    /// The boot generation in which leftovers of an earlier run were cleared.
+    checked_gen: Mutex<Option<u64>>,
+    closed: AtomicBool,
+    reader: Mutex<Option<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+}
+
+const CMD: Duration = Duration::from_secs(9);
+/// `AT+QMTRECV=<idx>,<id>` reads one stored message.
+const READ_CMD: Duration = Duration::from_secs(15);
+
+impl QmtClient {
+    fn engine(&self) -> &Engine {
+        &self.ctx.engine
+    }
+
+    fn idx(&self) -> i64 {
+        self.index as i64
+    }
+
+    /// 1..=65535, wrapping, never 0 (0 is reserved for QoS 0 publishes).
+    fn msgid(&self) -> u16 {
+        loop {
+            let id = self.next_msgid.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// The longest a packet exchange can take on the modem: every try times out.
+    fn packet_wait(&self) -> Duration {
+        Duration::from_secs(self.packet_timeout as u64 * (self.retries as u64 + 1) + 5)
+    }
+
+    fn exec(&self, cmd: Command) -> Result<Response> {
+        self.engine().execute_raw(cmd)
+    }
+
+    fn cfg(&self, key: &str, args: &[Arg]) -> Result<()> {
+        let mut all = vec![Arg::Str(key), Arg::Int(self.idx())];
+        all.extend_from_slice(args);
+        let c = Command::new(build("AT+QMTCFG", &all)?, CMD);
+        self.engine().execute(c).map(|_| ())
+    }
+
+    /// Runs a command whose outcome is a `+NAME: idx,...` result URC; returns that line.
+    fn with_result(&self, cmd: Command) -> Result<Vec<u8>> {
+        let text = cmd.line.text().to_string();
+        let r = self.exec(cmd)?;
+        if !r.final_result.is_ok() {
+            return Err(Error::from_final(&text, &r.final_result));
+        }
+        for p in &r.progress {
+            log::info!(
+                "qmt: client {}: {} (retransmission)",
+                self.index,
+                String::from_utf8_lossy(p)
+            );
+        }
+        r.urc
+            .ok_or_else(|| Error::Protocol(format!("{text}: OK without a result")))
+    }
+
+    /// Checks `+NAME: idx,msgid,result[,value]`.
+    fn packet_outcome(&self, operation: &str, line: &[u8]) -> Result<Vec<i64>> {
+        let f = int_fields(line);
+        let result = f.get(2).copied().ok_or_else(|| {
+            Error::Protocol(format!(
+                "{operation}: cannot parse {:?}",
+                String::from_utf8_lossy(line)
+            ))
+        })?;
+        if result != 0 {
+            return Err(Error::Mqtt {
+                operation: operation.into(),
+                code: result as i32,
+                name: packet_result_name(result as i32),
+            });
+        }
+        Ok(f)
+    }
+
+    /// Clears what an earlier run (or another program) left on this index, once per boot.
+    fn clear_leftovers(&self) -> Result<()> {
+        let gen = self.engine().boot_generation();
+        let mut checked = lock(&self.checked_gen);
+        if *checked == Some(gen) {
+            return Ok(());
+        }
+        let c = Command::new(build("AT+QMTCONN?", &[])?, CMD).with_response(b"+QMTCONN:".to_vec());
+        let r = self.engine().execute(c)?;
+        // +QMTCONN: <idx>,<state>: 1 initializing, 2 connecting, 3 connected, 4 disconnecting
+        let connected = r.lines.iter().any(|f| match f {
+            Frame::Line(l) => {
+                let f = int_fields(l);
+                f.first() == Some(&self.idx()) && f.get(1) == Some(&3)
+            }
+            _ => false,
+        });
+        if connected {
+            log::info!(
+                "qmt: client {} was left connected; disconnecting",
+                self.index
+            );
+            if let Err(e) = self.disc(Duration::from_secs(30)) {
+                log::debug!("qmt: clearing client {}: {e}", self.index);
+            }
+        }
+        let c = Command::new(build("AT+QMTOPEN?", &[])?, CMD).with_response(b"+QMTOPEN:".to_vec());
+        let r = self.engine().execute(c)?;
+        let opened = r.lines.iter().any(|f| match f {
+            Frame::Line(l) => field_int(l, 0) == Some(self.idx()),
+            _ => false,
+        });
+        if opened {
+            log::info!("qmt: client {} was left open; closing", self.index);
+            if let Err(e) = self.close_network() {
+                log::debug!("qmt: clearing client {}: {e}", self.index);
+            }
+        }
+        *checked = Some(gen);
+        Ok(())
+    }
+
+    fn close_network(&self) -> Result<()> {
+        let c = Command::new(
+            build("AT+QMTCLOSE", &[Arg::Int(self.idx())])?,
+            Duration::from_secs(30),
+        )
+        .with_expect(Expect::prefix(format!("+QMTCLOSE: {},", self.index)));
+        let line = self.with_result(c);
+        *lock(&self.opened) = None;
+        let line = line?;
+        match field_int(&line, 1) {
+            Some(0) => Ok(()),
+            Some(code) => Err(Error::Mqtt {
+                operation: "close".into(),
+                code: code as i32,
+                name: "failed to close network".into(),
+            }),
+            None => Err(Error::Protocol(format!(
+                "cannot parse {:?}",
+                String::from_utf8_lossy(&line)
+            ))),
+        }
+    }
+
+    fn disc(&self, timeout: Duration) -> Result<()> {
+        let c = Command::new(build("AT+QMTDISC", &[Arg::Int(self.idx())])?, timeout)
+            .with_expect(Expect::prefix(format!("+QMTDISC: {},", self.index)));
+        let line = self.with_result(c);
+        // The TCP connection goes with the MQTT one.
+        *lock(&self.opened) = None;
+        let line = line?;
+        match field_int(&line, 1) {
+            Some(0) => Ok(()),
+            Some(code) => Err(Error::Mqtt {
+                operation: "disconnect".into(),
+                code: code as i32,
+                name: "failed to disconnect".into(),
+            }),
+            None => Err(Error::Protocol(format!(
+                "cannot parse {:?}",
+                String::from_utf8_lossy(&line)
+            ))),
+        }
+    }
+
+    fn upload_file(&self, name: &str, content: &[u8], secret: bool) -> Result<()> {
+        // Replace an older copy; "file not found" is the normal answer the first time.
+        if let Ok(c) = build("AT+QFDEL", &[Arg::Str(name)]) {
+            let _ = self.exec(Command::new(c, CMD));
+        }
+        let mut c = Command::new(
+            build(
+                "AT+QFUPL",
+                &[Arg::Str(name), Arg::Int(content.len() as i64), Arg::Int(10)],
+            )?,
+            Duration::from_secs(30),
+        )
+        .with_data(content.to_vec())
+        .with_prompt_line(b"CONNECT".to_vec())
+        .with_response(b"+QFUPL:".to_vec());
+        c.data_secret = secret;
+        let text = c.line.text().to_string();
+        let r = self.exec(c)?;
+        if !r.final_result.is_ok() {
+            return Err(Error::from_final(&text, &r.final_result));
+        }
+        // +QFUPL: <upload_size>,<checksum>
+        match r.value("+QFUPL:").and_then(|v| {
+            v.split(',')
+                .next()
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        }) {
+            Some(n) if n == content.len() => Ok(()),
+            other => Err(Error::Protocol(format!(
+                "{text}: uploaded {other:?} bytes, expected {}",
+                content.len()
+            ))),
+        }
+    }
+
+    fn configure_tls(&self, tls: &Tls) -> Result<u8> {
+        let ctx = tls.context.unwrap_or(self.index);
+        let sslcfg = |key: &str, value: Arg| -> Result<()> {
+            let c = Command::new(
+                build("AT+QSSLCFG", &[Arg::Str(key), Arg::Int(ctx as i64), value])?,
+                CMD,
+            );
+            self.engine().execute(c).map(|_| ())
+        };
+        // sslversion: 0 SSL3.0, 1 TLS1.0, 2 TLS1.1, 3 TLS1.2, 4 all (the modem default).
+        sslcfg("sslversion", Arg::Int(tls.ssl_version.min(4) as i64))?;
+        sslcfg("ciphersuite", Arg::Bare("0xFFFF"))?;
+        // seclevel: 0 no authentication, 1 server, 2 server and client.
+        let seclevel = match (tls.verify_server, tls.client_cert.is_some()) {
+            (_, true) => 2,
+            (true, false) => 1,
+            (false, false) => 0,
+        };
+        sslcfg("seclevel", Arg::Int(seclevel))?;
+        sslcfg("ignorelocaltime", Arg::Int(tls.ignore_local_time as i64))?;
+        for (key, content, secret) in [
+            ("cacert", &tls.ca_cert, false),
+            ("clientcert", &tls.client_cert, false),
+            ("clientkey", &tls.client_key, true),
+        ] {
+            if let Some(pem) = content {
+                let file = format!("UFS:mqtt{}_{key}.pem", self.index);
+                self.upload_file(&file, pem, secret)?;
+                sslcfg(key, Arg::Str(&file))?;
+            }
+        }
+        Ok(ctx)
+    }
+
+    fn start_reader(self: &Arc<Self>, wake: Receiver<()>) -> Result<()> {
+        let me = Arc::downgrade(self);
+        let stop = self.stop.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("modemqtt-qmtrecv-{}", self.index))
+            .spawn(move || buffer_reader(me, wake, stop))
+            .map_err(|e| Error::Other(format!("cannot start the buffer reader: {e}")))?;
+        *lock(&self.reader) = Some(h);
+        Ok(())
+    }
+
+    /// Reads stored message `recv_id`. The answer (`+QMTRECV: <idx>,<msgID>,...`) is not
+    /// claimed as a response: it goes through the URC handler like every other `+QMTRECV`
+    /// line, so messages and buffer notices are handled in the order the modem sent them.
+    fn read_buffer(&self, recv_id: u8) -> Result<()> {
+        let c = Command::new(
+            build(
+                "AT+QMTRECV",
+                &[Arg::Int(self.idx()), Arg::Int(recv_id as i64)],
+            )?,
+            READ_CMD,
+        );
+        let text = c.line.text().to_string();
+        let r = self.exec(c)?;
+        if !r.final_result.is_ok() {
+            return Err(Error::from_final(&text, &r.final_result));
+        }
+        Ok(())
+    }
+
+    /// Buffer mode: notes messages stored before we were listening (`AT+QMTRECV?` lists
+    /// `+QMTRECV: <idx>,<s0>,...,<s4>` with 1 for a full buffer).
+    fn scan_buffers(&self) -> Result<()> {
+        let c = Command::new(build("AT+QMTRECV?", &[])?, CMD).with_response(b"+QMTRECV:".to_vec());
+        let r = self.engine().execute(c)?;
+        for f in &r.lines {
+            if let Frame::Line(l) = f {
+                let v = int_fields(l);
+                if v.first() == Some(&self.idx()) {
+                    for (id, full) in v.iter().skip(1).enumerate() {
+                        if *full == 1 {
+                            self.ctx.router.note_buffer(self.index as usize, id as u8);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_topics_quotable(&self, topics: impl Iterator<Item = impl AsRef<str>>) -> Result<()> {
+        for t in topics {
+            // Topics are quoted on the QMT command lines.
+            mqtt::check_quotable("topic", t.as_ref())?;
+        }
+        Ok(())
+    }
+}
+
+/// The per-client buffer reader: reads a stored message only while the client's inbox has
+/// room, so a slow consumer leaves messages in the modem (which stops taking more from the
+/// broker) instead of losing them. The URC handler only notes "stored in buffer N".
+fn buffer_reader(me: std::sync::Weak<QmtClient>, wake: Receiver<()>, stop: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let work = {
+            let Some(c) = me.upgrade() else { return };
+            let next = if c.shared.free_capacity() > 0 {
+                c.ctx.router.take_pending(c.index as usize)
+            } else {
+                None
+            };
+            match next {
+                Some(id) => match c.read_buffer(id) {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(50);
+                        true
+                    }
+                    Err(e @ (Error::Port(_) | Error::Closed(_))) => {
+                        log::debug!("qmt: client {}: buffer reader ends: {e}", c.index);
+                        return;
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "qmt: client {}: reading buffer {id} failed: {e}; retrying",
+                            c.index
+                        );
+                        c.ctx.router.requeue(c.index as usize, id);
+                        false
+                    }
+                },
+                None => false,
+            }
+        };
+        if work {
+            continue;
+        }
+        match wake.recv_timeout(backoff.min(Duration::from_secs(1))) {
+            Ok(()) => {}
+            Err(RecvTimeoutError::Timeout) => backoff = (backoff * 2).min(Duration::from_secs(1)),
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+impl Backend for QmtClient {
+    fn capabilities(&self) -> &Capabilities {
+        &self.ctx.caps
+    }
+
+    fn index(&self) -> u8 {
+        self.index
+    }
+
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn connect(&self, opts: &ConnectOptions) -> Result<()> {
+        let caps = &self.ctx.caps;
+        // Everything is checked before the first byte goes out.
+        mqtt::check_len("host", opts.host.len(), caps.server_addr_len)?;
+        let will_text = match &opts.will {
+            Some(w) => {
+                mqtt::check_quotable("will topic", &w.topic)?;
+                let text = std::str::from_utf8(&w.payload).map_err(|_| {
+                    Error::invalid("will payload: must be UTF-8 text on QMT (it is quoted on the command line)")
+                })?;
+                mqtt::check_quotable("will payload", text)?;
+                Some((w, text))
+            }
+            None => None,
+        };
+        if let Some(tls) = &opts.tls {
+            if tls.context.is_some_and(|c| c > 5) {
+                return Err(Error::invalid("tls context: must be 0..=5 on QMT"));
+            }
+        }
+        if let Some(p) = &opts.password {
+            self.engine().add_secret(p.as_bytes());
+        }
+        self.clear_leftovers()?;
+        let gen = self.engine().boot_generation();
+        if lock(&self.opened).is_some_and(|g| g == gen) {
+            // A previous connection ended (+QMTSTAT) but the network may still be open.
+            if let Err(e) = self.close_network() {
+                log::debug!("qmt: client {}: closing the old network: {e}", self.index);
+            }
+        }
+        self.cfg("version", &[Arg::Int(self.version as i64)])?;
+        self.cfg("pdpcid", &[Arg::Int(self.pdp_cid as i64)])?;
+        self.cfg("keepalive", &[Arg::Int(opts.keepalive as i64)])?;
+        self.cfg("session", &[Arg::Int(opts.clean_session as i64)])?;
+        self.cfg(
+            "timeout",
+            &[
+                Arg::Int(self.packet_timeout as i64),
+                Arg::Int(self.retries as i64),
+                Arg::Int(self.timeout_notice as i64),
+            ],
+        )?;
+        match will_text {
+            Some((w, text)) => self.cfg(
+                "will",
+                &[
+                    Arg::Int(1),
+                    Arg::Int(w.qos as i64),
+                    Arg::Int(w.retain as i64),
+                    Arg::Str(&w.topic),
+                    Arg::Str(text),
+                ],
+            )?,
+            None => self.cfg("will", &[Arg::Int(0)])?,
+        }
+        let recv_mode = match self.mode {
+            ReceiveMode::Urc => 0,
+            ReceiveMode::Buffer => 1,
+        };
+        self.cfg("recv/mode", &[Arg::Int(recv_mode), Arg::Int(1)])?;
+        if let Some(a) = &self.aliauth {
+            self.cfg(
+                "aliauth",
+                &[
+                    Arg::Str(&a.product_key),
+                    Arg::Str(&a.device_name),
+                    Arg::Secret(&a.device_secret),
+                ],
+            )?;
+        }
+        match &opts.tls {
+            Some(tls) => {
+                let ctx = self.configure_tls(tls)?;
+                self.cfg("ssl", &[Arg::Int(1), Arg::Int(ctx as i64)])?;
+            }
+            None => self.cfg("ssl", &[Arg::Int(0)])?,
+        }
+        let deadline = Instant::now() + opts.timeout;
+        let c = Command::new(
+            build(
+                "AT+QMTOPEN",
+                &[
+                    Arg::Int(self.idx()),
+                    Arg::Str(&opts.host),
+                    Arg::Int(opts.port as i64),
+                ],
+            )?,
+            opts.timeout,
+        )
+        .with_expect(Expect::prefix(format!("+QMTOPEN: {},", self.index)));
+        let line = self.with_result(c)?;
+        match field_int(&line, 1) {
+            Some(0) => *lock(&self.opened) = Some(gen),
+            Some(code) => {
+                return Err(Error::Mqtt {
+                    operation: "connect".into(),
+                    code: code as i32,
+                    name: open_result_name(code as i32),
+                })
+            }
+            None => {
+                return Err(Error::Protocol(format!(
+                    "AT+QMTOPEN: cannot parse {:?}",
+                    String::from_utf8_lossy(&line)
+                )))
+            }
+        }
+        let mut args = vec![Arg::Int(self.idx()), Arg::Str(&self.client_id)];
+        if let Some(u) = &opts.username {
+            args.push(Arg::Str(u));
+            if let Some(p) = &opts.password {
+                args.push(Arg::Secret(p));
+            }
+        }
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        let c = Command::new(build("AT+QMTCONN", &args)?, left).with_expect(Expect {
+            prefix: format!("+QMTCONN: {},", self.index).into_bytes(),
+            is_final: Some(final_unless_retransmission::<1>),
+        });
+        let outcome = self.with_result(c).and_then(|line| {
+            let f = int_fields(&line);
+            match (f.get(1).copied(), f.get(2).copied()) {
+                (Some(0), None | Some(0)) => Ok(()),
+                (Some(0), Some(ret)) => Err(Error::Mqtt {
+                    operation: "connect".into(),
+                    code: ret as i32,
+                    name: conn_ret_code_name(ret as i32),
+                }),
+                (Some(result), _) => Err(Error::Mqtt {
+                    operation: "connect".into(),
+                    code: result as i32,
+                    name: packet_result_name(result as i32),
+                }),
+                (None, _) => Err(Error::Protocol(format!(
+                    "AT+QMTCONN: cannot parse {:?}",
+                    String::from_utf8_lossy(&line)
+                ))),
+            }
+        });
+        if let Err(e) = outcome {
+            // Leave the index clean for the next attempt.
+            if let Err(ce) = self.close_network() {
+                log::debug!(
+                    "qmt: client {}: closing after a failed connect: {ce}",
+                    self.index
+                );
+            }
+            return Err(e);
+        }
+        if self.mode == ReceiveMode::Buffer {
+            if let Err(e) = self.scan_buffers() {
+                log::debug!("qmt: client {}: AT+QMTRECV?: {e}", self.index);
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.check_topics_quotable(std::iter::once(topic))?;
+        let msgid = if qos == 0 { 0 } else { self.msgid() };
+        let wait = timeout.unwrap_or_else(|| self.packet_wait() + Duration::from_secs(15));
+        let mut args = vec![
+            Arg::Int(self.idx()),
+            Arg::Int(msgid as i64),
+            Arg::Int(qos as i64),
+            Arg::Int(retain as i64),
+            Arg::Str(topic),
+        ];
+        let (name, data) = if payload.is_empty() {
+            // The Ctrl-Z form: an empty message is just the terminator.
+            ("QMTPUB", vec![0x1a])
+        } else {
+            args.push(Arg::Int(payload.len() as i64));
+            (self.ctx.pub_cmd, payload.to_vec())
+        };
+        let c = Command::new(build(&format!("AT+{name}"), &args)?, wait)
+            .with_data(data)
+            .with_expect(Expect {
+                prefix: format!("+{name}: {},{msgid},", self.index).into_bytes(),
+                is_final: Some(final_unless_retransmission::<2>),
+            });
+        let line = self.with_result(c)?;
+        self.packet_outcome("publish", &line).map(|_| ())
+    }
+
+    fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()> {
+        self.check_topics_quotable(topics.iter().map(|(t, _)| t))?;
+        let wait = timeout.unwrap_or_else(|| self.packet_wait());
+        for chunk in topics.chunks(TOPICS_PER_COMMAND) {
+            let msgid = self.msgid();
+            let mut args = vec![Arg::Int(self.idx()), Arg::Int(msgid as i64)];
+            for (t, q) in chunk {
+                args.push(Arg::Str(t));
+                args.push(Arg::Int(*q as i64));
+            }
+            let c = Command::new(build("AT+QMTSUB", &args)?, wait).with_expect(Expect {
+                prefix: format!("+QMTSUB: {},{msgid},", self.index).into_bytes(),
+                is_final: Some(final_unless_retransmission::<2>),
+            });
+            let line = self.with_result(c)?;
+            let f = self.packet_outcome("subscribe", &line)?;
+            // <value>: the granted QoS of each topic, 128 when refused.
+            if let Some(&refused) = f.iter().skip(3).find(|&&v| v == 128) {
+                return Err(Error::Mqtt {
+                    operation: "subscribe".into(),
+                    code: refused as i32,
+                    name: "subscription refused by the server".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()> {
+        self.check_topics_quotable(topics.iter())?;
+        let wait = timeout.unwrap_or_else(|| self.packet_wait());
+        for chunk in topics.chunks(TOPICS_PER_COMMAND) {
+            let msgid = self.msgid();
+            let mut args = vec![Arg::Int(self.idx()), Arg::Int(msgid as i64)];
+            for t in chunk {
+                args.push(Arg::Str(t));
+            }
+            let c = Command::new(build("AT+QMTUNS", &args)?, wait).with_expect(Expect {
+                prefix: format!("+QMTUNS: {},{msgid},", self.index).into_bytes(),
+                is_final: Some(final_unless_retransmission::<2>),
+            });
+            let line = self.with_result(c)?;
+            self.packet_outcome("unsubscribe", &line)?;
+        }
+        Ok(())
+    }
+
+    fn disconnect(&self, timeout: Option<Duration>) -> Result<()> {
+        self.disc(timeout.unwrap_or(Duration::from_secs(30)))
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        self.shared.set_room_listener(None);
+        // Dropping the router's wake sender ends the reader's wait.
+        if let Some(Some(slot)) = lock(&self.ctx.router.slots).get_mut(self.index as usize) {
+            slot.wake = None;
+        }
+        if let Some(h) = lock(&self.reader).take() {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+        let mut first_error = None;
+        if self.engine().failure().is_none() {
+            let gen = self.engine().boot_generation();
+            if self.shared.is_connected() {
+                if let Err(e) = self.disc(Duration::from_secs(10)) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            if lock(&self.opened).is_some_and(|g| g == gen) {
+                // After +QMTSTAT the modem may have closed the network already: an
+                // ERROR here only means there is nothing left to close.
+                if let Err(e) = self.close_network() {
+                    log::debug!("qmt: client {}: AT+QMTCLOSE: {e}", self.index);
+                }
+            }
+        }
+        self.ctx.client_closed(self.index);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "qmt_tests.rs"]
+mod tests;

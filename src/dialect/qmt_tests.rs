@@ -1,0 +1,430 @@
+//! The QMT dialect against the exchanges of Quectel's MQTT application notes (chapter 5,
+//! "Example of MQTT Operation without SSL"), over an in-memory scripted modem.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::unbounded;
+
+use super::*;
+use crate::engine::memport::{self, ScriptedModem};
+use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, QmtOptions, ReceiveMode, Will};
+
+fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+/// Answers the configuration commands with OK and the leftover queries with empty lists.
+fn common(input: &[u8]) -> Option<Vec<Vec<u8>>> {
+    if input.starts_with(b"AT+QMTCFG=") {
+        return Some(v(&[b"\r\nOK\r\n"]));
+    }
+    match input {
+        b"AT+QMTCONN?" | b"AT+QMTOPEN?" => Some(v(&[b"\r\nOK\r\n"])),
+        b"AT+QMTRECV?" => Some(v(&[b"\r\n+QMTRECV: 0,0,0,0,0,0\r\n\r\nOK\r\n"])),
+        _ => None,
+    }
+}
+
+/// The EC2x note's example 5.1, answered as printed there (the received message in the
+/// length form, as `msg_len_enable` asks).
+fn manual_modem() -> memport::Script {
+    let mut prompt_answer: Option<&'static [u8]> = None;
+    Box::new(move |input: &[u8]| {
+        if let Some(after) = prompt_answer.take() {
+            return v(&[b"\r\nOK\r\n", after]);
+        }
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"iot-as-mqtt.cn-shanghai.aliyuncs.com\",1883" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"])
+            }
+            b"AT+QMTCONN=0,\"clientExample\",\"username\",\"password\"" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"])
+            }
+            b"AT+QMTSUB=0,1,\"topic/example\",2" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+QMTSUB: 0,1,0,2\r\n"])
+            }
+            b"AT+QMTSUB=0,2,\"topic/pub\",0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTSUB: 0,2,0,0\r\n"]),
+            b"AT+QMTPUBEX=0,0,0,0,\"topic/example\",30" => {
+                prompt_answer = Some(
+                    b"\r\n+QMTPUBEX: 0,0,0\r\n\r\n+QMTRECV: 0,0,\"topic/example\",30,\"This is test data, hello MQTT.\"\r\n",
+                );
+                v(&[b"\r\n> "])
+            }
+            b"AT+QMTUNS=0,3,\"topic/example\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTUNS: 0,3,0\r\n"]),
+            b"AT+QMTDISC=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTDISC: 0,0\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    })
+}
+
+fn open_on(
+    script: memport::Script,
+    profile: &str,
+    id: &str,
+    options: ClientOptions,
+) -> (MqttClient, ScriptedModem, Engine) {
+    let (port, modem) = memport::scripted(script);
+    let engine = Engine::start(port);
+    let ctx = Context::new(engine.clone(), profile).expect("profile");
+    let (backend, shared) = ctx.open_client(id, 0, &options).expect("open client");
+    (MqttClient::new(backend, shared, options), modem, engine)
+}
+
+fn urc_mode() -> ClientOptions {
+    ClientOptions {
+        qmt: QmtOptions {
+            receive_mode: Some(ReceiveMode::Urc),
+            ..QmtOptions::default()
+        },
+        ..ClientOptions::default()
+    }
+}
+
+fn login() -> ConnectOptions {
+    let mut opts = ConnectOptions::new("iot-as-mqtt.cn-shanghai.aliyuncs.com", 1883);
+    opts.username = Some("username".into());
+    opts.password = Some("password".into());
+    opts
+}
+
+fn next(client: &MqttClient) -> Message {
+    client
+        .shared()
+        .next_message(None, Instant::now() + Duration::from_secs(5))
+        .expect("a message")
+}
+
+#[test]
+fn example_5_1_without_ssl() {
+    let (client, modem, engine) = open_on(manual_modem(), "ec20", "clientExample", urc_mode());
+    client.connect(login()).expect("connect");
+    assert!(client.is_connected());
+    client
+        .subscribe(&[("topic/example".into(), 2)], None)
+        .expect("subscribe");
+    client
+        .subscribe(&[("topic/pub".into(), 0)], None)
+        .expect("subscribe");
+    client
+        .publish(
+            "topic/example",
+            b"This is test data, hello MQTT.",
+            0,
+            false,
+            None,
+        )
+        .expect("publish");
+    let msg = next(&client);
+    assert_eq!(msg.topic, "topic/example");
+    assert_eq!(msg.payload, b"This is test data, hello MQTT.");
+    assert_eq!(msg.qos, Some(0));
+    client
+        .unsubscribe(&["topic/example".into()], None)
+        .expect("unsubscribe");
+    client.disconnect(None).expect("disconnect");
+    client.close().expect("close");
+    let sent = modem.inputs_text();
+    let expected = [
+        "AT+QMTCONN?",
+        "AT+QMTOPEN?",
+        "AT+QMTCFG=\"version\",0,4",
+        "AT+QMTCFG=\"pdpcid\",0,1",
+        "AT+QMTCFG=\"keepalive\",0,60",
+        "AT+QMTCFG=\"session\",0,1",
+        "AT+QMTCFG=\"timeout\",0,5,3,0",
+        "AT+QMTCFG=\"will\",0,0",
+        "AT+QMTCFG=\"recv/mode\",0,0,1",
+        "AT+QMTCFG=\"ssl\",0,0",
+        "AT+QMTOPEN=0,\"iot-as-mqtt.cn-shanghai.aliyuncs.com\",1883",
+        "AT+QMTCONN=0,\"clientExample\",\"username\",\"password\"",
+        "AT+QMTSUB=0,1,\"topic/example\",2",
+        "AT+QMTSUB=0,2,\"topic/pub\",0",
+        "AT+QMTPUBEX=0,0,0,0,\"topic/example\",30",
+        "This is test data, hello MQTT.",
+        "AT+QMTUNS=0,3,\"topic/example\"",
+        "AT+QMTDISC=0",
+    ];
+    assert_eq!(sent, expected);
+    let text: String = engine
+        .transcript()
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
+        .collect();
+    assert!(
+        !text.contains("\"password\""),
+        "password not masked: {text}"
+    );
+}
+
+#[test]
+fn will_and_bg96_publish_command() {
+    let script: memport::Script = Box::new(|input: &[u8]| {
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"broker.example\",1883" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"])
+            }
+            b"AT+QMTCONN=0,\"bg\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
+            b"AT+QMTPUB=0,1,1,1,\"t\",5" => v(&[b"\r\n> "]),
+            b"hello" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"]),
+            // The Ctrl-Z form for the empty payload.
+            b"AT+QMTPUB=0,0,0,1,\"t\"" => v(&[b"\r\n> "]),
+            b"\x1a" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,0,0\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let (client, modem, _e) = open_on(script, "bg96", "bg", urc_mode());
+    let mut opts = ConnectOptions::new("broker.example", 1883);
+    opts.will = Some(Will {
+        topic: "lab/status".into(),
+        payload: b"gone".to_vec(),
+        qos: 1,
+        retain: true,
+    });
+    client.connect(opts).expect("connect");
+    client
+        .publish("t", b"hello", 1, true, None)
+        .expect("publish");
+    client
+        .publish("t", b"", 0, true, None)
+        .expect("empty publish");
+    let sent = modem.inputs_text();
+    assert!(sent.contains(&"AT+QMTCFG=\"will\",0,1,1,1,\"lab/status\",\"gone\"".to_string()));
+    assert!(sent.contains(&"hello".to_string()));
+}
+
+/// Packet results as the notes describe them: OK first, other URCs in between, result 1
+/// (retransmission, with a count) before the final result.
+#[test]
+fn retransmission_then_final_result_with_urc_between() {
+    let script: memport::Script = Box::new(|input: &[u8]| {
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTCONN=0,\"c\"" => v(&[
+                b"\r\nOK\r\n",
+                b"\r\n+QMTCONN: 0,1,1\r\n",
+                b"\r\n+QMTCONN: 0,0,0\r\n",
+            ]),
+            b"AT+QMTPUBEX=0,1,1,0,\"t\",3" => v(&[b"\r\n> "]),
+            b"a\"b" => v(&[
+                b"\r\nOK\r\n",
+                b"\r\n+CREG: 1\r\n",
+                b"\r\n+QMTPUBEX: 0,1,1,1\r\n",
+                b"\r\n+QMTRECV: 0,7,\"t\",3,\"x\r\n\"\r\n",
+                b"\r\n+QMTPUBEX: 0,1,1,2\r\n",
+                b"\r\n+QMTPUBEX: 0,1,0\r\n",
+            ]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let (client, _modem, _e) = open_on(script, "ec25", "c", urc_mode());
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    client
+        .publish("t", b"a\"b", 1, false, None)
+        .expect("publish");
+    let msg = next(&client);
+    assert_eq!(
+        (msg.topic.as_str(), msg.payload.as_slice()),
+        ("t", &b"x\r\n"[..])
+    );
+    assert_eq!(msg.qos, None);
+}
+
+#[test]
+fn results_become_mqtt_errors() {
+    let script: memport::Script = Box::new(|input: &[u8]| {
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"nowhere.invalid\",1883" => {
+                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,4\r\n"])
+            }
+            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTCONN=0,\"c\",\"u\",\"bad\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,4\r\n"]),
+            b"AT+QMTCLOSE=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCLOSE: 0,0\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
+    match client.connect(ConnectOptions::new("nowhere.invalid", 1883)) {
+        Err(Error::Mqtt { code, name, .. }) => {
+            assert_eq!(code, 4);
+            assert_eq!(name, "failed to parse domain name");
+        }
+        other => panic!("expected MqttError, got {other:?}"),
+    }
+    let mut opts = ConnectOptions::new("h", 1883);
+    opts.username = Some("u".into());
+    opts.password = Some("bad".into());
+    match client.connect(opts) {
+        Err(Error::Mqtt { code, name, .. }) => {
+            assert_eq!(code, 4);
+            assert_eq!(name, "connection refused: bad user name or password");
+        }
+        other => panic!("expected MqttError, got {other:?}"),
+    }
+    assert!(!client.is_connected());
+    assert!(modem.inputs_text().contains(&"AT+QMTCLOSE=0".to_string()));
+}
+
+#[test]
+fn qmtstat_and_pdpdeact_reach_on_disconnect() {
+    let script: memport::Script = Box::new(|input: &[u8]| {
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
+    let (tx, rx) = unbounded();
+    client.set_event_sink(Some(Arc::new(move |ev| {
+        let _ = tx.send(ev);
+    })));
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    let _ = rx.recv_timeout(Duration::from_secs(2));
+    modem.push(b"\r\n+QMTSTAT: 0,2\r\n");
+    let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
+    assert_eq!(
+        ev,
+        ClientEvent::Disconnected {
+            cause: 2,
+            reason: "sending PINGREQ packet timed out or failed".into()
+        }
+    );
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect again");
+    let _ = rx.recv_timeout(Duration::from_secs(2));
+    modem.push(b"\r\n+QIURC: \"pdpdeact\",1\r\n");
+    let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
+    assert!(matches!(
+        ev,
+        ClientEvent::Disconnected {
+            cause: CAUSE_PDP_DEACTIVATED,
+            ..
+        }
+    ));
+}
+
+/// Buffer mode: the modem announces stored messages; they are read only while the
+/// client's queue has room, so a full queue leaves them in the modem.
+#[test]
+fn buffer_mode_reads_only_when_there_is_room() {
+    let reads = Arc::new(Mutex::new(Vec::<String>::new()));
+    let r2 = reads.clone();
+    let script: memport::Script = Box::new(move |input: &[u8]| {
+        if let Some(r) = common(input) {
+            return r;
+        }
+        let text = String::from_utf8_lossy(input).into_owned();
+        if let Some(id) = text.strip_prefix("AT+QMTRECV=0,") {
+            r2.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(text.clone());
+            let line = format!("\r\n+QMTRECV: 0,{id},\"buf\",4,\"m{id}\r\n\"\r\n\r\nOK\r\n");
+            return vec![line.into_bytes()];
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
+            b"AT+QMTDISC=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTDISC: 0,0\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let options = ClientOptions {
+        queue_size: 2,
+        ..ClientOptions::default()
+    };
+    let (client, modem, _e) = open_on(script, "eg91", "c", options);
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    for id in 0..5 {
+        modem.push(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.shared().free_capacity() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Give the reader the chance to (wrongly) read more.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(reads.lock().unwrap_or_else(|p| p.into_inner()).len(), 2);
+    assert_eq!(client.shared().dropped(), 0);
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(next(&client).payload);
+    }
+    assert_eq!(
+        got,
+        vec![
+            b"m0\r\n".to_vec(),
+            b"m1\r\n".to_vec(),
+            b"m2\r\n".to_vec(),
+            b"m3\r\n".to_vec(),
+            b"m4\r\n".to_vec()
+        ]
+    );
+    assert_eq!(client.shared().dropped(), 0);
+    client.close().expect("close");
+}
+
+#[test]
+fn arguments_are_checked_before_sending() {
+    let (client, modem, _e) = open_on(manual_modem(), "ec20", "c", urc_mode());
+    let mut opts = ConnectOptions::new("h", 1883);
+    opts.will = Some(Will {
+        topic: "w".into(),
+        payload: b"say \"bye\"".to_vec(),
+        qos: 0,
+        retain: false,
+    });
+    assert!(matches!(
+        client.connect(opts),
+        Err(Error::InvalidArgument(_))
+    ));
+    let long_host = "h".repeat(101);
+    assert!(matches!(
+        client.connect(ConnectOptions::new(&long_host, 1883)),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(modem.inputs_text().is_empty());
+}
+
+#[test]
+fn profiles_and_models() {
+    assert_eq!(profile_for_model("EC25"), "ec25");
+    assert_eq!(profile_for_model("BG96"), "bg96");
+    assert_eq!(profile_for_model("EG91-EX"), "eg91");
+    assert_eq!(publish_command("bg96"), "QMTPUB");
+    assert_eq!(publish_command("ec20"), "QMTPUBEX");
+    assert_eq!(capabilities("ec20").map(|c| c.clients), Some(6));
+    assert!(capabilities("a7600").is_none());
+    assert_eq!(
+        stat_name(7),
+        "the link is not alive or the server is unavailable"
+    );
+    assert!(final_unless_retransmission::<2>(b"+QMTPUB: 0,1,0"));
+    assert!(!final_unless_retransmission::<2>(b"+QMTPUB: 0,1,1,2"));
+    assert_eq!(
+        parse_recv_header(b"+QMTRECV: 3,12,\"a,b\",4"),
+        Some((3, 12, "a,b".to_string()))
+    );
+}

@@ -1,0 +1,1021 @@
+//! The Quectel `AT+QMT*` command set of the virtual modem (profiles ec20, ec25, eg91, bg96),
+//! with the file commands (`AT+QFUPL/QFDEL/QFLST`) and `AT+QSSLCFG` that TLS needs.
+//!
+//! Behaviour follows the EC2x/EG9x/EM05 and BG96 MQTT application notes (see
+//! src/dialect/qmt.rs for the sources). Choices where they are silent:
+//!
+//! * `AT+QMTOPEN` answers `OK` at once, then `+QMTOPEN: <idx>,<result>` after a real TCP
+//!   connection attempt to where the link will go (same redirection rules as CMQTT, see
+//!   `sim`): 0 reachable, 4 for names ending in `.invalid`, 5 refused, 2 if the index is
+//!   already open. The MQTT link itself is made at `AT+QMTCONN` (rumqttc does TCP and
+//!   CONNECT together). It activates the PDP context itself, as the modules do.
+//! * `AT+QMTCFG` writes are refused with `ERROR` while the index is open, as the notes say.
+//! * Commands on an index that is not open/connected answer `ERROR`.
+//! * Buffer mode keeps five buffers per client; further messages wait inside the modem (as
+//!   the module stops reading its socket) and move into a buffer, with its `+QMTRECV:
+//!   <idx>,<recv_id>` notice, as soon as the host has read one. Nothing is dropped.
+//! * `"version"` 3 (MQTT 3.1) is accepted but the link speaks 3.1.1 (rumqttc has no 3.1).
+//! * `"aliauth"`: the link logs in with user `<device_name>&<product_key>` and the device
+//!   secret as password (the real module sends an HMAC signature; a test broker cannot
+//!   check one anyway).
+//! * TLS: files, `AT+QSSLCFG` and the `"ssl"` binding are complete and the files a
+//!   `seclevel` needs are checked at `AT+QMTOPEN` (result -1 when missing), but the link
+//!   to the broker is plain TCP.
+//! * `+QMTSTAT: <idx>,1` reports a link lost after CONNACK; other codes come from fault
+//!   injection (`VirtualModem::drop_link`).
+
+use std::collections::VecDeque;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, LastWill, MqttOptions, SubscribeFilter};
+
+use super::at::{int, num, opt_int, qos, split_args, Arg, Form, Modem, Next, Resp};
+use super::link::{self, Link, LinkEvent, Pending};
+use super::profile::Profile;
+use super::{lock, Shared};
+
+const BUFFERS: usize = 5;
+const TOPIC_MAX: usize = 255;
+const REQUEST_CAPACITY: usize = 1024;
+const FILE_MAX: usize = 10240;
+
+#[derive(Clone)]
+struct WillCfg {
+    qos: u8,
+    retain: bool,
+    topic: String,
+    msg: String,
+}
+
+#[derive(Clone)]
+struct Cfg {
+    version: u8,
+    pdpcid: u8,
+    ssl: (bool, u8),
+    keepalive: u16,
+    clean: bool,
+    pkt_timeout: u8,
+    retries: u8,
+    notice: bool,
+    will: Option<WillCfg>,
+    recv_mode: u8,
+    len_enable: bool,
+    aliauth: Option<(String, String, String)>,
+}
+
+impl Default for Cfg {
+    fn default() -> Self {
+        Cfg {
+            version: 4,
+            pdpcid: 1,
+            ssl: (false, 0),
+            keepalive: 120,
+            clean: true,
+            pkt_timeout: 5,
+            retries: 3,
+            notice: false,
+            will: None,
+            recv_mode: 0,
+            len_enable: false,
+            aliauth: None,
+        }
+    }
+}
+
+struct Stored {
+    msgid: u16,
+    topic: String,
+    payload: Vec<u8>,
+}
+
+#[derive(Default)]
+struct QSlot {
+    cfg: Cfg,
+    /// (host given, port given, where the link goes)
+    opened: Option<(String, u16, String, u16)>,
+    buffers: [Option<Stored>; BUFFERS],
+    backlog: VecDeque<Stored>,
+}
+
+#[derive(Clone, Default)]
+struct SslCfg {
+    sslversion: u8,
+    seclevel: u8,
+    ciphersuite: String,
+    ignorelocaltime: u8,
+    negotiatetime: u16,
+    cacert: String,
+    clientcert: String,
+    clientkey: String,
+}
+
+pub(crate) struct State {
+    slots: Vec<QSlot>,
+    ssl: Vec<SslCfg>,
+}
+
+impl State {
+    pub fn new(profile: &Profile) -> State {
+        State {
+            slots: (0..profile.clients).map(|_| QSlot::default()).collect(),
+            ssl: vec![
+                SslCfg {
+                    sslversion: 4,
+                    ciphersuite: "0xFFFF".into(),
+                    negotiatetime: 300,
+                    ..SslCfg::default()
+                };
+                usize::from(profile.ssl_ctx_max) + 1
+            ],
+        }
+    }
+
+    /// The PDP context of an open client (for `+QIURC: "pdpdeact"`).
+    pub fn is_open_on(&self, idx: u8, cid: u8) -> bool {
+        self.slots
+            .get(usize::from(idx))
+            .is_some_and(|s| s.opened.is_some() && s.cfg.pdpcid == cid)
+    }
+
+    /// The network of `idx` is gone (link lost, PDP deactivated, fault injection).
+    pub fn close_network(&mut self, idx: u8) {
+        if let Some(s) = self.slots.get_mut(usize::from(idx)) {
+            s.opened = None;
+        }
+    }
+}
+
+/// What the host sends after a prompt.
+pub(crate) enum DataKind {
+    Publish {
+        idx: u8,
+        msgid: u16,
+        qos: u8,
+        retain: bool,
+        topic: String,
+        ex: bool,
+    },
+    File(String),
+}
+
+fn unquote(a: &Arg) -> String {
+    a.text.clone()
+}
+
+fn idx_of(m: &Modem, args: &[Arg]) -> Option<u8> {
+    int(args, 0, 0, i64::from(m.profile.clients) - 1).map(|v| v as u8)
+}
+
+fn file_key(name: &str) -> String {
+    // "UFS:" is the default storage; "ca.pem" and "UFS:ca.pem" are the same file.
+    let n = name.strip_prefix("UFS:").unwrap_or(name);
+    format!("UFS:{n}")
+}
+
+/// Handles the Quectel commands; `None` for a command this module does not know.
+pub(crate) fn execute(
+    m: &mut Modem,
+    sh: &Arc<Shared>,
+    name: &str,
+    form: &Form<'_>,
+    r: &mut Resp,
+) -> Option<Next> {
+    let next = match (name, form) {
+        ("QMTCFG", Form::Test) => {
+            let n = m.profile.clients - 1;
+            for l in [
+                format!("+QMTCFG: \"version\",(0-{n}),(3,4)"),
+                format!("+QMTCFG: \"pdpcid\",(0-{n}),(1-16)"),
+                format!("+QMTCFG: \"ssl\",(0-{n}),(0,1),(0-5)"),
+                format!("+QMTCFG: \"keepalive\",(0-{n}),(0-3600)"),
+                format!("+QMTCFG: \"session\",(0-{n}),(0,1)"),
+                format!("+QMTCFG: \"timeout\",(0-{n}),(1-60),(0-10),(0,1)"),
+                format!("+QMTCFG: \"will\",(0-{n}),(0,1),(0-2),(0,1),\"will_topic\",\"will_msg\""),
+                format!("+QMTCFG: \"recv/mode\",(0-{n}),(0,1),(0,1)"),
+                format!(
+                    "+QMTCFG: \"aliauth\",(0-{n}),\"productkey\",\"devicename\",\"devicesecret\""
+                ),
+            ] {
+                r.line(&l);
+            }
+            r.ok();
+            Next::Line
+        }
+        ("QMTCFG", Form::Write(a)) => {
+            cfg(m, a, r);
+            Next::Line
+        }
+        ("QMTOPEN", Form::Test) => {
+            r.line(&format!(
+                "+QMTOPEN: (0-{}),\"<host_name>\",(0-65535)",
+                m.profile.clients - 1
+            ));
+            r.ok();
+            Next::Line
+        }
+        ("QMTOPEN", Form::Read) => {
+            for (i, s) in m.qmt.slots.iter().enumerate() {
+                if let Some((h, p, _, _)) = &s.opened {
+                    r.line(&format!("+QMTOPEN: {i},\"{h}\",{p}"));
+                }
+            }
+            r.ok();
+            Next::Line
+        }
+        ("QMTOPEN", Form::Write(a)) => {
+            open(m, sh, a, r);
+            Next::Line
+        }
+        ("QMTCLOSE", Form::Write(a)) => {
+            let args = split_args(a);
+            match (idx_of(m, &args), args.len()) {
+                (Some(idx), 1) if m.qmt.slots[usize::from(idx)].opened.is_some() => {
+                    // Closing drops the link without DISCONNECT; its thread reports nothing
+                    // once the link is no longer current.
+                    drop(m.take_link(idx));
+                    m.qmt.close_network(idx);
+                    r.ok();
+                    r.urc_after(format!("+QMTCLOSE: {idx},0"));
+                }
+                _ => r.error(),
+            }
+            Next::Line
+        }
+        ("QMTCONN", Form::Read) => {
+            for (i, s) in m.qmt.slots.iter().enumerate() {
+                if s.opened.is_none() {
+                    continue;
+                }
+                // 1 initializing, 2 connecting, 3 connected, 4 disconnecting
+                let state = match &m.slots[i].link {
+                    None => 1,
+                    Some(l) if l.disconnecting => 4,
+                    Some(l) if l.connected => 3,
+                    Some(_) => 2,
+                };
+                r.line(&format!("+QMTCONN: {i},{state}"));
+            }
+            r.ok();
+            Next::Line
+        }
+        ("QMTCONN", Form::Write(a)) => {
+            conn(m, sh, a, r);
+            Next::Line
+        }
+        ("QMTDISC", Form::Write(a)) => {
+            let args = split_args(a);
+            match (idx_of(m, &args), args.len()) {
+                (Some(idx), 1) => disc(m, idx, r),
+                _ => r.error(),
+            }
+            Next::Line
+        }
+        ("QMTSUB", Form::Write(a)) => {
+            sub(m, a, r);
+            Next::Line
+        }
+        ("QMTUNS", Form::Write(a)) => {
+            uns(m, a, r);
+            Next::Line
+        }
+        ("QMTPUBEX", Form::Write(a)) => publish(m, a, true, r),
+        ("QMTPUB", Form::Write(a)) => publish(m, a, false, r),
+        ("QMTRECV", Form::Test) => {
+            r.line(&format!("+QMTRECV: (0-{}),(0-4)", m.profile.clients - 1));
+            r.ok();
+            Next::Line
+        }
+        ("QMTRECV", Form::Read) => {
+            for (i, s) in m.qmt.slots.iter().enumerate() {
+                let flags: Vec<String> = s
+                    .buffers
+                    .iter()
+                    .map(|b| u8::from(b.is_some()).to_string())
+                    .collect();
+                r.line(&format!("+QMTRECV: {i},{}", flags.join(",")));
+            }
+            r.ok();
+            Next::Line
+        }
+        ("QMTRECV", Form::Write(a)) => {
+            recv(m, a, r);
+            Next::Line
+        }
+        ("QFUPL", Form::Write(a)) => {
+            let args = split_args(a);
+            let name = args.first().map(unquote).unwrap_or_default();
+            match int(&args, 1, 1, FILE_MAX as i64) {
+                Some(len) if !name.is_empty() && name.len() <= 80 && args.len() <= 4 => {
+                    if m.certs.contains_key(&file_key(&name)) {
+                        // 407: file already exists
+                        r.line("+CME ERROR: 407");
+                        Next::Line
+                    } else {
+                        r.line("CONNECT");
+                        Next::Data(
+                            super::at::DataKind::Qmt(DataKind::File(file_key(&name))),
+                            len as usize,
+                        )
+                    }
+                }
+                _ => {
+                    r.line("+CME ERROR: 421");
+                    Next::Line
+                }
+            }
+        }
+        ("QFDEL", Form::Write(a)) => {
+            let args = split_args(a);
+            let name = args.first().map(unquote).unwrap_or_default();
+            if name == "*" || name == "UFS:*" {
+                m.certs.clear();
+                r.ok();
+            } else if m.certs.remove(&file_key(&name)).is_some() {
+                r.ok();
+            } else {
+                // 405: file not found
+                r.line("+CME ERROR: 405");
+            }
+            Next::Line
+        }
+        ("QFLST", Form::Exec | Form::Write(_)) => {
+            for (n, d) in &m.certs {
+                r.line(&format!("+QFLST: \"{n}\",{}", d.len()));
+            }
+            r.ok();
+            Next::Line
+        }
+        ("QSSLCFG", Form::Write(a)) => {
+            sslcfg(m, a, r);
+            Next::Line
+        }
+        ("QIACT", Form::Read) => {
+            r.line("+QIACT: 1,1,1,\"10.49.14.68\"");
+            r.ok();
+            Next::Line
+        }
+        ("QIACT" | "QIDEACT", Form::Write(a)) => {
+            match int(&split_args(a), 0, 1, 16) {
+                Some(_) => r.ok(),
+                None => r.error(),
+            }
+            Next::Line
+        }
+        _ => return None,
+    };
+    Some(next)
+}
+
+fn cfg(m: &mut Modem, a: &str, r: &mut Resp) {
+    let args = split_args(a);
+    let key = args
+        .first()
+        .map(|a| a.text.to_ascii_lowercase())
+        .unwrap_or_default();
+    let Some(idx) = int(&args, 1, 0, i64::from(m.profile.clients) - 1) else {
+        return r.error();
+    };
+    let i = idx as usize;
+    let query = args.len() == 2;
+    if !query && m.qmt.slots[i].opened.is_some() {
+        // "If MQTT connection is not established ... OK; else ... ERROR"
+        return r.error();
+    }
+    let c = &mut m.qmt.slots[i].cfg;
+    let ok = match key.as_str() {
+        "version" if query => {
+            r.line(&format!("+QMTCFG: \"version\",{}", c.version));
+            true
+        }
+        "version" => int(&args, 2, 3, 4).map(|v| c.version = v as u8).is_some(),
+        "pdpcid" if query => {
+            r.line(&format!("+QMTCFG: \"pdpcid\",{}", c.pdpcid));
+            true
+        }
+        "pdpcid" => int(&args, 2, 1, 16).map(|v| c.pdpcid = v as u8).is_some(),
+        "ssl" if query => {
+            r.line(&format!(
+                "+QMTCFG: \"ssl\",{},{}",
+                u8::from(c.ssl.0),
+                c.ssl.1
+            ));
+            true
+        }
+        "ssl" => match (int(&args, 2, 0, 1), opt_int(&args, 3, 0, 5, 0)) {
+            (Some(e), Some(ctx)) => {
+                c.ssl = (e == 1, ctx as u8);
+                true
+            }
+            _ => false,
+        },
+        "keepalive" if query => {
+            r.line(&format!("+QMTCFG: \"keepalive\",{}", c.keepalive));
+            true
+        }
+        "keepalive" => int(&args, 2, 0, 3600)
+            .map(|v| c.keepalive = v as u16)
+            .is_some(),
+        "session" if query => {
+            r.line(&format!("+QMTCFG: \"session\",{}", u8::from(c.clean)));
+            true
+        }
+        "session" => int(&args, 2, 0, 1).map(|v| c.clean = v == 1).is_some(),
+        "timeout" if query => {
+            r.line(&format!(
+                "+QMTCFG: \"timeout\",{},{},{}",
+                c.pkt_timeout,
+                c.retries,
+                u8::from(c.notice)
+            ));
+            true
+        }
+        "timeout" => match (
+            int(&args, 2, 1, 60),
+            opt_int(&args, 3, 0, 10, i64::from(c.retries)),
+            opt_int(&args, 4, 0, 1, i64::from(c.notice)),
+        ) {
+            (Some(t), Some(n), Some(x)) => {
+                c.pkt_timeout = t as u8;
+                c.retries = n as u8;
+                c.notice = x == 1;
+                true
+            }
+            _ => false,
+        },
+        "will" if query => {
+            match &c.will {
+                Some(w) => r.line(&format!(
+                    "+QMTCFG: \"will\",1,{},{},\"{}\",\"{}\"",
+                    w.qos,
+                    u8::from(w.retain),
+                    w.topic,
+                    w.msg
+                )),
+                None => r.line("+QMTCFG: \"will\",0"),
+            }
+            true
+        }
+        "will" => match int(&args, 2, 0, 1) {
+            Some(0) if args.len() == 3 => {
+                c.will = None;
+                true
+            }
+            Some(1) if args.len() == 7 => match (int(&args, 3, 0, 2), int(&args, 4, 0, 1)) {
+                (Some(q), Some(ret))
+                    if (1..=256).contains(&args[5].text.len()) && args[6].text.len() <= 256 =>
+                {
+                    c.will = Some(WillCfg {
+                        qos: q as u8,
+                        retain: ret == 1,
+                        topic: args[5].text.clone(),
+                        msg: args[6].text.clone(),
+                    });
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        },
+        "recv/mode" if query => {
+            r.line(&format!(
+                "+QMTCFG: \"recv/mode\",{},{}",
+                c.recv_mode,
+                u8::from(c.len_enable)
+            ));
+            true
+        }
+        "recv/mode" => match (
+            int(&args, 2, 0, 1),
+            opt_int(&args, 3, 0, 1, i64::from(c.len_enable)),
+        ) {
+            (Some(mode), Some(len)) => {
+                c.recv_mode = mode as u8;
+                c.len_enable = len == 1;
+                true
+            }
+            _ => false,
+        },
+        "aliauth" if query => {
+            match &c.aliauth {
+                Some((pk, dn, ds)) => {
+                    r.line(&format!("+QMTCFG: \"aliauth\",\"{pk}\",\"{dn}\",\"{ds}\""))
+                }
+                None => r.line("+QMTCFG: \"aliauth\""),
+            }
+            true
+        }
+        "aliauth" if args.len() == 5 => {
+            c.aliauth = Some((
+                args[2].text.clone(),
+                args[3].text.clone(),
+                args[4].text.clone(),
+            ));
+            true
+        }
+        _ => false,
+    };
+    if ok {
+        r.ok()
+    } else {
+        r.error()
+    }
+}
+
+fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
+    let args = split_args(a);
+    let (Some(idx), Some(port), 3) = (idx_of(m, &args), int(&args, 2, 0, 65535), args.len()) else {
+        return r.error();
+    };
+    let host = unquote(&args[1]);
+    let (lo, hi) = m.profile.server_addr_len;
+    if host.len() < lo || host.len() > hi {
+        return r.error();
+    }
+    r.ok();
+    let i = usize::from(idx);
+    if m.qmt.slots[i].opened.is_some() {
+        return r.urc_after(format!("+QMTOPEN: {idx},2"));
+    }
+    if host.to_ascii_lowercase().ends_with(".invalid") {
+        return r.urc_after(format!("+QMTOPEN: {idx},4"));
+    }
+    let (ssl_on, ctx) = m.qmt.slots[i].cfg.ssl;
+    if ssl_on {
+        let c = &m.qmt.ssl[usize::from(ctx)];
+        let has = |n: &str| !n.is_empty() && m.certs.contains_key(&file_key(n));
+        let ok = match c.seclevel {
+            0 => true,
+            1 => has(&c.cacert),
+            _ => has(&c.cacert) && has(&c.clientcert) && has(&c.clientkey),
+        };
+        if !ok {
+            return r.urc_after(format!("+QMTOPEN: {idx},-1"));
+        }
+    }
+    let loopback = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
+    let (thost, tport) = if loopback {
+        (host.clone(), port as u16)
+    } else {
+        (sh.broker_host.clone(), sh.broker_port)
+    };
+    let reachable = (thost.as_str(), tport)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
+    if !reachable {
+        return r.urc_after(format!("+QMTOPEN: {idx},5"));
+    }
+    m.qmt.slots[i].opened = Some((host, port as u16, thost, tport));
+    r.urc_after(format!("+QMTOPEN: {idx},0"));
+}
+
+fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
+    let args = split_args(a);
+    let Some(idx) = idx_of(m, &args) else {
+        return r.error();
+    };
+    if args.len() < 2 || args.len() > 4 {
+        return r.error();
+    }
+    let i = usize::from(idx);
+    let client_id = unquote(&args[1]);
+    let user = args.get(2).map(unquote).filter(|u| !u.is_empty());
+    let pass = args.get(3).map(unquote).filter(|u| !u.is_empty());
+    if client_id.is_empty() || client_id.len() > m.profile.client_id_max {
+        return r.error();
+    }
+    if user.as_ref().is_some_and(|u| u.len() > 256) || pass.as_ref().is_some_and(|p| p.len() > 256)
+    {
+        return r.error();
+    }
+    let Some((_, _, thost, tport)) = m.qmt.slots[i].opened.clone() else {
+        return r.error();
+    };
+    if m.slots[i].link.is_some() {
+        return r.error();
+    }
+    let c = m.qmt.slots[i].cfg.clone();
+    let mut opts = MqttOptions::new(client_id, thost, tport);
+    opts.set_keep_alive(Duration::from_secs(u64::from(c.keepalive)));
+    opts.set_clean_session(c.clean);
+    opts.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
+    let login = match (&c.aliauth, &user) {
+        (_, Some(u)) => Some((u.clone(), pass.clone().unwrap_or_default())),
+        (Some((pk, dn, ds)), None) => Some((format!("{dn}&{pk}"), ds.clone())),
+        (None, None) => None,
+    };
+    let had_login = login.is_some();
+    if let Some((u, p)) = login {
+        opts.set_credentials(u, p);
+    }
+    if let Some(w) = &c.will {
+        opts.set_last_will(LastWill::new(
+            w.topic.clone(),
+            w.msg.clone().into_bytes(),
+            qos(w.qos),
+            w.retain,
+        ));
+    }
+    let (client, eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+    let (kill_tx, kill_rx) = flume::bounded(1);
+    let gen = m.next_gen;
+    m.next_gen += 1;
+    let pending = Arc::new(Mutex::new(Pending::default()));
+    let shared = Arc::clone(sh);
+    let p2 = Arc::clone(&pending);
+    let spawned = thread::Builder::new()
+        .name(format!("vmodem-qmt-{idx}"))
+        .spawn(move || {
+            link::run(link::LinkArgs {
+                shared,
+                idx,
+                gen,
+                eventloop,
+                kill: kill_rx,
+                pending: p2,
+                had_login,
+                forced_error: None,
+            })
+        });
+    let thread = match spawned {
+        Ok(t) => t,
+        Err(e) => {
+            log::error!("virtual modem: cannot spawn a link thread: {e}");
+            return r.error();
+        }
+    };
+    m.slots[i].link = Some(Link {
+        gen,
+        client,
+        kill: Some(kill_tx),
+        pending,
+        connected: false,
+        disconnecting: false,
+        thread: Some(thread),
+        info: String::new(),
+    });
+    r.ok()
+}
+
+fn disc(m: &mut Modem, idx: u8, r: &mut Resp) {
+    let i = usize::from(idx);
+    if m.qmt.slots[i].opened.is_none() {
+        return r.error();
+    }
+    match m.slots[i].link.as_mut() {
+        Some(l) if l.connected && !l.disconnecting => {
+            if l.client.try_disconnect().is_err() {
+                return r.error();
+            }
+            // The link thread reports +QMTDISC once DISCONNECT is out.
+            l.disconnecting = true;
+            r.ok()
+        }
+        Some(_) => r.error(),
+        None => {
+            m.qmt.close_network(idx);
+            r.ok();
+            r.urc_after(format!("+QMTDISC: {idx},0"));
+        }
+    }
+}
+
+fn connected_link(m: &Modem, idx: u8) -> Option<&Link> {
+    m.slots[usize::from(idx)]
+        .link
+        .as_ref()
+        .filter(|l| l.connected && !l.disconnecting)
+}
+
+fn op_timeout(m: &Modem, idx: u8) -> Duration {
+    let c = &m.qmt.slots[usize::from(idx)].cfg;
+    Duration::from_secs(u64::from(c.pkt_timeout) * (u64::from(c.retries) + 1))
+}
+
+fn sub(m: &mut Modem, a: &str, r: &mut Resp) {
+    let args = split_args(a);
+    let (Some(idx), Some(msgid)) = (idx_of(m, &args), int(&args, 1, 1, 65535)) else {
+        return r.error();
+    };
+    if args.len() < 4 || args.len() % 2 != 0 {
+        return r.error();
+    }
+    let mut filters = Vec::new();
+    for pair in args[2..].chunks(2) {
+        let t = unquote(&pair[0]);
+        let Some(q) = int(pair, 1, 0, 2) else {
+            return r.error();
+        };
+        if t.is_empty() || t.len() > TOPIC_MAX {
+            return r.error();
+        }
+        filters.push(SubscribeFilter::new(t, qos(q as u8)));
+    }
+    let timeout = op_timeout(m, idx);
+    let Some(link) = connected_link(m, idx) else {
+        return r.error();
+    };
+    {
+        let mut p = lock(&link.pending);
+        p.subs.push_back(timeout);
+        p.sub_tags.push_back(msgid as u16);
+    }
+    if link.client.try_subscribe_many(filters).is_err() {
+        let mut p = lock(&link.pending);
+        p.subs.pop_back();
+        p.sub_tags.pop_back();
+        return r.error();
+    }
+    r.ok()
+}
+
+fn uns(m: &mut Modem, a: &str, r: &mut Resp) {
+    let args = split_args(a);
+    let (Some(idx), Some(msgid)) = (idx_of(m, &args), int(&args, 1, 1, 65535)) else {
+        return r.error();
+    };
+    if args.len() < 3 {
+        return r.error();
+    }
+    let topics: Vec<String> = args[2..].iter().map(unquote).collect();
+    if topics.iter().any(|t| t.is_empty() || t.len() > TOPIC_MAX) {
+        return r.error();
+    }
+    let timeout = op_timeout(m, idx);
+    let group = u64::from(msgid as u16) | (m.next_gen << 16);
+    let Some(link) = connected_link(m, idx) else {
+        return r.error();
+    };
+    // rumqttc sends one UNSUBSCRIBE per topic; the result comes once all are acknowledged.
+    let n = topics.len();
+    for t in topics {
+        {
+            let mut p = lock(&link.pending);
+            p.unsubs.push_back((group, n, timeout));
+            p.unsub_tags.push_back(msgid as u16);
+        }
+        if link.client.try_unsubscribe(t).is_err() {
+            let mut p = lock(&link.pending);
+            p.unsubs.pop_back();
+            p.unsub_tags.pop_back();
+            return r.error();
+        }
+    }
+    r.ok()
+}
+
+fn publish(m: &mut Modem, a: &str, ex: bool, r: &mut Resp) -> Next {
+    let args = split_args(a);
+    let (Some(idx), Some(msgid), Some(q), Some(retain)) = (
+        idx_of(m, &args),
+        int(&args, 1, 0, 65535),
+        int(&args, 2, 0, 2),
+        int(&args, 3, 0, 1),
+    ) else {
+        r.error();
+        return Next::Line;
+    };
+    // "<msgID> ... It will be 0 only when <qos>=0."
+    if (q == 0) != (msgid == 0) || args.len() < 5 || args.len() > 6 {
+        r.error();
+        return Next::Line;
+    }
+    let topic = unquote(&args[4]);
+    if topic.is_empty() || topic.len() > TOPIC_MAX || topic.contains(['+', '#']) {
+        r.error();
+        return Next::Line;
+    }
+    if connected_link(m, idx).is_none() {
+        r.error();
+        return Next::Line;
+    }
+    let kind = DataKind::Publish {
+        idx,
+        msgid: msgid as u16,
+        qos: q as u8,
+        retain: retain == 1,
+        topic,
+        ex,
+    };
+    match num(&args, 5) {
+        Some(len) if (1..=m.profile.payload_max as i64).contains(&len) => {
+            r.prompt_space();
+            Next::Data(super::at::DataKind::Qmt(kind), len as usize)
+        }
+        None if args.len() == 5 && !ex => {
+            r.prompt_space();
+            Next::DataUntilCtrlZ(super::at::DataKind::Qmt(kind), m.profile.payload_max)
+        }
+        _ => {
+            r.error();
+            Next::Line
+        }
+    }
+}
+
+fn message_line(idx: u8, s: &Stored, len_enable: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("\r\n+QMTRECV: {idx},{},\"{}\",", s.msgid, s.topic).as_bytes());
+    if len_enable {
+        out.extend_from_slice(format!("{},", s.payload.len()).as_bytes());
+    }
+    out.push(b'"');
+    out.extend_from_slice(&s.payload);
+    out.extend_from_slice(b"\"\r\n");
+}
+
+fn recv(m: &mut Modem, a: &str, r: &mut Resp) {
+    let args = split_args(a);
+    let Some(idx) = idx_of(m, &args) else {
+        return r.error();
+    };
+    let ids: Vec<usize> = match (args.len(), int(&args, 1, 0, BUFFERS as i64 - 1)) {
+        (1, _) => (0..BUFFERS).collect(),
+        (2, Some(id)) => vec![id as usize],
+        _ => return r.error(),
+    };
+    let slot = &mut m.qmt.slots[usize::from(idx)];
+    let len_enable = slot.cfg.len_enable;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(s) = slot.buffers[id].take() {
+            message_line(idx, &s, len_enable, &mut out);
+        }
+    }
+    r.raw(&out);
+    r.ok();
+    // Freed buffers take what waited in the modem, each with its notice.
+    for id in 0..BUFFERS {
+        if slot.buffers[id].is_none() {
+            if let Some(next) = slot.backlog.pop_front() {
+                slot.buffers[id] = Some(next);
+                r.urc_after(format!("+QMTRECV: {idx},{id}"));
+            }
+        }
+    }
+}
+
+fn sslcfg(m: &mut Modem, a: &str, r: &mut Resp) {
+    let args = split_args(a);
+    let key = args
+        .first()
+        .map(|a| a.text.to_ascii_lowercase())
+        .unwrap_or_default();
+    let Some(ctx) = int(&args, 1, 0, i64::from(m.profile.ssl_ctx_max)) else {
+        return r.error();
+    };
+    let c = &mut m.qmt.ssl[ctx as usize];
+    if args.len() == 2 {
+        let v = match key.as_str() {
+            "sslversion" => c.sslversion.to_string(),
+            "seclevel" => c.seclevel.to_string(),
+            "ciphersuite" => c.ciphersuite.clone(),
+            "ignorelocaltime" => c.ignorelocaltime.to_string(),
+            "negotiatetime" => c.negotiatetime.to_string(),
+            "cacert" => format!("\"{}\"", c.cacert),
+            "clientcert" => format!("\"{}\"", c.clientcert),
+            "clientkey" => format!("\"{}\"", c.clientkey),
+            _ => return r.error(),
+        };
+        r.line(&format!("+QSSLCFG: \"{key}\",{ctx},{v}"));
+        return r.ok();
+    }
+    let ok = match key.as_str() {
+        "sslversion" => int(&args, 2, 0, 4).map(|v| c.sslversion = v as u8),
+        "seclevel" => int(&args, 2, 0, 2).map(|v| c.seclevel = v as u8),
+        "ciphersuite" => args.get(2).map(|v| c.ciphersuite = v.text.clone()),
+        "ignorelocaltime" => int(&args, 2, 0, 1).map(|v| c.ignorelocaltime = v as u8),
+        "negotiatetime" => int(&args, 2, 10, 300).map(|v| c.negotiatetime = v as u16),
+        "cacert" | "clientcert" | "clientkey" => match args.get(2) {
+            Some(v) if !v.text.is_empty() => {
+                let v = v.text.clone();
+                match key.as_str() {
+                    "cacert" => c.cacert = v,
+                    "clientcert" => c.clientcert = v,
+                    _ => c.clientkey = v,
+                }
+                Some(())
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    if ok.is_some() {
+        r.ok()
+    } else {
+        r.error()
+    }
+}
+
+/// Data typed after a prompt.
+pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Resp) {
+    match kind {
+        DataKind::File(name) => {
+            // +QFUPL: <upload_size>,<checksum>: 16-bit XOR of the data as big-endian words.
+            let mut sum: u16 = 0;
+            for pair in data.chunks(2) {
+                let hi = u16::from(pair[0]) << 8;
+                let lo = pair.get(1).copied().map(u16::from).unwrap_or(0);
+                sum ^= hi | lo;
+            }
+            r.line(&format!("+QFUPL: {},{sum:x}", data.len()));
+            m.certs.insert(name, data);
+            r.ok()
+        }
+        DataKind::Publish {
+            idx,
+            msgid,
+            qos: q,
+            retain,
+            topic,
+            ex,
+        } => {
+            let name = if ex { "QMTPUBEX" } else { "QMTPUB" };
+            let timeout = op_timeout(m, idx);
+            r.ok();
+            let Some(link) = connected_link(m, idx) else {
+                return r.urc_after(format!("+{name}: {idx},{msgid},2"));
+            };
+            {
+                let mut p = lock(&link.pending);
+                p.pubs.push_back((q, timeout));
+                p.pub_tags.push_back((msgid, ex));
+            }
+            if link
+                .client
+                .try_publish(topic, qos(q), retain, data)
+                .is_err()
+            {
+                let mut p = lock(&link.pending);
+                p.pubs.pop_back();
+                p.pub_tags.pop_back();
+                r.urc_after(format!("+{name}: {idx},{msgid},2"));
+            }
+        }
+    }
+}
+
+/// A link event in QMT words (called under the state lock by `link::report`).
+pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>) {
+    let mut line = |l: String| out.extend_from_slice(format!("\r\n{l}\r\n").as_bytes());
+    match ev {
+        LinkEvent::Connected => {
+            m.set_connected(idx);
+            line(format!("+QMTCONN: {idx},0,0"));
+        }
+        LinkEvent::ConnectFailed(code) => {
+            m.clear_link(idx);
+            match code {
+                // CMQTT 27-31 are the CONNACK refusals 1-5.
+                27..=31 => line(format!("+QMTCONN: {idx},0,{}", code - 26)),
+                _ => line(format!("+QMTCONN: {idx},2")),
+            }
+        }
+        LinkEvent::Published { tag, ex } => {
+            let name = if ex { "QMTPUBEX" } else { "QMTPUB" };
+            line(format!("+{name}: {idx},{tag},0"));
+        }
+        LinkEvent::PublishTimedOut { tag, ex } => {
+            let name = if ex { "QMTPUBEX" } else { "QMTPUB" };
+            line(format!("+{name}: {idx},{tag},2"));
+        }
+        LinkEvent::Subscribed { tag, granted, .. } => {
+            let g: Vec<String> = granted.iter().map(u8::to_string).collect();
+            line(format!("+QMTSUB: {idx},{tag},0,{}", g.join(",")));
+        }
+        LinkEvent::SubscribeTimedOut { tag } => line(format!("+QMTSUB: {idx},{tag},2")),
+        LinkEvent::Unsubscribed { tag } => line(format!("+QMTUNS: {idx},{tag},0")),
+        LinkEvent::UnsubscribeTimedOut { tag } => line(format!("+QMTUNS: {idx},{tag},2")),
+        LinkEvent::Disconnected => {
+            m.clear_link(idx);
+            m.qmt.close_network(idx);
+            line(format!("+QMTDISC: {idx},0"));
+        }
+        LinkEvent::Lost(_) => {
+            m.clear_link(idx);
+            m.qmt.close_network(idx);
+            line(format!("+QMTSTAT: {idx},1"));
+        }
+        LinkEvent::Message(p) => {
+            let stored = Stored {
+                msgid: p.pkid,
+                topic: p.topic.clone(),
+                payload: p.payload.to_vec(),
+            };
+            let Some(slot) = m.qmt.slots.get_mut(usize::from(idx)) else {
+                return;
+            };
+            if slot.cfg.recv_mode == 0 {
+                message_line(idx, &stored, slot.cfg.len_enable, out);
+            } else if let Some(id) = slot.buffers.iter().position(Option::is_none) {
+                slot.buffers[id] = Some(stored);
+                line(format!("+QMTRECV: {idx},{id}"));
+            } else {
+                slot.backlog.push_back(stored);
+            }
+        }
+    }
+}
