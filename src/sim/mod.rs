@@ -20,6 +20,7 @@ mod at;
 mod link;
 mod profile;
 mod pty;
+mod tls;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
