@@ -1,5 +1,6 @@
 """Type stubs for the compiled core, ``modemqtt._core`` (kept in step with src/py/)."""
 
+import os
 from collections.abc import Callable, Iterator
 from os import PathLike
 from types import TracebackType
@@ -145,13 +146,18 @@ class Will:
 
 @final
 class Tls:
-    """TLS settings for ``MqttClient.connect``. A ``str`` is a PEM file path, ``bytes`` PEM."""
+    """TLS settings for ``MqttClient.connect``.
+
+    A ``str`` or ``os.PathLike`` is a PEM file path, ``bytes`` the PEM content. The modem's
+    authmode follows: ``verify_server`` with a client certificate 2, without 1;
+    ``verify_server=False`` with a client certificate 3, without 0.
+    """
 
     def __new__(
         cls,
-        ca_cert: str | bytes | None = None,
-        client_cert: str | bytes | None = None,
-        client_key: str | bytes | None = None,
+        ca_cert: str | os.PathLike[str] | bytes | None = None,
+        client_cert: str | os.PathLike[str] | bytes | None = None,
+        client_key: str | os.PathLike[str] | bytes | None = None,
         *,
         verify_server: bool = True,
         ssl_version: int = 4,

@@ -673,8 +673,12 @@ impl CmqttClient {
             ("clientcert", &tls.client_cert, false),
             ("clientkey", &tls.client_key, true),
         ];
+        // SSL manual authmodes: 0 none, 1 verify the server, 2 verify the server
+        // and present a client certificate, 3 present a client certificate
+        // without verifying the server.
         let authmode = match (tls.verify_server, tls.client_cert.is_some()) {
-            (_, true) => 2,
+            (true, true) => 2,
+            (false, true) => 3,
             (true, false) => 1,
             (false, false) => 0,
         };

@@ -27,10 +27,12 @@
 //!   (`+CME ERROR: 50` / `+CME ERROR: Incorrect parameters`, 3 / "operation
 //!   not allowed"); CMQTT, CSSLCFG and CCERT errors keep the manual's plain
 //!   `ERROR`. Unknown commands always answer `ERROR`.
-//! * SSL (`server_type` 1): the AT side is complete (`AT+CSSLCFG`,
-//!   `AT+CCERTDOWN`/`LIST`/`DELE`, `AT+CMQTTSSLCFG`) and the certificate
-//!   requirements of each authmode are checked at connect (error 33 when a
-//!   needed file is missing), but the link to the broker is plain TCP.
+//! * SSL (`server_type` 1): `AT+CSSLCFG`, `AT+CCERTDOWN`/`LIST`/`DELE` and
+//!   `AT+CMQTTSSLCFG` configure a real TLS link to the broker (see `tls` for
+//!   authmodes, versions and error codes); a file the authmode needs that is
+//!   not set or not uploaded fails the connect with 33 before any socket is
+//!   opened. An SSL client without `AT+CMQTTSSLCFG` uses the SSL context of
+//!   its own index.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -38,10 +40,14 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, LastWill, MqttOptions, NetworkOptions, QoS, SubscribeFilter, TlsConfiguration,
+    Transport,
+};
 
 use super::link::{self, Link, Pending};
 use super::profile::{Profile, TOPIC_MAX, WILL_MAX};
+use super::tls;
 use super::{lock, Shared};
 
 const LINE_MAX: usize = 4096;
@@ -1258,18 +1264,37 @@ impl Modem {
         } else {
             (sh.broker_host.clone(), sh.broker_port)
         };
+        // SSL client: TLS per the SSL context (see `tls`), the server checked
+        // against the host as the host wrote it, even when redirected.
+        let mut tls_cfg = None;
         if server_type == 1 && forced.is_none() {
             let ctx = usize::from(s.ssl_ctx.unwrap_or(idx));
             if let Some(c) = self.ssl.get(ctx) {
-                let has = |n: &str| !n.is_empty() && self.certs.contains_key(n);
-                let ok = match c.authmode {
-                    0 => true,
-                    1 => has(&c.cacert),
-                    2 => has(&c.cacert) && has(&c.clientcert) && has(&c.clientkey),
-                    _ => has(&c.clientcert) && has(&c.clientkey),
+                let file = |n: &str| -> Option<&[u8]> {
+                    if n.is_empty() {
+                        None
+                    } else {
+                        self.certs.get(n).map(Vec::as_slice)
+                    }
                 };
-                if !ok {
-                    forced = Some(33);
+                let setup = tls::Setup {
+                    sslversion: c.sslversion,
+                    authmode: c.authmode,
+                    cacert: file(&c.cacert),
+                    clientcert: file(&c.clientcert),
+                    clientkey: file(&c.clientkey),
+                    server_name: &host,
+                };
+                let (need_ca, need_client) = tls::needs(c.authmode);
+                let missing = (need_ca && setup.cacert.is_none())
+                    || (need_client && (setup.clientcert.is_none() || setup.clientkey.is_none()));
+                if missing {
+                    forced = Some(tls::NOT_SET_CERTIFICATE);
+                } else {
+                    match tls::client_config(&setup) {
+                        Ok(cfg) => tls_cfg = Some((cfg, c.negotiatetime)),
+                        Err(code) => forced = Some(code),
+                    }
                 }
             }
         }
@@ -1289,7 +1314,20 @@ impl Modem {
                 Err(_) => forced = forced.or(Some(2)),
             }
         }
-        let (client, eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+        let negotiate = tls_cfg.map(|(cfg, secs)| {
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                Arc::new(cfg),
+            )));
+            secs
+        });
+        let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+        if let Some(secs) = negotiate {
+            // <negotiatetime> bounds the TLS negotiation; rumqttc's connection
+            // timeout covers TCP connect, handshake and CONNACK together.
+            let mut net = NetworkOptions::new();
+            net.set_connection_timeout(u64::from(secs));
+            eventloop.set_network_options(net);
+        }
         let (kill_tx, kill_rx) = flume::bounded(1);
         let gen = self.next_gen;
         self.next_gen += 1;
@@ -1315,6 +1353,7 @@ impl Modem {
                     kill: kill_rx,
                     pending: p2,
                     had_login,
+                    tls: negotiate.is_some(),
                     forced_error: forced,
                 })
             });

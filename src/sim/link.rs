@@ -152,7 +152,16 @@ fn cmqtt_event(
 }
 
 /// Maps a failure before CONNACK to the manual's <err> code (2.2.1).
-fn connect_error(e: &ConnectionError, had_login: bool) -> u8 {
+///
+/// On a TLS link, any failure raised by the TLS layer is 32 (handshake fail):
+/// a certificate rejected by either side, an alert, a peer that does not
+/// speak TLS. With TLS 1.3 the broker checks the client certificate after the
+/// client has finished its handshake, so its refusal arrives as an alert
+/// while waiting for CONNACK; that is a handshake failure too.
+fn connect_error(e: &ConnectionError, had_login: bool, tls: bool) -> u8 {
+    if tls && (matches!(e, ConnectionError::Tls(_)) || super::tls::is_tls_failure(e)) {
+        return super::tls::HANDSHAKE_FAIL;
+    }
     match e {
         ConnectionError::ConnectionRefused(code) => match code {
             ConnectReturnCode::RefusedProtocolVersion => 27,
@@ -240,6 +249,8 @@ pub(crate) struct LinkArgs {
     pub kill: flume::Receiver<()>,
     pub pending: Arc<Mutex<Pending>>,
     pub had_login: bool,
+    /// The link runs over TLS (for the error codes).
+    pub tls: bool,
     pub forced_error: Option<u8>,
 }
 
@@ -270,6 +281,7 @@ async fn drive(a: LinkArgs) {
         kill,
         pending,
         had_login,
+        tls,
         forced_error,
     } = a;
     if let Some(err) = forced_error {
@@ -305,8 +317,11 @@ async fn drive(a: LinkArgs) {
                     continue;
                 }
                 if ack.code != ConnectReturnCode::Success {
-                    let code =
-                        connect_error(&ConnectionError::ConnectionRefused(ack.code), had_login);
+                    let code = connect_error(
+                        &ConnectionError::ConnectionRefused(ack.code),
+                        had_login,
+                        tls,
+                    );
                     report(&shared, idx, gen, LinkEvent::ConnectFailed(code));
                     return;
                 }
@@ -408,7 +423,7 @@ async fn drive(a: LinkArgs) {
                     log::debug!("virtual modem: link {idx} lost: {e}");
                     report(&shared, idx, gen, LinkEvent::Lost(cause));
                 } else {
-                    let code = connect_error(&e, had_login);
+                    let code = connect_error(&e, had_login, tls);
                     log::debug!("virtual modem: link {idx} connect failed ({code}): {e}");
                     report(&shared, idx, gen, LinkEvent::ConnectFailed(code));
                 }

@@ -14,7 +14,9 @@
 //! localhost are used as given (so a test can point at a closed port and get
 //! error 3); any other host name is redirected to the modem's broker
 //! (`SimConfig::broker_url`), except names ending in `.invalid` (RFC 6761),
-//! which fail with error 25 (DNS error).
+//! which fail with error 25 (DNS error). An SSL client's TLS link checks the
+//! server certificate against the host it asked for, also when redirected
+//! (see `tls`).
 
 mod at;
 mod link;
@@ -22,6 +24,7 @@ mod profile;
 mod pty;
 mod qmt;
 pub mod replay;
+mod tls;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

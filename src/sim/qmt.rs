@@ -639,6 +639,8 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
                 pending: p2,
                 had_login,
                 forced_error: None,
+                // The QMT profiles accept the SSL settings but link over plain TCP.
+                tls: false,
             })
         });
     let thread = match spawned {

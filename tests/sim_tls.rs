@@ -1,0 +1,84 @@
+//! SSL clients (`AT+CMQTTACCQ=<idx>,"<id>",1`) open real TLS links. The
+//! embedded broker speaks plain MQTT, so every TLS link to it must fail the
+//! handshake (32); successful handshakes against TLS brokers are tested in
+//! tests/python/test_cmqtt_tls.py (mosquitto with generated certificates).
+
+mod sim_common;
+use sim_common::{modem, Host};
+
+fn started() -> (modemqtt::sim::VirtualModem, Host) {
+    let m = modem("a7600");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    h.send(b"AT+CMQTTSTART\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    (m, h)
+}
+
+#[test]
+fn tls_link_to_a_plain_broker_fails_the_handshake() {
+    let (_m, mut h) = started();
+    // authmode 0 needs no files: the connect gets as far as the handshake.
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,0"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"tls0\",1"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTSSLCFG=0,0"), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,32\r\n");
+    // "cleared after AT+CMQTTCONNECT failed"
+    assert_eq!(
+        h.cmd("AT+CMQTTSSLCFG?"),
+        "\r\n+CMQTTSSLCFG: 0,\r\n\r\n+CMQTTSSLCFG: 1,\r\n\r\nOK\r\n"
+    );
+    // The same name as a TCP client reaches the broker.
+    assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"tls0\",0"), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:1883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+}
+
+#[test]
+fn protocol_versions_older_than_tls12_fail_the_handshake() {
+    let (_m, mut h) = started();
+    for (v, expected) in [(0, 32), (1, 32), (2, 32)] {
+        assert_eq!(
+            h.cmd(&format!("AT+CSSLCFG=\"sslversion\",1,{v}")),
+            "\r\nOK\r\n"
+        );
+        assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"old\",1"), "\r\nOK\r\n");
+        h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.com:8883\",60,1\r");
+        h.expect(format!("\r\nOK\r\n\r\n+CMQTTCONNECT: 1,{expected}\r\n").as_bytes());
+        assert_eq!(h.cmd("AT+CMQTTREL=1"), "\r\nOK\r\n");
+    }
+    // TLS 1.2 alone is spoken: against the plain broker it is the handshake
+    // that fails, after a real attempt.
+    assert_eq!(h.cmd("AT+CSSLCFG=\"sslversion\",1,3"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"tls12\",1"), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,32\r\n");
+}
+
+#[test]
+fn files_each_authmode_needs() {
+    let (_m, mut h) = started();
+    let ca = b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
+    h.input(&format!("AT+CCERTDOWN=\"ca.pem\",{}", ca.len()), ca);
+    assert_eq!(h.cmd("AT+CSSLCFG=\"cacert\",0,\"ca.pem\""), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"files\",1"), "\r\nOK\r\n");
+    // authmode 2 without client certificate and key: not set
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,2"), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,33\r\n");
+    // authmode 1: the CA file is there but holds no usable certificate
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,1"), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,33\r\n");
+    // authmode 3 needs the client files only
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,3"), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,33\r\n");
+    // authmode 0 needs nothing: the handshake is tried (and fails on the
+    // plain broker)
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,0"), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:8883\",60,1\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,32\r\n");
+}
