@@ -1,6 +1,7 @@
 //! One module per AT command family. Each turns client operations into AT exchanges and
 //! URCs into client events, and declares its capabilities.
 
+pub mod aliyun;
 pub mod cmqtt;
 
 use crate::error::{Error, Result};
@@ -10,12 +11,15 @@ use crate::error::{Error, Result};
 pub enum Family {
     /// SIMCom `AT+CMQTT*` (A7600, SIM7600, SIM7028).
     Cmqtt,
+    /// SIMCom Alibaba-cloud firmware: `AT+CM*` MQTT and `AT+CC*` CoAP (SIM7600, SIM7000).
+    Aliyun,
 }
 
 impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Cmqtt => "cmqtt",
+            Family::Aliyun => "aliyun",
         }
     }
 
@@ -23,8 +27,9 @@ impl Family {
         match name.to_ascii_lowercase().as_str() {
             "auto" => Ok(None),
             "cmqtt" | "simcom" => Ok(Some(Family::Cmqtt)),
+            "aliyun" | "alibaba" => Ok(Some(Family::Aliyun)),
             other => Err(Error::invalid(format!(
-                "dialect: unknown dialect {other:?} (use \"auto\" or \"cmqtt\")"
+                "dialect: unknown dialect {other:?} (use \"auto\", \"cmqtt\" or \"aliyun\")"
             ))),
         }
     }
@@ -33,10 +38,11 @@ impl Family {
     pub fn probe_command(self) -> &'static str {
         match self {
             Family::Cmqtt => "AT+CMQTTACCQ=?",
+            Family::Aliyun => "AT+CMAUTH=?",
         }
     }
 
     pub fn all() -> &'static [Family] {
-        &[Family::Cmqtt]
+        &[Family::Cmqtt, Family::Aliyun]
     }
 }
