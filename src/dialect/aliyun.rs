@@ -393,7 +393,7 @@ pub fn parse_message_fields(rest: &[u8]) -> Option<(String, Vec<u8>)> {
 fn cm_error(operation: &str, command: &str, f: &FinalResult) -> Error {
     match f {
         FinalResult::CmeError(ErrorCode::Numeric(n)) => {
-            let code = i32::try_from(*n).unwrap_or(i32::MIN);
+            let code = *n;
             Error::Mqtt {
                 operation: operation.into(),
                 code,
@@ -1104,9 +1104,7 @@ impl AliyunCoap {
 
     fn final_error(&self, operation: &str, command: &str, f: &FinalResult) -> Error {
         match f {
-            FinalResult::CmeError(ErrorCode::Numeric(n)) => {
-                self.coap_error(operation, i32::try_from(*n).unwrap_or(i32::MIN))
-            }
+            FinalResult::CmeError(ErrorCode::Numeric(n)) => self.coap_error(operation, *n),
             other => Error::from_final(command, other),
         }
     }

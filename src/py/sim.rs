@@ -94,6 +94,32 @@ impl PyVirtualModem {
             .map_err(to_py)
     }
 
+    /// Alibaba profiles: forces the CoAP response code of the following sends (e.g. 0x80;
+    /// `None` answers 0x45 again).
+    #[pyo3(signature = (code))]
+    fn force_coap_response(&self, py: Python<'_>, code: Option<i64>) -> PyResult<()> {
+        let code = code
+            .map(|c| {
+                u8::try_from(c)
+                    .map_err(|_| PyValueError::new_err(format!("code: must be 0..=255, got {c}")))
+            })
+            .transpose()?;
+        py.detach(|| self.inner.force_coap_response(code))
+            .map_err(to_py)
+    }
+
+    /// Alibaba profiles: the next `AT+CCAUTH` fails with `code`.
+    fn force_coap_auth_error(&self, py: Python<'_>, code: i32) -> PyResult<()> {
+        py.detach(|| self.inner.force_coap_auth_error(code))
+            .map_err(to_py)
+    }
+
+    /// Alibaba profiles: the next `AT+CCSEND` fails with `code`.
+    fn force_coap_send_error(&self, py: Python<'_>, code: i32) -> PyResult<()> {
+        py.detach(|| self.inner.force_coap_send_error(code))
+            .map_err(to_py)
+    }
+
     /// Power-cycles the modem and sends the boot URCs.
     fn reboot(&self, py: Python<'_>) {
         py.detach(|| self.inner.reboot())

@@ -119,6 +119,8 @@ pub(crate) struct Modem {
     certs: BTreeMap<String, Vec<u8>>,
     next_gen: u64,
     next_group: u64,
+    /// The Alibaba-cloud command set, on the profiles that have it.
+    pub(crate) aliyun: Option<super::aliyun::State>,
 }
 
 impl Modem {
@@ -137,6 +139,7 @@ impl Modem {
             certs: BTreeMap::new(),
             next_gen: 1,
             next_group: 1,
+            aliyun: super::aliyun::State::for_profile(profile),
         }
     }
 
@@ -154,6 +157,9 @@ impl Modem {
     }
 
     pub fn take_all_links(&mut self) -> Vec<Link> {
+        if let Some(a) = self.aliyun.as_mut() {
+            a.kill_links();
+        }
         self.slots
             .iter_mut()
             .filter_map(|s| s.link.take())
@@ -300,25 +306,25 @@ impl Parser {
 }
 
 /// Response under construction.
-struct Resp {
+pub(crate) struct Resp {
     buf: Vec<u8>,
     /// Frames written after the response (e.g. `+CMQTTSTART: 0` after OK).
     after: Vec<String>,
 }
 
 impl Resp {
-    fn line(&mut self, s: &str) {
+    pub(crate) fn line(&mut self, s: &str) {
         self.buf.extend_from_slice(b"\r\n");
         self.buf.extend_from_slice(s.as_bytes());
         self.buf.extend_from_slice(b"\r\n");
     }
-    fn ok(&mut self) {
+    pub(crate) fn ok(&mut self) {
         self.line("OK");
     }
-    fn error(&mut self) {
+    pub(crate) fn error(&mut self) {
         self.line("ERROR");
     }
-    fn urc_after(&mut self, s: String) {
+    pub(crate) fn urc_after(&mut self, s: String) {
         self.after.push(s);
     }
     fn prompt(&mut self) {
@@ -375,6 +381,7 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
         sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
     }
     drop(st);
+    super::aliyun::after_command(sh);
     next
 }
 
@@ -436,7 +443,7 @@ fn num(args: &[Arg], i: usize) -> Option<i64> {
     args.get(i)?.text.parse().ok()
 }
 
-enum Form<'a> {
+pub(crate) enum Form<'a> {
     Exec,
     Read,
     Test,
@@ -481,6 +488,9 @@ impl Modem {
                 r.error();
                 return Next::Line;
             };
+            if self.aliyun_command(sh, &name, &form, r).is_some() {
+                return Next::Line;
+            }
             if let Some(cmd) = name.strip_prefix("CMQTT") {
                 return self.cmqtt(sh, cmd, form, r);
             }

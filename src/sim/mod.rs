@@ -16,6 +16,7 @@
 //! (`SimConfig::broker_url`), except names ending in `.invalid` (RFC 6761),
 //! which fail with error 25 (DNS error).
 
+mod aliyun;
 mod at;
 mod link;
 mod profile;
@@ -35,7 +36,11 @@ use pty::Pty;
 
 /// Names of the imitated modems.
 pub fn profiles() -> Vec<&'static str> {
-    profile::ALL.iter().map(|p| p.name).collect()
+    profile::ALL
+        .iter()
+        .chain(aliyun::PROFILES.iter())
+        .map(|p| p.name)
+        .collect()
 }
 
 /// Largest part size accepted by [`VirtualModem::set_part_size`].
@@ -279,6 +284,9 @@ impl VirtualModem {
     /// 2 (reset) or 3 (network closed).
     pub fn drop_link(&self, client_index: u8, cause: u8) -> Result<(), SimError> {
         self.check_open()?;
+        if let Some(res) = aliyun::drop_link(self) {
+            return res;
+        }
         let clients = self.shared.profile.clients;
         if client_index >= clients {
             return Err(SimError::InvalidArgument(format!(

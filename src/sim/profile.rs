@@ -90,6 +90,7 @@ pub(crate) static ALL: [&Profile; 3] = [&A7600, &SIM7600, &SIM7028];
 
 pub(crate) fn find(name: &str) -> Option<&'static Profile> {
     ALL.iter()
+        .chain(super::aliyun::PROFILES.iter())
         .copied()
         .find(|p| p.name.eq_ignore_ascii_case(name))
 }
