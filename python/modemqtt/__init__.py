@@ -20,6 +20,8 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 
 from ._core import (
+    AliyunCoap,
+    CoapResponse,
     CommandError,
     Message,
     Modem,
@@ -35,6 +37,7 @@ from ._core import (
     Tls,
     VirtualModem,
     Will,
+    aliyun_sign,
     profiles,
 )
 
@@ -47,6 +50,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 logging.getLogger("modemqtt").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AliyunCoap",
+    "CoapResponse",
     "CommandError",
     "Message",
     "Modem",
@@ -63,5 +68,6 @@ __all__ = [
     "VirtualModem",
     "Will",
     "__version__",
+    "aliyun_sign",
     "profiles",
 ]
