@@ -114,6 +114,13 @@ impl PyVirtualModem {
             .map_err(to_py)
     }
 
+    /// Alibaba profiles: sign the MQTT login with a timestamp (default, as the firmware
+    /// does) or without (a stable password a broker can hold in a password file).
+    fn set_sign_timestamp(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        py.detach(|| self.inner.set_sign_timestamp(on))
+            .map_err(to_py)
+    }
+
     /// Alibaba profiles: the next `AT+CCSEND` fails with `code`.
     fn force_coap_send_error(&self, py: Python<'_>, code: i32) -> PyResult<()> {
         py.detach(|| self.inner.force_coap_send_error(code))

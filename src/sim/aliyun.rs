@@ -153,6 +153,9 @@ pub(crate) struct State {
     autoyield: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     coap: Option<Coap>,
     faults: CoapFaults,
+    /// Whether the MQTT login carries a timestamp (the firmware's way); off, the signature
+    /// is stable, so a broker can hold it in a password file.
+    sign_timestamp: bool,
 }
 
 impl State {
@@ -173,6 +176,7 @@ impl State {
             autoyield: None,
             coap: None,
             faults: CoapFaults::default(),
+            sign_timestamp: true,
         })
     }
 
@@ -524,13 +528,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
                 return cme(r, -27);
             }
             st.link = None;
-            let ts = now_ms().to_string();
-            let sign = sign_mqtt(&pk, &dn, &ds, None, Some(&ts), SignMethod::HmacSha1);
-            let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
-            opts.set_credentials(sign.username, sign.password);
-            opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));
-            opts.set_clean_session(st.clean);
-            opts.set_max_packet_size(256 * 1024, 256 * 1024);
+            let opts = login(st, sh, &pk, &dn, &ds);
             let shared = Arc::new(LinkShared::default());
             let (tx, rx) = flume::bounded(1);
             st.subs.clear();
@@ -724,6 +722,19 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
         }
         _ => r.error(),
     }
+}
+
+/// The CONNECT options of the platform login for the device triple.
+fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
+    let ts = now_ms().to_string();
+    let ts = st.sign_timestamp.then_some(ts.as_str());
+    let sign = sign_mqtt(pk, dn, ds, None, ts, SignMethod::HmacSha1);
+    let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
+    opts.set_credentials(sign.username, sign.password);
+    opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));
+    opts.set_clean_session(st.clean);
+    opts.set_max_packet_size(256 * 1024, 256 * 1024);
+    opts
 }
 
 /// Writes the queued reports as `+CMYIELD:` lines (state lock held by the caller).
@@ -1050,6 +1061,16 @@ impl VirtualModem {
         check_aliyun(self)?;
         if let Some(st) = self.shared.state().aliyun.as_mut() {
             st.faults.auth_error = Some(code);
+        }
+        Ok(())
+    }
+
+    /// Whether the MQTT login is signed with a timestamp (default, as the firmware does);
+    /// without, the password is stable and a broker can check it from a password file.
+    pub fn set_sign_timestamp(&self, on: bool) -> Result<(), SimError> {
+        check_aliyun(self)?;
+        if let Some(st) = self.shared.state().aliyun.as_mut() {
+            st.sign_timestamp = on;
         }
         Ok(())
     }
