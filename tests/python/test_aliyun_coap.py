@@ -8,8 +8,14 @@ import pytest
 from modemqtt import AliyunCoap, Modem, MqttError, VirtualModem
 
 PK, DN, DS = "CwlekguDcv3", "device", "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu"
-CODES = {0x45: "Content", 0x80: "Bad Request", 0x81: "Unauthorized", 0x84: "Not Found",
-         0x8E: "Request URI Too Long", 0xA0: "Internal Server Error"}
+CODES = {
+    0x45: "Content",
+    0x80: "Bad Request",
+    0x81: "Unauthorized",
+    0x84: "Not Found",
+    0x8E: "Request URI Too Long",
+    0xA0: "Internal Server Error",
+}
 
 
 @pytest.fixture(params=["sim7600-aliyun", "sim7000-aliyun"])

@@ -113,8 +113,13 @@ def test_cmpara_v2(v2: Raw) -> None:
 
 
 def test_mqtt_commands_before_connect(both: Raw) -> None:
-    for line in (f'AT+CMPUB="/{PK}/{DN}/update",0,"x"', f'AT+CMSUB="/{PK}/{DN}/get",1',
-                 f'AT+CMUNSUB="/{PK}/{DN}/get"', "AT+CMYIELD", "AT+CMDISCONN"):
+    for line in (
+        f'AT+CMPUB="/{PK}/{DN}/update",0,"x"',
+        f'AT+CMSUB="/{PK}/{DN}/get",1',
+        f'AT+CMUNSUB="/{PK}/{DN}/get"',
+        "AT+CMYIELD",
+        "AT+CMDISCONN",
+    ):
         assert both(line)[1] == "+CME ERROR: -2", line
     # CMCONN without CMAUTH fails.
     assert both("AT+CMCONN")[1] in ("ERROR", "+CME ERROR: -14")

@@ -248,3 +248,22 @@ def test_secret_never_in_transcript(client: MqttClient, modem: Modem) -> None:
     text = b"".join(d for _, _, d in modem.transcript())
     assert DS.encode() not in text
     assert b"AT+CMAUTH" in text
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_cli_demo_on_aliyun_profiles(profile: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "modemqtt.cli", "demo", "--json", "--profile", profile],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["modem"]["dialect"] == "aliyun"
+    assert doc["topic"] == "/a1DemoPk001/modemqtt-demo/update"
