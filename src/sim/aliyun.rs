@@ -331,14 +331,18 @@ fn spawn_link(
                     match ev {
                         Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                             let ok = ack.code == ConnectReturnCode::Success;
+                            // Connected before AT+CMCONN answers, so the next command
+                            // finds the link up.
+                            if ok {
+                                up = true;
+                                ls.connected.store(true, Ordering::SeqCst);
+                            }
                             if let Some(tx) = connack.take() {
                                 let _ = tx.send(ok);
                             }
                             if !ok {
                                 return;
                             }
-                            up = true;
-                            ls.connected.store(true, Ordering::SeqCst);
                             if reconnect {
                                 for (t, q) in &subs {
                                     let _ = resub.try_subscribe(t.clone(), qos(*q));
