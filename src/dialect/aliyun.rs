@@ -139,7 +139,8 @@ pub fn cme_name(code: i32) -> String {
     }
 }
 
-/// `+CMYIELD: <status>` meanings.
+/// `+CMYIELD: <status>` meanings. The manual calls 5, 8 and 11 "未响应"; they are the platform
+/// SDK's NACK events (the broker refused), so they are named so here.
 pub fn yield_status_name(status: i32) -> &'static str {
     match status {
         0 => "unknown error",
@@ -147,13 +148,13 @@ pub fn yield_status_name(status: i32) -> &'static str {
         2 => "reconnected",
         3 => "subscribed",
         4 => "subscribe timed out",
-        5 => "subscribe not answered",
+        5 => "subscribe refused (NACK)",
         6 => "unsubscribed",
         7 => "unsubscribe timed out",
-        8 => "unsubscribe not answered",
+        8 => "unsubscribe refused (NACK)",
         9 => "published",
         10 => "publish timed out",
-        11 => "publish not answered",
+        11 => "publish refused (NACK)",
         12 => "message received",
         13 => "wait-ack list is empty",
         _ => "unknown status",
