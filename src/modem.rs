@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::at::session::Command;
 use crate::at::{build, Arg};
-use crate::dialect::{cmqtt, qmt, Family};
+use crate::dialect::{aliyun, cmqtt, qmt, Family};
 use crate::engine::{Engine, Recorder, Response, UrcHandler};
 use crate::error::{Error, Result};
 use crate::mqtt::{ClientOptions, MqttClient};
@@ -61,6 +61,8 @@ pub struct Modem {
     profile: Mutex<Option<String>>,
     cmqtt: Mutex<Option<Arc<cmqtt::Context>>>,
     qmt: Mutex<Option<Arc<qmt::Context>>>,
+    /// The Alibaba MQTT client open on this modem (the firmware has one).
+    aliyun: Mutex<std::sync::Weak<aliyun::AliyunMqtt>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,6 +116,7 @@ impl Modem {
             profile: Mutex::new(None),
             cmqtt: Mutex::new(None),
             qmt: Mutex::new(None),
+            aliyun: Mutex::new(std::sync::Weak::new()),
         };
         if let Err(e) = modem.prepare() {
             modem.engine.close();
@@ -131,6 +134,7 @@ impl Modem {
             profile: Mutex::new(None),
             cmqtt: Mutex::new(None),
             qmt: Mutex::new(None),
+            aliyun: Mutex::new(std::sync::Weak::new()),
         }
     }
 
@@ -234,7 +238,7 @@ impl Modem {
             }
         }
         Err(Error::Other(
-            "no supported MQTT command family answers on this modem (tried AT+CMQTTACCQ=? and AT+QMTCFG=?)".into(),
+            "no supported MQTT command family answers on this modem (tried AT+CMQTTACCQ=?, AT+QMTCFG=? and AT+CMAUTH=?)".into(),
         ))
     }
 
@@ -247,12 +251,19 @@ impl Modem {
         if let Some(p) = lock(&self.profile).clone() {
             return Ok(p);
         }
-        let model = ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]);
         let p = match self.family() {
-            Ok(Family::Qmt) => qmt::profile_for_model(&model),
-            _ => cmqtt::profile_for_model(&model),
-        }
-        .to_string();
+            Ok(Family::Aliyun) => aliyun::detect_revision(&self.engine, self.timeout)?
+                .profile()
+                .to_string(),
+            family => {
+                let model = ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]);
+                match family {
+                    Ok(Family::Qmt) => qmt::profile_for_model(&model),
+                    _ => cmqtt::profile_for_model(&model),
+                }
+                .to_string()
+            }
+        };
         *lock(&self.profile) = Some(p.clone());
         Ok(p)
     }
@@ -374,7 +385,85 @@ impl Modem {
                 let (backend, shared) = ctx.open_client(client_id, index, &options)?;
                 Ok(MqttClient::new(backend, shared, options))
             }
+            Family::Aliyun => Err(Error::Other(
+                "this modem runs SIMCom's Alibaba-cloud firmware (AT+CM*), which connects only to the Alibaba IoT platform: use modem.aliyun_mqtt(product_key, device_name, device_secret)".into(),
+            )),
         }
+    }
+
+    fn aliyun_revision(&self) -> Result<aliyun::Revision> {
+        match self.family()? {
+            Family::Aliyun => {}
+            other => {
+                return Err(Error::Other(format!(
+                    "this modem's firmware is of the {} family, not SIMCom's Alibaba-cloud firmware (AT+CMAUTH=? and AT+CCINIT=? are not answered); use modem.mqtt()",
+                    other.name()
+                )))
+            }
+        }
+        let p = self.profile()?;
+        aliyun::Revision::from_profile(&p)
+            .ok_or_else(|| Error::Other(format!("unknown Alibaba firmware profile {p:?}")))
+    }
+
+    /// Opens the Alibaba-cloud MQTT client (`AT+CM*`) for the device triple; nothing is sent
+    /// until `connect`.
+    pub fn aliyun_mqtt(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        device_secret: &str,
+        options: aliyun::AliyunOptions,
+        queue_size: usize,
+    ) -> Result<MqttClient> {
+        if queue_size == 0 {
+            return Err(Error::invalid("queue_size: must be at least 1"));
+        }
+        aliyun::check_triple(product_key, device_name, device_secret)?;
+        let rev = self.aliyun_revision()?;
+        let mut slot = lock(&self.aliyun);
+        if slot.upgrade().is_some_and(|c| !c.is_closed()) {
+            return Err(Error::invalid(
+                "aliyun_mqtt: the firmware has one MQTT client and it is already open on this modem; close it first",
+            ));
+        }
+        let (client, shared) = aliyun::AliyunMqtt::open(
+            self.engine.clone(),
+            rev,
+            product_key,
+            device_name,
+            device_secret,
+            options,
+            queue_size,
+        )?;
+        *slot = Arc::downgrade(&client);
+        Ok(MqttClient::new(
+            Arc::new(aliyun::AliyunBackend(client)),
+            shared,
+            ClientOptions {
+                queue_size,
+                ..ClientOptions::default()
+            },
+        ))
+    }
+
+    /// Opens the Alibaba-cloud CoAP client (`AT+CC*`); nothing is sent until the first
+    /// `auth` or `send`.
+    pub fn aliyun_coap(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        device_secret: &str,
+    ) -> Result<aliyun::AliyunCoap> {
+        aliyun::check_triple(product_key, device_name, device_secret)?;
+        let rev = self.aliyun_revision()?;
+        aliyun::AliyunCoap::open(
+            self.engine.clone(),
+            rev,
+            product_key,
+            device_name,
+            device_secret,
+        )
     }
 
     /// Offers every unsolicited line to `f` (after the dialects' own handlers).

@@ -20,6 +20,8 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 
 from ._core import (
+    AliyunCoap,
+    CoapResponse,
     CommandError,
     Message,
     Modem,
@@ -36,6 +38,7 @@ from ._core import (
     Tls,
     VirtualModem,
     Will,
+    aliyun_sign,
     profiles,
 )
 
@@ -48,6 +51,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 logging.getLogger("modemqtt").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AliyunCoap",
+    "CoapResponse",
     "CommandError",
     "Message",
     "Modem",
@@ -65,5 +70,6 @@ __all__ = [
     "VirtualModem",
     "Will",
     "__version__",
+    "aliyun_sign",
     "profiles",
 ]

@@ -228,6 +228,26 @@ class Modem:
         timeout_notice: bool | None = None,  # QMT (default False)
         aliauth: tuple[str, str, str] | None = None,  # QMT: product key, device name, secret
     ) -> MqttClient: ...
+    def aliyun_mqtt(
+        self,
+        product_key: str,
+        device_name: str,
+        device_secret: str,
+        *,
+        request_timeout: int | None = None,
+        mqtt_version: int | None = None,
+        poll_interval: float = 0.5,
+        yield_timeout: int = 100,
+        auto_yield: bool | None = None,
+        auto_yield_interval: int = 1,
+        queue_size: int = 10000,
+    ) -> MqttClient:
+        """The MQTT client of SIMCom's Alibaba-cloud firmware (``AT+CM*``): product key
+        <= 11, device name <= 32, device secret <= 64 characters. Receives by ``AT+CMYIELD``
+        polls every ``poll_interval`` s (each yielding ``yield_timeout`` ms), or by
+        ``AT+CMAUTOYIELD`` where the firmware has it. ``connect()`` takes no host."""
+    def aliyun_coap(self, product_key: str, device_name: str, device_secret: str) -> AliyunCoap:
+        """The CoAP client of SIMCom's Alibaba-cloud firmware (``AT+CC*``)."""
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -264,7 +284,7 @@ class MqttClient:
         ``topic_max``, ``payload_max``, ``max_qos``, ``tls``, ``will``, ``retain``, ..."""
     def connect(
         self,
-        host: str,
+        host: str | None = None,
         port: int = 1883,
         keepalive: int = 60,
         clean_session: bool = True,
@@ -341,6 +361,14 @@ class VirtualModem:
         """QMT profiles: drop every link on PDP context ``cid``, then report
         ``+QIURC: "pdpdeact",<cid>``."""
     def reboot(self) -> None: ...
+    def force_coap_response(self, code: int | None) -> None:
+        """Alibaba profiles: CoAP sends answer ``code`` (e.g. 0x80); None: 0x45 again."""
+    def force_coap_auth_error(self, code: int) -> None:
+        """Alibaba profiles: the next ``AT+CCAUTH`` fails with ``code``."""
+    def force_coap_send_error(self, code: int) -> None:
+        """Alibaba profiles: the next ``AT+CCSEND`` fails with ``code``."""
+    def set_sign_timestamp(self, on: bool) -> None:
+        """Alibaba profiles: sign the MQTT login with a timestamp (default) or without."""
     def set_chunk_size(self, n: int | None) -> None:
         """Deliver output to the host in pieces of ``n`` bytes (None: as it comes)."""
     def inject_noise(self, data: bytes) -> None: ...
@@ -363,4 +391,51 @@ def dialects() -> list[tuple[str, str]]:
     """The MQTT command families of this build as ``(name, probe_command)``."""
 
 def profiles() -> list[str]:
-    """The virtual modem profiles: ``["a7600", "sim7600", "sim7028"]``."""
+    """The virtual modem profiles: ``["a7600", "sim7600", "sim7028", "sim7600-aliyun",
+    "sim7000-aliyun"]``."""
+
+@final
+class CoapResponse:
+    """The server's answer to an Alibaba CoAP send."""
+
+    @property
+    def code(self) -> int:
+        """CoAP response code: 0x45, 0x80, 0x81, 0x84, 0x8E, 0xA0 ..."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def ok(self) -> bool:
+        """Whether the code is 0x45."""
+
+@final
+class AliyunCoap:
+    """The CoAP client of SIMCom's Alibaba-cloud firmware; made by ``Modem.aliyun_coap``."""
+
+    @property
+    def profile(self) -> str: ...
+    def auth(self, timeout: float | None = None) -> None: ...
+    def send(self, topic: str, payload: bytes | str, timeout: float | None = None) -> CoapResponse:
+        """Send to ``topic`` (<= 64 characters; payload <= 1024 bytes of UTF-8 text),
+        authenticating first if needed. Raises MqttError with the manual's code and name."""
+    def receive(self, timeout: float | None = None) -> CoapResponse | None:
+        """``AT+CCYIELD``: the response the modem holds, if any."""
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
+
+def aliyun_sign(
+    product_key: str,
+    device_name: str,
+    device_secret: str,
+    client_id: str | None = None,
+    timestamp: str | None = None,
+    method: str = "hmacsha1",
+) -> tuple[str, str, str]:
+    """The Alibaba IoT platform's MQTT login ``(client_id, username, password)``."""

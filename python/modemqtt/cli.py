@@ -34,6 +34,8 @@ from . import Modem, ModemError, ModemTimeout, VirtualModem, __version__, profil
 
 DEMO_FILTER = "modemqtt/demo/#"
 DEMO_TOPIC = "modemqtt/demo/hello"
+# A made-up device triple for the Alibaba-cloud profiles (product key <= 11 characters).
+DEMO_ALIYUN_DEVICE = ("a1DemoPk001", "modemqtt-demo", "demo-device-secret")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -84,25 +86,38 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
                 f"IMEI {info.imei}, dialect {info.dialect}"
             )
             client_id = f"modemqtt-demo-{uuid.uuid4().hex[:8]}"
-            with modem.mqtt(client_id) as client:
-                client.connect(host, port, keepalive=60)
+            topic, topic_filter = DEMO_TOPIC, DEMO_FILTER
+            if info.dialect == "aliyun":
+                # Alibaba-cloud firmware: the modem logs in with a device triple and
+                # connects to the platform (here: the embedded broker) by itself.
+                pk, dn, ds = DEMO_ALIYUN_DEVICE
+                client_id, host, port = f"{pk}.{dn}", "the platform", 1883
+                topic, topic_filter = f"/{pk}/{dn}/update", f"/{pk}/{dn}/#"
+                opened = modem.aliyun_mqtt(pk, dn, ds)
+            else:
+                opened = modem.mqtt(client_id)
+            with opened as client:
+                if info.dialect == "aliyun":
+                    client.connect(keepalive=60)
+                else:
+                    client.connect(host, port, keepalive=60)
                 out.progress(f"connected as {client_id} to {host}:{port}")
-                client.subscribe(DEMO_FILTER, qos=1)
-                out.progress(f"subscribed to {DEMO_FILTER} (qos 1)")
+                client.subscribe(topic_filter, qos=1)
+                out.progress(f"subscribed to {topic_filter} (qos 1)")
 
                 payload = f"hello from modemqtt {__version__}".encode()
                 sent_at = time.time()
-                client.publish(DEMO_TOPIC, payload, qos=1)
+                client.publish(topic, payload, qos=1)
                 acked_ms = (time.time() - sent_at) * 1000
                 out.progress(
-                    f"published {len(payload)} bytes to {DEMO_TOPIC} (qos 1), "
+                    f"published {len(payload)} bytes to {topic} (qos 1), "
                     f"acknowledged in {acked_ms:.1f} ms"
                 )
-                msg = client.wait_message(DEMO_FILTER, timeout=args.wait)
+                msg = client.wait_message(topic_filter, timeout=args.wait)
                 latency_ms = max(0.0, (msg.received_at - sent_at) * 1000)
-                if msg.topic != DEMO_TOPIC or msg.payload != payload:
+                if msg.topic != topic or msg.payload != payload:
                     raise CliError(
-                        f"round trip changed the message: sent {DEMO_TOPIC} {payload!r}, "
+                        f"round trip changed the message: sent {topic} {payload!r}, "
                         f"received {msg.topic} {msg.payload!r}"
                     )
                 client.disconnect()

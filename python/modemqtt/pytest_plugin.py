@@ -216,7 +216,12 @@ def _caps_of(modem: modemqtt.Modem) -> dict[str, Any] | str:
     if not dialect:
         return "no supported MQTT family answers"
     # Opening a client object sends nothing; closing one never connected sends nothing.
-    client = modem.mqtt(f"caps-{uuid.uuid4().hex[:8]}", 0)
+    if dialect == "aliyun":
+        # The Alibaba firmware's client is opened with a device triple; a placeholder one
+        # is enough to read the limits.
+        client = modem.aliyun_mqtt("a1caps00000", "caps", "0" * 32)
+    else:
+        client = modem.mqtt(f"caps-{uuid.uuid4().hex[:8]}", 0)
     try:
         return dict(client.capabilities())
     finally:

@@ -1,6 +1,7 @@
 //! One module per AT command family. Each turns client operations into AT exchanges and
 //! URCs into client events, and declares its capabilities.
 
+pub mod aliyun;
 pub mod cmqtt;
 pub mod qmt;
 
@@ -13,6 +14,8 @@ pub enum Family {
     Cmqtt,
     /// Quectel `AT+QMT*` (EC20/EC21/EC25, EG91/EG95, EM05, BG96/BG95).
     Qmt,
+    /// SIMCom Alibaba-cloud firmware: `AT+CM*` MQTT and `AT+CC*` CoAP (SIM7600, SIM7000).
+    Aliyun,
 }
 
 impl Family {
@@ -20,6 +23,7 @@ impl Family {
         match self {
             Family::Cmqtt => "cmqtt",
             Family::Qmt => "qmt",
+            Family::Aliyun => "aliyun",
         }
     }
 
@@ -28,8 +32,9 @@ impl Family {
             "auto" => Ok(None),
             "cmqtt" | "simcom" => Ok(Some(Family::Cmqtt)),
             "qmt" | "quectel" => Ok(Some(Family::Qmt)),
+            "aliyun" | "alibaba" => Ok(Some(Family::Aliyun)),
             other => Err(Error::invalid(format!(
-                "dialect: unknown dialect {other:?} (use \"auto\", \"cmqtt\" or \"qmt\")"
+                "dialect: unknown dialect {other:?} (use \"auto\", \"cmqtt\", \"qmt\" or \"aliyun\")"
             ))),
         }
     }
@@ -39,10 +44,11 @@ impl Family {
         match self {
             Family::Cmqtt => "AT+CMQTTACCQ=?",
             Family::Qmt => "AT+QMTCFG=?",
+            Family::Aliyun => "AT+CMAUTH=?",
         }
     }
 
     pub fn all() -> &'static [Family] {
-        &[Family::Cmqtt, Family::Qmt]
+        &[Family::Cmqtt, Family::Qmt, Family::Aliyun]
     }
 }

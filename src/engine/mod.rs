@@ -328,6 +328,14 @@ impl Engine {
 
     /// Executes `cmd`; a final result other than OK is returned, not raised.
     pub fn execute_raw(&self, cmd: Command) -> Result<Response> {
+        self.execute_raw_hold(cmd, Duration::ZERO)
+    }
+
+    /// Like [`Engine::execute_raw`], but keeps the turn for `hold` after the command ended,
+    /// so that nothing else is sent while the modem is still busy with it (Alibaba
+    /// `AT+CMYIELD=<t>` answers `OK` first, then reports for `t` milliseconds). Unsolicited
+    /// lines keep flowing to their handlers meanwhile.
+    pub fn execute_raw_hold(&self, cmd: Command, hold: Duration) -> Result<Response> {
         let inner = &self.inner;
         let started = Instant::now();
         let deadline = started + cmd.timeout;
@@ -345,6 +353,9 @@ impl Engine {
         }
         self.run_setup_if_rebooted(deadline);
         let result = self.run_locked(cmd, deadline);
+        if !hold.is_zero() && result.is_ok() && self.failure().is_none() {
+            std::thread::sleep(hold);
+        }
         let _ = inner.token_tx.send(());
         match result? {
             Outcome::Complete {

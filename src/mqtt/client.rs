@@ -112,6 +112,28 @@ impl ClientShared {
         self.connected.load(Ordering::SeqCst)
     }
 
+    /// Called by a dialect whose modem reconnected by itself (Alibaba firmware reports
+    /// `+CMYIELD: 2`): marks the client connected and reports it, if the user wants a
+    /// connection and it was down.
+    pub fn reconnected(&self) {
+        if !self.wanted.load(Ordering::SeqCst) || self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if !self.connected.swap(true, Ordering::SeqCst) {
+            log::info!("client {}: the modem reconnected", self.index);
+            self.emit(ClientEvent::Connected { reconnect: true });
+        }
+    }
+
+    /// Brings the cached state in line with what the modem reported.
+    pub fn sync_connected(&self, up: bool) {
+        if up {
+            self.reconnected();
+        } else if self.is_connected() {
+            self.connection_lost(0, "the modem reports the connection down");
+        }
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -389,7 +411,16 @@ impl MqttClient {
         res
     }
 
+    /// Whether the client is connected; on firmware that can be asked (Alibaba
+    /// `AT+CMSTATUS?`) the modem is asked and the cached state follows its answer.
     pub fn is_connected(&self) -> bool {
+        if !self.shared.closed.load(Ordering::SeqCst) {
+            match self.backend.query_connected() {
+                Some(Ok(up)) => self.shared.sync_connected(up),
+                Some(Err(e)) => log::debug!("client {}: status query: {e}", self.shared.index),
+                None => {}
+            }
+        }
         self.shared.is_connected()
     }
 

@@ -212,6 +212,11 @@ pub trait Backend: Send + Sync {
     fn disconnect(&self, timeout: Option<Duration>) -> Result<()>;
     /// Releases the client on the modem (and the service when it was the last one).
     fn close(&self) -> Result<()>;
+    /// Asks the modem whether the link is up, where the family can (`None`: it cannot,
+    /// the client's own bookkeeping is the answer).
+    fn query_connected(&self) -> Option<Result<bool>> {
+        None
+    }
 }
 
 pub(crate) fn check_len(what: &str, value: usize, (min, max): (usize, usize)) -> Result<()> {

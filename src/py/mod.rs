@@ -1,6 +1,7 @@
 //! The Python bindings (`modemqtt._core`): argument conversion, GIL release and exception
 //! mapping only; no protocol logic lives here.
 
+pub mod aliyun;
 pub mod dispatch;
 pub mod errors;
 pub mod lab;
@@ -54,6 +55,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::SignalQuality>()?;
     sim::register(m)?;
     lab::register(m)?;
+    aliyun::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

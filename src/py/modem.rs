@@ -300,6 +300,82 @@ impl Modem {
         })
     }
 
+    /// Opens the MQTT client of SIMCom's Alibaba-cloud firmware (`AT+CM*`) for a device
+    /// triple. Receiving runs through `AT+CMYIELD` polls in the background (every
+    /// `poll_interval` seconds, each yielding `yield_timeout` ms), or `AT+CMAUTOYIELD` on
+    /// firmware that has it (`auto_yield=None` picks it there).
+    #[pyo3(signature = (product_key, device_name, device_secret, *, request_timeout = None,
+        mqtt_version = None, poll_interval = 0.5, yield_timeout = 100, auto_yield = None,
+        auto_yield_interval = 1, queue_size = 10000))]
+    #[allow(clippy::too_many_arguments)]
+    fn aliyun_mqtt(
+        &self,
+        py: Python<'_>,
+        product_key: String,
+        device_name: String,
+        device_secret: String,
+        request_timeout: Option<i64>,
+        mqtt_version: Option<i64>,
+        poll_interval: f64,
+        yield_timeout: i64,
+        auto_yield: Option<bool>,
+        auto_yield_interval: i64,
+        queue_size: i64,
+    ) -> PyResult<MqttClient> {
+        let options = crate::dialect::aliyun::AliyunOptions {
+            request_timeout: request_timeout
+                .map(|t| int_in("request_timeout", t, 1, 1_000_000))
+                .transpose()?
+                .map(|t| t as u32),
+            mqtt_version: mqtt_version
+                .map(|v| int_in("mqtt_version", v, 3, 4))
+                .transpose()?
+                .map(|v| v as u8),
+            poll_interval: seconds("poll_interval", poll_interval)?,
+            yield_timeout: int_in("yield_timeout", yield_timeout, 1, 1_000_000)? as u32,
+            auto_yield,
+            auto_yield_interval: int_in("auto_yield_interval", auto_yield_interval, 1, 180)? as u32,
+        };
+        let queue_size = int_in("queue_size", queue_size, 1, 10_000_000)? as usize;
+        let m = self.inner.clone();
+        let client = py
+            .detach(move || {
+                m.aliyun_mqtt(
+                    &product_key,
+                    &device_name,
+                    &device_secret,
+                    options,
+                    queue_size,
+                )
+            })
+            .map_err(to_py)?;
+        let client = Arc::new(client);
+        let callbacks = Arc::new(Callbacks::default());
+        install_sink(&client, &callbacks, &self.dispatcher);
+        lock(&self.clients).push(Arc::downgrade(&client));
+        Ok(MqttClient {
+            inner: client,
+            callbacks,
+            modem: self.inner.clone(),
+            dispatcher: self.dispatcher.clone(),
+        })
+    }
+
+    /// Opens the CoAP client of SIMCom's Alibaba-cloud firmware (`AT+CC*`).
+    fn aliyun_coap(
+        &self,
+        py: Python<'_>,
+        product_key: String,
+        device_name: String,
+        device_secret: String,
+    ) -> PyResult<super::aliyun::AliyunCoap> {
+        let m = self.inner.clone();
+        let c = py
+            .detach(move || m.aliyun_coap(&product_key, &device_name, &device_secret))
+            .map_err(to_py)?;
+        Ok(super::aliyun::AliyunCoap { inner: Arc::new(c) })
+    }
+
     /// Closes the clients opened here (disconnect, release) and frees the port.
     fn close(&self, py: Python<'_>) {
         let clients: Vec<_> = lock(&self.clients)
@@ -532,13 +608,15 @@ impl MqttClient {
         Ok(())
     }
 
-    #[pyo3(signature = (host, port = 1883, keepalive = 60, clean_session = true, username = None,
+    /// `host` is required, except on Alibaba-cloud firmware, which connects to the
+    /// platform by itself and takes no host.
+    #[pyo3(signature = (host = None, port = 1883, keepalive = 60, clean_session = true, username = None,
         password = None, will = None, tls = None, timeout = 30.0))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
         py: Python<'_>,
-        host: &str,
+        host: Option<&str>,
         port: i64,
         keepalive: i64,
         clean_session: bool,
@@ -548,7 +626,28 @@ impl MqttClient {
         tls: Option<PyRef<'_, Tls>>,
         timeout: f64,
     ) -> PyResult<()> {
-        let (host, port) = host_port(host, port)?;
+        let aliyun = self.inner.backend().capabilities().family == "aliyun";
+        let (host, port) = match (host, aliyun) {
+            (Some(h), false) => host_port(h, port)?,
+            (None, false) => return Err(value_error("host: required")),
+            (Some(_), true) => {
+                return Err(value_error(
+                    "host: the Alibaba-cloud firmware connects to the platform by itself; leave host out",
+                ))
+            }
+            (None, true) => (
+                // The client id is `<productKey>.<deviceName>`; the endpoint is informational.
+                crate::dialect::aliyun::mqtt_endpoint(
+                    self.inner
+                        .backend()
+                        .client_id()
+                        .split('.')
+                        .next()
+                        .unwrap_or_default(),
+                ),
+                1883,
+            ),
+        };
         let mut opts = ConnectOptions::new(&host, port);
         opts.keepalive = int_in("keepalive", keepalive, 0, u32::MAX as i64)? as u32;
         opts.clean_session = clean_session;
@@ -644,8 +743,9 @@ impl MqttClient {
         py.detach(move || c.disconnect(timeout)).map_err(to_py)
     }
 
-    fn is_connected(&self) -> bool {
-        self.inner.is_connected()
+    fn is_connected(&self, py: Python<'_>) -> bool {
+        let c = self.inner.clone();
+        py.detach(move || c.is_connected())
     }
 
     /// Waits for the next message (matching the `topic` filter, if given).
@@ -734,7 +834,7 @@ impl MqttClient {
             "<MqttClient {:?} index={} {} on {}>",
             self.inner.backend().client_id(),
             self.inner.shared().index,
-            if self.inner.is_connected() {
+            if self.inner.shared().is_connected() {
                 "connected"
             } else {
                 "not connected"

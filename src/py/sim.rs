@@ -205,6 +205,39 @@ impl PyVirtualModem {
         py.detach(|| vm.pdp_deactivate(cid as u8)).map_err(to_py)
     }
 
+    /// Alibaba profiles: forces the CoAP response code of the following sends (e.g. 0x80;
+    /// `None` answers 0x45 again).
+    #[pyo3(signature = (code))]
+    fn force_coap_response(&self, py: Python<'_>, code: Option<i64>) -> PyResult<()> {
+        let code = code
+            .map(|c| {
+                u8::try_from(c)
+                    .map_err(|_| PyValueError::new_err(format!("code: must be 0..=255, got {c}")))
+            })
+            .transpose()?;
+        let vm = self.live("force_coap_response")?;
+        py.detach(|| vm.force_coap_response(code)).map_err(to_py)
+    }
+
+    /// Alibaba profiles: the next `AT+CCAUTH` fails with `code`.
+    fn force_coap_auth_error(&self, py: Python<'_>, code: i32) -> PyResult<()> {
+        let vm = self.live("force_coap_auth_error")?;
+        py.detach(|| vm.force_coap_auth_error(code)).map_err(to_py)
+    }
+
+    /// Alibaba profiles: sign the MQTT login with a timestamp (default, as the firmware
+    /// does) or without (a stable password a broker can hold in a password file).
+    fn set_sign_timestamp(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        let vm = self.live("set_sign_timestamp")?;
+        py.detach(|| vm.set_sign_timestamp(on)).map_err(to_py)
+    }
+
+    /// Alibaba profiles: the next `AT+CCSEND` fails with `code`.
+    fn force_coap_send_error(&self, py: Python<'_>, code: i32) -> PyResult<()> {
+        let vm = self.live("force_coap_send_error")?;
+        py.detach(|| vm.force_coap_send_error(code)).map_err(to_py)
+    }
+
     /// Power-cycles the modem and sends the boot URCs.
     fn reboot(&self, py: Python<'_>) -> PyResult<()> {
         let vm = self.live("reboot")?;

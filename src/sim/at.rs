@@ -127,6 +127,8 @@ pub(crate) struct Modem {
     /// The Quectel `AT+QMT*` state (QMT profiles only).
     pub(crate) qmt: super::qmt::State,
     next_group: u64,
+    /// The Alibaba-cloud command set, on the profiles that have it.
+    pub(crate) aliyun: Option<super::aliyun::State>,
 }
 
 impl Modem {
@@ -146,6 +148,7 @@ impl Modem {
             next_gen: 1,
             next_group: 1,
             qmt: super::qmt::State::new(profile),
+            aliyun: super::aliyun::State::for_profile(profile),
         }
     }
 
@@ -163,6 +166,9 @@ impl Modem {
     }
 
     pub fn take_all_links(&mut self) -> Vec<Link> {
+        if let Some(a) = self.aliyun.as_mut() {
+            a.kill_links();
+        }
         self.slots
             .iter_mut()
             .filter_map(|s| s.link.take())
@@ -440,6 +446,7 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
         sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
     }
     drop(st);
+    super::aliyun::after_command(sh);
     next
 }
 
@@ -551,6 +558,9 @@ impl Modem {
                 if let Some(next) = super::qmt::execute(self, sh, &name, &form, r) {
                     return next;
                 }
+            }
+            if self.aliyun_command(sh, &name, &form, r).is_some() {
+                return Next::Line;
             }
             if let Some(cmd) = name.strip_prefix("CMQTT") {
                 if quectel {

@@ -18,6 +18,7 @@
 //! server certificate against the host it asked for, also when redirected
 //! (see `tls`).
 
+mod aliyun;
 mod at;
 mod link;
 mod profile;
@@ -41,7 +42,11 @@ pub use replay::{ReplayModem, ReplayStatus};
 
 /// Names of the imitated modems.
 pub fn profiles() -> Vec<&'static str> {
-    profile::ALL.iter().map(|p| p.name).collect()
+    profile::ALL
+        .iter()
+        .chain(aliyun::PROFILES.iter())
+        .map(|p| p.name)
+        .collect()
 }
 
 /// Largest part size accepted by [`VirtualModem::set_part_size`].
@@ -286,6 +291,8 @@ impl VirtualModem {
         match self.shared.profile.family {
             profile::Family::Cmqtt => 1..=3,
             profile::Family::Qmt => 1..=7,
+            // The Alibaba firmware reports a lost link as yield status 1, whatever the cause.
+            profile::Family::Aliyun => 1..=3,
         }
     }
 
@@ -296,6 +303,9 @@ impl VirtualModem {
     /// client_index,cause` with the `+QMTSTAT` codes 1-7.
     pub fn drop_link(&self, client_index: u8, cause: u8) -> Result<(), SimError> {
         self.check_open()?;
+        if let Some(res) = aliyun::drop_link(self) {
+            return res;
+        }
         let clients = self.shared.profile.clients;
         if client_index >= clients {
             return Err(SimError::InvalidArgument(format!(
@@ -328,6 +338,8 @@ impl VirtualModem {
                 st.qmt.close_network(client_index);
                 format!("\r\n+QMTSTAT: {client_index},{cause}\r\n")
             }
+            // Handled by aliyun::drop_link above.
+            profile::Family::Aliyun => return Ok(()),
         };
         self.shared.write_frame(urc.as_bytes());
         drop(st);

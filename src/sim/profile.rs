@@ -8,6 +8,8 @@ pub(crate) enum Family {
     Cmqtt,
     /// Quectel `AT+QMT*` (src/sim/qmt.rs).
     Qmt,
+    /// SIMCom Alibaba-cloud firmware `AT+CM*` / `AT+CC*` (src/sim/aliyun.rs).
+    Aliyun,
 }
 
 pub(crate) struct Profile {
@@ -182,6 +184,7 @@ pub(crate) static ALL: [&Profile; 7] = [&A7600, &SIM7600, &SIM7028, &EC20, &EC25
 
 pub(crate) fn find(name: &str) -> Option<&'static Profile> {
     ALL.iter()
+        .chain(super::aliyun::PROFILES.iter())
         .copied()
         .find(|p| p.name.eq_ignore_ascii_case(name))
 }

@@ -1,0 +1,283 @@
+//! The Alibaba dialect against the manuals' sample sessions (seeds/000 section 5, seeds/002
+//! section 3), over an in-memory scripted modem, plus the signing scheme's known answers.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::engine::memport::{self, ScriptedModem};
+use crate::mqtt::{ClientOptions, MqttClient};
+
+fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+#[test]
+fn signing_matches_the_documented_example() {
+    // The platform's documentation example: clientId 12345, deviceName device, productKey
+    // pk, timestamp 789, secret "secret", hmacsha1. Digest checked with Python's hmac.
+    let s = sign_mqtt(
+        "pk",
+        "device",
+        "secret",
+        Some("12345"),
+        Some("789"),
+        SignMethod::HmacSha1,
+    );
+    assert_eq!(
+        s.client_id,
+        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|"
+    );
+    assert_eq!(s.username, "device&pk");
+    assert_eq!(s.password, "fafd82a3d602b37fb0fa8b7892f24a477f851a14");
+}
+
+#[test]
+fn signing_without_timestamp_uses_the_sdk_client_id() {
+    let s = sign_mqtt(
+        "CwlekguDcv3",
+        "device",
+        "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
+        None,
+        None,
+        SignMethod::HmacSha1,
+    );
+    assert_eq!(
+        s.client_id,
+        "CwlekguDcv3.device|securemode=3,signmethod=hmacsha1|"
+    );
+    assert_eq!(s.username, "device&CwlekguDcv3");
+    assert_eq!(s.password, "2ab2baf5ec68991d4e388f32b38127c463b826e0");
+}
+
+#[test]
+fn signing_with_sha256() {
+    let s = sign_mqtt(
+        "CwlekguDcv3",
+        "device",
+        "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
+        None,
+        Some("1600000000000"),
+        SignMethod::HmacSha256,
+    );
+    assert_eq!(
+        s.password,
+        "41210c312563911fa18a56b965a19664ad104afb5696200075606b34e46b157f"
+    );
+    assert!(s
+        .client_id
+        .contains("signmethod=hmacsha256,timestamp=1600000000000"));
+}
+
+#[test]
+fn message_fields_keep_quotes_and_commas() {
+    let (t, p) = parse_message_fields(br#""/pk/dn/get","{"a":"b,c"}""#).expect("fields");
+    assert_eq!(t, "/pk/dn/get");
+    assert_eq!(p, br#"{"a":"b,c"}"#.to_vec());
+    assert!(parse_message_fields(b"no quotes").is_none());
+}
+
+#[test]
+fn ccrecv_forms_of_both_revisions() {
+    assert_eq!(
+        parse_ccrecv(b"+CCRECV: 0,\"0x45\""),
+        Some((0, Some(0x45), Vec::new()))
+    );
+    assert_eq!(
+        parse_ccrecv(b"+CCRECV: 0,0x45,\"\""),
+        Some((0, Some(0x45), Vec::new()))
+    );
+    assert_eq!(
+        parse_ccrecv(b"+CCRECV: 0,\"0x8E\",\"a,\"b\"\""),
+        Some((0, Some(0x8E), b"a,\"b\"".to_vec()))
+    );
+    assert_eq!(parse_ccrecv(b"+CCRECV: -1"), Some((-1, None, Vec::new())));
+}
+
+#[test]
+fn triple_limits() {
+    assert!(check_triple("CwlekguDcv3", "device", "x").is_ok());
+    assert!(check_triple("CwlekguDcv3x", "device", "x").is_err());
+    assert!(check_triple("pk", &"d".repeat(33), "x").is_err());
+    assert!(check_triple("pk", "d", &"s".repeat(65)).is_err());
+    assert!(check_triple("pk", "d", "a\"b").is_err());
+    assert!(check_triple("", "d", "s").is_err());
+}
+
+/// The SIM7600 of manual 000 section 5.1, answering as printed there; a yield prints
+/// whatever the test queued.
+fn manual_modem(queue: Arc<Mutex<Vec<&'static [u8]>>>) -> memport::Script {
+    Box::new(move |input: &[u8]| {
+        let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+        match input {
+            b"AT+CMAUTH=\"CwlekguDcv3\",\"device\",\"YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu\""
+            | b"AT+CMPARA=\"CLEAN\",0"
+            | b"AT+CMPARA=\"KEEPALIVE\",180000"
+            | b"AT+CMPARA=\"TIMEOUT\",3000"
+            | b"AT+CMCONN"
+            | b"AT+CMSUB=\"/CwlekguDcv3/device/get\",1"
+            | b"AT+CMUNSUB=\"/CwlekguDcv3/device/get\""
+            | b"AT+CMPUB=\"/CwlekguDcv3/device/get\",1,\"hello\""
+            | b"AT+CMDISCONN" => v(&[b"\r\nOK\r\n"]),
+            b"AT+CMPUB=\"/CwlekguDcv3/device/get\",0,\"bad\"" => v(&[b"\r\n+CME ERROR: -27\r\n"]),
+            b"AT+CMYIELD=100" => {
+                let mut out = vec![b"\r\nOK\r\n".to_vec()];
+                out.extend(q.drain(..).map(|u| u.to_vec()));
+                out
+            }
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    })
+}
+
+fn open_client(queue: Arc<Mutex<Vec<&'static [u8]>>>) -> (MqttClient, ScriptedModem, Engine) {
+    let (port, modem) = memport::scripted(manual_modem(queue));
+    let engine = Engine::start(port);
+    let options = AliyunOptions {
+        request_timeout: Some(3000),
+        poll_interval: Duration::from_secs(3600),
+        ..AliyunOptions::default()
+    };
+    let (c, shared) = AliyunMqtt::open(
+        engine.clone(),
+        Revision::V1,
+        "CwlekguDcv3",
+        "device",
+        "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
+        options,
+        100,
+    )
+    .expect("open");
+    let client = MqttClient::new(Arc::new(AliyunBackend(c)), shared, ClientOptions::default());
+    (client, modem, engine)
+}
+
+#[test]
+fn manual_000_mqtt_sample() {
+    let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
+    let (client, modem, engine) = open_client(queue.clone());
+    let mut opts = ConnectOptions::new(&mqtt_endpoint("CwlekguDcv3"), 1883);
+    opts.keepalive = 180;
+    opts.clean_session = false;
+    client.connect(opts).expect("connect");
+    queue.lock().unwrap().push(b"\r\n+CMYIELD: 3\r\n");
+    client
+        .subscribe(&[("/CwlekguDcv3/device/get".into(), 1)], None)
+        .expect("subscribe");
+    queue.lock().unwrap().extend([
+        &b"\r\n+CMYIELD:9\r\n"[..],
+        b"\r\n+CMYIELD:12,\"/CwlekguDcv3/device/get\",\"hello\"\r\n",
+    ]);
+    client
+        .publish("/CwlekguDcv3/device/get", b"hello", 1, false, None)
+        .expect("publish");
+    let msg = client
+        .shared()
+        .next_message(None, Instant::now() + Duration::from_secs(5))
+        .expect("message");
+    assert_eq!(msg.topic, "/CwlekguDcv3/device/get");
+    assert_eq!(msg.payload, b"hello".to_vec());
+    queue.lock().unwrap().push(b"\r\n+CMYIELD: 6\r\n");
+    client
+        .unsubscribe(&["/CwlekguDcv3/device/get".into()], None)
+        .expect("unsubscribe");
+    let err = client
+        .publish("/CwlekguDcv3/device/get", b"bad", 0, false, None)
+        .expect_err("state error");
+    match err {
+        Error::Mqtt { code, name, .. } => {
+            assert_eq!(code, -27);
+            assert_eq!(name, "MQTT_STATE_ERROR");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    client.disconnect(None).expect("disconnect");
+    let sent = modem.inputs_text();
+    assert_eq!(
+        sent,
+        [
+            "AT+CMAUTH=\"CwlekguDcv3\",\"device\",\"YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu\"",
+            "AT+CMPARA=\"TIMEOUT\",3000",
+            "AT+CMPARA=\"CLEAN\",0",
+            "AT+CMPARA=\"KEEPALIVE\",180000",
+            "AT+CMCONN",
+            "AT+CMSUB=\"/CwlekguDcv3/device/get\",1",
+            "AT+CMYIELD=100",
+            "AT+CMPUB=\"/CwlekguDcv3/device/get\",1,\"hello\"",
+            "AT+CMYIELD=100",
+            "AT+CMUNSUB=\"/CwlekguDcv3/device/get\"",
+            "AT+CMYIELD=100",
+            "AT+CMPUB=\"/CwlekguDcv3/device/get\",0,\"bad\"",
+            "AT+CMDISCONN",
+        ]
+    );
+    // The device secret never shows in the transcript.
+    let text: Vec<u8> = engine
+        .transcript()
+        .into_iter()
+        .flat_map(|e| e.bytes)
+        .collect();
+    assert!(!String::from_utf8_lossy(&text).contains("YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu"));
+}
+
+#[test]
+fn failed_subscribe_ack_is_an_mqtt_error() {
+    let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
+    let (client, _modem, _engine) = open_client(queue.clone());
+    let mut opts = ConnectOptions::new("x", 1883);
+    opts.keepalive = 180;
+    opts.clean_session = false;
+    client.connect(opts).expect("connect");
+    queue.lock().unwrap().push(b"\r\n+CMYIELD: 4\r\n");
+    match client.subscribe(&[("/CwlekguDcv3/device/get".into(), 1)], None) {
+        Err(Error::Mqtt {
+            code: 4, operation, ..
+        }) => assert_eq!(operation, "subscribe"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn payloads_are_escaped_or_refused_before_sending() {
+    let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
+    let (client, modem, _engine) = open_client(queue);
+    for bad in [&b"a\rb"[..], b"a\nb", b"a\x1ab", b"\xff\xfe"] {
+        let e = client
+            .publish("/t", bad, 0, false, None)
+            .expect_err("refused");
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    }
+    let e = client
+        .publish("/t", &[b'x'; 1025], 0, false, None)
+        .expect_err("too long");
+    assert!(e.to_string().contains("1025"), "{e}");
+    assert!(modem.inputs_text().is_empty());
+    let line = build(
+        "AT+CMPUB",
+        &[Arg::Str("/t"), Arg::Int(0), Arg::Escaped(r#"{"a":"b\c"}"#)],
+    )
+    .expect("line");
+    assert_eq!(line.text(), r#"AT+CMPUB="/t",0,"{\"a\":\"b\\c\"}""#);
+}
+
+#[test]
+fn options_follow_each_revision() {
+    let o = AliyunOptions {
+        request_timeout: Some(20_000),
+        ..AliyunOptions::default()
+    };
+    assert!(o.validate(Revision::V1).is_err());
+    assert!(o.validate(Revision::V2).is_ok());
+    let o = AliyunOptions {
+        mqtt_version: Some(3),
+        ..AliyunOptions::default()
+    };
+    assert!(o.validate(Revision::V1).is_ok());
+    assert!(o.validate(Revision::V2).is_err());
+    let o = AliyunOptions {
+        auto_yield: Some(true),
+        ..AliyunOptions::default()
+    };
+    assert!(o.validate(Revision::V1).is_err());
+    assert!(o.validate(Revision::V2).is_ok());
+}

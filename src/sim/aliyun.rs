@@ -1,0 +1,1108 @@
+//! The Alibaba-cloud firmware of SIMCom modems: `AT+CM*` (MQTT to the Alibaba IoT
+//! platform) and `AT+CC*` (CoAP), for the profiles `sim7600-aliyun` (manual seeds/000) and
+//! `sim7000-aliyun` (manual seeds/002, with `AT+CMAUTOYIELD` and `AT+CMSTATUS?`).
+//!
+//! The MQTT side logs in to the broker as the firmware logs in to the platform: client id
+//! `<pk>.<dn>|securemode=3,signmethod=hmacsha1,timestamp=<ms>|`, user name `<dn>&<pk>` and
+//! the HMAC-SHA1 password of the platform's scheme, so a broker that checks them can. Topics
+//! are used as given (the platform's `/<pk>/<dn>/...` names). Nothing reaches the host
+//! unasked: broker events queue up and come out during `AT+CMYIELD` windows (`OK` first,
+//! then `+CMYIELD:` lines for the window's length, during which commands wait, as on the
+//! firmware, whose SDK call blocks the AT task) or at each `AT+CMAUTOYIELD` tick.
+//!
+//! The CoAP side keeps an authenticated session after `AT+CCAUTH` and answers each
+//! `AT+CCSEND` with the manual's response codes; a send answered 0x45 is published to the
+//! broker on `/<pk>/<dn>/<topic>` (a topic starting with `/` is used as given), so tests can
+//! watch it with any MQTT client. Fault injection forces result codes.
+//!
+//! Decisions where the manuals are silent: parameter errors (ranges, lengths, quoting)
+//! answer `ERROR`; MQTT commands before any `AT+CMCONN` answer `+CME ERROR: -2`
+//! (NULL_VALUE_ERROR), while the link is down `+CME ERROR: -27` (MQTT_STATE_ERROR); a topic
+//! with wildcards in `AT+CMPUB` answers `+CME ERROR: -41`. A failed `AT+CMCONN` answers
+//! `ERROR` (revision 1) or `+CME ERROR: -14` (revision 2). Quoted parameters accept `\"` and
+//! `\\` escapes (the manual's `AT+CCSEND` example). `AT+CMPARA?` prints one line:
+//! `+CMPARA: "TIMEOUT":<v>,"CLEAN":<v>,"KEEPALIVE":<v>[,"MQTTVERSION":<v>]`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS};
+
+use super::at::{Form, Modem, Resp};
+use super::profile::Profile;
+use super::{lock, Shared, SimError, VirtualModem};
+use crate::dialect::aliyun::{sign_mqtt, SignMethod};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rev {
+    V1,
+    V2,
+}
+
+pub(crate) static SIM7600_ALIYUN: Profile = Profile {
+    name: "sim7600-aliyun",
+    family: super::profile::Family::Aliyun,
+    manufacturer: "SIMCOM INCORPORATED",
+    model: "SIMCOM_SIM7600CE-T",
+    revision: "SIM7600M21-A_ALI_V2.0",
+    imei: "867584030000041",
+    imsi: "460001234567893",
+    iccid: "89860012345678901237",
+    clients: 1,
+    client_id_max: 64,
+    server_addr_len: (1, 256),
+    ssl_ctx_max: 0,
+    payload_max: 1024,
+    act: 7,
+    boot_urcs: &["RDY", "+CPIN: READY", "SMS DONE", "PB DONE"],
+};
+
+pub(crate) static SIM7000_ALIYUN: Profile = Profile {
+    name: "sim7000-aliyun",
+    family: super::profile::Family::Aliyun,
+    manufacturer: "SIMCOM INCORPORATED",
+    model: "SIMCOM_SIM7000C",
+    revision: "1351B05SIM7000C_ALI",
+    imei: "866123060000058",
+    imsi: "460041234567894",
+    iccid: "89860412345678901238",
+    clients: 1,
+    client_id_max: 64,
+    server_addr_len: (1, 256),
+    ssl_ctx_max: 0,
+    payload_max: 512,
+    act: 9,
+    boot_urcs: &["RDY", "+CPIN: READY", "SMS Ready"],
+};
+
+pub(crate) static PROFILES: [&Profile; 2] = [&SIM7600_ALIYUN, &SIM7000_ALIYUN];
+
+fn rev_of(profile: &Profile) -> Option<Rev> {
+    match profile.name {
+        "sim7600-aliyun" => Some(Rev::V1),
+        "sim7000-aliyun" => Some(Rev::V2),
+        _ => None,
+    }
+}
+
+/// A report waiting for the next yield.
+#[derive(Debug, Clone)]
+enum Ev {
+    Status(i32),
+    Message(String, Vec<u8>),
+}
+
+#[derive(Default)]
+struct LinkShared {
+    events: Mutex<VecDeque<Ev>>,
+    connected: AtomicBool,
+}
+
+struct MqttLink {
+    client: AsyncClient,
+    kill: Option<flume::Sender<()>>,
+    shared: Arc<LinkShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for MqttLink {
+    fn drop(&mut self) {
+        // Dropping the kill sender wakes the link thread, which drops its socket.
+        self.kill.take();
+        self.thread.take();
+    }
+}
+
+/// Forced results (fault injection).
+#[derive(Default, Clone)]
+struct CoapFaults {
+    /// `<resp_code>` of the next sends.
+    response: Option<u8>,
+    /// Error code of the next `AT+CCAUTH`.
+    auth_error: Option<i32>,
+    /// Error code of the next `AT+CCSEND`.
+    send_error: Option<i32>,
+}
+
+struct Coap {
+    pk: String,
+    dn: String,
+    ds: String,
+    authed: bool,
+    /// Result lines for `AT+CCYIELD` (manual receive).
+    pending: VecDeque<String>,
+    forward: Option<MqttLink>,
+}
+
+pub(crate) struct State {
+    rev: Rev,
+    auth: Option<(String, String, String)>,
+    timeout_ms: u32,
+    clean: bool,
+    keepalive_ms: u32,
+    mqtt_version: u8,
+    /// Set by `AT+CMCONN`, cleared by `AT+CMDISCONN`: the SDK object exists.
+    object: bool,
+    link: Option<MqttLink>,
+    /// Last link's shared part (kept after a loss to report it).
+    link_shared: Arc<LinkShared>,
+    subs: Vec<(String, u8)>,
+    /// A yield window to run once the response is written.
+    window: Option<Duration>,
+    autoyield: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    coap: Option<Coap>,
+    faults: CoapFaults,
+    /// Whether the MQTT login carries a timestamp (the firmware's way); off, the signature
+    /// is stable, so a broker can hold it in a password file.
+    sign_timestamp: bool,
+}
+
+impl State {
+    pub(crate) fn for_profile(profile: &Profile) -> Option<State> {
+        let rev = rev_of(profile)?;
+        Some(State {
+            rev,
+            auth: None,
+            timeout_ms: if rev == Rev::V1 { 2000 } else { 30_000 },
+            clean: false,
+            keepalive_ms: 60_000,
+            mqtt_version: 4,
+            object: false,
+            link: None,
+            link_shared: Arc::new(LinkShared::default()),
+            subs: Vec::new(),
+            window: None,
+            autoyield: None,
+            coap: None,
+            faults: CoapFaults::default(),
+            sign_timestamp: true,
+        })
+    }
+
+    /// Drops every link abruptly (reboot, close).
+    pub(crate) fn kill_links(&mut self) {
+        self.link = None;
+        if let Some(c) = self.coap.as_mut() {
+            c.forward = None;
+        }
+        self.stop_autoyield();
+    }
+
+    fn stop_autoyield(&mut self) {
+        if let Some((stop, _t)) = self.autoyield.take() {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.link.is_some() && self.link_shared.connected.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.stop_autoyield();
+    }
+}
+
+/// Splits parameters, honouring quotes and `\"` / `\\` escapes inside them. Returns
+/// (text, was quoted) pairs; `None` for an unterminated quote.
+fn parse_args(s: &str) -> Option<Vec<(String, bool)>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '\\' => match chars.next() {
+                    Some(n @ ('"' | '\\')) => cur.push(n),
+                    Some(n) => {
+                        cur.push('\\');
+                        cur.push(n);
+                    }
+                    None => return None,
+                },
+                '"' => quoted = false,
+                _ => cur.push(c),
+            }
+        } else {
+            match c {
+                '"' => {
+                    quoted = true;
+                    was_quoted = true;
+                }
+                ',' => {
+                    out.push((std::mem::take(&mut cur).trim().to_string(), was_quoted));
+                    was_quoted = false;
+                }
+                _ => cur.push(c),
+            }
+        }
+    }
+    if quoted {
+        return None;
+    }
+    let last = if was_quoted {
+        cur
+    } else {
+        cur.trim().to_string()
+    };
+    out.push((last, was_quoted));
+    Some(out)
+}
+
+fn int_arg(a: &[(String, bool)], i: usize, lo: i64, hi: i64) -> Option<i64> {
+    let (t, q) = a.get(i)?;
+    if *q {
+        return None;
+    }
+    let v: i64 = t.trim().parse().ok()?;
+    (lo..=hi).contains(&v).then_some(v)
+}
+
+fn str_arg(a: &[(String, bool)], i: usize, max: usize) -> Option<String> {
+    let (t, q) = a.get(i)?;
+    (*q && !t.is_empty() && t.len() <= max).then(|| t.clone())
+}
+
+const MQTT_NAMES: [&str; 10] = [
+    "CMAUTH",
+    "CMPARA",
+    "CMCONN",
+    "CMPUB",
+    "CMSUB",
+    "CMUNSUB",
+    "CMYIELD",
+    "CMDISCONN",
+    "CMAUTOYIELD",
+    "CMSTATUS",
+];
+const COAP_NAMES: [&str; 5] = ["CCINIT", "CCDEINIT", "CCAUTH", "CCSEND", "CCYIELD"];
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// Starts a link to the broker; `connack` receives the outcome of the first CONNACK.
+fn spawn_link(
+    sh: &Arc<Shared>,
+    opts: MqttOptions,
+    shared: Arc<LinkShared>,
+    reconnect: bool,
+    subs: Vec<(String, u8)>,
+    connack: Option<flume::Sender<bool>>,
+) -> Option<MqttLink> {
+    let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+    let (kill_tx, kill_rx) = flume::bounded::<()>(1);
+    let ls = shared.clone();
+    let resub = client.clone();
+    let spawned = thread::Builder::new()
+        .name(format!("vmodem-ali-{}", sh.profile.name))
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    log::error!("virtual modem: cannot build a runtime: {e}");
+                    if let Some(tx) = connack {
+                        let _ = tx.send(false);
+                    }
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let mut connack = connack;
+                let mut up = false;
+                let mut skip_subacks = if reconnect { subs.len() } else { 0 };
+                loop {
+                    let ev = tokio::select! {
+                        _ = kill_rx.recv_async() => return,
+                        ev = eventloop.poll() => ev,
+                    };
+                    let push = |e: Ev| lock(&ls.events).push_back(e);
+                    match ev {
+                        Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                            let ok = ack.code == ConnectReturnCode::Success;
+                            // Connected before AT+CMCONN answers, so the next command
+                            // finds the link up.
+                            if ok {
+                                up = true;
+                                ls.connected.store(true, Ordering::SeqCst);
+                            }
+                            if let Some(tx) = connack.take() {
+                                let _ = tx.send(ok);
+                            }
+                            if !ok {
+                                return;
+                            }
+                            if reconnect {
+                                for (t, q) in &subs {
+                                    let _ = resub.try_subscribe(t.clone(), qos(*q));
+                                }
+                                push(Ev::Status(2));
+                            }
+                        }
+                        Ok(Event::Incoming(Incoming::Publish(p))) => {
+                            push(Ev::Message(p.topic.clone(), p.payload.to_vec()));
+                        }
+                        Ok(Event::Incoming(Incoming::SubAck(s))) => {
+                            if skip_subacks > 0 {
+                                // Resubscriptions after a reconnect are not reported.
+                                skip_subacks -= 1;
+                                continue;
+                            }
+                            let failed = s
+                                .return_codes
+                                .iter()
+                                .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
+                            push(Ev::Status(if failed { 5 } else { 3 }));
+                        }
+                        Ok(Event::Incoming(Incoming::UnsubAck(_))) => push(Ev::Status(6)),
+                        Ok(Event::Incoming(Incoming::PubAck(_))) => push(Ev::Status(9)),
+                        Ok(_) => {}
+                        Err(rumqttc::ConnectionError::RequestsDone) => return,
+                        Err(e) => {
+                            if let Some(tx) = connack.take() {
+                                let _ = tx.send(false);
+                            }
+                            if up {
+                                log::debug!("virtual modem: aliyun link lost: {e}");
+                                ls.connected.store(false, Ordering::SeqCst);
+                                push(Ev::Status(1));
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+        });
+    match spawned {
+        Ok(t) => Some(MqttLink {
+            client,
+            kill: Some(kill_tx),
+            shared,
+            thread: Some(t),
+        }),
+        Err(e) => {
+            log::error!("virtual modem: cannot spawn a link thread: {e}");
+            None
+        }
+    }
+}
+
+fn qos(q: u8) -> QoS {
+    if q == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    }
+}
+
+impl Modem {
+    /// Handles the Alibaba commands; `None` when `name` is not one of them.
+    pub(crate) fn aliyun_command(
+        &mut self,
+        sh: &Arc<Shared>,
+        name: &str,
+        form: &Form<'_>,
+        r: &mut Resp,
+    ) -> Option<()> {
+        let st = self.aliyun.as_mut()?;
+        if name.starts_with("CMQTT") {
+            // Not on this firmware.
+            r.error();
+            return Some(());
+        }
+        let v2_only = matches!(name, "CMAUTOYIELD" | "CMSTATUS");
+        if !MQTT_NAMES.contains(&name) && !COAP_NAMES.contains(&name) {
+            return None;
+        }
+        if v2_only && st.rev == Rev::V1 {
+            r.error();
+            return Some(());
+        }
+        if name.starts_with("CC") {
+            coap_command(st, sh, name, form, r);
+        } else {
+            mqtt_command(st, sh, name, form, r);
+        }
+        Some(())
+    }
+}
+
+fn test_line(st: &State, name: &str) -> Option<&'static str> {
+    Some(match name {
+        "CMAUTH" | "CCINIT" => "\"productKey\",\"deviceName\",\"deviceSecret\"",
+        "CMPARA" => "\"MQTTParamTag\",\"MQTTParamValue\"",
+        "CMPUB" => "\"topic\",qos,\"message\"",
+        "CMSUB" => "\"topic\",qos",
+        "CMUNSUB" => "\"topic\"",
+        "CCDEINIT" if st.rev == Rev::V1 => "\"productKey\",\"deviceName\",\"deviceSecret\"",
+        _ => return None,
+    })
+}
+
+fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r: &mut Resp) {
+    if let Form::Test = form {
+        if let Some(t) = test_line(st, name) {
+            r.line(&format!("+{name}: {t}"));
+        }
+        return r.ok();
+    }
+    let cme = |r: &mut Resp, code: i32| r.line(&format!("+CME ERROR: {code}"));
+    match (name, form) {
+        ("CMAUTH", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            match (
+                str_arg(&args, 0, 11),
+                str_arg(&args, 1, 32),
+                str_arg(&args, 2, 64),
+            ) {
+                (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => {
+                    st.auth = Some((pk, dn, ds));
+                    r.ok()
+                }
+                _ => r.error(),
+            }
+        }
+        ("CMAUTH", Form::Read) => {
+            let (pk, dn, ds) = st.auth.clone().unwrap_or_default();
+            r.line(&format!("+CMAUTH: \"{pk}\",\"{dn}\",\"{ds}\""));
+            r.ok()
+        }
+        ("CMPARA", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            let Some((tag, true)) = args.first().cloned() else {
+                return r.error();
+            };
+            let (lo, hi) = if st.rev == Rev::V1 {
+                (500, 5000)
+            } else {
+                (500, 180_000)
+            };
+            let ok = match tag.as_str() {
+                "TIMEOUT" => int_arg(&args, 1, lo, hi).map(|v| st.timeout_ms = v as u32),
+                "CLEAN" => int_arg(&args, 1, 0, 1).map(|v| st.clean = v == 1),
+                "KEEPALIVE" => {
+                    int_arg(&args, 1, 60_000, 180_000).map(|v| st.keepalive_ms = v as u32)
+                }
+                "MQTTVERSION" if st.rev == Rev::V1 => {
+                    int_arg(&args, 1, 3, 4).map(|v| st.mqtt_version = v as u8)
+                }
+                _ => None,
+            };
+            if ok.is_some() && args.len() == 2 {
+                r.ok()
+            } else {
+                r.error()
+            }
+        }
+        ("CMPARA", Form::Read) => {
+            let mut line = format!(
+                "+CMPARA: \"TIMEOUT\":{},\"CLEAN\":{},\"KEEPALIVE\":{}",
+                st.timeout_ms, st.clean as u8, st.keepalive_ms
+            );
+            if st.rev == Rev::V1 {
+                line.push_str(&format!(",\"MQTTVERSION\":{}", st.mqtt_version));
+            }
+            r.line(&line);
+            r.ok()
+        }
+        ("CMCONN", Form::Exec) => {
+            let fail = |r: &mut Resp, rev: Rev| match rev {
+                Rev::V1 => r.error(),
+                Rev::V2 => r.line("+CME ERROR: -14"),
+            };
+            let Some((pk, dn, ds)) = st.auth.clone() else {
+                return fail(r, st.rev);
+            };
+            if st.connected() {
+                return cme(r, -27);
+            }
+            st.link = None;
+            let opts = login(st, sh, &pk, &dn, &ds);
+            let shared = Arc::new(LinkShared::default());
+            let (tx, rx) = flume::bounded(1);
+            st.subs.clear();
+            let Some(link) = spawn_link(sh, opts, shared.clone(), false, Vec::new(), Some(tx))
+            else {
+                return fail(r, st.rev);
+            };
+            let wait = Duration::from_millis(st.timeout_ms.max(5000) as u64);
+            match rx.recv_timeout(wait) {
+                Ok(true) => {
+                    st.link = Some(link);
+                    st.link_shared = shared;
+                    st.object = true;
+                    r.ok()
+                }
+                _ => {
+                    drop(link);
+                    fail(r, st.rev)
+                }
+            }
+        }
+        ("CMPUB", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            let max = sh.profile.payload_max;
+            let (Some(topic), Some(q), Some((msg, true))) = (
+                str_arg(&args, 0, 159),
+                int_arg(&args, 1, 0, 1),
+                args.get(2).cloned(),
+            ) else {
+                return r.error();
+            };
+            if args.len() != 3 || msg.is_empty() || msg.len() > max {
+                return r.error();
+            }
+            if !st.object {
+                return cme(r, -2);
+            }
+            if topic.contains(['+', '#']) {
+                return cme(r, -41);
+            }
+            let Some(link) = st
+                .link
+                .as_ref()
+                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
+            else {
+                return cme(r, -27);
+            };
+            if link
+                .client
+                .try_publish(topic, qos(q as u8), false, msg.into_bytes())
+                .is_err()
+            {
+                return cme(r, -42);
+            }
+            sh.stats.published.fetch_add(1, Ordering::Relaxed);
+            r.ok()
+        }
+        ("CMSUB", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            let (Some(topic), Some(q)) = (str_arg(&args, 0, 159), int_arg(&args, 1, 0, 1)) else {
+                return r.error();
+            };
+            if args.len() != 2 {
+                return r.error();
+            }
+            if !st.object {
+                return cme(r, -2);
+            }
+            let Some(link) = st
+                .link
+                .as_ref()
+                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
+            else {
+                return cme(r, -27);
+            };
+            if link
+                .client
+                .try_subscribe(topic.clone(), qos(q as u8))
+                .is_err()
+            {
+                return cme(r, -42);
+            }
+            st.subs.retain(|(t, _)| *t != topic);
+            st.subs.push((topic, q as u8));
+            r.ok()
+        }
+        ("CMUNSUB", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            let Some(topic) = str_arg(&args, 0, 159) else {
+                return r.error();
+            };
+            if args.len() != 1 {
+                return r.error();
+            }
+            if !st.object {
+                return cme(r, -2);
+            }
+            let Some(link) = st
+                .link
+                .as_ref()
+                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
+            else {
+                return cme(r, -27);
+            };
+            if link.client.try_unsubscribe(topic.clone()).is_err() {
+                return cme(r, -42);
+            }
+            st.subs.retain(|(t, _)| *t != topic);
+            r.ok()
+        }
+        ("CMYIELD", Form::Exec | Form::Write(_)) => {
+            let ms = match form {
+                Form::Write(a) => {
+                    let Some(args) = parse_args(a) else {
+                        return r.error();
+                    };
+                    match int_arg(&args, 0, 10, 120_000) {
+                        Some(v) if args.len() == 1 => v as u64,
+                        _ => return r.error(),
+                    }
+                }
+                _ => 2000,
+            };
+            if !st.object {
+                return cme(r, -2);
+            }
+            st.window = Some(Duration::from_millis(ms));
+            r.ok()
+        }
+        ("CMAUTOYIELD", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            let secs = int_arg(&args, 0, 0, 180);
+            let ms = if args.len() > 1 {
+                int_arg(&args, 1, 10, 60_000)
+            } else {
+                Some(2000)
+            };
+            let (Some(secs), Some(ms)) = (secs, ms) else {
+                return r.error();
+            };
+            if args.len() > 2 {
+                return r.error();
+            }
+            st.stop_autoyield();
+            if secs > 0 {
+                let stop = Arc::new(AtomicBool::new(false));
+                let s2 = stop.clone();
+                let sh2 = Arc::clone(sh);
+                let spawned = thread::Builder::new()
+                    .name("vmodem-autoyield".into())
+                    .spawn(move || {
+                        autoyield_loop(
+                            sh2,
+                            s2,
+                            Duration::from_secs(secs as u64),
+                            Duration::from_millis(ms as u64),
+                        )
+                    });
+                match spawned {
+                    Ok(t) => st.autoyield = Some((stop, t)),
+                    Err(_) => return r.error(),
+                }
+            }
+            r.ok()
+        }
+        ("CMSTATUS", Form::Read) => {
+            r.line(&format!("+CMSTATUS: {}", st.connected() as u8));
+            r.ok()
+        }
+        ("CMDISCONN", Form::Exec) => {
+            if !st.object {
+                return cme(r, -2);
+            }
+            if let Some(link) = st.link.take() {
+                let _ = link.client.try_disconnect();
+                // Let the DISCONNECT go out before the link is dropped.
+                thread::sleep(Duration::from_millis(20));
+            }
+            st.object = false;
+            st.subs.clear();
+            lock(&st.link_shared.events).clear();
+            r.ok()
+        }
+        _ => r.error(),
+    }
+}
+
+/// The CONNECT options of the platform login for the device triple.
+fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
+    let ts = now_ms().to_string();
+    let ts = st.sign_timestamp.then_some(ts.as_str());
+    let sign = sign_mqtt(pk, dn, ds, None, ts, SignMethod::HmacSha1);
+    let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
+    opts.set_credentials(sign.username, sign.password);
+    opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));
+    opts.set_clean_session(st.clean);
+    opts.set_max_packet_size(256 * 1024, 256 * 1024);
+    opts
+}
+
+/// Writes the queued reports as `+CMYIELD:` lines (state lock held by the caller).
+fn drain_reports(st: &mut State, sh: &Shared) {
+    let events: Vec<Ev> = lock(&st.link_shared.events).drain(..).collect();
+    let mut out = Vec::new();
+    for e in events {
+        match e {
+            Ev::Status(s) => out.extend_from_slice(format!("\r\n+CMYIELD: {s}\r\n").as_bytes()),
+            Ev::Message(t, p) => {
+                out.extend_from_slice(format!("\r\n+CMYIELD: 12,\"{t}\",\"").as_bytes());
+                out.extend_from_slice(&p);
+                out.extend_from_slice(b"\"\r\n");
+                sh.stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    sh.write_frame(&out);
+}
+
+/// The SDK reconnects from inside a yield after the link was lost.
+fn maybe_reconnect(st: &mut State, sh: &Arc<Shared>) {
+    if !st.object || st.connected() {
+        return;
+    }
+    if st
+        .link
+        .as_ref()
+        .is_some_and(|l| l.thread.as_ref().is_some_and(|t| !t.is_finished()))
+    {
+        return;
+    }
+    let Some((pk, dn, ds)) = st.auth.clone() else {
+        return;
+    };
+    let ts = now_ms().to_string();
+    let sign = sign_mqtt(&pk, &dn, &ds, None, Some(&ts), SignMethod::HmacSha1);
+    let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
+    opts.set_credentials(sign.username, sign.password);
+    opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));
+    opts.set_clean_session(st.clean);
+    opts.set_max_packet_size(256 * 1024, 256 * 1024);
+    let shared = st.link_shared.clone();
+    st.link = spawn_link(sh, opts, shared, true, st.subs.clone(), None);
+}
+
+/// Runs the yield window that the last command asked for (called with no lock held).
+pub(crate) fn after_command(sh: &Arc<Shared>) {
+    let window = {
+        let mut m = sh.state();
+        let Some(st) = m.aliyun.as_mut() else { return };
+        let Some(w) = st.window.take() else { return };
+        maybe_reconnect(st, sh);
+        w
+    };
+    run_window(sh, window, None);
+}
+
+fn run_window(sh: &Arc<Shared>, window: Duration, stop: Option<&AtomicBool>) {
+    let end = Instant::now() + window;
+    loop {
+        {
+            let mut m = sh.state();
+            let Some(st) = m.aliyun.as_mut() else { return };
+            drain_reports(st, sh);
+        }
+        let now = Instant::now();
+        if now >= end
+            || sh.closed.load(Ordering::Acquire)
+            || stop.is_some_and(|s| s.load(Ordering::SeqCst))
+        {
+            return;
+        }
+        thread::sleep((end - now).min(Duration::from_millis(5)));
+    }
+}
+
+fn autoyield_loop(sh: Arc<Shared>, stop: Arc<AtomicBool>, every: Duration, window: Duration) {
+    loop {
+        let until = Instant::now() + every;
+        while Instant::now() < until {
+            if stop.load(Ordering::SeqCst) || sh.closed.load(Ordering::Acquire) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+        }
+        {
+            let mut m = sh.state();
+            let Some(st) = m.aliyun.as_mut() else { return };
+            maybe_reconnect(st, &sh);
+        }
+        run_window(&sh, window, Some(&stop));
+    }
+}
+
+fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r: &mut Resp) {
+    if let Form::Test = form {
+        if let Some(t) = test_line(st, name) {
+            r.line(&format!("+{name}: {t}"));
+        }
+        return r.ok();
+    }
+    let rev = st.rev;
+    match (name, form) {
+        ("CCINIT", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            match (
+                str_arg(&args, 0, 11),
+                str_arg(&args, 1, 32),
+                str_arg(&args, 2, 64),
+            ) {
+                (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => {
+                    st.coap = Some(Coap {
+                        pk,
+                        dn,
+                        ds,
+                        authed: false,
+                        pending: VecDeque::new(),
+                        forward: None,
+                    });
+                    r.ok()
+                }
+                _ => r.error(),
+            }
+        }
+        ("CCINIT", Form::Read) => match &st.coap {
+            Some(c) => {
+                r.line(&format!("+CCINIT: \"{}\",\"{}\",\"{}\"", c.pk, c.dn, c.ds));
+                r.ok()
+            }
+            None => r.error(),
+        },
+        ("CCDEINIT", Form::Exec) => {
+            if st.coap.take().is_some() {
+                r.ok()
+            } else {
+                r.error()
+            }
+        }
+        ("CCAUTH", Form::Exec | Form::Write(_)) => {
+            let ms = match form {
+                Form::Write(a) => {
+                    let Some(args) = parse_args(a) else {
+                        return r.error();
+                    };
+                    match int_arg(&args, 0, 0, 60_000) {
+                        Some(v) if args.len() == 1 => v,
+                        _ => return r.error(),
+                    }
+                }
+                _ => 10_000,
+            };
+            let forced = st.faults.auth_error.take();
+            let Some(c) = st.coap.as_mut() else {
+                return match rev {
+                    Rev::V1 => r.line("+CME ERROR: -1"),
+                    Rev::V2 => {
+                        r.ok();
+                        r.urc_after("+CCAUTH: 6".into());
+                    }
+                };
+            };
+            let code = forced.unwrap_or(0);
+            if code == 0 {
+                c.authed = true;
+                if c.forward.is_none() {
+                    let mut opts = MqttOptions::new(
+                        format!("{}.{}-coap-{}", c.pk, c.dn, now_ms()),
+                        sh.broker_host.clone(),
+                        sh.broker_port,
+                    );
+                    opts.set_keep_alive(Duration::from_secs(60));
+                    c.forward = spawn_link(
+                        sh,
+                        opts,
+                        Arc::new(LinkShared::default()),
+                        false,
+                        Vec::new(),
+                        None,
+                    );
+                }
+            } else {
+                c.authed = false;
+            }
+            let line = format!("+CCAUTH: {code}");
+            match (rev, ms) {
+                (_, 0) => {
+                    c.pending.push_back(line);
+                    r.ok()
+                }
+                (Rev::V1, _) if code != 0 && code != -1 => r.line(&format!("+CME ERROR: {code}")),
+                (Rev::V1, _) => {
+                    r.line(&line);
+                    r.ok()
+                }
+                (Rev::V2, _) => {
+                    r.ok();
+                    r.urc_after(line);
+                }
+            }
+        }
+        ("CCSEND", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                return r.error();
+            };
+            let ms = match (rev, args.len()) {
+                (Rev::V1, 3) | (Rev::V2, 3) => int_arg(&args, 2, 0, 60_000),
+                (Rev::V2, 2) => Some(10_000),
+                _ => None,
+            };
+            let (Some(topic), Some((msg, true)), Some(ms)) =
+                (str_arg(&args, 0, 64), args.get(1).cloned(), ms)
+            else {
+                return r.error();
+            };
+            let forced_err = st.faults.send_error.take();
+            let forced_code = st.faults.response;
+            let Some(c) = st.coap.as_mut() else {
+                return match rev {
+                    Rev::V1 => r.line("+CME ERROR: -1"),
+                    Rev::V2 => {
+                        r.ok();
+                        r.urc_after("+CCRECV: 6".into());
+                    }
+                };
+            };
+            // Error before anything is sent.
+            let err = forced_err.or(if msg.len() > 1024 {
+                Some(if rev == Rev::V1 { -7 } else { 14 })
+            } else if !c.authed {
+                Some(if rev == Rev::V1 { -5 } else { 12 })
+            } else {
+                None
+            });
+            if let Some(e) = err {
+                return match rev {
+                    Rev::V1 => r.line(&format!("+CME ERROR: {e}")),
+                    Rev::V2 => {
+                        r.ok();
+                        r.urc_after(format!("+CCRECV: {e}"));
+                    }
+                };
+            }
+            let code = forced_code.unwrap_or(0x45);
+            if code == 0x45 {
+                let t = if topic.starts_with('/') {
+                    topic.clone()
+                } else {
+                    format!("/{}/{}/{}", c.pk, c.dn, topic)
+                };
+                if let Some(f) = &c.forward {
+                    if f.client
+                        .try_publish(t, QoS::AtLeastOnce, false, msg.into_bytes())
+                        .is_ok()
+                    {
+                        sh.stats.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if code == 0x81 {
+                c.authed = false;
+            }
+            let line = match rev {
+                Rev::V1 => format!("+CCRECV: 0,\"0x{code:02X}\""),
+                Rev::V2 => format!("+CCRECV: 0,\"0x{code:02X}\",\"\""),
+            };
+            match (rev, ms) {
+                (_, 0) => {
+                    c.pending.push_back(line);
+                    r.ok()
+                }
+                (Rev::V1, _) => {
+                    r.line(&line);
+                    r.ok()
+                }
+                (Rev::V2, _) => {
+                    r.ok();
+                    r.urc_after(line);
+                }
+            }
+        }
+        ("CCYIELD", Form::Exec) => {
+            let Some(c) = st.coap.as_mut() else {
+                return match rev {
+                    Rev::V1 => r.line("+CME ERROR: -1"),
+                    Rev::V2 => r.error(),
+                };
+            };
+            while let Some(l) = c.pending.pop_front() {
+                r.line(&l);
+            }
+            r.ok()
+        }
+        _ => r.error(),
+    }
+}
+
+fn check_aliyun(vm: &VirtualModem) -> Result<(), SimError> {
+    vm.check_open()?;
+    if rev_of(vm.shared.profile).is_none() {
+        return Err(SimError::InvalidArgument(format!(
+            "{} is not an Alibaba-cloud profile",
+            vm.shared.profile.name
+        )));
+    }
+    Ok(())
+}
+
+impl VirtualModem {
+    /// Forces the `<resp_code>` of the following `AT+CCSEND`s (`None`: 0x45 again).
+    pub fn force_coap_response(&self, code: Option<u8>) -> Result<(), SimError> {
+        check_aliyun(self)?;
+        if let Some(st) = self.shared.state().aliyun.as_mut() {
+            st.faults.response = code;
+        }
+        Ok(())
+    }
+
+    /// Makes the next `AT+CCAUTH` fail with `code` (revision 1: IOTX code, e.g. -4;
+    /// revision 2: 1-14).
+    pub fn force_coap_auth_error(&self, code: i32) -> Result<(), SimError> {
+        check_aliyun(self)?;
+        if let Some(st) = self.shared.state().aliyun.as_mut() {
+            st.faults.auth_error = Some(code);
+        }
+        Ok(())
+    }
+
+    /// Whether the MQTT login is signed with a timestamp (default, as the firmware does);
+    /// without, the password is stable and a broker can check it from a password file.
+    pub fn set_sign_timestamp(&self, on: bool) -> Result<(), SimError> {
+        check_aliyun(self)?;
+        if let Some(st) = self.shared.state().aliyun.as_mut() {
+            st.sign_timestamp = on;
+        }
+        Ok(())
+    }
+
+    /// Makes the next `AT+CCSEND` fail with `code`.
+    pub fn force_coap_send_error(&self, code: i32) -> Result<(), SimError> {
+        check_aliyun(self)?;
+        if let Some(st) = self.shared.state().aliyun.as_mut() {
+            st.faults.send_error = Some(code);
+        }
+        Ok(())
+    }
+}
+
+/// `VirtualModem::drop_link` on an Alibaba profile: the MQTT link is cut without
+/// DISCONNECT; the next yield reports `+CMYIELD: 1` and the one after reconnects.
+pub(crate) fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
+    let mut m = vm.shared.state();
+    let st = m.aliyun.as_mut()?;
+    let Some(link) = st.link.take() else {
+        return Some(Err(SimError::NoLink(0)));
+    };
+    let was = link.shared.connected.swap(false, Ordering::SeqCst);
+    drop(link);
+    if was {
+        lock(&st.link_shared.events).push_back(Ev::Status(1));
+    }
+    Some(Ok(()))
+}
