@@ -14,7 +14,7 @@ fn to_py(e: SimError) -> PyErr {
         SimError::UnknownProfile(_) | SimError::InvalidArgument(_) => {
             PyValueError::new_err(e.to_string())
         }
-        SimError::Pty(_) => PortError::new_err(e.to_string()),
+        SimError::Pty(_) | SimError::Listen(..) => PortError::new_err(e.to_string()),
         _ => ModemError::new_err(e.to_string()),
     }
 }
@@ -28,12 +28,13 @@ pub struct PyVirtualModem {
 #[pymethods]
 impl PyVirtualModem {
     #[new]
-    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = 1024))]
+    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = 1024, listen = None))]
     fn new(
         py: Python<'_>,
         profile: &str,
         broker: Option<String>,
         part_size: i64,
+        listen: Option<String>,
     ) -> PyResult<Self> {
         if !sim::profiles()
             .iter()
@@ -54,8 +55,21 @@ impl PyVirtualModem {
             broker_url: broker,
             part_size: part_size as usize,
         };
+        if let Some(addr) = &listen {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(PyValueError::new_err(format!(
+                    "listen: expected an address like \"127.0.0.1:0\", got {addr:?}"
+                )));
+            }
+        }
         let inner = py
-            .detach(|| sim::VirtualModem::start(config))
+            .detach(|| {
+                let vm = sim::VirtualModem::start(config)?;
+                if let Some(addr) = &listen {
+                    vm.listen_tcp(addr)?;
+                }
+                Ok(vm)
+            })
             .map_err(to_py)?;
         Ok(PyVirtualModem { inner })
     }
@@ -64,6 +78,12 @@ impl PyVirtualModem {
     #[getter]
     fn port(&self) -> String {
         self.inner.port().to_owned()
+    }
+
+    /// "socket://HOST:PORT" when serving over TCP (`listen=`), else None.
+    #[getter]
+    fn tcp_url(&self) -> Option<String> {
+        self.inner.tcp_url()
     }
 
     #[getter]
@@ -200,8 +220,13 @@ impl PyVirtualModem {
     }
 
     fn __repr__(&self) -> String {
+        let tcp = self
+            .inner
+            .tcp_url()
+            .map(|u| format!(", tcp_url='{u}'"))
+            .unwrap_or_default();
         format!(
-            "VirtualModem(profile='{}', port='{}', broker_url='{}')",
+            "VirtualModem(profile='{}', port='{}', broker_url='{}'{tcp})",
             self.inner.profile(),
             self.inner.port(),
             self.inner.broker_url()
