@@ -9,7 +9,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_ROOT_USER_ACTION := ignore
 
 # The tools the build, lint and tests need (pip skips what is already installed).
-DEPS := "pytest>=8" "pytest-timeout>=2.3" "paho-mqtt>=2" "pyserial>=3.5" ruff "maturin>=1.9.4,<2"
+DEPS := "pytest>=8" "pytest-timeout>=2.3" "paho-mqtt>=2" "pyserial>=3.5" ruff "maturin>=1.9.4,<2" \
+	"pytest-xdist>=3" "tomli>=1.1; python_version < '3.11'"
 
 .DEFAULT_GOAL := help
 .PHONY: help deps build-dev install format lint stubtest test-rs test-py test bench demo clean
