@@ -46,11 +46,9 @@ fn a_new_host_replaces_the_old_one_which_sees_a_port_loss() {
     let first = Modem::open(&url, 115_200, DEADLINE, "auto").expect("first open");
     let lost = Arc::new(AtomicUsize::new(0));
     let l2 = Arc::clone(&lost);
-    first
-        .engine()
-        .on_port_loss(Arc::new(move |_r: &str| {
-            l2.fetch_add(1, Ordering::SeqCst);
-        }));
+    first.engine().on_port_loss(Arc::new(move |_r: &str| {
+        l2.fetch_add(1, Ordering::SeqCst);
+    }));
     let second = Modem::open(&url, 115_200, DEADLINE, "auto").expect("second open");
     wait_for("the first host's port loss", || {
         lost.load(Ordering::SeqCst) == 1
