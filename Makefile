@@ -10,7 +10,7 @@ export PIP_ROOT_USER_ACTION := ignore
 
 # The tools the build, lint and tests need (pip skips what is already installed).
 DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-xdist>=3" "paho-mqtt>=2" "pyserial>=3.5" ruff \
-	"maturin>=1.9.4,<2" "nbclient>=0.8" "nbformat>=5" "ipykernel>=6"
+	"maturin>=1.9.4,<2" "nbclient>=0.8" "nbformat>=5" "ipykernel>=6" "tomli>=1.1; python_version < '3.11'"
 
 .DEFAULT_GOAL := help
 .PHONY: help deps build-dev install format lint stubtest test-rs test-py test bench demo clean

@@ -329,10 +329,17 @@ class VirtualModem:
     """A modem imitated on a pty that speaks real MQTT to a real broker.
 
     ``broker=None`` starts the embedded broker; otherwise e.g. ``"mqtt://127.0.0.1:1883"``.
+    ``listen="127.0.0.1:0"`` also serves it over raw TCP (see ``tcp_url``); while a TCP host
+    is connected the modem answers there instead of on the pty.
     """
 
     def __new__(
-        cls, profile: str = "a7600", broker: str | None = None, *, part_size: int = 1024
+        cls,
+        profile: str = "a7600",
+        broker: str | None = None,
+        *,
+        part_size: int = 1024,
+        listen: str | None = None,
     ) -> Self:
         """``profile="replay:<path>"`` is the same as ``VirtualModem.replay(path)``."""
     @staticmethod
@@ -342,6 +349,9 @@ class VirtualModem:
         ReplayMismatch if it did not. Fault injection is not available on a replay."""
     @property
     def port(self) -> str: ...
+    @property
+    def tcp_url(self) -> str | None:
+        """``"socket://HOST:PORT"`` when serving over TCP (``listen=``), else None."""
     @property
     def broker_url(self) -> str:
         """The broker's url; ``""`` for a replay."""

@@ -9,6 +9,9 @@
 ``modemqtt sub PORT``    subscribe like mosquitto_sub, through a modem
 ``modemqtt at PORT``     interactive AT terminal (history, URCs, transcript saved on exit)
 ``modemqtt record PORT`` record a session's wire traffic for replay on a virtual modem
+``modemqtt lab``         list the modems of a lab file (``--lab FILE`` or ``$MODEMQTT_LAB``)
+
+Where a command takes a PORT it also takes the name of a modem in the lab file.
 
 Every command has ``--help`` and ``--json``; ``-q/--quiet`` prints only the result (``pub``
 and ``sub`` follow mosquitto, where ``-q`` is the QoS: use ``--quiet`` there). Failures print
@@ -70,6 +73,26 @@ def _split_broker(url: str) -> tuple[str, int]:
     if not parts.hostname:
         raise CliError(f"cannot read a host from broker url {url!r}")
     return parts.hostname, parts.port or 1883
+
+
+def add_lab_option(parser: argparse.ArgumentParser) -> None:
+    """``--lab FILE`` for commands that take a PORT (see ``resolve_port``)."""
+    parser.add_argument(
+        "--lab",
+        metavar="FILE",
+        default=None,
+        help="lab file naming modems (default: $MODEMQTT_LAB); PORT may then be a modem name",
+    )
+
+
+def resolve_port(port: str, lab: str | None = None) -> str:
+    """PORT as given when it is a device path or URL, else the URL of the lab modem so named."""
+    from .pool import resolve_port as lookup
+
+    try:
+        return lookup(port, lab)
+    except LookupError as exc:
+        raise CliError(str(exc.args[0]) if exc.args else str(exc)) from None
 
 
 # ----------------------------------------------------------------------------- demo
@@ -211,9 +234,10 @@ REGISTRATION = {
 
 
 def _open_modem(args: argparse.Namespace, out: Output) -> Modem:
-    out.progress(f"opening {args.port}")
+    port = resolve_port(args.port, getattr(args, "lab", None))
+    out.progress(f"opening {port}")
     modem = Modem(
-        args.port,
+        port,
         baudrate=args.baudrate,
         timeout=args.timeout,
         dialect=args.dialect,
@@ -680,7 +704,13 @@ def cmd_record(args: argparse.Namespace, out: Output) -> int:
 
 
 def _modem_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("port", metavar="PORT", help="/dev/ttyUSB2, socket://host:port or sim://a7600")
+    p.add_argument(
+        "port",
+        metavar="PORT",
+        help="/dev/ttyUSB2, socket://host:port, rfc2217://host:port, sim://a7600 "
+        "or a lab modem name",
+    )
+    add_lab_option(p)
     p.add_argument("--baudrate", type=int, default=115200, help="line speed (default: 115200)")
     p.add_argument(
         "--timeout", type=float, default=5.0, metavar="S", help="per-command deadline (5)"
@@ -817,6 +847,44 @@ def add_lab_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     rec.set_defaults(func=cmd_record)
 
 
+# ----------------------------------------------------------------------------- lab
+
+
+def cmd_lab(args: argparse.Namespace, out: Output) -> int:
+    from .pool import LAB_ENV, Pool
+
+    pool = Pool.from_file(args.lab) if args.lab else Pool.from_env()
+    if pool is None:
+        raise CliError(f"no lab file: pass --lab FILE or set {LAB_ENV}")
+    names = [args.name] if args.name else pool.names()
+    rows = []
+    for name in names:
+        if name not in pool:
+            known = ", ".join(pool.names())
+            raise CliError(f"no modem named {name!r} in {pool.source} (known: {known})")
+        m = pool[name]
+        rows.append(
+            {
+                "name": m.name,
+                "url": m.url,
+                "profile": m.profile,
+                "capabilities": sorted(m.capabilities),
+                "free": pool.is_free(m.name),
+            }
+        )
+    if out.as_json:
+        print(json.dumps(rows, sort_keys=True), flush=True)
+    elif out.quiet:
+        for r in rows:
+            print(r["url"], flush=True)
+    else:
+        for r in rows:
+            caps = ",".join(r["capabilities"]) or "-"
+            state = "free" if r["free"] else "in use"
+            print(f"{r['name']}\t{r['url']}\t{r['profile'] or '-'}\t{caps}\t{state}", flush=True)
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -881,6 +949,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prof.set_defaults(func=cmd_profiles)
     add_lab_commands(sub, common)
+
+    lab = sub.add_parser(
+        "lab",
+        parents=[common],
+        help="list the modems of a lab file",
+        description="List the modems of a lab file (name, url, profile, capabilities, "
+        "whether someone holds it). PORT arguments of other commands accept these names.",
+    )
+    lab.add_argument("name", nargs="?", metavar="NAME", help="show only this modem")
+    add_lab_option(lab)
+    lab.set_defaults(func=cmd_lab)
     return parser
 
 
@@ -899,7 +978,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = type(exc).__name__
         print(f"modemqtt: error: {kind}: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, LookupError) as exc:
         print(f"modemqtt: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     except BrokenPipeError:  # e.g. `modemqtt sub ... | head -1`

@@ -73,6 +73,9 @@ pub fn connlost_reason(cause: i32) -> &'static str {
     }
 }
 
+/// Result code 11, "no connection".
+pub const CODE_NO_CONNECTION: i32 = 11;
+
 /// `on_disconnect` causes of modemqtt's own, beside the manual's 1-3.
 pub const CAUSE_PORT_LOST: i32 = -1;
 pub const CAUSE_RESTARTED: i32 = -2;
@@ -870,8 +873,17 @@ impl Backend for CmqttClient {
         }
         let mut first_error = None;
         if self.shared.is_connected() {
-            if let Err(e) = self.disc(Duration::from_secs(10)) {
-                first_error.get_or_insert(e);
+            match self.disc(Duration::from_secs(10)) {
+                // The modem already lost the connection and its `+CMQTTCONNLOST` is still
+                // on the way (seen through ser2net, which delays output): nothing to undo.
+                Err(Error::Mqtt {
+                    code: CODE_NO_CONNECTION,
+                    ..
+                }) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(()) => {}
             }
         }
         let gen = self.engine().boot_generation();

@@ -432,3 +432,47 @@ fn profile_limits() {
     assert_eq!(error_name(35), "Disconnect from server failed");
     assert_eq!(error_name(99), "unknown error 99");
 }
+
+#[test]
+fn close_after_a_loss_whose_urc_is_still_on_the_way() {
+    // The modem lost the connection; its +CMQTTCONNLOST has not reached the host yet (a
+    // remote port delays output), so the client still believes it is connected. Closing
+    // it then meets "no connection" (11): that is the state close() wants, not an error.
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| match input {
+            b"AT+CMQTTDISC=0,120" => v(&[b"\r\n+CMQTTDISC: 0,11\r\n\r\nERROR\r\n"]),
+            _ => inner(input),
+        })
+    };
+    let (client, modem, _e) = open(script, ClientOptions::default());
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
+    assert!(client.is_connected());
+    client.close().expect("close");
+    let sent = modem.inputs_text();
+    // The client is released and the service stopped as after a clean disconnect.
+    assert_eq!(
+        &sent[sent.len() - 3..],
+        ["AT+CMQTTDISC=0,120", "AT+CMQTTREL=0", "AT+CMQTTSTOP"]
+    );
+    // An explicit disconnect() still reports what the modem said.
+    let (client, _modem, _e) = open(
+        {
+            let mut inner = manual_modem();
+            Box::new(move |input: &[u8]| match input {
+                b"AT+CMQTTDISC=0,120" => v(&[b"\r\n+CMQTTDISC: 0,11\r\n\r\nERROR\r\n"]),
+                _ => inner(input),
+            })
+        },
+        ClientOptions::default(),
+    );
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
+    assert!(matches!(
+        client.disconnect(None),
+        Err(Error::Mqtt { code: 11, .. })
+    ));
+}

@@ -1,15 +1,20 @@
 //! Byte transports, chosen by a URL-like string as pyserial's `serial_for_url` does:
 //! a device path (`/dev/ttyUSB2`, a pty such as `/dev/pts/7`), `socket://host:port` (raw
-//! TCP, e.g. ser2net), and `sim://<profile>` (a virtual modem started for the caller).
+//! TCP, e.g. ser2net), `rfc2217://host:port` (Telnet COM-port control, RFC 2217, e.g. ser2net
+//! with a `telnet(rfc2217)` accepter) and `sim://<profile>` (a virtual modem started for the
+//! caller). Network URLs take pyserial's options after `?`: see [`net`].
 //! Every transport gives a reader half (for the engine's reader thread, with a short read
 //! timeout so it can notice a close) and a writer half.
 
+pub mod net;
+pub mod rfc2217;
+
 use std::any::Any;
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub use net::NetOptions;
 
 /// How long a read may block before the reader thread looks at its stop flag.
 pub const READ_POLL: Duration = Duration::from_millis(100);
@@ -18,9 +23,19 @@ pub const READ_POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortUrl {
     Serial(String),
-    Socket { host: String, port: u16 },
-    Rfc2217 { host: String, port: u16 },
-    Sim { profile: String },
+    Socket {
+        host: String,
+        port: u16,
+        options: NetOptions,
+    },
+    Rfc2217 {
+        host: String,
+        port: u16,
+        options: NetOptions,
+    },
+    Sim {
+        profile: String,
+    },
 }
 
 /// An opened transport.
@@ -34,7 +49,13 @@ pub struct OpenedPort {
 }
 
 fn host_port(rest: &str, url: &str) -> Result<(String, u16)> {
-    let rest = rest.split(['?', '/']).next().unwrap_or(rest);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains('/') {
+        return Err(Error::invalid(format!(
+            "port: {url:?} takes no path, only host:port and ?options"
+        )));
+    }
     let (host, port) = rest
         .rsplit_once(':')
         .ok_or_else(|| Error::invalid(format!("port: {url:?} needs host:port")))?;
@@ -54,6 +75,10 @@ fn host_port(rest: &str, url: &str) -> Result<(String, u16)> {
     ))
 }
 
+fn query(rest: &str) -> &str {
+    rest.split_once('?').map(|(_, q)| q).unwrap_or("")
+}
+
 pub fn parse(url: &str) -> Result<PortUrl> {
     if url.is_empty() {
         return Err(Error::invalid("port: must not be empty"));
@@ -62,11 +87,21 @@ pub fn parse(url: &str) -> Result<PortUrl> {
         match scheme.to_ascii_lowercase().as_str() {
             "socket" => {
                 let (host, port) = host_port(rest, url)?;
-                Ok(PortUrl::Socket { host, port })
+                let options = NetOptions::parse(query(rest), false, url)?;
+                Ok(PortUrl::Socket {
+                    host,
+                    port,
+                    options,
+                })
             }
             "rfc2217" => {
                 let (host, port) = host_port(rest, url)?;
-                Ok(PortUrl::Rfc2217 { host, port })
+                let options = NetOptions::parse(query(rest), true, url)?;
+                Ok(PortUrl::Rfc2217 {
+                    host,
+                    port,
+                    options,
+                })
             }
             "sim" => {
                 if rest.is_empty() {
@@ -90,10 +125,16 @@ pub fn open(url: &str, baudrate: u32) -> Result<OpenedPort> {
     }
     match parse(url)? {
         PortUrl::Serial(path) => open_serial(&path, baudrate),
-        PortUrl::Socket { host, port } => open_socket(&host, port, url),
-        PortUrl::Rfc2217 { .. } => Err(Error::Port(format!(
-            "{url}: rfc2217:// is not supported by this version; use socket:// with a raw ser2net accepter"
-        ))),
+        PortUrl::Socket {
+            host,
+            port,
+            options,
+        } => net::open_socket(&host, port, url, options),
+        PortUrl::Rfc2217 {
+            host,
+            port,
+            options,
+        } => net::open_rfc2217(&host, port, url, baudrate, options),
         PortUrl::Sim { profile } => open_sim(&profile),
     }
 }
@@ -112,39 +153,6 @@ fn open_serial(path: &str, baudrate: u32) -> Result<OpenedPort> {
         name: path.to_string(),
         guard: None,
     })
-}
-
-fn open_socket(host: &str, port: u16, url: &str) -> Result<OpenedPort> {
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| Error::Port(format!("{url}: cannot resolve {host}: {e}")))?
-        .collect();
-    let mut last = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-            Ok(stream) => {
-                stream.set_nodelay(true).ok();
-                stream
-                    .set_read_timeout(Some(READ_POLL))
-                    .map_err(|e| Error::Port(format!("{url}: {e}")))?;
-                let reader = stream
-                    .try_clone()
-                    .map_err(|e| Error::Port(format!("{url}: {e}")))?;
-                return Ok(OpenedPort {
-                    reader: Box::new(reader),
-                    writer: Box::new(stream),
-                    name: url.to_string(),
-                    guard: None,
-                });
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::Port(format!(
-        "cannot connect to {url}: {}",
-        last.map(|e| e.to_string())
-            .unwrap_or_else(|| "no address".into())
-    )))
 }
 
 fn open_sim(profile: &str) -> Result<OpenedPort> {
@@ -190,16 +198,35 @@ mod tests {
             parse("socket://127.0.0.1:7000").unwrap(),
             PortUrl::Socket {
                 host: "127.0.0.1".into(),
-                port: 7000
+                port: 7000,
+                options: NetOptions::default()
             }
         );
         assert_eq!(
             parse("rfc2217://lab:2217?ign_set_control").unwrap(),
             PortUrl::Rfc2217 {
                 host: "lab".into(),
-                port: 2217
+                port: 2217,
+                options: NetOptions {
+                    ign_set_control: true,
+                    ..NetOptions::default()
+                }
             }
         );
+        assert_eq!(
+            parse("socket://[::1]:7000/?timeout=2").unwrap(),
+            PortUrl::Socket {
+                host: "::1".into(),
+                port: 7000,
+                options: NetOptions {
+                    timeout: Duration::from_secs(2),
+                    ..NetOptions::default()
+                }
+            }
+        );
+        assert!(parse("socket://h:1?ign_set_control").is_err());
+        assert!(parse("rfc2217://h:1?bogus").is_err());
+        assert!(parse("socket://h:1/path").is_err());
         assert_eq!(
             parse("sim://a7600").unwrap(),
             PortUrl::Sim {

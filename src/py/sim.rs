@@ -14,7 +14,7 @@ fn to_py(e: SimError) -> PyErr {
         SimError::UnknownProfile(_) | SimError::InvalidArgument(_) => {
             PyValueError::new_err(e.to_string())
         }
-        SimError::Pty(_) => PortError::new_err(e.to_string()),
+        SimError::Pty(_) | SimError::Listen(..) => PortError::new_err(e.to_string()),
         SimError::Recording(_) => PyValueError::new_err(e.to_string()),
         _ => ModemError::new_err(e.to_string()),
     }
@@ -76,12 +76,13 @@ impl PyVirtualModem {
 #[pymethods]
 impl PyVirtualModem {
     #[new]
-    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = 1024))]
+    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = 1024, listen = None))]
     fn new(
         py: Python<'_>,
         profile: &str,
         broker: Option<String>,
         part_size: i64,
+        listen: Option<String>,
     ) -> PyResult<Self> {
         if let Some(path) = profile.strip_prefix("replay:") {
             return start_replay(py, path.into());
@@ -105,8 +106,21 @@ impl PyVirtualModem {
             broker_url: broker,
             part_size: part_size as usize,
         };
+        if let Some(addr) = &listen {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(PyValueError::new_err(format!(
+                    "listen: expected an address like \"127.0.0.1:0\", got {addr:?}"
+                )));
+            }
+        }
         let inner = py
-            .detach(|| sim::VirtualModem::start(config))
+            .detach(|| {
+                let vm = sim::VirtualModem::start(config)?;
+                if let Some(addr) = &listen {
+                    vm.listen_tcp(addr)?;
+                }
+                Ok(vm)
+            })
             .map_err(to_py)?;
         Ok(PyVirtualModem {
             inner: Inner::Live(inner),
@@ -126,6 +140,15 @@ impl PyVirtualModem {
         match &self.inner {
             Inner::Live(vm) => vm.port().to_owned(),
             Inner::Replay(rm) => rm.port().to_owned(),
+        }
+    }
+
+    /// "socket://HOST:PORT" when serving over TCP (`listen=`), else None.
+    #[getter]
+    fn tcp_url(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Live(vm) => vm.tcp_url(),
+            Inner::Replay(_) => None,
         }
     }
 
@@ -354,12 +377,18 @@ impl PyVirtualModem {
 
     fn __repr__(&self) -> String {
         match &self.inner {
-            Inner::Live(vm) => format!(
-                "VirtualModem(profile='{}', port='{}', broker_url='{}')",
-                vm.profile(),
-                vm.port(),
-                vm.broker_url()
-            ),
+            Inner::Live(vm) => {
+                let tcp = vm
+                    .tcp_url()
+                    .map(|u| format!(", tcp_url='{u}'"))
+                    .unwrap_or_default();
+                format!(
+                    "VirtualModem(profile='{}', port='{}', broker_url='{}'{tcp})",
+                    vm.profile(),
+                    vm.port(),
+                    vm.broker_url()
+                )
+            }
             Inner::Replay(rm) => format!("VirtualModem.replay('{}') on '{}'", rm.path(), rm.port()),
         }
     }

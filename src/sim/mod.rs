@@ -25,6 +25,7 @@ mod profile;
 mod pty;
 mod qmt;
 pub mod replay;
+mod tcp;
 mod tls;
 
 use std::io;
@@ -62,6 +63,8 @@ pub enum SimError {
     Pty(io::Error),
     #[error("embedded broker: {0}")]
     Broker(#[from] BrokerError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, io::Error),
     #[error("cannot spawn a thread: {0}")]
     Thread(io::Error),
     #[error("client {0} has no MQTT link")]
@@ -135,8 +138,11 @@ pub(crate) struct Shared {
     state: Mutex<Modem>,
     faults: Mutex<Faults>,
     part_size: AtomicUsize,
-    reset_parser: AtomicBool,
+    /// Bumped by a reboot: every reader starts a fresh AT parser.
+    parser_gen: AtomicU64,
     stats: Stats,
+    /// The TCP host, when one is connected (see `tcp`).
+    remote: tcp::Remote,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,6 +165,12 @@ impl Shared {
         let Some(pty) = guard.as_ref() else {
             return;
         };
+        // A connected TCP host gets the output instead of the pty.
+        let put = |piece: &[u8]| {
+            self.remote
+                .write_all(piece)
+                .unwrap_or_else(|| pty.write_all(piece, &self.closed))
+        };
         match *chunk {
             Some(n) if n > 0 && n < data.len() => {
                 for (i, piece) in data.chunks(n).enumerate() {
@@ -166,7 +178,7 @@ impl Shared {
                         // Let the host see each piece as a separate read.
                         thread::sleep(Duration::from_micros(500));
                     }
-                    if !pty.write_all(piece, &self.closed) {
+                    if !put(piece) {
                         return;
                     }
                     self.stats
@@ -175,7 +187,7 @@ impl Shared {
                 }
             }
             _ => {
-                if pty.write_all(data, &self.closed) {
+                if put(data) {
                     self.stats
                         .bytes_out
                         .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -199,6 +211,7 @@ pub struct VirtualModem {
     port: String,
     broker_url: String,
     reader: Mutex<Option<JoinHandle<()>>>,
+    tcp: Mutex<Option<tcp::Listener>>,
 }
 
 fn parse_broker_url(url: &str) -> Result<(String, u16), SimError> {
@@ -246,8 +259,9 @@ impl VirtualModem {
             state: Mutex::new(Modem::new(profile)),
             faults: Mutex::new(Faults::default()),
             part_size: AtomicUsize::new(config.part_size),
-            reset_parser: AtomicBool::new(false),
+            parser_gen: AtomicU64::new(0),
             stats: Stats::default(),
+            remote: tcp::Remote::default(),
         });
         let s2 = Arc::clone(&shared);
         let reader = thread::Builder::new()
@@ -262,6 +276,7 @@ impl VirtualModem {
             port,
             broker_url,
             reader: Mutex::new(Some(reader)),
+            tcp: Mutex::new(None),
         })
     }
 
@@ -272,6 +287,29 @@ impl VirtualModem {
 
     pub fn broker_url(&self) -> &str {
         &self.broker_url
+    }
+
+    /// Also serves the modem over raw TCP on `addr` ("127.0.0.1:0" picks a free port);
+    /// returns the URL to open, e.g. "socket://127.0.0.1:40123". See `tcp`.
+    pub fn listen_tcp(&self, addr: &str) -> Result<String, SimError> {
+        self.check_open()?;
+        let mut slot = lock(&self.tcp);
+        if let Some(l) = slot.as_ref() {
+            return Err(SimError::InvalidArgument(format!(
+                "already listening on {}",
+                l.url()
+            )));
+        }
+        let listener = tcp::Listener::start(&self.shared, addr)
+            .map_err(|e| SimError::Listen(addr.to_owned(), e))?;
+        let url = listener.url();
+        *slot = Some(listener);
+        Ok(url)
+    }
+
+    /// "socket://HOST:PORT" while serving over TCP.
+    pub fn tcp_url(&self) -> Option<String> {
+        lock(&self.tcp).as_ref().map(|l| l.url())
     }
 
     pub fn profile(&self) -> &str {
@@ -395,7 +433,7 @@ impl VirtualModem {
             let mut st = self.shared.state();
             let links = st.take_all_links();
             st.reset();
-            self.shared.reset_parser.store(true, Ordering::Release);
+            self.shared.parser_gen.fetch_add(1, Ordering::AcqRel);
             links
         };
         for l in links {
@@ -458,6 +496,9 @@ impl VirtualModem {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        if let Some(mut l) = lock(&self.tcp).take() {
+            l.stop(&self.shared);
+        }
         let links = self.shared.state().take_all_links();
         for l in links {
             l.shutdown(Duration::from_secs(2));
@@ -496,6 +537,7 @@ impl std::fmt::Debug for VirtualModem {
 
 fn reader_loop(shared: Arc<Shared>) {
     let mut parser = Parser::new();
+    let mut gen = shared.parser_gen.load(Ordering::Acquire);
     let mut buf = vec![0u8; 16 * 1024];
     while !shared.closed.load(Ordering::Acquire) {
         let r = {
@@ -508,7 +550,9 @@ fn reader_loop(shared: Arc<Shared>) {
         if shared.closed.load(Ordering::Acquire) {
             break;
         }
-        if shared.reset_parser.swap(false, Ordering::AcqRel) {
+        let now = shared.parser_gen.load(Ordering::Acquire);
+        if now != gen {
+            gen = now;
             parser = Parser::new();
         }
         match r {
