@@ -539,9 +539,12 @@ fn pump(inner: &Inner, mut session: MutexGuard<'_, Session>) {
     if events.is_empty() {
         return;
     }
+    // Writes keep their order: the writer lock is taken before the session lock is let go.
+    // Handlers and waiters run after both are released, so a handler may use the engine.
     let mut writer = lock(&inner.writer);
     drop(session);
     let mut write_error = None;
+    let mut rest = Vec::with_capacity(events.len());
     for ev in events {
         match ev {
             Event::Transmit { bytes, masked } => {
@@ -551,13 +554,19 @@ fn pump(inner: &Inner, mut session: MutexGuard<'_, Session>) {
                     }
                 }
             }
+            other => rest.push(other),
+        }
+    }
+    drop(writer);
+    for ev in rest {
+        match ev {
             Event::Urc(frame) => dispatch_urc(inner, &frame),
             Event::Done(outcome) => {
                 let _ = inner.done_tx.try_send(Wake::Done(outcome));
             }
+            Event::Transmit { .. } => {}
         }
     }
-    drop(writer);
     if let Some(reason) = write_error {
         port_failed(inner, reason);
     }
