@@ -176,11 +176,11 @@ def test_late_response_then_stalled_modem(fam: Family, vm: VirtualModem, modem: 
     assert r.final == "OK" and not any(x.startswith("+CSQ") for x in r.lines), r.lines
     round_trip(client, topic, b"after a late answer")
     # 2. The modem stops answering: every operation raises ModemTimeout (none hangs) ...
-    vm.set_response_delay(4.0)
+    vm.set_response_delay(2.0)
     with pytest.raises(ModemTimeout):
-        modem.command("AT", timeout=1.0)
+        modem.command("AT", timeout=0.5)
     with pytest.raises(ModemTimeout):
-        client.publish(topic, b"into the void", qos=1, timeout=1.0)
+        client.publish(topic, b"into the void", qos=1, timeout=0.5)
     # ... and once it answers again, so does the client.
     vm.set_response_delay(0.0)
     wait_until(lambda: answers(modem), timeout=30, what="the modem answering again")

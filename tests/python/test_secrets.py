@@ -118,10 +118,10 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
         c.close()
         # 4. The modem does not answer the connect in time.
         c = mqtt_fam.client(m)
-        vm.set_response_delay(3.0)
+        vm.set_response_delay(1.5)
         try:
             with pytest.raises(ModemTimeout) as e3:
-                c.connect(host, port, username="lab", password=password, timeout=1.0)
+                c.connect(host, port, username="lab", password=password, timeout=0.5)
         finally:
             vm.set_response_delay(0.0)
         errors += [str(e3.value), str(getattr(e3.value, "command", ""))]
@@ -200,11 +200,11 @@ def test_aliyun_device_secret(aliyun_fam: Family, logs: Capture, tmp_path: Path)
         vm.refuse(None)
         c.close()
         # ... and does not answer it in time.
-        vm.set_response_delay(3.0)
+        vm.set_response_delay(1.5)
         c = m.aliyun_mqtt(PK, DN, device_secret, poll_interval=0.05)
         try:
             with pytest.raises(ModemTimeout) as e2:
-                c.connect(timeout=1.0)
+                c.connect(timeout=0.5)
         finally:
             vm.set_response_delay(0.0)
         c.close()
