@@ -15,13 +15,13 @@ const ESC: char = '\u{1b}';
 pub enum Arg<'a> {
     /// Written as decimal.
     Int(i64),
-    /// Written in double quotes; refuses '"', CR, LF, Ctrl-Z, ESC and NUL.
+    /// Written in double quotes; refuses '"', ';', CR, LF, Ctrl-Z, ESC and NUL.
     Str(&'a str),
     /// Like [`Arg::Str`], but shown as `"***"` in the masked text.
     Secret(&'a str),
     /// Written unquoted; refuses ',', '"', CR, LF, Ctrl-Z, ESC and NUL.
     Bare(&'a str),
-    /// In quotes, with '"' written as `\"` and '\' as `\\`; refuses CR, LF,
+    /// In quotes, with '"' written as `\"` and '\' as `\\`; refuses ';', CR, LF,
     /// Ctrl-Z, ESC and NUL.
     Escaped(&'a str),
     /// Nothing between the commas (an optional parameter left out).
@@ -38,6 +38,9 @@ pub enum Refusal {
     Escape,
     Nul,
     Comma,
+    /// `;` separates commands on an AT line (V.250); some firmware splits there even
+    /// inside quotes, so it is refused in every quoted argument.
+    Semicolon,
     /// A byte outside printable ASCII (only refused in command names).
     NotPrintable(char),
 }
@@ -52,6 +55,7 @@ impl fmt::Display for Refusal {
             Refusal::Escape => f.write_str("ESC (0x1B)"),
             Refusal::Nul => f.write_str("a NUL byte"),
             Refusal::Comma => f.write_str("a comma"),
+            Refusal::Semicolon => f.write_str("';' (it separates AT commands)"),
             Refusal::NotPrintable(c) => write!(f, "the non-printable character {c:?}"),
         }
     }
@@ -126,6 +130,9 @@ fn control_refusal(c: char) -> Option<Refusal> {
     }
 }
 
+/// Refused inside a plain quoted argument, besides the control characters.
+const QUOTED: &[(char, Refusal)] = &[('"', Refusal::DoubleQuote), (';', Refusal::Semicolon)];
+
 fn check(index: usize, s: &str, extra: &[(char, Refusal)]) -> Result<(), EncodeError> {
     for c in s.chars() {
         let reason = control_refusal(c).or_else(|| {
@@ -185,14 +192,14 @@ pub fn build(command: &str, args: &[Arg<'_>]) -> Result<CommandLine, EncodeError
                 }
             }
             Arg::Str(s) => {
-                check(index, s, &[('"', Refusal::DoubleQuote)])?;
+                check(index, s, QUOTED)?;
                 push_quoted(&mut text, s);
                 if has_secret {
                     push_quoted(&mut masked, s);
                 }
             }
             Arg::Secret(s) => {
-                check(index, s, &[('"', Refusal::DoubleQuote)])?;
+                check(index, s, QUOTED)?;
                 if !has_secret {
                     // Everything written so far is not secret.
                     has_secret = true;
@@ -205,7 +212,11 @@ pub fn build(command: &str, args: &[Arg<'_>]) -> Result<CommandLine, EncodeError
                 check(
                     index,
                     s,
-                    &[(',', Refusal::Comma), ('"', Refusal::DoubleQuote)],
+                    &[
+                        (',', Refusal::Comma),
+                        ('"', Refusal::DoubleQuote),
+                        (';', Refusal::Semicolon),
+                    ],
                 )?;
                 text.push_str(s);
                 if has_secret {
@@ -213,7 +224,7 @@ pub fn build(command: &str, args: &[Arg<'_>]) -> Result<CommandLine, EncodeError
                 }
             }
             Arg::Escaped(s) => {
-                check(index, s, &[])?;
+                check(index, s, &[(';', Refusal::Semicolon)])?;
                 let start = text.len();
                 text.push('"');
                 for c in s.chars() {
@@ -378,6 +389,7 @@ mod tests {
             ("a\u{1a}b", Refusal::CtrlZ),
             ("a\u{1b}b", Refusal::Escape),
             ("a\0b", Refusal::Nul),
+            ("a;+CFUN=0", Refusal::Semicolon),
         ];
         for (s, reason) in cases {
             assert_eq!(
@@ -401,6 +413,7 @@ mod tests {
             ("\u{1a}", Refusal::CtrlZ),
             ("\u{1b}", Refusal::Escape),
             ("\0", Refusal::Nul),
+            (";", Refusal::Semicolon),
         ];
         for (s, reason) in cases {
             assert_eq!(
@@ -418,6 +431,7 @@ mod tests {
             ("\u{1a}", Refusal::CtrlZ),
             ("\u{1b}", Refusal::Escape),
             ("\0", Refusal::Nul),
+            ("x;+CFUN=0;", Refusal::Semicolon),
         ];
         for (s, reason) in cases {
             assert_eq!(

@@ -125,6 +125,9 @@ pub fn capabilities(rev: Revision) -> Capabilities {
     }
 }
 
+/// `+CME ERROR: -27`: the command does not fit the connection state.
+pub const CODE_STATE_ERROR: i32 = -27;
+
 /// The `+CME ERROR` codes of `AT+CMPUB/CMSUB/CMUNSUB/CMYIELD/CMDISCONN` (manual 000).
 pub fn cme_name(code: i32) -> String {
     match code {
@@ -341,6 +344,13 @@ fn payload_text<'a>(what: &str, payload: &'a [u8]) -> Result<&'a str> {
                 "{what}: must not contain {name} (it would end the AT command line)"
             )));
         }
+    }
+    // Inside the quoted parameter still: see mqtt::check_quotable.
+    if text.contains(';') {
+        return Err(Error::invalid(format!(
+            "{what}: must not contain ';' on Alibaba firmware (it travels inside a quoted AT \
+             parameter, and ';' separates AT commands; see docs/troubleshooting.md)"
+        )));
     }
     Ok(text)
 }
@@ -908,7 +918,25 @@ impl Backend for AliyunBackend {
         if let Some(v) = c.options.mqtt_version {
             para("MQTTVERSION", v as i64)?;
         }
-        c.simple("connect", "AT+CMCONN", &[], opts.timeout)?;
+        match c.simple("connect", "AT+CMCONN", &[], opts.timeout) {
+            // The firmware still holds a connection this client did not make (an earlier
+            // host went away without AT+CMDISCONN, e.g. the port was unplugged): end it and
+            // connect again. Decision: a state error from AT+CMCONN means "already
+            // connected", the only state in which the manual's firmware refuses it so.
+            Err(Error::Mqtt {
+                code: CODE_STATE_ERROR,
+                ..
+            }) => {
+                log::info!("the modem still holds an earlier connection; disconnecting it first");
+                if let Err(e) = c.disc(CMD) {
+                    log::debug!("AT+CMDISCONN before a new connect: {e}");
+                }
+                c.simple("connect", "AT+CMCONN", &[], opts.timeout)?;
+            }
+            other => {
+                other?;
+            }
+        }
         c.start_receiving()
     }
 

@@ -75,6 +75,8 @@ pub fn connlost_reason(cause: i32) -> &'static str {
 
 /// Result code 11, "no connection".
 pub const CODE_NO_CONNECTION: i32 = 11;
+/// Result code 14, "client is busy": `AT+CMQTTREL` on a client that is still connected.
+pub const CODE_CLIENT_BUSY: i32 = 14;
 
 /// `on_disconnect` causes of modemqtt's own, beside the manual's 1-3.
 pub const CAUSE_PORT_LOST: i32 = -1;
@@ -896,7 +898,29 @@ impl Backend for CmqttClient {
                 CMD,
             )
             .with_response(self.result_prefix("CMQTTREL"));
-            if let Err(e) = self.run("release", "CMQTTREL", c) {
+            let mut released = self.run("release", "CMQTTREL", c.clone());
+            if let Err(Error::Mqtt {
+                code: CODE_CLIENT_BUSY,
+                ..
+            }) = released
+            {
+                // Still connected on the modem although not here: a connect whose answer
+                // came after its deadline (`+CMQTTCONNECT: <idx>,0` late). Disconnect it,
+                // then release again.
+                log::info!(
+                    "client {}: the modem still holds a connection; disconnecting before release",
+                    self.index
+                );
+                match self.disc(Duration::from_secs(10)) {
+                    Ok(())
+                    | Err(Error::Mqtt {
+                        code: CODE_NO_CONNECTION,
+                        ..
+                    }) => released = self.run("release", "CMQTTREL", c),
+                    Err(e) => released = Err(e),
+                }
+            }
+            if let Err(e) = released {
                 first_error.get_or_insert(e);
             }
         }

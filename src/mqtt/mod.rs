@@ -239,6 +239,12 @@ pub(crate) fn check_qos(what: &str, qos: u8, caps: &Capabilities) -> Result<()> 
 }
 
 /// Refuses characters that would break out of a quoted AT parameter.
+///
+/// `;` is refused too: it cannot end a quoted string, but it separates commands on an AT
+/// command line (V.250 concatenation) and some firmware splits the line there without
+/// honouring quotes, so `"a;+CFUN=0"` could run a command the user never meant. Values that
+/// travel as raw bytes after a `>` prompt (CMQTT topics and payloads, QMT payloads) are not
+/// checked here and may hold any byte. See docs/troubleshooting.md.
 pub(crate) fn check_quotable(what: &str, value: &str) -> Result<()> {
     for (ch, name) in [
         ('"', "a double quote"),
@@ -247,6 +253,10 @@ pub(crate) fn check_quotable(what: &str, value: &str) -> Result<()> {
         ('\u{1a}', "Ctrl-Z"),
         ('\u{1b}', "ESC"),
         ('\0', "NUL"),
+        (
+            ';',
+            "';' (it separates AT commands; see docs/troubleshooting.md)",
+        ),
     ] {
         if value.contains(ch) {
             return Err(Error::invalid(format!("{what}: must not contain {name}")));

@@ -1,0 +1,88 @@
+"""One description per modem family for the reliability suites (payloads, faults, injection,
+secrets): how to make a connected client, what it can carry, how it reports a lost link.
+
+Nothing here imports modemqtt at module level except the types used in hints."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from modemqtt import Modem, MqttClient, VirtualModem
+from support import host_port
+
+# A device triple the Alibaba virtual modems accept (any triple signs; the embedded broker
+# does not check the signature).
+PK = "CwlekguDcv3"
+DN = "device"
+DS = "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu"
+
+# Causes the client reports for losses it detects itself (src/dialect/cmqtt.rs).
+CAUSE_PORT_LOST = -1
+CAUSE_RESTARTED = -2
+
+
+@dataclass(frozen=True)
+class Family:
+    profile: str
+    kind: str  # "cmqtt" | "qmt" | "aliyun"
+    payload_max: int
+    topic_max: int
+    causes: tuple[int, ...]
+    # Where the codec or the modem splits a payload (CMQTT: the virtual modem's
+    # +CMQTTRXPAYLOAD part size); 0 when the family has no parts.
+    part: int = 0
+
+    @property
+    def aliyun(self) -> bool:
+        return self.kind == "aliyun"
+
+    @property
+    def binary(self) -> bool:
+        """Payloads may hold any byte (Alibaba: UTF-8 text without CR/LF only)."""
+        return not self.aliyun
+
+    def topic(self, tag: str = "t") -> str:
+        base = f"/{PK}/{DN}/user" if self.aliyun else "modemqtt/rel"
+        return f"{base}/{tag}-{uuid.uuid4().hex[:10]}"
+
+    def client(self, modem: Modem, **kwargs: Any) -> MqttClient:
+        """A new, not yet connected client on index 0."""
+        if self.aliyun:
+            kwargs.setdefault("poll_interval", 0.05)
+            return modem.aliyun_mqtt(PK, DN, DS, **kwargs)
+        return modem.mqtt(f"rel-{uuid.uuid4().hex[:10]}", 0, **kwargs)
+
+    def connect(self, client: MqttClient, vm: VirtualModem, **kwargs: Any) -> None:
+        if self.aliyun:
+            client.connect(**kwargs)
+        else:
+            host, port = host_port(vm.broker_url)
+            client.connect(host, port, **kwargs)
+
+    def connected(self, modem: Modem, vm: VirtualModem, **kwargs: Any) -> MqttClient:
+        c = self.client(modem, **kwargs)
+        self.connect(c, vm)
+        assert c.is_connected()
+        return c
+
+
+FAMILIES = {
+    f.profile: f
+    for f in [
+        Family("a7600", "cmqtt", 10240, 1024, (1, 2, 3), part=1024),
+        Family("sim7028", "cmqtt", 10240, 1024, (1, 2, 3), part=1024),
+        Family("ec20", "qmt", 4096, 255, (1, 2, 3, 4, 5, 6, 7)),
+        Family("bg96", "qmt", 4096, 255, (1, 2, 3, 4, 5, 6, 7)),
+        # The Alibaba firmware reports any loss as +CMYIELD: 1 and reconnects by itself.
+        Family("sim7600-aliyun", "aliyun", 1024, 159, (1, 2, 3)),
+        Family("sim7000-aliyun", "aliyun", 512, 159, (1, 2, 3)),
+    ]
+}
+PROFILES = list(FAMILIES)
+
+
+def tx_bytes(modem: Modem) -> list[bytes]:
+    """Everything written to the port so far, one entry per write."""
+    return [d for _, direction, d in modem.transcript() if direction == "tx"]
