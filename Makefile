@@ -5,6 +5,8 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
+# The suites run on both cores (pytest-xdist); PYTEST_JOBS=0 runs them in one process.
+PYTEST_JOBS ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_ROOT_USER_ACTION := ignore
 
@@ -53,7 +55,8 @@ test-rs: ## Rust unit and integration tests without an interpreter
 # pytest runs from tests/python with the repo's pyproject.toml as config: the source folder
 # python/ is not on sys.path, so the tests import the installed package (wheel or editable).
 test-py: ## Python tests against the installed package (virtual modem, pty, mosquitto)
-	cd tests/python && $(PYTHON) -m pytest -c ../../pyproject.toml --rootdir ../.. -ra $(PYTEST_ARGS)
+	cd tests/python && $(PYTHON) -m pytest -c ../../pyproject.toml --rootdir ../.. -ra \
+		$(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS)) $(PYTEST_ARGS)
 
 test: deps lint test-rs install test-py ## Everything CI runs: deps, lint, Rust tests, install, Python tests
 
