@@ -411,7 +411,12 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
     if t.is_empty() {
         return Next::Line;
     }
-    if t.len() < 2 || !t[..2].eq_ignore_ascii_case("AT") {
+    // Byte-wise: the line may hold anything the host sent (binary, invalid UTF-8).
+    if !t
+        .as_bytes()
+        .get(..2)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"AT"))
+    {
         // Real modems ignore anything that does not start with AT.
         return Next::Line;
     }

@@ -173,6 +173,10 @@ pub struct Session {
     urc_prefixes: Vec<Vec<u8>>,
     late_responses: u64,
     timer_moved: bool,
+    /// Data of a command that timed out waiting for its `>` prompt. A modem that prompts
+    /// late then waits for exactly these bytes and would swallow the next command lines as
+    /// data; sending them puts it back in command mode.
+    orphan_data: Option<(Vec<u8>, bool)>,
 }
 
 impl Default for Session {
@@ -190,6 +194,15 @@ fn frame_head(frame: &Frame) -> Option<&[u8]> {
         Frame::Line(l) => Some(l),
         Frame::Raw { header, .. } => Some(header),
         _ => None,
+    }
+}
+
+/// What transcripts show of data sent after a prompt.
+fn mask_data(data: &[u8], secret: bool) -> Vec<u8> {
+    if secret {
+        format!("<{} secret bytes>", data.len()).into_bytes()
+    } else {
+        data.to_vec()
     }
 }
 
@@ -227,6 +240,7 @@ impl Session {
             urc_prefixes: Vec::new(),
             late_responses: 0,
             timer_moved: false,
+            orphan_data: None,
         }
     }
 
@@ -337,7 +351,7 @@ impl Session {
                     sync.quiet_until = Some(now + SYNC_QUIET);
                     self.timer_moved = true;
                 }
-                Frame::Prompt => log::debug!("prompt while resynchronising ignored"),
+                Frame::Prompt => self.late_prompt(),
                 other => self.route_urc(other),
             },
             State::Busy(_) => self.busy_frame(frame),
@@ -355,8 +369,26 @@ impl Session {
                     log::debug!("final result {f:?} with no command in flight dropped");
                 }
             }
-            Frame::Prompt => log::debug!("prompt with no command in flight ignored"),
+            Frame::Prompt => self.late_prompt(),
             other => self.route_urc(other),
+        }
+    }
+
+    /// A `>` with no command waiting for it: the late prompt of a timed-out command.
+    fn late_prompt(&mut self) {
+        match self.orphan_data.take() {
+            Some((data, secret)) => {
+                log::debug!(
+                    "late prompt: sending the {} data bytes it waits for",
+                    data.len()
+                );
+                let masked = mask_data(&data, secret);
+                self.events.push_back(Event::Transmit {
+                    bytes: data,
+                    masked,
+                });
+            }
+            None => log::debug!("prompt with no command waiting for it ignored"),
         }
     }
 
@@ -375,11 +407,7 @@ impl Session {
             Frame::Prompt => {
                 if let (false, Some(data)) = (inflight.data_sent, &inflight.cmd.data) {
                     inflight.data_sent = true;
-                    let masked = if inflight.cmd.data_secret {
-                        format!("<{} secret bytes>", data.len()).into_bytes()
-                    } else {
-                        data.clone()
-                    };
+                    let masked = mask_data(data, inflight.cmd.data_secret);
                     self.events.push_back(Event::Transmit {
                         bytes: data.clone(),
                         masked,
@@ -447,6 +475,8 @@ impl Session {
     fn complete(&mut self) {
         if let State::Busy(inflight) = std::mem::replace(&mut self.state, State::Idle) {
             let inflight = *inflight;
+            // The modem answered a command: it is in command mode, no prompt is owed.
+            self.orphan_data = None;
             let final_result = inflight.final_result.unwrap_or(FinalResult::Error);
             self.events.push_back(Event::Done(Outcome::Complete {
                 lines: inflight.lines,
@@ -503,6 +533,9 @@ impl Session {
                 };
                 if inflight.final_result.is_none() {
                     self.stale = true;
+                }
+                if let (false, Some(data)) = (inflight.data_sent, &inflight.cmd.data) {
+                    self.orphan_data = Some((data.clone(), inflight.cmd.data_secret));
                 }
                 self.events.push_back(Event::Done(Outcome::TimedOut {
                     lines: inflight.lines,

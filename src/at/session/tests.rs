@@ -308,3 +308,45 @@ fn implied_prefixes() {
     assert_eq!(implied_prefix(b"ATI"), None);
     assert_eq!(implied_prefix(b"ATE0"), None);
 }
+
+#[test]
+fn late_prompt_of_a_timed_out_command_gets_its_data() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()))
+        .unwrap();
+    drain(&mut s);
+    let t1 = t0 + Duration::from_secs(1);
+    s.handle_timeout(t1);
+    assert!(matches!(
+        done(&drain(&mut s)),
+        Some(Outcome::TimedOut { .. })
+    ));
+    // The modem prompts late and would now take the next command line as its 3 bytes.
+    s.handle_input(t1, b"\r\n>");
+    assert_eq!(drain(&mut s), vec![tx(b"abc")]);
+    // Only once.
+    s.handle_input(t1, b"\r\n>");
+    assert!(drain(&mut s).is_empty());
+}
+
+#[test]
+fn completed_command_forgets_orphan_data() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()))
+        .unwrap();
+    drain(&mut s);
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nERROR\r\n"); // the late answer: no prompt will come
+    s.submit(t0, cmd("AT")).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nOK\r\n");
+    drain(&mut s);
+    s.handle_input(t0, b"\r\n>");
+    assert!(
+        drain(&mut s).is_empty(),
+        "a stray prompt later sends nothing"
+    );
+}
