@@ -19,9 +19,8 @@ import time
 import uuid
 from urllib.parse import urlparse
 
-import paho.mqtt.client as paho
-
 import modemqtt
+import paho.mqtt.client as paho
 
 
 def emit(figure: str, **values: object) -> None:

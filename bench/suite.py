@@ -128,8 +128,14 @@ def codec_py(path: str) -> None:
             took = time.perf_counter() - start
             best = took if best is None else min(best, took)
         assert best is not None
-        emit(figure, bytes=len(data), frames=frames, seconds=round(best, 3),
-             mb_per_s=round(len(data) / best / 1e6, 2), loadavg=loadavg())
+        emit(
+            figure,
+            bytes=len(data),
+            frames=frames,
+            seconds=round(best, 3),
+            mb_per_s=round(len(data) / best / 1e6, 2),
+            loadavg=loadavg(),
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -232,9 +238,13 @@ def inbound_fast_modemqtt(n: int) -> dict[str, object]:
         finally:
             close_client(modem, client)
     secs = end - start
-    return {"messages": counter.count, "seconds": round(secs, 3),
-            "msgs_per_s": round(counter.count / secs, 1), "dropped": dropped,
-            "complete": complete}
+    return {
+        "messages": counter.count,
+        "seconds": round(secs, 3),
+        "msgs_per_s": round(counter.count / secs, 1),
+        "dropped": dropped,
+        "complete": complete,
+    }
 
 
 def pyat_count(client: Any, n: int, deadline: float) -> tuple[int, float]:
@@ -267,11 +277,18 @@ def inbound_fast_pyat(n: int) -> dict[str, object]:
             client.disconnect()
     secs = last - start
     # Each message is six lines (START, TOPIC, topic, PAYLOAD, payload, END).
-    return {"messages": got, "seconds": round(secs, 3), "msgs_per_s": round(got / secs, 1),
-            "urc_lines_per_s": round(6 * got / secs, 1), "complete": got == n}
+    return {
+        "messages": got,
+        "seconds": round(secs, 3),
+        "msgs_per_s": round(got / secs, 1),
+        "urc_lines_per_s": round(6 * got / secs, 1),
+        "complete": got == n,
+    }
 
 
-def flood_vm(vm: Any, topic: str, seconds: float, rate: float | None) -> tuple[threading.Event, list[int]]:
+def flood_vm(
+    vm: Any, topic: str, seconds: float, rate: float | None
+) -> tuple[threading.Event, list[int]]:
     """Publishes 64-byte messages to `topic` through the embedded broker from a paho client
     on a thread, unpaced (rate None) or at `rate` messages/s; returns a stop event and a
     one-element list with the count sent."""
@@ -342,8 +359,11 @@ def inbound_vm_pyat(seconds: float) -> dict[str, object]:
         client = AtClient()
         client.connect(port=vm.port, baudrate=115200, autobaud=False, retry_timeout=10)
         try:
-            for cmd in ("AT+CMQTTSTART", 'AT+CMQTTACCQ=0,"pyat",0',
-                        f'AT+CMQTTCONNECT=0,"tcp://{host}:{port}",60,1'):
+            for cmd in (
+                "AT+CMQTTSTART",
+                'AT+CMQTTACCQ=0,"pyat",0',
+                f'AT+CMQTTCONNECT=0,"tcp://{host}:{port}",60,1',
+            ):
                 client.send_command(cmd, timeout=10)
             time.sleep(0.3)
             # pyatcommand has no prompt-then-data exchange that fits AT+CMQTTSUB: send the
@@ -364,23 +384,37 @@ def inbound_vm_pyat(seconds: float) -> dict[str, object]:
             backlog = 0
         finally:
             client.disconnect()
-    return {"messages": got, "seconds": round(t1 - t0, 2), "msgs_per_s": round(got / (t1 - t0), 1),
-            "queued_unread": backlog}
+    return {
+        "messages": got,
+        "seconds": round(t1 - t0, 2),
+        "msgs_per_s": round(got / (t1 - t0), 1),
+        "queued_unread": backlog,
+    }
 
 
 def inbound(n: int, seconds: float) -> None:
     fast = inbound_fast_modemqtt(n)
     fast_pyat = inbound_fast_pyat(min(n, 20_000))
     emit("inbound_fast_modemqtt", source="fast", payload_bytes=64, **fast, loadavg=loadavg())
-    emit("inbound_fast_pyatcommand", source="fast", payload_bytes=64, **fast_pyat,
-         ratio=round(float(fast["msgs_per_s"]) / float(fast_pyat["msgs_per_s"]), 1),  # type: ignore[arg-type]
-         loadavg=loadavg())
+    emit(
+        "inbound_fast_pyatcommand",
+        source="fast",
+        payload_bytes=64,
+        **fast_pyat,
+        ratio=round(float(fast["msgs_per_s"]) / float(fast_pyat["msgs_per_s"]), 1),  # type: ignore[arg-type]
+        loadavg=loadavg(),
+    )
     vm = inbound_vm_modemqtt(seconds)
     vm_pyat = inbound_vm_pyat(seconds)
     emit("inbound_vm_modemqtt", source="vm", payload_bytes=64, **vm, loadavg=loadavg())
-    emit("inbound_vm_pyatcommand", source="vm", payload_bytes=64, **vm_pyat,
-         ratio=round(float(vm["msgs_per_s"]) / max(float(vm_pyat["msgs_per_s"]), 0.1), 1),  # type: ignore[arg-type]
-         loadavg=loadavg())
+    emit(
+        "inbound_vm_pyatcommand",
+        source="vm",
+        payload_bytes=64,
+        **vm_pyat,
+        ratio=round(float(vm["msgs_per_s"]) / max(float(vm_pyat["msgs_per_s"]), 0.1), 1),  # type: ignore[arg-type]
+        loadavg=loadavg(),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -400,16 +434,23 @@ def paced(seconds: float) -> None:
             try:
                 vm.set_baudrate(baud)
                 bound = baud / 10 / wire
-                # Keep the modem's output saturated: offer 30% more than the line carries.
-                stop, _ = flood_vm(vm, topic, seconds + 2, bound * 1.3)
+                # Keep the modem's output saturated: offer twice what the line carries.
+                stop, _ = flood_vm(vm, topic, seconds + 2, bound * 2.0)
                 rate, n = window_rate(counter, 1.0, seconds)
                 stop.set()
                 vm.set_baudrate(None)
             finally:
                 close_client(modem, client)
-        emit(f"paced_{baud}", baud=baud, bytes_per_msg=wire, bound_msgs_per_s=round(bound, 1),
-             msgs_per_s=round(rate, 1), messages=n, fraction=round(rate / bound, 4),
-             loadavg=loadavg())
+        emit(
+            f"paced_{baud}",
+            baud=baud,
+            bytes_per_msg=wire,
+            bound_msgs_per_s=round(bound, 1),
+            msgs_per_s=round(rate, 1),
+            messages=n,
+            fraction=round(rate / bound, 4),
+            loadavg=loadavg(),
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -441,8 +482,16 @@ def latency(n: int, gap_us: int) -> None:
             close_client(modem, client)
     us = sorted(x / 1000 for x in lat)
     q = statistics.quantiles(us, n=100)
-    emit("latency", source="fast", messages=len(us), gap_us=gap_us, p50_us=round(q[49], 1),
-         p99_us=round(q[98], 1), max_us=round(us[-1], 1), loadavg=loadavg())
+    emit(
+        "latency",
+        source="fast",
+        messages=len(us),
+        gap_us=gap_us,
+        p50_us=round(q[49], 1),
+        p99_us=round(q[98], 1),
+        max_us=round(us[-1], 1),
+        loadavg=loadavg(),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -470,9 +519,15 @@ def publish(seconds: float) -> None:
                 client.publish("bench/publish", PAYLOAD, qos=qos)
                 count += 1
             took = time.perf_counter() - start
-            emit(f"publish_qos{qos}", payload_bytes=64, publishes=count, seconds=round(took, 2),
-                 per_s=round(count / took, 1), at_round_trips_per_s=round(at_rate, 1),
-                 loadavg=loadavg())
+            emit(
+                f"publish_qos{qos}",
+                payload_bytes=64,
+                publishes=count,
+                seconds=round(took, 2),
+                per_s=round(count / took, 1),
+                at_round_trips_per_s=round(at_rate, 1),
+                loadavg=loadavg(),
+            )
         client.disconnect()
         client.close()
 
@@ -506,8 +561,12 @@ def idle(count: int, seconds: float) -> None:
     import modemqtt
 
     cpu0, rss0 = proc_cpu_rss(os.getpid())
-    child = subprocess.Popen([sys.executable, __file__, "idle-modems", str(count)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "idle-modems", str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout is not None and child.stdin is not None
     info = json.loads(child.stdout.readline())
     broker = urlparse(info["broker"])
@@ -539,14 +598,18 @@ def idle(count: int, seconds: float) -> None:
             m.close()
         child.stdin.close()
         child.wait(timeout=60)
-    emit("idle", modems=count, seconds=round(took, 1),
-         client_cpu_pct=round(100 * (c_cpu1 - c_cpu0) / took, 3),
-         client_rss_mib_per_modem=round((c_rss - rss0) / count / 2**20, 3),
-         client_rss_mib_total=round(c_rss / 2**20, 1),
-         vm_cpu_pct=round(100 * (v_cpu1 - v_cpu0) / took, 3),
-         vm_rss_mib_total=round(v_rss / 2**20, 1),
-         vm_rss_mib_per_modem=round(v_rss / count / 2**20, 3),
-         loadavg=loadavg())
+    emit(
+        "idle",
+        modems=count,
+        seconds=round(took, 1),
+        client_cpu_pct=round(100 * (c_cpu1 - c_cpu0) / took, 3),
+        client_rss_mib_per_modem=round((c_rss - rss0) / count / 2**20, 3),
+        client_rss_mib_total=round(c_rss / 2**20, 1),
+        vm_cpu_pct=round(100 * (v_cpu1 - v_cpu0) / took, 3),
+        vm_rss_mib_total=round(v_rss / 2**20, 1),
+        vm_rss_mib_per_modem=round(v_rss / count / 2**20, 3),
+        loadavg=loadavg(),
+    )
     del cpu0
 
 
@@ -554,9 +617,23 @@ def idle(count: int, seconds: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["machine", "codec-py", "inbound", "paced", "latency", "publish",
-                                         "idle", "idle-modems", "all"])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "part",
+        choices=[
+            "machine",
+            "codec-py",
+            "inbound",
+            "paced",
+            "latency",
+            "publish",
+            "idle",
+            "idle-modems",
+            "all",
+        ],
+    )
     parser.add_argument("arg", nargs="?", default="")
     parser.add_argument("--messages", type=int, default=300_000)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -577,9 +654,15 @@ def main() -> None:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        emit("machine", cpu=cpu, cores=os.cpu_count(), python=platform.python_version(),
-             kernel=platform.release(), modemqtt=str(Path(modemqtt.__file__).parent),
-             loadavg=loadavg())
+        emit(
+            "machine",
+            cpu=cpu,
+            cores=os.cpu_count(),
+            python=platform.python_version(),
+            kernel=platform.release(),
+            modemqtt=str(Path(modemqtt.__file__).parent),
+            loadavg=loadavg(),
+        )
     if part == "codec-py":
         codec_py(a.arg)
     if part in ("inbound", "all"):

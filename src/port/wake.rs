@@ -84,10 +84,7 @@ impl<R: Read + AsRawFd> Read for WakeableReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (port, wake) = poll2(self.inner.as_raw_fd(), self.rx.as_raw_fd(), IDLE_WAIT)?;
         if wake != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "woken to stop",
-            ));
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "woken to stop"));
         }
         if port == 0 {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "no data yet"));
@@ -120,7 +117,10 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::Interrupted);
         t.join().unwrap();
         // Stays woken: the reader thread sees its stop flag on every later read.
-        assert_eq!(r.read(&mut buf).unwrap_err().kind(), io::ErrorKind::Interrupted);
+        assert_eq!(
+            r.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::Interrupted
+        );
     }
 
     #[test]
