@@ -164,9 +164,7 @@ def test_set_part_size_and_bytewise_output(vm: VirtualModem, modem: Modem, broke
     assert (msg.topic, msg.payload) == (topic, payload)
 
 
-def test_paced_output_still_delivers_whole_messages(
-    vm: VirtualModem, modem: Modem, broker
-) -> None:
+def test_paced_output_still_delivers_whole_messages(vm: VirtualModem, modem: Modem, broker) -> None:
     topic = unique_topic()
     payload = bytes(range(256))
     with connected(modem, broker) as client:
