@@ -19,8 +19,9 @@ import time
 import uuid
 from urllib.parse import urlparse
 
-import modemqtt
 import paho.mqtt.client as paho
+
+import modemqtt
 
 
 def emit(figure: str, **values: object) -> None:
