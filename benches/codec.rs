@@ -1,4 +1,7 @@
 //! Throughput of `Decoder::feed` on a long stream of typical modem output.
+//!
+//! With `MODEMQTT_CODEC_STREAM=<file>` the generated 10 MiB stream is also written to that
+//! file, so that `bench/run` can time a pure-Python reader on the very same bytes.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -125,6 +128,12 @@ fn rules() -> Vec<RawRule> {
 
 fn bench_feed(c: &mut Criterion) {
     let stream = generate(STREAM_SIZE);
+    // bench/run hands the same bytes to the pure-Python baseline reader.
+    if let Some(path) = std::env::var_os("MODEMQTT_CODEC_STREAM") {
+        if let Err(e) = std::fs::write(&path, &stream) {
+            eprintln!("cannot write the stream to {path:?}: {e}");
+        }
+    }
     let mut group = c.benchmark_group("decoder");
     group.throughput(Throughput::Bytes(stream.len() as u64));
     group.bench_function("feed_4k_chunks", |b| {

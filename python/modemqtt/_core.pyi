@@ -381,6 +381,8 @@ class VirtualModem:
         """Alibaba profiles: sign the MQTT login with a timestamp (default) or without."""
     def set_chunk_size(self, n: int | None) -> None:
         """Deliver output to the host in pieces of ``n`` bytes (None: as it comes)."""
+    def set_baudrate(self, baud: int | None) -> None:
+        """Pace output as a UART at ``baud`` bits/s would (10 bits a byte); None: unpaced."""
     def inject_noise(self, data: bytes) -> None: ...
     def set_response_delay(self, seconds: float) -> None: ...
     def refuse(self, command_prefix: str | None, reply: str = "ERROR") -> None:

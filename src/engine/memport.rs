@@ -133,6 +133,7 @@ pub fn scripted(mut script: Script) -> (OpenedPort, ScriptedModem) {
     }
     let unplugged = Arc::new(AtomicBool::new(false));
     let opened = OpenedPort {
+        waker: None,
         reader: Box::new(ChanReader {
             rx: host_rx,
             pending: Vec::new(),

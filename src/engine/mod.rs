@@ -95,6 +95,8 @@ struct Inner {
     stop: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
     guard: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
+    /// Wakes the reader thread out of a blocking read (transports that have one).
+    waker: Option<port::wake::Waker>,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     /// Counts modem boots seen (`RDY`); commands in `setup` run again after each.
@@ -127,6 +129,7 @@ impl Engine {
             writer,
             name,
             guard,
+            waker,
         } = opened;
         let (token_tx, token_rx) = bounded(1);
         let _ = token_tx.send(());
@@ -149,6 +152,7 @@ impl Engine {
             stop: AtomicBool::new(false),
             reader: Mutex::new(None),
             guard: Mutex::new(guard),
+            waker,
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             boot_gen: AtomicU64::new(0),
@@ -467,6 +471,9 @@ impl Engine {
         }
         lock(&inner.session).fail("the port was closed");
         pump(inner, lock(&inner.session));
+        if let Some(w) = &inner.waker {
+            w.wake();
+        }
         let handle = lock(&inner.reader).take();
         if let Some(h) = handle {
             if h.thread().id() != std::thread::current().id() {
@@ -483,6 +490,9 @@ impl Engine {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(w) = &self.waker {
+            w.wake();
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod net;
 pub mod rfc2217;
+pub mod wake;
 
 use std::any::Any;
 use std::io::{self, Read, Write};
@@ -46,6 +47,9 @@ pub struct OpenedPort {
     pub name: String,
     /// Kept alive as long as the port is open (e.g. the virtual modem behind `sim://`).
     pub guard: Option<Box<dyn Any + Send + Sync>>,
+    /// Wakes a read blocked in `reader` (the engine calls it on close), for transports
+    /// whose reader sleeps until data comes rather than polling every [`READ_POLL`].
+    pub waker: Option<wake::Waker>,
 }
 
 fn host_port(rest: &str, url: &str) -> Result<(String, u16)> {
@@ -147,11 +151,15 @@ fn open_serial(path: &str, baudrate: u32) -> Result<OpenedPort> {
     let reader = port
         .try_clone_native()
         .map_err(|e| Error::Port(format!("cannot clone {path}: {e}")))?;
+    // The reader sleeps in poll() until data or a wake-up: an idle port costs no CPU.
+    let (reader, waker) = wake::wakeable(reader)
+        .map_err(|e| Error::Port(format!("cannot set up the reader for {path}: {e}")))?;
     Ok(OpenedPort {
         reader: Box::new(reader),
         writer: Box::new(port),
         name: path.to_string(),
         guard: None,
+        waker: Some(waker),
     })
 }
 

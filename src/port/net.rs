@@ -141,6 +141,7 @@ pub fn open_socket(host: &str, port: u16, url: &str, opts: NetOptions) -> Result
         .try_clone()
         .map_err(|e| Error::Port(format!("{url}: {e}")))?;
     Ok(OpenedPort {
+        waker: None,
         reader: Box::new(reader),
         writer: Box::new(stream),
         name: url.to_string(),
@@ -385,6 +386,7 @@ pub fn open_rfc2217(
         );
     }
     Ok(OpenedPort {
+        waker: None,
         reader: Box::new(reader),
         writer: Box::new(TelnetWriter {
             telnet,

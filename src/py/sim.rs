@@ -285,6 +285,23 @@ impl PyVirtualModem {
         Ok(())
     }
 
+    /// Paces all output as a UART at `baud` bits/s would (10 bits a byte); None: unpaced.
+    #[pyo3(signature = (baud))]
+    fn set_baudrate(&self, py: Python<'_>, baud: Option<i64>) -> PyResult<()> {
+        let baud = match baud {
+            None => None,
+            Some(v) if (50..=16_000_000).contains(&v) => Some(v as u32),
+            Some(v) => {
+                return Err(PyValueError::new_err(format!(
+                    "baud: must be between 50 and 16000000 or None, got {v}"
+                )))
+            }
+        };
+        let vm = self.live("set_baudrate")?;
+        py.detach(|| vm.set_baudrate(baud));
+        Ok(())
+    }
+
     /// Writes `data` to the host once, between two frames.
     fn inject_noise(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<()> {
         let vm = self.live("inject_noise")?;

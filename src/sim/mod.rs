@@ -143,6 +143,8 @@ pub(crate) struct Shared {
     stats: Stats,
     /// The TCP host, when one is connected (see `tcp`).
     remote: tcp::Remote,
+    /// Output pacing: `(baud, when the emulated line is free again)`; see `set_baudrate`.
+    pace: Mutex<Option<(u32, Instant)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -167,6 +169,7 @@ impl Shared {
         };
         // A connected TCP host gets the output instead of the pty.
         let put = |piece: &[u8]| {
+            self.pace_line(piece.len());
             self.remote
                 .write_all(piece)
                 .unwrap_or_else(|| pty.write_all(piece, &self.closed))
@@ -198,6 +201,28 @@ impl Shared {
 
     fn write_frame(&self, data: &[u8]) {
         self.write_raw(data)
+    }
+
+    /// With a baud rate set, waits until `n` more bytes would have crossed a UART at that
+    /// rate (10 bits a byte: start, 8 data, stop), so output leaves no faster than a real
+    /// line carries it. The time owed is kept across writes, so short sleeps that overshoot
+    /// are paid back rather than added up. Called with the output lock held.
+    fn pace_line(&self, n: usize) {
+        let until = {
+            let mut pace = lock(&self.pace);
+            let Some((baud, free_at)) = pace.as_mut() else {
+                return;
+            };
+            let now = Instant::now();
+            let start = (*free_at).max(now);
+            let nanos = (n as u64).saturating_mul(10_000_000_000) / u64::from((*baud).max(1));
+            *free_at = start + Duration::from_nanos(nanos);
+            *free_at
+        };
+        let wait = until.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            thread::sleep(wait);
+        }
     }
 
     fn part_size(&self) -> usize {
@@ -262,6 +287,7 @@ impl VirtualModem {
             parser_gen: AtomicU64::new(0),
             stats: Stats::default(),
             remote: tcp::Remote::default(),
+            pace: Mutex::new(None),
         });
         let s2 = Arc::clone(&shared);
         let reader = thread::Builder::new()
@@ -452,6 +478,11 @@ impl VirtualModem {
     /// frames).
     pub fn set_chunk_size(&self, n: Option<usize>) {
         *lock(&self.shared.out) = n.filter(|&n| n > 0);
+    }
+
+    /// Paces all output as a UART at `baud` would (`None`: as fast as the host reads).
+    pub fn set_baudrate(&self, baud: Option<u32>) {
+        *lock(&self.shared.pace) = baud.filter(|&b| b > 0).map(|b| (b, Instant::now()));
     }
 
     /// Writes `bytes` to the host once, between two frames.

@@ -164,6 +164,25 @@ def test_set_part_size_and_bytewise_output(vm: VirtualModem, modem: Modem, broke
     assert (msg.topic, msg.payload) == (topic, payload)
 
 
+def test_paced_output_still_delivers_whole_messages(vm: VirtualModem, modem: Modem, broker) -> None:
+    topic = unique_topic()
+    payload = bytes(range(256))
+    with connected(modem, broker) as client:
+        client.subscribe(topic, qos=1)
+        vm.set_baudrate(921600)
+        client.publish(topic, payload, qos=1)
+        msg = client.wait_message(topic, timeout=30)
+        assert modem.command("AT").final == "OK"
+        vm.set_baudrate(None)
+    assert (msg.topic, msg.payload) == (topic, payload)
+
+
+@pytest.mark.parametrize("baud", [0, 49, 16_000_001, -1])
+def test_set_baudrate_rejects_out_of_range(vm: VirtualModem, baud: int) -> None:
+    with pytest.raises(ValueError, match="baud: must be between 50 and 16000000"):
+        vm.set_baudrate(baud)
+
+
 def test_queue_overflow_is_counted(modem: Modem, broker) -> None:
     topic = unique_topic()
     with connected(modem, broker, client_kwargs={"queue_size": 2}) as client:
