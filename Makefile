@@ -58,7 +58,7 @@ test-py: ## Python tests against the installed package (virtual modem, pty, mosq
 	cd tests/python && $(PYTHON) -m pytest -c ../../pyproject.toml --rootdir ../.. -ra \
 		$(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS)) $(PYTEST_ARGS)
 
-test: deps lint test-rs install test-py ## Everything CI runs: deps, lint, Rust tests, install, Python tests
+test: deps lint test-rs install stubtest test-py ## Everything CI runs: deps, lint, Rust tests, install, stub check, Python tests
 
 bench: ## Criterion benchmarks of the codec/engine, then the end-to-end scripts in bench/
 	cargo bench --no-default-features

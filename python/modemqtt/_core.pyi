@@ -10,6 +10,8 @@ from typing_extensions import Self
 
 __version__: str
 __all__ = [
+    "AliyunCoap",
+    "CoapResponse",
     "CommandError",
     "Message",
     "Modem",
@@ -27,6 +29,7 @@ __all__ = [
     "VirtualModem",
     "Will",
     "__version__",
+    "aliyun_sign",
     "dialects",
     "profiles",
 ]
