@@ -18,9 +18,10 @@
 //! * `"aliauth"`: the link logs in with user `<device_name>&<product_key>` and the device
 //!   secret as password (the real module sends an HMAC signature; a test broker cannot
 //!   check one anyway).
-//! * TLS: files, `AT+QSSLCFG` and the `"ssl"` binding are complete and the files a
-//!   `seclevel` needs are checked at `AT+QMTOPEN` (result -1 when missing), but the link
-//!   to the broker is plain TCP.
+//! * TLS: files, `AT+QSSLCFG` and the `"ssl"` binding are complete; the files a
+//!   `seclevel` needs are checked at `AT+QMTOPEN` (result -1 when missing) and the link to
+//!   the broker is real TLS built from them (`super::tls`); a TLS failure at connect is
+//!   `+QMTCONN: <idx>,2`.
 //! * `+QMTSTAT: <idx>,1` reports a link lost after CONNACK; other codes come from fault
 //!   injection (`VirtualModem::drop_link`).
 
@@ -30,12 +31,15 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, LastWill, MqttOptions, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, LastWill, MqttOptions, NetworkOptions, SubscribeFilter, TlsConfiguration,
+    Transport,
+};
 
 use super::at::{int, num, opt_int, qos, split_args, Arg, Form, Modem, Next, Resp};
 use super::link::{self, Link, LinkEvent, Pending};
 use super::profile::Profile;
-use super::{lock, Shared};
+use super::{lock, tls, Shared};
 
 const BUFFERS: usize = 5;
 const TOPIC_MAX: usize = 255;
@@ -592,7 +596,7 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     {
         return r.error();
     }
-    let Some((_, _, thost, tport)) = m.qmt.slots[i].opened.clone() else {
+    let Some((host, _, thost, tport)) = m.qmt.slots[i].opened.clone() else {
         return r.error();
     };
     if m.slots[i].link.is_some() {
@@ -620,7 +624,46 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
             w.retain,
         ));
     }
-    let (client, eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+    // SSL: TLS per the SSL context bound with AT+QMTCFG="ssl" (see `tls`); Quectel's
+    // <seclevel> 0/1/2 has the meaning of SIMCom's authmode 0/1/2, and <sslversion> 0-4
+    // the same values. The server is checked against the host given to AT+QMTOPEN.
+    let mut forced_error = None;
+    let mut negotiate = None;
+    let (ssl_on, ctx) = c.ssl;
+    if ssl_on {
+        let s = &m.qmt.ssl[usize::from(ctx)];
+        let file = |n: &str| -> Option<&[u8]> {
+            if n.is_empty() {
+                None
+            } else {
+                m.certs.get(&file_key(n)).map(Vec::as_slice)
+            }
+        };
+        let setup = tls::Setup {
+            sslversion: s.sslversion,
+            authmode: s.seclevel,
+            cacert: file(&s.cacert),
+            clientcert: file(&s.clientcert),
+            clientkey: file(&s.clientkey),
+            server_name: &host,
+        };
+        match tls::client_config(&setup) {
+            Ok(cfg) => {
+                opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                    Arc::new(cfg),
+                )));
+                negotiate = Some(s.negotiatetime.max(1));
+            }
+            Err(code) => forced_error = Some(code),
+        }
+    }
+    let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+    if let Some(secs) = negotiate {
+        let mut net = NetworkOptions::new();
+        net.set_connection_timeout(u64::from(secs));
+        eventloop.set_network_options(net);
+    }
+    let tls_on = negotiate.is_some();
     let (kill_tx, kill_rx) = flume::bounded(1);
     let gen = m.next_gen;
     m.next_gen += 1;
@@ -638,9 +681,8 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
                 kill: kill_rx,
                 pending: p2,
                 had_login,
-                forced_error: None,
-                // The QMT profiles accept the SSL settings but link over plain TCP.
-                tls: false,
+                forced_error,
+                tls: tls_on,
             })
         });
     let thread = match spawned {

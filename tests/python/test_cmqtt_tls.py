@@ -321,3 +321,43 @@ def test_tls_then_plain_on_the_same_index(
         client.disconnect()
         client.connect("127.0.0.1", tls_broker.plain)
         _round_trip(client)
+
+
+# ----------------------------------------------------------------------------- Quectel QMT
+
+
+@pytest.fixture(scope="module")
+def qmt_vm(tls_broker: TlsBroker) -> Iterator[VirtualModem]:
+    with VirtualModem("ec20", broker=f"mqtt://127.0.0.1:{tls_broker.server_auth}") as v:
+        yield v
+
+
+@pytest.fixture
+def qmt_modem(qmt_vm: VirtualModem) -> Iterator[Modem]:
+    with Modem(qmt_vm.port, timeout=10.0) as m:
+        yield m
+
+
+def test_qmt_mutual_tls_round_trip(qmt_modem: Modem, tls_broker: TlsBroker, certs: Certs) -> None:
+    tls = Tls(ca_cert=certs.ca, client_cert=certs.client_cert, client_key=certs.client_key)
+    with _client(qmt_modem) as client:
+        client.connect("localhost", tls_broker.mutual, tls=tls)
+        _round_trip(client)
+    wire = qmt_modem.transcript_text()
+    assert 'AT+QSSLCFG="seclevel",0,2' in wire
+    assert "AT+QFUPL" in wire
+    key_lines = [
+        line for line in certs.client_key.read_text().splitlines() if not line.startswith("-----")
+    ]
+    for line in key_lines:
+        assert line not in wire
+
+
+def test_qmt_wrong_ca_fails_to_connect(
+    qmt_modem: Modem, tls_broker: TlsBroker, certs: Certs
+) -> None:
+    with _client(qmt_modem) as client:
+        with pytest.raises(MqttError) as err:
+            client.connect("localhost", tls_broker.server_auth, tls=Tls(ca_cert=certs.other_ca))
+    assert err.value.operation == "connect"
+    assert not client.is_connected()
