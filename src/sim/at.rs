@@ -1425,9 +1425,12 @@ impl Modem {
         if topic.contains(['+', '#']) {
             return fail(r, "PUB", idx, 12);
         }
+        // QoS 0 has no acknowledgement to wait for: once the link has the message, the
+        // modem reports it sent, as a real module does within microseconds.
+        let queued_as = if q == 0 { link::ANSWERED } else { q as u8 };
         lock(&link.pending)
             .pubs
-            .push_back((q as u8, Duration::from_secs(timeout as u64)));
+            .push_back((queued_as, Duration::from_secs(timeout as u64)));
         if link
             .client
             .try_publish(topic, qos(q as u8), retain == 1, payload)
@@ -1436,7 +1439,10 @@ impl Modem {
             lock(&link.pending).pubs.pop_back();
             return fail(r, "PUB", idx, 14);
         }
-        r.ok()
+        r.ok();
+        if q == 0 {
+            r.urc_after(format!("+CMQTTPUB: {idx},0"));
+        }
     }
 
     fn subscribe(&mut self, a: &str, r: &mut Resp) -> Next {

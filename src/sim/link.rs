@@ -68,6 +68,9 @@ impl Link {
     }
 }
 
+/// Marks a queued publish whose result the command already reported.
+pub(crate) const ANSWERED: u8 = u8::MAX;
+
 /// What happened on a link, reported to the host in the family's words (`+CMQTT...` or
 /// `+QMT...`, see `super::qmt::link_event`).
 pub(crate) enum LinkEvent<'a> {
@@ -385,7 +388,9 @@ async fn drive(a: LinkArgs) {
                     )
                 };
                 if let Some((qos, timeout)) = next {
-                    if qos == 0 {
+                    if qos == ANSWERED {
+                        // The command already reported it (CMQTT QoS 0).
+                    } else if qos == 0 {
                         let ev = LinkEvent::Published {
                             tag: tag.0,
                             ex: tag.1,
