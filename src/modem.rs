@@ -147,7 +147,12 @@ impl Modem {
             let cmd = Command::new(build("AT", &[])?, attempt);
             match self.engine.execute(cmd) {
                 Ok(_) => break,
-                Err(Error::Timeout { .. }) if Instant::now() + attempt < deadline => continue,
+                // A modem that is booting may also print RDY over our probe.
+                Err(Error::Timeout { .. } | Error::Other(_))
+                    if Instant::now() + attempt < deadline =>
+                {
+                    continue
+                }
                 Err(Error::Timeout { .. }) => {
                     return Err(Error::Timeout {
                         command: "AT".into(),

@@ -160,6 +160,7 @@ struct Rx {
 
 /// URC routing and reassembly for all clients of one modem.
 struct Router {
+    engine: crate::engine::WeakEngine,
     clients: Mutex<Vec<Option<Arc<ClientShared>>>>,
     rx: Mutex<Vec<Option<Rx>>>,
 }
@@ -255,6 +256,15 @@ impl Router {
             }
         } else if line.starts_with(b"+CMQTTCONNLOST:") {
             let cause = f.get(1).copied().unwrap_or(0) as i32;
+            // A publish or subscribe of this client waiting for its result URC will not
+            // get one now. Before the listeners hear of the loss: one of them may start
+            // the next command at once, which this must not catch.
+            if let Some(engine) = self.engine.upgrade() {
+                let tail = format!(": {idx},");
+                engine.abort_waiting_for(connlost_reason(cause), |p| {
+                    p.starts_with(b"+CMQTT") && p.ends_with(tail.as_bytes())
+                });
+            }
             if let Some(c) = self.client(idx) {
                 c.connection_lost(cause, connlost_reason(cause));
             }
@@ -284,6 +294,7 @@ impl Context {
             .ok_or_else(|| Error::invalid(format!("profile: unknown CMQTT profile {profile:?}")))?;
         let n = caps.clients as usize;
         let router = Arc::new(Router {
+            engine: engine.downgrade(),
             clients: Mutex::new(vec![None; n]),
             rx: Mutex::new((0..n).map(|_| None).collect()),
         });

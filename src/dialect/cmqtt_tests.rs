@@ -476,3 +476,33 @@ fn close_after_a_loss_whose_urc_is_still_on_the_way() {
         Err(Error::Mqtt { code: 11, .. })
     ));
 }
+
+#[test]
+fn link_loss_ends_a_publish_waiting_for_its_result() {
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| match input {
+            // OK, then the link drops before the broker's answer.
+            b"AT+CMQTTPUB=0,1,60,0" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTCONNLOST: 0,1\r\n"]),
+            _ => inner(input),
+        })
+    };
+    let (client, _modem, _e) = open(script, ClientOptions::default());
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
+    let payload = b"012345678901234567890123456789012345678901234567890123456789";
+    let res = client.publish(
+        "simcommsg",
+        payload,
+        1,
+        false,
+        Some(Duration::from_secs(30)),
+    );
+    assert!(
+        matches!(res, Err(Error::Other(ref m)) if m.contains("socket closed passively")),
+        "{res:?}"
+    );
+    // Aborted, not a ModemTimeout after the deadline.
+    assert!(!client.is_connected());
+}

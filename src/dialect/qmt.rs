@@ -249,6 +249,7 @@ struct Slot {
 
 /// URC routing for all clients of one modem.
 struct Router {
+    engine: crate::engine::WeakEngine,
     slots: Mutex<Vec<Option<Slot>>>,
 }
 
@@ -328,6 +329,16 @@ impl Router {
         } else if line.starts_with(b"+QMTSTAT:") {
             let f = int_fields(line);
             if let (Some(&idx), Some(&code)) = (f.first(), f.get(1)) {
+                // An operation of this client waiting for its result URC will not get one
+                // (aborted before the listeners hear of the loss and start the next one).
+                if let Some(engine) = self.engine.upgrade() {
+                    let head = format!(": {idx},");
+                    engine.abort_waiting_for(&stat_name(code as i32), |p| {
+                        p.starts_with(b"+QMT")
+                            && !p.starts_with(b"+QMTOPEN")
+                            && p.ends_with(head.as_bytes())
+                    });
+                }
                 if let Some(c) = self.shared(idx as usize) {
                     c.connection_lost(code as i32, &stat_name(code as i32));
                 }
@@ -400,6 +411,7 @@ impl Context {
             .ok_or_else(|| Error::invalid(format!("profile: unknown QMT profile {profile:?}")))?;
         let n = caps.clients as usize;
         let router = Arc::new(Router {
+            engine: engine.downgrade(),
             slots: Mutex::new((0..n).map(|_| None).collect()),
         });
         for rule in raw_rules() {

@@ -105,6 +105,16 @@ struct Inner {
     setup: Mutex<Vec<Command>>,
 }
 
+/// See [`Engine::downgrade`].
+#[derive(Clone)]
+pub struct WeakEngine(std::sync::Weak<Inner>);
+
+impl WeakEngine {
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.0.upgrade().map(|inner| Engine { inner })
+    }
+}
+
 /// A handle on an open port; cheap to clone, shared by the modem and its clients.
 #[derive(Clone)]
 pub struct Engine {
@@ -176,10 +186,28 @@ impl Engine {
                 if let Some(inner) = weak.upgrade() {
                     log::info!("{}: the modem restarted", inner.name);
                     inner.boot_gen.fetch_add(1, Ordering::SeqCst);
+                    // Nothing the modem was doing survives: do not wait for its answer.
+                    abort_if(&inner, "the modem restarted", true, |_| true);
                 }
             }),
         );
         engine
+    }
+
+    /// Ends the command in flight at once when `matches` accepts the result URC prefix it
+    /// waits for (e.g. `+CMQTTPUB: 0,` when client 0's link is lost): that answer will not
+    /// come. Meant for
+    /// URC handlers, which run on the reader thread with no lock held.
+    pub fn abort_waiting_for(&self, reason: &str, matches: impl Fn(&[u8]) -> bool) {
+        abort_if(&self.inner, reason, false, |waits| {
+            waits.is_some_and(&matches)
+        });
+    }
+
+    /// A handle that does not keep the engine alive (for URC handlers, which the engine
+    /// owns).
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
     }
 
     /// How many times the modem was seen restarting (`RDY`) since the port was opened.
@@ -379,6 +407,7 @@ impl Engine {
                 timeout,
             }),
             Outcome::Failed(reason) => Err(Error::Port(reason)),
+            Outcome::Aborted(reason) => Err(Error::Other(format!("{text}: {reason}"))),
         }
     }
 
@@ -580,6 +609,19 @@ fn pump(inner: &Inner, mut session: MutexGuard<'_, Session>) {
     if let Some(reason) = write_error {
         port_failed(inner, reason);
     }
+}
+
+fn abort_if(
+    inner: &Inner,
+    reason: &str,
+    restarted: bool,
+    waits_for: impl Fn(Option<&[u8]>) -> bool,
+) {
+    let mut session = lock(&inner.session);
+    if session.abort_if(reason, restarted, waits_for) {
+        log::debug!("{}: command in flight aborted: {reason}", inner.name);
+    }
+    pump(inner, session);
 }
 
 fn dispatch_urc(inner: &Inner, frame: &Frame) {

@@ -112,6 +112,8 @@ pub enum Outcome {
     },
     /// The port failed while the command was in flight.
     Failed(String),
+    /// The answer can no longer come (the modem restarted, the link it waited on is gone).
+    Aborted(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,6 +334,33 @@ impl Session {
         }
         self.stale = false;
         self.decoder.reset();
+    }
+
+    /// Ends the command in flight with [`Outcome::Aborted`] if `waits_for` says its answer
+    /// depends on what just happened: it gets the result URC prefix the command waits for
+    /// (if any). Returns whether a command was aborted.
+    /// `restarted`: the modem itself restarted, so no late final result can follow.
+    pub fn abort_if(
+        &mut self,
+        reason: &str,
+        restarted: bool,
+        waits_for: impl Fn(Option<&[u8]>) -> bool,
+    ) -> bool {
+        let (hit, final_seen) = match &self.state {
+            State::Busy(b) => (
+                waits_for(b.cmd.expect.as_ref().map(|e| e.prefix.as_slice())),
+                b.final_result.is_some(),
+            ),
+            _ => (false, false),
+        };
+        if hit {
+            self.state = State::Idle;
+            self.stale = !restarted && !final_seen;
+            // Whatever the modem still says about it arrives with no command in flight.
+            self.events
+                .push_back(Event::Done(Outcome::Aborted(reason.to_string())));
+        }
+        hit
     }
 
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {

@@ -350,3 +350,39 @@ fn completed_command_forgets_orphan_data() {
         "a stray prompt later sends nothing"
     );
 }
+
+#[test]
+fn abort_ends_a_command_waiting_for_a_lost_result() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let c = cmd("AT+CMQTTPUB=0,1,60").with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
+    s.submit(t0, c).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nOK\r\n");
+    assert!(!s.abort_if("link lost", false, |p| p == Some(&b"+CMQTTPUB: 1,"[..])));
+    assert!(s.abort_if("link lost", false, |p| p == Some(&b"+CMQTTPUB: 0,"[..])));
+    assert_eq!(
+        done(&drain(&mut s)),
+        Some(&Outcome::Aborted("link lost".into()))
+    );
+    assert!(!s.is_busy());
+    assert!(
+        !s.is_stale(),
+        "its final result had come: nothing late to expect"
+    );
+}
+
+#[test]
+fn abort_before_the_final_result_expects_it_late() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+SLOW")).unwrap();
+    drain(&mut s);
+    assert!(s.abort_if("gone", false, |_| true));
+    assert!(s.is_stale());
+    let mut s = Session::new();
+    s.submit(t0, cmd("AT+SLOW")).unwrap();
+    drain(&mut s);
+    assert!(s.abort_if("the modem restarted", true, |_| true));
+    assert!(!s.is_stale(), "a restarted modem owes no answer");
+}
