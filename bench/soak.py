@@ -97,15 +97,61 @@ def host_port(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class SeqSet:
+    """Sequence numbers seen, as a bitmap allocated up front, so that bookkeeping does not
+    grow the process while RSS is being watched (a Python set of ints would, by ~50 bytes
+    a message)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.bits = bytearray(capacity // 8 + 1)
+        self.count = 0
+
+    def add(self, n: int) -> bool:
+        """Records ``n``; False when it was already there."""
+        byte, bit = divmod(n, 8)
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(byte - len(self.bits) + 4096))
+        if self.bits[byte] >> bit & 1:
+            return False
+        self.bits[byte] |= 1 << bit
+        self.count += 1
+        return True
+
+    def __contains__(self, n: int) -> bool:
+        byte, bit = divmod(n, 8)
+        return byte < len(self.bits) and bool(self.bits[byte] >> bit & 1)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def missing_from(self, other: SeqSet) -> list[int]:
+        """The numbers in ``self`` that ``other`` lacks."""
+        out = []
+        for i, b in enumerate(self.bits):
+            if b:
+                o = other.bits[i] if i < len(other.bits) else 0
+                diff = b & ~o
+                while diff:
+                    low = diff & -diff
+                    out.append(i * 8 + low.bit_length() - 1)
+                    diff ^= low
+        return out
+
+
+CAPACITY = 1 << 21  # sequence numbers per QoS and direction before the bitmaps grow
+
+
 @dataclass
 class Flow:
     """One direction's counters (guarded by ``lock``)."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     attempted: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
-    sent: dict[int, set[int]] = field(default_factory=lambda: {0: set(), 1: set(), 2: set()})
+    sent: dict[int, SeqSet] = field(default_factory=lambda: {q: SeqSet(CAPACITY) for q in range(3)})
     unacked: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
-    received: dict[int, set[int]] = field(default_factory=lambda: {0: set(), 1: set(), 2: set()})
+    received: dict[int, SeqSet] = field(
+        default_factory=lambda: {q: SeqSet(CAPACITY) for q in range(3)}
+    )
     duplicates: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
     corrupt: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -117,10 +163,8 @@ class Flow:
                 self.corrupt += 1
                 return
             qos, seq = parsed
-            if seq in self.received[qos]:
+            if not self.received[qos].add(seq):
                 self.duplicates[qos] += 1
-            else:
-                self.received[qos].add(seq)
 
     def error(self, e: BaseException) -> None:
         name = type(e).__name__
@@ -129,7 +173,7 @@ class Flow:
 
     def lost(self, qos: int) -> list[int]:
         with self.lock:
-            return sorted(self.sent[qos] - self.received[qos])
+            return self.sent[qos].missing_from(self.received[qos])
 
     def summary(self) -> dict[str, object]:
         with self.lock:
