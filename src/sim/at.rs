@@ -411,7 +411,9 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
     if t.is_empty() {
         return Next::Line;
     }
-    if t.len() < 2 || !t[..2].eq_ignore_ascii_case("AT") {
+    // Bytes, not chars: a line of binary junk (e.g. a payload whose command the modem
+    // forgot in a reboot) may start with a multi-byte replacement character.
+    if t.len() < 2 || !t.as_bytes()[..2].eq_ignore_ascii_case(b"AT") {
         // Real modems ignore anything that does not start with AT.
         return Next::Line;
     }
