@@ -49,6 +49,11 @@ subscriber never recovers. With ``--sub-qos 1`` the broker delivers the QoS 2 pu
 the down flow at QoS 1 (acknowledged to the publisher at QoS 2 all the same): the loss
 guarantee is unchanged, only duplicates become possible. ``--sub-qos 2`` reproduces it.
 
+RSS is sampled every 10 s for the whole process. With the embedded broker that includes
+rumqttd's in-memory message log, which keeps every published message up to 10 segments of
+64 MB by design and so grows with traffic; ``--mosquitto`` (or ``--broker URL``) moves the
+broker out of the process, leaving the library, the virtual modem and the paho peers.
+
 Output: a progress JSON line per minute (``"figure": "progress"``), then one JSON line per
 figure at the end (``lost_up``, ``lost_down``, ``rss``, ``reconnects``, ...), and a final
 ``"figure": "verdict"`` line. Exit status 1 when a QoS 1/2 loss or a corrupt payload was
@@ -63,8 +68,11 @@ import argparse
 import json
 import os
 import random
+import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -351,7 +359,10 @@ class Soak:
     def run(self) -> int:
         args = self.args
         self.pending_down: list[tuple[int, int, paho.MQTTMessageInfo]] = []
-        with VirtualModem(args.profile) as vm, Modem(vm.port, timeout=10.0) as modem:
+        with (
+            VirtualModem(args.profile, broker=args.broker) as vm,
+            Modem(vm.port, timeout=10.0) as modem,
+        ):
             host, port = host_port(vm.broker_url)
             tag = uuid.uuid4().hex[:8]
             causes = range(1, 8) if modem.dialect == "qmt" else range(1, 4)
@@ -503,6 +514,30 @@ class Soak:
         return 0 if ok else 1
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_mosquitto() -> tuple[subprocess.Popen[bytes], str]:
+    """A mosquitto on a free port (for ``--mosquitto``), and its url."""
+    port = free_port()
+    conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    conf.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")
+    conf.close()
+    proc = subprocess.Popen(["mosquitto", "-c", conf.name], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"mqtt://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("mosquitto did not start listening within 10 s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0)
@@ -519,9 +554,28 @@ def main() -> None:
     ap.add_argument("--fault-every", type=float, default=4.0, help="mean seconds")
     ap.add_argument("--verbose", action="store_true", help="fault/link timeline on stderr")
     ap.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(4), "big"))
+    ap.add_argument(
+        "--broker",
+        default=None,
+        help="broker url for the virtual modem and the paho peers (default: embedded broker)",
+    )
+    ap.add_argument(
+        "--mosquitto",
+        action="store_true",
+        help="start a mosquitto and use it (RSS then excludes the broker's message log)",
+    )
     args = ap.parse_args()
+    proc = None
+    if args.mosquitto:
+        proc, args.broker = start_mosquitto()
     print(json.dumps({"figure": "start", **vars(args)}), flush=True)
-    sys.exit(Soak(args).run())
+    try:
+        code = Soak(args).run()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
