@@ -11,6 +11,8 @@ pub mod broker;
 pub mod dialect;
 pub mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod modem;
 pub mod mqtt;
 pub mod port;

@@ -1359,3 +1359,24 @@ fn check_coap_timeout(t: Duration) -> Result<()> {
 #[cfg(test)]
 #[path = "aliyun_tests.rs"]
 mod tests;
+
+/// The URC prefixes [`AliyunMqtt::open`] registers and a handler routing frames as its
+/// handlers do, for the single client `shared`. For the fuzz targets and the framing
+/// property tests (`modemqtt::fuzzing`), which drive the router without an engine.
+#[doc(hidden)]
+pub fn urc_router(shared: &Arc<ClientShared>) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+    let router = Router {
+        shared: shared.clone(),
+        waiters: Mutex::new(VecDeque::new()),
+        next_id: AtomicU64::new(1),
+    };
+    let prefixes = [&b"+CMYIELD:"[..], crate::engine::BOOT_URC];
+    let handler = Arc::new(move |f: &Frame| match f {
+        Frame::Line(l) if l.starts_with(b"+CMYIELD:") => router.on_line(l),
+        Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC) => router
+            .shared
+            .connection_lost(super::cmqtt::CAUSE_RESTARTED, "modem restarted"),
+        _ => {}
+    });
+    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+}

@@ -948,3 +948,37 @@ impl Backend for CmqttClient {
 #[cfg(test)]
 #[path = "cmqtt_tests.rs"]
 mod tests;
+
+/// The URC prefixes [`Context`] registers and a handler routing frames exactly as its
+/// handlers do, for `clients` (position = client index). For the fuzz targets and the
+/// framing property tests (`modemqtt::fuzzing`), which drive the router without an engine.
+#[doc(hidden)]
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+    let router = Router {
+        engine: crate::engine::WeakEngine::detached(),
+        clients: Mutex::new(clients.iter().cloned().map(Some).collect()),
+        rx: Mutex::new(clients.iter().map(|_| None).collect()),
+    };
+    let prefixes = [
+        &b"+CMQTTRX"[..],
+        b"+CMQTTCONNLOST:",
+        b"+CMQTTNONET",
+        crate::engine::BOOT_URC,
+    ];
+    let handler = Arc::new(move |f: &Frame| {
+        let head = match f {
+            Frame::Line(l) => l.as_slice(),
+            Frame::Raw { header, .. } => header.as_slice(),
+            _ => return,
+        };
+        if head.starts_with(b"+CMQTTNONET") {
+            router.all_lost(3, "network closed");
+        } else if head.starts_with(crate::engine::BOOT_URC) {
+            lock(&router.rx).iter_mut().for_each(|slot| *slot = None);
+            router.all_lost(CAUSE_RESTARTED, "modem restarted");
+        } else {
+            router.on_frame(f);
+        }
+    });
+    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+}

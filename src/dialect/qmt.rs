@@ -1226,3 +1226,42 @@ impl Backend for QmtClient {
 #[cfg(test)]
 #[path = "qmt_tests.rs"]
 mod tests;
+
+/// The URC prefixes [`Context`] registers and a handler routing frames as its handlers do,
+/// for `clients` (position = client index, all on PDP context 1; buffer-mode notices are
+/// queued, not read). For the fuzz targets and the framing property tests
+/// (`modemqtt::fuzzing`), which drive the router without an engine.
+#[doc(hidden)]
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+    let router = Router {
+        engine: crate::engine::WeakEngine::detached(),
+        slots: Mutex::new(
+            clients
+                .iter()
+                .map(|c| {
+                    Some(Slot {
+                        shared: c.clone(),
+                        pdp_cid: 1,
+                        pending: VecDeque::new(),
+                        wake: None,
+                    })
+                })
+                .collect(),
+        ),
+    };
+    let prefixes = [
+        &b"+QMTRECV:"[..],
+        b"+QMTSTAT:",
+        b"+QIURC: \"pdpdeact\"",
+        crate::engine::BOOT_URC,
+    ];
+    let handler = Arc::new(move |f: &Frame| {
+        if matches!(f, Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC)) {
+            router.forget_buffers();
+            router.all_lost(CAUSE_RESTARTED, "modem restarted");
+        } else {
+            router.on_frame(f);
+        }
+    });
+    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+}

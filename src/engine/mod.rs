@@ -110,6 +110,11 @@ struct Inner {
 pub struct WeakEngine(std::sync::Weak<Inner>);
 
 impl WeakEngine {
+    /// A handle that never upgrades (routers driven without an engine, e.g. by fuzzers).
+    pub fn detached() -> WeakEngine {
+        WeakEngine(std::sync::Weak::new())
+    }
+
     pub fn upgrade(&self) -> Option<Engine> {
         self.0.upgrade().map(|inner| Engine { inner })
     }

@@ -1,0 +1,582 @@
+"""Soak: a steady two-way QoS 0/1/2 flow through a virtual modem under random faults.
+
+Not run in CI (it is meant to run for an hour: ``--minutes 60``). Setup, all in one process:
+
+* a ``VirtualModem`` (default profile ``a7600``) with the embedded broker behind it;
+* modem client 0 ("up"): publishes QoS 1 and QoS 2 (and some QoS 0) at a steady rate to
+  ``<base>/up/<qos>``; ``clean_session=True``, ``auto_reconnect=True``;
+* modem client 1 ("down"): subscribed to ``<base>/down/#`` at QoS 2 with
+  ``clean_session=False``, ``auto_reconnect=True`` (the library resubscribes after each
+  reconnect; the broker also keeps the session and queues for it while it is away);
+* a paho-mqtt subscriber on the broker (``clean_session=False``, never faulted) for the up
+  flow, and a paho-mqtt publisher for the down flow.
+
+Every payload carries ``qos:seq`` plus random binary filler and a CRC-32, so the receiving
+side dedupes by sequence number and checks every byte.
+
+Faults, one every ``--fault-every`` seconds on average (uniform 0.5x-1.5x): ``drop_link``
+of client 0 or 1 with a random cause (1-3 on CMQTT, 1-7 on QMT), ``reboot``, noise bytes
+between frames, output delivered in 1-16 byte chunks for a few seconds, response delays of
+50-400 ms for a few seconds.
+
+What "lost" means here (and why each count must be 0):
+
+* up: a QoS 1/2 message counts as *sent* only when ``publish()`` returned, i.e. the modem
+  reported the broker's PUBACK / PUBCOMP. A publish that raised (link dropped, modem
+  rebooted, timeout) is counted as ``unacked``: its fate is unknown (it may or may not have
+  reached the broker) and it is not a loss; if it arrives anyway it counts as received.
+  The paho subscriber is never faulted and its session persists, so every *sent* message
+  must reach it: ``lost_up`` = sent and never received.
+* down: a QoS 1/2 message counts as *sent* when the broker acknowledged paho's publish
+  (``on_publish``). The modem subscriber's session persists across every fault
+  (``clean_session=False``, same client id, reconnect with the same options), so the broker
+  keeps queued and unacknowledged messages for it and delivers them after the reconnect:
+  ``lost_down`` = sent and never seen by ``on_message`` (nor counted in ``dropped``).
+  One case is outside the library: a modem that has taken a message from the broker (its
+  stack acks on receipt) and then reboots before writing it to the serial line loses it,
+  as real modems do. The virtual modem writes a message in the same step as it reads it,
+  so this window is empty there; a non-zero ``lost_down`` is therefore a real failure.
+* duplicates are expected for QoS 1 (a PUBACK lost with the link makes the broker resend)
+  and possible for QoS 2 when a link drops between the modem's receipt and its PUBREC
+  (the new link is a new MQTT session state in the modem): both are counted, not failures.
+* QoS 0 is counted (sent / received) but may be lost by definition.
+
+Virtual modem limitation (why the modem subscriber uses QoS 1 by default): the virtual
+modem's MQTT stack (rumqttc) forgets the packet ids of incoming QoS 2 messages when its link
+ends, and treats the broker's PUBREL for such an id after a persistent-session resume as a
+protocol error (MQTT requires a PUBCOMP): the link then drops at once, every time, and the
+subscriber never recovers. With ``--sub-qos 1`` the broker delivers the QoS 2 publishes of
+the down flow at QoS 1 (acknowledged to the publisher at QoS 2 all the same): the loss
+guarantee is unchanged, only duplicates become possible. ``--sub-qos 2`` reproduces it.
+
+RSS is sampled every 10 s for the whole process. With the embedded broker that includes
+rumqttd's in-memory message log, which keeps every published message up to 10 segments of
+64 MB by design and so grows with traffic; ``--mosquitto`` (or ``--broker URL``) moves the
+broker out of the process, leaving the library, the virtual modem and the paho peers.
+
+Output: a progress JSON line per minute (``"figure": "progress"``), then one JSON line per
+figure at the end (``lost_up``, ``lost_down``, ``rss``, ``reconnects``, ...), and a final
+``"figure": "verdict"`` line. Exit status 1 when a QoS 1/2 loss or a corrupt payload was
+seen.
+
+Usage: python bench/soak.py [--minutes 60] [--rate 50] [--profile a7600] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+from modemqtt import Modem, ModemError, MqttClient, VirtualModem
+
+HEADER = struct.Struct(">BI")  # qos, seq
+
+
+def make_payload(rng: random.Random, qos: int, seq: int) -> bytes:
+    body = HEADER.pack(qos, seq) + rng.randbytes(rng.randint(0, 96))
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def parse_payload(data: bytes) -> tuple[int, int] | None:
+    """``(qos, seq)``, or None when the payload is corrupt."""
+    if len(data) < HEADER.size + 4:
+        return None
+    body, crc = data[:-4], struct.unpack(">I", data[-4:])[0]
+    if zlib.crc32(body) != crc:
+        return None
+    return HEADER.unpack(body[: HEADER.size])
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def host_port(url: str) -> tuple[str, int]:
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    return host, int(port)
+
+
+class SeqSet:
+    """Sequence numbers seen, as a bitmap allocated up front, so that bookkeeping does not
+    grow the process while RSS is being watched (a Python set of ints would, by ~50 bytes
+    a message)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.bits = bytearray(capacity // 8 + 1)
+        self.count = 0
+
+    def add(self, n: int) -> bool:
+        """Records ``n``; False when it was already there."""
+        byte, bit = divmod(n, 8)
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(byte - len(self.bits) + 4096))
+        if self.bits[byte] >> bit & 1:
+            return False
+        self.bits[byte] |= 1 << bit
+        self.count += 1
+        return True
+
+    def __contains__(self, n: int) -> bool:
+        byte, bit = divmod(n, 8)
+        return byte < len(self.bits) and bool(self.bits[byte] >> bit & 1)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def missing_from(self, other: SeqSet) -> list[int]:
+        """The numbers in ``self`` that ``other`` lacks."""
+        out = []
+        for i, b in enumerate(self.bits):
+            if b:
+                o = other.bits[i] if i < len(other.bits) else 0
+                diff = b & ~o
+                while diff:
+                    low = diff & -diff
+                    out.append(i * 8 + low.bit_length() - 1)
+                    diff ^= low
+        return out
+
+
+CAPACITY = 1 << 21  # sequence numbers per QoS and direction before the bitmaps grow
+
+
+@dataclass
+class Flow:
+    """One direction's counters (guarded by ``lock``)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    attempted: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
+    sent: dict[int, SeqSet] = field(default_factory=lambda: {q: SeqSet(CAPACITY) for q in range(3)})
+    unacked: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
+    received: dict[int, SeqSet] = field(
+        default_factory=lambda: {q: SeqSet(CAPACITY) for q in range(3)}
+    )
+    duplicates: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
+    corrupt: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def on_payload(self, data: bytes) -> None:
+        parsed = parse_payload(data)
+        with self.lock:
+            if parsed is None or parsed[0] not in (0, 1, 2):
+                self.corrupt += 1
+                return
+            qos, seq = parsed
+            if not self.received[qos].add(seq):
+                self.duplicates[qos] += 1
+
+    def error(self, e: BaseException) -> None:
+        name = type(e).__name__
+        with self.lock:
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+    def lost(self, qos: int) -> list[int]:
+        with self.lock:
+            return self.sent[qos].missing_from(self.received[qos])
+
+    def summary(self) -> dict[str, object]:
+        with self.lock:
+            return {
+                "attempted": dict(self.attempted),
+                "sent": {q: len(s) for q, s in self.sent.items()},
+                "unacked": dict(self.unacked),
+                "received": {q: len(s) for q, s in self.received.items()},
+                "duplicates": dict(self.duplicates),
+                "corrupt": self.corrupt,
+                "errors": dict(self.errors),
+            }
+
+
+class Soak:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.stop = threading.Event()
+        self.stop_faults = threading.Event()
+        self.up = Flow()
+        self.down = Flow()
+        self.faults: dict[str, int] = {}
+        self.fault_errors: dict[str, int] = {}
+        self.rss: list[tuple[float, int]] = []
+        self.base = f"soak/{uuid.uuid4().hex[:8]}"
+        self.t0 = time.monotonic()
+
+    def log(self, what: str) -> None:
+        """Timeline of faults and link events on stderr (``--verbose``)."""
+        if self.args.verbose:
+            print(f"{time.monotonic() - self.t0:9.2f} {what}", file=sys.stderr, flush=True)
+
+    def emit(self, figure: dict[str, object]) -> None:
+        print(json.dumps(figure), flush=True)
+
+    # ----------------------------------------------------------------- flows
+
+    def publisher_up(self, client: MqttClient) -> None:
+        """Client 0 publishes ``rate`` QoS 1 + ``rate`` QoS 2 (+ rate/5 QoS 0) per second."""
+        rng = random.Random(self.rng.random())
+        rate = self.args.rate
+        plan = [1, 2] * 5 + [0] if self.args.qos0 else [1, 2]
+        per_tick = 2 * rate + (rate // 5 if self.args.qos0 else 0)
+        interval = 1.0 / per_tick
+        seq = {0: 0, 1: 0, 2: 0}
+        nxt = time.monotonic()
+        i = 0
+        while not self.stop.is_set():
+            qos = plan[i % len(plan)]
+            i += 1
+            seq[qos] += 1
+            n = seq[qos]
+            with self.up.lock:
+                self.up.attempted[qos] += 1
+            try:
+                client.publish(f"{self.base}/up/{qos}", make_payload(rng, qos, n), qos=qos)
+            except ModemError as e:
+                self.up.error(e)
+                with self.up.lock:
+                    self.up.unacked[qos] += 1
+                if not client.is_connected():
+                    # Wait for the reconnect instead of spinning on errors.
+                    self.stop.wait(0.2)
+            else:
+                with self.up.lock:
+                    self.up.sent[qos].add(n)
+            nxt += interval
+            lag = nxt - time.monotonic()
+            if lag > 0:
+                self.stop.wait(lag)
+            elif lag < -2.0:
+                nxt = time.monotonic()  # behind: do not burst to catch up
+
+    def publisher_down(self, peer: paho.Client) -> None:
+        """paho publishes ``rate`` QoS 1 + ``rate`` QoS 2 (+ rate/5 QoS 0) per second."""
+        rng = random.Random(self.rng.random())
+        rate = self.args.rate
+        plan = [1, 2] * 5 + [0] if self.args.qos0 else [1, 2]
+        per_tick = 2 * rate + (rate // 5 if self.args.qos0 else 0)
+        interval = 1.0 / per_tick
+        seq = {0: 0, 1: 0, 2: 0}
+        nxt = time.monotonic()
+        i = 0
+        while not self.stop.is_set():
+            qos = plan[i % len(plan)]
+            i += 1
+            seq[qos] += 1
+            n = seq[qos]
+            with self.down.lock:
+                self.down.attempted[qos] += 1
+            info = peer.publish(f"{self.base}/down/{qos}", make_payload(rng, qos, n), qos=qos)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                with self.down.lock:
+                    self.down.unacked[qos] += 1
+            else:
+                self.pending_down.append((qos, n, info))
+            if i % per_tick == 0:
+                self.sweep_down()
+            nxt += interval
+            lag = nxt - time.monotonic()
+            if lag > 0:
+                self.stop.wait(lag)
+            elif lag < -2.0:
+                nxt = time.monotonic()
+
+    def sweep_down(self) -> None:
+        """Moves the down publishes the broker acknowledged (PUBACK / PUBCOMP) to ``sent``."""
+        still = []
+        for qos, n, info in self.pending_down:
+            if info.is_published():
+                with self.down.lock:
+                    self.down.sent[qos].add(n)
+            else:
+                still.append((qos, n, info))
+        self.pending_down = still
+
+    # ----------------------------------------------------------------- faults
+
+    def fault_loop(self, vm: VirtualModem, causes: range) -> None:
+        rng = random.Random(self.rng.random())
+        kinds = ["drop_link"] * 4 + ["reboot"] + ["noise"] * 3 + ["chunks"] * 2 + ["delay"] * 2
+        every = self.args.fault_every
+        while not self.stop_faults.wait(rng.uniform(0.5 * every, 1.5 * every)):
+            kind = rng.choice(kinds)
+            try:
+                if kind == "drop_link":
+                    vm.drop_link(rng.randint(0, 1), rng.choice(causes))
+                elif kind == "reboot":
+                    vm.reboot()
+                elif kind == "noise":
+                    vm.inject_noise(rng.randbytes(rng.randint(1, 24)))
+                elif kind == "chunks":
+                    vm.set_chunk_size(rng.randint(1, 16))
+                    self.stop_faults.wait(rng.uniform(1.0, 4.0))
+                    vm.set_chunk_size(None)
+                elif kind == "delay":
+                    vm.set_response_delay(rng.uniform(0.05, 0.4))
+                    self.stop_faults.wait(rng.uniform(1.0, 3.0))
+                    vm.set_response_delay(0.0)
+                self.faults[kind] = self.faults.get(kind, 0) + 1
+                self.log(f"fault {kind}")
+            except ModemError as e:
+                # e.g. drop_link while that client is already down: not a fault injected.
+                key = f"{kind}: {type(e).__name__}: {str(e)[:60]}"
+                self.fault_errors[key] = self.fault_errors.get(key, 0) + 1
+        vm.set_chunk_size(None)
+        vm.set_response_delay(0.0)
+
+    # ----------------------------------------------------------------- run
+
+    def progress(self, pub: MqttClient, sub: MqttClient) -> dict[str, object]:
+        up, down = self.up.summary(), self.down.summary()
+        return {
+            "figure": "progress",
+            "minute": round((time.monotonic() - self.t0) / 60, 2),
+            "up_sent": up["sent"],
+            "up_received": up["received"],
+            "up_unacked": up["unacked"],
+            "down_sent": down["sent"],
+            "down_received": down["received"],
+            "rss_kib": rss_kib(),
+            "reconnects": [pub.stats()["reconnects"], sub.stats()["reconnects"]],
+            "faults": sum(self.faults.values()),
+        }
+
+    def run(self) -> int:
+        args = self.args
+        self.pending_down: list[tuple[int, int, paho.MQTTMessageInfo]] = []
+        with (
+            VirtualModem(args.profile, broker=args.broker) as vm,
+            Modem(vm.port, timeout=10.0) as modem,
+        ):
+            host, port = host_port(vm.broker_url)
+            tag = uuid.uuid4().hex[:8]
+            causes = range(1, 8) if modem.dialect == "qmt" else range(1, 4)
+
+            # The paho side: a persistent subscriber for the up flow, a publisher for down.
+            psub = paho.Client(
+                paho.CallbackAPIVersion.VERSION2, client_id=f"soak-psub-{tag}", clean_session=False
+            )
+            psub.on_message = lambda _c, _u, m: self.up.on_payload(m.payload)
+            psub.connect(host, port)
+            psub.subscribe(f"{self.base}/up/#", qos=2)
+            psub.loop_start()
+            ppub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"soak-ppub-{tag}")
+            ppub.max_inflight_messages_set(1000)
+            ppub.max_queued_messages_set(0)
+            ppub.connect(host, port)
+            ppub.loop_start()
+
+            kwargs: dict[str, object] = {"auto_reconnect": True, "reconnect_delay": (0.5, 4.0)}
+            pub = modem.mqtt(f"soak-up-{tag}", 0, **kwargs)
+            sub = modem.mqtt(f"soak-down-{tag}", 1, queue_size=100_000, **kwargs)
+            sub.on_message = lambda m: self.down.on_payload(m.payload)
+            for name, c in (("up", pub), ("down", sub)):
+                c.on_disconnect = lambda cause, n=name: self.log(f"{n} disconnected ({cause})")
+                c.on_connect = lambda n=name: self.log(f"{n} connected")
+            pub.connect(host, port, clean_session=True)
+            sub.connect(host, port, clean_session=False)
+            sub.subscribe(f"{self.base}/down/#", qos=args.sub_qos)
+            time.sleep(0.5)  # let the paho subscription settle before the first publish
+
+            threads = [
+                threading.Thread(target=self.publisher_up, args=(pub,), name="soak-up"),
+                threading.Thread(target=self.publisher_down, args=(ppub,), name="soak-down"),
+                threading.Thread(target=self.fault_loop, args=(vm, causes), name="soak-faults"),
+            ]
+            for t in threads:
+                t.start()
+            end = self.t0 + args.minutes * 60
+            next_minute = self.t0 + 60
+            next_rss = self.t0
+            try:
+                while time.monotonic() < end:
+                    now = time.monotonic()
+                    if now >= next_rss:
+                        self.rss.append((round(now - self.t0, 1), rss_kib()))
+                        next_rss += 10
+                    if now >= next_minute:
+                        self.emit(self.progress(pub, sub))
+                        next_minute += 60
+                    time.sleep(min(1.0, max(0.0, end - now)))
+            finally:
+                # Faults off first, then let both clients reconnect, then stop the flows.
+                self.stop_faults.set()
+                threads[2].join(timeout=30)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not (
+                    pub.is_connected() and sub.is_connected()
+                ):
+                    time.sleep(0.2)
+                self.stop.set()
+                for t in threads[:2]:
+                    t.join(timeout=60)
+            # Drain: wait until every sent message arrived or nothing new came for 20 s.
+            drain_start = time.monotonic()
+            last_total, last_change = -1, time.monotonic()
+            while time.monotonic() - drain_start < 120:
+                self.sweep_down()
+                missing = sum(len(self.up.lost(q)) + len(self.down.lost(q)) for q in (1, 2))
+                total = sum(len(s) for s in self.up.received.values()) + sum(
+                    len(s) for s in self.down.received.values()
+                )
+                if missing == 0 and not self.pending_down:
+                    break
+                if total != last_total:
+                    last_total, last_change = total, time.monotonic()
+                elif time.monotonic() - last_change > 20:
+                    break
+                time.sleep(0.5)
+            self.rss.append((round(time.monotonic() - self.t0, 1), rss_kib()))
+            stats = {"up": pub.stats(), "down": sub.stats(), "modem": vm.stats()}
+            pending_down = len(self.pending_down)
+            pub.close()
+            sub.close()
+            for p in (psub, ppub):
+                p.disconnect()
+                p.loop_stop()
+        return self.report(stats, pending_down)
+
+    def report(self, stats: dict[str, dict[str, int]], pending_down: int) -> int:
+        minutes = round((time.monotonic() - self.t0) / 60, 2)
+        lost_up = {q: self.up.lost(q) for q in (1, 2)}
+        lost_down = {q: self.down.lost(q) for q in (1, 2)}
+        self.emit(
+            {
+                "figure": "duration",
+                "minutes": minutes,
+                "profile": self.args.profile,
+                "sub_qos": self.args.sub_qos,
+            }
+        )
+        self.emit({"figure": "up", **self.up.summary()})
+        self.emit({"figure": "down", **self.down.summary(), "broker_unacked": pending_down})
+        for name, lost in (("lost_up", lost_up), ("lost_down", lost_down)):
+            self.emit(
+                {
+                    "figure": name,
+                    "qos1": len(lost[1]),
+                    "qos2": len(lost[2]),
+                    "first_seqs": {q: s[:20] for q, s in lost.items() if s},
+                }
+            )
+        samples = [kib for _, kib in self.rss]
+        half = samples[len(samples) // 2 :] or samples
+        self.emit(
+            {
+                "figure": "rss",
+                "first_kib": samples[0] if samples else None,
+                "max_kib": max(samples) if samples else None,
+                "last_kib": samples[-1] if samples else None,
+                "second_half_min_kib": min(half) if half else None,
+                "second_half_max_kib": max(half) if half else None,
+                "samples": self.rss,
+            }
+        )
+        self.emit(
+            {
+                "figure": "reconnects",
+                "up": stats["up"].get("reconnects"),
+                "down": stats["down"].get("reconnects"),
+                "disconnects_up": stats["up"].get("disconnects"),
+                "disconnects_down": stats["down"].get("disconnects"),
+            }
+        )
+        self.emit({"figure": "faults", "injected": self.faults, "skipped": self.fault_errors})
+        self.emit({"figure": "client_stats", **stats})
+        lost = sum(len(v) for v in lost_up.values()) + sum(len(v) for v in lost_down.values())
+        corrupt = self.up.corrupt + self.down.corrupt
+        dropped = stats["down"].get("dropped", 0)
+        ok = lost == 0 and corrupt == 0 and dropped == 0
+        self.emit(
+            {
+                "figure": "verdict",
+                "ok": ok,
+                "lost_qos12": lost,
+                "corrupt": corrupt,
+                "dropped": dropped,
+            }
+        )
+        return 0 if ok else 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_mosquitto() -> tuple[subprocess.Popen[bytes], str]:
+    """A mosquitto on a free port (for ``--mosquitto``), and its url."""
+    port = free_port()
+    conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    conf.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")
+    conf.close()
+    proc = subprocess.Popen(["mosquitto", "-c", conf.name], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"mqtt://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("mosquitto did not start listening within 10 s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--rate", type=int, default=50, help="QoS 1 and QoS 2 msgs/s, each way")
+    ap.add_argument("--no-qos0", dest="qos0", action="store_false")
+    ap.add_argument("--profile", default="a7600")
+    ap.add_argument(
+        "--sub-qos",
+        type=int,
+        default=1,
+        choices=(1, 2),
+        help="the modem subscriber's QoS (2: see 'Virtual modem limitation' above)",
+    )
+    ap.add_argument("--fault-every", type=float, default=4.0, help="mean seconds")
+    ap.add_argument("--verbose", action="store_true", help="fault/link timeline on stderr")
+    ap.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(4), "big"))
+    ap.add_argument(
+        "--broker",
+        default=None,
+        help="broker url for the virtual modem and the paho peers (default: embedded broker)",
+    )
+    ap.add_argument(
+        "--mosquitto",
+        action="store_true",
+        help="start a mosquitto and use it (RSS then excludes the broker's message log)",
+    )
+    args = ap.parse_args()
+    proc = None
+    if args.mosquitto:
+        proc, args.broker = start_mosquitto()
+    print(json.dumps({"figure": "start", **vars(args)}), flush=True)
+    try:
+        code = Soak(args).run()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

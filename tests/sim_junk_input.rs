@@ -1,0 +1,37 @@
+//! The virtual modem survives junk from the host: lines that are not UTF-8 or start with a
+//! multi-byte character (e.g. a binary payload sent after the modem rebooted and forgot the
+//! command that asked for it) are ignored, as real modems ignore anything not starting
+//! with AT, and the next command is answered.
+
+mod sim_common;
+use sim_common::{modem, Host};
+
+#[test]
+fn binary_junk_lines_are_ignored() {
+    for profile in ["a7600", "ec20", "sim7600-aliyun"] {
+        let m = modem(profile);
+        let mut h = Host::open(m.port());
+        h.echo_off();
+        // U+20AC, U+FFFD-producing bytes, 0xFF, NUL, a lone high byte before "AT".
+        h.send(b"\xe2\x82\xacAT\r\xff\xfe\x00junk\r\x80AT+CSQ\r\xc3\r");
+        assert_eq!(h.cmd("AT"), "\r\nOK\r\n", "{profile}: no answer after junk");
+    }
+}
+
+#[test]
+fn junk_after_reboot_mid_payload_is_ignored() {
+    let m = modem("a7600");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    h.send(b"AT+CMQTTSTART\r");
+    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"junk\""), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTPAYLOAD=0,8\r");
+    h.expect(b"\r\n>");
+    m.reboot();
+    h.read_until(b"RDY\r\n");
+    // The payload arrives after the reboot: the new boot treats it as a (junk) line.
+    h.send(b"\xff\xd8\xa9c\x00\xfe\r\n");
+    h.echo_off();
+    assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
+}
