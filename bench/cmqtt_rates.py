@@ -19,9 +19,8 @@ import time
 import uuid
 from urllib.parse import urlparse
 
-import paho.mqtt.client as paho
-
 import modemqtt
+import paho.mqtt.client as paho
 
 
 def emit(figure: str, **values: object) -> None:
@@ -45,7 +44,9 @@ def receive_rate(vm: modemqtt.VirtualModem, modem: modemqtt.Modem, seconds: floa
     client.connect(host, port)
     client.subscribe(topic, qos=0)
 
-    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"flood-{uuid.uuid4().hex[:8]}")
+    publisher = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=f"flood-{uuid.uuid4().hex[:8]}"
+    )
     publisher.connect(host, port)
     publisher.loop_start()
     payload = bytes(range(64))
@@ -88,7 +89,9 @@ def receive_rate(vm: modemqtt.VirtualModem, modem: modemqtt.Modem, seconds: floa
     client.close()
 
 
-def publish_rate(vm: modemqtt.VirtualModem, modem: modemqtt.Modem, qos: int, seconds: float) -> None:
+def publish_rate(
+    vm: modemqtt.VirtualModem, modem: modemqtt.Modem, qos: int, seconds: float
+) -> None:
     url = urlparse(vm.broker_url)
     client = modem.mqtt(f"tx-{uuid.uuid4().hex[:8]}", 1)
     client.connect(url.hostname or "127.0.0.1", url.port or 1883)
@@ -100,18 +103,28 @@ def publish_rate(vm: modemqtt.VirtualModem, modem: modemqtt.Modem, qos: int, sec
         client.publish("bench/publish", payload, qos=qos)
         count += 1
     elapsed = time.monotonic() - start
-    emit(f"publish_qos{qos}", profile=vm.profile, payload_bytes=64, publishes=count,
-         seconds=round(elapsed, 2), per_s=round(count / elapsed, 1))
+    emit(
+        f"publish_qos{qos}",
+        profile=vm.profile,
+        payload_bytes=64,
+        publishes=count,
+        seconds=round(elapsed, 2),
+        per_s=round(count / elapsed, 1),
+    )
     client.disconnect()
     client.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--profile", default="a7600")
     args = parser.parse_args()
-    emit("machine", python=platform.python_version(), cpu=platform.processor() or platform.machine())
+    emit(
+        "machine", python=platform.python_version(), cpu=platform.processor() or platform.machine()
+    )
     with modemqtt.VirtualModem(args.profile) as vm, modemqtt.Modem(vm.port) as modem:
         receive_rate(vm, modem, args.seconds)
         for qos in (0, 1):
