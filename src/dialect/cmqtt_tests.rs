@@ -503,6 +503,11 @@ fn link_loss_ends_a_publish_waiting_for_its_result() {
         matches!(res, Err(Error::Other(ref m)) if m.contains("socket closed passively")),
         "{res:?}"
     );
-    // Aborted, not a ModemTimeout after the deadline.
+    // Aborted, not a ModemTimeout after the deadline. The reader thread marks the client
+    // disconnected right after it ended the publish: wait for that, with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client.is_connected() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(!client.is_connected());
 }
