@@ -200,7 +200,8 @@ def test_link_loss_and_firmware_reconnect(client: MqttClient, vm: VirtualModem) 
     vm.drop_link()
     wait_until(lambda: "down 1" in events, timeout=10, what="+CMYIELD: 1")
     wait_until(lambda: "up" in events, timeout=10, what="+CMYIELD: 2")
-    assert client.is_connected()
+    # The event reaches the callback thread and the client's state on different threads.
+    wait_until(client.is_connected, timeout=10, what="is_connected() after +CMYIELD: 2")
     # Subscriptions survive the firmware's reconnect.
     client.publish(TOPIC, "again", qos=1)
     assert client.wait_message(timeout=10).payload == b"again"
