@@ -32,10 +32,14 @@ What "lost" means here (and why each count must be 0):
   (``clean_session=False``, same client id, reconnect with the same options), so the broker
   keeps queued and unacknowledged messages for it and delivers them after the reconnect:
   ``lost_down`` = sent and never seen by ``on_message`` (nor counted in ``dropped``).
-  One case is outside the library: a modem that has taken a message from the broker (its
-  stack acks on receipt) and then reboots before writing it to the serial line loses it,
-  as real modems do. The virtual modem writes a message in the same step as it reads it,
-  so this window is empty there; a non-zero ``lost_down`` is therefore a real failure.
+  One case is outside the library: the modem's own MQTT stack acknowledging a message to
+  the broker and then losing it before writing it to the serial line (reboot, link drop).
+  The virtual modem has that window: its MQTT stack (rumqttc) acknowledges every message of
+  a read batch at once and hands them over one by one, so a link killed in between loses
+  the rest. The ``attribution`` figure tells the two apart: when the modem's count of
+  messages written to the serial line equals the client's count of messages received,
+  nothing was lost between the serial line and the user, and any ``lost_down`` happened
+  inside the (virtual) modem.
 * duplicates are expected for QoS 1 (a PUBACK lost with the link makes the broker resend)
   and possible for QoS 2 when a link drops between the modem's receipt and its PUBREC
   (the new link is a new MQTT session state in the modem): both are counted, not failures.
@@ -494,6 +498,16 @@ class Soak:
                 "down": stats["down"].get("reconnects"),
                 "disconnects_up": stats["up"].get("disconnects"),
                 "disconnects_down": stats["down"].get("disconnects"),
+            }
+        )
+        written = stats["modem"].get("delivered", 0)
+        host = stats["down"].get("received", 0)
+        self.emit(
+            {
+                "figure": "attribution",
+                "modem_wrote_to_serial": written,
+                "host_received": host,
+                "lost_down_inside_modem": written == host and any(lost_down.values()),
             }
         )
         self.emit({"figure": "faults", "injected": self.faults, "skipped": self.fault_errors})
