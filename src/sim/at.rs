@@ -1317,6 +1317,7 @@ impl Modem {
         let mut opts = MqttOptions::new(client_id, thost, tport);
         opts.set_keep_alive(Duration::from_secs(keepalive as u64));
         opts.set_clean_session(clean == 1);
+        opts.set_manual_acks(true);
         opts.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
         if let Some(u) = &user {
             opts.set_credentials(u.clone(), pass.clone().unwrap_or_default());
@@ -1336,6 +1337,7 @@ impl Modem {
             secs
         });
         let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+        let acker = client.clone();
         if let Some(secs) = negotiate {
             // <negotiatetime> bounds the TLS negotiation; rumqttc's connection
             // timeout covers TCP connect, handshake and CONNACK together.
@@ -1365,6 +1367,7 @@ impl Modem {
                     idx,
                     gen,
                     eventloop,
+                    acker,
                     kill: kill_rx,
                     pending: p2,
                     had_login,

@@ -251,6 +251,9 @@ pub(crate) struct LinkArgs {
     pub idx: u8,
     pub gen: u64,
     pub eventloop: EventLoop,
+    /// Acknowledges received publishes (the options set manual acks): only once the
+    /// message is on the line, so a link that dies before that leaves it with the broker.
+    pub acker: AsyncClient,
     pub kill: flume::Receiver<()>,
     pub pending: Arc<Mutex<Pending>>,
     pub had_login: bool,
@@ -283,6 +286,7 @@ async fn drive(a: LinkArgs) {
         idx,
         gen,
         mut eventloop,
+        acker,
         kill,
         pending,
         had_login,
@@ -296,6 +300,8 @@ async fn drive(a: LinkArgs) {
         return;
     }
     let mut connected = false;
+    // Acknowledgements the request queue had no room for yet, retried after each event.
+    let mut unacked: VecDeque<Publish> = VecDeque::new();
     let mut w = Waiting {
         pubs: HashMap::new(),
         subs: HashMap::new(),
@@ -315,6 +321,12 @@ async fn drive(a: LinkArgs) {
             ev = eventloop.poll() => Some(ev),
         };
         expire(&shared, idx, gen, &mut w);
+        while let Some(p) = unacked.front() {
+            if acker.try_ack(p).is_err() {
+                break;
+            }
+            unacked.pop_front();
+        }
         let Some(ev) = ev else { continue };
         match ev {
             Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
@@ -339,6 +351,12 @@ async fn drive(a: LinkArgs) {
             Ok(Event::Incoming(Incoming::Publish(p))) => {
                 if report(&shared, idx, gen, LinkEvent::Message(&p)) {
                     shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    // Written to the line (or stored, QMT buffer mode): now the broker
+                    // may forget it. A message the modem could not take stays unacknowledged
+                    // and comes again on the next session.
+                    if !unacked.is_empty() || acker.try_ack(&p).is_err() {
+                        unacked.push_back(p);
+                    }
                 }
             }
             Ok(Event::Incoming(Incoming::PubAck(rumqttc::PubAck { pkid, .. })))

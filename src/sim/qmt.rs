@@ -606,6 +606,7 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let mut opts = MqttOptions::new(client_id, thost, tport);
     opts.set_keep_alive(Duration::from_secs(u64::from(c.keepalive)));
     opts.set_clean_session(c.clean);
+    opts.set_manual_acks(true);
     opts.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
     let login = match (&c.aliauth, &user) {
         (_, Some(u)) => Some((u.clone(), pass.clone().unwrap_or_default())),
@@ -658,6 +659,7 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         }
     }
     let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+    let acker = client.clone();
     if let Some(secs) = negotiate {
         let mut net = NetworkOptions::new();
         net.set_connection_timeout(u64::from(secs));
@@ -678,6 +680,7 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
                 idx,
                 gen,
                 eventloop,
+                acker,
                 kill: kill_rx,
                 pending: p2,
                 had_login,
