@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::at::session::{implied_prefix, Command, Event, Outcome, Session};
 use crate::at::{CommandLine, FinalResult, Frame, RawRule};
@@ -60,6 +60,45 @@ impl Response {
 /// The line a modem prints when it has (re)started.
 pub const BOOT_URC: &[u8] = b"RDY";
 
+/// Where the reader thread leaves what the waiting caller needs. A mutex and a condition
+/// variable rather than a channel: a channel's receiver spins (yielding the core) before it
+/// sleeps, which on a busy 2-core machine takes the core from the very threads that would
+/// produce the answer.
+#[derive(Default)]
+struct Mailbox {
+    queue: Mutex<std::collections::VecDeque<Wake>>,
+    ready: std::sync::Condvar,
+}
+
+impl Mailbox {
+    fn push(&self, w: Wake) {
+        lock(&self.queue).push_back(w);
+        self.ready.notify_one();
+    }
+
+    fn clear(&self) {
+        lock(&self.queue).clear();
+    }
+
+    /// The next item, or `None` once `deadline` has passed.
+    fn recv_deadline(&self, deadline: Instant) -> Option<Wake> {
+        let mut q = lock(&self.queue);
+        loop {
+            if let Some(w) = q.pop_front() {
+                return Some(w);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            q = match self.ready.wait_timeout(q, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
+
 /// What wakes a caller waiting for its command.
 enum Wake {
     Done(Outcome),
@@ -82,8 +121,7 @@ struct Inner {
     writer: Mutex<Box<dyn Write + Send>>,
     token_tx: Sender<()>,
     token_rx: Receiver<()>,
-    done_tx: Sender<Wake>,
-    done_rx: Receiver<Wake>,
+    done: Mailbox,
     handlers: RwLock<Vec<Handler>>,
     catch_all: RwLock<Option<UrcHandler>>,
     loss_handlers: RwLock<Vec<(u64, LossHandler)>>,
@@ -148,15 +186,14 @@ impl Engine {
         } = opened;
         let (token_tx, token_rx) = bounded(1);
         let _ = token_tx.send(());
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+
         let inner = Arc::new(Inner {
             name,
             session: Mutex::new(Session::new()),
             writer: Mutex::new(writer),
             token_tx,
             token_rx,
-            done_tx,
-            done_rx,
+            done: Mailbox::default(),
             handlers: RwLock::new(Vec::new()),
             catch_all: RwLock::new(None),
             loss_handlers: RwLock::new(Vec::new()),
@@ -448,7 +485,7 @@ impl Engine {
     fn run_locked(&self, cmd: Command, deadline: Instant) -> Result<Outcome> {
         let inner = &self.inner;
         // Drop an outcome left over from an earlier command (cannot normally happen).
-        while inner.done_rx.try_recv().is_ok() {}
+        inner.done.clear();
         {
             let mut session = lock(&inner.session);
             if let Some(reason) = self.failure() {
@@ -461,20 +498,13 @@ impl Engine {
         }
         loop {
             let wake = lock(&inner.session).poll_timeout().unwrap_or(deadline);
-            match inner.done_rx.recv_deadline(wake) {
-                Ok(Wake::Done(outcome)) => return Ok(outcome),
-                Ok(Wake::Timer) => {
+            match inner.done.recv_deadline(wake) {
+                Some(Wake::Done(outcome)) => return Ok(outcome),
+                // The deadline passed, or it moved: let the session look at the clock.
+                Some(Wake::Timer) | None => {
                     let mut session = lock(&inner.session);
                     session.handle_timeout(Instant::now());
                     self.pump(session);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let mut session = lock(&inner.session);
-                    session.handle_timeout(Instant::now());
-                    self.pump(session);
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Port("engine stopped".into()));
                 }
             }
         }
@@ -552,7 +582,9 @@ fn write_locked(
             log::debug!(target: "modemqtt.wire", "{} tx {}", inner.name, transcript::escape(&t.mask(masked)));
         }
     }
-    let res = writer.write_all(bytes).and_then(|_| writer.flush());
+    // No flush(): on a serial port it is tcdrain(), which waits until the UART has sent
+    // everything; the kernel buffer keeps the order, and waiting there only adds latency.
+    let res = writer.write_all(bytes);
     match res {
         Ok(()) => {
             inner
@@ -578,7 +610,7 @@ fn pump(inner: &Inner, mut session: MutexGuard<'_, Session>) {
         events.push(ev);
     }
     if session.take_timer_moved() {
-        let _ = inner.done_tx.try_send(Wake::Timer);
+        inner.done.push(Wake::Timer);
     }
     if events.is_empty() {
         return;
@@ -606,7 +638,7 @@ fn pump(inner: &Inner, mut session: MutexGuard<'_, Session>) {
         match ev {
             Event::Urc(frame) => dispatch_urc(inner, &frame),
             Event::Done(outcome) => {
-                let _ = inner.done_tx.try_send(Wake::Done(outcome));
+                inner.done.push(Wake::Done(outcome));
             }
             Event::Transmit { .. } => {}
         }
