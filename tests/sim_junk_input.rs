@@ -35,3 +35,27 @@ fn junk_after_reboot_mid_payload_is_ignored() {
     h.echo_off();
     assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
 }
+
+/// With a baud rate set, the modem's output never leaves faster than the line carries it
+/// (10 bits a byte): 40 answers of `\r\nOK\r\n` at 9600 baud take at least 240 ms of line
+/// time after the first one, however the sleeps in between fall.
+#[test]
+fn paced_output_never_beats_the_line() {
+    let m = modem("a7600");
+    let mut h = Host::open(m.port());
+    h.echo_off();
+    m.set_baudrate(Some(9600));
+    assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
+    let start = std::time::Instant::now();
+    for _ in 0..40 {
+        assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
+    }
+    let took = start.elapsed();
+    m.set_baudrate(None);
+    // Each answer is 6 bytes = 60 bit times at 9600 baud = 6.25 ms.
+    let line_time = std::time::Duration::from_micros(40 * 6_250);
+    assert!(
+        took >= line_time,
+        "40 paced answers took {took:?}, less than the line's {line_time:?}"
+    );
+}

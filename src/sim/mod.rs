@@ -53,6 +53,10 @@ pub fn profiles() -> Vec<&'static str> {
 /// Largest part size accepted by [`VirtualModem::set_part_size`].
 pub const MAX_PART_SIZE: usize = 65536;
 
+/// How late a paced write may come after the line went free and still continue the line's
+/// busy time (see `Shared::pace_line`): more than a sleep overshoots, less than a real gap.
+const PACE_SLACK: Duration = Duration::from_millis(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("unknown profile {0:?}; valid profiles: {v}", v = profiles().join(", "))]
@@ -205,8 +209,10 @@ impl Shared {
 
     /// With a baud rate set, waits until `n` more bytes would have crossed a UART at that
     /// rate (10 bits a byte: start, 8 data, stop), so output leaves no faster than a real
-    /// line carries it. The time owed is kept across writes, so short sleeps that overshoot
-    /// are paid back rather than added up. Called with the output lock held.
+    /// line carries it. The time the line is busy until is kept across writes: a write that
+    /// comes less than [`PACE_SLACK`] after the line went free continues from that instant,
+    /// as a UART with data queued would have, so a sleep that overshot is paid back rather
+    /// than lost on every message. Called with the output lock held.
     fn pace_line(&self, n: usize) {
         let until = {
             let mut pace = lock(&self.pace);
@@ -214,7 +220,11 @@ impl Shared {
                 return;
             };
             let now = Instant::now();
-            let start = (*free_at).max(now);
+            let start = if now > *free_at + PACE_SLACK {
+                now
+            } else {
+                *free_at
+            };
             let nanos = (n as u64).saturating_mul(10_000_000_000) / u64::from((*baud).max(1));
             *free_at = start + Duration::from_nanos(nanos);
             *free_at
