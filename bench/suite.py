@@ -498,8 +498,59 @@ def latency(n: int, gap_us: int) -> None:
 # 5. publish
 
 
+ECHO_OK = r"""
+import os, sys, tty
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+tty.setraw(fd)
+os.write(1, b"ready\n")
+buf = b""
+while True:
+    data = os.read(fd, 4096)
+    if not data:
+        break
+    buf += data
+    while b"\r" in buf:
+        _, buf = buf.split(b"\r", 1)
+        os.write(fd, b"\r\nOK\r\n")
+"""
+
+
+def pty_floor(seconds: float) -> float:
+    """Bare pty round trips per second on this machine: a minimal responder in its own
+    process answers each ``AT`` line with ``OK`` and the driver writes and reads with plain
+    os calls (no parsing, no threads). Each CMQTT publish needs five such exchanges."""
+    import pty
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(master)
+    path = os.ttyname(slave)
+    child = subprocess.Popen(
+        [sys.executable, "-c", ECHO_OK, path], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()
+        k = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            os.write(master, b"AT\r")
+            got = b""
+            while not got.endswith(b"OK\r\n"):
+                got += os.read(master, 64)
+            k += 1
+        return k / (time.perf_counter() - t0)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        os.close(master)
+        os.close(slave)
+
+
 def publish(seconds: float) -> None:
     import modemqtt
+
+    floor = pty_floor(min(seconds, 2.0))
 
     with modemqtt.VirtualModem("a7600") as vm, modemqtt.Modem(vm.port, timeout=10.0) as modem:
         modem.command("AT")
@@ -526,6 +577,8 @@ def publish(seconds: float) -> None:
                 seconds=round(took, 2),
                 per_s=round(count / took, 1),
                 at_round_trips_per_s=round(at_rate, 1),
+                bare_pty_round_trips_per_s=round(floor, 1),
+                bound_per_s=round(floor / 5, 1),
                 loadavg=loadavg(),
             )
         client.disconnect()
