@@ -107,13 +107,36 @@ pub(crate) enum LinkEvent<'a> {
 
 /// Writes `ev` for client `idx` if link `gen` is still current; false otherwise.
 pub(crate) fn report(shared: &Shared, idx: u8, gen: u64, ev: LinkEvent<'_>) -> bool {
-    shared.with_link(idx, gen, |st, out| match shared.profile.family {
+    shared.with_link(idx, gen, |st, out| family_event(shared, st, idx, ev, out))
+}
+
+/// Reports received messages in one write, as a modem's UART sends what it has queued
+/// back to back; `false` when the link was replaced meanwhile (nothing written).
+fn report_messages(shared: &Shared, idx: u8, gen: u64, batch: &[Publish]) -> bool {
+    shared.with_link(idx, gen, |st, out| {
+        for p in batch {
+            family_event(shared, st, idx, LinkEvent::Message(p), out);
+        }
+    })
+}
+
+fn family_event(
+    shared: &Shared,
+    st: &mut super::at::Modem,
+    idx: u8,
+    ev: LinkEvent<'_>,
+    out: &mut Vec<u8>,
+) {
+    match shared.profile.family {
         super::profile::Family::Cmqtt => cmqtt_event(st, idx, ev, out, shared.part_size()),
         super::profile::Family::Qmt => super::qmt::link_event(st, idx, ev, out),
         // Alibaba links run in src/sim/aliyun.rs and report through AT+CMYIELD.
         super::profile::Family::Aliyun => {}
-    })
+    }
 }
+
+/// At most this many received messages go out in one write.
+const MAX_BATCH: usize = 64;
 
 fn cmqtt_event(
     st: &mut super::at::Modem,
@@ -349,13 +372,32 @@ async fn drive(a: LinkArgs) {
                 }
             }
             Ok(Event::Incoming(Incoming::Publish(p))) => {
-                if report(&shared, idx, gen, LinkEvent::Message(&p)) {
-                    shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                // rumqttc decodes what one socket read brought and hands the packets out one
+                // poll at a time: take the publishes already decoded along with this one.
+                let mut batch = vec![p];
+                while batch.len() < MAX_BATCH {
+                    match eventloop.state.events.front() {
+                        Some(Event::Incoming(Incoming::Publish(_))) => {}
+                        _ => break,
+                    }
+                    if let Some(Event::Incoming(Incoming::Publish(q))) =
+                        eventloop.state.events.pop_front()
+                    {
+                        batch.push(q);
+                    }
+                }
+                if report_messages(&shared, idx, gen, &batch) {
+                    shared
+                        .stats
+                        .delivered
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     // Written to the line (or stored, QMT buffer mode): now the broker
-                    // may forget it. A message the modem could not take stays unacknowledged
+                    // may forget them. A message the modem could not take stays unacknowledged
                     // and comes again on the next session.
-                    if !unacked.is_empty() || acker.try_ack(&p).is_err() {
-                        unacked.push_back(p);
+                    for p in batch {
+                        if !unacked.is_empty() || acker.try_ack(&p).is_err() {
+                            unacked.push_back(p);
+                        }
                     }
                 }
             }
