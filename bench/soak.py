@@ -32,14 +32,13 @@ What "lost" means here (and why each count must be 0):
   (``clean_session=False``, same client id, reconnect with the same options), so the broker
   keeps queued and unacknowledged messages for it and delivers them after the reconnect:
   ``lost_down`` = sent and never seen by ``on_message`` (nor counted in ``dropped``).
-  One case is outside the library: the modem's own MQTT stack acknowledging a message to
-  the broker and then losing it before writing it to the serial line (reboot, link drop).
-  The virtual modem has that window: its MQTT stack (rumqttc) acknowledges every message of
-  a read batch at once and hands them over one by one, so a link killed in between loses
-  the rest. The ``attribution`` figure tells the two apart: when the modem's count of
-  messages written to the serial line equals the client's count of messages received,
-  nothing was lost between the serial line and the user, and any ``lost_down`` happened
-  inside the (virtual) modem.
+  One case would be outside the library: a modem's own MQTT stack acknowledging a message
+  to the broker and then losing it before writing it to the serial line (reboot, link
+  drop). The virtual modem acknowledges a message only once it is on the line (or stored,
+  QMT buffer mode), so it has no such window; the ``attribution`` figure still tells the
+  two apart: when the modem's count of messages written to the serial line equals the
+  client's count of messages received, nothing was lost between the serial line and the
+  user, and any ``lost_down`` happened inside the (virtual) modem.
 * duplicates are expected for QoS 1 (a PUBACK lost with the link makes the broker resend)
   and possible for QoS 2 when a link drops between the modem's receipt and its PUBREC
   (the new link is a new MQTT session state in the modem): both are counted, not failures.
@@ -48,8 +47,8 @@ What "lost" means here (and why each count must be 0):
 Virtual modem limitation (why the modem subscriber uses QoS 1 by default): the virtual
 modem's MQTT stack (rumqttc) forgets the packet ids of incoming QoS 2 messages when its link
 ends, and treats the broker's PUBREL for such an id after a persistent-session resume as a
-protocol error (MQTT requires a PUBCOMP): the link then drops at once, every time, and the
-subscriber never recovers. With ``--sub-qos 1`` the broker delivers the QoS 2 publishes of
+protocol error (MQTT requires a PUBCOMP; rumqttc issue #664): the link then drops at once,
+every time, and the subscriber never recovers. With ``--sub-qos 1`` the broker delivers the QoS 2 publishes of
 the down flow at QoS 1 (acknowledged to the publisher at QoS 2 all the same): the loss
 guarantee is unchanged, only duplicates become possible. ``--sub-qos 2`` reproduces it.
 
