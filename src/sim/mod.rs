@@ -194,13 +194,27 @@ impl Shared {
                 }
             }
             _ => {
-                if put(data) {
+                // Paced output leaves in slices of about a millisecond of line time, so the
+                // host sees a long write arrive progressively, as from a UART, not all at
+                // the end of its line time.
+                let slice = self.pace_slice().unwrap_or(data.len()).max(1);
+                for piece in data.chunks(slice) {
+                    if !put(piece) {
+                        return;
+                    }
                     self.stats
                         .bytes_out
-                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                        .fetch_add(piece.len() as u64, Ordering::Relaxed);
                 }
             }
         }
+    }
+
+    /// With a baud rate set: the bytes the line carries in about a millisecond (at least 16).
+    fn pace_slice(&self) -> Option<usize> {
+        lock(&self.pace)
+            .as_ref()
+            .map(|(baud, _)| (*baud as usize / 10_000).max(16))
     }
 
     fn write_frame(&self, data: &[u8]) {
