@@ -36,23 +36,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, LastWill, MqttOptions, NetworkOptions, QoS, SubscribeFilter, TlsConfiguration,
-    Transport,
-};
+use rumqttc::{LastWill, MqttOptions, QoS, SubscribeFilter};
 
-use super::link::{self, Link, Pending};
+use super::link::{self, Link};
 use super::profile::{Profile, TOPIC_MAX, WILL_MAX};
 use super::tls;
 use super::{lock, Shared};
 
 const LINE_MAX: usize = 4096;
 const CERT_MAX: usize = 10240;
-const REQUEST_CAPACITY: usize = 1024;
 
 #[derive(Clone)]
 struct SslCtx {
@@ -1221,25 +1217,8 @@ impl Modem {
                 Err(_) => forced = forced.or(Some(2)),
             }
         }
-        let negotiate = tls_cfg.map(|(cfg, secs)| {
-            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                Arc::new(cfg),
-            )));
-            secs
-        });
-        let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
-        let acker = client.clone();
-        if let Some(secs) = negotiate {
-            // <negotiatetime> bounds the TLS negotiation; rumqttc's connection
-            // timeout covers TCP connect, handshake and CONNACK together.
-            let mut net = NetworkOptions::new();
-            net.set_connection_timeout(u64::from(secs));
-            eventloop.set_network_options(net);
-        }
-        let (kill_tx, kill_rx) = flume::bounded(1);
         let gen = self.next_gen;
         self.next_gen += 1;
-        let pending = Arc::new(Mutex::new(Pending::default()));
         let mut info = format!("\"{addr}\",{keepalive},{clean}");
         if let Some(u) = &user {
             info.push_str(&format!(",\"{u}\""));
@@ -1247,42 +1226,17 @@ impl Modem {
                 info.push_str(&format!(",\"{p}\""));
             }
         }
-        let shared = Arc::clone(sh);
-        let p2 = Arc::clone(&pending);
-        let had_login = user.is_some();
-        let spawned = thread::Builder::new()
-            .name(format!("vmodem-link-{idx}"))
-            .spawn(move || {
-                link::run(link::LinkArgs {
-                    shared,
-                    idx,
-                    gen,
-                    eventloop,
-                    acker,
-                    kill: kill_rx,
-                    pending: p2,
-                    had_login,
-                    tls: negotiate.is_some(),
-                    forced_error: forced,
-                })
-            });
-        let thread = match spawned {
-            Ok(t) => t,
-            Err(e) => {
-                log::error!("virtual modem: cannot spawn a link thread: {e}");
-                return fail(r, "CONNECT", idx, 4);
-            }
-        };
-        self.slots[slot_i].link = Some(Link {
-            gen,
-            client,
-            kill: Some(kill_tx),
-            pending,
-            connected: false,
-            disconnecting: false,
-            thread: Some(thread),
+        let start = link::Start {
+            opts,
+            tls: tls_cfg,
+            had_login: user.is_some(),
+            forced_error: forced,
             info,
-        });
+        };
+        let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-link-{idx}"), start) else {
+            return fail(r, "CONNECT", idx, 4);
+        };
+        self.slots[slot_i].link = Some(link);
         r.ok()
     }
 
