@@ -200,6 +200,13 @@ impl State {
     fn connected(&self) -> bool {
         self.link.is_some() && self.link_shared.connected.load(Ordering::SeqCst)
     }
+
+    /// The MQTT link, while it is connected.
+    fn live_link(&self) -> Option<&MqttLink> {
+        self.link
+            .as_ref()
+            .filter(|l| l.shared.connected.load(Ordering::SeqCst))
+    }
 }
 
 impl Drop for State {
@@ -577,11 +584,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             if topic.contains(['+', '#']) {
                 return cme(r, -41);
             }
-            let Some(link) = st
-                .link
-                .as_ref()
-                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
-            else {
+            let Some(link) = st.live_link() else {
                 return cme(r, -27);
             };
             if link
@@ -607,11 +610,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             if !st.object {
                 return cme(r, -2);
             }
-            let Some(link) = st
-                .link
-                .as_ref()
-                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
-            else {
+            let Some(link) = st.live_link() else {
                 return cme(r, -27);
             };
             if link
@@ -638,11 +637,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             if !st.object {
                 return cme(r, -2);
             }
-            let Some(link) = st
-                .link
-                .as_ref()
-                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
-            else {
+            let Some(link) = st.live_link() else {
                 return cme(r, -27);
             };
             if link.client.try_unsubscribe(topic.clone()).is_err() {
@@ -708,10 +703,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             }
             r.ok()
         }
-        ("CMSTATUS", Form::Read) => {
-            r.line(&format!("+CMSTATUS: {}", st.connected() as u8));
-            r.ok()
-        }
+        ("CMSTATUS", Form::Read) => r.answer(&format!("+CMSTATUS: {}", st.connected() as u8)),
         ("CMDISCONN", Form::Exec) => {
             if !st.object {
                 return cme(r, -2);
@@ -733,7 +725,18 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
 /// The CONNECT options of the platform login for the device triple.
 fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
     let ts = now_ms().to_string();
-    let ts = st.sign_timestamp.then_some(ts.as_str());
+    login_signed(st, sh, pk, dn, ds, st.sign_timestamp.then_some(ts.as_str()))
+}
+
+/// [`login`] with the signature's timestamp `ts`.
+fn login_signed(
+    st: &State,
+    sh: &Shared,
+    pk: &str,
+    dn: &str,
+    ds: &str,
+    ts: Option<&str>,
+) -> MqttOptions {
     let sign = sign_mqtt(pk, dn, ds, None, ts, SignMethod::HmacSha1);
     let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
     opts.set_credentials(sign.username, sign.password);
@@ -776,13 +779,9 @@ fn maybe_reconnect(st: &mut State, sh: &Arc<Shared>) {
     let Some((pk, dn, ds)) = st.auth.clone() else {
         return;
     };
+    // Signed with a timestamp even when `sign_timestamp` is off.
     let ts = now_ms().to_string();
-    let sign = sign_mqtt(&pk, &dn, &ds, None, Some(&ts), SignMethod::HmacSha1);
-    let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
-    opts.set_credentials(sign.username, sign.password);
-    opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));
-    opts.set_clean_session(st.clean);
-    opts.set_max_packet_size(256 * 1024, 256 * 1024);
+    let opts = login_signed(st, sh, &pk, &dn, &ds, Some(&ts));
     let shared = st.link_shared.clone();
     st.link = spawn_link(sh, opts, shared, true, st.subs.clone(), None);
 }
@@ -869,10 +868,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             }
         }
         ("CCINIT", Form::Read) => match &st.coap {
-            Some(c) => {
-                r.line(&format!("+CCINIT: \"{}\",\"{}\",\"{}\"", c.pk, c.dn, c.ds));
-                r.ok()
-            }
+            Some(c) => r.answer(&format!("+CCINIT: \"{}\",\"{}\",\"{}\"", c.pk, c.dn, c.ds)),
             None => r.error(),
         },
         ("CCDEINIT", Form::Exec) => {
@@ -897,13 +893,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             };
             let forced = st.faults.auth_error.take();
             let Some(c) = st.coap.as_mut() else {
-                return match rev {
-                    Rev::V1 => r.line("+CME ERROR: -1"),
-                    Rev::V2 => {
-                        r.ok();
-                        r.urc_after("+CCAUTH: 6".into());
-                    }
-                };
+                return coap_error(r, rev, -1, "+CCAUTH: 6".into());
             };
             let code = forced.unwrap_or(0);
             if code == 0 {
@@ -927,22 +917,10 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             } else {
                 c.authed = false;
             }
-            let line = format!("+CCAUTH: {code}");
-            match (rev, ms) {
-                (_, 0) => {
-                    c.pending.push_back(line);
-                    r.ok()
-                }
-                (Rev::V1, _) if code != 0 && code != -1 => r.line(&format!("+CME ERROR: {code}")),
-                (Rev::V1, _) => {
-                    r.line(&line);
-                    r.ok()
-                }
-                (Rev::V2, _) => {
-                    r.ok();
-                    r.urc_after(line);
-                }
+            if ms != 0 && rev == Rev::V1 && code != 0 && code != -1 {
+                return r.line(&format!("+CME ERROR: {code}"));
             }
+            coap_result(c, rev, ms, format!("+CCAUTH: {code}"), r)
         }
         ("CCSEND", Form::Write(a)) => {
             let Some(args) = parse_args(a) else {
@@ -961,13 +939,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             let forced_err = st.faults.send_error.take();
             let forced_code = st.faults.response;
             let Some(c) = st.coap.as_mut() else {
-                return match rev {
-                    Rev::V1 => r.line("+CME ERROR: -1"),
-                    Rev::V2 => {
-                        r.ok();
-                        r.urc_after("+CCRECV: 6".into());
-                    }
-                };
+                return coap_error(r, rev, -1, "+CCRECV: 6".into());
             };
             // Error before anything is sent.
             let err = forced_err.or(if msg.len() > 1024 {
@@ -978,13 +950,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
                 None
             });
             if let Some(e) = err {
-                return match rev {
-                    Rev::V1 => r.line(&format!("+CME ERROR: {e}")),
-                    Rev::V2 => {
-                        r.ok();
-                        r.urc_after(format!("+CCRECV: {e}"));
-                    }
-                };
+                return coap_error(r, rev, e, format!("+CCRECV: {e}"));
             }
             let code = forced_code.unwrap_or(0x45);
             if code == 0x45 {
@@ -1009,20 +975,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
                 Rev::V1 => format!("+CCRECV: 0,\"0x{code:02X}\""),
                 Rev::V2 => format!("+CCRECV: 0,\"0x{code:02X}\",\"\""),
             };
-            match (rev, ms) {
-                (_, 0) => {
-                    c.pending.push_back(line);
-                    r.ok()
-                }
-                (Rev::V1, _) => {
-                    r.line(&line);
-                    r.ok()
-                }
-                (Rev::V2, _) => {
-                    r.ok();
-                    r.urc_after(line);
-                }
-            }
+            coap_result(c, rev, ms, line, r)
         }
         ("CCYIELD", Form::Exec) => {
             let Some(c) = st.coap.as_mut() else {
@@ -1037,6 +990,34 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         _ => r.error(),
+    }
+}
+
+/// A CoAP command fails: `+CME ERROR: <cme>` on the first revision, `OK` then the URC
+/// `urc` on the second.
+fn coap_error(r: &mut Resp, rev: Rev, cme: i32, urc: String) {
+    match rev {
+        Rev::V1 => r.line(&format!("+CME ERROR: {cme}")),
+        Rev::V2 => {
+            r.ok();
+            r.urc_after(urc);
+        }
+    }
+}
+
+/// A CoAP command's result `line`: kept for `AT+CCYIELD` when the wait `ms` is 0, else in
+/// the response on the first revision, or as a URC after `OK` on the second.
+fn coap_result(c: &mut Coap, rev: Rev, ms: i64, line: String, r: &mut Resp) {
+    match (rev, ms) {
+        (_, 0) => {
+            c.pending.push_back(line);
+            r.ok()
+        }
+        (Rev::V1, _) => r.answer(&line),
+        (Rev::V2, _) => {
+            r.ok();
+            r.urc_after(line);
+        }
     }
 }
 
