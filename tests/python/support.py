@@ -11,8 +11,13 @@ import threading
 import time
 import tty
 import uuid
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit
+
+import pytest
+
+if TYPE_CHECKING:
+    from modemqtt import Modem, MqttClient
 
 T = TypeVar("T")
 
@@ -60,6 +65,37 @@ def find_exe(name: str) -> str | None:
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+def require_exe(name: str, reason: str) -> str:
+    """The path of executable ``name``, or skip with ``reason`` (fail instead when
+    MODEMQTT_REQUIRE_MOSQUITTO is set: CI demands the tools)."""
+    exe = find_exe(name)
+    if exe is None:
+        if os.environ.get("MODEMQTT_REQUIRE_MOSQUITTO"):
+            pytest.fail(f"{reason} (MODEMQTT_REQUIRE_MOSQUITTO is set)")
+        pytest.skip(reason)
+    return exe
+
+
+def new_id(prefix: str = "t") -> str:
+    """A client id no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def connected(
+    modem: Modem, broker: tuple[str, int], index: int = 0, client_kwargs: Any = None, **kwargs: Any
+) -> MqttClient:
+    """A client on ``index`` connected to ``broker``; ``kwargs`` go to ``connect``."""
+    client = modem.mqtt(new_id(), index, **(client_kwargs or {}))
+    client.connect(broker[0], broker[1], **kwargs)
+    assert client.is_connected()
+    return client
+
+
+def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
+    """The transcript entries the host wrote."""
+    return [e for e in modem.transcript() if e[1] == "tx"]
 
 
 class MosquittoSub:

@@ -25,12 +25,6 @@ def vm(request: pytest.FixtureRequest) -> Iterator[VirtualModem]:
 
 
 @pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
-
-
-@pytest.fixture
 def client(modem: Modem) -> Iterator[MqttClient]:
     with modem.aliyun_mqtt(PK, DN, DS, poll_interval=0.05, auto_yield=False) as c:
         c.connect()

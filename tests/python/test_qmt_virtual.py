@@ -25,17 +25,6 @@ def vm(request: pytest.FixtureRequest) -> Iterator[VirtualModem]:
         yield v
 
 
-@pytest.fixture
-def broker(vm: VirtualModem) -> tuple[str, int]:
-    return host_port(vm.broker_url)
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
-
-
 def new_id() -> str:
     return f"q-{uuid.uuid4().hex[:10]}"
 
