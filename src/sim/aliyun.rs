@@ -277,6 +277,20 @@ fn str_arg(a: &[(String, bool)], i: usize, max: usize) -> Option<String> {
     (*q && !t.is_empty() && t.len() <= max).then(|| t.clone())
 }
 
+/// `"<ProductKey>","<DeviceName>","<DeviceSecret>"` (AT+CMAUTH, AT+CCINIT): each quoted,
+/// not empty, and at most 11, 32 and 64 characters long.
+fn triple_args(a: &str) -> Option<(String, String, String)> {
+    let args = parse_args(a)?;
+    match (
+        str_arg(&args, 0, 11),
+        str_arg(&args, 1, 32),
+        str_arg(&args, 2, 64),
+    ) {
+        (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => Some((pk, dn, ds)),
+        _ => None,
+    }
+}
+
 const MQTT_NAMES: [&str; 10] = [
     "CMAUTH",
     "CMPARA",
@@ -468,22 +482,13 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
     }
     let cme = |r: &mut Resp, code: i32| r.line(&format!("+CME ERROR: {code}"));
     match (name, form) {
-        ("CMAUTH", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
-                return r.error();
-            };
-            match (
-                str_arg(&args, 0, 11),
-                str_arg(&args, 1, 32),
-                str_arg(&args, 2, 64),
-            ) {
-                (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => {
-                    st.auth = Some((pk, dn, ds));
-                    r.ok()
-                }
-                _ => r.error(),
+        ("CMAUTH", Form::Write(a)) => match triple_args(a) {
+            Some(triple) => {
+                st.auth = Some(triple);
+                r.ok()
             }
-        }
+            None => r.error(),
+        },
         ("CMAUTH", Form::Read) => {
             let (pk, dn, ds) = st.auth.clone().unwrap_or_default();
             r.line(&format!("+CMAUTH: \"{pk}\",\"{dn}\",\"{ds}\""));
@@ -844,29 +849,20 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
     }
     let rev = st.rev;
     match (name, form) {
-        ("CCINIT", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
-                return r.error();
-            };
-            match (
-                str_arg(&args, 0, 11),
-                str_arg(&args, 1, 32),
-                str_arg(&args, 2, 64),
-            ) {
-                (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => {
-                    st.coap = Some(Coap {
-                        pk,
-                        dn,
-                        ds,
-                        authed: false,
-                        pending: VecDeque::new(),
-                        forward: None,
-                    });
-                    r.ok()
-                }
-                _ => r.error(),
+        ("CCINIT", Form::Write(a)) => match triple_args(a) {
+            Some((pk, dn, ds)) => {
+                st.coap = Some(Coap {
+                    pk,
+                    dn,
+                    ds,
+                    authed: false,
+                    pending: VecDeque::new(),
+                    forward: None,
+                });
+                r.ok()
             }
-        }
+            None => r.error(),
+        },
         ("CCINIT", Form::Read) => match &st.coap {
             Some(c) => r.answer(&format!("+CCINIT: \"{}\",\"{}\",\"{}\"", c.pk, c.dn, c.ds)),
             None => r.error(),
