@@ -6,15 +6,12 @@ extension.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 from scripted_modem import ScriptedModem
-from support import free_port, host_port, require_exe
+from support import free_port, host_port, require_exe, run_mosquitto
 
 if TYPE_CHECKING:
     from modemqtt import Modem, VirtualModem
@@ -38,31 +35,8 @@ def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "log_type warning\n"
         "log_type notice\n"
     )
-    log_path = folder / "mosquitto.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"mosquitto exited with {proc.returncode}: {log_path.read_text()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"mosquitto never accepted on {port}: {log_path.read_text()}")
-                    time.sleep(0.05)
-            yield f"mqtt://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with run_mosquitto(exe, conf, [port]):
+        yield f"mqtt://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

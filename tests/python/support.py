@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -11,6 +12,8 @@ import threading
 import time
 import tty
 import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
@@ -76,6 +79,42 @@ def require_exe(name: str, reason: str) -> str:
             pytest.fail(f"{reason} (MODEMQTT_REQUIRE_MOSQUITTO is set)")
         pytest.skip(reason)
     return exe
+
+
+@contextlib.contextmanager
+def run_mosquitto(exe: str, conf: Path, ports: Iterable[int]) -> Iterator[None]:
+    """Runs mosquitto with ``conf`` (its output in mosquitto.log beside it) and waits up to
+    15 s until every port in ``ports`` on 127.0.0.1 accepts; stops it on exit."""
+    log_path = conf.parent / "mosquitto.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 15
+            for port in ports:
+                while True:
+                    if proc.poll() is not None:
+                        pytest.fail(
+                            f"mosquitto exited with {proc.returncode}: {log_path.read_text()}"
+                        )
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            pytest.fail(
+                                f"mosquitto never accepted on {port}: {log_path.read_text()}"
+                            )
+                        time.sleep(0.05)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 def new_id(prefix: str = "t") -> str:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from modemqtt import Modem, MqttClient, MqttError, Tls, VirtualModem
-from support import free_port, require_exe, unique_topic
+from support import free_port, require_exe, run_mosquitto, unique_topic
 
 # The names the server certificate carries; SERVER_NAME does not resolve, so the virtual
 # modem redirects it to its broker and checks the certificate against it.
@@ -152,34 +150,8 @@ def tls_broker(certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         f"listener {ports.mutual} 127.0.0.1\n{tls}require_certificate true\n"
         f"listener {ports.plain} 127.0.0.1\n"
     )
-    log_path = folder / "mosquitto.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        try:
-            deadline = time.monotonic() + 15
-            for port in (ports.server_auth, ports.mutual, ports.plain):
-                while True:
-                    if proc.poll() is not None:
-                        pytest.fail(f"mosquitto exited ({proc.returncode}): {log_path.read_text()}")
-                    try:
-                        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                        break
-                    except OSError:
-                        if time.monotonic() > deadline:
-                            pytest.fail(
-                                f"mosquitto never accepted on {port}: {log_path.read_text()}"
-                            )
-                        time.sleep(0.05)
-            yield ports
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with run_mosquitto(exe, conf, [ports.server_auth, ports.mutual, ports.plain]):
+        yield ports
 
 
 @pytest.fixture(scope="module")
