@@ -1017,7 +1017,9 @@ fn coap_result(c: &mut Coap, rev: Rev, ms: i64, line: String, r: &mut Resp) {
     }
 }
 
-fn check_aliyun(vm: &VirtualModem) -> Result<(), SimError> {
+/// Applies `f` to the Alibaba state of `vm`, after checking that it is open and has an
+/// Alibaba-cloud profile.
+fn with_aliyun(vm: &VirtualModem, f: impl FnOnce(&mut State)) -> Result<(), SimError> {
     vm.check_open()?;
     if rev_of(vm.shared.profile).is_none() {
         return Err(SimError::InvalidArgument(format!(
@@ -1025,46 +1027,33 @@ fn check_aliyun(vm: &VirtualModem) -> Result<(), SimError> {
             vm.shared.profile.name
         )));
     }
+    if let Some(st) = vm.shared.state().aliyun.as_mut() {
+        f(st);
+    }
     Ok(())
 }
 
 impl VirtualModem {
     /// Forces the `<resp_code>` of the following `AT+CCSEND`s (`None`: 0x45 again).
     pub fn force_coap_response(&self, code: Option<u8>) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.faults.response = code;
-        }
-        Ok(())
+        with_aliyun(self, |st| st.faults.response = code)
     }
 
     /// Makes the next `AT+CCAUTH` fail with `code` (revision 1: IOTX code, e.g. -4;
     /// revision 2: 1-14).
     pub fn force_coap_auth_error(&self, code: i32) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.faults.auth_error = Some(code);
-        }
-        Ok(())
+        with_aliyun(self, |st| st.faults.auth_error = Some(code))
     }
 
     /// Whether the MQTT login is signed with a timestamp (default, as the firmware does);
     /// without, the password is stable and a broker can check it from a password file.
     pub fn set_sign_timestamp(&self, on: bool) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.sign_timestamp = on;
-        }
-        Ok(())
+        with_aliyun(self, |st| st.sign_timestamp = on)
     }
 
     /// Makes the next `AT+CCSEND` fail with `code`.
     pub fn force_coap_send_error(&self, code: i32) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.faults.send_error = Some(code);
-        }
-        Ok(())
+        with_aliyun(self, |st| st.faults.send_error = Some(code))
     }
 }
 
