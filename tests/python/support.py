@@ -8,6 +8,7 @@ import queue
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import tty
@@ -135,6 +136,17 @@ def connected(
 def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
     """The transcript entries the host wrote."""
     return [e for e in modem.transcript() if e[1] == "tx"]
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m modemqtt.cli ARGS``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "modemqtt.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 class MosquittoSub:

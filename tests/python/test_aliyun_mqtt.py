@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from modemqtt import Modem, ModemError, MqttClient, MqttError, VirtualModem, aliyun_sign
-from support import wait_until
+from support import run_cli, wait_until
 
 PK = "CwlekguDcv3"
 DN = "device"
@@ -253,16 +253,8 @@ def test_secret_never_in_transcript(client: MqttClient, modem: Modem) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_cli_demo_on_aliyun_profiles(profile: str) -> None:
     import json
-    import subprocess
-    import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", "demo", "--json", "--profile", profile],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_cli("demo", "--json", "--profile", profile)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["modem"]["dialect"] == "aliyun"

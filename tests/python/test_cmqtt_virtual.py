@@ -29,7 +29,15 @@ from modemqtt import (
     VirtualModem,
     Will,
 )
-from support import connected, host_port, new_id, tx_entries, unique_topic, wait_until
+from support import (
+    connected,
+    host_port,
+    new_id,
+    run_cli,
+    tx_entries,
+    unique_topic,
+    wait_until,
+)
 
 BINARY = bytes(range(256)) * 40  # 10240 bytes, every byte value, the A7600 maximum
 assert len(BINARY) == 10240
@@ -335,16 +343,6 @@ def test_sim7028_limits() -> None:
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_cli_demo_round_trip() -> None:
