@@ -8,14 +8,12 @@ use sim_common::{modem, Host};
 #[test]
 fn sequence_errors() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     // before START, write/read forms fail; test forms work
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ?"), "\r\nERROR\r\n");
     assert!(h.cmd("AT+CMQTTREL=?").ends_with("\r\nOK\r\n"));
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    h.cmqtt_start();
     assert_eq!(
         h.cmd("AT+CMQTTSTART"),
         "\r\n+CMQTTSTART: 23\r\n\r\nERROR\r\n"
@@ -94,10 +92,8 @@ fn sequence_errors() {
 #[test]
 fn sim7028_has_one_client() {
     let m = modem("sim7028");
-    let mut h = Host::open(m.port());
-    h.echo_off();
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"x\""), "\r\nERROR\r\n");
     let id = "y".repeat(256);
     assert_eq!(h.cmd(&format!("AT+CMQTTACCQ=0,\"{id}\"")), "\r\nOK\r\n");
@@ -109,10 +105,8 @@ fn sim7028_has_one_client() {
 #[test]
 fn connect_failures() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
     // a closed port on loopback: socket connect fail
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -161,10 +155,8 @@ fn bad_credentials_give_30() {
         part_size: 1024,
     })
     .expect("modem");
-    let mut h = Host::open(m.port());
-    h.echo_off();
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"auth\""), "\r\nOK\r\n");
     h.send(b"AT+CMQTTCONNECT=0,\"tcp://mqtt.example.com:1883\",60,1,\"user\",\"wrong\"\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,30\r\n");
@@ -179,8 +171,7 @@ fn bad_credentials_give_30() {
 #[test]
 fn cmee_modes() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     assert_eq!(h.cmd("AT+CFUN=9"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMEE=1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CFUN=9"), "\r\n+CME ERROR: 50\r\n");

@@ -34,10 +34,8 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
         }
     }
 
-    let mut h = Host::open(m.port());
-    h.echo_off();
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
     h.send(b"AT+CMQTTACCQ=0,\"will-sender\"\r");
     h.expect(b"\r\nOK\r\n");
     h.input("AT+CMQTTWILLTOPIC=0,11", b"faults/will");
@@ -77,8 +75,7 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
 fn host_closes_and_reopens_the_port() {
     let m = modem("a7600");
     {
-        let mut h = Host::open(m.port());
-        h.echo_off();
+        let mut h = Host::open_quiet(m.port());
         assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
     }
     for _ in 0..3 {
@@ -91,8 +88,7 @@ fn host_closes_and_reopens_the_port() {
 #[test]
 fn reboot_resets_everything() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     h.connect0("rebooter");
     m.reboot();
     h.expect(b"\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\nSMS DONE\r\n\r\nPB DONE\r\n");
@@ -107,8 +103,7 @@ fn reboot_resets_everything() {
 #[test]
 fn chunked_output_noise_refusal_and_delay() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     m.set_chunk_size(Some(1));
     assert_eq!(h.cmd("ATI"), "\r\nManufacturer: SIMCOM INCORPORATED\r\n\r\nModel: A7600E-H\r\n\r\nRevision: A7600M7_V1.0.0.1\r\n\r\nIMEI: 861234050000017\r\n\r\n+GCAP: +CGSM,+FCLASS,+DS\r\n\r\nOK\r\n");
     m.set_chunk_size(Some(3));

@@ -10,8 +10,7 @@ use sim_common::{modem, Host};
 fn binary_junk_lines_are_ignored() {
     for profile in ["a7600", "ec20", "sim7600-aliyun"] {
         let m = modem(profile);
-        let mut h = Host::open(m.port());
-        h.echo_off();
+        let mut h = Host::open_quiet(m.port());
         // U+20AC, U+FFFD-producing bytes, 0xFF, NUL, a lone high byte before "AT".
         h.send(b"\xe2\x82\xacAT\r\xff\xfe\x00junk\r\x80AT+CSQ\r\xc3\r");
         assert_eq!(h.cmd("AT"), "\r\nOK\r\n", "{profile}: no answer after junk");
@@ -21,10 +20,8 @@ fn binary_junk_lines_are_ignored() {
 #[test]
 fn junk_after_reboot_mid_payload_is_ignored() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"junk\""), "\r\nOK\r\n");
     h.send(b"AT+CMQTTPAYLOAD=0,8\r");
     h.expect(b"\r\n>");
@@ -42,8 +39,7 @@ fn junk_after_reboot_mid_payload_is_ignored() {
 #[test]
 fn paced_output_never_beats_the_line() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     let start = std::time::Instant::now();
     m.set_baudrate(Some(9600));
     for _ in 0..40 {

@@ -27,16 +27,14 @@ fn echo_is_on_until_ate0() {
 #[test]
 fn chapter_3_1_example() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
 
     // network checks that precede the example
     assert_eq!(h.cmd("AT+CSQ"), "\r\n+CSQ: 23,0\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CGREG?"), "\r\n+CGREG: 0,1\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CGSOCKCONT=1,\"IP\",\"CMNET\""), "\r\nOK\r\n");
 
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    h.cmqtt_start();
     h.send(b"AT+CMQTTACCQ=0,\"client test0\"\r");
     h.expect(b"\r\nOK\r\n");
     h.input("AT+CMQTTWILLTOPIC=0,10", b"0123456789");
@@ -93,8 +91,7 @@ fn chapter_3_1_example() {
 #[test]
 fn test_commands_announce_profile_ranges() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     assert_eq!(
         h.cmd("AT+CMQTTACCQ=?"),
         "\r\n+CMQTTACCQ: (0-1),(1-128)[,(0-1)]\r\n\r\nOK\r\n"

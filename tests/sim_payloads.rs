@@ -48,8 +48,7 @@ fn publish(h: &mut Host, topic: &[u8], payload: &[u8], qos: u8) {
 #[test]
 fn binary_payload_10240_bytes_round_trip() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     h.connect0("bin-roundtrip");
     h.input("AT+CMQTTSUB=0,8,1", b"bin/echo");
     h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");
@@ -70,8 +69,7 @@ fn binary_payload_10240_bytes_round_trip() {
 fn multi_part_with_small_part_size_and_qos0() {
     let m = modem("sim7600");
     m.set_part_size(7);
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     h.connect0("multi-part");
     let topic = b"parts/a-rather-long-topic";
     h.input(&format!("AT+CMQTTSUB=0,{},0", topic.len()), topic);
@@ -89,8 +87,7 @@ fn multi_part_with_small_part_size_and_qos0() {
 #[test]
 fn empty_payload_has_no_payload_part() {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
+    let mut h = Host::open_quiet(m.port());
     h.connect0("empty-payload");
     h.input("AT+CMQTTSUB=0,5,1", b"empty");
     h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");

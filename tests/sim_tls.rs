@@ -8,10 +8,8 @@ use sim_common::{modem, Host};
 
 fn started() -> (modemqtt::sim::VirtualModem, Host) {
     let m = modem("a7600");
-    let mut h = Host::open(m.port());
-    h.echo_off();
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
     (m, h)
 }
 

@@ -664,27 +664,18 @@ impl AliyunMqtt {
             waiters: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(1),
         });
-        let mut handler_ids = Vec::new();
-        let r = router.clone();
-        handler_ids.push(engine.add_urc_handler(
-            b"+CMYIELD:",
-            Arc::new(move |f: &Frame| {
+        let (r, s1, s2) = (router.clone(), shared.clone(), shared.clone());
+        let handler_ids = super::common::add_handlers(
+            &engine,
+            &[b"+CMYIELD:"],
+            move |f: &Frame| {
                 if let Frame::Line(l) = f {
                     r.on_line(l)
                 }
-            }),
-        ));
-        let s = shared.clone();
-        handler_ids.push(engine.add_urc_handler(
-            crate::engine::BOOT_URC,
-            Arc::new(move |_f: &Frame| {
-                s.connection_lost(super::cmqtt::CAUSE_RESTARTED, "modem restarted")
-            }),
-        ));
-        let s = shared.clone();
-        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| {
-            s.connection_lost(super::cmqtt::CAUSE_PORT_LOST, reason)
-        })));
+            },
+            move || s1.connection_lost(super::cmqtt::CAUSE_RESTARTED, "modem restarted"),
+            move |reason: &str| s2.connection_lost(super::cmqtt::CAUSE_PORT_LOST, reason),
+        );
         engine.add_secret(device_secret.as_bytes());
         let client = Arc::new(AliyunMqtt {
             engine,

@@ -301,29 +301,22 @@ impl Context {
         for rule in raw_rules() {
             engine.add_raw_rule(rule);
         }
-        let mut handler_ids = Vec::new();
-        for prefix in [&b"+CMQTTRX"[..], b"+CMQTTCONNLOST:"] {
-            let r = router.clone();
-            handler_ids
-                .push(engine.add_urc_handler(prefix, Arc::new(move |f: &Frame| r.on_frame(f))));
-        }
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let mut handler_ids = super::common::add_handlers(
+            &engine,
+            &[b"+CMQTTRX", b"+CMQTTCONNLOST:"],
+            move |f: &Frame| r1.on_frame(f),
+            move || {
+                lock(&r2.rx).iter_mut().for_each(|slot| *slot = None);
+                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
+            },
+            move |reason: &str| r3.all_lost(CAUSE_PORT_LOST, reason),
+        );
         let r = router.clone();
         handler_ids.push(engine.add_urc_handler(
             b"+CMQTTNONET",
             Arc::new(move |_f: &Frame| r.all_lost(3, "network closed")),
         ));
-        let r = router.clone();
-        handler_ids.push(engine.add_urc_handler(
-            crate::engine::BOOT_URC,
-            Arc::new(move |_f: &Frame| {
-                lock(&r.rx).iter_mut().for_each(|slot| *slot = None);
-                r.all_lost(CAUSE_RESTARTED, "modem restarted");
-            }),
-        ));
-        let r = router.clone();
-        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| {
-            r.all_lost(CAUSE_PORT_LOST, reason)
-        })));
         Ok(Arc::new(Context {
             engine,
             caps,
@@ -346,16 +339,7 @@ impl Context {
         index: u8,
         options: &mqtt::ClientOptions,
     ) -> Result<(Arc<CmqttClient>, Arc<ClientShared>)> {
-        let caps = &self.caps;
-        if index >= caps.clients {
-            return Err(Error::invalid(format!(
-                "index: {index} is outside 0..={} on {}",
-                caps.clients - 1,
-                caps.profile
-            )));
-        }
-        mqtt::check_len("client_id", client_id.len(), caps.client_id_len)?;
-        mqtt::check_quotable("client_id", client_id)?;
+        mqtt::check_client(&self.caps, index, client_id)?;
         if let Some(t) = options.op_timeout {
             if !(20..=120).contains(&t) {
                 return Err(Error::invalid(format!(

@@ -3,6 +3,7 @@
 
 pub mod aliyun;
 pub mod cmqtt;
+mod common;
 pub mod qmt;
 
 use crate::error::{Error, Result};

@@ -417,24 +417,17 @@ impl Context {
         for rule in raw_rules() {
             engine.add_raw_rule(rule);
         }
-        let mut handler_ids = Vec::new();
-        for prefix in [&b"+QMTRECV:"[..], b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""] {
-            let r = router.clone();
-            handler_ids
-                .push(engine.add_urc_handler(prefix, Arc::new(move |f: &Frame| r.on_frame(f))));
-        }
-        let r = router.clone();
-        handler_ids.push(engine.add_urc_handler(
-            crate::engine::BOOT_URC,
-            Arc::new(move |_f: &Frame| {
-                r.forget_buffers();
-                r.all_lost(CAUSE_RESTARTED, "modem restarted");
-            }),
-        ));
-        let r = router.clone();
-        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| {
-            r.all_lost(CAUSE_PORT_LOST, reason)
-        })));
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let handler_ids = super::common::add_handlers(
+            &engine,
+            &[b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""],
+            move |f: &Frame| r1.on_frame(f),
+            move || {
+                r2.forget_buffers();
+                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
+            },
+            move |reason: &str| r3.all_lost(CAUSE_PORT_LOST, reason),
+        );
         Ok(Arc::new(Context {
             engine,
             pub_cmd: publish_command(profile),
@@ -455,16 +448,7 @@ impl Context {
         index: u8,
         options: &ClientOptions,
     ) -> Result<(Arc<QmtClient>, Arc<ClientShared>)> {
-        let caps = &self.caps;
-        if index >= caps.clients {
-            return Err(Error::invalid(format!(
-                "index: {index} is outside 0..={} on {}",
-                caps.clients - 1,
-                caps.profile
-            )));
-        }
-        mqtt::check_len("client_id", client_id.len(), caps.client_id_len)?;
-        mqtt::check_quotable("client_id", client_id)?;
+        mqtt::check_client(&self.caps, index, client_id)?;
         let q = &options.qmt;
         if let Some(v) = q.mqtt_version {
             if !matches!(v, 3 | 4) {

@@ -228,6 +228,19 @@ pub(crate) fn check_len(what: &str, value: usize, (min, max): (usize, usize)) ->
     Ok(())
 }
 
+/// The checks before opening client `index` with `client_id` on a modem of `caps`.
+pub(crate) fn check_client(caps: &Capabilities, index: u8, client_id: &str) -> Result<()> {
+    if index >= caps.clients {
+        return Err(Error::invalid(format!(
+            "index: {index} is outside 0..={} on {}",
+            caps.clients - 1,
+            caps.profile
+        )));
+    }
+    check_len("client_id", client_id.len(), caps.client_id_len)?;
+    check_quotable("client_id", client_id)
+}
+
 pub(crate) fn check_qos(what: &str, qos: u8, caps: &Capabilities) -> Result<()> {
     if qos > caps.max_qos {
         return Err(Error::invalid(format!(

@@ -200,6 +200,13 @@ impl State {
     fn connected(&self) -> bool {
         self.link.is_some() && self.link_shared.connected.load(Ordering::SeqCst)
     }
+
+    /// The MQTT link, while it is connected.
+    fn live_link(&self) -> Option<&MqttLink> {
+        self.link
+            .as_ref()
+            .filter(|l| l.shared.connected.load(Ordering::SeqCst))
+    }
 }
 
 impl Drop for State {
@@ -268,6 +275,20 @@ fn int_arg(a: &[(String, bool)], i: usize, lo: i64, hi: i64) -> Option<i64> {
 fn str_arg(a: &[(String, bool)], i: usize, max: usize) -> Option<String> {
     let (t, q) = a.get(i)?;
     (*q && !t.is_empty() && t.len() <= max).then(|| t.clone())
+}
+
+/// `"<ProductKey>","<DeviceName>","<DeviceSecret>"` (AT+CMAUTH, AT+CCINIT): each quoted,
+/// not empty, and at most 11, 32 and 64 characters long.
+fn triple_args(a: &str) -> Option<(String, String, String)> {
+    let args = parse_args(a)?;
+    match (
+        str_arg(&args, 0, 11),
+        str_arg(&args, 1, 32),
+        str_arg(&args, 2, 64),
+    ) {
+        (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => Some((pk, dn, ds)),
+        _ => None,
+    }
 }
 
 const MQTT_NAMES: [&str; 10] = [
@@ -461,22 +482,13 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
     }
     let cme = |r: &mut Resp, code: i32| r.line(&format!("+CME ERROR: {code}"));
     match (name, form) {
-        ("CMAUTH", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
-                return r.error();
-            };
-            match (
-                str_arg(&args, 0, 11),
-                str_arg(&args, 1, 32),
-                str_arg(&args, 2, 64),
-            ) {
-                (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => {
-                    st.auth = Some((pk, dn, ds));
-                    r.ok()
-                }
-                _ => r.error(),
+        ("CMAUTH", Form::Write(a)) => match triple_args(a) {
+            Some(triple) => {
+                st.auth = Some(triple);
+                r.ok()
             }
-        }
+            None => r.error(),
+        },
         ("CMAUTH", Form::Read) => {
             let (pk, dn, ds) = st.auth.clone().unwrap_or_default();
             r.line(&format!("+CMAUTH: \"{pk}\",\"{dn}\",\"{ds}\""));
@@ -577,11 +589,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             if topic.contains(['+', '#']) {
                 return cme(r, -41);
             }
-            let Some(link) = st
-                .link
-                .as_ref()
-                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
-            else {
+            let Some(link) = st.live_link() else {
                 return cme(r, -27);
             };
             if link
@@ -607,11 +615,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             if !st.object {
                 return cme(r, -2);
             }
-            let Some(link) = st
-                .link
-                .as_ref()
-                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
-            else {
+            let Some(link) = st.live_link() else {
                 return cme(r, -27);
             };
             if link
@@ -638,11 +642,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             if !st.object {
                 return cme(r, -2);
             }
-            let Some(link) = st
-                .link
-                .as_ref()
-                .filter(|l| l.shared.connected.load(Ordering::SeqCst))
-            else {
+            let Some(link) = st.live_link() else {
                 return cme(r, -27);
             };
             if link.client.try_unsubscribe(topic.clone()).is_err() {
@@ -708,10 +708,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             }
             r.ok()
         }
-        ("CMSTATUS", Form::Read) => {
-            r.line(&format!("+CMSTATUS: {}", st.connected() as u8));
-            r.ok()
-        }
+        ("CMSTATUS", Form::Read) => r.answer(&format!("+CMSTATUS: {}", st.connected() as u8)),
         ("CMDISCONN", Form::Exec) => {
             if !st.object {
                 return cme(r, -2);
@@ -733,7 +730,18 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
 /// The CONNECT options of the platform login for the device triple.
 fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
     let ts = now_ms().to_string();
-    let ts = st.sign_timestamp.then_some(ts.as_str());
+    login_signed(st, sh, pk, dn, ds, st.sign_timestamp.then_some(ts.as_str()))
+}
+
+/// [`login`] with the signature's timestamp `ts`.
+fn login_signed(
+    st: &State,
+    sh: &Shared,
+    pk: &str,
+    dn: &str,
+    ds: &str,
+    ts: Option<&str>,
+) -> MqttOptions {
     let sign = sign_mqtt(pk, dn, ds, None, ts, SignMethod::HmacSha1);
     let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
     opts.set_credentials(sign.username, sign.password);
@@ -776,13 +784,9 @@ fn maybe_reconnect(st: &mut State, sh: &Arc<Shared>) {
     let Some((pk, dn, ds)) = st.auth.clone() else {
         return;
     };
+    // Signed with a timestamp even when `sign_timestamp` is off.
     let ts = now_ms().to_string();
-    let sign = sign_mqtt(&pk, &dn, &ds, None, Some(&ts), SignMethod::HmacSha1);
-    let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
-    opts.set_credentials(sign.username, sign.password);
-    opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));
-    opts.set_clean_session(st.clean);
-    opts.set_max_packet_size(256 * 1024, 256 * 1024);
+    let opts = login_signed(st, sh, &pk, &dn, &ds, Some(&ts));
     let shared = st.link_shared.clone();
     st.link = spawn_link(sh, opts, shared, true, st.subs.clone(), None);
 }
@@ -845,34 +849,22 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
     }
     let rev = st.rev;
     match (name, form) {
-        ("CCINIT", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
-                return r.error();
-            };
-            match (
-                str_arg(&args, 0, 11),
-                str_arg(&args, 1, 32),
-                str_arg(&args, 2, 64),
-            ) {
-                (Some(pk), Some(dn), Some(ds)) if args.len() == 3 => {
-                    st.coap = Some(Coap {
-                        pk,
-                        dn,
-                        ds,
-                        authed: false,
-                        pending: VecDeque::new(),
-                        forward: None,
-                    });
-                    r.ok()
-                }
-                _ => r.error(),
-            }
-        }
-        ("CCINIT", Form::Read) => match &st.coap {
-            Some(c) => {
-                r.line(&format!("+CCINIT: \"{}\",\"{}\",\"{}\"", c.pk, c.dn, c.ds));
+        ("CCINIT", Form::Write(a)) => match triple_args(a) {
+            Some((pk, dn, ds)) => {
+                st.coap = Some(Coap {
+                    pk,
+                    dn,
+                    ds,
+                    authed: false,
+                    pending: VecDeque::new(),
+                    forward: None,
+                });
                 r.ok()
             }
+            None => r.error(),
+        },
+        ("CCINIT", Form::Read) => match &st.coap {
+            Some(c) => r.answer(&format!("+CCINIT: \"{}\",\"{}\",\"{}\"", c.pk, c.dn, c.ds)),
             None => r.error(),
         },
         ("CCDEINIT", Form::Exec) => {
@@ -897,13 +889,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             };
             let forced = st.faults.auth_error.take();
             let Some(c) = st.coap.as_mut() else {
-                return match rev {
-                    Rev::V1 => r.line("+CME ERROR: -1"),
-                    Rev::V2 => {
-                        r.ok();
-                        r.urc_after("+CCAUTH: 6".into());
-                    }
-                };
+                return coap_error(r, rev, -1, "+CCAUTH: 6".into());
             };
             let code = forced.unwrap_or(0);
             if code == 0 {
@@ -927,22 +913,10 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             } else {
                 c.authed = false;
             }
-            let line = format!("+CCAUTH: {code}");
-            match (rev, ms) {
-                (_, 0) => {
-                    c.pending.push_back(line);
-                    r.ok()
-                }
-                (Rev::V1, _) if code != 0 && code != -1 => r.line(&format!("+CME ERROR: {code}")),
-                (Rev::V1, _) => {
-                    r.line(&line);
-                    r.ok()
-                }
-                (Rev::V2, _) => {
-                    r.ok();
-                    r.urc_after(line);
-                }
+            if ms != 0 && rev == Rev::V1 && code != 0 && code != -1 {
+                return r.line(&format!("+CME ERROR: {code}"));
             }
+            coap_result(c, rev, ms, format!("+CCAUTH: {code}"), r)
         }
         ("CCSEND", Form::Write(a)) => {
             let Some(args) = parse_args(a) else {
@@ -961,13 +935,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             let forced_err = st.faults.send_error.take();
             let forced_code = st.faults.response;
             let Some(c) = st.coap.as_mut() else {
-                return match rev {
-                    Rev::V1 => r.line("+CME ERROR: -1"),
-                    Rev::V2 => {
-                        r.ok();
-                        r.urc_after("+CCRECV: 6".into());
-                    }
-                };
+                return coap_error(r, rev, -1, "+CCRECV: 6".into());
             };
             // Error before anything is sent.
             let err = forced_err.or(if msg.len() > 1024 {
@@ -978,13 +946,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
                 None
             });
             if let Some(e) = err {
-                return match rev {
-                    Rev::V1 => r.line(&format!("+CME ERROR: {e}")),
-                    Rev::V2 => {
-                        r.ok();
-                        r.urc_after(format!("+CCRECV: {e}"));
-                    }
-                };
+                return coap_error(r, rev, e, format!("+CCRECV: {e}"));
             }
             let code = forced_code.unwrap_or(0x45);
             if code == 0x45 {
@@ -1009,20 +971,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
                 Rev::V1 => format!("+CCRECV: 0,\"0x{code:02X}\""),
                 Rev::V2 => format!("+CCRECV: 0,\"0x{code:02X}\",\"\""),
             };
-            match (rev, ms) {
-                (_, 0) => {
-                    c.pending.push_back(line);
-                    r.ok()
-                }
-                (Rev::V1, _) => {
-                    r.line(&line);
-                    r.ok()
-                }
-                (Rev::V2, _) => {
-                    r.ok();
-                    r.urc_after(line);
-                }
-            }
+            coap_result(c, rev, ms, line, r)
         }
         ("CCYIELD", Form::Exec) => {
             let Some(c) = st.coap.as_mut() else {
@@ -1040,7 +989,37 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
     }
 }
 
-fn check_aliyun(vm: &VirtualModem) -> Result<(), SimError> {
+/// A CoAP command fails: `+CME ERROR: <cme>` on the first revision, `OK` then the URC
+/// `urc` on the second.
+fn coap_error(r: &mut Resp, rev: Rev, cme: i32, urc: String) {
+    match rev {
+        Rev::V1 => r.line(&format!("+CME ERROR: {cme}")),
+        Rev::V2 => {
+            r.ok();
+            r.urc_after(urc);
+        }
+    }
+}
+
+/// A CoAP command's result `line`: kept for `AT+CCYIELD` when the wait `ms` is 0, else in
+/// the response on the first revision, or as a URC after `OK` on the second.
+fn coap_result(c: &mut Coap, rev: Rev, ms: i64, line: String, r: &mut Resp) {
+    match (rev, ms) {
+        (_, 0) => {
+            c.pending.push_back(line);
+            r.ok()
+        }
+        (Rev::V1, _) => r.answer(&line),
+        (Rev::V2, _) => {
+            r.ok();
+            r.urc_after(line);
+        }
+    }
+}
+
+/// Applies `f` to the Alibaba state of `vm`, after checking that it is open and has an
+/// Alibaba-cloud profile.
+fn with_aliyun(vm: &VirtualModem, f: impl FnOnce(&mut State)) -> Result<(), SimError> {
     vm.check_open()?;
     if rev_of(vm.shared.profile).is_none() {
         return Err(SimError::InvalidArgument(format!(
@@ -1048,46 +1027,33 @@ fn check_aliyun(vm: &VirtualModem) -> Result<(), SimError> {
             vm.shared.profile.name
         )));
     }
+    if let Some(st) = vm.shared.state().aliyun.as_mut() {
+        f(st);
+    }
     Ok(())
 }
 
 impl VirtualModem {
     /// Forces the `<resp_code>` of the following `AT+CCSEND`s (`None`: 0x45 again).
     pub fn force_coap_response(&self, code: Option<u8>) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.faults.response = code;
-        }
-        Ok(())
+        with_aliyun(self, |st| st.faults.response = code)
     }
 
     /// Makes the next `AT+CCAUTH` fail with `code` (revision 1: IOTX code, e.g. -4;
     /// revision 2: 1-14).
     pub fn force_coap_auth_error(&self, code: i32) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.faults.auth_error = Some(code);
-        }
-        Ok(())
+        with_aliyun(self, |st| st.faults.auth_error = Some(code))
     }
 
     /// Whether the MQTT login is signed with a timestamp (default, as the firmware does);
     /// without, the password is stable and a broker can check it from a password file.
     pub fn set_sign_timestamp(&self, on: bool) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.sign_timestamp = on;
-        }
-        Ok(())
+        with_aliyun(self, |st| st.sign_timestamp = on)
     }
 
     /// Makes the next `AT+CCSEND` fail with `code`.
     pub fn force_coap_send_error(&self, code: i32) -> Result<(), SimError> {
-        check_aliyun(self)?;
-        if let Some(st) = self.shared.state().aliyun.as_mut() {
-            st.faults.send_error = Some(code);
-        }
-        Ok(())
+        with_aliyun(self, |st| st.faults.send_error = Some(code))
     }
 }
 

@@ -36,23 +36,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, LastWill, MqttOptions, NetworkOptions, QoS, SubscribeFilter, TlsConfiguration,
-    Transport,
-};
+use rumqttc::{LastWill, MqttOptions, QoS, SubscribeFilter};
 
-use super::link::{self, Link, Pending};
+use super::link::{self, Link};
 use super::profile::{Profile, TOPIC_MAX, WILL_MAX};
 use super::tls;
 use super::{lock, Shared};
 
 const LINE_MAX: usize = 4096;
 const CERT_MAX: usize = 10240;
-const REQUEST_CAPACITY: usize = 1024;
 
 #[derive(Clone)]
 struct SslCtx {
@@ -108,6 +104,13 @@ impl Default for Slot {
             ssl_ctx: None,
             link: None,
         }
+    }
+}
+
+impl Slot {
+    /// A topic passes the `checkUTF8` check.
+    fn utf8_ok(&self, topic: &[u8]) -> bool {
+        !self.check_utf8 || std::str::from_utf8(topic).is_ok()
     }
 }
 
@@ -381,6 +384,11 @@ impl Resp {
     pub(crate) fn error(&mut self) {
         self.line("ERROR");
     }
+    /// One information line, then `OK`.
+    pub(crate) fn answer(&mut self, s: &str) {
+        self.line(s);
+        self.ok();
+    }
     pub(crate) fn urc_after(&mut self, s: String) {
         self.after.push(s);
     }
@@ -622,46 +630,16 @@ impl Modem {
     fn generic(&mut self, name: &str, form: Form<'_>, r: &mut Resp) {
         let p = self.profile;
         match (name, form) {
-            ("CGMI" | "GMI", Form::Exec) => {
-                r.line(p.manufacturer);
-                r.ok()
-            }
-            ("CGMM" | "GMM", Form::Exec) => {
-                r.line(p.model);
-                r.ok()
-            }
-            ("CGMR" | "GMR", Form::Exec) => {
-                r.line(&format!("+CGMR: {}", p.revision));
-                r.ok()
-            }
-            ("CGSN" | "GSN", Form::Exec) => {
-                r.line(p.imei);
-                r.ok()
-            }
-            ("CIMI", Form::Exec) => {
-                r.line(p.imsi);
-                r.ok()
-            }
-            ("CICCID", Form::Exec) => {
-                r.line(&format!("+ICCID: {}", p.iccid));
-                r.ok()
-            }
-            ("CCID", Form::Exec | Form::Read) => {
-                r.line(&format!("+CCID: {}", p.iccid));
-                r.ok()
-            }
-            ("CPIN", Form::Read) => {
-                r.line("+CPIN: READY");
-                r.ok()
-            }
-            ("CSQ", Form::Exec) => {
-                r.line("+CSQ: 23,0");
-                r.ok()
-            }
-            ("CSQ", Form::Test) => {
-                r.line("+CSQ: (0-31,99),(0-7,99)");
-                r.ok()
-            }
+            ("CGMI" | "GMI", Form::Exec) => r.answer(p.manufacturer),
+            ("CGMM" | "GMM", Form::Exec) => r.answer(p.model),
+            ("CGMR" | "GMR", Form::Exec) => r.answer(&format!("+CGMR: {}", p.revision)),
+            ("CGSN" | "GSN", Form::Exec) => r.answer(p.imei),
+            ("CIMI", Form::Exec) => r.answer(p.imsi),
+            ("CICCID", Form::Exec) => r.answer(&format!("+ICCID: {}", p.iccid)),
+            ("CCID", Form::Exec | Form::Read) => r.answer(&format!("+CCID: {}", p.iccid)),
+            ("CPIN", Form::Read) => r.answer("+CPIN: READY"),
+            ("CSQ", Form::Exec) => r.answer("+CSQ: 23,0"),
+            ("CSQ", Form::Test) => r.answer("+CSQ: (0-31,99),(0-7,99)"),
             ("CREG" | "CGREG" | "CEREG", f) => {
                 let i = match name {
                     "CREG" => 0,
@@ -669,14 +647,8 @@ impl Modem {
                     _ => 2,
                 };
                 match f {
-                    Form::Read => {
-                        r.line(&format!("+{name}: {},1", self.reg_n[i]));
-                        r.ok()
-                    }
-                    Form::Test => {
-                        r.line(&format!("+{name}: (0-2)"));
-                        r.ok()
-                    }
+                    Form::Read => r.answer(&format!("+{name}: {},1", self.reg_n[i])),
+                    Form::Test => r.answer(&format!("+{name}: (0-2)")),
                     Form::Write(a) => match int(&split_args(a), 0, 0, 2) {
                         Some(n) => {
                             self.reg_n[i] = n as u8;
@@ -690,10 +662,7 @@ impl Modem {
                     }
                 }
             }
-            ("COPS", Form::Read) => {
-                r.line(&format!("+COPS: 0,0,\"CHINA MOBILE\",{}", p.act));
-                r.ok()
-            }
+            ("COPS", Form::Read) => r.answer(&format!("+COPS: 0,0,\"CHINA MOBILE\",{}", p.act)),
             ("COPS", Form::Test) => {
                 r.line(&format!(
                     "+COPS: (2,\"CHINA MOBILE\",\"CMCC\",\"46000\",{}),,(0-4),(0-2)",
@@ -702,10 +671,7 @@ impl Modem {
                 r.ok()
             }
             ("COPS", Form::Write(_)) => r.ok(),
-            ("CGATT", Form::Read) => {
-                r.line("+CGATT: 1");
-                r.ok()
-            }
+            ("CGATT", Form::Read) => r.answer("+CGATT: 1"),
             ("CGATT", Form::Write(_)) => r.ok(),
             ("CGDCONT", Form::Write(a)) => {
                 let args = split_args(a);
@@ -760,10 +726,7 @@ impl Modem {
                 r.ok()
             }
             ("CGACT", Form::Write(_)) => r.ok(),
-            ("CGACT", Form::Test) => {
-                r.line("+CGACT: (0,1)");
-                r.ok()
-            }
+            ("CGACT", Form::Test) => r.answer("+CGACT: (0,1)"),
             ("CGPADDR", Form::Exec | Form::Write(_)) => {
                 for cid in self.cgdcont.keys() {
                     if *cid == 1 {
@@ -774,25 +737,15 @@ impl Modem {
                 }
                 r.ok()
             }
-            ("CFUN", Form::Read) => {
-                r.line("+CFUN: 1");
-                r.ok()
-            }
+            ("CFUN", Form::Read) => r.answer("+CFUN: 1"),
             ("CFUN", Form::Write(a)) => match int(&split_args(a), 0, 0, 7) {
                 Some(_) => r.ok(),
                 None => self.cme(r, 50),
             },
-            ("CFUN", Form::Test) => {
-                r.line("+CFUN: (0,1,4),(0-1)");
-                r.ok()
-            }
-            ("IPR", Form::Read) => {
-                r.line("+IPR: 115200");
-                r.ok()
-            }
+            ("CFUN", Form::Test) => r.answer("+CFUN: (0,1,4),(0-1)"),
+            ("IPR", Form::Read) => r.answer("+IPR: 115200"),
             ("IPR", Form::Test) => {
-                r.line("+IPR: (0,300,600,1200,2400,4800,9600,19200,38400,57600,115200,230400,460800,921600,3000000,3200000,3686400)");
-                r.ok()
+                r.answer("+IPR: (0,300,600,1200,2400,4800,9600,19200,38400,57600,115200,230400,460800,921600,3000000,3200000,3686400)");
             }
             ("IPR", Form::Write(a)) => match num(&split_args(a), 0) {
                 Some(
@@ -801,14 +754,8 @@ impl Modem {
                 ) => r.ok(),
                 _ => self.cme(r, 50),
             },
-            ("CMEE", Form::Read) => {
-                r.line(&format!("+CMEE: {}", self.cmee));
-                r.ok()
-            }
-            ("CMEE", Form::Test) => {
-                r.line("+CMEE: (0-2)");
-                r.ok()
-            }
+            ("CMEE", Form::Read) => r.answer(&format!("+CMEE: {}", self.cmee)),
+            ("CMEE", Form::Test) => r.answer("+CMEE: (0-2)"),
             ("CMEE", Form::Write(a)) => match int(&split_args(a), 0, 0, 2) {
                 Some(n) => {
                     self.cmee = n as u8;
@@ -939,10 +886,7 @@ impl Modem {
                     r.ok()
                 }
                 _ => match self.profile.test_line(cmd) {
-                    Some(l) => {
-                        r.line(&format!("+CMQTT{cmd}: {l}"));
-                        r.ok()
-                    }
+                    Some(l) => r.answer(&format!("+CMQTT{cmd}: {l}")),
                     None => r.error(),
                 },
             }
@@ -1054,79 +998,22 @@ impl Modem {
                 }
             }
             ("WILLTOPIC" | "TOPIC" | "UNSUBTOPIC", Form::Write(a)) => {
-                let args = split_args(a);
-                let (Some(idx), Some(len), 2) = (self.idx(&args), num(&args, 1), args.len()) else {
-                    r.error();
-                    return Next::Line;
-                };
-                if !(1..=TOPIC_MAX as i64).contains(&len) {
-                    return failn(r, cmd, idx, 22);
-                }
-                if self.slots[usize::from(idx)].acquired.is_none() {
-                    return failn(r, cmd, idx, 20);
-                }
-                r.prompt();
                 let kind = match cmd {
-                    "WILLTOPIC" => DataKind::WillTopic(idx),
-                    "TOPIC" => DataKind::Topic(idx),
-                    _ => DataKind::UnsubTopic(idx),
+                    "WILLTOPIC" => DataKind::WillTopic,
+                    "TOPIC" => DataKind::Topic,
+                    _ => DataKind::UnsubTopic,
                 };
-                return Next::Data(kind, len as usize);
+                return self.data_write(cmd, a, TOPIC_MAX, false, |idx, _| kind(idx), r);
             }
             ("WILLMSG", Form::Write(a)) => {
-                let args = split_args(a);
-                let (Some(idx), Some(len), Some(qos), 3) = (
-                    self.idx(&args),
-                    num(&args, 1),
-                    int(&args, 2, 0, 2),
-                    args.len(),
-                ) else {
-                    r.error();
-                    return Next::Line;
-                };
-                if !(1..=WILL_MAX as i64).contains(&len) {
-                    return failn(r, cmd, idx, 22);
-                }
-                if self.slots[usize::from(idx)].acquired.is_none() {
-                    return failn(r, cmd, idx, 20);
-                }
-                r.prompt();
-                return Next::Data(DataKind::WillMsg(idx, qos as u8), len as usize);
+                return self.data_write(cmd, a, WILL_MAX, true, DataKind::WillMsg, r);
             }
             ("PAYLOAD", Form::Write(a)) => {
-                let args = split_args(a);
-                let (Some(idx), Some(len), 2) = (self.idx(&args), num(&args, 1), args.len()) else {
-                    r.error();
-                    return Next::Line;
-                };
-                if !(1..=self.profile.payload_max as i64).contains(&len) {
-                    return failn(r, cmd, idx, 22);
-                }
-                if self.slots[usize::from(idx)].acquired.is_none() {
-                    return failn(r, cmd, idx, 20);
-                }
-                r.prompt();
-                return Next::Data(DataKind::Payload(idx), len as usize);
+                let max = self.profile.payload_max;
+                return self.data_write(cmd, a, max, false, |idx, _| DataKind::Payload(idx), r);
             }
             ("SUBTOPIC", Form::Write(a)) => {
-                let args = split_args(a);
-                let (Some(idx), Some(len), Some(qos), 3) = (
-                    self.idx(&args),
-                    num(&args, 1),
-                    int(&args, 2, 0, 2),
-                    args.len(),
-                ) else {
-                    r.error();
-                    return Next::Line;
-                };
-                if !(1..=TOPIC_MAX as i64).contains(&len) {
-                    return failn(r, cmd, idx, 22);
-                }
-                if self.slots[usize::from(idx)].acquired.is_none() {
-                    return failn(r, cmd, idx, 20);
-                }
-                r.prompt();
-                return Next::Data(DataKind::SubTopic(idx, qos as u8), len as usize);
+                return self.data_write(cmd, a, TOPIC_MAX, true, DataKind::SubTopic, r);
             }
             ("CONNECT", Form::Read) => {
                 for (i, s) in self.slots.iter().enumerate() {
@@ -1330,25 +1217,8 @@ impl Modem {
                 Err(_) => forced = forced.or(Some(2)),
             }
         }
-        let negotiate = tls_cfg.map(|(cfg, secs)| {
-            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                Arc::new(cfg),
-            )));
-            secs
-        });
-        let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
-        let acker = client.clone();
-        if let Some(secs) = negotiate {
-            // <negotiatetime> bounds the TLS negotiation; rumqttc's connection
-            // timeout covers TCP connect, handshake and CONNACK together.
-            let mut net = NetworkOptions::new();
-            net.set_connection_timeout(u64::from(secs));
-            eventloop.set_network_options(net);
-        }
-        let (kill_tx, kill_rx) = flume::bounded(1);
         let gen = self.next_gen;
         self.next_gen += 1;
-        let pending = Arc::new(Mutex::new(Pending::default()));
         let mut info = format!("\"{addr}\",{keepalive},{clean}");
         if let Some(u) = &user {
             info.push_str(&format!(",\"{u}\""));
@@ -1356,42 +1226,17 @@ impl Modem {
                 info.push_str(&format!(",\"{p}\""));
             }
         }
-        let shared = Arc::clone(sh);
-        let p2 = Arc::clone(&pending);
-        let had_login = user.is_some();
-        let spawned = thread::Builder::new()
-            .name(format!("vmodem-link-{idx}"))
-            .spawn(move || {
-                link::run(link::LinkArgs {
-                    shared,
-                    idx,
-                    gen,
-                    eventloop,
-                    acker,
-                    kill: kill_rx,
-                    pending: p2,
-                    had_login,
-                    tls: negotiate.is_some(),
-                    forced_error: forced,
-                })
-            });
-        let thread = match spawned {
-            Ok(t) => t,
-            Err(e) => {
-                log::error!("virtual modem: cannot spawn a link thread: {e}");
-                return fail(r, "CONNECT", idx, 4);
-            }
-        };
-        self.slots[slot_i].link = Some(Link {
-            gen,
-            client,
-            kill: Some(kill_tx),
-            pending,
-            connected: false,
-            disconnecting: false,
-            thread: Some(thread),
+        let start = link::Start {
+            opts,
+            tls: tls_cfg,
+            had_login: user.is_some(),
+            forced_error: forced,
             info,
-        });
+        };
+        let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-link-{idx}"), start) else {
+            return fail(r, "CONNECT", idx, 4);
+        };
+        self.slots[slot_i].link = Some(link);
         r.ok()
     }
 
@@ -1454,7 +1299,6 @@ impl Modem {
             r.error();
             return Next::Line;
         };
-        let i = usize::from(idx);
         if args.len() >= 3 {
             // One-shot: AT+CMQTTSUB=<idx>,<len>,<qos>[,<dup>]
             let (Some(len), Some(q), Some(_dup), true) = (
@@ -1466,41 +1310,117 @@ impl Modem {
                 r.error();
                 return Next::Line;
             };
-            if !(1..=TOPIC_MAX as i64).contains(&len) {
-                fail(r, "SUB", idx, 22);
-                return Next::Line;
-            }
-            if self.slots[i].acquired.is_none() {
-                fail(r, "SUB", idx, 20);
-                return Next::Line;
-            }
-            if !self.is_connected(i) {
-                fail(r, "SUB", idx, 11);
-                return Next::Line;
-            }
-            r.prompt();
-            return Next::Data(DataKind::SubOne(idx, q as u8), len as usize);
+            let kind = DataKind::SubOne(idx, q as u8);
+            return self.prompt_for("SUB", idx, len, TOPIC_MAX, kind, r);
         }
         // AT+CMQTTSUB=<idx>[,<dup>]: the topics given by AT+CMQTTSUBTOPIC.
-        if opt_int(&args, 1, 0, 1, 0).is_none() {
+        if let Some(topics) = self.listed_topics("SUB", &args, idx, |s| &mut s.sub_topics, r) {
+            self.send_subscribe(idx, topics, r);
+        }
+        Next::Line
+    }
+
+    /// `AT+CMQTT<cmd>=<idx>,<len>[,<qos>]` (with `with_qos`): the commands that take
+    /// `len` bytes of `kind(idx, qos)` after the prompt, `len` within 1..=`max`.
+    fn data_write(
+        &self,
+        cmd: &str,
+        a: &str,
+        max: usize,
+        with_qos: bool,
+        kind: impl FnOnce(u8, u8) -> DataKind,
+        r: &mut Resp,
+    ) -> Next {
+        let args = split_args(a);
+        let (arity, q) = if with_qos {
+            (3, int(&args, 2, 0, 2))
+        } else {
+            (2, Some(0))
+        };
+        let (Some(idx), Some(len), Some(q)) = (self.idx(&args), num(&args, 1), q) else {
+            r.error();
+            return Next::Line;
+        };
+        if args.len() != arity {
             r.error();
             return Next::Line;
         }
-        if self.slots[i].acquired.is_none() {
-            fail(r, "SUB", idx, 20);
-            return Next::Line;
+        self.prompt_for(cmd, idx, len, max, kind(idx, q as u8), r)
+    }
+
+    /// Prompts for `len` bytes of `kind` once `len` is within 1..=`max` (else error 22),
+    /// the client acquired (else 20) and, for a one-shot SUB / UNSUB, connected (else 11).
+    fn prompt_for(
+        &self,
+        cmd: &str,
+        idx: u8,
+        len: i64,
+        max: usize,
+        kind: DataKind,
+        r: &mut Resp,
+    ) -> Next {
+        let need_link = matches!(kind, DataKind::SubOne(..) | DataKind::UnsubOne(..));
+        if !(1..=max as i64).contains(&len) {
+            return failn(r, cmd, idx, 22);
         }
-        let topics = std::mem::take(&mut self.slots[i].sub_topics);
+        let i = usize::from(idx);
+        if self.slots[i].acquired.is_none() {
+            return failn(r, cmd, idx, 20);
+        }
+        if need_link && !self.is_connected(i) {
+            return failn(r, cmd, idx, 11);
+        }
+        r.prompt();
+        Next::Data(kind, len as usize)
+    }
+
+    /// `AT+CMQTT<cmd>=<idx>[,<dup>]` (SUB / UNSUB): takes the topics listed before in the
+    /// slot's `list`; `None` once answered with an error.
+    fn listed_topics<T>(
+        &mut self,
+        cmd: &str,
+        args: &[Arg],
+        idx: u8,
+        list: impl FnOnce(&mut Slot) -> &mut Vec<T>,
+        r: &mut Resp,
+    ) -> Option<Vec<T>> {
+        if opt_int(args, 1, 0, 1, 0).is_none() {
+            r.error();
+            return None;
+        }
+        let i = usize::from(idx);
+        if self.slots[i].acquired.is_none() {
+            fail(r, cmd, idx, 20);
+            return None;
+        }
+        let topics = std::mem::take(list(&mut self.slots[i]));
         if !self.is_connected(i) {
-            fail(r, "SUB", idx, 11);
-            return Next::Line;
+            fail(r, cmd, idx, 11);
+            return None;
         }
         if topics.is_empty() {
-            fail(r, "SUB", idx, 18);
-            return Next::Line;
+            fail(r, cmd, idx, 18);
+            return None;
         }
-        self.send_subscribe(idx, topics, r);
-        Next::Line
+        Some(topics)
+    }
+
+    /// The topic of a one-shot SUB / UNSUB arrived: `true` when it passes the UTF-8
+    /// check and the link is still up, `false` once answered with an error.
+    fn one_shot_ready(&self, cmd: &str, idx: u8, topic: &[u8], r: &mut Resp) -> bool {
+        let Some(s) = self.slots.get(usize::from(idx)) else {
+            r.error();
+            return false;
+        };
+        if !s.utf8_ok(topic) {
+            fail(r, cmd, idx, 2);
+            return false;
+        }
+        if !self.is_connected(usize::from(idx)) {
+            fail(r, cmd, idx, 11);
+            return false;
+        }
+        true
     }
 
     fn is_connected(&self, i: usize) -> bool {
@@ -1536,7 +1456,6 @@ impl Modem {
             r.error();
             return Next::Line;
         };
-        let i = usize::from(idx);
         if args.len() >= 3 {
             // One-shot: AT+CMQTTUNSUB=<idx>,<len>,<dup>
             let (Some(len), Some(_dup), true) =
@@ -1545,39 +1464,12 @@ impl Modem {
                 r.error();
                 return Next::Line;
             };
-            if !(1..=TOPIC_MAX as i64).contains(&len) {
-                fail(r, "UNSUB", idx, 22);
-                return Next::Line;
-            }
-            if self.slots[i].acquired.is_none() {
-                fail(r, "UNSUB", idx, 20);
-                return Next::Line;
-            }
-            if !self.is_connected(i) {
-                fail(r, "UNSUB", idx, 11);
-                return Next::Line;
-            }
-            r.prompt();
-            return Next::Data(DataKind::UnsubOne(idx), len as usize);
+            let kind = DataKind::UnsubOne(idx);
+            return self.prompt_for("UNSUB", idx, len, TOPIC_MAX, kind, r);
         }
-        if opt_int(&args, 1, 0, 1, 0).is_none() {
-            r.error();
-            return Next::Line;
+        if let Some(topics) = self.listed_topics("UNSUB", &args, idx, |s| &mut s.unsub_topics, r) {
+            self.send_unsubscribe(idx, topics, r);
         }
-        if self.slots[i].acquired.is_none() {
-            fail(r, "UNSUB", idx, 20);
-            return Next::Line;
-        }
-        let topics = std::mem::take(&mut self.slots[i].unsub_topics);
-        if !self.is_connected(i) {
-            fail(r, "UNSUB", idx, 11);
-            return Next::Line;
-        }
-        if topics.is_empty() {
-            fail(r, "UNSUB", idx, 18);
-            return Next::Line;
-        }
-        self.send_unsubscribe(idx, topics, r);
         Next::Line
     }
 
@@ -1609,7 +1501,6 @@ impl Modem {
     }
 
     fn data_done(&mut self, _sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>, r: &mut Resp) {
-        let utf8_ok = |s: &Slot, d: &[u8]| !s.check_utf8 || std::str::from_utf8(d).is_ok();
         match kind {
             DataKind::WillTopic(idx) | DataKind::Topic(idx) | DataKind::UnsubTopic(idx) => {
                 let cmd = match kind {
@@ -1620,7 +1511,7 @@ impl Modem {
                 let Some(s) = self.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
-                if !utf8_ok(s, &data) {
+                if !s.utf8_ok(&data) {
                     return fail(r, cmd, idx, 2);
                 }
                 match kind {
@@ -1648,35 +1539,21 @@ impl Modem {
                 let Some(s) = self.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
-                if !utf8_ok(s, &data) {
+                if !s.utf8_ok(&data) {
                     return fail(r, "SUBTOPIC", idx, 2);
                 }
                 s.sub_topics.push((data, q));
                 r.ok()
             }
             DataKind::SubOne(idx, q) => {
-                let Some(s) = self.slots.get(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !utf8_ok(s, &data) {
-                    return fail(r, "SUB", idx, 2);
+                if self.one_shot_ready("SUB", idx, &data, r) {
+                    self.send_subscribe(idx, vec![(data, q)], r)
                 }
-                if !self.is_connected(usize::from(idx)) {
-                    return fail(r, "SUB", idx, 11);
-                }
-                self.send_subscribe(idx, vec![(data, q)], r)
             }
             DataKind::UnsubOne(idx) => {
-                let Some(s) = self.slots.get(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !utf8_ok(s, &data) {
-                    return fail(r, "UNSUB", idx, 2);
+                if self.one_shot_ready("UNSUB", idx, &data, r) {
+                    self.send_unsubscribe(idx, vec![data], r)
                 }
-                if !self.is_connected(usize::from(idx)) {
-                    return fail(r, "UNSUB", idx, 11);
-                }
-                self.send_unsubscribe(idx, vec![data], r)
             }
             DataKind::Cert(name) => {
                 self.certs.insert(name, data);

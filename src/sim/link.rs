@@ -10,12 +10,12 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, Outgoing, Publish,
-    StateError,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, MqttOptions,
+    NetworkOptions, Outgoing, Publish, StateError, TlsConfiguration, Transport,
 };
 
 use super::{lock, Shared};
@@ -283,6 +283,84 @@ pub(crate) struct LinkArgs {
     /// The link runs over TLS (for the error codes).
     pub tls: bool,
     pub forced_error: Option<u8>,
+}
+
+/// The requests an `AsyncClient` queues before `try_*` calls fail.
+const REQUEST_CAPACITY: usize = 1024;
+
+/// What a CONNECT command settled before its link starts.
+pub(crate) struct Start {
+    pub opts: MqttOptions,
+    /// TLS to the broker, and the bound in seconds on the whole connection set-up
+    /// (TCP connect, handshake and CONNACK: rumqttc's connection timeout).
+    pub tls: Option<(rustls::ClientConfig, u16)>,
+    pub had_login: bool,
+    /// Reported as the connect result without opening a socket.
+    pub forced_error: Option<u8>,
+    /// For the read form of AT+CMQTTCONNECT.
+    pub info: String,
+}
+
+/// Starts the link of client `idx`, generation `gen`, on a thread called `name`.
+/// `None` (logged) when the thread cannot be started.
+pub(crate) fn spawn(
+    shared: &Arc<Shared>,
+    idx: u8,
+    gen: u64,
+    name: String,
+    start: Start,
+) -> Option<Link> {
+    let Start {
+        mut opts,
+        tls,
+        had_login,
+        forced_error,
+        info,
+    } = start;
+    let negotiate = tls.map(|(cfg, secs)| {
+        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(cfg),
+        )));
+        secs
+    });
+    let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
+    let acker = client.clone();
+    if let Some(secs) = negotiate {
+        let mut net = NetworkOptions::new();
+        net.set_connection_timeout(u64::from(secs));
+        eventloop.set_network_options(net);
+    }
+    let (kill_tx, kill_rx) = flume::bounded(1);
+    let pending = Arc::new(Mutex::new(Pending::default()));
+    let args = LinkArgs {
+        shared: Arc::clone(shared),
+        idx,
+        gen,
+        eventloop,
+        acker,
+        kill: kill_rx,
+        pending: Arc::clone(&pending),
+        had_login,
+        tls: negotiate.is_some(),
+        forced_error,
+    };
+    let thread = match thread::Builder::new().name(name).spawn(move || run(args)) {
+        Ok(t) => t,
+        Err(e) => {
+            log::error!("virtual modem: cannot spawn a link thread: {e}");
+            return None;
+        }
+    };
+    Some(Link {
+        gen,
+        client,
+        kill: Some(kill_tx),
+        pending,
+        connected: false,
+        disconnecting: false,
+        thread: Some(thread),
+        info,
+    })
 }
 
 pub(crate) fn run(a: LinkArgs) {

@@ -27,23 +27,18 @@
 
 use std::collections::VecDeque;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, LastWill, MqttOptions, NetworkOptions, SubscribeFilter, TlsConfiguration,
-    Transport,
-};
+use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
 use super::at::{int, num, opt_int, qos, split_args, Arg, Form, Modem, Next, Resp};
-use super::link::{self, Link, LinkEvent, Pending};
+use super::link::{self, Link, LinkEvent};
 use super::profile::Profile;
 use super::{lock, tls, Shared};
 
 const BUFFERS: usize = 5;
 const TOPIC_MAX: usize = 255;
-const REQUEST_CAPACITY: usize = 1024;
 const FILE_MAX: usize = 10240;
 
 #[derive(Clone)]
@@ -629,7 +624,7 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     // <seclevel> 0/1/2 has the meaning of SIMCom's authmode 0/1/2, and <sslversion> 0-4
     // the same values. The server is checked against the host given to AT+QMTOPEN.
     let mut forced_error = None;
-    let mut negotiate = None;
+    let mut tls_cfg = None;
     let (ssl_on, ctx) = c.ssl;
     if ssl_on {
         let s = &m.qmt.ssl[usize::from(ctx)];
@@ -649,62 +644,23 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
             server_name: &host,
         };
         match tls::client_config(&setup) {
-            Ok(cfg) => {
-                opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                    Arc::new(cfg),
-                )));
-                negotiate = Some(s.negotiatetime.max(1));
-            }
+            Ok(cfg) => tls_cfg = Some((cfg, s.negotiatetime.max(1))),
             Err(code) => forced_error = Some(code),
         }
     }
-    let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
-    let acker = client.clone();
-    if let Some(secs) = negotiate {
-        let mut net = NetworkOptions::new();
-        net.set_connection_timeout(u64::from(secs));
-        eventloop.set_network_options(net);
-    }
-    let tls_on = negotiate.is_some();
-    let (kill_tx, kill_rx) = flume::bounded(1);
     let gen = m.next_gen;
     m.next_gen += 1;
-    let pending = Arc::new(Mutex::new(Pending::default()));
-    let shared = Arc::clone(sh);
-    let p2 = Arc::clone(&pending);
-    let spawned = thread::Builder::new()
-        .name(format!("vmodem-qmt-{idx}"))
-        .spawn(move || {
-            link::run(link::LinkArgs {
-                shared,
-                idx,
-                gen,
-                eventloop,
-                acker,
-                kill: kill_rx,
-                pending: p2,
-                had_login,
-                forced_error,
-                tls: tls_on,
-            })
-        });
-    let thread = match spawned {
-        Ok(t) => t,
-        Err(e) => {
-            log::error!("virtual modem: cannot spawn a link thread: {e}");
-            return r.error();
-        }
-    };
-    m.slots[i].link = Some(Link {
-        gen,
-        client,
-        kill: Some(kill_tx),
-        pending,
-        connected: false,
-        disconnecting: false,
-        thread: Some(thread),
+    let start = link::Start {
+        opts,
+        tls: tls_cfg,
+        had_login,
+        forced_error,
         info: String::new(),
-    });
+    };
+    let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-qmt-{idx}"), start) else {
+        return r.error();
+    };
+    m.slots[i].link = Some(link);
     r.ok()
 }
 

@@ -1,36 +1,28 @@
 """Fixtures shared by the Python suites.
 
-This file does not import modemqtt, so the helpers' own tests run without the extension.
+This file does not import modemqtt at module level, so the helpers' own tests run without the
+extension.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from scripted_modem import ScriptedModem
-from support import find_exe, free_port
+from support import free_port, host_port, require_exe, run_mosquitto
+
+if TYPE_CHECKING:
+    from modemqtt import Modem, VirtualModem
 
 MOSQUITTO_MISSING = "mosquitto not installed: apt-get install mosquitto"
-
-
-def _require(exe: str | None, reason: str) -> str:
-    """The executable, or skip with ``reason`` (fail instead when CI demands the tools)."""
-    if exe is None:
-        if os.environ.get("MODEMQTT_REQUIRE_MOSQUITTO"):
-            pytest.fail(f"{reason} (MODEMQTT_REQUIRE_MOSQUITTO is set)")
-        pytest.skip(reason)
-    return exe
 
 
 @pytest.fixture(scope="session")
 def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private mosquitto on 127.0.0.1 for the whole session: yields "mqtt://127.0.0.1:PORT"."""
-    exe = _require(find_exe("mosquitto"), MOSQUITTO_MISSING)
+    exe = require_exe("mosquitto", MOSQUITTO_MISSING)
     folder = tmp_path_factory.mktemp("mosquitto")
     port = free_port()
     conf = folder / "mosquitto.conf"
@@ -43,39 +35,31 @@ def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "log_type warning\n"
         "log_type notice\n"
     )
-    log_path = folder / "mosquitto.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"mosquitto exited with {proc.returncode}: {log_path.read_text()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"mosquitto never accepted on {port}: {log_path.read_text()}")
-                    time.sleep(0.05)
-            yield f"mqtt://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with run_mosquitto(exe, conf, [port]):
+        yield f"mqtt://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")
 def mosquitto_clients() -> None:
     """Skip (or fail in CI) when mosquitto_sub / mosquitto_pub are missing."""
     reason = "mosquitto clients not installed: apt-get install mosquitto-clients"
-    _require(find_exe("mosquitto_sub"), reason)
-    _require(find_exe("mosquitto_pub"), reason)
+    require_exe("mosquitto_sub", reason)
+    require_exe("mosquitto_pub", reason)
+
+
+@pytest.fixture
+def broker(vm: VirtualModem) -> tuple[str, int]:
+    """(host, port) of the module's ``vm`` fixture's broker."""
+    return host_port(vm.broker_url)
+
+
+@pytest.fixture
+def modem(vm: VirtualModem) -> Iterator[Modem]:
+    """A Modem on the module's ``vm`` fixture."""
+    from modemqtt import Modem
+
+    with Modem(vm.port, timeout=10.0) as m:
+        yield m
 
 
 @pytest.fixture

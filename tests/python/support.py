@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import tty
 import uuid
-from typing import Callable, TypeVar
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit
+
+import pytest
+
+if TYPE_CHECKING:
+    from modemqtt import Modem, MqttClient
 
 T = TypeVar("T")
 
@@ -60,6 +69,84 @@ def find_exe(name: str) -> str | None:
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+def require_exe(name: str, reason: str) -> str:
+    """The path of executable ``name``, or skip with ``reason`` (fail instead when
+    MODEMQTT_REQUIRE_MOSQUITTO is set: CI demands the tools)."""
+    exe = find_exe(name)
+    if exe is None:
+        if os.environ.get("MODEMQTT_REQUIRE_MOSQUITTO"):
+            pytest.fail(f"{reason} (MODEMQTT_REQUIRE_MOSQUITTO is set)")
+        pytest.skip(reason)
+    return exe
+
+
+@contextlib.contextmanager
+def run_mosquitto(exe: str, conf: Path, ports: Iterable[int]) -> Iterator[None]:
+    """Runs mosquitto with ``conf`` (its output in mosquitto.log beside it) and waits up to
+    15 s until every port in ``ports`` on 127.0.0.1 accepts; stops it on exit."""
+    log_path = conf.parent / "mosquitto.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 15
+            for port in ports:
+                while True:
+                    if proc.poll() is not None:
+                        pytest.fail(
+                            f"mosquitto exited with {proc.returncode}: {log_path.read_text()}"
+                        )
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            pytest.fail(
+                                f"mosquitto never accepted on {port}: {log_path.read_text()}"
+                            )
+                        time.sleep(0.05)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def new_id(prefix: str = "t") -> str:
+    """A client id no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def connected(
+    modem: Modem, broker: tuple[str, int], index: int = 0, client_kwargs: Any = None, **kwargs: Any
+) -> MqttClient:
+    """A client on ``index`` connected to ``broker``; ``kwargs`` go to ``connect``."""
+    client = modem.mqtt(new_id(), index, **(client_kwargs or {}))
+    client.connect(broker[0], broker[1], **kwargs)
+    assert client.is_connected()
+    return client
+
+
+def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
+    """The transcript entries the host wrote."""
+    return [e for e in modem.transcript() if e[1] == "tx"]
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m modemqtt.cli ARGS``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "modemqtt.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 class MosquittoSub:

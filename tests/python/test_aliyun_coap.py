@@ -25,12 +25,6 @@ def vm(request: pytest.FixtureRequest) -> Iterator[VirtualModem]:
 
 
 @pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
-
-
-@pytest.fixture
 def coap(modem: Modem) -> Iterator[AliyunCoap]:
     with modem.aliyun_coap(PK, DN, DS) as c:
         yield c

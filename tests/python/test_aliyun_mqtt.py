@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from modemqtt import Modem, ModemError, MqttClient, MqttError, VirtualModem, aliyun_sign
-from support import wait_until
+from support import run_cli, wait_until
 
 PK = "CwlekguDcv3"
 DN = "device"
@@ -22,12 +22,6 @@ PROFILES = list(PAYLOAD_MAX)
 def vm(request: pytest.FixtureRequest) -> Iterator[VirtualModem]:
     with VirtualModem(request.param) as v:
         yield v
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
 
 
 @pytest.fixture
@@ -259,16 +253,8 @@ def test_secret_never_in_transcript(client: MqttClient, modem: Modem) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_cli_demo_on_aliyun_profiles(profile: str) -> None:
     import json
-    import subprocess
-    import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", "demo", "--json", "--profile", profile],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_cli("demo", "--json", "--profile", profile)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["modem"]["dialect"] == "aliyun"

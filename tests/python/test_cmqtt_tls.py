@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,19 +17,11 @@ from pathlib import Path
 
 import pytest
 from modemqtt import Modem, MqttClient, MqttError, Tls, VirtualModem
-from support import find_exe, free_port, unique_topic
+from support import free_port, require_exe, run_mosquitto, unique_topic
 
 # The names the server certificate carries; SERVER_NAME does not resolve, so the virtual
 # modem redirects it to its broker and checks the certificate against it.
 SERVER_NAME = "broker.modemqtt.test"
-
-
-def _require(exe: str | None, reason: str) -> str:
-    if exe is None:
-        if os.environ.get("MODEMQTT_REQUIRE_MOSQUITTO"):
-            pytest.fail(f"{reason} (MODEMQTT_REQUIRE_MOSQUITTO is set)")
-        pytest.skip(reason)
-    return exe
 
 
 @dataclass(frozen=True)
@@ -112,7 +102,7 @@ def _leaf(exe: str, folder: Path, name: str, ca: tuple[Path, Path], ext: str) ->
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    exe = _require(find_exe("openssl"), "openssl not installed: apt-get install openssl")
+    exe = require_exe("openssl", "openssl not installed: apt-get install openssl")
     folder = tmp_path_factory.mktemp("tls")
     ca = _ca(exe, folder, "modemqtt-test-ca")
     other = _ca(exe, folder, "unrelated-ca")
@@ -145,7 +135,7 @@ class TlsBroker:
 @pytest.fixture(scope="session")
 def tls_broker(certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     """One mosquitto: TLS (server auth), TLS requiring a client certificate, plain TCP."""
-    exe = _require(find_exe("mosquitto"), "mosquitto not installed: apt-get install mosquitto")
+    exe = require_exe("mosquitto", "mosquitto not installed: apt-get install mosquitto")
     folder = tmp_path_factory.mktemp("mosquitto-tls")
     ports = TlsBroker(server_auth=free_port(), mutual=free_port(), plain=free_port())
     tls = f"cafile {certs.ca}\ncertfile {certs.server_cert}\nkeyfile {certs.server_key}\n"
@@ -160,34 +150,8 @@ def tls_broker(certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         f"listener {ports.mutual} 127.0.0.1\n{tls}require_certificate true\n"
         f"listener {ports.plain} 127.0.0.1\n"
     )
-    log_path = folder / "mosquitto.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        try:
-            deadline = time.monotonic() + 15
-            for port in (ports.server_auth, ports.mutual, ports.plain):
-                while True:
-                    if proc.poll() is not None:
-                        pytest.fail(f"mosquitto exited ({proc.returncode}): {log_path.read_text()}")
-                    try:
-                        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                        break
-                    except OSError:
-                        if time.monotonic() > deadline:
-                            pytest.fail(
-                                f"mosquitto never accepted on {port}: {log_path.read_text()}"
-                            )
-                        time.sleep(0.05)
-            yield ports
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with run_mosquitto(exe, conf, [ports.server_auth, ports.mutual, ports.plain]):
+        yield ports
 
 
 @pytest.fixture(scope="module")
@@ -195,12 +159,6 @@ def vm(tls_broker: TlsBroker) -> Iterator[VirtualModem]:
     # Host names other than localhost go to the TLS listener (server authentication).
     with VirtualModem("a7600", broker=f"mqtt://127.0.0.1:{tls_broker.server_auth}") as v:
         yield v
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
 
 
 def _client(modem: Modem) -> MqttClient:

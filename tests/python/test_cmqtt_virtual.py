@@ -14,7 +14,6 @@ import queue
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -30,7 +29,15 @@ from modemqtt import (
     VirtualModem,
     Will,
 )
-from support import host_port, unique_topic, wait_until
+from support import (
+    connected,
+    host_port,
+    new_id,
+    run_cli,
+    tx_entries,
+    unique_topic,
+    wait_until,
+)
 
 BINARY = bytes(range(256)) * 40  # 10240 bytes, every byte value, the A7600 maximum
 assert len(BINARY) == 10240
@@ -40,34 +47,6 @@ assert len(BINARY) == 10240
 def vm() -> Iterator[VirtualModem]:
     with VirtualModem("a7600") as v:
         yield v
-
-
-@pytest.fixture
-def broker(vm: VirtualModem) -> tuple[str, int]:
-    return host_port(vm.broker_url)
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
-
-
-def new_id(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def connected(
-    modem: Modem, broker: tuple[str, int], index: int = 0, client_kwargs: Any = None, **kwargs: Any
-) -> MqttClient:
-    client = modem.mqtt(new_id(), index, **(client_kwargs or {}))
-    client.connect(broker[0], broker[1], **kwargs)
-    assert client.is_connected()
-    return client
-
-
-def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
-    return [e for e in modem.transcript() if e[1] == "tx"]
 
 
 # ----------------------------------------------------------------------------- the double
@@ -364,16 +343,6 @@ def test_sim7028_limits() -> None:
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_cli_demo_round_trip() -> None:

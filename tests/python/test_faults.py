@@ -35,12 +35,6 @@ def vm(fam: Family) -> Iterator[VirtualModem]:
         yield v
 
 
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
-
-
 def reconnecting(fam: Family, modem: Modem, vm: VirtualModem) -> MqttClient:
     """A connected client that comes back by itself after a loss (the Alibaba firmware
     reconnects on its own; the other families through auto_reconnect)."""

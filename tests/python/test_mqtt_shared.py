@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 from modemqtt import (
@@ -27,7 +27,7 @@ from modemqtt import (
     VirtualModem,
     Will,
 )
-from support import Paho, free_port, host_port, unique_topic, wait_until
+from support import Paho, connected, free_port, new_id, tx_entries, unique_topic, wait_until
 
 
 @dataclass(frozen=True)
@@ -62,34 +62,6 @@ def facts(profile: str) -> Facts:
 def vm(profile: str) -> Iterator[VirtualModem]:
     with VirtualModem(profile) as v:
         yield v
-
-
-@pytest.fixture
-def broker(vm: VirtualModem) -> tuple[str, int]:
-    return host_port(vm.broker_url)
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
-
-
-def new_id(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def connected(
-    modem: Modem, broker: tuple[str, int], index: int = 0, client_kwargs: Any = None, **kwargs: Any
-) -> MqttClient:
-    client = modem.mqtt(new_id(), index, **(client_kwargs or {}))
-    client.connect(broker[0], broker[1], **kwargs)
-    assert client.is_connected()
-    return client
-
-
-def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
-    return [e for e in modem.transcript() if e[1] == "tx"]
 
 
 # ----------------------------------------------------------------------------- identity

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -16,24 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 from modemqtt import Message, Modem, MqttClient, MqttError, Tls, VirtualModem, Will
-from support import Paho, host_port, unique_topic, wait_until
+from support import Paho, host_port, run_cli, unique_topic, wait_until
 
 
 @pytest.fixture(params=["ec20", "bg96"])
 def vm(request: pytest.FixtureRequest) -> Iterator[VirtualModem]:
     with VirtualModem(str(request.param)) as v:
         yield v
-
-
-@pytest.fixture
-def broker(vm: VirtualModem) -> tuple[str, int]:
-    return host_port(vm.broker_url)
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
 
 
 def new_id() -> str:
@@ -232,13 +219,7 @@ def test_qmt_options_are_refused_on_cmqtt() -> None:
 
 
 def test_cli_demo_on_ec20() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", "demo", "--json", "--profile", "ec20"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_cli("demo", "--json", "--profile", "ec20")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["modem"]["dialect"] == "qmt"

@@ -20,12 +20,6 @@ def vm() -> Iterator[VirtualModem]:
         yield v
 
 
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
-
-
 def new_id() -> str:
     return f"r-{uuid.uuid4().hex[:10]}"
 

@@ -73,11 +73,6 @@ def vm() -> Iterator[VirtualModem]:
 
 
 @pytest.fixture
-def broker(vm: VirtualModem) -> tuple[str, int]:
-    return host_port(vm.broker_url)
-
-
-@pytest.fixture
 def ser2net(tmp_path: Path) -> Iterator[Ser2net]:
     s = Ser2net(tmp_path, require_ser2net())
     try:

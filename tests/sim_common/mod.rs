@@ -138,6 +138,13 @@ impl Host {
         }
     }
 
+    /// [`Host::open`], then [`Host::echo_off`].
+    pub fn open_quiet(path: &str) -> Host {
+        let mut h = Host::open(path);
+        h.echo_off();
+        h
+    }
+
     /// Sends `ATE0` (echoed, since echo starts on) and drains its answer.
     pub fn echo_off(&mut self) {
         self.send(b"ATE0\r");
@@ -160,10 +167,15 @@ impl Host {
         self.expect(b"\r\nOK\r\n");
     }
 
-    /// Brings client 0 up: START, ACCQ, CONNECT (echo must be off).
-    pub fn connect0(&mut self, client_id: &str) {
+    /// `AT+CMQTTSTART` and its `OK` and `+CMQTTSTART: 0` (echo must be off).
+    pub fn cmqtt_start(&mut self) {
         self.send(b"AT+CMQTTSTART\r");
         self.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+    }
+
+    /// Brings client 0 up: START, ACCQ, CONNECT (echo must be off).
+    pub fn connect0(&mut self, client_id: &str) {
+        self.cmqtt_start();
         self.send(format!("AT+CMQTTACCQ=0,\"{client_id}\"\r").as_bytes());
         self.expect(b"\r\nOK\r\n");
         self.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:1883\",60,1\r");
