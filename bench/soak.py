@@ -48,9 +48,10 @@ Virtual modem limitation (why the modem subscriber uses QoS 1 by default): the v
 modem's MQTT stack (rumqttc) forgets the packet ids of incoming QoS 2 messages when its link
 ends, and treats the broker's PUBREL for such an id after a persistent-session resume as a
 protocol error (MQTT requires a PUBCOMP; rumqttc issue #664): the link then drops at once,
-every time, and the subscriber never recovers. With ``--sub-qos 1`` the broker delivers the QoS 2 publishes of
-the down flow at QoS 1 (acknowledged to the publisher at QoS 2 all the same): the loss
-guarantee is unchanged, only duplicates become possible. ``--sub-qos 2`` reproduces it.
+every time, and the subscriber never recovers. With ``--sub-qos 1`` the broker delivers the
+QoS 2 publishes of the down flow at QoS 1 (acknowledged to the publisher at QoS 2 all the
+same): the loss guarantee is unchanged, only duplicates become possible. ``--sub-qos 2``
+reproduces it.
 
 RSS is sampled every 10 s for the whole process. With the embedded broker that includes
 rumqttd's in-memory message log, which keeps every published message up to 10 segments of
