@@ -44,14 +44,11 @@ What "lost" means here (and why each count must be 0):
   (the new link is a new MQTT session state in the modem): both are counted, not failures.
 * QoS 0 is counted (sent / received) but may be lost by definition.
 
-Virtual modem limitation (why the modem subscriber uses QoS 1 by default): the virtual
-modem's MQTT stack (rumqttc) forgets the packet ids of incoming QoS 2 messages when its link
-ends, and treats the broker's PUBREL for such an id after a persistent-session resume as a
-protocol error (MQTT requires a PUBCOMP; rumqttc issue #664): the link then drops at once,
-every time, and the subscriber never recovers. With ``--sub-qos 1`` the broker delivers the
-QoS 2 publishes of the down flow at QoS 1 (acknowledged to the publisher at QoS 2 all the
-same): the loss guarantee is unchanged, only duplicates become possible. ``--sub-qos 2``
-reproduces it.
+``--sub-qos 1`` makes the modem subscriber take the QoS 2 publishes of the down flow at
+QoS 1 (the loss guarantee is the same, duplicates become possible). With QoS 2 (the default)
+a link dropped between the modem's PUBREC and the broker's PUBREL leaves an exchange open
+that the broker completes after the persistent-session resume; the virtual modem keeps those
+packet ids per client id across links so that it answers the resent PUBREL with PUBCOMP.
 
 RSS is sampled every 10 s for the whole process. With the embedded broker that includes
 rumqttd's in-memory message log, which keeps every published message up to 10 segments of
@@ -561,9 +558,9 @@ def main() -> None:
     ap.add_argument(
         "--sub-qos",
         type=int,
-        default=1,
+        default=2,
         choices=(1, 2),
-        help="the modem subscriber's QoS (2: see 'Virtual modem limitation' above)",
+        help="the modem subscriber's QoS",
     )
     ap.add_argument("--fault-every", type=float, default=4.0, help="mean seconds")
     ap.add_argument("--verbose", action="store_true", help="fault/link timeline on stderr")

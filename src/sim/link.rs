@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, MqttOptions,
-    NetworkOptions, Outgoing, Publish, StateError, TlsConfiguration, Transport,
+    NetworkOptions, Outgoing, Publish, QoS, StateError, TlsConfiguration, Transport,
 };
 
 use super::{lock, Shared};
@@ -400,6 +400,8 @@ async fn drive(a: LinkArgs) {
         report(&shared, idx, gen, LinkEvent::ConnectFailed(err));
         return;
     }
+    let client_id = eventloop.mqtt_options.client_id();
+    resume_qos2(&shared, &client_id, &mut eventloop);
     let mut connected = false;
     // Acknowledgements the request queue had no room for yet, retried after each event.
     let mut unacked: VecDeque<Publish> = VecDeque::new();
@@ -556,6 +558,16 @@ async fn drive(a: LinkArgs) {
                         .insert(pkid, (group, Instant::now() + timeout, tag));
                 }
             }
+            Ok(Event::Outgoing(Outgoing::PubRec(pkid))) => {
+                let mut open = lock(&shared.qos2_open);
+                open.entry(client_id.clone()).or_default().insert(pkid);
+            }
+            Ok(Event::Outgoing(Outgoing::PubComp(pkid))) => {
+                let mut open = lock(&shared.qos2_open);
+                if let Some(ids) = open.get_mut(&client_id) {
+                    ids.remove(&pkid);
+                }
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 report(&shared, idx, gen, LinkEvent::Disconnected);
                 return;
@@ -574,6 +586,35 @@ async fn drive(a: LinkArgs) {
                 }
                 return;
             }
+        }
+    }
+}
+
+/// Carries the QoS 2 exchanges this client id left open (PUBREC sent, no PUBCOMP yet) into
+/// a new link's MQTT state, or forgets them on a clean session. A broker resuming a
+/// persistent session resends the PUBREL of each; rumqttc only answers a PUBREL whose
+/// packet id it saw arrive in a PUBLISH of its own session (it takes any other for a
+/// protocol error and drops the link), so each open id is marked received again here.
+fn resume_qos2(shared: &Shared, client_id: &str, eventloop: &mut EventLoop) {
+    let mut open = lock(&shared.qos2_open);
+    if eventloop.mqtt_options.clean_session() {
+        open.remove(client_id);
+        return;
+    }
+    let Some(ids) = open.get(client_id) else {
+        return;
+    };
+    for &pkid in ids {
+        let mut p = Publish::new("", QoS::ExactlyOnce, Vec::new());
+        p.pkid = pkid;
+        // With manual acks this only records the id (nothing is sent); drop the event it
+        // queued, so the host never sees this placeholder.
+        if eventloop
+            .state
+            .handle_incoming_packet(Incoming::Publish(p))
+            .is_ok()
+        {
+            eventloop.state.events.pop_back();
         }
     }
 }

@@ -145,6 +145,10 @@ pub(crate) struct Shared {
     /// Bumped by a reboot: every reader starts a fresh AT parser.
     parser_gen: AtomicU64,
     stats: Stats,
+    /// Per client id, the packet ids of QoS 2 messages this modem answered with PUBREC and
+    /// not yet completed (PUBCOMP): kept across links so that a persistent session's resent
+    /// PUBREL finds its exchange (see `link::drive`).
+    qos2_open: Mutex<std::collections::HashMap<String, std::collections::BTreeSet<u16>>>,
     /// The TCP host, when one is connected (see `tcp`).
     remote: tcp::Remote,
     /// Output pacing: `(baud, when the emulated line is free again)`; see `set_baudrate`.
@@ -310,6 +314,7 @@ impl VirtualModem {
             part_size: AtomicUsize::new(config.part_size),
             parser_gen: AtomicU64::new(0),
             stats: Stats::default(),
+            qos2_open: Mutex::new(std::collections::HashMap::new()),
             remote: tcp::Remote::default(),
             pace: Mutex::new(None),
         });
