@@ -727,21 +727,11 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
     }
 }
 
-/// The CONNECT options of the platform login for the device triple.
+/// The CONNECT options of the platform login for the device triple (the signature carries
+/// a timestamp unless `set_sign_timestamp(false)` asked for a stable one).
 fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
-    let ts = now_ms().to_string();
-    login_signed(st, sh, pk, dn, ds, st.sign_timestamp.then_some(ts.as_str()))
-}
-
-/// [`login`] with the signature's timestamp `ts`.
-fn login_signed(
-    st: &State,
-    sh: &Shared,
-    pk: &str,
-    dn: &str,
-    ds: &str,
-    ts: Option<&str>,
-) -> MqttOptions {
+    let now = now_ms().to_string();
+    let ts = st.sign_timestamp.then_some(now.as_str());
     let sign = sign_mqtt(pk, dn, ds, None, ts, SignMethod::HmacSha1);
     let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
     opts.set_credentials(sign.username, sign.password);
@@ -784,9 +774,8 @@ fn maybe_reconnect(st: &mut State, sh: &Arc<Shared>) {
     let Some((pk, dn, ds)) = st.auth.clone() else {
         return;
     };
-    // Signed with a timestamp even when `sign_timestamp` is off.
-    let ts = now_ms().to_string();
-    let opts = login_signed(st, sh, &pk, &dn, &ds, Some(&ts));
+    // The same login as AT+CMCONN's (with or without the timestamp, per `sign_timestamp`).
+    let opts = login(st, sh, &pk, &dn, &ds);
     let shared = st.link_shared.clone();
     st.link = spawn_link(sh, opts, shared, true, st.subs.clone(), None);
 }

@@ -79,9 +79,17 @@ def test_signed_login_accepted_by_checking_broker(tmp_path: Path) -> None:
         url = f"mqtt://127.0.0.1:{port}"
         with VirtualModem("sim7600-aliyun", broker=url) as vm, Modem(vm.port, timeout=10) as m:
             vm.set_sign_timestamp(False)
-            with m.aliyun_mqtt(PK, DN, DS) as c:
+            with m.aliyun_mqtt(PK, DN, DS, poll_interval=0.05) as c:
+                events: list[str] = []
+                c.on_disconnect = lambda cause: events.append(f"down {cause}")
+                c.on_connect = lambda: events.append("up")
                 c.connect()
                 assert c.is_connected()
+                # The firmware's own reconnect after a link loss logs in the same way.
+                vm.drop_link()
+                wait_until(lambda: "down 1" in events, timeout=10, what="+CMYIELD: 1")
+                wait_until(lambda: "up" in events, timeout=10, what="+CMYIELD: 2")
+                wait_until(c.is_connected, timeout=10, what="is_connected() after +CMYIELD: 2")
             with m.aliyun_mqtt(PK, DN, "wrong-secret") as c:
                 with pytest.raises(Exception, match="ERROR"):
                     c.connect()
