@@ -275,6 +275,9 @@ def test_at_terminal_interactive_history_and_urcs(vm: modemqtt.VirtualModem, tmp
         del buf[:]
         os.write(fd, b"\x1b[A\r")  # arrow up: the previous command again, from history
         _read_until(fd, b"+CGMR: A7600M7_V1.0.0.1", buf)
+        # The next prompt: readline waits for input again (a Ctrl-D typed before it has the
+        # terminal in raw mode would be taken by the cooked line discipline and lost).
+        _read_until(fd, b"OK\r\nAT> ", buf)
         del buf[:]
         vm.reboot()  # URCs while the prompt waits
         _read_until(fd, b"<< RDY", buf)
