@@ -216,6 +216,7 @@ class Soak:
         self.faults: dict[str, int] = {}
         self.fault_errors: dict[str, int] = {}
         self.rss: list[tuple[float, int]] = []
+        self.died: list[str] = []
         self.base = f"soak/{uuid.uuid4().hex[:8]}"
         self.t0 = time.monotonic()
 
@@ -301,7 +302,15 @@ class Soak:
         """Moves the down publishes the broker acknowledged (PUBACK / PUBCOMP) to ``sent``."""
         still = []
         for qos, n, info in self.pending_down:
-            if info.is_published():
+            try:
+                published = info.is_published()
+            except (RuntimeError, ValueError):
+                # paho gave up on it (a QoS 0 publish when its connection to the broker
+                # dropped): its fate is unknown, as for a publish that raised.
+                with self.down.lock:
+                    self.down.unacked[qos] += 1
+                continue
+            if published:
                 with self.down.lock:
                     self.down.sent[qos].add(n)
             else:
@@ -381,6 +390,13 @@ class Soak:
             ppub.max_queued_messages_set(0)
             ppub.connect(host, port)
             ppub.loop_start()
+            for name, peer in (("psub", psub), ("ppub", ppub)):
+                peer.on_disconnect = lambda _c, _u, _f, rc, _p, n=name: self.log(
+                    f"paho {n} disconnected ({rc})"
+                )
+                peer.on_connect = lambda _c, _u, _f, rc, _p, n=name: self.log(
+                    f"paho {n} connected ({rc})"
+                )
 
             kwargs: dict[str, object] = {"auto_reconnect": True, "reconnect_delay": (0.5, 4.0)}
             pub = modem.mqtt(f"soak-up-{tag}", 0, **kwargs)
@@ -406,6 +422,11 @@ class Soak:
             next_rss = self.t0
             try:
                 while time.monotonic() < end:
+                    dead = [t.name for t in threads if not t.is_alive()]
+                    if dead:
+                        # A flow or the fault loop ended with an exception: stop and fail.
+                        self.died = dead
+                        break
                     now = time.monotonic()
                     if now >= next_rss:
                         self.rss.append((round(now - self.t0, 1), rss_kib()))
@@ -512,7 +533,7 @@ class Soak:
         lost = sum(len(v) for v in lost_up.values()) + sum(len(v) for v in lost_down.values())
         corrupt = self.up.corrupt + self.down.corrupt
         dropped = stats["down"].get("dropped", 0)
-        ok = lost == 0 and corrupt == 0 and dropped == 0
+        ok = lost == 0 and corrupt == 0 and dropped == 0 and not self.died
         self.emit(
             {
                 "figure": "verdict",
@@ -520,6 +541,7 @@ class Soak:
                 "lost_qos12": lost,
                 "corrupt": corrupt,
                 "dropped": dropped,
+                "threads_died": self.died,
             }
         )
         return 0 if ok else 1
