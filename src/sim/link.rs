@@ -577,7 +577,7 @@ async fn drive(a: LinkArgs) {
             Err(e) => {
                 if connected {
                     let cause = lost_cause(&e);
-                    log::debug!("virtual modem: link {idx} lost: {e}");
+                    log::warn!("virtual modem: link {idx} lost: {e}");
                     report(&shared, idx, gen, LinkEvent::Lost(cause));
                 } else {
                     let code = connect_error(&e, had_login, tls);
