@@ -14,35 +14,24 @@ use crate::dialect::{aliyun, cmqtt, qmt};
 use crate::engine::UrcHandler;
 use crate::mqtt::ClientShared;
 
-/// The MQTT command families whose URCs carry messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// SIMCom `+CMQTTRX*` blocks (topic and payload as counted raw parts).
-    Cmqtt,
-    /// Quectel `+QMTRECV: i,id,"topic",len,"payload"` (payload inline, counted).
-    Qmt,
-    /// SIMCom Alibaba firmware `+CMYIELD: 12,"topic","payload"` (a plain line).
-    Aliyun,
+/// The command families (the same type the library uses to pick a dialect).
+pub use crate::dialect::Family;
+
+/// The raw-data rules of `family`'s decoder.
+pub fn raw_rules(family: Family) -> Vec<RawRule> {
+    match family {
+        Family::Cmqtt => cmqtt::raw_rules(),
+        Family::Qmt => qmt::raw_rules(),
+        Family::Aliyun => Vec::new(),
+    }
 }
 
-impl Family {
-    pub const ALL: [Family; 3] = [Family::Cmqtt, Family::Qmt, Family::Aliyun];
-
-    pub fn raw_rules(self) -> Vec<RawRule> {
-        match self {
-            Family::Cmqtt => cmqtt::raw_rules(),
-            Family::Qmt => qmt::raw_rules(),
-            Family::Aliyun => Vec::new(),
-        }
-    }
-
-    /// How many clients the rig opens (the largest profile of the family).
-    pub fn clients(self) -> u8 {
-        match self {
-            Family::Cmqtt => 2,
-            Family::Qmt => 6,
-            Family::Aliyun => 1,
-        }
+/// How many clients the rig opens (the largest profile of the family).
+pub fn clients(family: Family) -> u8 {
+    match family {
+        Family::Cmqtt => 2,
+        Family::Qmt => 6,
+        Family::Aliyun => 1,
     }
 }
 
@@ -72,7 +61,7 @@ const QUEUE: usize = 512;
 
 impl Rig {
     pub fn new(family: Family) -> Rig {
-        let clients: Vec<_> = (0..family.clients())
+        let clients: Vec<_> = (0..clients(family))
             .map(|i| ClientShared::new(i, QUEUE))
             .collect();
         let (prefixes, handler) = match family {
@@ -81,7 +70,7 @@ impl Rig {
             Family::Aliyun => aliyun::urc_router(&clients[0]),
         };
         let mut session = Session::new();
-        for rule in family.raw_rules() {
+        for rule in raw_rules(family) {
             session.add_raw_rule(rule);
         }
         for p in &prefixes {

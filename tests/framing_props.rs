@@ -21,7 +21,9 @@
 
 use modemqtt::at::FinalResult;
 use modemqtt::at::Outcome;
-use modemqtt::fuzzing::{chunk_sizes, encode_message, probe_command, Family, Received, Rig};
+use modemqtt::fuzzing::{
+    chunk_sizes, clients, encode_message, probe_command, Family, Received, Rig,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -123,7 +125,7 @@ fn topic(family: Family) -> BoxedStrategy<String> {
 
 fn item(family: Family) -> BoxedStrategy<Item> {
     let message = (
-        0..family.clients(),
+        0..clients(family),
         topic(family),
         payload(family == Family::Aliyun),
         prop_oneof![Just(1usize), 1usize..16, Just(usize::MAX)],
