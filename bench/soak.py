@@ -78,6 +78,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
@@ -230,9 +231,11 @@ class Soak:
 
     # ----------------------------------------------------------------- flows
 
-    def publisher_up(self, client: MqttClient) -> None:
-        """Client 0 publishes ``rate`` QoS 1 + ``rate`` QoS 2 (+ rate/5 QoS 0) per second."""
-        rng = random.Random(self.rng.random())
+    def schedule(self) -> Iterator[tuple[bool, int, int]]:
+        """The steady flow of one direction: ``rate`` QoS 1 + ``rate`` QoS 2 (+ rate/5 QoS 0)
+        per second, as (one second's worth done, qos, sequence number) until ``stop``; the
+        caller publishes between items and this paces them (falling behind by more than 2 s
+        restarts the clock rather than bursting to catch up)."""
         rate = self.args.rate
         plan = [1, 2] * 5 + [0] if self.args.qos0 else [1, 2]
         per_tick = 2 * rate + (rate // 5 if self.args.qos0 else 0)
@@ -244,7 +247,18 @@ class Soak:
             qos = plan[i % len(plan)]
             i += 1
             seq[qos] += 1
-            n = seq[qos]
+            yield i % per_tick == 0, qos, seq[qos]
+            nxt += interval
+            lag = nxt - time.monotonic()
+            if lag > 0:
+                self.stop.wait(lag)
+            elif lag < -2.0:
+                nxt = time.monotonic()
+
+    def publisher_up(self, client: MqttClient) -> None:
+        """Client 0 publishes the up flow."""
+        rng = random.Random(self.rng.random())
+        for _, qos, n in self.schedule():
             with self.up.lock:
                 self.up.attempted[qos] += 1
             try:
@@ -259,28 +273,11 @@ class Soak:
             else:
                 with self.up.lock:
                     self.up.sent[qos].add(n)
-            nxt += interval
-            lag = nxt - time.monotonic()
-            if lag > 0:
-                self.stop.wait(lag)
-            elif lag < -2.0:
-                nxt = time.monotonic()  # behind: do not burst to catch up
 
     def publisher_down(self, peer: paho.Client) -> None:
-        """paho publishes ``rate`` QoS 1 + ``rate`` QoS 2 (+ rate/5 QoS 0) per second."""
+        """paho publishes the down flow."""
         rng = random.Random(self.rng.random())
-        rate = self.args.rate
-        plan = [1, 2] * 5 + [0] if self.args.qos0 else [1, 2]
-        per_tick = 2 * rate + (rate // 5 if self.args.qos0 else 0)
-        interval = 1.0 / per_tick
-        seq = {0: 0, 1: 0, 2: 0}
-        nxt = time.monotonic()
-        i = 0
-        while not self.stop.is_set():
-            qos = plan[i % len(plan)]
-            i += 1
-            seq[qos] += 1
-            n = seq[qos]
+        for second_done, qos, n in self.schedule():
             with self.down.lock:
                 self.down.attempted[qos] += 1
             info = peer.publish(f"{self.base}/down/{qos}", make_payload(rng, qos, n), qos=qos)
@@ -289,14 +286,8 @@ class Soak:
                     self.down.unacked[qos] += 1
             else:
                 self.pending_down.append((qos, n, info))
-            if i % per_tick == 0:
+            if second_done:
                 self.sweep_down()
-            nxt += interval
-            lag = nxt - time.monotonic()
-            if lag > 0:
-                self.stop.wait(lag)
-            elif lag < -2.0:
-                nxt = time.monotonic()
 
     def sweep_down(self) -> None:
         """Moves the down publishes the broker acknowledged (PUBACK / PUBCOMP) to ``sent``."""
