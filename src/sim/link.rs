@@ -456,14 +456,13 @@ async fn drive(a: LinkArgs) {
                 // poll at a time: take the publishes already decoded along with this one.
                 let mut batch = vec![p];
                 while batch.len() < MAX_BATCH {
-                    match eventloop.state.events.front() {
-                        Some(Event::Incoming(Incoming::Publish(_))) => {}
-                        _ => break,
-                    }
-                    if let Some(Event::Incoming(Incoming::Publish(q))) =
-                        eventloop.state.events.pop_front()
-                    {
-                        batch.push(q);
+                    match eventloop.state.events.pop_front() {
+                        Some(Event::Incoming(Incoming::Publish(q))) => batch.push(q),
+                        Some(other) => {
+                            eventloop.state.events.push_front(other);
+                            break;
+                        }
+                        None => break,
                     }
                 }
                 if report_messages(&shared, idx, gen, &batch) {
