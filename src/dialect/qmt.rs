@@ -233,6 +233,24 @@ fn parse_recv_line(line: &[u8]) -> Option<(usize, u16, String, Vec<u8>)> {
     Some((idx, msgid, topic.to_string(), payload.as_bytes().to_vec()))
 }
 
+/// Whether a command waiting for the result URC `prefix` (`+QMTCONN: 0,`,
+/// `+QMTPUBEX: 0,17,`, `+QMTSUB: 2,5,` ...) is one of client `idx`'s that `+QMTSTAT`
+/// ends: every QMT result but `+QMTOPEN`'s (the network open reports its own failure).
+fn waits_for_client(prefix: &[u8], idx: i64) -> bool {
+    if !prefix.starts_with(b"+QMT") || prefix.starts_with(b"+QMTOPEN") {
+        return false;
+    }
+    let Some(colon) = memchr::memchr(b':', prefix) else {
+        return false;
+    };
+    let rest = &prefix[colon + 1..];
+    let first = rest.split(|&b| b == b',').next().unwrap_or_default();
+    std::str::from_utf8(first)
+        .ok()
+        .and_then(|f| f.trim().parse::<i64>().ok())
+        == Some(idx)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -332,12 +350,7 @@ impl Router {
                 // An operation of this client waiting for its result URC will not get one
                 // (aborted before the listeners hear of the loss and start the next one).
                 if let Some(engine) = self.engine.upgrade() {
-                    let head = format!(": {idx},");
-                    engine.abort_waiting_for(&stat_name(code as i32), |p| {
-                        p.starts_with(b"+QMT")
-                            && !p.starts_with(b"+QMTOPEN")
-                            && p.ends_with(head.as_bytes())
-                    });
+                    engine.abort_waiting_for(&stat_name(code as i32), |p| waits_for_client(p, idx));
                 }
                 if let Some(c) = self.shared(idx as usize) {
                     c.connection_lost(code as i32, &stat_name(code as i32));

@@ -428,3 +428,117 @@ fn profiles_and_models() {
         Some((3, 12, "a,b".to_string()))
     );
 }
+
+/// A connected script whose publish, subscribe and unsubscribe get OK (and the prompt) but
+/// no result URC: with `lose_link`, the link goes (`+QMTSTAT: 0,1`) 100 ms after the OK,
+/// as when it is lost before the broker answers.
+fn silent_results(lose_link: bool) -> memport::Script {
+    let mut in_prompt = false;
+    Box::new(move |input: &[u8]| {
+        let ok_then_loss = || {
+            if lose_link {
+                v(&[b"\r\nOK\r\n", b"@sleep 100", b"\r\n+QMTSTAT: 0,1\r\n"])
+            } else {
+                v(&[b"\r\nOK\r\n"])
+            }
+        };
+        if std::mem::take(&mut in_prompt) {
+            return ok_then_loss();
+        }
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
+            i if i.starts_with(b"AT+QMTPUB") => {
+                in_prompt = true;
+                v(&[b"\r\n> "])
+            }
+            i if i.starts_with(b"AT+QMTSUB=") || i.starts_with(b"AT+QMTUNS=") => ok_then_loss(),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    })
+}
+
+/// `+QMTSTAT` (the note's "Error Codes of the URC": the link is gone) ends a publish,
+/// subscribe or unsubscribe that waits for its result URC at once, with the code's name,
+/// instead of leaving it to its packet timeout while it holds the AT channel.
+#[test]
+fn qmtstat_ends_a_pending_publish_subscribe_and_unsubscribe_at_once() {
+    type Op = fn(&MqttClient, Duration) -> crate::error::Result<()>;
+    let ops: [(&str, Op); 4] = [
+        ("publish qos 1", |c, t| {
+            c.publish("t/x", b"p", 1, false, Some(t))
+        }),
+        ("publish qos 2", |c, t| {
+            c.publish("t/x", b"p", 2, false, Some(t))
+        }),
+        ("subscribe", |c, t| {
+            c.subscribe(&[("t/#".into(), 1)], Some(t))
+        }),
+        ("unsubscribe", |c, t| {
+            c.unsubscribe(&["t/#".into()], Some(t))
+        }),
+    ];
+    for (name, op) in ops {
+        let (client, _modem, _e) = open_on(silent_results(true), "ec20", "c", urc_mode());
+        client
+            .connect(ConnectOptions::new("h", 1883))
+            .expect("connect");
+        let err = op(&client, Duration::from_secs(60)).expect_err(name);
+        let text = err.to_string();
+        assert!(
+            text.contains(&stat_name(1)),
+            "{name}: ended by the link loss, not its timeout: {text}"
+        );
+    }
+}
+
+#[test]
+fn waits_for_client_reads_the_index_field() {
+    assert!(waits_for_client(b"+QMTPUBEX: 0,17,", 0));
+    assert!(waits_for_client(b"+QMTPUB: 3,17,", 3));
+    assert!(waits_for_client(b"+QMTSUB: 2,5,", 2));
+    assert!(waits_for_client(b"+QMTCONN: 1,", 1));
+    assert!(!waits_for_client(b"+QMTSUB: 2,5,", 5));
+    assert!(!waits_for_client(b"+QMTOPEN: 0,", 0));
+    assert!(!waits_for_client(b"+CMQTTPUB: 0,", 0));
+}
+
+/// `+QIURC: "pdpdeact"` and the `+QMTSTAT` that follows it are one loss: one event.
+#[test]
+fn pdpdeact_then_qmtstat_is_one_disconnect() {
+    let (client, modem, engine) = open_on(silent_results(false), "ec20", "c", urc_mode());
+    let (tx, rx) = unbounded();
+    client.set_event_sink(Some(Arc::new(move |ev| {
+        let _ = tx.send(ev);
+    })));
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Ok(ClientEvent::Connected { .. })
+    ));
+    modem.push(b"\r\n+QIURC: \"pdpdeact\",1\r\n\r\n+QMTSTAT: 0,1\r\n");
+    let first = rx.recv_timeout(Duration::from_secs(5)).expect("event");
+    assert!(matches!(
+        first,
+        ClientEvent::Disconnected {
+            cause: CAUSE_PDP_DEACTIVATED,
+            ..
+        }
+    ));
+    // A command round trip after both URCs: everything they caused has been reported.
+    let probe = Command::new(
+        build("AT+QMTCONN?", &[]).expect("line"),
+        Duration::from_secs(5),
+    );
+    engine.execute(probe).expect("probe");
+    assert!(
+        rx.try_recv().is_err(),
+        "a second on_disconnect for one loss"
+    );
+    assert_eq!(client.shared().stats().disconnects, 1);
+}
