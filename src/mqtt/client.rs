@@ -1,6 +1,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use super::{topic, Backend, ClientEvent, ClientOptions, ConnectOptions, Message};
 use crate::error::{Error, Result};
+use crate::waits;
 
 pub type EventSink = Arc<dyn Fn(ClientEvent) + Send + Sync>;
 
@@ -88,8 +89,13 @@ impl ClientShared {
 
     /// Called by the dialect when the modem reports the link lost.
     pub fn connection_lost(&self, cause: i32, reason: &str) {
-        let was = self.connected.swap(false, Ordering::SeqCst);
-        if !was && !self.wanted.load(Ordering::SeqCst) {
+        // One loss, one event: a second report of the same loss (Quectel `+QIURC:
+        // "pdpdeact"` then `+QMTSTAT`) finds the client already down.
+        if !self.connected.swap(false, Ordering::SeqCst) {
+            log::debug!(
+                "client {}: {reason} (cause {cause}) while not connected",
+                self.index
+            );
             return;
         }
         self.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -110,6 +116,19 @@ impl ClientShared {
 
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Marks the client closed without a word to the modem (its port is being freed):
+    /// operations fail with "closed" from now on and the reconnect worker stops.
+    pub fn mark_closed(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wanted.store(false, Ordering::SeqCst);
+        self.connected.store(false, Ordering::SeqCst);
+        lock(&self.reconnect_tx).take();
     }
 
     /// Called by a dialect whose modem reconnected by itself (Alibaba firmware reports
@@ -229,6 +248,59 @@ pub struct ClientStats {
     pub reconnects: u64,
 }
 
+/// One operation at a time on a client, taken with a deadline: a publish is several AT
+/// commands on some families (topic, payload, publish), and two threads (or asyncio tasks,
+/// or the reconnect worker) must not interleave theirs on one client.
+#[derive(Default)]
+pub(crate) struct OpLock {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+pub(crate) struct OpGuard<'a>(&'a OpLock);
+
+impl Drop for OpGuard<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.busy) = false;
+        self.0.freed.notify_one();
+    }
+}
+
+impl OpLock {
+    /// Takes the lock, waiting until `deadline` (brought forward to the calling thread's
+    /// cap) and asking the thread's interrupt check meanwhile.
+    pub(crate) fn acquire(&self, what: &str, deadline: Instant) -> Result<OpGuard<'_>> {
+        let deadline = waits::capped(deadline);
+        let started = Instant::now();
+        let mut busy = lock(&self.busy);
+        while *busy {
+            if waits::interrupted() {
+                return Err(Error::Interrupted(what.to_string()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout {
+                    command: what.to_string(),
+                    waited_for: "the client's previous operation to end".into(),
+                    timeout: deadline.saturating_duration_since(started),
+                });
+            }
+            busy = match self
+                .freed
+                .wait_timeout(busy, waits::next_check(deadline) - now)
+            {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        *busy = true;
+        Ok(OpGuard(self))
+    }
+}
+
+/// How long an operation waits for the one before it when it has no timeout of its own.
+const OP_WAIT: Duration = Duration::from_secs(180);
+
 /// A client of one modem family, with the behaviour every family shares.
 pub struct MqttClient {
     backend: Arc<dyn Backend>,
@@ -237,10 +309,10 @@ pub struct MqttClient {
     last_connect: Arc<Mutex<Option<ConnectOptions>>>,
     subscriptions: Arc<Mutex<Vec<(String, u8)>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
-    /// Held for the whole of one operation: a publish is several AT commands on some
-    /// families (topic, payload, publish), and two threads (or asyncio tasks, or the
-    /// reconnect worker) must not interleave theirs on one client.
-    ops: Arc<Mutex<()>>,
+    /// Held for the whole of one operation (see [`OpLock`]).
+    ops: Arc<OpLock>,
+    /// The bound of `close()` (and of a drop) over all its commands: the modem's timeout.
+    close_timeout: Mutex<Duration>,
 }
 
 impl MqttClient {
@@ -256,7 +328,8 @@ impl MqttClient {
             last_connect: Arc::new(Mutex::new(None)),
             subscriptions: Arc::new(Mutex::new(Vec::new())),
             worker: Mutex::new(None),
-            ops: Arc::new(Mutex::new(())),
+            ops: Arc::new(OpLock::default()),
+            close_timeout: Mutex::new(Duration::from_secs(5)),
         }
     }
 
@@ -266,6 +339,20 @@ impl MqttClient {
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
+    }
+
+    /// How long `close()` may take in all (default 5 s; a modem sets its own timeout).
+    pub fn set_close_timeout(&self, d: Duration) {
+        *lock(&self.close_timeout) = d;
+    }
+
+    pub fn close_timeout(&self) -> Duration {
+        *lock(&self.close_timeout)
+    }
+
+    fn op(&self, what: &str, timeout: Option<Duration>) -> Result<OpGuard<'_>> {
+        self.ops
+            .acquire(what, Instant::now() + timeout.unwrap_or(OP_WAIT))
     }
 
     pub fn set_event_sink(&self, sink: Option<EventSink>) {
@@ -283,10 +370,9 @@ impl MqttClient {
         self.check_open()?;
         opts.validate(self.backend.capabilities())?;
         self.shared.wanted.store(true, Ordering::SeqCst);
-        let res = {
-            let _op = lock(&self.ops);
-            self.backend.connect(&opts)
-        };
+        let res = self
+            .op("connect", Some(opts.timeout))
+            .and_then(|_op| self.backend.connect(&opts));
         match res {
             Ok(()) => {
                 self.shared.connected.store(true, Ordering::SeqCst);
@@ -349,7 +435,7 @@ impl MqttClient {
             )));
         }
         check_timeout(timeout)?;
-        let _op = lock(&self.ops);
+        let _op = self.op("publish", timeout)?;
         self.backend
             .publish(topic_name, payload, qos, retain, timeout)?;
         self.shared.published.fetch_add(1, Ordering::Relaxed);
@@ -368,7 +454,7 @@ impl MqttClient {
             super::check_qos("qos", *q, caps)?;
         }
         check_timeout(timeout)?;
-        let _op = lock(&self.ops);
+        let _op = self.op("subscribe", timeout)?;
         self.backend.subscribe(topics, timeout)?;
         let mut subs = lock(&self.subscriptions);
         for (t, q) in topics {
@@ -389,7 +475,7 @@ impl MqttClient {
             super::check_len("topic", t.len(), (1, caps.topic_max))?;
         }
         check_timeout(timeout)?;
-        let _op = lock(&self.ops);
+        let _op = self.op("unsubscribe", timeout)?;
         self.backend.unsubscribe(topics, timeout)?;
         lock(&self.subscriptions).retain(|(s, _)| !topics.contains(s));
         Ok(())
@@ -403,10 +489,9 @@ impl MqttClient {
         self.check_open()?;
         check_timeout(timeout)?;
         self.shared.wanted.store(false, Ordering::SeqCst);
-        let res = {
-            let _op = lock(&self.ops);
-            self.backend.disconnect(timeout)
-        };
+        let res = self
+            .op("disconnect", timeout)
+            .and_then(|_op| self.backend.disconnect(timeout));
         self.shared.connected.store(false, Ordering::SeqCst);
         res
     }
@@ -424,21 +509,32 @@ impl MqttClient {
         self.shared.is_connected()
     }
 
-    /// Disconnects if connected and releases the client on the modem. Idempotent.
+    /// Disconnects if connected and releases the client on the modem, within the close
+    /// timeout (the modem's timeout) in all, even against a modem that no longer answers.
+    /// Idempotent.
     pub fn close(&self) -> Result<()> {
+        self.close_within(self.close_timeout())
+    }
+
+    /// Like [`MqttClient::close`], with every command it sends ending within `timeout` in
+    /// all; what is left undone then is skipped (the next connect on this index clears
+    /// what an earlier run left on the modem).
+    pub fn close_within(&self, timeout: Duration) -> Result<()> {
         if self.shared.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        let deadline = Instant::now() + timeout;
         self.shared.wanted.store(false, Ordering::SeqCst);
+        // The reconnect worker ends when its channel closes; it is not joined: it may be
+        // in the middle of a connect, and it stops by itself when that ends.
         lock(&self.shared.reconnect_tx).take();
-        let res = {
-            let _op = lock(&self.ops);
-            self.backend.close()
-        };
+        lock(&self.worker).take();
+        let res = waits::with_cap(deadline, || {
+            self.ops
+                .acquire("close", deadline)
+                .and_then(|_op| self.backend.close())
+        });
         self.shared.connected.store(false, Ordering::SeqCst);
-        if let Some(h) = lock(&self.worker).take() {
-            let _ = h.join();
-        }
         res
     }
 }
@@ -465,7 +561,7 @@ fn reconnect_worker(
     last: Arc<Mutex<Option<ConnectOptions>>>,
     subs: Arc<Mutex<Vec<(String, u8)>>>,
     (first, max): (Duration, Duration),
-    ops: Arc<Mutex<()>>,
+    ops: Arc<OpLock>,
 ) {
     // Each message on `rx` asks for a reconnect; the channel closing ends the worker.
     while rx.recv().is_ok() {
@@ -487,17 +583,21 @@ fn reconnect_worker(
             let Some(opts) = lock(&last).clone() else {
                 break;
             };
-            let attempt = {
-                let _op = lock(&ops);
-                backend.connect(&opts).and_then(|()| {
-                    let topics = lock(&subs).clone();
-                    if topics.is_empty() {
-                        Ok(())
-                    } else {
-                        backend.subscribe(&topics, None)
+            let attempt = ops
+                .acquire("reconnect", Instant::now() + OP_WAIT)
+                .and_then(|_op| {
+                    if shared.closed.load(Ordering::SeqCst) {
+                        return Err(Error::Closed("MQTT client"));
                     }
-                })
-            };
+                    backend.connect(&opts).and_then(|()| {
+                        let topics = lock(&subs).clone();
+                        if topics.is_empty() {
+                            Ok(())
+                        } else {
+                            backend.subscribe(&topics, None)
+                        }
+                    })
+                });
             match attempt {
                 Ok(()) => {
                     shared.connected.store(true, Ordering::SeqCst);
