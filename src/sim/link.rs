@@ -111,13 +111,20 @@ pub(crate) fn report(shared: &Shared, idx: u8, gen: u64, ev: LinkEvent<'_>) -> b
 }
 
 /// Reports received messages in one write, as a modem's UART sends what it has queued
-/// back to back; `false` when the link was replaced meanwhile (nothing written).
-fn report_messages(shared: &Shared, idx: u8, gen: u64, batch: &[Publish]) -> bool {
-    shared.with_link(idx, gen, |st, out| {
+/// back to back. `None` when the link was replaced meanwhile (nothing written); else
+/// whether the messages are on the line now (`false`: a Quectel client in buffer mode
+/// stored them, and the modem acknowledges each when the host reads it).
+fn report_messages(shared: &Shared, idx: u8, gen: u64, batch: &[Publish]) -> Option<bool> {
+    let mut on_line = true;
+    let current = shared.with_link(idx, gen, |st, out| {
+        if shared.profile.family == super::profile::Family::Qmt {
+            on_line = !super::qmt::stores_messages(st, idx);
+        }
         for p in batch {
             family_event(shared, st, idx, LinkEvent::Message(p), out);
         }
-    })
+    });
+    current.then_some(on_line)
 }
 
 fn family_event(
@@ -465,14 +472,14 @@ async fn drive(a: LinkArgs) {
                         None => break,
                     }
                 }
-                if report_messages(&shared, idx, gen, &batch) {
+                if report_messages(&shared, idx, gen, &batch) == Some(true) {
                     shared
                         .stats
                         .delivered
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    // Written to the line (or stored, QMT buffer mode): now the broker
-                    // may forget them. A message the modem could not take stays unacknowledged
-                    // and comes again on the next session.
+                    // Written to the line: now the broker may forget them. A message the
+                    // modem could not take stays unacknowledged and comes again on the next
+                    // session. Stored ones (QMT buffer mode) are acknowledged when read.
                     for p in batch {
                         if !unacked.is_empty() || acker.try_ack(&p).is_err() {
                             unacked.push_back(p);

@@ -88,6 +88,10 @@ struct Stored {
     msgid: u16,
     topic: String,
     payload: Vec<u8>,
+    /// The link generation it came on and the packet to acknowledge once the host has
+    /// read it (buffer mode): a modem that restarts or loses the link before then leaves
+    /// it with the broker, which sends it again on the resumed session.
+    ack: Option<(u64, rumqttc::Publish)>,
 }
 
 #[derive(Default)]
@@ -300,7 +304,7 @@ pub(crate) fn execute(
             Next::Line
         }
         ("QMTRECV", Form::Write(a)) => {
-            recv(m, a, r);
+            recv(m, sh, a, r);
             Next::Line
         }
         ("QFUPL", Form::Write(a)) => {
@@ -830,7 +834,16 @@ fn message_line(idx: u8, s: &Stored, len_enable: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"\r\n");
 }
 
-fn recv(m: &mut Modem, a: &str, r: &mut Resp) {
+/// Whether client `idx` keeps received messages in buffers for the host to read
+/// (`AT+QMTCFG="recv/mode",<idx>,1`).
+pub(crate) fn stores_messages(m: &Modem, idx: u8) -> bool {
+    m.qmt
+        .slots
+        .get(usize::from(idx))
+        .is_some_and(|s| s.cfg.recv_mode != 0)
+}
+
+fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let args = split_args(a);
     let Some(idx) = idx_of(m, &args) else {
         return r.error();
@@ -840,12 +853,30 @@ fn recv(m: &mut Modem, a: &str, r: &mut Resp) {
         (2, Some(id)) => vec![id as usize],
         _ => return r.error(),
     };
+    let link = m.slots[usize::from(idx)]
+        .link
+        .as_ref()
+        .map(|l| (l.gen, l.client.clone()));
     let slot = &mut m.qmt.slots[usize::from(idx)];
     let len_enable = slot.cfg.len_enable;
     let mut out = Vec::new();
     for id in ids {
         if let Some(s) = slot.buffers[id].take() {
             message_line(idx, &s, len_enable, &mut out);
+            sh.stats
+                .delivered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match (&s.ack, &link) {
+                (Some((gen, p)), Some((current, client))) if gen == current => {
+                    if let Err(e) = client.try_ack(p) {
+                        log::debug!(
+                            "virtual modem: client {idx}: acknowledging a read message: {e}"
+                        );
+                    }
+                }
+                // The link it came on is gone: the broker sends it again on the next session.
+                _ => {}
+            }
         }
     }
     r.raw(&out);
@@ -1003,10 +1034,12 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
             line(format!("+QMTSTAT: {idx},1"));
         }
         LinkEvent::Message(p) => {
+            let gen = m.slots[usize::from(idx)].link.as_ref().map(|l| l.gen);
             let stored = Stored {
                 msgid: p.pkid,
                 topic: p.topic.clone(),
                 payload: p.payload.to_vec(),
+                ack: gen.map(|g| (g, p.clone())),
             };
             let Some(slot) = m.qmt.slots.get_mut(usize::from(idx)) else {
                 return;
