@@ -37,7 +37,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, QoS, SubscribeFilter};
@@ -433,8 +432,8 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
         let f = lock(&sh.faults);
         (f.delay, f.refuse.clone())
     };
-    if !delay.is_zero() {
-        thread::sleep(delay);
+    if !delay.is_zero() && !sh.pause(delay) {
+        return Next::Line;
     }
     if let Some((prefix, reply)) = refuse {
         if t.to_ascii_uppercase().starts_with(&prefix) {

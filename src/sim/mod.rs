@@ -559,9 +559,11 @@ impl VirtualModem {
         if let Some(mut l) = lock(&self.tcp).take() {
             l.stop(&self.shared);
         }
+        // The links stop together: one bound for all of them, not one each.
         let links = self.shared.state().take_all_links();
+        let deadline = Instant::now() + Duration::from_secs(2);
         for l in links {
-            l.shutdown(Duration::from_secs(2));
+            l.shutdown(deadline.saturating_duration_since(Instant::now()));
         }
         if let Some(p) = self
             .shared
@@ -642,6 +644,22 @@ fn join_until(h: JoinHandle<()>, deadline: Instant) {
 }
 
 impl Shared {
+    /// Sleeps for `d` (a response delay) unless the modem is closed meanwhile; false when
+    /// it was closed, so the pending answers are not played to nobody.
+    pub(crate) fn pause(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= end {
+                return true;
+            }
+            thread::sleep((end - now).min(Duration::from_millis(10)));
+        }
+    }
+
     /// Runs `f` on the modem state if link `gen` is still client `idx`'s
     /// current link, then writes what `f` produced, all under the state lock.
     /// Returns false (doing nothing) for a link that was replaced or dropped.
