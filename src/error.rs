@@ -42,6 +42,10 @@ pub enum Error {
     /// Anything else from the modem layer (Python: ModemError).
     #[error("{0}")]
     Other(String),
+    /// The caller's interrupt check fired while it waited (Python: the pending
+    /// KeyboardInterrupt or other exception raised by a signal handler).
+    #[error("{0}: interrupted")]
+    Interrupted(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

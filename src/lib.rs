@@ -17,6 +17,7 @@ pub mod modem;
 pub mod mqtt;
 pub mod port;
 pub mod sim;
+pub mod waits;
 
 pub use error::{Error, Result};
 

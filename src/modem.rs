@@ -337,7 +337,9 @@ impl Modem {
                     timeout,
                 });
             }
-            std::thread::sleep(Duration::from_secs(1).min(deadline - now));
+            if !crate::waits::sleep(Duration::from_secs(1).min(deadline - now)) {
+                return Err(Error::Interrupted("wait_registered".into()));
+            }
         }
     }
 
@@ -373,7 +375,7 @@ impl Modem {
                     }
                 };
                 let (backend, shared) = ctx.open_client(client_id, index, &options)?;
-                Ok(MqttClient::new(backend, shared, options))
+                Ok(self.bounded(MqttClient::new(backend, shared, options)))
             }
             Family::Cmqtt => {
                 let ctx = {
@@ -388,7 +390,7 @@ impl Modem {
                     }
                 };
                 let (backend, shared) = ctx.open_client(client_id, index, &options)?;
-                Ok(MqttClient::new(backend, shared, options))
+                Ok(self.bounded(MqttClient::new(backend, shared, options)))
             }
             Family::Aliyun => Err(Error::Other(
                 "this modem runs SIMCom's Alibaba-cloud firmware (AT+CM*), which connects only to the Alibaba IoT platform: use modem.aliyun_mqtt(product_key, device_name, device_secret)".into(),
@@ -442,14 +444,20 @@ impl Modem {
             queue_size,
         )?;
         *slot = Arc::downgrade(&client);
-        Ok(MqttClient::new(
+        Ok(self.bounded(MqttClient::new(
             Arc::new(aliyun::AliyunBackend(client)),
             shared,
             ClientOptions {
                 queue_size,
                 ..ClientOptions::default()
             },
-        ))
+        )))
+    }
+
+    /// A client whose `close()` takes this modem's timeout at most.
+    fn bounded(&self, client: MqttClient) -> MqttClient {
+        client.set_close_timeout(self.timeout);
+        client
     }
 
     /// Opens the Alibaba-cloud CoAP client (`AT+CC*`); nothing is sent until the first

@@ -23,6 +23,7 @@ use crate::at::session::{implied_prefix, Command, Event, Outcome, Session};
 use crate::at::{CommandLine, FinalResult, Frame, RawRule};
 use crate::error::{Error, Result};
 use crate::port::{self, OpenedPort};
+use crate::waits;
 pub use record::Recorder;
 pub use transcript::{Direction, Entry, Transcript};
 
@@ -409,29 +410,36 @@ impl Engine {
     /// so that nothing else is sent while the modem is still busy with it (Alibaba
     /// `AT+CMYIELD=<t>` answers `OK` first, then reports for `t` milliseconds). Unsolicited
     /// lines keep flowing to their handlers meanwhile.
-    pub fn execute_raw_hold(&self, cmd: Command, hold: Duration) -> Result<Response> {
+    pub fn execute_raw_hold(&self, mut cmd: Command, hold: Duration) -> Result<Response> {
         let inner = &self.inner;
         let started = Instant::now();
-        let deadline = started + cmd.timeout;
+        // The calling thread's cap (e.g. `close()`'s overall bound) shortens the command.
+        let deadline = waits::capped(started + cmd.timeout);
         let text = cmd.line.text().to_string();
         let timeout = cmd.timeout;
         if let Some(reason) = self.failure() {
             return Err(Error::Port(reason));
         }
-        if inner.token_rx.recv_deadline(deadline).is_err() {
+        if deadline <= started {
             return Err(Error::Timeout {
                 command: text,
-                waited_for: "turn (another command is still running)".into(),
+                waited_for: "a turn (the caller's time was up before it was sent)".into(),
                 timeout,
             });
         }
+        self.take_turn(&text, deadline, timeout)?;
         self.run_setup_if_rebooted(deadline);
+        cmd.timeout = deadline.saturating_duration_since(Instant::now());
         let result = self.run_locked(cmd, deadline);
         if !hold.is_zero() && result.is_ok() && self.failure().is_none() {
-            std::thread::sleep(hold);
+            waits::sleep(hold);
         }
         let _ = inner.token_tx.send(());
+        let interrupted = waits::interrupted();
         match result? {
+            Outcome::TimedOut { .. } | Outcome::Aborted(_) if interrupted => {
+                Err(Error::Interrupted(text))
+            }
             Outcome::Complete {
                 lines,
                 final_result,
@@ -482,6 +490,27 @@ impl Engine {
         self.execute(cmd)
     }
 
+    /// Waits for the one-command-at-a-time token until `deadline`, asking the caller's
+    /// interrupt check meanwhile.
+    fn take_turn(&self, text: &str, deadline: Instant, timeout: Duration) -> Result<()> {
+        loop {
+            let until = waits::next_check(deadline);
+            if self.inner.token_rx.recv_deadline(until).is_ok() {
+                return Ok(());
+            }
+            if waits::interrupted() {
+                return Err(Error::Interrupted(text.to_string()));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    command: text.to_string(),
+                    waited_for: "a turn (another command is still running)".into(),
+                    timeout,
+                });
+            }
+        }
+    }
+
     fn run_locked(&self, cmd: Command, deadline: Instant) -> Result<Outcome> {
         let inner = &self.inner;
         // Drop an outcome left over from an earlier command (cannot normally happen).
@@ -498,12 +527,18 @@ impl Engine {
         }
         loop {
             let wake = lock(&inner.session).poll_timeout().unwrap_or(deadline);
-            match inner.done.recv_deadline(wake) {
+            match inner.done.recv_deadline(waits::next_check(wake)) {
                 Some(Wake::Done(outcome)) => return Ok(outcome),
                 // The deadline passed, or it moved: let the session look at the clock.
                 Some(Wake::Timer) | None => {
                     let mut session = lock(&inner.session);
-                    session.handle_timeout(Instant::now());
+                    if waits::interrupted() {
+                        // The caller gives up: the command ends now, as on a timeout, and
+                        // a late answer is dealt with like a timed-out command's.
+                        session.expire(Instant::now());
+                    } else {
+                        session.handle_timeout(Instant::now());
+                    }
                     self.pump(session);
                 }
             }

@@ -2,11 +2,15 @@
 //! Alibaba-cloud firmware).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
+use pyo3::PyTraverseError;
 
-use super::errors::{to_py, value_error};
+use super::blocking;
+use super::errors::value_error;
 use super::types::{opt_seconds, payload_bytes};
 use crate::dialect::aliyun::{self, SignMethod};
 
@@ -60,6 +64,25 @@ impl CoapResponse {
 #[pyclass(frozen, module = "modemqtt")]
 pub struct AliyunCoap {
     pub(crate) inner: Arc<aliyun::AliyunCoap>,
+    /// Keeps the `Modem` object (and the port) alive while this client is.
+    pub(crate) owner: Py<super::modem::Modem>,
+    /// The bound of `close()`: the modem's timeout.
+    pub(crate) close_timeout: Duration,
+}
+
+/// Freed without `close()`: `AT+CCDEINIT` goes on a thread of its own, within the modem's
+/// timeout; `tp_dealloc` never waits on the modem.
+impl Drop for AliyunCoap {
+    fn drop(&mut self) {
+        let c = self.inner.clone();
+        let budget = self.close_timeout;
+        super::in_background("modemqtt-close", move || {
+            let deadline = std::time::Instant::now() + budget;
+            if let Err(e) = crate::waits::with_cap(deadline, || c.close()) {
+                log::debug!("aliyun coap: closing after it was freed: {e}");
+            }
+        });
+    }
 }
 
 #[pymethods]
@@ -75,7 +98,7 @@ impl AliyunCoap {
     fn auth(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         let t = opt_seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.auth(t)).map_err(to_py)
+        blocking(py, move || c.auth(t))
     }
 
     /// Sends `payload` (str or bytes, UTF-8 text) to `topic`, authenticating first if
@@ -92,9 +115,7 @@ impl AliyunCoap {
         let payload = payload_bytes("payload", payload)?;
         let t = opt_seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.send(&topic, &payload, t))
-            .map(CoapResponse::from_core)
-            .map_err(to_py)
+        blocking(py, move || c.send(&topic, &payload, t)).map(CoapResponse::from_core)
     }
 
     /// `AT+CCYIELD`: the response the modem holds, if any.
@@ -102,15 +123,22 @@ impl AliyunCoap {
     fn receive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<CoapResponse>> {
         let t = opt_seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.receive(t))
-            .map(|r| r.map(CoapResponse::from_core))
-            .map_err(to_py)
+        blocking(py, move || c.receive(t)).map(|r| r.map(CoapResponse::from_core))
     }
 
-    /// Releases the CoAP object (`AT+CCDEINIT`). Idempotent.
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
+    /// Releases the CoAP object (`AT+CCDEINIT`), within the modem's timeout (or `timeout`
+    /// seconds) even against a modem that no longer answers. Idempotent.
+    #[pyo3(signature = (timeout = None))]
+    fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let budget = opt_seconds("timeout", timeout)?.unwrap_or(self.close_timeout);
         let c = self.inner.clone();
-        py.detach(move || c.close()).map_err(to_py)
+        blocking(py, move || {
+            crate::waits::with_cap(std::time::Instant::now() + budget, || c.close())
+        })
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.owner)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -119,7 +147,7 @@ impl AliyunCoap {
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        self.close(py)?;
+        self.close(py, None)?;
         Ok(false)
     }
 

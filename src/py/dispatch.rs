@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
+use pyo3::PyTraverseError;
 
 use crate::mqtt::ClientShared;
 
@@ -21,6 +23,34 @@ pub struct Callbacks {
     pub has_on_message: AtomicBool,
     /// Set while a drain of the inbox is scheduled, so one burst makes one item.
     pub drain_scheduled: AtomicBool,
+}
+
+impl Callbacks {
+    fn slots(&self) -> [&Mutex<Option<Py<PyAny>>>; 3] {
+        [&self.on_message, &self.on_disconnect, &self.on_connect]
+    }
+
+    /// For `__traverse__`: visits the callables set (a slot being set right now is
+    /// skipped: that only keeps it alive one collection longer).
+    pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for slot in self.slots() {
+            if let Ok(cb) = slot.try_lock() {
+                if let Some(cb) = cb.as_ref() {
+                    visit.call(cb)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For `__clear__`: forgets every callable, breaking cycles through them.
+    pub fn clear(&self) {
+        self.has_on_message.store(false, Ordering::SeqCst);
+        for slot in self.slots() {
+            let cb = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            drop(cb);
+        }
+    }
 }
 
 pub enum Item {

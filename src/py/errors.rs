@@ -64,6 +64,8 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Port(_) => PortError::new_err(msg),
         Error::Protocol(_) => ProtocolError::new_err(msg),
         Error::Closed(_) | Error::Other(_) => ModemError::new_err(msg),
+        Error::Interrupted(_) => super::take_pending_signal()
+            .unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err(msg)),
     }
 }
 

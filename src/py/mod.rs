@@ -9,9 +9,68 @@ pub mod modem;
 pub mod sim;
 pub mod types;
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
+
+use crate::error::Result;
+
+thread_local! {
+    /// The exception a signal handler raised while this thread waited on the modem.
+    static PENDING_SIGNAL: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+}
+
+/// Whether the calling thread is the process's main thread, the only one on which Python
+/// runs signal handlers.
+fn on_main_thread() -> bool {
+    // SAFETY: both calls only read identifiers of the calling thread and process.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t == libc::getpid() }
+}
+
+/// Asked by the core's waits every 50 ms: runs Python's pending signal handlers and, when
+/// one raised (Ctrl-C: KeyboardInterrupt), keeps the exception and ends the wait.
+fn signal_raised() -> bool {
+    Python::attach(|py| match py.check_signals() {
+        Ok(()) => false,
+        Err(e) => {
+            PENDING_SIGNAL.with(|p| *p.borrow_mut() = Some(e));
+            true
+        }
+    })
+}
+
+/// The exception kept by [`signal_raised`], if any.
+pub(crate) fn take_pending_signal() -> Option<PyErr> {
+    PENDING_SIGNAL.with(|p| p.borrow_mut().take())
+}
+
+/// Runs `f` on a short-lived thread of its own: the goodbye of an object Python is
+/// freeing (a polite MQTT disconnect), which must not wait on the modem from `tp_dealloc`.
+/// What `f` owns is dropped there too, if the thread cannot be started.
+pub(crate) fn in_background(name: &str, f: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(f) {
+        log::debug!("{name}: cannot start a thread: {e}");
+    }
+}
+
+/// Runs a call that waits on the modem with the interpreter released; on the main thread
+/// a signal handler that raises (Ctrl-C) ends the wait within about 50 ms and its exception
+/// is raised here. Every binding that may wait on the modem goes through this.
+pub(crate) fn blocking<R: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<R> + Send,
+) -> PyResult<R> {
+    let main = on_main_thread();
+    py.detach(move || {
+        if main {
+            crate::waits::with_interrupt(signal_raised, f)
+        } else {
+            f()
+        }
+    })
+    .map_err(errors::to_py)
+}
 
 static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 

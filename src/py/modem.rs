@@ -5,9 +5,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use pyo3::exceptions::PyOSError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::PyTraverseError;
 
+use super::blocking;
 use super::dispatch::{Callbacks, Dispatcher, Item};
 use super::errors::{to_py, type_error, value_error, ModemTimeout};
 use super::types::{
@@ -76,10 +79,10 @@ impl Modem {
         &self.port
     }
 
+    /// The family learnt when the modem was opened (None if none answered); asks nothing.
     #[getter]
-    fn dialect(&self, py: Python<'_>) -> Option<String> {
-        let m = self.inner.clone();
-        py.detach(move || m.family().ok().map(|f| f.name().to_string()))
+    fn dialect(&self) -> Option<&'static str> {
+        self.inner.dialect_name()
     }
 
     #[getter]
@@ -99,31 +102,25 @@ impl Modem {
         let timeout = opt_seconds("timeout", timeout)?;
         let data = data.map(|d| payload_bytes("data", d)).transpose()?;
         let m = self.inner.clone();
-        let r = py
-            .detach(move || m.command(&line, timeout, data))
-            .map_err(to_py)?;
+        let r = blocking(py, move || m.command(&line, timeout, data))?;
         Ok(Response::from_core(&r))
     }
 
     fn info(&self, py: Python<'_>) -> PyResult<ModemInfo> {
         let m = self.inner.clone();
-        py.detach(move || m.info())
-            .map(ModemInfo::from_core)
-            .map_err(to_py)
+        blocking(py, move || m.info()).map(ModemInfo::from_core)
     }
 
     fn signal_quality(&self, py: Python<'_>) -> PyResult<SignalQuality> {
         let m = self.inner.clone();
-        py.detach(move || m.signal_quality())
-            .map(SignalQuality::from_core)
-            .map_err(to_py)
+        blocking(py, move || m.signal_quality()).map(SignalQuality::from_core)
     }
 
     #[pyo3(signature = (timeout = 60.0))]
     fn wait_registered(&self, py: Python<'_>, timeout: f64) -> PyResult<&'static str> {
         let t = seconds("timeout", timeout)?;
         let m = self.inner.clone();
-        py.detach(move || m.wait_registered(t)).map_err(to_py)
+        blocking(py, move || m.wait_registered(t))
     }
 
     /// Calls `callback(line)` for every unsolicited line; `None` stops it.
@@ -207,7 +204,7 @@ impl Modem {
         retries = None, timeout_notice = None, aliauth = None))]
     #[allow(clippy::too_many_arguments)]
     fn mqtt(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         client_id: String,
         index: i64,
@@ -225,6 +222,7 @@ impl Modem {
         timeout_notice: Option<bool>,
         aliauth: Option<(String, String, String)>,
     ) -> PyResult<MqttClient> {
+        let this = slf.get();
         let index = int_in("index", index, 0, 255)? as u8;
         let qmt = crate::mqtt::QmtOptions {
             receive_mode: match receive_mode.as_deref() {
@@ -283,21 +281,10 @@ impl Modem {
             publish_timeout: int_in("publish_timeout", publish_timeout, 60, 180)? as u32,
             qmt,
         };
-        let m = self.inner.clone();
+        let m = this.inner.clone();
         let id = client_id.clone();
-        let client = py
-            .detach(move || m.mqtt(&id, index, options))
-            .map_err(to_py)?;
-        let client = Arc::new(client);
-        let callbacks = Arc::new(Callbacks::default());
-        install_sink(&client, &callbacks, &self.dispatcher);
-        lock(&self.clients).push(Arc::downgrade(&client));
-        Ok(MqttClient {
-            inner: client,
-            callbacks,
-            modem: self.inner.clone(),
-            dispatcher: self.dispatcher.clone(),
-        })
+        let client = blocking(py, move || m.mqtt(&id, index, options))?;
+        Ok(this.wrap(slf, client))
     }
 
     /// Opens the MQTT client of SIMCom's Alibaba-cloud firmware (`AT+CM*`) for a device
@@ -309,7 +296,7 @@ impl Modem {
         auto_yield_interval = 1, queue_size = 10000))]
     #[allow(clippy::too_many_arguments)]
     fn aliyun_mqtt(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         product_key: String,
         device_name: String,
@@ -337,60 +324,70 @@ impl Modem {
             auto_yield_interval: int_in("auto_yield_interval", auto_yield_interval, 1, 180)? as u32,
         };
         let queue_size = int_in("queue_size", queue_size, 1, 10_000_000)? as usize;
-        let m = self.inner.clone();
-        let client = py
-            .detach(move || {
-                m.aliyun_mqtt(
-                    &product_key,
-                    &device_name,
-                    &device_secret,
-                    options,
-                    queue_size,
-                )
-            })
-            .map_err(to_py)?;
-        let client = Arc::new(client);
-        let callbacks = Arc::new(Callbacks::default());
-        install_sink(&client, &callbacks, &self.dispatcher);
-        lock(&self.clients).push(Arc::downgrade(&client));
-        Ok(MqttClient {
-            inner: client,
-            callbacks,
-            modem: self.inner.clone(),
-            dispatcher: self.dispatcher.clone(),
-        })
+        let this = slf.get();
+        let m = this.inner.clone();
+        let client = blocking(py, move || {
+            m.aliyun_mqtt(
+                &product_key,
+                &device_name,
+                &device_secret,
+                options,
+                queue_size,
+            )
+        })?;
+        Ok(this.wrap(slf, client))
     }
 
     /// Opens the CoAP client of SIMCom's Alibaba-cloud firmware (`AT+CC*`).
     fn aliyun_coap(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         product_key: String,
         device_name: String,
         device_secret: String,
     ) -> PyResult<super::aliyun::AliyunCoap> {
-        let m = self.inner.clone();
-        let c = py
-            .detach(move || m.aliyun_coap(&product_key, &device_name, &device_secret))
-            .map_err(to_py)?;
-        Ok(super::aliyun::AliyunCoap { inner: Arc::new(c) })
+        let m = slf.get().inner.clone();
+        let close_timeout = m.timeout();
+        let c = blocking(py, move || {
+            m.aliyun_coap(&product_key, &device_name, &device_secret)
+        })?;
+        Ok(super::aliyun::AliyunCoap {
+            inner: Arc::new(c),
+            owner: slf.clone().unbind(),
+            close_timeout,
+        })
     }
 
-    /// Closes the clients opened here (disconnect, release) and frees the port.
-    fn close(&self, py: Python<'_>) {
+    /// Closes the clients opened here (disconnect, release) and frees the port. Takes the
+    /// modem's `timeout` at most in all (or `timeout` seconds): against a modem that no
+    /// longer answers, what is left of the goodbye is skipped and the port is freed anyway.
+    #[pyo3(signature = (timeout = None))]
+    fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let budget = opt_seconds("timeout", timeout)?.unwrap_or(self.inner.timeout());
         let clients: Vec<_> = lock(&self.clients)
             .drain(..)
             .filter_map(|w| w.upgrade())
             .collect();
         let m = self.inner.clone();
-        py.detach(move || {
-            for c in clients {
-                if let Err(e) = c.close() {
-                    log::debug!("closing client {}: {e}", c.shared().index);
+        // Interrupting the goodbye (Ctrl-C) still frees the port.
+        blocking(py, move || {
+            let deadline = Instant::now() + budget;
+            let res = crate::waits::with_cap(deadline, || {
+                for c in &clients {
+                    if let Err(e) =
+                        c.close_within(deadline.saturating_duration_since(Instant::now()))
+                    {
+                        log::debug!("closing client {}: {e}", c.shared().index);
+                        if matches!(e, crate::error::Error::Interrupted(_)) {
+                            return Err(e);
+                        }
+                    }
                 }
-            }
+                Ok(())
+            });
             m.close();
-        });
+            res
+        })
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -398,9 +395,24 @@ impl Modem {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
-        self.close(py);
-        false
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py, None)?;
+        Ok(false)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Ok(slot) = self.urc_cb.try_lock() {
+            if let Some(cb) = slot.as_ref() {
+                visit.call(cb)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let cb = lock(&self.urc_cb).take();
+        self.inner.on_urc(None);
+        drop(cb);
     }
 
     fn __repr__(&self) -> String {
@@ -422,22 +434,30 @@ impl Modem {
     }
 }
 
+/// A `Modem` Python frees (garbage collection, interpreter exit) frees its port at once,
+/// without the polite MQTT goodbye of `close()`: nothing here waits on the modem. Its
+/// clients were freed before it (each keeps its modem alive).
 impl Drop for Modem {
     fn drop(&mut self) {
-        let m = self.inner.clone();
-        let clients: Vec<_> = lock(&self.clients)
-            .drain(..)
-            .filter_map(|w| w.upgrade())
-            .collect();
-        let work = move || {
-            for c in clients {
-                let _ = c.close();
-            }
-            m.close();
-        };
-        match Python::try_attach(|py| py.detach(work)) {
-            Some(()) => {}
-            None => log::debug!("modem dropped during interpreter shutdown"),
+        for c in lock(&self.clients).drain(..).filter_map(|w| w.upgrade()) {
+            c.shared().mark_closed();
+        }
+        self.inner.close();
+    }
+}
+
+impl Modem {
+    fn wrap(&self, slf: &Bound<'_, Self>, client: CoreClient) -> MqttClient {
+        let client = Arc::new(client);
+        let callbacks = Arc::new(Callbacks::default());
+        install_sink(&client, &callbacks, &self.dispatcher);
+        lock(&self.clients).push(Arc::downgrade(&client));
+        MqttClient {
+            inner: client,
+            callbacks,
+            modem: self.inner.clone(),
+            owner: slf.clone().unbind(),
+            dispatcher: self.dispatcher.clone(),
         }
     }
 }
@@ -466,7 +486,26 @@ pub struct MqttClient {
     inner: Arc<CoreClient>,
     callbacks: Arc<Callbacks>,
     modem: Arc<CoreModem>,
+    /// Keeps the `Modem` object (and so the port) alive while its clients are:
+    /// `Modem(port).mqtt("x").connect(...)` works.
+    owner: Py<Modem>,
     dispatcher: Dispatcher,
+}
+
+/// A client Python frees without `close()` says goodbye on a thread of its own, within the
+/// modem's timeout: `tp_dealloc` never waits on the modem.
+impl Drop for MqttClient {
+    fn drop(&mut self) {
+        let c = self.inner.clone();
+        super::in_background("modemqtt-close", move || {
+            if let Err(e) = c.close() {
+                log::debug!(
+                    "closing client {} after it was freed: {e}",
+                    c.shared().index
+                );
+            }
+        });
+    }
 }
 
 fn callable(name: &str, v: Option<Py<PyAny>>) -> PyResult<Option<Py<PyAny>>> {
@@ -657,7 +696,7 @@ impl MqttClient {
         opts.tls = tls.map(|t| t.inner.clone());
         opts.timeout = seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.connect(opts)).map_err(to_py)
+        blocking(py, move || c.connect(opts))
     }
 
     #[pyo3(signature = (topic, payload, qos = 0, retain = false, timeout = None))]
@@ -674,8 +713,9 @@ impl MqttClient {
         let qos = int_in("qos", qos, 0, 2)? as u8;
         let timeout = opt_seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.publish(&topic, &payload, qos, retain, timeout))
-            .map_err(to_py)
+        blocking(py, move || {
+            c.publish(&topic, &payload, qos, retain, timeout)
+        })
     }
 
     #[pyo3(signature = (topic, qos = 0, timeout = None))]
@@ -689,8 +729,7 @@ impl MqttClient {
         let topics = topics_arg(topic, qos)?;
         let timeout = opt_seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.subscribe(&topics, timeout))
-            .map_err(to_py)
+        blocking(py, move || c.subscribe(&topics, timeout))
     }
 
     #[pyo3(signature = (topic, timeout = None))]
@@ -703,8 +742,7 @@ impl MqttClient {
         let topics: Vec<String> = topics_arg(topic, 0)?.into_iter().map(|(t, _)| t).collect();
         let timeout = opt_seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.unsubscribe(&topics, timeout))
-            .map_err(to_py)
+        blocking(py, move || c.unsubscribe(&topics, timeout))
     }
 
     /// What the modem's MQTT stack allows (family, profile, limits, features), as a dict.
@@ -740,12 +778,14 @@ impl MqttClient {
     fn disconnect(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         let timeout = opt_seconds("timeout", timeout)?;
         let c = self.inner.clone();
-        py.detach(move || c.disconnect(timeout)).map_err(to_py)
+        blocking(py, move || c.disconnect(timeout))
     }
 
-    fn is_connected(&self, py: Python<'_>) -> bool {
+    /// Whether the client is connected; on Alibaba firmware the modem is asked
+    /// (`AT+CMSTATUS?`) where it can be.
+    fn is_connected(&self, py: Python<'_>) -> PyResult<bool> {
         let c = self.inner.clone();
-        py.detach(move || c.is_connected())
+        blocking(py, move || Ok(c.is_connected()))
     }
 
     /// Waits for the next message (matching the `topic` filter, if given).
@@ -778,9 +818,13 @@ impl MqttClient {
         })
     }
 
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
+    /// Disconnects and releases the client on the modem, taking the modem's `timeout` at
+    /// most in all (or `timeout` seconds), even against a modem that no longer answers.
+    #[pyo3(signature = (timeout = None))]
+    fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let budget = opt_seconds("timeout", timeout)?.unwrap_or(self.inner.close_timeout());
         let c = self.inner.clone();
-        py.detach(move || c.close()).map_err(to_py)
+        blocking(py, move || c.close_within(budget))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -789,12 +833,21 @@ impl MqttClient {
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        self.close(py)?;
+        self.close(py, None)?;
         Ok(false)
     }
 
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.callbacks.traverse(&visit)?;
+        visit.call(&self.owner)
+    }
+
+    fn __clear__(&self) {
+        self.callbacks.clear();
+    }
+
     fn _repr_html_(&self) -> String {
-        let connected = self.inner.is_connected();
+        let connected = self.inner.shared().is_connected();
         let subs = self
             .inner
             .subscriptions()
@@ -854,7 +907,7 @@ impl MqttClient {
     ) -> PyResult<Option<Message>> {
         let deadline = Instant::now() + timeout;
         loop {
-            let slice = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            let slice = (Instant::now() + crate::waits::CHECK_EVERY).min(deadline);
             let shared = self.inner.shared().clone();
             let f = filter.map(str::to_string);
             let got = py.detach(move || shared.next_message(f.as_deref(), slice));
@@ -884,5 +937,9 @@ impl MessageIter {
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
         let client = self.client.bind(py).get();
         client.next(py, None, self.timeout)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.client)
     }
 }

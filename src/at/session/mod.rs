@@ -575,6 +575,20 @@ impl Session {
         }
     }
 
+    /// Ends what is in flight now, as if its deadline had passed (the caller gave up: an
+    /// interrupt). A late answer is then handled like any timed-out command's.
+    pub fn expire(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Idle => return,
+            State::Syncing(s) => {
+                s.deadline = now;
+                s.quiet_until = None;
+            }
+            State::Busy(b) => b.deadline = now,
+        }
+        self.handle_timeout(now);
+    }
+
     /// Whether [`Session::poll_timeout`] moved earlier because of input since the last
     /// call: a driver sleeping until the old deadline must wake up and ask again.
     pub fn take_timer_moved(&mut self) -> bool {
