@@ -438,6 +438,14 @@ impl AckKind {
             AckKind::Pub => 9,
         }
     }
+    fn slot(self) -> usize {
+        match self {
+            AckKind::Sub => 0,
+            AckKind::Unsub => 1,
+            AckKind::Pub => 2,
+        }
+    }
+
     fn operation(self) -> &'static str {
         match self {
             AckKind::Sub => "subscribe",
@@ -458,6 +466,10 @@ struct Router {
     shared: Arc<ClientShared>,
     waiters: Mutex<VecDeque<Waiter>>,
     next_id: AtomicU64,
+    /// Per kind (sub, unsub, pub): acknowledgements still owed to operations that gave up
+    /// waiting. The firmware's acks carry no id and come in order, so the next ack of that
+    /// kind is the late one: it is discarded instead of completing a later operation.
+    late: Mutex<[u32; 3]>,
 }
 
 impl Router {
@@ -467,6 +479,18 @@ impl Router {
             return;
         };
         if let Some(kind) = AckKind::of(status) {
+            {
+                let mut late = lock(&self.late);
+                let owed = &mut late[kind.slot()];
+                if *owed > 0 {
+                    *owed -= 1;
+                    log::debug!(
+                        "aliyun: late {} ({status}) for an operation that timed out; discarded",
+                        yield_status_name(status)
+                    );
+                    return;
+                }
+            }
             let waiter = {
                 let mut w = lock(&self.waiters);
                 let pos = w.iter().position(|x| x.kind == kind);
@@ -498,9 +522,16 @@ impl Router {
                     String::from_utf8_lossy(line)
                 ),
             },
-            1 => self.shared.connection_lost(1, "connection lost"),
+            1 => {
+                // Nothing still owed survives the connection.
+                *lock(&self.late) = [0; 3];
+                self.shared.connection_lost(1, "connection lost")
+            }
             2 => self.shared.reconnected(),
-            13 => log::debug!("aliyun: wait-ack list is empty"),
+            13 => {
+                log::debug!("aliyun: wait-ack list is empty");
+                *lock(&self.late) = [0; 3];
+            }
             other => log::warn!("aliyun: +CMYIELD: {other} ({})", yield_status_name(other)),
         }
     }
@@ -514,6 +545,19 @@ impl Router {
 
     fn forget(&self, id: u64) {
         lock(&self.waiters).retain(|w| w.id != id);
+    }
+
+    /// The operation `id` (of `kind`) stops waiting after its command went out: if its
+    /// ack has not come yet, the next one of that kind will be its, late.
+    fn abandon(&self, id: u64, kind: AckKind, rx: &Receiver<i32>) {
+        let mut waiters = lock(&self.waiters);
+        let before = waiters.len();
+        waiters.retain(|w| w.id != id);
+        let still_waiting = waiters.len() != before;
+        drop(waiters);
+        if still_waiting || rx.try_recv().is_err() {
+            lock(&self.late)[kind.slot()] += 1;
+        }
     }
 }
 
@@ -662,6 +706,7 @@ impl AliyunMqtt {
         let router = Arc::new(Router {
             shared: shared.clone(),
             waiters: Mutex::new(VecDeque::new()),
+            late: Mutex::new([0; 3]),
             next_id: AtomicU64::new(1),
         });
         let (r, s1, s2) = (router.clone(), shared.clone(), shared.clone());
@@ -753,16 +798,24 @@ impl AliyunMqtt {
     fn with_ack(&self, kind: AckKind, cmd: Command, timeout: Option<Duration>) -> Result<()> {
         let deadline = Instant::now() + timeout.unwrap_or(ACK_WAIT);
         let (id, rx) = self.router.register(kind);
-        if let Err(e) = self.run(kind.operation(), cmd) {
-            self.router.forget(id);
-            return Err(e);
+        match self.run(kind.operation(), cmd) {
+            Ok(_) => {}
+            // The command may have gone out: its ack may still come.
+            Err(e @ (Error::Timeout { .. } | Error::Interrupted(_))) => {
+                self.router.abandon(id, kind, &rx);
+                return Err(e);
+            }
+            Err(e) => {
+                self.router.forget(id);
+                return Err(e);
+            }
         }
         loop {
             if let Ok(status) = rx.try_recv() {
                 return self.ack_result(kind, status);
             }
             if Instant::now() >= deadline {
-                self.router.forget(id);
+                self.router.abandon(id, kind, &rx);
                 return Err(Error::Timeout {
                     command: format!("AT+CMYIELD ({})", kind.operation()),
                     waited_for: format!("+CMYIELD: {}", kind.success()),
@@ -770,7 +823,7 @@ impl AliyunMqtt {
                 });
             }
             if let Err(e) = self.yield_once() {
-                self.router.forget(id);
+                self.router.abandon(id, kind, &rx);
                 return Err(e);
             }
         }
@@ -1360,6 +1413,7 @@ pub fn urc_router(shared: &Arc<ClientShared>) -> (Vec<Vec<u8>>, crate::engine::U
         shared: shared.clone(),
         waiters: Mutex::new(VecDeque::new()),
         next_id: AtomicU64::new(1),
+        late: Mutex::new([0; 3]),
     };
     let prefixes = [&b"+CMYIELD:"[..], crate::engine::BOOT_URC];
     let handler = Arc::new(move |f: &Frame| match f {

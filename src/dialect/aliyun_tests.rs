@@ -281,3 +281,35 @@ fn options_follow_each_revision() {
     assert!(o.validate(Revision::V1).is_err());
     assert!(o.validate(Revision::V2).is_ok());
 }
+
+/// The firmware's acks carry no id (000 §3.7, `+CMYIELD: <statuscode>`): an ack
+/// that comes after its operation gave up belongs to that operation and must not complete
+/// the next one of its kind.
+#[test]
+fn a_late_ack_does_not_complete_a_later_operation() {
+    let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
+    let (client, _modem, _engine) = open_client(queue.clone());
+    let mut opts = ConnectOptions::new("x", 1883);
+    opts.keepalive = 180;
+    opts.clean_session = false;
+    client.connect(opts).expect("connect");
+    let topic = [("/CwlekguDcv3/device/get".to_string(), 1)];
+    // No ack within the operation's time: it gives up.
+    let err = client
+        .subscribe(&topic, Some(Duration::from_millis(300)))
+        .expect_err("no ack");
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    // Its ack arrives late, with the next subscribe's yield; that subscribe's own ack
+    // never comes: it must time out too, not succeed on the late one.
+    queue.lock().unwrap().push(b"\r\n+CMYIELD: 3\r\n");
+    let err = client
+        .subscribe(&topic, Some(Duration::from_millis(600)))
+        .expect_err("the late ack is not this operation's");
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    // Acks that come in order after that complete their own operations again.
+    queue.lock().unwrap().push(b"\r\n+CMYIELD: 3\r\n");
+    queue.lock().unwrap().push(b"\r\n+CMYIELD: 3\r\n");
+    client
+        .subscribe(&topic, Some(Duration::from_secs(5)))
+        .expect("the second late ack is discarded, the third is this one's");
+}
