@@ -416,7 +416,8 @@ impl Engine {
         // The calling thread's cap (e.g. `close()`'s overall bound) shortens the command.
         let deadline = waits::capped(started + cmd.timeout);
         let text = cmd.line.text().to_string();
-        let timeout = cmd.timeout;
+        // What the caller waited in the end (the command's own, or what its cap left).
+        let timeout = deadline.saturating_duration_since(started);
         if let Some(reason) = self.failure() {
             return Err(Error::Port(reason));
         }
