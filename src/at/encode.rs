@@ -106,10 +106,9 @@ impl CommandLine {
         let mut bytes = Vec::with_capacity(text.len() + 1);
         bytes.extend_from_slice(text.as_bytes());
         bytes.push(b'\r');
-        Ok(CommandLine {
-            bytes,
-            masked: text.to_owned(),
-        })
+        // Whoever typed it, a password or device secret is shown masked.
+        let (masked, _) = super::secrets::mask_line(text);
+        Ok(CommandLine { bytes, masked })
     }
 
     /// The masked text (secrets replaced, no CR).

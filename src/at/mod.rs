@@ -2,6 +2,7 @@
 //! No threads, no I/O, no clock reads: time is passed in.
 pub mod codec;
 pub mod encode;
+pub mod secrets;
 pub mod session;
 
 pub use codec::{Decoder, ErrorCode, FinalResult, Frame, RawRule};

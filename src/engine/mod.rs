@@ -481,12 +481,17 @@ impl Engine {
         data: Option<Vec<u8>>,
     ) -> Result<Response> {
         let line = CommandLine::raw(text)?;
+        // The secrets it carries are masked in what the modem sends back too (an echo).
+        for secret in crate::at::secrets::mask_line(text).1 {
+            self.add_secret(secret.as_bytes());
+        }
         let mut cmd = Command::new(line, timeout);
         if let Some(prefix) = implied_prefix(text.trim().as_bytes()) {
             cmd.response_prefixes.push(prefix);
         }
         if let Some(d) = data {
             cmd = cmd.with_data(d);
+            cmd.data_secret = crate::at::secrets::data_is_secret(text);
         }
         self.execute(cmd)
     }

@@ -222,3 +222,39 @@ def test_aliyun_device_secret(aliyun_fam: Family, logs: Capture, tmp_path: Path)
             coap=coap_repr,
             errors="\n".join(errors),
         )
+
+
+# Lines a user types with a secret in them, per family, and the secret.
+RAW_LINES = [
+    ('AT+CMQTTCONNECT=0,"tcp://127.0.0.1:1",60,1,"bob","pw-{s}"', "pw-{s}"),
+    ('AT+QMTCONN=0,"c","bob","pw-{s}"', "pw-{s}"),
+    ('AT+QMTCFG="aliauth",0,"pk","dn","ds-{s}"', "ds-{s}"),
+    ('AT+CMAUTH="pk","dn","ds-{s}"', "ds-{s}"),
+    ('AT+CCINIT="pk","dn","ds-{s}"', "ds-{s}"),
+]
+
+
+@pytest.mark.parametrize("template,secret", RAW_LINES)
+def test_secrets_in_raw_commands_are_masked(
+    template: str, secret: str, logs: Capture, tmp_path: Path
+) -> None:
+    """A secret the user typed into ``modem.command`` is masked in the transcript, the
+    recording, the wire log and the exception text, and in the modem's echo of it."""
+    from scripted_modem import ScriptedModem
+
+    tag = uuid.uuid4().hex[:8]
+    line, secret = template.format(s=tag), secret.format(s=tag)
+    rec = tmp_path / "rec.jsonl"
+    with ScriptedModem(echo=False) as sm:
+        # The modem refuses it, and echoes it first as a modem with echo on would.
+        sm.on(r"AT\+(CMQTT|QMT|CMAUTH|CCINIT).*", lambda m: m.group(0).encode() + b"\r\nERROR\r\n")
+        with Modem(sm.path, timeout=5, record=rec) as modem:
+            with pytest.raises(ModemError) as err:
+                modem.command(line)
+            assert secret not in str(err.value)
+            assert "***" in str(err.value)
+            assert secret not in modem.transcript_text()
+            assert secret.encode() not in b"".join(e[2] for e in modem.transcript())
+        assert secret.encode() in sm.host_bytes  # it did go to the modem
+    assert secret not in rec.read_text()
+    assert secret not in logs.text()
