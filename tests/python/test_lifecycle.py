@@ -19,12 +19,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import modemqtt
 import pytest
 from families import FAMILIES, PROFILES, Family
 from py_bridge import PyBridge
 from support import wait_until
-
-import modemqtt
 
 # The modem's timeout: a call that waited on the modem with the interpreter attached would
 # take at least this long (the bridge cannot answer meanwhile).
@@ -53,9 +52,7 @@ def bridge(vm: modemqtt.VirtualModem):
 
 def goodbye(fam: Family) -> bytes:
     """A command the client sends only when it says goodbye to the modem."""
-    return {"cmqtt": b"AT+CMQTTDISC=0", "qmt": b"AT+QMTDISC=0", "aliyun": b"AT+CMDISCONN"}[
-        fam.kind
-    ]
+    return {"cmqtt": b"AT+CMQTTDISC=0", "qmt": b"AT+QMTDISC=0", "aliyun": b"AT+CMDISCONN"}[fam.kind]
 
 
 def port_free(path: str) -> bool:
