@@ -87,13 +87,26 @@ from modemqtt import Modem, ModemError, MqttClient, VirtualModem
 HEADER = struct.Struct(">BI")  # qos, seq
 
 
-def make_payload(rng: random.Random, qos: int, seq: int) -> bytes:
+# The device triple of the Alibaba virtual modems (the embedded broker does not check the
+# signature); their topics live under /<product key>/<device name>/user/.
+PK, DN, DS = "CwlekguDcv3", "device", "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu"
+
+
+def make_payload(rng: random.Random, qos: int, seq: int, text: bool = False) -> bytes:
+    """Binary payload; with ``text`` its hex form (the Alibaba firmware carries UTF-8 text
+    without CR/LF only)."""
     body = HEADER.pack(qos, seq) + rng.randbytes(rng.randint(0, 96))
-    return body + struct.pack(">I", zlib.crc32(body))
+    raw = body + struct.pack(">I", zlib.crc32(body))
+    return raw.hex().encode() if text else raw
 
 
 def parse_payload(data: bytes) -> tuple[int, int] | None:
     """``(qos, seq)``, or None when the payload is corrupt."""
+    if data[:1].isalnum():
+        try:
+            data = bytes.fromhex(data.decode("ascii"))
+        except ValueError:
+            return None
     if len(data) < HEADER.size + 4:
         return None
     body, crc = data[:-4], struct.unpack(">I", data[-4:])[0]
@@ -219,6 +232,9 @@ class Soak:
         self.rss: list[tuple[float, int]] = []
         self.died: list[str] = []
         self.base = f"soak/{uuid.uuid4().hex[:8]}"
+        # Set for the family in run(): payloads as text, the highest QoS the modem takes.
+        self.text = False
+        self.max_qos = 2
         self.t0 = time.monotonic()
 
     def log(self, what: str) -> None:
@@ -262,7 +278,12 @@ class Soak:
             with self.up.lock:
                 self.up.attempted[qos] += 1
             try:
-                client.publish(f"{self.base}/up/{qos}", make_payload(rng, qos, n), qos=qos)
+                # A flow's label stays its QoS; the modem sends it at the QoS it can.
+                client.publish(
+                    f"{self.base}/up/{qos}",
+                    make_payload(rng, qos, n, self.text),
+                    qos=min(qos, self.max_qos),
+                )
             except ModemError as e:
                 self.up.error(e)
                 with self.up.lock:
@@ -280,7 +301,9 @@ class Soak:
         for second_done, qos, n in self.schedule():
             with self.down.lock:
                 self.down.attempted[qos] += 1
-            info = peer.publish(f"{self.base}/down/{qos}", make_payload(rng, qos, n), qos=qos)
+            info = peer.publish(
+                f"{self.base}/down/{qos}", make_payload(rng, qos, n, self.text), qos=qos
+            )
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 with self.down.lock:
                     self.down.unacked[qos] += 1
@@ -310,7 +333,7 @@ class Soak:
 
     # ----------------------------------------------------------------- faults
 
-    def fault_loop(self, vm: VirtualModem, causes: range) -> None:
+    def fault_loop(self, vm: VirtualModem, causes: range, clients: int) -> None:
         rng = random.Random(self.rng.random())
         kinds = ["drop_link"] * 4 + ["reboot"] + ["noise"] * 3 + ["chunks"] * 2 + ["delay"] * 2
         every = self.args.fault_every
@@ -318,7 +341,7 @@ class Soak:
             kind = rng.choice(kinds)
             try:
                 if kind == "drop_link":
-                    vm.drop_link(rng.randint(0, 1), rng.choice(causes))
+                    vm.drop_link(rng.randint(0, clients - 1), rng.choice(causes))
                 elif kind == "reboot":
                     vm.reboot()
                 elif kind == "noise":
@@ -367,6 +390,11 @@ class Soak:
             host, port = host_port(vm.broker_url)
             tag = uuid.uuid4().hex[:8]
             causes = range(1, 8) if modem.dialect == "qmt" else range(1, 4)
+            aliyun = modem.dialect == "aliyun"
+            if aliyun:
+                self.base = f"/{PK}/{DN}/user/soak-{tag}"
+                self.text = True
+                self.max_qos = 1
 
             # The paho side: a persistent subscriber for the up flow, a publisher for down.
             psub = paho.Client(
@@ -390,21 +418,41 @@ class Soak:
                 )
 
             kwargs: dict[str, object] = {"auto_reconnect": True, "reconnect_delay": (0.5, 4.0)}
-            pub = modem.mqtt(f"soak-up-{tag}", 0, **kwargs)
-            sub = modem.mqtt(f"soak-down-{tag}", 1, queue_size=100_000, **kwargs)
+            # Modems with one MQTT client (SIM7028, the Alibaba firmware) carry both flows on
+            # it; the others use client 0 for up and client 1 for down.
+            if aliyun:
+                pub = modem.aliyun_mqtt(
+                    PK, DN, DS, queue_size=100_000, poll_interval=0.05, **kwargs
+                )
+                clients = 1
+            else:
+                pub = modem.mqtt(f"soak-up-{tag}", 0, queue_size=100_000, **kwargs)
+                clients = min(2, int(pub.capabilities()["clients"]))
+            sub = (
+                pub
+                if clients == 1
+                else modem.mqtt(f"soak-down-{tag}", 1, queue_size=100_000, **kwargs)
+            )
             sub.on_message = lambda m: self.down.on_payload(m.payload)
             for name, c in (("up", pub), ("down", sub)):
                 c.on_disconnect = lambda cause, n=name: self.log(f"{n} disconnected ({cause})")
                 c.on_connect = lambda n=name: self.log(f"{n} connected")
-            pub.connect(host, port, clean_session=True)
-            sub.connect(host, port, clean_session=False)
-            sub.subscribe(f"{self.base}/down/#", qos=args.sub_qos)
+            # The down flow needs a persistent session (see the module docstring).
+            if aliyun:
+                pub.connect(clean_session=False)
+            else:
+                pub.connect(host, port, clean_session=clients > 1)
+                if sub is not pub:
+                    sub.connect(host, port, clean_session=False)
+            sub.subscribe(f"{self.base}/down/#", qos=min(args.sub_qos, self.max_qos))
             time.sleep(0.5)  # let the paho subscription settle before the first publish
 
             threads = [
                 threading.Thread(target=self.publisher_up, args=(pub,), name="soak-up"),
                 threading.Thread(target=self.publisher_down, args=(ppub,), name="soak-down"),
-                threading.Thread(target=self.fault_loop, args=(vm, causes), name="soak-faults"),
+                threading.Thread(
+                    target=self.fault_loop, args=(vm, causes, clients), name="soak-faults"
+                ),
             ]
             for t in threads:
                 t.start()
@@ -458,7 +506,8 @@ class Soak:
             stats = {"up": pub.stats(), "down": sub.stats(), "modem": vm.stats()}
             pending_down = len(self.pending_down)
             pub.close()
-            sub.close()
+            if sub is not pub:
+                sub.close()
             for p in (psub, ppub):
                 p.disconnect()
                 p.loop_stop()

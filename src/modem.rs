@@ -421,10 +421,15 @@ impl Modem {
         device_name: &str,
         device_secret: &str,
         options: aliyun::AliyunOptions,
-        queue_size: usize,
+        client: ClientOptions,
     ) -> Result<MqttClient> {
+        let queue_size = client.queue_size;
         if queue_size == 0 {
             return Err(Error::invalid("queue_size: must be at least 1"));
+        }
+        let (first, max) = client.reconnect_delay;
+        if first.is_zero() || max < first {
+            return Err(Error::invalid("reconnect_delay: needs 0 < first <= max"));
         }
         aliyun::check_triple(product_key, device_name, device_secret)?;
         let rev = self.aliyun_revision()?;
@@ -434,7 +439,7 @@ impl Modem {
                 "aliyun_mqtt: the firmware has one MQTT client and it is already open on this modem; close it first",
             ));
         }
-        let (client, shared) = aliyun::AliyunMqtt::open(
+        let (mqtt, shared) = aliyun::AliyunMqtt::open(
             self.engine.clone(),
             rev,
             product_key,
@@ -443,14 +448,11 @@ impl Modem {
             options,
             queue_size,
         )?;
-        *slot = Arc::downgrade(&client);
+        *slot = Arc::downgrade(&mqtt);
         Ok(self.bounded(MqttClient::new(
-            Arc::new(aliyun::AliyunBackend(client)),
+            Arc::new(aliyun::AliyunBackend(mqtt)),
             shared,
-            ClientOptions {
-                queue_size,
-                ..ClientOptions::default()
-            },
+            client,
         )))
     }
 

@@ -244,6 +244,8 @@ class Modem:
         auto_yield: bool | None = None,
         auto_yield_interval: int = 1,
         queue_size: int = 10000,
+        auto_reconnect: bool = False,
+        reconnect_delay: tuple[float, float] = (1.0, 30.0),
     ) -> MqttClient:
         """The MQTT client of SIMCom's Alibaba-cloud firmware (``AT+CM*``): product key
         <= 11, device name <= 32, device secret <= 64 characters. Receives by ``AT+CMYIELD``
@@ -251,7 +253,9 @@ class Modem:
         ``AT+CMAUTOYIELD`` where the firmware has it. ``connect()`` takes no host."""
     def aliyun_coap(self, product_key: str, device_name: str, device_secret: str) -> AliyunCoap:
         """The CoAP client of SIMCom's Alibaba-cloud firmware (``AT+CC*``)."""
-    def close(self) -> None: ...
+    def close(self, timeout: float | None = None) -> None:
+        """Close the clients opened here (their polite goodbye) and free the port, within
+        the modem's ``timeout`` in all (or ``timeout`` s), even if the modem does not answer."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
@@ -311,7 +315,9 @@ class MqttClient:
     ) -> None: ...
     def unsubscribe(self, topic: str | list[str], timeout: float | None = None) -> None: ...
     def disconnect(self, timeout: float | None = None) -> None: ...
-    def close(self) -> None: ...
+    def close(self, timeout: float | None = None) -> None:
+        """Disconnect and release the client, within the modem's ``timeout`` in all (or
+        ``timeout`` s); a modem that does not answer in time is logged, not raised."""
     def is_connected(self) -> bool: ...
     def wait_message(self, topic: str | None = None, timeout: float = 10.0) -> Message:
         """The next message (matching the MQTT filter ``topic``), or ModemTimeout."""
@@ -436,7 +442,8 @@ class AliyunCoap:
         authenticating first if needed. Raises MqttError with the manual's code and name."""
     def receive(self, timeout: float | None = None) -> CoapResponse | None:
         """``AT+CCYIELD``: the response the modem holds, if any."""
-    def close(self) -> None: ...
+    def close(self, timeout: float | None = None) -> None:
+        """``AT+CCDEINIT``, within the modem's ``timeout`` (or ``timeout`` s)."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self,

@@ -290,10 +290,13 @@ impl Modem {
     /// Opens the MQTT client of SIMCom's Alibaba-cloud firmware (`AT+CM*`) for a device
     /// triple. Receiving runs through `AT+CMYIELD` polls in the background (every
     /// `poll_interval` seconds, each yielding `yield_timeout` ms), or `AT+CMAUTOYIELD` on
-    /// firmware that has it (`auto_yield=None` picks it there).
+    /// firmware that has it (`auto_yield=None` picks it there). The firmware reconnects a
+    /// lost link by itself; `auto_reconnect=True` also logs in again after the modem
+    /// restarted (or the firmware gave up), with `reconnect_delay` backoff, and resubscribes.
     #[pyo3(signature = (product_key, device_name, device_secret, *, request_timeout = None,
         mqtt_version = None, poll_interval = 0.5, yield_timeout = 100, auto_yield = None,
-        auto_yield_interval = 1, queue_size = 10000))]
+        auto_yield_interval = 1, queue_size = 10000, auto_reconnect = false,
+        reconnect_delay = (1.0, 30.0)))]
     #[allow(clippy::too_many_arguments)]
     fn aliyun_mqtt(
         slf: &Bound<'_, Self>,
@@ -308,6 +311,8 @@ impl Modem {
         auto_yield: Option<bool>,
         auto_yield_interval: i64,
         queue_size: i64,
+        auto_reconnect: bool,
+        reconnect_delay: (f64, f64),
     ) -> PyResult<MqttClient> {
         let options = crate::dialect::aliyun::AliyunOptions {
             request_timeout: request_timeout
@@ -323,7 +328,15 @@ impl Modem {
             auto_yield,
             auto_yield_interval: int_in("auto_yield_interval", auto_yield_interval, 1, 180)? as u32,
         };
-        let queue_size = int_in("queue_size", queue_size, 1, 10_000_000)? as usize;
+        let client_options = ClientOptions {
+            queue_size: int_in("queue_size", queue_size, 1, 10_000_000)? as usize,
+            auto_reconnect,
+            reconnect_delay: (
+                seconds("reconnect_delay", reconnect_delay.0)?,
+                seconds("reconnect_delay", reconnect_delay.1)?,
+            ),
+            ..ClientOptions::default()
+        };
         let this = slf.get();
         let m = this.inner.clone();
         let client = blocking(py, move || {
@@ -332,7 +345,7 @@ impl Modem {
                 &device_name,
                 &device_secret,
                 options,
-                queue_size,
+                client_options,
             )
         })?;
         Ok(this.wrap(slf, client))
