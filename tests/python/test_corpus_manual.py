@@ -1,0 +1,141 @@
+"""The manuals' example exchanges (tests/data/<family>/*.at) against the client and the
+virtual modem.
+
+(a) ``test_client_*``: the manual's modem side answers the client (a ScriptedModem); the client,
+driven through the public API, sends the manual's host lines in order (extra commands allowed,
+see corpus_drive.normalize_*) and accepts every answer; received messages come out whole.
+(b) ``test_virtual_modem_*``: the manual's host lines go to a VirtualModem; it answers what the
+manual answers, modulo the values the file marks.
+
+A header ``xfail-client:`` / ``xfail-vm:`` names a known departure; the test is then expected
+to fail (strict), so fixing the departure means removing the line.
+"""
+
+from __future__ import annotations
+
+import pytest
+from corpus import Exchange, load
+from corpus_drive import (
+    Extra,
+    Replayer,
+    canon_aliyun,
+    canon_cmqtt,
+    check_raw,
+    drive_aliyun,
+    drive_raw,
+    drive_cmqtt,
+    expected_messages_aliyun,
+    expected_messages_cmqtt,
+    feed_virtual_modem,
+    normalize_aliyun,
+    normalize_cmqtt,
+    scripted,
+)
+from scripted_modem import ERROR, PROMPT, resp
+
+MODELS = {"a7600": "A7600E-H", "sim7600": "SIMCOM_SIM7600G-H", "sim7028": "SIM7028"}
+
+
+def params(family: str, direction: str) -> list[object]:
+    out = []
+    for ex in load(family):
+        marks = [
+            pytest.mark.xfail(strict=True, reason=r) for r in ex.header.get(f"xfail-{direction}", [])
+        ]
+        skip = ex.header.get(f"skip-{direction}")
+        if skip:
+            marks.append(pytest.mark.skip(reason=skip[0]))
+        out.append(pytest.param(ex, id=ex.path.stem, marks=marks))
+    return out
+
+
+def cmqtt_extras(profile: str) -> list[Extra]:
+    return [
+        Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
+        Extra(r"AT\+CGMM", resp(MODELS[profile])),
+        Extra(r'AT\+CCERTDOWN="[^"]+",(\d+)', PROMPT, data=lambda m: int(m[1])),
+    ]
+
+
+@pytest.mark.parametrize("ex", params("cmqtt", "client"))
+def test_client_cmqtt(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    profile = ex.first("profile", "a7600")
+    omit = set(ex.header.get("omit-client", []))
+    steps = normalize_cmqtt([s for s in ex.steps if s.host not in omit])
+    rep = Replayer(steps, canon_cmqtt, cmqtt_extras(profile))
+    want = expected_messages_cmqtt(steps)
+    received: list = []
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="cmqtt") as modem:
+        if ex.first("drive") == "raw":
+            raw = drive_raw(modem, steps)
+        else:
+            raw = drive_cmqtt(modem, steps, ex.first("tls"), received, len(want))
+    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    check_raw(raw)
+    assert [(m.topic.encode(), m.payload) for m in received] == want
+
+
+@pytest.mark.parametrize("ex", params("cmqtt", "vm"))
+def test_virtual_modem_cmqtt(ex: Exchange) -> None:
+    from modemqtt import VirtualModem
+
+    with VirtualModem(ex.first("profile", "a7600")) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps) == []
+
+
+def aliyun_extras(profile: str) -> list[Extra]:
+    v2 = profile == "sim7000-aliyun"
+    return [
+        Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
+        Extra(r"AT\+CGMM", resp("SIMCOM_SIM7000E" if v2 else "SIMCOM_SIM7600E")),
+        Extra(r"AT\+CMAUTOYIELD=\?", resp("+CMAUTOYIELD: (0-60),(10-2000)") if v2 else ERROR),
+        Extra(r"AT\+CMQTTACCQ=\?|AT\+QMTCFG=\?", ERROR),
+    ]
+
+
+@pytest.mark.parametrize("ex", params("aliyun", "client"))
+def test_client_aliyun(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    profile = ex.first("profile")
+    steps = normalize_aliyun(ex.steps)
+    rep = Replayer(steps, canon_aliyun, aliyun_extras(profile))
+    want = expected_messages_aliyun(steps)
+    received: list = []
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="aliyun") as modem:
+        if ex.first("drive") == "raw":
+            raw = drive_raw(modem, steps)
+        else:
+            raw = drive_aliyun(modem, rep, received, len(want))
+    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    check_raw(raw)
+    assert [(m.topic.encode(), m.payload) for m in received] == want
+
+
+@pytest.mark.parametrize("ex", params("aliyun", "vm"))
+def test_virtual_modem_aliyun(ex: Exchange) -> None:
+    from modemqtt import VirtualModem
+
+    with VirtualModem(ex.first("profile")) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps) == []
+
+
+@pytest.mark.parametrize("ex", params("qmt", "client"))
+def test_client_qmt(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("Quectel"))])
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="qmt") as modem:
+        raw = drive_raw(modem, ex.steps)
+    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    check_raw(raw)
+
+
+@pytest.mark.parametrize("ex", params("qmt", "vm"))
+def test_virtual_modem_qmt(ex: Exchange) -> None:
+    from modemqtt import VirtualModem
+
+    with VirtualModem(ex.first("profile")) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps) == []
