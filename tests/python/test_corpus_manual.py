@@ -31,7 +31,7 @@ from corpus_drive import (
     normalize_cmqtt,
     scripted,
 )
-from scripted_modem import ERROR, PROMPT, resp
+from scripted_modem import ERROR, OK, PROMPT, resp
 
 MODELS = {"a7600": "A7600E-H", "sim7600": "SIMCOM_SIM7600G-H", "sim7028": "SIM7028"}
 
@@ -54,6 +54,10 @@ def cmqtt_extras(profile: str) -> list[Extra]:
         Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
         Extra(r"AT\+CGMM", resp(MODELS[profile])),
         Extra(r'AT\+CCERTDOWN="[^"]+",(\d+)', PROMPT, data=lambda m: int(m[1])),
+        # answers to the client's own clean-up, so that a failing test fails fast
+        Extra(r"AT\+CMQTTSTART", OK + b"\r\n+CMQTTSTART: 0\r\n"),
+        Extra(r"AT\+CMQTTDISC=(\d),\d+", lambda m: OK + f"\r\n+CMQTTDISC: {m[1]},0\r\n".encode()),
+        Extra(r"AT\+CMQTTSTOP", OK + b"\r\n+CMQTTSTOP: 0\r\n"),
     ]
 
 
@@ -72,7 +76,7 @@ def test_client_cmqtt(ex: Exchange) -> None:
             raw = drive_raw(modem, steps)
         else:
             raw = drive_cmqtt(modem, steps, ex.first("tls"), received, len(want))
-    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    assert rep.missing == [], f"never sent, in order: {rep.missing}; extras: {rep.extra_lines}"
     check_raw(raw)
     assert [(m.topic.encode(), m.payload) for m in received] == want
 
