@@ -61,9 +61,7 @@ def normalize_cmqtt(steps: list[Step]) -> list[Step]:
         nxt = steps[i + 1] if i + 1 < len(steps) else None
         m = re.fullmatch(r"AT\+CMQTTSUBTOPIC=(\d),(\d+),(\d)", s.host or "")
         if m and nxt is not None and nxt.host == f"AT+CMQTTSUB={m[1]}":
-            out.append(
-                Step(f"AT+CMQTTSUB={m[1]},{m[2]},{m[3]}", s.data, s.output, nxt.output)
-            )
+            out.append(Step(f"AT+CMQTTSUB={m[1]},{m[2]},{m[3]}", s.data, s.output, nxt.output))
             i += 2
             continue
         out.append(s)
@@ -188,9 +186,7 @@ def wait_for(received: list, n: int, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def drive_cmqtt(
-    modem: object, steps: list[Step], tls: str, received: list, want: int
-) -> list:
+def drive_cmqtt(modem: object, steps: list[Step], tls: str, received: list, want: int) -> list:
     """Call the public API so that the client sends the (normalised) host lines; messages go
     to ``received``, and the client waits for ``want`` of them before it closes."""
     from modemqtt import Tls, Will
@@ -230,8 +226,13 @@ def drive_cmqtt(
                     verify_server=mode >= 1,
                 )
             client.connect(
-                m[1], int(m[2]), keepalive=int(m[3]), clean_session=m[4] == "1",
-                will=will, tls=t, timeout=10,
+                m[1],
+                int(m[2]),
+                keepalive=int(m[3]),
+                clean_session=m[4] == "1",
+                will=will,
+                tls=t,
+                timeout=10,
             )
         elif m := re.fullmatch(r"AT\+CMQTTSUB=\d,\d+,(\d)", h):
             client.subscribe(_text(s.data), qos=int(m[1]), timeout=10)  # type: ignore[union-attr]
@@ -505,8 +506,6 @@ def feed_virtual_modem(vm: object, ex: Exchange, steps: list[Step]) -> list[str]
             got = pty.lines(s.output)
             if err := match_block(s.output, got):
                 problems.append(f"{s.host}: {err}")
-                if got and is_final(got[-1]) and s.data is None:
-                    continue  # the answer ended where it should have: the rest can go on
                 break
             if s.data is not None:
                 pty.write(s.data)

@@ -22,8 +22,8 @@ from corpus_drive import (
     canon_cmqtt,
     check_raw,
     drive_aliyun,
-    drive_raw,
     drive_cmqtt,
+    drive_raw,
     expected_messages_aliyun,
     expected_messages_cmqtt,
     feed_virtual_modem,
@@ -40,7 +40,8 @@ def params(family: str, direction: str) -> list[object]:
     out = []
     for ex in load(family):
         marks = [
-            pytest.mark.xfail(strict=True, reason=r) for r in ex.header.get(f"xfail-{direction}", [])
+            pytest.mark.xfail(strict=True, reason=r)
+            for r in ex.header.get(f"xfail-{direction}", [])
         ]
         skip = ex.header.get(f"skip-{direction}")
         if skip:
