@@ -77,8 +77,13 @@ class Exchange:
 
 
 def parse(path: Path) -> Exchange:
-    text = path.read_text(encoding="utf-8")
+    return parse_text(path.read_text(encoding="utf-8"), path)
+
+
+def parse_text(text: str, path: Path) -> Exchange:
     head, sep, body = text.partition("\n#---\n")
+    if text.startswith("#---\n"):
+        head, sep, body = "", "#---", text[len("#---\n") :]
     if not sep:
         raise ValueError(f"{path}: no #--- separator")
     header: dict[str, list[str]] = {}

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from corpus import DATA, Exchange, Step, encode, parse
-from corpus_drive import PEM, wait_for
-from modemqtt import CommandError, Modem, MqttError, Tls
+from corpus import DATA, Exchange, Step, encode, parse, parse_text
+from corpus_drive import PEM, feed_virtual_modem, wait_for
+from modemqtt import CommandError, Modem, MqttError, Tls, VirtualModem
 from scripted_modem import OK, PROMPT, ScriptedModem, resp
 
 Reply = Callable[[re.Match[str]], bytes]
@@ -249,3 +249,84 @@ def test_bg96_pdpdeact_and_restart_reach_the_client() -> None:
         assert not client.is_connected()
         assert causes and causes[0] == -3
         client.close()
+
+
+# --------------------------------------------------------------------------- the virtual modem
+# What the transcripts show the module doing, asked of the virtual modem. Each exchange is the
+# transcript's, cut to the point; the set-up lines before it are the virtual modem's own.
+START = ">> AT+CMQTTSTART\n<< OK\n<< +CMQTTSTART: 0\n"
+ACCQ = '>> AT+CMQTTACCQ=0,"a1accq",0\n<< OK\n'
+VM_FIELD = [
+    pytest.param(
+        "a7600",
+        ">> AT+CMQTTREL=0\n<< +CMQTTREL: 0,20\n<< ERROR\n",
+        id="rel_free_client_a7670_lilygo197",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="new departure (field, a7670_lilygo197): AT+CMQTTREL of a client not "
+            "acquired answers +CMQTTREL: 0,20 then ERROR; the virtual modem answers ERROR alone",
+        ),
+    ),
+    pytest.param(
+        "a7600",
+        START + ACCQ + '>> AT+CMQTTCONNECT=0,"tcp://127.0.0.1:1",20,1\n'
+        "<< +CMQTTCONNECT: 0,3\n<< ERROR\n",
+        id="connect_refused_a7670e_embeddedbroker20",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="new departure (field, a7670e_embeddedbroker20): a refused TCP connect "
+            "answers +CMQTTCONNECT: 0,3 then ERROR; the virtual modem answers OK, then the code",
+        ),
+    ),
+    pytest.param(
+        "a7600",
+        START + ACCQ + '>> AT+CMQTTCFG="argtopic",0,1,1\n<< OK\n'
+        '>> AT+CMQTTCFG="version",0,4\n<< OK\n',
+        id="cfg_argtopic_version_a7670",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="new departure (field, a7670e_embeddedbroker20 and a7670_lilygo197): "
+            'AT+CMQTTCFG="argtopic" and "version" are accepted; the virtual modem answers ERROR',
+        ),
+    ),
+    pytest.param(
+        "a7600",
+        START + ACCQ + '>> AT+CMQTTCONNECT=0,"tcp://test.mosquitto.org:1883",60,1,token\n'
+        "<< ERROR\n",
+        id="unquoted_user_a7670e_lilygo403",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="new departure (field, a7670e_lilygo403): a user name without quotes makes "
+            "AT+CMQTTCONNECT answer ERROR; the virtual modem connects",
+        ),
+    ),
+    pytest.param(
+        "sim7600",
+        ">> AT+CMQTTSTART\n<< +CMQTTSTART: 0\n<< OK\n",
+        id="start_order_sim7600g_tsim7600x49",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="new departure (field, sim7600g_tsim7600x100 and sim7600gh_tsim7600x49): "
+            "SIM7600G firmware prints +CMQTTSTART: 0 before OK; the virtual sim7600, OK first",
+        ),
+    ),
+    pytest.param(
+        "sim7600",
+        START + ">> AT+CMQTTSTART\n<< +CMQTTSTART: 23\n<< ERROR\n",
+        id="start_twice_sim7600eh_elementz13",
+    ),
+    pytest.param(
+        "a7600",
+        START + '>> AT+CSSLCFG="ignorelocaltime", 0, 1\n<< OK\n'
+        '>> AT+CSSLCFG="enableSNI", 0, 1\n<< OK\n>> AT+CMQTTDISC?\n'
+        "<< +CMQTTDISC: 0,1\n<< +CMQTTDISC: 1,1\n<< OK\n",
+        id="sslcfg_spellings_disc_read_sim7600g_a7670",
+    ),
+]
+
+
+@pytest.mark.parametrize(("profile", "exchange"), VM_FIELD)
+def test_virtual_modem_as_in_the_field(profile: str, exchange: str) -> None:
+    ex = parse_text("#---\n" + exchange, DATA / "field")
+    with VirtualModem(profile) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps) == []
