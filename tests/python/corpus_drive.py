@@ -78,6 +78,50 @@ def normalize_cmqtt(steps: list[Step]) -> list[Step]:
 
 
 # --------------------------------------------------------------------------- direction (a)
+# The documented superset: commands the client may send besides the manual's host lines.
+EXTRAS_COMMON = [
+    r"AT",  # first contact
+    r"ATE0",  # echo off
+    r"AT\+CMEE=1",  # numeric errors
+    r"AT\+CGMI",  # family and profile detection
+    r"AT\+CGMM",
+    r"AT\+CGREG\?|AT\+CEREG\?|AT\+CREG\?",  # registration and bearer checks
+]
+EXTRAS = {
+    "cmqtt": EXTRAS_COMMON
+    + [
+        r"AT\+CMQTTSTART",  # again after a failed replay step
+        r"AT\+CMQTTDISC\?",  # clean-up of what an earlier host left: read the state,
+        r"AT\+CMQTTDISC=\d,\d+",  # disconnect it,
+        r"AT\+CMQTTREL=\d",  # and release the index before acquiring it
+        r"AT\+CMQTTSTOP",
+        r'AT\+CMQTTCFG="(checkUTF8|optimeout|version)",\d,\d+',  # options (issue 14)
+        r'AT\+CSSLCFG="(sslversion|authmode|ignorelocaltime|negotiatetime|enableSNI)",\d,\d+',
+        r'AT\+CSSLCFG="(cacert|clientcert|clientkey)",\d,"[^"]+"',
+        r'AT\+CCERTDOWN="[^"]+",\d+',  # the client uploads the PEM it was given
+        r"AT\+CMQTTSSLCFG=\d,\d",  # the SSL context, also where the manual relies on the default
+    ],
+    "aliyun": EXTRAS_COMMON
+    + [
+        r"AT\+CMAUTOYIELD=\?",  # revision probe
+        r"AT\+CMAUTOYIELD=0",  # polling stopped at disconnect
+        r"AT\+CMYIELD=\d+",  # the client's poller
+        r'AT\+CMPARA="(TIMEOUT|CLEAN|KEEPALIVE|MQTTVERSION)",\d+',  # always sent
+        r"AT\+CMSTATUS\?",
+        r"AT\+CMDISCONN",
+        r"AT\+CAUTONET=1|AT\+CNACT=.*|AT\+CNACT\?",  # the bearer (issue 14)
+        r"AT\+CCAUTH=\d+",  # authentication before a send
+    ],
+    "qmt": EXTRAS_COMMON,
+}
+
+
+def undocumented(extras: list[str], family: str) -> list[str]:
+    """The extra commands the client sent that ``EXTRAS`` does not document."""
+    allowed = [re.compile(p) for p in EXTRAS[family]]
+    return [e for e in extras if not any(a.fullmatch(e) for a in allowed)]
+
+
 @dataclass
 class Extra:
     """How the scripted modem answers a command that is not the exchange's next one."""
@@ -277,14 +321,16 @@ def final_index(lines: list[Modem]) -> int:
 
 
 def expected_info(step: Step) -> list[Modem]:
+    """The information lines of a step's answer: every line but the final result and the
+    prompt, wherever it comes (before the final, or after it as a result URC)."""
     lines = step.after_data if step.data is not None else step.output
-    return lines[: final_index(lines)]
+    return [m for m in lines if not m.prompt and not is_final(m.text)]
 
 
 class Raw:
     """``Modem.command`` (the raw escape hatch) with the URCs seen meanwhile: a line the
-    engine routes as unsolicited (``+CCAUTH:``, ``+CMYIELD:``...) does not come back in the
-    response's lines but through ``on_urc``."""
+    engine routes as unsolicited (``+CCAUTH:``, ``+CMYIELD:``, a result after ``OK``) does not
+    come back in the response's lines but through ``on_urc``."""
 
     def __init__(self, modem: object) -> None:
         self.modem = modem
@@ -294,14 +340,12 @@ class Raw:
     def __call__(self, step: Step) -> tuple[Step, list[str]]:
         start = len(self.urcs)
         r = self.modem.command(step.host, data=step.data)  # type: ignore[attr-defined]
-        want = expected_info(step)
-        deadline = time.monotonic() + 2.0
-        while len(r.lines) + len(self.urcs) - start < len(want) and time.monotonic() < deadline:
+        want = len(expected_info(step))
+        deadline = time.monotonic() + 5.0
+        while len(r.lines) + len(self.urcs) - start < want and time.monotonic() < deadline:
             time.sleep(0.01)
-        got = list(r.lines)
-        for u in self.urcs[start:]:
-            if len(got) < len(want):
-                got.append(u)
+        got = list(r.lines) + self.urcs[start:]
+        del self.urcs[start:]  # taken: a later command must not see them
         return step, got
 
 
@@ -313,11 +357,17 @@ def drive_raw(modem: object, steps: list[Step]) -> list:
 
 
 def check_raw(raw: list) -> None:
-    """Each raw command's information lines are the exchange's lines before its final."""
+    """Each raw command's information lines (response lines and result URCs) are the
+    exchange's, in any order between the two kinds."""
     for step, lines in raw:
-        want = expected_info(step)
+        want = list(expected_info(step))
         got = [g.encode("utf-8") for g in lines]
-        assert len(got) == len(want) and all(m.matches(g) for m, g in zip(want, got)), (
+        rest = list(got)
+        for m in want:
+            hit = next((g for g in rest if m.matches(g)), None)
+            if hit is not None:
+                rest.remove(hit)
+        assert len(got) == len(want) and len(rest) == 0, (
             f"{step.host}: {lines!r} != {[m.text for m in want]!r}"
         )
 

@@ -30,6 +30,7 @@ from corpus_drive import (
     normalize_aliyun,
     normalize_cmqtt,
     scripted,
+    undocumented,
 )
 from scripted_modem import ERROR, OK, PROMPT, resp
 
@@ -78,6 +79,7 @@ def test_client_cmqtt(ex: Exchange) -> None:
         else:
             raw = drive_cmqtt(modem, steps, ex.first("tls"), received, len(want))
     assert rep.missing == [], f"never sent, in order: {rep.missing}; extras: {rep.extra_lines}"
+    assert undocumented(rep.extra_lines, "cmqtt") == []
     check_raw(raw)
     assert [(m.topic.encode(), m.payload) for m in received] == want
 
@@ -115,6 +117,7 @@ def test_client_aliyun(ex: Exchange) -> None:
         else:
             raw = drive_aliyun(modem, rep, received, len(want))
     assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    assert undocumented(rep.extra_lines, "aliyun") == []
     check_raw(raw)
     assert [(m.topic.encode(), m.payload) for m in received] == want
 
@@ -135,6 +138,7 @@ def test_client_qmt(ex: Exchange) -> None:
     with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="qmt") as modem:
         raw = drive_raw(modem, ex.steps)
     assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    assert undocumented(rep.extra_lines, "qmt") == []
     check_raw(raw)
 
 
