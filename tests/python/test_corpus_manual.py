@@ -13,8 +13,13 @@ to fail (strict), so fixing the departure means removing the line.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import pytest
-from corpus import Exchange, load
+from corpus import Exchange, Modem, Step, load
 from corpus_drive import (
     Extra,
     Replayer,
@@ -33,6 +38,7 @@ from corpus_drive import (
     undocumented,
 )
 from scripted_modem import ERROR, OK, PROMPT, resp
+from support import free_port, require_exe, run_mosquitto
 
 MODELS = {"a7600": "A7600E-H", "sim7600": "SIMCOM_SIM7600G-H", "sim7028": "SIM7028"}
 
@@ -84,12 +90,76 @@ def test_client_cmqtt(ex: Exchange) -> None:
     assert [(m.topic.encode(), m.payload) for m in received] == want
 
 
+@dataclass(frozen=True)
+class ManualTls:
+    """A mosquitto with two TLS listeners whose certificate names the manuals' servers, and
+    the PEM files the manuals' examples name (003 3.3-3.4, 001 4.3-4.4)."""
+
+    server_auth: int
+    mutual: int
+    ca: bytes
+    client_cert: bytes
+    client_key: bytes
+
+
+@pytest.fixture(scope="session")
+def manual_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManualTls]:
+    from test_cmqtt_tls import _ca, _leaf
+
+    openssl = require_exe("openssl", "openssl not installed: apt-get install openssl")
+    mosquitto = require_exe("mosquitto", "mosquitto not installed: apt-get install mosquitto")
+    folder = tmp_path_factory.mktemp("manual-tls")
+    ca = _ca(openssl, folder, "manual-ca")
+    names = "DNS:test.mosquitto.org,DNS:mqtts_server,DNS:hooleeping.com"
+    server = _leaf(
+        openssl, folder, "server", ca, f"subjectAltName={names}\nextendedKeyUsage=serverAuth\n"
+    )
+    client = _leaf(openssl, folder, "client", ca, "extendedKeyUsage=clientAuth\n")
+    ports = (free_port(), free_port())
+    tls = f"cafile {ca[1]}\ncertfile {server[1]}\nkeyfile {server[0]}\n"
+    user = "user root\n" if os.geteuid() == 0 else ""
+    conf = folder / "mosquitto.conf"
+    conf.write_text(
+        f"{user}allow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n"
+        f"listener {ports[0]} 127.0.0.1\n{tls}"
+        f"listener {ports[1]} 127.0.0.1\n{tls}require_certificate true\n"
+    )
+    with run_mosquitto(mosquitto, conf, ports):
+        yield ManualTls(
+            ports[0], ports[1], ca[1].read_bytes(), client[1].read_bytes(), client[0].read_bytes()
+        )
+
+
+def tls_setup(ex: Exchange, tls: ManualTls) -> list[Step]:
+    """AT+CCERTDOWN of the files the example names: the manual has them on the module."""
+    files: dict[str, bytes] = {}
+    for s in ex.steps:
+        m = re.fullmatch(r'AT\+CSSLCFG="(cacert|clientcert|clientkey)",\d,"([^"]+)"', s.host or "")
+        if m:
+            files[m[2]] = {"cacert": tls.ca, "clientcert": tls.client_cert}.get(
+                m[1], tls.client_key
+            )
+    return [
+        Step(f'AT+CCERTDOWN="{name}",{len(pem)}', pem, [Modem(b">")], [Modem(b"OK")])
+        for name, pem in files.items()
+    ]
+
+
 @pytest.mark.parametrize("ex", params("cmqtt", "vm"))
-def test_virtual_modem_cmqtt(ex: Exchange) -> None:
+def test_virtual_modem_cmqtt(ex: Exchange, request: pytest.FixtureRequest) -> None:
     from modemqtt import VirtualModem
 
-    with VirtualModem(ex.first("profile", "a7600")) as vm:
-        assert feed_virtual_modem(vm, ex, ex.steps) == []
+    omit = set(ex.header.get("omit-vm", []))
+    steps = [s for s in ex.steps if s.host not in omit]
+    broker = None
+    if ex.first("tls"):
+        # The example's server is redirected to a TLS listener whose certificate names it.
+        tls: ManualTls = request.getfixturevalue("manual_tls")
+        mutual = ex.first("tls").endswith("2")
+        broker = f"mqtt://127.0.0.1:{tls.mutual if mutual else tls.server_auth}"
+        steps = tls_setup(ex, tls) + steps
+    with VirtualModem(ex.first("profile", "a7600"), broker=broker) as vm:
+        assert feed_virtual_modem(vm, ex, steps) == []
 
 
 def aliyun_extras(profile: str) -> list[Extra]:
