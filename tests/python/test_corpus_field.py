@@ -259,12 +259,18 @@ ACCQ = '>> AT+CMQTTACCQ=0,"a1accq",0\n<< OK\n'
 VM_FIELD = [
     pytest.param(
         "a7600",
-        ">> AT+CMQTTREL=0\n<< +CMQTTREL: 0,20\n<< ERROR\n",
+        START + ">> AT+CMQTTREL=0\n<< +CMQTTREL: 0,20\n<< ERROR\n",
         id="rel_free_client_a7670_lilygo197",
+    ),
+    pytest.param(
+        "sim7600",
+        START + ">> AT+CMQTTREL=0\n<< OK\n",
+        id="rel_free_client_sim7600g_tsim7600x100",
         marks=pytest.mark.xfail(
             strict=True,
-            reason="new departure (field, a7670_lilygo197): AT+CMQTTREL of a client not "
-            "acquired answers +CMQTTREL: 0,20 then ERROR; the virtual modem answers ERROR alone",
+            reason="new departure (field, sim7600g_tsim7600x100_*): SIM7600G answers "
+            "AT+CMQTTREL of a client not acquired with OK; the virtual sim7600 answers "
+            "+CMQTTREL: 0,20 then ERROR, as A7670 firmware does",
         ),
     ),
     pytest.param(
