@@ -215,6 +215,22 @@ def test_a7670_connect_plain_error() -> None:
         client.close()
 
 
+def test_sim7600_rx_in_1500_byte_parts() -> None:
+    with field("sim7600_lilygot76xx_rx_1500_parts.at", cmqtt_defaults("SIMCOM_SIM7600G"), "cmqtt") as (
+        fm,
+        modem,
+    ):
+        client = modem.mqtt("c1")
+        client.connect("broker.example.org", 1883, timeout=10)
+        block = parse(DATA / "field" / "sim7600_lilygot76xx_rx_1500_parts.at").steps[0]
+        assert block.host is None
+        fm.send(encode(block.output))
+        msg = client.wait_message(timeout=10)
+        assert msg.topic == "/Sim7600/user/get"
+        assert msg.payload == b"x" * 2039
+        client.close()
+
+
 @pytest.mark.parametrize(
     ("name", "model"),
     [
@@ -314,6 +330,26 @@ VM_FIELD = [
             strict=True,
             reason="new departure (field, sim7600g_tsim7600x100 and sim7600gh_tsim7600x49): "
             "SIM7600G firmware prints +CMQTTSTART: 0 before OK; the virtual sim7600, OK first",
+        ),
+    ),
+    pytest.param(
+        "sim7600",
+        START
+        + ACCQ
+        + '>> AT+CMQTTCONNECT=0,"tcp://broker.example.org:1883",60,1\n<< OK\n'
+        + "<< +CMQTTCONNECT: 0,0\n"
+        + ">> AT+CMQTTSUB=0,17,1\n<< >\n>| /Sim7600/user/get\n<< OK\n<< +CMQTTSUB: 0,0\n"
+        + ">> AT+CMQTTTOPIC=0,17\n<< >\n>| /Sim7600/user/get\n<< OK\n"
+        + f">> AT+CMQTTPAYLOAD=0,2039\n<< >\n>| {'x' * 2039}\n<< OK\n"
+        + ">> AT+CMQTTPUB=0,1,60\n<< OK\n<<~ +CMQTTPUB: 0,0\n"
+        + "<< +CMQTTRXSTART: 0,17,2039\n<< +CMQTTRXTOPIC: 0,17\n<| /Sim7600/user/get\n"
+        + f"<< +CMQTTRXPAYLOAD: 0,1500\n<| {'x' * 1500}\n"
+        + f"<< +CMQTTRXPAYLOAD: 0,539\n<| {'x' * 539}\n<< +CMQTTRXEND: 0\n",
+        id="rx_part_size_sim7600_lilygot76xx",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="new departure (field, sim7600_lilygot76xx_rx_1500_parts): the module splits "
+            "a received payload in 1500-byte parts; the virtual modem's default part size is 1024",
         ),
     ),
     pytest.param(
