@@ -216,13 +216,11 @@ def test_a7670_connect_plain_error() -> None:
 
 
 def test_sim7600_rx_in_1500_byte_parts() -> None:
-    with field("sim7600_lilygot76xx_rx_1500_parts.at", cmqtt_defaults("SIMCOM_SIM7600G"), "cmqtt") as (
-        fm,
-        modem,
-    ):
+    name = "sim7600_lilygot76xx_rx_1500_parts.at"
+    with field(name, cmqtt_defaults("SIMCOM_SIM7600G"), "cmqtt") as (fm, modem):
         client = modem.mqtt("c1")
         client.connect("broker.example.org", 1883, timeout=10)
-        block = parse(DATA / "field" / "sim7600_lilygot76xx_rx_1500_parts.at").steps[0]
+        block = parse(DATA / "field" / name).steps[0]
         assert block.host is None
         fm.send(encode(block.output))
         msg = client.wait_message(timeout=10)
