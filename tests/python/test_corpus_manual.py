@@ -32,6 +32,7 @@ from corpus_drive import (
     expected_messages_aliyun,
     expected_messages_cmqtt,
     feed_virtual_modem,
+    is_bearer,
     normalize_aliyun,
     normalize_cmqtt,
     scripted,
@@ -178,7 +179,7 @@ def test_client_aliyun(ex: Exchange) -> None:
 
     profile = ex.first("profile")
     steps = normalize_aliyun(ex.steps)
-    rep = Replayer(steps, canon_aliyun, aliyun_extras(profile))
+    rep = Replayer(steps, canon_aliyun, aliyun_extras(profile), optional=is_bearer)
     want = expected_messages_aliyun(steps)
     received: list = []
     with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="aliyun") as modem:
@@ -196,8 +197,11 @@ def test_client_aliyun(ex: Exchange) -> None:
 def test_virtual_modem_aliyun(ex: Exchange) -> None:
     from modemqtt import VirtualModem
 
+    # the bearer in a per-command example's set-up may be refused: the full examples (000
+    # 5.1-5.2, 002 3) hold that departure, the set-up only has to reach the example's state
+    tolerate = is_bearer if ex.first("drive") == "raw" else None
     with VirtualModem(ex.first("profile")) as vm:
-        assert feed_virtual_modem(vm, ex, ex.steps) == []
+        assert feed_virtual_modem(vm, ex, ex.steps, tolerate) == []
 
 
 @pytest.mark.parametrize("ex", params("qmt", "client"))
