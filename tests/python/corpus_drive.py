@@ -1,12 +1,13 @@
 """Replaying the exchange files of tests/data against the client and the virtual modem.
 
-Direction (a), ``replay_client``: a ScriptedModem answers every command that the exchange's
-next host line expects with the exchange's modem output; a family driver calls the public API
-so that the client sends those host lines; any other command the client sends is an extra
-(answered by the family's defaults) and allowed only where ``normalize`` documents it.
+Direction (a): a ScriptedModem (``Replayer`` + ``scripted``) answers each command that is the
+exchange's next host line (modulo ``canon_*`` / ``normalize_*``) with the exchange's modem
+output; a family driver (``drive_cmqtt``, ``drive_aliyun``, ``drive_raw``) calls the public API
+so that the client sends those host lines. Any other command the client sends is an extra,
+answered as the module would, and must be in the documented superset ``EXTRAS``.
 
-Direction (b), ``feed_virtual_modem``: the exchange's host lines are written to a virtual
-modem's pty and its output is compared with the exchange's, block by block.
+Direction (b): ``feed_virtual_modem`` writes the exchange's host lines to a virtual modem's pty
+and compares its output with the exchange's, block by block.
 """
 
 from __future__ import annotations
