@@ -1,0 +1,224 @@
+"""The manuals' example exchanges (tests/data/<family>/*.at) against the client and the
+virtual modem.
+
+(a) ``test_client_*``: the manual's modem side answers the client (a ScriptedModem); the client,
+driven through the public API, sends the manual's host lines in order (extra commands allowed,
+see corpus_drive.normalize_*) and accepts every answer; received messages come out whole.
+(b) ``test_virtual_modem_*``: the manual's host lines go to a VirtualModem; it answers what the
+manual answers, modulo the values the file marks.
+
+A header ``xfail-client:`` / ``xfail-vm:`` names a known departure; the test is then expected
+to fail (strict), so fixing the departure means removing the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from corpus import Exchange, Modem, Step, load
+from corpus_drive import (
+    Extra,
+    Replayer,
+    canon_aliyun,
+    canon_cmqtt,
+    check_raw,
+    drive_aliyun,
+    drive_cmqtt,
+    drive_raw,
+    expected_messages_aliyun,
+    expected_messages_cmqtt,
+    feed_virtual_modem,
+    is_bearer,
+    normalize_aliyun,
+    normalize_cmqtt,
+    scripted,
+    undocumented,
+)
+from scripted_modem import ERROR, OK, PROMPT, resp
+from support import free_port, require_exe, run_mosquitto
+
+MODELS = {"a7600": "A7600E-H", "sim7600": "SIMCOM_SIM7600G-H", "sim7028": "SIM7028"}
+
+
+def params(family: str, direction: str) -> list[object]:
+    out = []
+    for ex in load(family):
+        marks = [
+            pytest.mark.xfail(strict=True, reason=r)
+            for r in ex.header.get(f"xfail-{direction}", [])
+        ]
+        skip = ex.header.get(f"skip-{direction}")
+        if skip:
+            marks.append(pytest.mark.skip(reason=skip[0]))
+        out.append(pytest.param(ex, id=ex.path.stem, marks=marks))
+    return out
+
+
+def cmqtt_extras(profile: str) -> list[Extra]:
+    return [
+        Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
+        Extra(r"AT\+CGMM", resp(MODELS[profile])),
+        Extra(r'AT\+CCERTDOWN="[^"]+",(\d+)', PROMPT, data=lambda m: int(m[1])),
+        # answers to the client's own clean-up, so that a failing test fails fast
+        Extra(r"AT\+CMQTTSTART", OK + b"\r\n+CMQTTSTART: 0\r\n"),
+        Extra(r"AT\+CMQTTDISC=(\d),\d+", lambda m: OK + f"\r\n+CMQTTDISC: {m[1]},0\r\n".encode()),
+        Extra(r"AT\+CMQTTSTOP", OK + b"\r\n+CMQTTSTOP: 0\r\n"),
+    ]
+
+
+@pytest.mark.parametrize("ex", params("cmqtt", "client"))
+def test_client_cmqtt(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    profile = ex.first("profile", "a7600")
+    omit = set(ex.header.get("omit-client", []))
+    steps = normalize_cmqtt([s for s in ex.steps if s.host not in omit])
+    rep = Replayer(steps, canon_cmqtt, cmqtt_extras(profile))
+    want = expected_messages_cmqtt(steps)
+    received: list = []
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="cmqtt") as modem:
+        if ex.first("drive") == "raw":
+            raw = drive_raw(modem, steps)
+        else:
+            raw = drive_cmqtt(modem, steps, ex.first("tls"), received, len(want))
+    assert rep.missing == [], f"never sent, in order: {rep.missing}; extras: {rep.extra_lines}"
+    assert undocumented(rep.extra_lines, "cmqtt") == []
+    check_raw(raw)
+    assert [(m.topic.encode(), m.payload) for m in received] == want
+
+
+@dataclass(frozen=True)
+class ManualTls:
+    """A mosquitto with two TLS listeners whose certificate names the manuals' servers, and
+    the PEM files the manuals' examples name (003 3.3-3.4, 001 4.3-4.4)."""
+
+    server_auth: int
+    mutual: int
+    ca: bytes
+    client_cert: bytes
+    client_key: bytes
+
+
+@pytest.fixture(scope="session")
+def manual_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManualTls]:
+    from test_cmqtt_tls import _ca, _leaf
+
+    openssl = require_exe("openssl", "openssl not installed: apt-get install openssl")
+    mosquitto = require_exe("mosquitto", "mosquitto not installed: apt-get install mosquitto")
+    folder = tmp_path_factory.mktemp("manual-tls")
+    ca = _ca(openssl, folder, "manual-ca")
+    names = "DNS:test.mosquitto.org,DNS:mqtts_server,DNS:hooleeping.com"
+    server = _leaf(
+        openssl, folder, "server", ca, f"subjectAltName={names}\nextendedKeyUsage=serverAuth\n"
+    )
+    client = _leaf(openssl, folder, "client", ca, "extendedKeyUsage=clientAuth\n")
+    ports = (free_port(), free_port())
+    tls = f"cafile {ca[1]}\ncertfile {server[1]}\nkeyfile {server[0]}\n"
+    user = "user root\n" if os.geteuid() == 0 else ""
+    conf = folder / "mosquitto.conf"
+    conf.write_text(
+        f"{user}allow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n"
+        f"listener {ports[0]} 127.0.0.1\n{tls}"
+        f"listener {ports[1]} 127.0.0.1\n{tls}require_certificate true\n"
+    )
+    with run_mosquitto(mosquitto, conf, ports):
+        yield ManualTls(
+            ports[0], ports[1], ca[1].read_bytes(), client[1].read_bytes(), client[0].read_bytes()
+        )
+
+
+def tls_setup(ex: Exchange, tls: ManualTls) -> list[Step]:
+    """AT+CCERTDOWN of the files the example names: the manual has them on the module."""
+    files: dict[str, bytes] = {}
+    for s in ex.steps:
+        m = re.fullmatch(r'AT\+CSSLCFG="(cacert|clientcert|clientkey)",\d,"([^"]+)"', s.host or "")
+        if m:
+            files[m[2]] = {"cacert": tls.ca, "clientcert": tls.client_cert}.get(
+                m[1], tls.client_key
+            )
+    return [
+        Step(f'AT+CCERTDOWN="{name}",{len(pem)}', pem, [Modem(b">")], [Modem(b"OK")])
+        for name, pem in files.items()
+    ]
+
+
+@pytest.mark.parametrize("ex", params("cmqtt", "vm"))
+def test_virtual_modem_cmqtt(ex: Exchange, request: pytest.FixtureRequest) -> None:
+    from modemqtt import VirtualModem
+
+    omit = set(ex.header.get("omit-vm", []))
+    steps = [s for s in ex.steps if s.host not in omit]
+    broker = None
+    if ex.first("tls"):
+        # The example's server is redirected to a TLS listener whose certificate names it.
+        tls: ManualTls = request.getfixturevalue("manual_tls")
+        mutual = ex.first("tls").endswith("2")
+        broker = f"mqtt://127.0.0.1:{tls.mutual if mutual else tls.server_auth}"
+        steps = tls_setup(ex, tls) + steps
+    with VirtualModem(ex.first("profile", "a7600"), broker=broker) as vm:
+        assert feed_virtual_modem(vm, ex, steps) == []
+
+
+def aliyun_extras(profile: str) -> list[Extra]:
+    v2 = profile == "sim7000-aliyun"
+    return [
+        Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
+        Extra(r"AT\+CGMM", resp("SIMCOM_SIM7000E" if v2 else "SIMCOM_SIM7600E")),
+        Extra(r"AT\+CMAUTOYIELD=\?", resp("+CMAUTOYIELD: (0-60),(10-2000)") if v2 else ERROR),
+        Extra(r"AT\+CMQTTACCQ=\?|AT\+QMTCFG=\?", ERROR),
+    ]
+
+
+@pytest.mark.parametrize("ex", params("aliyun", "client"))
+def test_client_aliyun(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    profile = ex.first("profile")
+    steps = normalize_aliyun(ex.steps)
+    rep = Replayer(steps, canon_aliyun, aliyun_extras(profile), optional=is_bearer)
+    want = expected_messages_aliyun(steps)
+    received: list = []
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="aliyun") as modem:
+        if ex.first("drive") == "raw":
+            raw = drive_raw(modem, steps)
+        else:
+            raw = drive_aliyun(modem, rep, received, len(want))
+    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    assert undocumented(rep.extra_lines, "aliyun") == []
+    check_raw(raw)
+    assert [(m.topic.encode(), m.payload) for m in received] == want
+
+
+@pytest.mark.parametrize("ex", params("aliyun", "vm"))
+def test_virtual_modem_aliyun(ex: Exchange) -> None:
+    from modemqtt import VirtualModem
+
+    # the bearer in a per-command example's set-up may be refused: the full examples (000
+    # 5.1-5.2, 002 3) hold that departure, the set-up only has to reach the example's state
+    tolerate = is_bearer if ex.first("drive") == "raw" else None
+    with VirtualModem(ex.first("profile")) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps, tolerate) == []
+
+
+@pytest.mark.parametrize("ex", params("qmt", "client"))
+def test_client_qmt(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("Quectel"))])
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="qmt") as modem:
+        raw = drive_raw(modem, ex.steps)
+    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
+    assert undocumented(rep.extra_lines, "qmt") == []
+    check_raw(raw)
+
+
+@pytest.mark.parametrize("ex", params("qmt", "vm"))
+def test_virtual_modem_qmt(ex: Exchange) -> None:
+    from modemqtt import VirtualModem
+
+    with VirtualModem(ex.first("profile")) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps) == []
