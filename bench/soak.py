@@ -395,6 +395,10 @@ class Soak:
                 self.base = f"/{PK}/{DN}/user/soak-{tag}"
                 self.text = True
                 self.max_qos = 1
+                # The platform keeps a device's session across logins; the embedded broker
+                # keys sessions by the whole MQTT client id, which the signature makes new
+                # at each login (its timestamp) unless the virtual modem signs without one.
+                vm.set_sign_timestamp(False)
 
             # The paho side: a persistent subscriber for the up flow, a publisher for down.
             psub = paho.Client(
@@ -418,6 +422,8 @@ class Soak:
                 )
 
             kwargs: dict[str, object] = {"auto_reconnect": True, "reconnect_delay": (0.5, 4.0)}
+            if args.receive_mode:
+                kwargs["receive_mode"] = args.receive_mode
             # Modems with one MQTT client (SIM7028, the Alibaba firmware) carry both flows on
             # it; the others use client 0 for up and client 1 for down.
             if aliyun:
@@ -625,6 +631,12 @@ def main() -> None:
         help="the modem subscriber's QoS",
     )
     ap.add_argument("--fault-every", type=float, default=4.0, help="mean seconds")
+    ap.add_argument(
+        "--receive-mode",
+        choices=("urc", "buffer"),
+        default=None,
+        help="Quectel profiles: how the modem hands messages over (default: the library's)",
+    )
     ap.add_argument("--verbose", action="store_true", help="fault/link timeline on stderr")
     ap.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(4), "big"))
     ap.add_argument(

@@ -92,7 +92,10 @@ fn rev_of(profile: &Profile) -> Option<Rev> {
 #[derive(Debug, Clone)]
 enum Ev {
     Status(i32),
-    Message(String, Vec<u8>),
+    /// A received message, with what acknowledges it to the broker once it is written to
+    /// the host: a restart, a `AT+CMDISCONN` or a lost link before then leaves it with the
+    /// broker, which sends it again on the resumed session.
+    Message(String, Vec<u8>, Box<(AsyncClient, rumqttc::Publish)>),
 }
 
 #[derive(Default)]
@@ -374,7 +377,11 @@ fn spawn_link(
                             }
                         }
                         Ok(Event::Incoming(Incoming::Publish(p))) => {
-                            push(Ev::Message(p.topic.clone(), p.payload.to_vec()));
+                            push(Ev::Message(
+                                p.topic.clone(),
+                                p.payload.to_vec(),
+                                Box::new((resub.clone(), p)),
+                            ));
                         }
                         Ok(Event::Incoming(Incoming::SubAck(s))) => {
                             if skip_subacks > 0 {
@@ -738,6 +745,8 @@ fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
     opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));
     opts.set_clean_session(st.clean);
     opts.set_max_packet_size(256 * 1024, 256 * 1024);
+    // Acknowledged once written to the host (see `Ev::Message`).
+    opts.set_manual_acks(true);
     opts
 }
 
@@ -745,18 +754,27 @@ fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
 fn drain_reports(st: &mut State, sh: &Shared) {
     let events: Vec<Ev> = lock(&st.link_shared.events).drain(..).collect();
     let mut out = Vec::new();
+    let mut acks = Vec::new();
     for e in events {
         match e {
             Ev::Status(s) => out.extend_from_slice(format!("\r\n+CMYIELD: {s}\r\n").as_bytes()),
-            Ev::Message(t, p) => {
+            Ev::Message(t, p, ack) => {
                 out.extend_from_slice(format!("\r\n+CMYIELD: 12,\"{t}\",\"").as_bytes());
                 out.extend_from_slice(&p);
                 out.extend_from_slice(b"\"\r\n");
                 sh.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                acks.push(ack);
             }
         }
     }
     sh.write_frame(&out);
+    for ack in acks {
+        let (client, p) = *ack;
+        // A link that is gone leaves the message with the broker.
+        if let Err(e) = client.try_ack(&p) {
+            log::debug!("virtual modem: aliyun: acknowledging a delivered message: {e}");
+        }
+    }
 }
 
 /// The SDK reconnects from inside a yield after the link was lost.
