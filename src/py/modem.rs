@@ -61,9 +61,9 @@ impl Modem {
             })?)),
             None => None,
         };
-        let inner = py
-            .detach(move || CoreModem::open_recorded(&p, baud, timeout, &dialect, recorder))
-            .map_err(to_py)?;
+        let inner = blocking(py, move || {
+            CoreModem::open_recorded(&p, baud, timeout, &dialect, recorder)
+        })?;
         let dispatcher = Dispatcher::start(&port);
         Ok(Modem {
             inner: Arc::new(inner),

@@ -264,3 +264,64 @@ def test_interpreter_exit_with_a_client_connected_is_prompt(fam) -> None:
     # From the script's last line to the process's end: the interpreter's shutdown frees
     # the client, the modem and the virtual modem without waiting on the hung modem.
     assert ended - exiting < 2.0, f"exit took {ended - exiting:.2f} s"
+
+
+class Ticker:
+    """A Python thread that notes the time every 10 ms: a call that keeps the interpreter
+    while it waits shows as a gap as long as the wait."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.times.append(time.monotonic())
+
+    def longest_gap(self, since: float) -> float:
+        ts = [since] + [t for t in self.times if t >= since] + [time.monotonic()]
+        return max(b - a for a, b in zip(ts, ts[1:]))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def test_every_blocking_call_leaves_the_interpreter_free(fam, vm, bridge) -> None:
+    """Each public call that may wait on the modem, made while the modem does not answer:
+    it times out, and meanwhile other Python threads run (no gap in the ticker)."""
+    modem = modemqtt.Modem(bridge.path, timeout=1.0)
+    client = fam.connected(modem, vm)
+    topic = fam.topic()
+    calls = {
+        "Modem.command": lambda: modem.command("AT+CSQ", timeout=1.0),
+        "Modem.info": modem.info,
+        "Modem.signal_quality": modem.signal_quality,
+        "Modem.wait_registered": lambda: modem.wait_registered(timeout=1.0),
+        "MqttClient.publish": lambda: client.publish(topic, b"x", qos=1, timeout=1.0),
+        "MqttClient.subscribe": lambda: client.subscribe(topic, qos=1, timeout=1.0),
+        "MqttClient.unsubscribe": lambda: client.unsubscribe(topic, timeout=1.0),
+        "MqttClient.is_connected": client.is_connected,
+        "MqttClient.wait_message": lambda: client.wait_message(timeout=1.0),
+        "MqttClient.disconnect": lambda: client.disconnect(timeout=1.0),
+        "MqttClient.close": lambda: client.close(timeout=1.0),
+        "Modem.close": lambda: modem.close(timeout=1.0),
+    }
+    bridge.hold()
+    ticker = Ticker()
+    try:
+        for name, call in calls.items():
+            start = time.monotonic()
+            try:
+                call()
+            except modemqtt.ModemError:
+                pass  # a timeout: the modem does not answer
+            gap = ticker.longest_gap(start)
+            assert gap < 0.5, f"{name}: other threads stood still for {gap:.2f} s"
+    finally:
+        ticker.stop()
+        bridge.release()
