@@ -40,6 +40,8 @@ pub(crate) struct Pending {
 
 pub(crate) struct Link {
     pub gen: u64,
+    /// The MQTT client id of the link (for its open QoS 2 exchanges).
+    pub client_id: String,
     pub client: AsyncClient,
     pub kill: Option<flume::Sender<()>>,
     pub pending: Arc<Mutex<Pending>>,
@@ -330,6 +332,7 @@ pub(crate) fn spawn(
         )));
         secs
     });
+    let client_id = opts.client_id();
     let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
     let acker = client.clone();
     if let Some(secs) = negotiate {
@@ -360,6 +363,7 @@ pub(crate) fn spawn(
     };
     Some(Link {
         gen,
+        client_id,
         client,
         kill: Some(kill_tx),
         pending,
@@ -432,7 +436,7 @@ async fn drive(a: LinkArgs) {
         };
         expire(&shared, idx, gen, &mut w);
         while let Some(p) = unacked.front() {
-            if acker.try_ack(p).is_err() {
+            if ack(&shared, &client_id, &acker, p).is_err() {
                 break;
             }
             unacked.pop_front();
@@ -481,7 +485,7 @@ async fn drive(a: LinkArgs) {
                     // modem could not take stays unacknowledged and comes again on the next
                     // session. Stored ones (QMT buffer mode) are acknowledged when read.
                     for p in batch {
-                        if !unacked.is_empty() || acker.try_ack(&p).is_err() {
+                        if !unacked.is_empty() || ack(&shared, &client_id, &acker, &p).is_err() {
                             unacked.push_back(p);
                         }
                     }
@@ -594,6 +598,25 @@ async fn drive(a: LinkArgs) {
             }
         }
     }
+}
+
+/// Acknowledges a received publish (PUBACK, or PUBREC for QoS 2). A QoS 2 id is noted as
+/// open before the PUBREC can leave: a link that dies right after sending it must not leave
+/// the broker's PUBREL unknown to the next link (rumqttc fails the connection on an
+/// unsolicited PUBREL, and the broker sends it again on every reconnect).
+pub(crate) fn ack(
+    shared: &Shared,
+    client_id: &str,
+    client: &AsyncClient,
+    p: &Publish,
+) -> Result<(), rumqttc::ClientError> {
+    if p.qos == QoS::ExactlyOnce {
+        lock(&shared.qos2_open)
+            .entry(client_id.to_string())
+            .or_default()
+            .insert(p.pkid);
+    }
+    client.try_ack(p)
 }
 
 /// Carries the QoS 2 exchanges this client id left open (PUBREC sent, no PUBCOMP yet) into

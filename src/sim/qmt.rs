@@ -856,7 +856,7 @@ fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let link = m.slots[usize::from(idx)]
         .link
         .as_ref()
-        .map(|l| (l.gen, l.client.clone()));
+        .map(|l| (l.gen, l.client.clone(), l.client_id.clone()));
     let slot = &mut m.qmt.slots[usize::from(idx)];
     let len_enable = slot.cfg.len_enable;
     let mut out = Vec::new();
@@ -867,8 +867,8 @@ fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
                 .delivered
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match (&s.ack, &link) {
-                (Some((gen, p)), Some((current, client))) if gen == current => {
-                    if let Err(e) = client.try_ack(p) {
+                (Some((gen, p)), Some((current, client, id))) if gen == current => {
+                    if let Err(e) = super::link::ack(sh, id, client, p) {
                         log::debug!(
                             "virtual modem: client {idx}: acknowledging a read message: {e}"
                         );
