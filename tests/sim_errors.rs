@@ -249,3 +249,21 @@ fn sim7028_refuses_what_its_manual_lacks() {
     assert_eq!(h.cmd("AT+CMQTTCFG=\"version\",0,4"), "\r\nOK\r\n");
     assert!(h.cmd("AT+CMQTTSUBTOPIC=?").ends_with("\r\nOK\r\n"));
 }
+
+/// seeds/004_5067d45f94b02b5c.txt §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`
+/// (retry times 1-10). BG96 publishes with AT+QMTPUB only (BG96 MQTT application note);
+/// the EC2x modules also have AT+QMTPUBEX (LTE Standard MQTT application note V1.2).
+#[test]
+fn qmt_refuses_what_the_notes_do_not_have() {
+    let m = modem("ec20");
+    let mut h = Host::open_quiet(m.port());
+    assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,0,0"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,1,0"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,11,0"), "\r\nERROR\r\n");
+    assert!(h.cmd("AT+QMTPUBEX=?").ends_with("\r\nOK\r\n"));
+    let m = modem("bg96");
+    let mut h = Host::open_quiet(m.port());
+    assert_eq!(h.cmd("AT+QMTPUBEX=?"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+QMTPUBEX=0,1,1,0,\"t\",2"), "\r\nERROR\r\n");
+    assert!(h.cmd("AT+QMTPUB=?").ends_with("\r\nOK\r\n"));
+}
