@@ -200,6 +200,8 @@ SETUP_LIMITS = [
     ("pdp-context-17", lambda m, b: m.mqtt(new_id(), pdp_context=17)),
     ("packet-timeout-61", lambda m, b: m.mqtt(new_id(), packet_timeout=61)),
     ("retries-11", lambda m, b: m.mqtt(new_id(), retries=11)),
+    # seeds/004 §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`.
+    ("retries-0", lambda m, b: m.mqtt(new_id(), retries=0)),
     ("aliauth-quote", lambda m, b: m.mqtt(new_id(), aliauth=("p", "d", 's"')).connect(*b)),
 ]
 
