@@ -165,9 +165,14 @@ impl Modem {
     pub fn reset(&mut self) {
         let certs = std::mem::take(&mut self.certs);
         let next_gen = self.next_gen;
+        let autonet = self.aliyun.as_ref().map(|a| a.autonet);
         *self = Modem::new(self.profile);
         self.certs = certs;
         self.next_gen = next_gen;
+        // AT+CAUTONET is saved and takes effect at the next start (seeds/000 §5.1).
+        if let (Some(a), Some(on)) = (self.aliyun.as_mut(), autonet) {
+            a.boot_with_autonet(on);
+        }
     }
 
     pub fn take_link(&mut self, idx: u8) -> Option<Link> {
