@@ -219,7 +219,7 @@ class Modem:
         *,
         auto_reconnect: bool = False,
         reconnect_delay: tuple[float, float] = ...,  # (1.0, 30.0): first and longest wait, s
-        check_utf8: bool | None = None,
+        check_utf8: bool | None = None,  # CMQTT: None/False turn the module's check off
         op_timeout: int | None = None,
         publish_timeout: int = 60,
         queue_size: int = 10000,
