@@ -644,12 +644,11 @@ impl Session {
             State::Busy(inflight) => {
                 if let Phase::AfterError(until) = inflight.phase {
                     if now >= until || now >= inflight.deadline {
-                        // No code followed the refusal: the final result stands; a code
-                        // arriving later is owed and completes nothing else.
-                        let (expect, ate) = (inflight.cmd.expect.clone(), inflight.ate_owed);
+                        // No code followed the refusal: the final result stands. Nothing is
+                        // owed: a bare ERROR is a complete answer too (001 §3.2.8, case 5),
+                        // and owing would make the next command's result look late.
                         self.state = State::Busy(inflight);
                         self.complete();
-                        self.owe(now, expect, ate);
                         return;
                     }
                 }
