@@ -16,8 +16,9 @@
 //! * Payload limit: 4096 bytes on BG95/BG96 (field reports agree); the LTE Standard note gives
 //!   no figure for `<length>`, so the EC2x profiles enforce the same 4096.
 //! * Receive: `AT+QMTCFG="recv/mode",<idx>,<msg_recv_mode>,<msg_len_enable>`. Payloads in
-//!   `+QMTRECV` are not escaped (they may hold `"`, CR, LF), so the length field is always
-//!   enabled and payloads are taken by byte count (the codec's `RawRule::Inline`).
+//!   `+QMTRECV` are not escaped (they may hold `"`, CR, LF), so the length field is
+//!   enabled and payloads are taken by byte count (the codec's `RawRule::Inline`); a module
+//!   that refuses the field is set up without it and read by `parse_recv_line`.
 //!   In buffer mode the modem announces `+QMTRECV: <idx>,<recv_id>` (five buffers, 0-4) and
 //!   the host reads with `AT+QMTRECV=<idx>,<recv_id>`; the answer has the same shape as the
 //!   direct URC.
