@@ -257,6 +257,10 @@ fn parse_args_with(s: &str, quote_escape: bool) -> Option<Vec<(String, bool)>> {
     let mut was_quoted = false;
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
+        // After a closing quote only the separator may follow: `"a"bc"` is no parameter.
+        if was_quoted && !quoted && !matches!(c, ',' | ' ' | '\t') {
+            return None;
+        }
         if quoted {
             match c {
                 '\\' if quote_escape => match chars.next() {

@@ -56,7 +56,9 @@ def test_publish_command_of_the_profile(vm: VirtualModem, modem: Modem, broker) 
         c.publish(unique_topic(), b"abc", qos=1)
     sent = tx_text(modem)
     if vm.profile == "bg96":
-        assert "AT+QMTPUB=0,1,1,0," in sent and "AT+QMTPUBEX" not in sent
+        # Asked first (the BG96 note has no AT+QMTPUBEX), then AT+QMTPUB with the length.
+        assert "AT+QMTPUBEX=?" in sent
+        assert "AT+QMTPUB=0,1,1,0," in sent and "AT+QMTPUBEX=0" not in sent
     else:
         assert "AT+QMTPUBEX=0,1,1,0," in sent
     assert 'AT+QMTCFG="recv/mode",0,1,1' in sent  # buffer mode, length field on
