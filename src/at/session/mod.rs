@@ -29,7 +29,8 @@ pub const SYNC_QUIET: Duration = Duration::from_millis(60);
 /// `+CMQTTCONNECT: <idx>,<err>`, and the code is the only useful part of that answer.
 pub const ERROR_URC_GRACE: Duration = Duration::from_millis(200);
 
-/// How long a result URC that a timed-out command still owes is expected: longer than the
+/// How long a result URC that a timed-out command still owes (its `OK` came, its result
+/// URC did not) is expected: longer than the
 /// longest timer the modems run themselves (CMQTT `AT+CMQTTPUB`/`AT+CMQTTDISC` up to
 /// 180 s, `optimeout` up to 120 s). Within it, the first line matching the owed
 /// expectation is taken as that late answer and cannot complete a later command.
@@ -672,7 +673,13 @@ impl Session {
                 if let (false, Some(data)) = (inflight.data_sent, &inflight.cmd.data) {
                     self.orphan_data = Some((data.clone(), inflight.cmd.data_secret));
                 }
-                if inflight.urc.is_none() {
+                // Owed only when the modem took the command (its OK came): the result then
+                // follows as the manuals' flows print it. Without a final result the line
+                // may never have been read, and a debt nobody pays would cost the next
+                // command its own answer.
+                if inflight.urc.is_none()
+                    && inflight.final_result.as_ref().is_some_and(|f| f.is_ok())
+                {
                     self.owe(now, inflight.cmd.expect.clone(), inflight.ate_owed);
                 }
                 self.events.push_back(Event::Done(Outcome::TimedOut {
