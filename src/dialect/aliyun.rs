@@ -30,7 +30,8 @@
 //!   (seeds/000 §5.1 `AT+CAUTONET=1`, effective after a restart; seeds/002 §3
 //!   `AT+CNACT=1,"cmnet"` then `+APP PDP: ACTIVE`). On revision 2 the client asks
 //!   `AT+CNACT?` before `AT+CMCONN` and sends `AT+CNACT=1` when it is down; on revision 1
-//!   it cannot be brought up without a restart, and a refused `AT+CMCONN` says so.
+//!   it cannot be brought up without a restart, and a refused `AT+CMCONN` says so (unless
+//!   `AT+CMDISCONN` shows an earlier connection was in the way).
 //! * The firmware reconnects by itself during a yield after a loss (manual 000, FAQ):
 //!   status 1 reports the loss, status 2 the reconnect; the client does not reconnect.
 
@@ -993,18 +994,27 @@ impl Backend for AliyunBackend {
                 }
                 _ => return Err(e),
             },
+            // Revision 1 answers any failure with a plain ERROR (seeds/000 §3.3) and has no
+            // status query. AT+CMDISCONN tells: OK means a connection object existed (it is
+            // gone now, so connect again); -2 NULL_VALUE_ERROR (§3.8) means there was none,
+            // and the refusal had another cause, most likely the bearer.
             Err(Error::Command {
                 command,
                 code,
                 text,
             }) if c.rev == Revision::V1 => {
-                return Err(Error::Command {
-                    command,
-                    code,
-                    text: format!(
-                        "{text} (is the wireless connection up? seeds/000 §5.1 sends AT+CAUTONET=1, effective after a restart)"
-                    ),
-                });
+                if c.disc(CMD).is_ok() {
+                    log::info!("the modem still held an earlier connection; ended it");
+                    c.simple("connect", "AT+CMCONN", &[], opts.timeout)?;
+                } else {
+                    return Err(Error::Command {
+                        command,
+                        code,
+                        text: format!(
+                            "{text} (is the wireless connection up? seeds/000 §5.1 sends AT+CAUTONET=1, effective after a restart)"
+                        ),
+                    });
+                }
             }
             other => {
                 other?;

@@ -389,3 +389,66 @@ fn options_follow_each_revision() {
     assert!(o.validate(Revision::V1).is_err());
     assert!(o.validate(Revision::V2).is_ok());
 }
+
+/// Revision 1 answers a failed AT+CMCONN with a plain ERROR (seeds/000 §3.3) and has no
+/// status query; AT+CMDISCONN answers OK when a connection object exists and -2
+/// NULL_VALUE_ERROR when none does (§3.8). Only the first is a reason to connect again.
+#[test]
+fn revision_1_cmconn_error_is_checked_with_cmdisconn() {
+    for held in [false, true] {
+        let conns = Arc::new(Mutex::new(0));
+        let n = conns.clone();
+        let script: memport::Script = Box::new(move |input: &[u8]| {
+            let mut n = n.lock().unwrap_or_else(|p| p.into_inner());
+            match input {
+                b"AT+CMCONN" => {
+                    *n += 1;
+                    if held && *n == 2 {
+                        v(&[b"\r\nOK\r\n"])
+                    } else {
+                        v(&[b"\r\nERROR\r\n"])
+                    }
+                }
+                b"AT+CMDISCONN" if held => v(&[b"\r\nOK\r\n"]),
+                b"AT+CMDISCONN" => v(&[b"\r\n+CME ERROR: -2\r\n"]),
+                b"AT+CMAUTH=\"CwlekguDcv3\",\"device\",\"YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu\""
+                | b"AT+CMPARA=\"TIMEOUT\",3000"
+                | b"AT+CMPARA=\"CLEAN\",1"
+                | b"AT+CMPARA=\"KEEPALIVE\",60000"
+                | b"AT+CMYIELD=100" => v(&[b"\r\nOK\r\n"]),
+                _ => v(&[b"\r\nERROR\r\n"]),
+            }
+        });
+        let (port, modem) = memport::scripted(script);
+        let engine = Engine::start(port);
+        let options = AliyunOptions {
+            request_timeout: Some(3000),
+            poll_interval: Duration::from_secs(3600),
+            ..AliyunOptions::default()
+        };
+        let (c, shared) = AliyunMqtt::open(
+            engine.clone(),
+            Revision::V1,
+            "CwlekguDcv3",
+            "device",
+            "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
+            options,
+            100,
+        )
+        .expect("open");
+        let client = MqttClient::new(Arc::new(AliyunBackend(c)), shared, ClientOptions::default());
+        let r = client.connect(ConnectOptions::new(&mqtt_endpoint("CwlekguDcv3"), 1883));
+        match (held, r) {
+            (true, Ok(())) => {}
+            (false, Err(Error::Command { text, .. })) => {
+                assert!(text.contains("CAUTONET"), "{text}")
+            }
+            (_, other) => panic!("held {held}: {other:?}"),
+        }
+        let sent = modem.inputs_text();
+        assert_eq!(
+            sent.iter().filter(|s| *s == "AT+CMCONN").count(),
+            1 + held as usize
+        );
+    }
+}
