@@ -24,19 +24,23 @@ def main() -> int:
         watcher.connect(host, port)
         watcher.subscribe("examples/status/#", qos=1)
 
-        reconnected = threading.Event()
+        # One release per on_connect: the first connect's, then the reconnect's (callbacks
+        # run later, on their own thread, so an Event set by the first could still be pending).
+        connects = threading.Semaphore(0)
         device = modem.mqtt("device", index=0, auto_reconnect=True, reconnect_delay=(0.2, 2.0))
         device.on_disconnect = lambda cause: print(f"device: link lost (cause {cause})")
-        device.on_connect = reconnected.set
+        device.on_connect = connects.release
         device.connect(host, port, will=modemqtt.Will("examples/status/device", b"offline", qos=1))
         device.subscribe("examples/cmd", qos=1)
-        reconnected.clear()
+        if not connects.acquire(timeout=10):
+            print("no on_connect for the first connect", file=sys.stderr)
+            return 1
 
         vm.drop_link(0, cause=1)
         will = watcher.wait_message("examples/status/#", timeout=10)
         print(f"watcher: {will.topic} = {will.text()}")
 
-        if not reconnected.wait(30):
+        if not connects.acquire(timeout=30):
             print("device did not reconnect", file=sys.stderr)
             return 1
         watcher.publish("examples/cmd", b"reboot", qos=1)

@@ -183,3 +183,87 @@ fn cmee_modes() {
     assert_eq!(h.cmd("AT+CMEE?"), "\r\n+CMEE: 2\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
 }
+
+/// seeds/003_45f2c3f1bcce002c.txt §2.1.17: checkUTF8 "the default value is 1"; §2.1.7
+/// "The will message should be UTF-encoded string", §2.1.11 "The publish message should
+/// be UTF-encoded string"; result code 2 is "bad UTF-8 string" (§2.2.1), reported as
+/// `+CMQTTxxx: <idx>,<err>` then `ERROR` (the commands' failure case b). §3.5 turns the
+/// check off with `AT+CMQTTCFG="checkUTF8",0,0`, after which the same data passes.
+#[test]
+fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
+    let m = modem("a7600");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"u8\""), "\r\nOK\r\n");
+    let bad: &[u8] = b"\xff\xfe";
+    for (cmd, name) in [
+        ("AT+CMQTTTOPIC=0,2", "TOPIC"),
+        ("AT+CMQTTPAYLOAD=0,2", "PAYLOAD"),
+        ("AT+CMQTTWILLTOPIC=0,2", "WILLTOPIC"),
+        ("AT+CMQTTWILLMSG=0,2,1", "WILLMSG"),
+    ] {
+        h.send(format!("{cmd}\r").as_bytes());
+        h.expect(b"\r\n>");
+        h.send(bad);
+        h.expect(format!("\r\n+CMQTT{name}: 0,2\r\n\r\nERROR\r\n").as_bytes());
+    }
+    assert_eq!(h.cmd("AT+CMQTTCFG=\"checkUTF8\",0,0"), "\r\nOK\r\n");
+    h.input("AT+CMQTTPAYLOAD=0,2", bad);
+    h.input("AT+CMQTTWILLMSG=0,2,1", bad);
+    // After AT+CMQTTREL the setting is cleared (§2.1.17): the default is back.
+    assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"u8\""), "\r\nOK\r\n");
+    h.send(b"AT+CMQTTPAYLOAD=0,2\r");
+    h.expect(b"\r\n>");
+    h.send(bad);
+    h.expect(b"\r\n+CMQTTPAYLOAD: 0,2\r\n\r\nERROR\r\n");
+}
+
+/// seeds/001_027f269829f52179.txt (SIM7028): §3.1's command list has no
+/// AT+CMQTTSUBTOPIC; §3.2.15's `AT+CMQTTCFG=?` lists checkUTF8 and optimeout only; §1.4.4
+/// "命令行缓冲区最多可以接受 559 个字符 ... 如果输入的字符超过此数量,则无该命令将被执行,
+/// TA 将返回“ERROR”" — 559 characters after "AT" at most, else ERROR.
+#[test]
+fn sim7028_refuses_what_its_manual_lacks() {
+    let m = modem("sim7028");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTSUBTOPIC=0,9,1"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTSUBTOPIC=?"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+CMQTTCFG=\"version\",0,4"), "\r\nERROR\r\n");
+    // 559 characters after "AT" pass the line check (and fail on the length: 22), 560 do not.
+    let at = |n: usize| {
+        let head = "+CMQTTACCQ=0,\"";
+        let id = "i".repeat(n - head.len() - 1);
+        format!("AT{head}{id}\"")
+    };
+    assert_eq!(at(559).len(), 561);
+    assert_eq!(h.cmd(&at(559)), "\r\n+CMQTTACCQ: 0,22\r\n\r\nERROR\r\n");
+    assert_eq!(h.cmd(&at(560)), "\r\nERROR\r\n");
+    // The A7600 takes both SUBTOPIC and the protocol version.
+    let m = modem("a7600");
+    let mut h = Host::open_quiet(m.port());
+    h.cmqtt_start();
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTCFG=\"version\",0,4"), "\r\nOK\r\n");
+    assert!(h.cmd("AT+CMQTTSUBTOPIC=?").ends_with("\r\nOK\r\n"));
+}
+
+/// seeds/004_5067d45f94b02b5c.txt §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`
+/// (retry times 1-10). BG96 publishes with AT+QMTPUB only (BG96 MQTT application note);
+/// the EC2x modules also have AT+QMTPUBEX (LTE Standard MQTT application note V1.2).
+#[test]
+fn qmt_refuses_what_the_notes_do_not_have() {
+    let m = modem("ec20");
+    let mut h = Host::open_quiet(m.port());
+    assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,0,0"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,1,0"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,11,0"), "\r\nERROR\r\n");
+    assert!(h.cmd("AT+QMTPUBEX=?").ends_with("\r\nOK\r\n"));
+    let m = modem("bg96");
+    let mut h = Host::open_quiet(m.port());
+    assert_eq!(h.cmd("AT+QMTPUBEX=?"), "\r\nERROR\r\n");
+    assert_eq!(h.cmd("AT+QMTPUBEX=0,1,1,0,\"t\",2"), "\r\nERROR\r\n");
+    assert!(h.cmd("AT+QMTPUB=?").ends_with("\r\nOK\r\n"));
+}

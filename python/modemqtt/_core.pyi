@@ -219,7 +219,7 @@ class Modem:
         *,
         auto_reconnect: bool = False,
         reconnect_delay: tuple[float, float] = ...,  # (1.0, 30.0): first and longest wait, s
-        check_utf8: bool | None = None,
+        check_utf8: bool | None = None,  # CMQTT: None/False turn the module's check off
         op_timeout: int | None = None,
         publish_timeout: int = 60,
         queue_size: int = 10000,
@@ -227,7 +227,7 @@ class Modem:
         protocol: str | None = None,  # QMT: "3.1" or "3.1.1" (default)
         pdp_context: int | None = None,  # QMT: 1-16 (default 1)
         packet_timeout: int | None = None,  # QMT: 1-60 s (default 5)
-        retries: int | None = None,  # QMT: 0-10 (default 3)
+        retries: int | None = None,  # QMT: 1-10 (default 3)
         timeout_notice: bool | None = None,  # QMT (default False)
         aliauth: tuple[str, str, str] | None = None,  # QMT: product key, device name, secret
     ) -> MqttClient: ...

@@ -20,9 +20,18 @@
 //!   are complete at `OK`, as in the platform SDK).
 //! * A received payload is printed raw between quotes: it is the text between the quote
 //!   after the topic and the last quote of the line, so quotes and commas inside survive.
-//! * Payloads travel inside a quoted parameter: `"` and `\` are sent as `\"` and `\\` (the
-//!   manual's `AT+CCSEND` example escapes JSON quotes so); CR, LF and Ctrl-Z cannot be sent
-//!   and are refused, and so is a payload that is not UTF-8 text.
+//! * Payloads travel inside a quoted parameter. `AT+CMPUB`'s message may not contain `"`
+//!   (seeds/000 §3.4: "两边需带"... 中间不能带"") and no manual says how a backslash is read,
+//!   so both are refused; `AT+CCSEND` sends `"` as `\"` (the example of seeds/000 §4.5 and
+//!   seeds/002: `"{\"light \":\"open\"}"`) and refuses a backslash (no manual escapes
+//!   one). CR, LF and Ctrl-Z cannot be sent and are refused, and so is a payload that is
+//!   not UTF-8 text.
+//! * The bearer: every manual example starts by bringing the wireless connection up
+//!   (seeds/000 §5.1 `AT+CAUTONET=1`, effective after a restart; seeds/002 §3
+//!   `AT+CNACT=1,"cmnet"` then `+APP PDP: ACTIVE`). On revision 2 the client asks
+//!   `AT+CNACT?` before `AT+CMCONN` and sends `AT+CNACT=1` when it is down; on revision 1
+//!   it cannot be brought up without a restart, and a refused `AT+CMCONN` says so (unless
+//!   `AT+CMDISCONN` shows an earlier connection was in the way).
 //! * The firmware reconnects by itself during a yield after a loss (manual 000, FAQ):
 //!   status 1 reports the loss, status 2 the reconnect; the client does not reconnect.
 
@@ -323,6 +332,23 @@ pub fn check_triple(product_key: &str, device_name: &str, device_secret: &str) -
         }
     }
     Ok(())
+}
+
+/// A payload as the text of a quoted parameter: no backslash (no manual says how one is
+/// read), and for `AT+CMPUB` (`quotes_allowed` false) no `"` either.
+fn payload_param<'a>(what: &str, payload: &'a [u8], quotes_allowed: bool) -> Result<&'a str> {
+    let text = payload_text(what, payload)?;
+    if text.contains('\\') {
+        return Err(Error::invalid(format!(
+            "{what}: must not contain a backslash on Alibaba firmware (no manual says how one is sent)"
+        )));
+    }
+    if !quotes_allowed && text.contains('"') {
+        return Err(Error::invalid(format!(
+            "{what}: must not contain '\"' in AT+CMPUB (seeds/000 §3.4: the message is quoted and may not hold a quote)"
+        )));
+    }
+    Ok(text)
 }
 
 /// A payload as the text of an escaped quoted parameter.
@@ -884,6 +910,40 @@ impl AliyunMqtt {
         }
     }
 
+    /// Revision 2: the application bearer must be up before AT+CMCONN (seeds/002 §3 starts
+    /// with `AT+CNACT=1,"cmnet"` / `+APP PDP: ACTIVE`): asked with `AT+CNACT?`
+    /// (`+CNACT: <status>,"<ip>"`) and brought up with `AT+CNACT=1` (the network's default
+    /// APN) when down. Revision 1 (seeds/000 §5.1, `AT+CAUTONET=1`) has nothing to ask.
+    fn ensure_bearer(&self) -> Result<()> {
+        if self.rev != Revision::V2 {
+            return Ok(());
+        }
+        let c = Command::new(build("AT+CNACT?", &[])?, CMD).with_response(b"+CNACT:".to_vec());
+        let r = self.run("bearer", c)?;
+        let up = r
+            .value("+CNACT:")
+            .and_then(|v| v.split(',').next().map(|s| s.trim() == "1"))
+            .unwrap_or(false);
+        if up {
+            return Ok(());
+        }
+        log::info!("the wireless connection is down; AT+CNACT=1");
+        let c = Command::new(build("AT+CNACT", &[Arg::Int(1)])?, Duration::from_secs(60))
+            .with_expect(Expect::prefix(b"+APP PDP:".to_vec()));
+        let text = c.line.text().to_string();
+        let r = self.engine.execute_raw(c)?;
+        if !r.final_result.is_ok() {
+            return Err(cm_error("bearer", &text, &r.final_result));
+        }
+        match r.urc.as_deref() {
+            Some(l) if l.ends_with(b"ACTIVE") && !l.ends_with(b"DEACTIVE") => Ok(()),
+            other => Err(Error::Protocol(format!(
+                "{text}: the bearer did not come up ({:?}); set the APN with AT+CNACT=1,\"<apn>\"",
+                other.map(String::from_utf8_lossy)
+            ))),
+        }
+    }
+
     fn disc(&self, timeout: Duration) -> Result<()> {
         self.stop_receiving();
         self.simple("disconnect", "AT+CMDISCONN", &[], timeout)
@@ -962,20 +1022,52 @@ impl Backend for AliyunBackend {
         if let Some(v) = c.options.mqtt_version {
             para("MQTTVERSION", v as i64)?;
         }
+        c.ensure_bearer()?;
         match c.simple("connect", "AT+CMCONN", &[], opts.timeout) {
-            // The firmware still holds a connection this client did not make (an earlier
-            // host went away without AT+CMDISCONN, e.g. the port was unplugged): end it and
-            // connect again. Decision: a state error from AT+CMCONN means "already
-            // connected", the only state in which the manual's firmware refuses it so.
-            Err(Error::Mqtt {
-                code: CODE_STATE_ERROR,
-                ..
-            }) => {
-                log::info!("the modem still holds an earlier connection; disconnecting it first");
-                if let Err(e) = c.disc(CMD) {
-                    log::debug!("AT+CMDISCONN before a new connect: {e}");
+            // The firmware may still hold a connection this client did not make (an earlier
+            // host went away without AT+CMDISCONN). The manuals give AT+CMCONN no error
+            // table (seeds/000 §3.3: ERROR; seeds/002 §1.3: +CME ERROR: <err>); -27
+            // MQTT_STATE_ERROR is listed for PUB/SUB/UNSUB only (seeds/000 §3.4-3.6). So a
+            // refusal is taken for "still connected" only where the modem confirms it:
+            // revision 2 answers AT+CMSTATUS? (1 = connected); revision 1 cannot be asked.
+            Err(
+                e @ Error::Mqtt {
+                    code: CODE_STATE_ERROR,
+                    ..
+                },
+            ) => match self.query_connected() {
+                Some(Ok(true)) => {
+                    log::info!(
+                        "the modem still holds an earlier connection; disconnecting it first"
+                    );
+                    if let Err(e) = c.disc(CMD) {
+                        log::debug!("AT+CMDISCONN before a new connect: {e}");
+                    }
+                    c.simple("connect", "AT+CMCONN", &[], opts.timeout)?;
                 }
-                c.simple("connect", "AT+CMCONN", &[], opts.timeout)?;
+                _ => return Err(e),
+            },
+            // Revision 1 answers any failure with a plain ERROR (seeds/000 §3.3) and has no
+            // status query. AT+CMDISCONN tells: OK means a connection object existed (it is
+            // gone now, so connect again); -2 NULL_VALUE_ERROR (§3.8) means there was none,
+            // and the refusal had another cause, most likely the bearer.
+            Err(Error::Command {
+                command,
+                code,
+                text,
+            }) if c.rev == Revision::V1 => {
+                if c.disc(CMD).is_ok() {
+                    log::info!("the modem still held an earlier connection; ended it");
+                    c.simple("connect", "AT+CMCONN", &[], opts.timeout)?;
+                } else {
+                    return Err(Error::Command {
+                        command,
+                        code,
+                        text: format!(
+                            "{text} (is the wireless connection up? seeds/000 §5.1 sends AT+CAUTONET=1, effective after a restart)"
+                        ),
+                    });
+                }
             }
             other => {
                 other?;
@@ -994,11 +1086,11 @@ impl Backend for AliyunBackend {
     ) -> Result<()> {
         let c = &self.0;
         mqtt::check_quotable("topic", topic)?;
-        let text = payload_text("payload", payload)?;
+        let text = payload_param("payload", payload, false)?;
         let cmd = Command::new(
             build(
                 "AT+CMPUB",
-                &[Arg::Str(topic), Arg::Int(qos as i64), Arg::Escaped(text)],
+                &[Arg::Str(topic), Arg::Int(qos as i64), Arg::Str(text)],
             )?,
             CMD,
         );
@@ -1265,7 +1357,7 @@ impl AliyunCoap {
         mqtt::check_len("topic", topic.len(), (1, COAP_TOPIC_MAX))?;
         mqtt::check_quotable("topic", topic)?;
         mqtt::check_len("payload", payload.len(), (1, COAP_PAYLOAD_MAX))?;
-        let text = payload_text("payload", payload)?;
+        let text = payload_param("payload", payload, true)?;
         let t = timeout.unwrap_or(COAP_DEFAULT_WAIT);
         check_coap_timeout(t)?;
         let ms = t.as_millis().clamp(1, 60_000) as i64;

@@ -251,13 +251,121 @@ fn payloads_are_escaped_or_refused_before_sending() {
         .publish("/t", &[b'x'; 1025], 0, false, None)
         .expect_err("too long");
     assert!(e.to_string().contains("1025"), "{e}");
+    // seeds/000 §3.4 (AT+CMPUB): "<topic>和<message>输入参数两边需带"，如"abc"，中间不能带"，
+    // 如"a"bc"" — no quote inside; no manual says how a backslash is read.
+    for bad in [&br#"{"a":1}"#[..], br"a\b"] {
+        let e = client
+            .publish("/t", bad, 0, false, None)
+            .expect_err("refused");
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    }
     assert!(modem.inputs_text().is_empty());
+    // AT+CCSEND's message takes `\"` for a quote, as seeds/000 §4.5's example prints:
+    // AT+CCSEND="update","{\"light \":\"open\"}",2000
+    assert_eq!(
+        payload_param("payload", br#"{"light ":"open"}"#, true).ok(),
+        Some(r#"{"light ":"open"}"#)
+    );
+    assert!(payload_param("payload", br"a\b", true).is_err());
     let line = build(
-        "AT+CMPUB",
-        &[Arg::Str("/t"), Arg::Int(0), Arg::Escaped(r#"{"a":"b\c"}"#)],
+        "AT+CCSEND",
+        &[
+            Arg::Str("update"),
+            Arg::Escaped(r#"{"light ":"open"}"#),
+            Arg::Int(2000),
+        ],
     )
     .expect("line");
-    assert_eq!(line.text(), r#"AT+CMPUB="/t",0,"{\"a\":\"b\\c\"}""#);
+    assert_eq!(
+        line.text(),
+        r#"AT+CCSEND="update","{\"light \":\"open\"}",2000"#
+    );
+}
+
+fn open_v2(script: memport::Script) -> (MqttClient, ScriptedModem, Engine) {
+    let (port, modem) = memport::scripted(script);
+    let engine = Engine::start(port);
+    let options = AliyunOptions {
+        poll_interval: Duration::from_secs(3600),
+        auto_yield: Some(false),
+        ..AliyunOptions::default()
+    };
+    let (c, shared) =
+        AliyunMqtt::open(engine.clone(), Revision::V2, "pk", "dn", "ds", options, 100)
+            .expect("open");
+    let client = MqttClient::new(Arc::new(AliyunBackend(c)), shared, ClientOptions::default());
+    (client, modem, engine)
+}
+
+/// seeds/002_8d748b88093903a9.txt §3 ("MQTT 的测试用例") starts with the bearer:
+/// `AT+CNACT=1,"cmnet"` / `OK` / `+APP PDP: ACTIVE`, and `AT+CNACT?` /
+/// `+CNACT: 1,"10.181.182.177"`. The client checks it before AT+CMCONN and brings it up.
+#[test]
+fn revision_2_brings_the_bearer_up_before_cmconn() {
+    let up = Arc::new(Mutex::new(false));
+    let u = up.clone();
+    let script: memport::Script = Box::new(move |input: &[u8]| {
+        let mut up = u.lock().unwrap_or_else(|p| p.into_inner());
+        match input {
+            b"AT+CNACT?" if *up => v(&[b"\r\n+CNACT: 1,\"10.181.182.177\"\r\n\r\nOK\r\n"]),
+            b"AT+CNACT?" => v(&[b"\r\n+CNACT: 0,\"0.0.0.0\"\r\n\r\nOK\r\n"]),
+            b"AT+CNACT=1" => {
+                *up = true;
+                v(&[b"\r\nOK\r\n", b"\r\n+APP PDP: ACTIVE\r\n"])
+            }
+            b"AT+CMCONN" if !*up => v(&[b"\r\n+CME ERROR: -14\r\n"]),
+            b"AT+CMAUTH=\"pk\",\"dn\",\"ds\""
+            | b"AT+CMPARA=\"CLEAN\",1"
+            | b"AT+CMPARA=\"KEEPALIVE\",60000"
+            | b"AT+CMCONN" => v(&[b"\r\nOK\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let (client, modem, _e) = open_v2(script);
+    client
+        .connect(ConnectOptions::new(&mqtt_endpoint("pk"), 1883))
+        .expect("connect");
+    let sent = modem.inputs_text();
+    let cnact = sent
+        .iter()
+        .position(|s| s == "AT+CNACT=1")
+        .expect("bearer up");
+    let conn = sent.iter().position(|s| s == "AT+CMCONN").expect("connect");
+    assert!(cnact < conn, "{sent:?}");
+}
+
+/// AT+CMCONN has no error table in either manual (seeds/000 §3.3: "If failed: ERROR";
+/// seeds/002 §1.3: "+CME ERROR: <err>"); -27 MQTT_STATE_ERROR is listed for
+/// AT+CMPUB/CMSUB/CMUNSUB only (seeds/000 §3.4-3.6). So -27 from AT+CMCONN is taken for
+/// "still connected" only when AT+CMSTATUS? (seeds/002) says 1.
+#[test]
+fn cmconn_state_error_is_checked_with_cmstatus() {
+    for connected in [false, true] {
+        let script: memport::Script = Box::new(move |input: &[u8]| match input {
+            b"AT+CNACT?" => v(&[b"\r\n+CNACT: 1,\"10.0.0.2\"\r\n\r\nOK\r\n"]),
+            b"AT+CMSTATUS?" if connected => v(&[b"\r\n+CMSTATUS: 1\r\n\r\nOK\r\n"]),
+            b"AT+CMSTATUS?" => v(&[b"\r\n+CMSTATUS: 0\r\n\r\nOK\r\n"]),
+            b"AT+CMCONN" => v(&[b"\r\n+CME ERROR: -27\r\n"]),
+            b"AT+CMAUTH=\"pk\",\"dn\",\"ds\""
+            | b"AT+CMPARA=\"CLEAN\",1"
+            | b"AT+CMPARA=\"KEEPALIVE\",60000"
+            | b"AT+CMDISCONN" => v(&[b"\r\nOK\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        });
+        let (client, modem, _e) = open_v2(script);
+        let r = client.connect(ConnectOptions::new(&mqtt_endpoint("pk"), 1883));
+        assert!(matches!(r, Err(Error::Mqtt { code: -27, .. })), "{r:?}");
+        let sent = modem.inputs_text();
+        assert_eq!(
+            sent.iter().any(|s| s == "AT+CMDISCONN"),
+            connected,
+            "{sent:?}"
+        );
+        assert_eq!(
+            sent.iter().filter(|s| *s == "AT+CMCONN").count(),
+            1 + connected as usize
+        );
+    }
 }
 
 #[test]
@@ -312,4 +420,67 @@ fn a_late_ack_does_not_complete_a_later_operation() {
     client
         .subscribe(&topic, Some(Duration::from_secs(5)))
         .expect("the second late ack is discarded, the third is this one's");
+}
+
+/// Revision 1 answers a failed AT+CMCONN with a plain ERROR (seeds/000 §3.3) and has no
+/// status query; AT+CMDISCONN answers OK when a connection object exists and -2
+/// NULL_VALUE_ERROR when none does (§3.8). Only the first is a reason to connect again.
+#[test]
+fn revision_1_cmconn_error_is_checked_with_cmdisconn() {
+    for held in [false, true] {
+        let conns = Arc::new(Mutex::new(0));
+        let n = conns.clone();
+        let script: memport::Script = Box::new(move |input: &[u8]| {
+            let mut n = n.lock().unwrap_or_else(|p| p.into_inner());
+            match input {
+                b"AT+CMCONN" => {
+                    *n += 1;
+                    if held && *n == 2 {
+                        v(&[b"\r\nOK\r\n"])
+                    } else {
+                        v(&[b"\r\nERROR\r\n"])
+                    }
+                }
+                b"AT+CMDISCONN" if held => v(&[b"\r\nOK\r\n"]),
+                b"AT+CMDISCONN" => v(&[b"\r\n+CME ERROR: -2\r\n"]),
+                b"AT+CMAUTH=\"CwlekguDcv3\",\"device\",\"YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu\""
+                | b"AT+CMPARA=\"TIMEOUT\",3000"
+                | b"AT+CMPARA=\"CLEAN\",1"
+                | b"AT+CMPARA=\"KEEPALIVE\",60000"
+                | b"AT+CMYIELD=100" => v(&[b"\r\nOK\r\n"]),
+                _ => v(&[b"\r\nERROR\r\n"]),
+            }
+        });
+        let (port, modem) = memport::scripted(script);
+        let engine = Engine::start(port);
+        let options = AliyunOptions {
+            request_timeout: Some(3000),
+            poll_interval: Duration::from_secs(3600),
+            ..AliyunOptions::default()
+        };
+        let (c, shared) = AliyunMqtt::open(
+            engine.clone(),
+            Revision::V1,
+            "CwlekguDcv3",
+            "device",
+            "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
+            options,
+            100,
+        )
+        .expect("open");
+        let client = MqttClient::new(Arc::new(AliyunBackend(c)), shared, ClientOptions::default());
+        let r = client.connect(ConnectOptions::new(&mqtt_endpoint("CwlekguDcv3"), 1883));
+        match (held, r) {
+            (true, Ok(())) => {}
+            (false, Err(Error::Command { text, .. })) => {
+                assert!(text.contains("CAUTONET"), "{text}")
+            }
+            (_, other) => panic!("held {held}: {other:?}"),
+        }
+        let sent = modem.inputs_text();
+        assert_eq!(
+            sent.iter().filter(|s| *s == "AT+CMCONN").count(),
+            1 + held as usize
+        );
+    }
 }

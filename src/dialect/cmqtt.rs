@@ -85,6 +85,31 @@ pub const CAUSE_RESTARTED: i32 = -2;
 /// Code 23 answers `AT+CMQTTSTART` when the service already runs.
 const ALREADY_STARTED: i32 = 23;
 
+/// SIM7028: "命令行缓冲区最多可以接受 559 个字符 (从第一个命令开始计算 不带“AT”或“at”前缀)"
+/// (seeds/001 §1.4.4): longer lines are not executed, the module answers `ERROR`.
+pub const SIM7028_LINE_MAX: usize = 559;
+
+/// Highest SSL context index `AT+CMQTTSSLCFG` accepts: 0-1 on SIM7028 (seeds/001 §3.2.5,
+/// `+CMQTTSSLCFG: (0,0),(0-1)`), 0-9 on the A7600 series.
+pub fn ssl_ctx_max(profile: &str) -> u8 {
+    if profile == "sim7028" {
+        1
+    } else {
+        9
+    }
+}
+
+/// Whether the profile has `AT+CMQTTSUBTOPIC` (multi-topic subscribe). SIM7028's command
+/// list (seeds/001 §3.1) has `AT+CMQTTUNSUBTOPIC` but no `AT+CMQTTSUBTOPIC`.
+pub fn has_subtopic(profile: &str) -> bool {
+    profile != "sim7028"
+}
+
+/// The longest command line the profile executes, counted without the `AT` prefix.
+pub fn line_max(profile: &str) -> Option<usize> {
+    (profile == "sim7028").then_some(SIM7028_LINE_MAX)
+}
+
 pub fn capabilities(profile: &str) -> Option<Capabilities> {
     let base = Capabilities {
         family: "cmqtt",
@@ -107,9 +132,11 @@ pub fn capabilities(profile: &str) -> Option<Capabilities> {
     };
     match profile {
         "a7600" | "sim7600" | "sim7500" | "sim7070" => Some(base),
+        // Server address 1-128 bytes (seeds/001 §3.2.8); "tcp://h:1" is the shortest.
         "sim7028" => Some(Capabilities {
             clients: 1,
             client_id_len: (1, 256),
+            server_addr_len: (9, 128),
             ..base
         }),
         _ => None,
@@ -163,6 +190,9 @@ struct Router {
     engine: crate::engine::WeakEngine,
     clients: Mutex<Vec<Option<Arc<ClientShared>>>>,
     rx: Mutex<Vec<Option<Rx>>>,
+    /// Counts `+CMQTTNONET`: the network closed and the service with it, so the service
+    /// must be started and the clients acquired again.
+    nonet: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -283,8 +313,9 @@ pub struct Context {
     engine: Engine,
     caps: Capabilities,
     router: Arc<Router>,
-    /// The boot generation in which the service was started, if it is.
-    started: Mutex<Option<u64>>,
+    /// The service generation (see [`Context::service_gen`]) in which the service was
+    /// started, if it is.
+    started: Mutex<Option<(u64, u64)>>,
     handler_ids: Vec<u64>,
 }
 
@@ -297,6 +328,7 @@ impl Context {
             engine: engine.downgrade(),
             clients: Mutex::new(vec![None; n]),
             rx: Mutex::new((0..n).map(|_| None).collect()),
+            nonet: std::sync::atomic::AtomicU64::new(0),
         });
         for rule in raw_rules() {
             engine.add_raw_rule(rule);
@@ -315,7 +347,10 @@ impl Context {
         let r = router.clone();
         handler_ids.push(engine.add_urc_handler(
             b"+CMQTTNONET",
-            Arc::new(move |_f: &Frame| r.all_lost(3, "network closed")),
+            Arc::new(move |_f: &Frame| {
+                r.nonet.fetch_add(1, Ordering::SeqCst);
+                r.all_lost(3, "network closed")
+            }),
         ));
         Ok(Arc::new(Context {
             engine,
@@ -328,6 +363,15 @@ impl Context {
 
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    /// What a started service and an acquired client last as long as: the modem's boot
+    /// and the network (`+CMQTTNONET` stops the service).
+    fn service_gen(&self) -> (u64, u64) {
+        (
+            self.engine.boot_generation(),
+            self.router.nonet.load(Ordering::SeqCst),
+        )
     }
 
     /// Reserves client `index` after checking the arguments; nothing is sent yet. The first
@@ -368,6 +412,7 @@ impl Context {
             op_timeout: options.op_timeout,
             publish_timeout: options.publish_timeout,
             acquired_ssl: Mutex::new(None),
+            will_set: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
         lock(&self.router.clients)[index as usize] = Some(shared.clone());
@@ -376,7 +421,7 @@ impl Context {
 
     fn ensure_started(&self) -> Result<()> {
         let mut started = lock(&self.started);
-        let gen = self.engine.boot_generation();
+        let gen = self.service_gen();
         if *started == Some(gen) {
             return Ok(());
         }
@@ -399,8 +444,14 @@ impl Context {
                     name: error_name(code),
                 });
             }
-            // The A7600 manual answers a second START with a bare ERROR.
-            None if !r.final_result.is_ok() => log::debug!("cmqtt: service already started"),
+            // The A7600 manual answers a second START with a bare ERROR (seeds/003 §2.1.1);
+            // a `+CME ERROR` says something else and is reported.
+            None if r.final_result == crate::at::FinalResult::Error => {
+                log::debug!("cmqtt: service already started")
+            }
+            None if !r.final_result.is_ok() => {
+                return Err(Error::from_final("AT+CMQTTSTART", &r.final_result))
+            }
             None => {
                 return Err(Error::Protocol(
                     "AT+CMQTTSTART: OK without +CMQTTSTART".into(),
@@ -423,7 +474,7 @@ impl Context {
             return Ok(());
         }
         let mut started = lock(&self.started);
-        if started.take() != Some(self.engine.boot_generation()) {
+        if started.take() != Some(self.service_gen()) {
             return Ok(());
         }
         let cmd = Command::new(build("AT+CMQTTSTOP", &[])?, Duration::from_secs(30))
@@ -463,8 +514,11 @@ pub struct CmqttClient {
     check_utf8: Option<bool>,
     op_timeout: Option<u32>,
     publish_timeout: u32,
-    /// `Some((ssl, boot generation))` while acquired with that server type.
-    acquired_ssl: Mutex<Option<(bool, u64)>>,
+    /// `Some((ssl, service generation))` while acquired with that server type.
+    acquired_ssl: Mutex<Option<(bool, (u64, u64))>>,
+    /// Whether a will was given to the modem since the client was acquired: the manuals
+    /// clear it only with `AT+CMQTTREL`, so a later connect without a will re-acquires.
+    will_set: AtomicBool,
     closed: AtomicBool,
 }
 
@@ -478,6 +532,23 @@ impl CmqttClient {
 
     fn idx(&self) -> i64 {
         self.index as i64
+    }
+
+    /// Builds a command line, refusing one the model would not execute (SIM7028: at most
+    /// 559 characters after `AT`, seeds/001 §1.4.4).
+    fn line(&self, cmd: &str, args: &[Arg]) -> Result<crate::at::CommandLine> {
+        let line = build(cmd, args)?;
+        if let Some(max) = line_max(&self.ctx.caps.profile) {
+            // Without the CR and the "AT" prefix.
+            let n = line.bytes.len().saturating_sub(3);
+            if n > max {
+                return Err(Error::invalid(format!(
+                    "{cmd}: the command line would be {n} characters after \"AT\"; {} takes at most {max}",
+                    self.ctx.caps.profile
+                )));
+            }
+        }
+        Ok(line)
     }
 
     /// The result prefix `+NAME: idx,`.
@@ -522,7 +593,8 @@ impl CmqttClient {
         args: &[Arg],
         timeout: Duration,
     ) -> Result<Response> {
-        let c = Command::new(build(cmd, args)?, timeout).with_response(self.result_prefix(name));
+        let c =
+            Command::new(self.line(cmd, args)?, timeout).with_response(self.result_prefix(name));
         self.run(operation, name, c)
     }
 
@@ -537,7 +609,7 @@ impl CmqttClient {
     ) -> Result<Response> {
         let prefix = self.result_prefix(name);
         let mut c = Command::new(
-            build(&format!("AT+{name}"), args)?,
+            self.line(&format!("AT+{name}"), args)?,
             expect.unwrap_or(PROMPT_CMD),
         )
         .with_data(data.to_vec());
@@ -546,6 +618,13 @@ impl CmqttClient {
             None => c.with_response(prefix),
         };
         self.run(operation, name, c)
+    }
+
+    /// How long a SUB or UNSUB waits for its result by default: as long as the module
+    /// itself may wait for the broker (`optimeout`, 120 s unless configured, seeds/003
+    /// §2.1.17), and a little more.
+    fn op_wait(&self) -> Duration {
+        Duration::from_secs(u64::from(self.op_timeout.unwrap_or(120)) + 10)
     }
 
     fn clear_index(&self) -> Result<()> {
@@ -579,11 +658,13 @@ impl CmqttClient {
         Ok(())
     }
 
-    fn acquire(&self, ssl: bool) -> Result<()> {
+    /// Acquires the client as an SSL client or not; `fresh`: release it first if it is
+    /// acquired (to clear a will, which only `AT+CMQTTREL` clears).
+    fn acquire(&self, ssl: bool, fresh: bool) -> Result<()> {
         let mut acquired = lock(&self.acquired_ssl);
-        let gen = self.engine().boot_generation();
+        let gen = self.ctx.service_gen();
         match *acquired {
-            Some((s, g)) if g == gen && s == ssl => return Ok(()),
+            Some((s, g)) if g == gen && s == ssl && !fresh => return Ok(()),
             Some((_, g)) if g == gen => {
                 self.simple(
                     "release",
@@ -610,20 +691,51 @@ impl CmqttClient {
             CMD,
         )?;
         *acquired = Some((ssl, gen));
+        self.will_set.store(false, Ordering::SeqCst);
         drop(acquired);
         // AT+CMQTTCFG settings are cleared by AT+CMQTTREL, so they follow every ACCQ.
-        if let Some(flag) = self.check_utf8 {
-            self.simple(
-                "configure",
-                "CMQTTCFG",
+        // checkUTF8 defaults to 1 (seeds/003 §2.1.17, seeds/001 §3.2.15): a module that
+        // checks refuses non-UTF-8 topics, payloads and wills with error 2. Payloads are
+        // bytes here, so the check is turned off unless asked for (seeds/003 §3.5 shows
+        // the exchange); a module that does not know the setting keeps its default.
+        let flag = self.check_utf8.unwrap_or(false);
+        let r = self.simple(
+            "configure",
+            "CMQTTCFG",
+            "AT+CMQTTCFG",
+            &[
+                Arg::Str("checkUTF8"),
+                Arg::Int(self.idx()),
+                Arg::Int(flag as i64),
+            ],
+            CMD,
+        );
+        match r {
+            Err(e) if self.check_utf8.is_some() => return Err(e),
+            Err(e) => log::warn!(
+                "cmqtt: client {}: AT+CMQTTCFG=\"checkUTF8\" refused ({e}); non-UTF-8 data may be refused",
+                self.index
+            ),
+            Ok(_) => {}
+        }
+        // MQTT 3.1.1. A76xx firmware takes AT+CMQTTCFG="version" and defaults to 3.1
+        // (TinyGSM's TinyGsmMqttA76xx.h: "Set MQTT3.1.1 , Default use MQTT 3.1"); the
+        // manuals (seeds/003 §2.1.17, seeds/001 §3.2.15) do not list it, so a refusal is
+        // expected there and ignored.
+        let c = Command::new(
+            build(
                 "AT+CMQTTCFG",
-                &[
-                    Arg::Str("checkUTF8"),
-                    Arg::Int(self.idx()),
-                    Arg::Int(flag as i64),
-                ],
-                CMD,
-            )?;
+                &[Arg::Str("version"), Arg::Int(self.idx()), Arg::Int(4)],
+            )?,
+            CMD,
+        );
+        if let Ok(r) = self.engine().execute_raw(c) {
+            if !r.final_result.is_ok() {
+                log::debug!(
+                    "cmqtt: client {}: AT+CMQTTCFG=\"version\" refused",
+                    self.index
+                );
+            }
         }
         if let Some(t) = self.op_timeout {
             self.simple(
@@ -684,8 +796,23 @@ impl CmqttClient {
         };
         sslcfg("sslversion", Arg::Int(tls.ssl_version as i64))?;
         sslcfg("authmode", Arg::Int(authmode))?;
-        sslcfg("ignorelocaltime", Arg::Int(tls.ignore_local_time as i64))?;
+        // seeds/003 §1.1 step 3 spells it "ignorlocaltime"; SIMCom's SSL manuals and many
+        // drivers spell it "ignorelocaltime": the manual's spelling first, the other one
+        // when the module refuses it.
+        let ignore = Arg::Int(tls.ignore_local_time as i64);
+        if let Err(e) = sslcfg("ignorlocaltime", ignore) {
+            log::debug!(
+                "cmqtt: AT+CSSLCFG=\"ignorlocaltime\" refused ({e}); trying \"ignorelocaltime\""
+            );
+            sslcfg("ignorelocaltime", ignore)?;
+        }
         sslcfg("negotiatetime", Arg::Int(tls.negotiate_time as i64))?;
+        // Server Name Indication: brokers behind a shared front end need it. Not in the
+        // MQTT manuals; A76xx drivers send it (TinyGSM's TinyGsmMqttA76xx.h, "Some MQTT
+        // brokers need to enable sni"). A module without it refuses; that is not an error.
+        if let Err(e) = sslcfg("enableSNI", Arg::Int(1)) {
+            log::debug!("cmqtt: AT+CSSLCFG=\"enableSNI\" refused ({e})");
+        }
         for (key, content, secret) in names {
             if let Some(pem) = content {
                 let file = format!("mqtt{}_{key}.pem", self.index);
@@ -745,24 +872,14 @@ impl Backend for CmqttClient {
         let caps = &self.ctx.caps;
         let server = format!("tcp://{}:{}", opts.host, opts.port);
         mqtt::check_len("host", server.len(), caps.server_addr_len)?;
-        if let Some(p) = &opts.password {
-            self.engine().add_secret(p.as_bytes());
-        }
-        // After a modem restart the service and the client must be set up again.
-        self.ctx.ensure_started()?;
-        self.acquire(opts.tls.is_some())?;
-        if let Some(tls) = &opts.tls {
-            self.configure_tls(tls)?;
-        }
-        if let Some(will) = &opts.will {
-            let t = [Arg::Int(self.idx()), Arg::Int(will.topic.len() as i64)];
-            self.with_prompt("connect", "CMQTTWILLTOPIC", &t, will.topic.as_bytes(), None)?;
-            let m = [
-                Arg::Int(self.idx()),
-                Arg::Int(will.payload.len() as i64),
-                Arg::Int(will.qos as i64),
-            ];
-            self.with_prompt("connect", "CMQTTWILLMSG", &m, &will.payload, None)?;
+        let max_ctx = ssl_ctx_max(&caps.profile);
+        if let Some(ctx) = opts.tls.as_ref().and_then(|t| t.context) {
+            if ctx > max_ctx {
+                return Err(Error::invalid(format!(
+                    "context: SSL context {ctx} is outside 0..={max_ctx} on {}",
+                    caps.profile
+                )));
+            }
         }
         let mut args = vec![
             Arg::Int(self.idx()),
@@ -776,7 +893,32 @@ impl Backend for CmqttClient {
                 args.push(Arg::Secret(p));
             }
         }
-        let c = Command::new(build("AT+CMQTTCONNECT", &args)?, opts.timeout)
+        // Checked before anything is sent.
+        let line = self.line("AT+CMQTTCONNECT", &args)?;
+        if let Some(p) = &opts.password {
+            self.engine().add_secret(p.as_bytes());
+        }
+        // After a modem restart the service and the client must be set up again.
+        self.ctx.ensure_started()?;
+        // A will given to an earlier connect stays on the modem until AT+CMQTTREL: a
+        // connect without one starts from a fresh acquire.
+        let clear_will = opts.will.is_none() && self.will_set.load(Ordering::SeqCst);
+        self.acquire(opts.tls.is_some(), clear_will)?;
+        if let Some(tls) = &opts.tls {
+            self.configure_tls(tls)?;
+        }
+        if let Some(will) = &opts.will {
+            self.will_set.store(true, Ordering::SeqCst);
+            let t = [Arg::Int(self.idx()), Arg::Int(will.topic.len() as i64)];
+            self.with_prompt("connect", "CMQTTWILLTOPIC", &t, will.topic.as_bytes(), None)?;
+            let m = [
+                Arg::Int(self.idx()),
+                Arg::Int(will.payload.len() as i64),
+                Arg::Int(will.qos as i64),
+            ];
+            self.with_prompt("connect", "CMQTTWILLMSG", &m, &will.payload, None)?;
+        }
+        let c = Command::new(line, opts.timeout)
             .with_expect(Expect::prefix(self.result_prefix("CMQTTCONNECT")));
         self.run("connect", "CMQTTCONNECT", c).map(|_| ())
     }
@@ -808,7 +950,14 @@ impl Backend for CmqttClient {
     }
 
     fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()> {
-        let wait = timeout.unwrap_or(Duration::from_secs(60));
+        let wait = timeout.unwrap_or_else(|| self.op_wait());
+        if !has_subtopic(&self.ctx.caps.profile) && topics.len() > 1 {
+            // No AT+CMQTTSUBTOPIC on this model: one AT+CMQTTSUB per topic.
+            for t in topics {
+                self.subscribe(std::slice::from_ref(t), Some(wait))?;
+            }
+            return Ok(());
+        }
         if let [(topic, qos)] = topics {
             let args = [
                 Arg::Int(self.idx()),
@@ -828,7 +977,7 @@ impl Backend for CmqttClient {
     }
 
     fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()> {
-        let wait = timeout.unwrap_or(Duration::from_secs(60));
+        let wait = timeout.unwrap_or_else(|| self.op_wait());
         if let [topic] = topics {
             let args = [
                 Arg::Int(self.idx()),
@@ -883,7 +1032,7 @@ impl Backend for CmqttClient {
                 Ok(()) => {}
             }
         }
-        let gen = self.engine().boot_generation();
+        let gen = self.ctx.service_gen();
         if lock(&self.acquired_ssl)
             .take()
             .is_some_and(|(_, g)| g == gen)
@@ -942,6 +1091,7 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
         engine: crate::engine::WeakEngine::detached(),
         clients: Mutex::new(clients.iter().cloned().map(Some).collect()),
         rx: Mutex::new(clients.iter().map(|_| None).collect()),
+        nonet: std::sync::atomic::AtomicU64::new(0),
     };
     let prefixes = [
         &b"+CMQTTRX"[..],
@@ -956,6 +1106,7 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
             _ => return,
         };
         if head.starts_with(b"+CMQTTNONET") {
+            router.nonet.fetch_add(1, Ordering::SeqCst);
             router.all_lost(3, "network closed");
         } else if head.starts_with(crate::engine::BOOT_URC) {
             lock(&router.rx).iter_mut().for_each(|slot| *slot = None);

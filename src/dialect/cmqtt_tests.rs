@@ -33,6 +33,8 @@ fn manual_modem() -> memport::Script {
             b"AT+CMQTTSTART" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTSTART: 0\r\n"]),
             b"AT+CMQTTDISC?" => v(&[b"\r\n+CMQTTDISC: 0,1\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n"]),
             b"AT+CMQTTACCQ=0,\"client test0\",0" => v(&[b"\r\nOK\r\n"]),
+            // §3.5 "Configure not checking UTF8 coding".
+            b"AT+CMQTTCFG=\"checkUTF8\",0,0" => v(&[b"\r\nOK\r\n"]),
             b"AT+CMQTTWILLTOPIC=0,10"
             | b"AT+CMQTTWILLMSG=0,6,1"
             | b"AT+CMQTTTOPIC=0,9"
@@ -106,6 +108,9 @@ fn chapter_3_1_access_without_tls() {
         "AT+CMQTTDISC?",
         "AT+CMQTTREL=0",
         "AT+CMQTTACCQ=0,\"client test0\",0",
+        "AT+CMQTTCFG=\"checkUTF8\",0,0",
+        // Not in the manual: refused there (ERROR), and that is fine.
+        "AT+CMQTTCFG=\"version\",0,4",
         "AT+CMQTTWILLTOPIC=0,10",
         "0123456789",
         "AT+CMQTTWILLMSG=0,6,1",
@@ -510,4 +515,259 @@ fn link_loss_ends_a_publish_waiting_for_its_result() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(!client.is_connected());
+}
+
+fn open_profile(
+    script: memport::Script,
+    profile: &str,
+    options: ClientOptions,
+) -> (MqttClient, ScriptedModem, Engine) {
+    let (port, modem) = memport::scripted(script);
+    let engine = Engine::start(port);
+    let ctx = Context::new(engine.clone(), profile).expect("profile");
+    let (backend, shared) = ctx
+        .open_client("client test0", 0, &options)
+        .expect("open client");
+    (MqttClient::new(backend, shared, options), modem, engine)
+}
+
+/// seeds/003_45f2c3f1bcce002c.txt §2.1.17: "<checkUTF8_flag> ... the default value is 1";
+/// §2.1.11 "The publish message should be UTF-encoded string". A module that follows the
+/// manual refuses a binary payload unless the check is off, as §3.5 ("Access to MQTT server
+/// without checking UTF8 coding") does right after AT+CMQTTACCQ.
+#[test]
+fn check_utf8_is_turned_off_after_every_acquire_unless_asked_for() {
+    let (client, modem, _e) = open(manual_modem(), ClientOptions::default());
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
+    let sent = modem.inputs_text();
+    let accq = sent
+        .iter()
+        .position(|s| s == "AT+CMQTTACCQ=0,\"client test0\",0")
+        .expect("accq");
+    assert_eq!(sent[accq + 1], "AT+CMQTTCFG=\"checkUTF8\",0,0");
+    // Asked for: the check stays on, and a refusal is an error.
+    let opts = ClientOptions {
+        check_utf8: Some(true),
+        ..ClientOptions::default()
+    };
+    let (client, modem, _e) = open(manual_modem(), opts);
+    assert!(client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .is_err());
+    assert!(modem
+        .inputs_text()
+        .iter()
+        .any(|s| s == "AT+CMQTTCFG=\"checkUTF8\",0,1"));
+}
+
+/// The SIM7028 of seeds/001_027f269829f52179.txt: §3.1 lists AT+CMQTTUNSUBTOPIC but no
+/// AT+CMQTTSUBTOPIC, so several topics are subscribed with one AT+CMQTTSUB=<idx>,<len>,<qos>
+/// each (§3.2.13).
+#[test]
+fn sim7028_subscribes_one_topic_per_command() {
+    let (client, modem, _e) = open_profile(manual_modem(), "sim7028", ClientOptions::default());
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
+    client
+        .subscribe(&[("simcommsg".into(), 1), ("simcommsg".into(), 1)], None)
+        .expect("subscribe two");
+    let sent = modem.inputs_text();
+    assert!(!sent.iter().any(|s| s.starts_with("AT+CMQTTSUBTOPIC")));
+    assert_eq!(sent.iter().filter(|s| *s == "AT+CMQTTSUB=0,9,1").count(), 2);
+}
+
+/// seeds/001_027f269829f52179.txt: server address 1-128 bytes (§3.2.8), SSL context 0-1
+/// (§3.2.5 "+CMQTTSSLCFG: (0,0),(0-1)"), command lines of at most 559 characters after
+/// "AT" (§1.4.4). Each is refused with ValueError before a byte is written.
+#[test]
+fn sim7028_limits_are_enforced_before_sending() {
+    let (client, modem, _e) = open_profile(manual_modem(), "sim7028", ClientOptions::default());
+    let long_host = "h".repeat(128 - "tcp://:1883".len() + 1);
+    assert!(matches!(
+        client.connect(ConnectOptions::new(&long_host, 1883)),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut o = ConnectOptions::new("h", 8883);
+    o.tls = Some(Tls {
+        context: Some(2),
+        ..Tls::default()
+    });
+    assert!(matches!(client.connect(o), Err(Error::InvalidArgument(_))));
+    // 100-byte host, 256-byte username and password: a 600-character line.
+    let mut o = ConnectOptions::new(&"h".repeat(100), 1883);
+    o.username = Some("u".repeat(256));
+    o.password = Some("p".repeat(256));
+    match client.connect(o) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("559"), "{m}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        modem.inputs_text().is_empty(),
+        "nothing may be sent for a bad argument"
+    );
+    // The same line is fine on an A7600.
+    let a7600 = capabilities("a7600").expect("a7600");
+    assert_eq!(a7600.server_addr_len, (9, 256));
+}
+
+/// seeds/001_027f269829f52179.txt §3.2.8, AT+CMQTTCONNECT reply case 3: "如果失败: 错误
+/// +CMQTTCONNECT:<客户端索引>,<错误>" — ERROR first, then the code.
+#[test]
+fn error_then_connect_code_is_an_mqtt_error() {
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| match input {
+            b"AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1" => {
+                v(&[b"\r\nERROR\r\n", b"\r\n+CMQTTCONNECT: 0,25\r\n"])
+            }
+            _ => inner(input),
+        })
+    };
+    let (client, _modem, _e) = open_profile(script, "sim7028", ClientOptions::default());
+    match client.connect(ConnectOptions::new("h", 1883)) {
+        Err(Error::Mqtt { code: 25, name, .. }) => assert_eq!(name, "DNS error"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// seeds/003_45f2c3f1bcce002c.txt §2.1.1: a second AT+CMQTTSTART answers ERROR (the
+/// service runs). A `+CME ERROR` is another failure and must not pass for "started".
+#[test]
+fn start_refused_with_cme_error_is_an_error() {
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| match input {
+            b"AT+CMQTTSTART" => v(&[b"\r\n+CME ERROR: 3\r\n"]),
+            _ => inner(input),
+        })
+    };
+    let (client, modem, _e) = open(script, ClientOptions::default());
+    assert!(matches!(
+        client.connect(ConnectOptions::new("h", 1883)),
+        Err(Error::Command { .. })
+    ));
+    assert_eq!(modem.inputs_text(), ["AT+CMQTTSTART"]);
+}
+
+/// seeds/003_45f2c3f1bcce002c.txt: the will (§2.1.6, §2.1.7) has no "cleared after"
+/// note, unlike the SSL context (§2.1.5, "cleared after AT+CMQTTCONNECT failed or
+/// AT+CMQTTDISC") and AT+CMQTTCFG (§2.1.17, "cleared after AT+CMQTTREL"): it stays until
+/// the client is released. A connect without a will must not send the old one.
+#[test]
+fn a_connect_without_will_after_one_with_a_will_releases_first() {
+    let script: memport::Script = {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| match input {
+            b"AT+CMQTTWILLTOPIC=0,1" => {
+                let _ = inner(b"AT+CMQTTWILLTOPIC=0,10");
+                v(&[b"\r\n>"])
+            }
+            b"AT+CMQTTWILLMSG=0,1,0" => {
+                let _ = inner(b"AT+CMQTTWILLMSG=0,6,1");
+                v(&[b"\r\n>"])
+            }
+            _ => inner(input),
+        })
+    };
+    let (client, modem, _e) = open(script, ClientOptions::default());
+    let mut o = ConnectOptions::new("test.mosquitto.org", 1883);
+    o.will = Some(Will {
+        topic: "w".into(),
+        payload: b"x".to_vec(),
+        qos: 0,
+        retain: false,
+    });
+    client.connect(o.clone()).expect("connect with will");
+    client.disconnect(None).expect("disconnect");
+    let before = modem.inputs_text().len();
+    client.connect(o).expect("again with the will");
+    let again: Vec<String> = modem.inputs_text()[before..].to_vec();
+    assert!(
+        !again.iter().any(|s| s.starts_with("AT+CMQTTREL")),
+        "same will: no release needed: {again:?}"
+    );
+    client.disconnect(None).expect("disconnect");
+    let before = modem.inputs_text().len();
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect without will");
+    let after: Vec<String> = modem.inputs_text()[before..].to_vec();
+    assert_eq!(after[0], "AT+CMQTTREL=0", "{after:?}");
+    assert_eq!(after[1], "AT+CMQTTACCQ=0,\"client test0\",0");
+    assert!(!after.iter().any(|s| s.starts_with("AT+CMQTTWILL")));
+}
+
+/// `+CMQTTNONET`: the network closed and the MQTT service with it (not in the seeds'
+/// manuals; SIMCom's later CMQTT firmware reports it). The next connect starts the service
+/// and acquires the client again instead of trusting flags from before.
+#[test]
+fn nonet_forgets_the_started_service_and_the_acquired_client() {
+    let (client, modem, _e) = open(manual_modem(), ClientOptions::default());
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
+    modem.push(b"\r\n+CMQTTNONET\r\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while client.is_connected() {
+        assert!(std::time::Instant::now() < deadline, "no loss reported");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let before = modem.inputs_text().len();
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect again");
+    let after: Vec<String> = modem.inputs_text()[before..].to_vec();
+    assert_eq!(after[0], "AT+CMQTTSTART", "{after:?}");
+    assert!(after
+        .iter()
+        .any(|s| s == "AT+CMQTTACCQ=0,\"client test0\",0"));
+}
+
+/// seeds/003_45f2c3f1bcce002c.txt §1.1 step 3 spells the setting
+/// `AT+CSSLCFG="ignorlocaltime",<ssl_ctx_index>,<ignoreltime>`: sent as the manual spells
+/// it, with SIMCom's other spelling when refused; SNI offered and its refusal tolerated.
+#[test]
+fn tls_sends_the_manuals_spelling_and_offers_sni() {
+    let script = |accept_manual_spelling: bool| -> memport::Script {
+        let mut inner = manual_modem();
+        Box::new(move |input: &[u8]| {
+            if input.starts_with(b"AT+CSSLCFG=\"ignorlocaltime\"") && !accept_manual_spelling {
+                return v(&[b"\r\nERROR\r\n"]);
+            }
+            if input.starts_with(b"AT+CSSLCFG=\"enableSNI\"") {
+                return v(&[b"\r\nERROR\r\n"]);
+            }
+            if input.starts_with(b"AT+CSSLCFG=")
+                || input == b"AT+CMQTTSSLCFG=0,0"
+                || input == b"AT+CMQTTACCQ=0,\"client test0\",1"
+            {
+                return v(&[b"\r\nOK\r\n"]);
+            }
+            inner(input)
+        })
+    };
+    for manual_spelling in [true, false] {
+        let (client, modem, _e) = open(script(manual_spelling), ClientOptions::default());
+        let mut o = ConnectOptions::new("test.mosquitto.org", 1883);
+        o.tls = Some(Tls {
+            ssl_version: 4,
+            ignore_local_time: true,
+            negotiate_time: 300,
+            ..Tls::default()
+        });
+        client.connect(o).expect("connect with TLS");
+        let sent = modem.inputs_text();
+        assert!(sent
+            .iter()
+            .any(|s| s == "AT+CSSLCFG=\"ignorlocaltime\",0,1"));
+        assert_eq!(
+            sent.iter()
+                .any(|s| s == "AT+CSSLCFG=\"ignorelocaltime\",0,1"),
+            !manual_spelling
+        );
+        assert!(sent.iter().any(|s| s == "AT+CSSLCFG=\"enableSNI\",0,1"));
+    }
 }

@@ -16,8 +16,9 @@
 //! * Payload limit: 4096 bytes on BG95/BG96 (field reports agree); the LTE Standard note gives
 //!   no figure for `<length>`, so the EC2x profiles enforce the same 4096.
 //! * Receive: `AT+QMTCFG="recv/mode",<idx>,<msg_recv_mode>,<msg_len_enable>`. Payloads in
-//!   `+QMTRECV` are not escaped (they may hold `"`, CR, LF), so the length field is always
-//!   enabled and payloads are taken by byte count (the codec's `RawRule::Inline`).
+//!   `+QMTRECV` are not escaped (they may hold `"`, CR, LF), so the length field is
+//!   enabled and payloads are taken by byte count (the codec's `RawRule::Inline`); a module
+//!   that refuses the field is set up without it and read by `parse_recv_line`.
 //!   In buffer mode the modem announces `+QMTRECV: <idx>,<recv_id>` (five buffers, 0-4) and
 //!   the host reads with `AT+QMTRECV=<idx>,<recv_id>`; the answer has the same shape as the
 //!   direct URC.
@@ -143,7 +144,9 @@ pub fn capabilities(profile: &str) -> Option<Capabilities> {
     }
 }
 
-/// The publish command of a profile (see the module docs).
+/// The publish command a profile is expected to have (see the module docs); the modem is
+/// asked with `AT+QMTPUBEX=?` before the first publish, since the model name alone does not
+/// tell (a BG77 or an unknown model is taken for an EC20).
 pub fn publish_command(profile: &str) -> &'static str {
     if profile.starts_with("bg") {
         "QMTPUB"
@@ -220,17 +223,44 @@ fn parse_recv_header(header: &[u8]) -> Option<(usize, u16, String)> {
 }
 
 /// Parses the length-less form `+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (a modem
-/// where `msg_len_enable` did not take): the payload is taken between the quotes.
+/// that refused `msg_len_enable`). Without the length nothing is escaped, so only what is
+/// unambiguous is delivered (docs/qmt.md, "Receiving without the length field"):
+/// the payload runs from the first `","` to the closing `"` at the end of the line, so
+/// a topic holding `","` is misread; a payload holding CR or LF arrives cut into several
+/// lines (the first no longer ends with `"`, the rest are not `+QMTRECV` lines) and is
+/// dropped, never delivered cut. Bytes are taken as they are (payloads need not be UTF-8);
+/// a topic must be UTF-8.
 fn parse_recv_line(line: &[u8]) -> Option<(usize, u16, String, Vec<u8>)> {
-    let text = std::str::from_utf8(line).ok()?;
-    let body = text.strip_prefix("+QMTRECV:")?.trim_start();
-    let mut it = body.splitn(3, ',');
-    let idx = it.next()?.trim().parse().ok()?;
-    let msgid = it.next()?.trim().parse().ok()?;
-    let rest = it.next()?.strip_prefix('"')?;
-    let (topic, payload) = rest.split_once("\",\"")?;
-    let payload = payload.strip_suffix('"')?;
-    Some((idx, msgid, topic.to_string(), payload.as_bytes().to_vec()))
+    let body = line.strip_prefix(b"+QMTRECV:")?;
+    let first = body.iter().position(|&b| b == b',')?;
+    let idx = std::str::from_utf8(&body[..first])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let body = &body[first + 1..];
+    let second = body.iter().position(|&b| b == b',')?;
+    let msgid = std::str::from_utf8(&body[..second])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let rest = body[second + 1..].strip_prefix(b"\"")?;
+    let sep = rest.windows(3).position(|w| w == b"\",\"")?;
+    let topic = std::str::from_utf8(&rest[..sep]).ok()?;
+    let payload = rest[sep + 3..].strip_suffix(b"\"")?;
+    Some((idx, msgid, topic.to_string(), payload.to_vec()))
+}
+
+/// `+QFUPL: <upload_size>,<checksum>`: the checksum is the XOR of the data taken as
+/// big-endian 16-bit words, an odd last byte as the high byte (Quectel's FILE AT
+/// commands manual; the seeds do not cover the file commands).
+pub fn qfupl_checksum(data: &[u8]) -> u16 {
+    data.chunks(2).fold(0u16, |sum, pair| {
+        let hi = u16::from(pair[0]) << 8;
+        let lo = pair.get(1).copied().map(u16::from).unwrap_or(0);
+        sum ^ (hi | lo)
+    })
 }
 
 /// Whether a command waiting for the result URC `prefix` (`+QMTCONN: 0,`,
@@ -414,6 +444,8 @@ pub struct Context {
     engine: Engine,
     caps: Capabilities,
     pub_cmd: &'static str,
+    /// The publish command the modem answered to, and in which boot.
+    pub_probe: Mutex<Option<(u64, &'static str)>>,
     router: Arc<Router>,
     handler_ids: Vec<u64>,
 }
@@ -444,6 +476,7 @@ impl Context {
         Ok(Arc::new(Context {
             engine,
             pub_cmd: publish_command(profile),
+            pub_probe: Mutex::new(None),
             caps,
             router,
             handler_ids,
@@ -452,6 +485,32 @@ impl Context {
 
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    /// The fixed-length publish command this modem has: `AT+QMTPUBEX` when it answers
+    /// `AT+QMTPUBEX=?`, else `AT+QMTPUB` (BG95/BG96/BG77 notes). Asked once per boot.
+    fn publish_name(&self) -> Result<&'static str> {
+        let gen = self.engine.boot_generation();
+        let mut probed = lock(&self.pub_probe);
+        if let Some((g, name)) = *probed {
+            if g == gen {
+                return Ok(name);
+            }
+        }
+        let c = Command::new(build("AT+QMTPUBEX=?", &[])?, CMD);
+        let name = if self.engine.execute_raw(c)?.final_result.is_ok() {
+            "QMTPUBEX"
+        } else {
+            "QMTPUB"
+        };
+        if name != self.pub_cmd {
+            log::info!(
+                "qmt: the modem publishes with AT+{name}, not its profile's AT+{}",
+                self.pub_cmd
+            );
+        }
+        *probed = Some((gen, name));
+        Ok(name)
     }
 
     /// Reserves client `index` after checking the arguments; nothing is sent yet.
@@ -484,9 +543,10 @@ impl Context {
                 )));
             }
         }
+        // seeds/004 §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`.
         if let Some(r) = q.retries {
-            if r > 10 {
-                return Err(Error::invalid(format!("retries: {r} is outside 0..=10")));
+            if !(1..=10).contains(&r) {
+                return Err(Error::invalid(format!("retries: {r} is outside 1..=10")));
             }
         }
         if let Some(a) = &q.aliauth {
@@ -767,16 +827,25 @@ impl QmtClient {
             return Err(Error::from_final(&text, &r.final_result));
         }
         // +QFUPL: <upload_size>,<checksum>
-        match r.value("+QFUPL:").and_then(|v| {
-            v.split(',')
-                .next()
-                .and_then(|n| n.trim().parse::<usize>().ok())
-        }) {
-            Some(n) if n == content.len() => Ok(()),
-            other => Err(Error::Protocol(format!(
-                "{text}: uploaded {other:?} bytes, expected {}",
+        let value = r.value("+QFUPL:").unwrap_or_default();
+        let mut it = value.split(',');
+        let size = it.next().and_then(|n| n.trim().parse::<usize>().ok());
+        if size != Some(content.len()) {
+            return Err(Error::Protocol(format!(
+                "{text}: uploaded {size:?} bytes, expected {}",
                 content.len()
+            )));
+        }
+        let want = qfupl_checksum(content);
+        match it.next().map(|c| u16::from_str_radix(c.trim(), 16)) {
+            Some(Ok(got)) if got == want => Ok(()),
+            Some(Ok(got)) => Err(Error::Protocol(format!(
+                "{text}: the modem's checksum {got:x} is not the data's {want:x}: the file arrived damaged"
             ))),
+            _ => {
+                log::debug!("qmt: {text}: no checksum to verify in {value:?}");
+                Ok(())
+            }
         }
     }
 
@@ -995,7 +1064,15 @@ impl Backend for QmtClient {
             ReceiveMode::Urc => 0,
             ReceiveMode::Buffer => 1,
         };
-        self.cfg("recv/mode", &[Arg::Int(recv_mode), Arg::Int(1)])?;
+        // The length field frames payloads holding `"`, CR or LF; a modem without it is
+        // read with the length-less parser (see `parse_recv_line`).
+        if let Err(e) = self.cfg("recv/mode", &[Arg::Int(recv_mode), Arg::Int(1)]) {
+            log::warn!(
+                "qmt: client {}: recv/mode with the length field refused ({e}); payloads with CR/LF cannot be received",
+                self.index
+            );
+            self.cfg("recv/mode", &[Arg::Int(recv_mode)])?;
+        }
         if let Some(a) = &self.aliauth {
             self.cfg(
                 "aliauth",
@@ -1118,7 +1195,7 @@ impl Backend for QmtClient {
             ("QMTPUB", vec![0x1a])
         } else {
             args.push(Arg::Int(payload.len() as i64));
-            (self.ctx.pub_cmd, payload.to_vec())
+            (self.ctx.publish_name()?, payload.to_vec())
         };
         let c = Command::new(build(&format!("AT+{name}"), &args)?, wait)
             .with_data(data)

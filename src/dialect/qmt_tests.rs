@@ -48,6 +48,7 @@ fn manual_modem() -> memport::Script {
                 v(&[b"\r\nOK\r\n", b"\r\n+QMTSUB: 0,1,0,2\r\n"])
             }
             b"AT+QMTSUB=0,2,\"topic/pub\",0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTSUB: 0,2,0,0\r\n"]),
+            b"AT+QMTPUBEX=?" => v(&[b"\r\nOK\r\n"]),
             b"AT+QMTPUBEX=0,0,0,0,\"topic/example\",30" => {
                 prompt_answer = Some(
                     b"\r\n+QMTPUBEX: 0,0,0\r\n\r\n+QMTRECV: 0,0,\"topic/example\",30,\"This is test data, hello MQTT.\"\r\n",
@@ -143,6 +144,7 @@ fn example_5_1_without_ssl() {
         "AT+QMTCONN=0,\"clientExample\",\"username\",\"password\"",
         "AT+QMTSUB=0,1,\"topic/example\",2",
         "AT+QMTSUB=0,2,\"topic/pub\",0",
+        "AT+QMTPUBEX=?",
         "AT+QMTPUBEX=0,0,0,0,\"topic/example\",30",
         "This is test data, hello MQTT.",
         "AT+QMTUNS=0,3,\"topic/example\"",
@@ -214,6 +216,7 @@ fn retransmission_then_final_result_with_urc_between() {
                 b"\r\n+QMTCONN: 0,1,1\r\n",
                 b"\r\n+QMTCONN: 0,0,0\r\n",
             ]),
+            b"AT+QMTPUBEX=?" => v(&[b"\r\nOK\r\n"]),
             b"AT+QMTPUBEX=0,1,1,0,\"t\",3" => v(&[b"\r\n> "]),
             b"a\"b" => v(&[
                 b"\r\nOK\r\n",
@@ -429,6 +432,175 @@ fn profiles_and_models() {
     );
 }
 
+/// seeds/004_5067d45f94b02b5c.txt §3.2.1, the test response of AT+QMTCFG:
+/// `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)` — retry times 1-10, so 0 is refused
+/// before anything is sent.
+#[test]
+fn retries_follow_the_notes_range() {
+    let (port, _modem) = memport::scripted(manual_modem());
+    let engine = Engine::start(port);
+    let ctx = Context::new(engine, "ec20").expect("profile");
+    for (retries, ok) in [(0, false), (1, true), (10, true), (11, false)] {
+        let opts = ClientOptions {
+            qmt: QmtOptions {
+                retries: Some(retries),
+                ..QmtOptions::default()
+            },
+            ..ClientOptions::default()
+        };
+        let r = ctx.open_client("c", retries as u8 % 6, &opts);
+        assert_eq!(r.is_ok(), ok, "retries {retries}");
+        if let Ok((c, _)) = r {
+            let _ = c.close();
+        }
+    }
+}
+
+/// The model name does not tell which publish command a module has (BG95/BG96/BG77 notes:
+/// AT+QMTPUB with `<msglen>`; EC2x LTE Standard note V1.2: AT+QMTPUBEX), and an unknown
+/// model is taken for an EC20: the modem is asked with `AT+QMTPUBEX=?`, once.
+#[test]
+fn publish_command_is_probed() {
+    let script: memport::Script = Box::new(|input: &[u8]| {
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
+            // A BG77 taken for an EC20: no AT+QMTPUBEX.
+            b"AT+QMTPUB=0,1,1,0,\"t\",2" => v(&[b"\r\n> "]),
+            b"hi" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"]),
+            b"AT+QMTPUB=0,2,1,0,\"t\",2" => v(&[b"\r\n> "]),
+            b"ho" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,2,0\r\n"]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    client.publish("t", b"hi", 1, false, None).expect("publish");
+    client
+        .publish("t", b"ho", 1, false, None)
+        .expect("publish again");
+    let sent = modem.inputs_text();
+    assert_eq!(sent.iter().filter(|s| *s == "AT+QMTPUBEX=?").count(), 1);
+    assert!(!sent.iter().any(|s| s.starts_with("AT+QMTPUBEX=0")));
+}
+
+/// A module that refuses `msg_len_enable` (the EC2x V1.1 note's `recv/mode` has no such
+/// field) is set up without it and read with the length-less parser.
+#[test]
+fn recv_mode_without_the_length_field_is_a_fallback() {
+    let script: memport::Script = Box::new(|input: &[u8]| {
+        if input == b"AT+QMTCFG=\"recv/mode\",0,0,1" {
+            return v(&[b"\r\nERROR\r\n"]);
+        }
+        if let Some(r) = common(input) {
+            return r;
+        }
+        match input {
+            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
+            b"AT+QMTCONN=0,\"c\"" => v(&[
+                b"\r\nOK\r\n",
+                b"\r\n+QMTCONN: 0,0,0\r\n",
+                // seeds/004 §4.2: +QMTRECV: <client_idx>,<msgID>,"<topic>","<payload>"
+                b"\r\n+QMTRECV: 0,1,\"a\\\"b\",\"\xff\x00,\\\"x\"\r\n",
+            ]),
+            _ => v(&[b"\r\nERROR\r\n"]),
+        }
+    });
+    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    let sent = modem.inputs_text();
+    assert!(sent.iter().any(|s| s == "AT+QMTCFG=\"recv/mode\",0,0"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let msg = client
+        .shared()
+        .next_message(None, deadline)
+        .expect("message");
+    assert_eq!(msg.topic, "a\\\"b");
+    assert_eq!(msg.payload, b"\xff\x00,\\\"x".to_vec());
+}
+
+/// What the length-less form cannot frame is dropped, never delivered cut or merged
+/// (docs/qmt.md, "Receiving without the length field").
+#[test]
+fn length_less_parser_is_safe() {
+    // Non-UTF-8 payload bytes and a `"` inside the topic.
+    assert_eq!(
+        parse_recv_line(b"+QMTRECV: 0,5,\"a\"b\",\"\xc3\x28\""),
+        Some((0, 5, "a\"b".to_string(), b"\xc3\x28".to_vec()))
+    );
+    assert_eq!(
+        parse_recv_line(b"+QMTRECV: 1,0,\"t\",\"\""),
+        Some((1, 0, "t".to_string(), Vec::new()))
+    );
+    // A payload cut by CR/LF: its first line does not end with the closing quote.
+    assert_eq!(parse_recv_line(b"+QMTRECV: 0,5,\"t\",\"first line"), None);
+    // No separator at all, or a non-UTF-8 topic.
+    assert_eq!(parse_recv_line(b"+QMTRECV: 0,5,\"t\""), None);
+    assert_eq!(parse_recv_line(b"+QMTRECV: 0,5,\"\xff\",\"x\""), None);
+}
+
+/// +QFUPL: <upload_size>,<checksum> — the checksum is verified; a damaged upload is an
+/// error, not a silently wrong certificate.
+#[test]
+fn qfupl_checksum_is_verified() {
+    assert_eq!(qfupl_checksum(b""), 0);
+    assert_eq!(qfupl_checksum(b"\x12\x34\x56"), 0x1234 ^ 0x5600);
+    let pem = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n";
+    let good = format!(
+        "\r\n+QFUPL: {},{:x}\r\n\r\nOK\r\n",
+        pem.len(),
+        qfupl_checksum(pem)
+    );
+    let bad = format!(
+        "\r\n+QFUPL: {},{:x}\r\n\r\nOK\r\n",
+        pem.len(),
+        qfupl_checksum(pem) ^ 1
+    );
+    for (answer, ok) in [(good, true), (bad, false)] {
+        let answer = answer.into_bytes();
+        let mut uploading = false;
+        let script: memport::Script = Box::new(move |input: &[u8]| {
+            if uploading {
+                uploading = false;
+                return vec![answer.clone()];
+            }
+            if input.starts_with(b"AT+QFUPL=") {
+                uploading = true;
+                return v(&[b"\r\nCONNECT\r\n"]);
+            }
+            if input.starts_with(b"AT+QSSLCFG=") {
+                return v(&[b"\r\nOK\r\n"]);
+            }
+            if let Some(r) = common(input) {
+                return r;
+            }
+            v(&[b"\r\nERROR\r\n"])
+        });
+        let (client, _modem, _e) = open_on(script, "ec20", "c", urc_mode());
+        let mut o = ConnectOptions::new("h", 8883);
+        o.tls = Some(crate::mqtt::Tls {
+            ca_cert: Some(pem.to_vec()),
+            verify_server: true,
+            ..crate::mqtt::Tls::default()
+        });
+        match client.connect(o) {
+            Err(Error::Protocol(m)) => {
+                assert!(!ok, "{m}");
+                assert!(m.contains("checksum"), "{m}");
+            }
+            // With the good checksum, the connect fails later (the script has no QMTOPEN).
+            other => assert!(ok, "{other:?}"),
+        }
+    }
+}
+
 /// A connected script whose publish, subscribe and unsubscribe get OK (and the prompt) but
 /// no result URC: with `lose_link`, the link goes (`+QMTSTAT: 0,1`) 100 ms after the OK,
 /// as when it is lost before the broker answers.
@@ -451,6 +623,7 @@ fn silent_results(lose_link: bool) -> memport::Script {
         match input {
             b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
             b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
+            b"AT+QMTPUBEX=?" => v(&[b"\r\nOK\r\n"]),
             i if i.starts_with(b"AT+QMTPUB") => {
                 in_prompt = true;
                 v(&[b"\r\n> "])

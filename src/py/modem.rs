@@ -254,7 +254,7 @@ impl Modem {
                 .transpose()?
                 .map(|t| t as u32),
             retries: retries
-                .map(|t| int_in("retries", t, 0, 10))
+                .map(|t| int_in("retries", t, 1, 10))
                 .transpose()?
                 .map(|t| t as u32),
             timeout_notice,

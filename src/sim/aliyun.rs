@@ -19,9 +19,22 @@
 //! answer `ERROR`; MQTT commands before any `AT+CMCONN` answer `+CME ERROR: -2`
 //! (NULL_VALUE_ERROR), while the link is down `+CME ERROR: -27` (MQTT_STATE_ERROR); a topic
 //! with wildcards in `AT+CMPUB` answers `+CME ERROR: -41`. A failed `AT+CMCONN` answers
-//! `ERROR` (revision 1) or `+CME ERROR: -14` (revision 2). Quoted parameters accept `\"` and
-//! `\\` escapes (the manual's `AT+CCSEND` example). `AT+CMPARA?` prints one line:
+//! `ERROR` (revision 1, seeds/000 §3.3 "If failed: ERROR") or `+CME ERROR: -14`
+//! (revision 2, MQTT_NETWORK_ERROR of seeds/000's tables); `AT+CMCONN` while connected is
+//! such a failure too (revision 2: -27, MQTT_STATE_ERROR, a guess: no manual lists
+//! AT+CMCONN's codes). Quoted parameters are taken as printed, with no escapes: a `"`
+//! inside one ends it ("中间不能带"", seeds/000 §3.2, §3.4), so the line is refused;
+//! only `AT+CCSEND`'s message takes `\"` for a quote (its example in seeds/000 §4.5 and
+//! seeds/002). `AT+CMPARA?` prints one line:
 //! `+CMPARA: "TIMEOUT":<v>,"CLEAN":<v>,"KEEPALIVE":<v>[,"MQTTVERSION":<v>]`.
+//! `AT+CMPARA="TIMEOUT"` takes 500-5000 on revision 1 (seeds/000 §3.2's range; its example
+//! value 20000 is revision 2's example, outside that range) and 500-180000 on revision 2.
+//!
+//! The bearer (every manual example starts with it): revision 1 has `AT+CAUTONET=<0|1>`
+//! (seeds/000 §5.1, "重启模块后生效": kept across restarts, effective from the next one;
+//! on by default here); revision 2 has `AT+CNACT=<0|1>[,"<apn>"]` answering `OK` then
+//! `+APP PDP: ACTIVE` / `DEACTIVE`, and `AT+CNACT?` answering `+CNACT: <0|1>,"<ip>"`
+//! (seeds/002 §3; down after power-up). `AT+CMCONN` without it fails as above.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -161,6 +174,10 @@ pub(crate) struct State {
     /// Whether the MQTT login carries a timestamp (the firmware's way); off, the signature
     /// is stable, so a broker can hold it in a password file.
     sign_timestamp: bool,
+    /// Revision 1: the saved `AT+CAUTONET` setting (effective from the next start).
+    pub(crate) autonet: bool,
+    /// Whether the wireless bearer is up now.
+    bearer: bool,
 }
 
 impl State {
@@ -182,7 +199,17 @@ impl State {
             coap: None,
             faults: CoapFaults::default(),
             sign_timestamp: true,
+            autonet: true,
+            bearer: rev == Rev::V1,
         })
+    }
+
+    /// Power-up with the saved `AT+CAUTONET` setting.
+    pub(crate) fn boot_with_autonet(&mut self, autonet: bool) {
+        self.autonet = autonet;
+        if self.rev == Rev::V1 {
+            self.bearer = autonet;
+        }
     }
 
     /// Drops every link abruptly (reboot, close).
@@ -218,19 +245,29 @@ impl Drop for State {
     }
 }
 
-/// Splits parameters, honouring quotes and `\"` / `\\` escapes inside them. Returns
-/// (text, was quoted) pairs; `None` for an unterminated quote.
+/// Splits parameters as printed: a `"` inside a quoted one ends it (the manuals allow none).
+/// Returns (text, was quoted) pairs; `None` for an unterminated quote.
 fn parse_args(s: &str) -> Option<Vec<(String, bool)>> {
+    parse_args_with(s, false)
+}
+
+/// [`parse_args`] where `\"` inside quotes stands for a quote (`AT+CCSEND`'s message, seeds/000
+/// §4.5); any other backslash is taken as it is.
+fn parse_args_with(s: &str, quote_escape: bool) -> Option<Vec<(String, bool)>> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
     let mut was_quoted = false;
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
+        // After a closing quote only the separator may follow: `"a"bc"` is no parameter.
+        if was_quoted && !quoted && !matches!(c, ',' | ' ' | '\t') {
+            return None;
+        }
         if quoted {
             match c {
-                '\\' => match chars.next() {
-                    Some(n @ ('"' | '\\')) => cur.push(n),
+                '\\' if quote_escape => match chars.next() {
+                    Some('"') => cur.push('"'),
                     Some(n) => {
                         cur.push('\\');
                         cur.push(n);
@@ -446,6 +483,9 @@ impl Modem {
         r: &mut Resp,
     ) -> Option<()> {
         let st = self.aliyun.as_mut()?;
+        if bearer_command(st, name, form, r) {
+            return Some(());
+        }
         if name.starts_with("CMQTT") {
             // Not on this firmware.
             r.error();
@@ -466,6 +506,68 @@ impl Modem {
         }
         Some(())
     }
+}
+
+/// `AT+CAUTONET` (revision 1) and `AT+CNACT` (revision 2); `false` for other commands.
+fn bearer_command(st: &mut State, name: &str, form: &Form<'_>, r: &mut Resp) -> bool {
+    match (st.rev, name, form) {
+        (Rev::V1, "CAUTONET", Form::Write(a)) => match a.trim() {
+            "0" | "1" => {
+                st.autonet = a.trim() == "1";
+                r.ok()
+            }
+            _ => r.error(),
+        },
+        (Rev::V1, "CAUTONET", Form::Read) => {
+            r.line(&format!("+CAUTONET: {}", u8::from(st.autonet)));
+            r.ok()
+        }
+        (Rev::V1, "CAUTONET", Form::Test) => {
+            r.line("+CAUTONET: (0,1)");
+            r.ok()
+        }
+        (Rev::V2, "CNACT", Form::Write(a)) => {
+            let Some(args) = parse_args(a) else {
+                r.error();
+                return true;
+            };
+            let apn_ok = match args.get(1) {
+                None => true,
+                Some((apn, true)) => apn.len() <= 64,
+                Some(_) => false,
+            };
+            match int_arg(&args, 0, 0, 1) {
+                Some(v) if apn_ok && args.len() <= 2 => {
+                    let up = v == 1;
+                    r.ok();
+                    if up != st.bearer {
+                        st.bearer = up;
+                        if !up {
+                            st.link = None;
+                        }
+                        let word = if up { "ACTIVE" } else { "DEACTIVE" };
+                        r.urc_after(format!("+APP PDP: {word}"));
+                    }
+                }
+                _ => r.error(),
+            }
+        }
+        (Rev::V2, "CNACT", Form::Read) => {
+            let ip = if st.bearer {
+                "10.181.182.177"
+            } else {
+                "0.0.0.0"
+            };
+            r.line(&format!("+CNACT: {},\"{ip}\"", u8::from(st.bearer)));
+            r.ok()
+        }
+        (Rev::V2, "CNACT", Form::Test) => {
+            r.line("+CNACT: (0,1),\"APN\"");
+            r.ok()
+        }
+        _ => return false,
+    }
+    true
 }
 
 fn test_line(st: &State, name: &str) -> Option<&'static str> {
@@ -549,8 +651,14 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             let Some((pk, dn, ds)) = st.auth.clone() else {
                 return fail(r, st.rev);
             };
+            if !st.bearer {
+                return fail(r, st.rev);
+            }
             if st.connected() {
-                return cme(r, -27);
+                return match st.rev {
+                    Rev::V1 => r.error(),
+                    Rev::V2 => cme(r, -27),
+                };
             }
             st.link = None;
             let opts = login(st, sh, &pk, &dn, &ds);
@@ -926,7 +1034,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             coap_result(c, rev, ms, format!("+CCAUTH: {code}"), r)
         }
         ("CCSEND", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
+            let Some(args) = parse_args_with(a, true) else {
                 return r.error();
             };
             let ms = match (rev, args.len()) {

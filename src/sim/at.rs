@@ -19,10 +19,16 @@
 //!   An acquire of a used index answers `+CMQTTACCQ: <idx>,19` then `ERROR`.
 //! * Data typed after `>` is echoed while echo is on (as SIMCom modems do);
 //!   exactly <req_length> bytes are taken, binary-safe.
-//! * `checkUTF8` (default 1) applies to topics and the will topic; payloads and
-//!   will messages are never checked, so binary payloads pass. rumqttc needs
-//!   UTF-8 topics, so a non-UTF-8 topic fails with error 2 even with
-//!   `checkUTF8` 0.
+//! * `checkUTF8` (default 1, seeds/003 §2.1.17) applies to every string the
+//!   manuals call "UTF-encoded": topics, the will topic, payloads (§2.1.11 "The
+//!   publish message should be UTF-encoded string") and will messages (§2.1.7);
+//!   with it on, non-UTF-8 data fails with error 2 ("bad UTF-8 string") after the
+//!   data was typed. rumqttc needs UTF-8 topics, so a non-UTF-8 topic fails with
+//!   error 2 even with `checkUTF8` 0.
+//! * SIM7028 (seeds/001): no `AT+CMQTTSUBTOPIC` (§3.1; `ERROR`), no
+//!   `AT+CMQTTCFG="version"` (§3.2.15), and a command line longer than 559
+//!   characters after `AT` answers `ERROR` (§1.4.4). `AT+CMQTTCFG="version"`
+//!   (3 or 4) is taken on the other profiles, as A76xx firmware does.
 //! * `AT+CMEE` only changes errors of the generic commands
 //!   (`+CME ERROR: 50` / `+CME ERROR: Incorrect parameters`, 3 / "operation
 //!   not allowed"); CMQTT, CSSLCFG and CCERT errors keep the manual's plain
@@ -107,9 +113,9 @@ impl Default for Slot {
 }
 
 impl Slot {
-    /// A topic passes the `checkUTF8` check.
-    fn utf8_ok(&self, topic: &[u8]) -> bool {
-        !self.check_utf8 || std::str::from_utf8(topic).is_ok()
+    /// A topic, payload or will passes the `checkUTF8` check.
+    fn utf8_ok(&self, data: &[u8]) -> bool {
+        !self.check_utf8 || std::str::from_utf8(data).is_ok()
     }
 }
 
@@ -158,9 +164,14 @@ impl Modem {
     pub fn reset(&mut self) {
         let certs = std::mem::take(&mut self.certs);
         let next_gen = self.next_gen;
+        let autonet = self.aliyun.as_ref().map(|a| a.autonet);
         *self = Modem::new(self.profile);
         self.certs = certs;
         self.next_gen = next_gen;
+        // AT+CAUTONET is saved and takes effect at the next start (seeds/000 §5.1).
+        if let (Some(a), Some(on)) = (self.aliyun.as_mut(), autonet) {
+            a.boot_with_autonet(on);
+        }
     }
 
     pub fn take_link(&mut self, idx: u8) -> Option<Link> {
@@ -447,7 +458,8 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
         buf: Vec::new(),
         after: Vec::new(),
     };
-    let next = if overflow {
+    let too_long = st.profile.line_max().is_some_and(|max| t.len() - 2 > max);
+    let next = if overflow || too_long {
         r.error();
         Next::Line
     } else {
@@ -1011,7 +1023,7 @@ impl Modem {
                 let max = self.profile.payload_max;
                 return self.data_write(cmd, a, max, false, |idx, _| DataKind::Payload(idx), r);
             }
-            ("SUBTOPIC", Form::Write(a)) => {
+            ("SUBTOPIC", Form::Write(a)) if self.profile.has_subtopic() => {
                 return self.data_write(cmd, a, TOPIC_MAX, true, DataKind::SubTopic, r);
             }
             ("CONNECT", Form::Read) => {
@@ -1104,6 +1116,12 @@ impl Modem {
                             self.slots[idx].optimeout = v as u32;
                             r.ok()
                         }
+                        None => r.error(),
+                    },
+                    // rumqttc speaks 3.1.1 only: 4 is taken as it is, 3 is remembered
+                    // nowhere (nothing here reads it back).
+                    "version" if self.profile.has_cfg_version() => match int(&args, 2, 3, 4) {
+                        Some(_) => r.ok(),
                         None => r.error(),
                     },
                     _ => r.error(),
@@ -1524,6 +1542,9 @@ impl Modem {
                 let Some(s) = self.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
+                if !s.utf8_ok(&data) {
+                    return fail(r, "WILLMSG", idx, 2);
+                }
                 s.will_msg = Some((data, q));
                 r.ok()
             }
@@ -1531,6 +1552,9 @@ impl Modem {
                 let Some(s) = self.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
+                if !s.utf8_ok(&data) {
+                    return fail(r, "PAYLOAD", idx, 2);
+                }
                 s.payload = Some(data);
                 r.ok()
             }

@@ -190,6 +190,26 @@ pub(crate) fn find(name: &str) -> Option<&'static Profile> {
 }
 
 impl Profile {
+    /// Whether the profile has `AT+CMQTTSUBTOPIC`: SIM7028's command list (seeds/001
+    /// §3.1) has `AT+CMQTTUNSUBTOPIC` but no `AT+CMQTTSUBTOPIC`.
+    pub fn has_subtopic(&self) -> bool {
+        self.name != "sim7028"
+    }
+
+    /// Whether `AT+CMQTTCFG="version"` is taken: A76xx / SIM7600 firmware takes it
+    /// (open-source drivers send it, e.g. TinyGSM's TinyGsmMqttA76xx.h); SIM7028's
+    /// `AT+CMQTTCFG=?` (seeds/001 §3.2.15) lists only checkUTF8 and optimeout.
+    pub fn has_cfg_version(&self) -> bool {
+        self.name != "sim7028"
+    }
+
+    /// The longest command line executed, counted without the `AT` prefix: SIM7028
+    /// "命令行缓冲区最多可以接受 559 个字符" (seeds/001 §1.4.4), longer lines answer
+    /// `ERROR`. `None`: only the line buffer limits.
+    pub fn line_max(&self) -> Option<usize> {
+        (self.name == "sim7028").then_some(559)
+    }
+
     /// "(0-1)" or "(0-0)".
     pub fn idx_range(&self) -> String {
         format!("(0-{})", self.clients.saturating_sub(1))
@@ -219,7 +239,7 @@ impl Profile {
             "TOPIC" => format!("{i},(1-{TOPIC_MAX})"),
             "PAYLOAD" => format!("{i},(1-{})", self.payload_max),
             "PUB" => format!("{i},(0-2),(60-180),(0-1),(0-1)"),
-            "SUBTOPIC" => format!("{i},(1-{TOPIC_MAX}),(0-2)"),
+            "SUBTOPIC" if self.has_subtopic() => format!("{i},(1-{TOPIC_MAX}),(0-2)"),
             // A7600 prints 0-1024 for the combined form (0 = "the topics
             // given by SUBTOPIC"); SIM7028 prints 1-1024.
             "SUB" => {

@@ -195,7 +195,7 @@ pub(crate) fn execute(
                 format!("+QMTCFG: \"ssl\",(0-{n}),(0,1),(0-5)"),
                 format!("+QMTCFG: \"keepalive\",(0-{n}),(0-3600)"),
                 format!("+QMTCFG: \"session\",(0-{n}),(0,1)"),
-                format!("+QMTCFG: \"timeout\",(0-{n}),(1-60),(0-10),(0,1)"),
+                format!("+QMTCFG: \"timeout\",(0-{n}),(1-60),(1-10),(0,1)"),
                 format!("+QMTCFG: \"will\",(0-{n}),(0,1),(0-2),(0,1),\"will_topic\",\"will_msg\""),
                 format!("+QMTCFG: \"recv/mode\",(0-{n}),(0,1),(0,1)"),
                 format!(
@@ -282,6 +282,20 @@ pub(crate) fn execute(
         }
         ("QMTUNS", Form::Write(a)) => {
             uns(m, a, r);
+            Next::Line
+        }
+        // BG95/BG96/BG77 notes have only AT+QMTPUB (with the length); EC2x/EG9x have both.
+        ("QMTPUBEX", _) if !has_pubex(m.profile) => {
+            r.error();
+            Next::Line
+        }
+        ("QMTPUBEX" | "QMTPUB", Form::Test) => {
+            r.line(&format!(
+                "+{name}: (0-{}),<msgid>,(0-2),(0,1),\"topic\",(1-{})",
+                m.profile.clients - 1,
+                m.profile.payload_max
+            ));
+            r.ok();
             Next::Line
         }
         ("QMTPUBEX", Form::Write(a)) => publish(m, a, true, r),
@@ -437,7 +451,8 @@ fn cfg(m: &mut Modem, a: &str, r: &mut Resp) {
         }
         "timeout" => match (
             int(&args, 2, 1, 60),
-            opt_int(&args, 3, 0, 10, i64::from(c.retries)),
+            // seeds/004 §3.2.1 test response: `(1-60),(1-10),(0,1)`.
+            opt_int(&args, 3, 1, 10, i64::from(c.retries)),
             opt_int(&args, 4, 0, 1, i64::from(c.notice)),
         ) {
             (Some(t), Some(n), Some(x)) => {
@@ -822,6 +837,12 @@ fn publish(m: &mut Modem, a: &str, ex: bool, r: &mut Resp) -> Next {
             Next::Line
         }
     }
+}
+
+/// Whether the profile has `AT+QMTPUBEX` (the EC2x/EG9x LTE Standard note); BG96's note
+/// publishes with `AT+QMTPUB=...,<msglen>` only.
+fn has_pubex(p: &Profile) -> bool {
+    !p.name.starts_with("bg")
 }
 
 fn message_line(idx: u8, s: &Stored, len_enable: bool, out: &mut Vec<u8>) {

@@ -36,9 +36,15 @@ class Raw:
         assert self.urcs.empty(), self.urcs.get_nowait()
 
 
-def raw_for(profile: str) -> Iterator[Raw]:
+def raw_for(profile: str, bearer: bool = True) -> Iterator[Raw]:
+    """Every manual example starts with the bearer: seeds/000 §5.1 ``AT+CAUTONET=1`` (on by
+    default in the virtual sim7600-aliyun), seeds/002 §3 ``AT+CNACT=1,"cmnet"``."""
     with VirtualModem(profile) as vm, Modem(vm.port, timeout=10.0) as m:
-        yield Raw(m)
+        raw = Raw(m)
+        if bearer and profile == "sim7000-aliyun":
+            assert raw('AT+CNACT=1,"cmnet"') == ([], "OK")
+            assert raw.urc() == "+APP PDP: ACTIVE"
+        yield raw
 
 
 @pytest.fixture
@@ -143,7 +149,9 @@ def test_manual_mqtt_sample(both: Raw) -> None:
     assert both.urc() == "+CMYIELD: 6"
     assert both("AT+CMYIELD=9")[1] == "ERROR"  # 10-120000
     assert both("AT+CMYIELD=120001")[1] == "ERROR"
-    assert both("AT+CMCONN")[1] == "+CME ERROR: -27"  # already connected
+    # Already connected: a failed AT+CMCONN, as each manual prints a failure (seeds/000 §3.3
+    # "If failed: ERROR"; seeds/002 §1.3 "+CME ERROR: <err>", -27 MQTT_STATE_ERROR).
+    assert both("AT+CMCONN")[1] in ("ERROR", "+CME ERROR: -27")
     assert both(f'AT+CMPUB="/{PK}/+/x",0,"x"')[1] == "+CME ERROR: -41"
     assert both(f'AT+CMPUB="{topic}",2,"x"')[1] == "ERROR"
     assert both(f'AT+CMPUB="{topic}",0,x')[1] == "ERROR"
@@ -155,16 +163,57 @@ def test_manual_mqtt_sample(both: Raw) -> None:
     assert both("AT+CMDISCONN")[1] == "+CME ERROR: -2"
 
 
-def test_cmpub_escaped_json(both: Raw) -> None:
+def test_cmpub_takes_no_quote_inside(both: Raw) -> None:
+    """seeds/000 §3.4: "<topic>和<message>输入参数两边需带"，如"abc"，中间不能带"，如"a"bc"" —
+    no quote inside the message, escaped or not (only AT+CCSEND's example escapes one)."""
     topic = f"/{PK}/{DN}/get"
     both(AUTH)
     both("AT+CMCONN")
     both(f'AT+CMSUB="{topic}",0')
     both("AT+CMYIELD=200")
     assert both.urc() == "+CMYIELD: 3"
-    assert both(f'AT+CMPUB="{topic}",0,"{{\\"light\\":\\"open\\"}}"')[1] == "OK"
+    assert both(f'AT+CMPUB="{topic}",0,"{{\\"light\\":\\"open\\"}}"')[1] == "ERROR"
+    assert both(f'AT+CMPUB="{topic}",0,"a"bc"')[1] == "ERROR"
+    assert both(f'AT+CMPUB="{topic}",0,"light:open"')[1] == "OK"
     both("AT+CMYIELD=500")
-    assert both.urc() == f'+CMYIELD: 12,"{topic}","{{"light":"open"}}"'
+    assert both.urc() == f'+CMYIELD: 12,"{topic}","light:open"'
+
+
+def test_cmconn_needs_the_bearer_v1() -> None:
+    """seeds/000 §5.1 starts with ``AT+CAUTONET=1(重启模块后生效)``: saved, effective after a
+    restart. Without it AT+CMCONN fails with the manual's plain ERROR (§3.3)."""
+    with VirtualModem("sim7600-aliyun") as vm, Modem(vm.port, timeout=10.0) as m:
+        raw = Raw(m)
+        assert raw("AT+CAUTONET?") == (["+CAUTONET: 1"], "OK")
+        assert raw("AT+CAUTONET=0") == ([], "OK")
+        assert raw(AUTH)[1] == "OK"
+        assert raw("AT+CMCONN")[1] == "OK", "effective only after a restart"
+        assert raw("AT+CMDISCONN")[1] == "OK"
+        vm.reboot()
+        while raw.urc(timeout=10) != "PB DONE":  # the boot lines, each with a deadline
+            pass
+        assert raw("AT+CAUTONET?") == (["+CAUTONET: 0"], "OK")
+        assert raw(AUTH)[1] == "OK"
+        assert raw("AT+CMCONN")[1] == "ERROR"
+
+
+def test_cmconn_needs_the_bearer_v2() -> None:
+    """seeds/002 §3 starts with ``AT+CNACT=1,"cmnet"`` / ``+APP PDP: ACTIVE``; without the
+    bearer AT+CMCONN fails (+CME ERROR: -14, MQTT_NETWORK_ERROR of seeds/000's tables)."""
+    gen = raw_for("sim7000-aliyun", bearer=False)
+    raw = next(gen)
+    try:
+        assert raw("AT+CNACT?") == (['+CNACT: 0,"0.0.0.0"'], "OK")
+        assert raw(AUTH)[1] == "OK"
+        assert raw("AT+CMCONN")[1] == "+CME ERROR: -14"
+        assert raw('AT+CNACT=1,"cmnet"') == ([], "OK")
+        assert raw.urc() == "+APP PDP: ACTIVE"
+        assert raw("AT+CNACT?") == (['+CNACT: 1,"10.181.182.177"'], "OK")
+        assert raw("AT+CMCONN")[1] == "OK"
+        assert raw("AT+CNACT=0") == ([], "OK")
+        assert raw.urc() == "+APP PDP: DEACTIVE"
+    finally:
+        gen.close()
 
 
 def test_cmstatus_and_autoyield_v2(v2: Raw) -> None:

@@ -21,7 +21,7 @@ PK, DN, DS = "a1B2c3D4e5F", "sensor-7", "0123456789abcdef0123456789abcdef"
 @pytest.mark.parametrize("profile", ["sim7600-aliyun", "sim7000-aliyun"])
 def test_publish_seen_by_mosquitto_sub(mosquitto_broker: str, profile: str) -> None:
     topic = f"/{PK}/{DN}/update"
-    payload = '{"t":21.5,"s":"a, \\"b\\""}'
+    payload = "{t:21.5, s:a b}"  # no '"' in AT+CMPUB (seeds/000 §3.4)
     with VirtualModem(profile, broker=mosquitto_broker) as vm, Modem(vm.port, timeout=10) as m:
         with m.aliyun_mqtt(PK, DN, DS, poll_interval=0.05) as c:
             c.connect()

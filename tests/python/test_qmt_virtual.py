@@ -56,7 +56,9 @@ def test_publish_command_of_the_profile(vm: VirtualModem, modem: Modem, broker) 
         c.publish(unique_topic(), b"abc", qos=1)
     sent = tx_text(modem)
     if vm.profile == "bg96":
-        assert "AT+QMTPUB=0,1,1,0," in sent and "AT+QMTPUBEX" not in sent
+        # Asked first (the BG96 note has no AT+QMTPUBEX), then AT+QMTPUB with the length.
+        assert "AT+QMTPUBEX=?" in sent
+        assert "AT+QMTPUB=0,1,1,0," in sent and "AT+QMTPUBEX=0" not in sent
     else:
         assert "AT+QMTPUBEX=0,1,1,0," in sent
     assert 'AT+QMTCFG="recv/mode",0,1,1' in sent  # buffer mode, length field on
@@ -200,6 +202,8 @@ SETUP_LIMITS = [
     ("pdp-context-17", lambda m, b: m.mqtt(new_id(), pdp_context=17)),
     ("packet-timeout-61", lambda m, b: m.mqtt(new_id(), packet_timeout=61)),
     ("retries-11", lambda m, b: m.mqtt(new_id(), retries=11)),
+    # seeds/004 §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`.
+    ("retries-0", lambda m, b: m.mqtt(new_id(), retries=0)),
     ("aliauth-quote", lambda m, b: m.mqtt(new_id(), aliauth=("p", "d", 's"')).connect(*b)),
 ]
 

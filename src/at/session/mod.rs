@@ -24,6 +24,18 @@ use super::encode::CommandLine;
 /// How long the line must stay quiet after a resync probe's final result.
 pub const SYNC_QUIET: Duration = Duration::from_millis(60);
 
+/// How long a command refused with `ERROR` still waits for its result URC: the SIM7028
+/// manual (seeds/001 §3.2.8, `AT+CMQTTCONNECT` case 3) prints `ERROR` and then
+/// `+CMQTTCONNECT: <idx>,<err>`, and the code is the only useful part of that answer.
+pub const ERROR_URC_GRACE: Duration = Duration::from_millis(200);
+
+/// How long a result URC that a timed-out command still owes (its `OK` came, its result
+/// URC did not) is expected: longer than the
+/// longest timer the modems run themselves (CMQTT `AT+CMQTTPUB`/`AT+CMQTTDISC` up to
+/// 180 s, `optimeout` up to 120 s). Within it, the first line matching the owed
+/// expectation is taken as that late answer and cannot complete a later command.
+pub const OWED_FOR: Duration = Duration::from_secs(300);
+
 /// A result URC a command waits for after (or before) its final result.
 #[derive(Debug, Clone)]
 pub struct Expect {
@@ -132,6 +144,9 @@ enum Phase {
     Running,
     /// Final result seen, waiting for the result URC.
     AwaitUrc,
+    /// Refused (final result not `OK`): the result URC with the error code may still
+    /// follow until the instant given (see [`ERROR_URC_GRACE`]).
+    AfterError(Instant),
 }
 
 #[derive(Debug)]
@@ -145,6 +160,9 @@ struct InFlight {
     final_result: Option<FinalResult>,
     urc: Option<Vec<u8>>,
     progress: Vec<Vec<u8>>,
+    /// Whether a line matching this command's expectation was taken as the late answer
+    /// of an earlier command (see [`OWED_FOR`]).
+    ate_owed: bool,
 }
 
 #[derive(Debug)]
@@ -179,6 +197,9 @@ pub struct Session {
     /// late then waits for exactly these bytes and would swallow the next command lines as
     /// data; sending them puts it back in command mode.
     orphan_data: Option<(Vec<u8>, bool)>,
+    /// Result URCs that timed-out commands still owe, with the instant they stop being
+    /// expected.
+    owed: Vec<(Expect, Instant)>,
 }
 
 impl Default for Session {
@@ -243,6 +264,42 @@ impl Session {
             late_responses: 0,
             timer_moved: false,
             orphan_data: None,
+            owed: Vec::new(),
+        }
+    }
+
+    /// Result URCs still owed by timed-out commands (see [`OWED_FOR`]).
+    pub fn owed_results(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// Takes `head` as the late answer of a timed-out command if one still owes a line
+    /// like it; expired debts are dropped on the way.
+    fn take_owed(&mut self, now: Instant, head: &[u8]) -> bool {
+        self.owed.retain(|(_, until)| now < *until);
+        let hit = self.owed.iter().position(|(e, _)| {
+            head.starts_with(&e.prefix) && e.is_final.map(|f| f(head)).unwrap_or(true)
+        });
+        match hit {
+            Some(i) => {
+                self.owed.remove(i);
+                self.late_responses += 1;
+                log::debug!(
+                    "late result {:?} of a timed-out command: not taken as the answer to a later one",
+                    String::from_utf8_lossy(head)
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `expect` may still be answered, unless the command that gave up on
+    /// it took a line like it as an earlier command's late answer: that line may have been
+    /// its own, and owing again would make every later command wait in vain.
+    fn owe(&mut self, now: Instant, expect: Option<Expect>, ate_owed: bool) {
+        if let (Some(e), false) = (expect, ate_owed) {
+            self.owed.push((e, now + OWED_FOR));
         }
     }
 
@@ -320,6 +377,7 @@ impl Session {
             final_result: None,
             urc: None,
             progress: Vec::new(),
+            ate_owed: false,
         }));
     }
 
@@ -353,6 +411,10 @@ impl Session {
             ),
             _ => (false, false),
         };
+        if restarted {
+            // Nothing the modem owed survives its restart.
+            self.owed.clear();
+        }
         if hit {
             self.state = State::Idle;
             self.stale = !restarted && !final_seen;
@@ -374,20 +436,26 @@ impl Session {
 
     fn handle_frame(&mut self, now: Instant, frame: Frame) {
         match &mut self.state {
-            State::Idle => self.idle_frame(frame),
+            State::Idle => self.idle_frame(now, frame),
             State::Syncing(sync) => match frame {
                 Frame::Final(_) => {
                     sync.quiet_until = Some(now + SYNC_QUIET);
                     self.timer_moved = true;
                 }
                 Frame::Prompt => self.late_prompt(),
-                other => self.route_urc(other),
+                other => {
+                    if let Some(head) = frame_head(&other) {
+                        let head = head.to_vec();
+                        self.take_owed(now, &head);
+                    }
+                    self.route_urc(other)
+                }
             },
-            State::Busy(_) => self.busy_frame(frame),
+            State::Busy(_) => self.busy_frame(now, frame),
         }
     }
 
-    fn idle_frame(&mut self, frame: Frame) {
+    fn idle_frame(&mut self, now: Instant, frame: Frame) {
         match frame {
             Frame::Final(f) => {
                 self.late_responses += 1;
@@ -399,7 +467,13 @@ impl Session {
                 }
             }
             Frame::Prompt => self.late_prompt(),
-            other => self.route_urc(other),
+            other => {
+                if let Some(head) = frame_head(&other) {
+                    let head = head.to_vec();
+                    self.take_owed(now, &head);
+                }
+                self.route_urc(other)
+            }
         }
     }
 
@@ -425,14 +499,29 @@ impl Session {
         self.events.push_back(Event::Urc(frame));
     }
 
-    fn busy_frame(&mut self, frame: Frame) {
+    fn busy_frame(&mut self, now: Instant, frame: Frame) {
+        // The late answer of a timed-out command, which this one must not take for its own.
+        if let (Some(head), false) = (frame_head(&frame), self.owed.is_empty()) {
+            let head = head.to_vec();
+            if self.take_owed(now, &head) {
+                if let State::Busy(inflight) = &mut self.state {
+                    inflight.ate_owed = inflight
+                        .cmd
+                        .expect
+                        .as_ref()
+                        .is_some_and(|e| head.starts_with(&e.prefix));
+                }
+                self.route_urc(frame);
+                return;
+            }
+        }
         let State::Busy(inflight) = &mut self.state else {
             return;
         };
         let is_prompt_line = matches!((&frame, &inflight.cmd.prompt_line),
             (Frame::Line(l), Some(p)) if l == p && !inflight.data_sent);
         match frame {
-            _ if is_prompt_line => self.busy_frame(Frame::Prompt),
+            _ if is_prompt_line => self.busy_frame(now, Frame::Prompt),
             Frame::Prompt => {
                 if let (false, Some(data)) = (inflight.data_sent, &inflight.cmd.data) {
                     inflight.data_sent = true;
@@ -452,10 +541,15 @@ impl Session {
                     log::debug!("extra final result {f:?} dropped");
                     return;
                 }
-                let wait_urc = f.is_ok() && inflight.cmd.expect.is_some() && inflight.urc.is_none();
+                let wait_urc = inflight.cmd.expect.is_some() && inflight.urc.is_none();
+                let ok = f.is_ok();
                 inflight.final_result = Some(f);
-                if wait_urc {
+                if wait_urc && ok {
                     inflight.phase = Phase::AwaitUrc;
+                } else if wait_urc {
+                    // Refused: the result URC with the code may still follow (001 §3.2.8).
+                    inflight.phase = Phase::AfterError(now + ERROR_URC_GRACE);
+                    self.timer_moved = true;
                 } else {
                     self.complete();
                 }
@@ -476,7 +570,7 @@ impl Session {
                         }
                         if inflight.urc.is_none() {
                             inflight.urc = Some(head.to_vec());
-                            if matches!(inflight.phase, Phase::AwaitUrc) {
+                            if !matches!(inflight.phase, Phase::Running) {
                                 self.complete();
                             }
                             return;
@@ -524,7 +618,10 @@ impl Session {
                 Some(q) if q < s.deadline => q,
                 _ => s.deadline,
             }),
-            State::Busy(b) => Some(b.deadline),
+            State::Busy(b) => Some(match b.phase {
+                Phase::AfterError(until) if until < b.deadline => until,
+                _ => b.deadline,
+            }),
         }
     }
 
@@ -546,6 +643,16 @@ impl Session {
                 }
             }
             State::Busy(inflight) => {
+                if let Phase::AfterError(until) = inflight.phase {
+                    if now >= until || now >= inflight.deadline {
+                        // No code followed the refusal: the final result stands. Nothing is
+                        // owed: a bare ERROR is a complete answer too (001 §3.2.8, case 5),
+                        // and owing would make the next command's result look late.
+                        self.state = State::Busy(inflight);
+                        self.complete();
+                        return;
+                    }
+                }
                 if now < inflight.deadline {
                     self.state = State::Busy(inflight);
                     return;
@@ -565,6 +672,15 @@ impl Session {
                 }
                 if let (false, Some(data)) = (inflight.data_sent, &inflight.cmd.data) {
                     self.orphan_data = Some((data.clone(), inflight.cmd.data_secret));
+                }
+                // Owed only when the modem took the command (its OK came): the result then
+                // follows as the manuals' flows print it. Without a final result the line
+                // may never have been read, and a debt nobody pays would cost the next
+                // command its own answer.
+                if inflight.urc.is_none()
+                    && inflight.final_result.as_ref().is_some_and(|f| f.is_ok())
+                {
+                    self.owe(now, inflight.cmd.expect.clone(), inflight.ate_owed);
                 }
                 self.events.push_back(Event::Done(Outcome::TimedOut {
                     lines: inflight.lines,

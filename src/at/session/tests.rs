@@ -386,3 +386,149 @@ fn abort_before_the_final_result_expects_it_late() {
     assert!(s.abort_if("the modem restarted", true, |_| true));
     assert!(!s.is_stale(), "a restarted modem owes no answer");
 }
+
+/// seeds/001_027f269829f52179.txt §3.2.8 (SIM7028 `AT+CMQTTCONNECT`), reply case 3:
+/// "如果失败: 错误 / +CMQTTCONNECT:<客户端索引>,<错误>" — `ERROR`, then the result line
+/// with the code. The code must reach the caller.
+#[test]
+fn error_then_result_urc_keeps_the_code() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let c = cmd("AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1")
+        .with_expect(Expect::prefix(b"+CMQTTCONNECT: 0,".to_vec()));
+    s.submit(t0, c).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nERROR\r\n");
+    assert!(
+        done(&drain(&mut s)).is_none(),
+        "the code may follow the ERROR"
+    );
+    s.handle_input(t0, b"\r\n+CMQTTCONNECT: 0,22\r\n");
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete {
+            final_result, urc, ..
+        }) => {
+            assert_eq!(final_result, &FinalResult::Error);
+            assert_eq!(urc.as_deref(), Some(&b"+CMQTTCONNECT: 0,22"[..]));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The same manual's case 5 is a bare `ERROR`: the command ends after the grace period
+/// with the final result alone, owing nothing (the next command's result is its own).
+#[test]
+fn bare_error_ends_after_the_grace() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let c = cmd("AT+CMQTTSUB=0,9,1").with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
+    s.submit(t0, c).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nERROR\r\n");
+    assert_eq!(s.poll_timeout(), Some(t0 + ERROR_URC_GRACE));
+    s.handle_timeout(t0 + ERROR_URC_GRACE);
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete {
+            final_result, urc, ..
+        }) => {
+            assert_eq!(final_result, &FinalResult::Error);
+            assert_eq!(urc, &None);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(s.owed_results(), 0);
+}
+
+/// seeds/003_45f2c3f1bcce002c.txt §2.1.17: `optimeout` (the module's own wait for a
+/// SUBACK) is 20-120 s, default 120 s; a caller may give up sooner. The module's answer
+/// to the abandoned SUB must not be taken for the answer to the next SUB.
+#[test]
+fn late_result_urc_cannot_complete_the_next_command() {
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let sub = || cmd("AT+CMQTTSUB=0,9,1").with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
+    s.submit(t0, sub()).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nOK\r\n");
+    let t1 = t0 + Duration::from_secs(1);
+    s.handle_timeout(t1);
+    assert!(matches!(
+        done(&drain(&mut s)),
+        Some(Outcome::TimedOut { .. })
+    ));
+    s.submit(t1, sub()).unwrap();
+    drain(&mut s);
+    // The first SUB's late failure, then the second's OK and its success.
+    s.handle_input(t1, b"\r\n+CMQTTSUB: 0,17\r\n\r\nOK\r\n");
+    assert!(
+        done(&drain(&mut s)).is_none(),
+        "17 belongs to the first SUB"
+    );
+    s.handle_input(t1, b"\r\n+CMQTTSUB: 0,0\r\n");
+    match done(&drain(&mut s)) {
+        Some(Outcome::Complete { urc, .. }) => {
+            assert_eq!(urc.as_deref(), Some(&b"+CMQTTSUB: 0,0"[..]))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(s.owed_results(), 0);
+}
+
+/// A debt whose answer never comes costs at most one later command, and expires. A
+/// command that timed out before its OK owes nothing: the modem may never have read it.
+#[test]
+fn an_unpaid_debt_does_not_cascade() {
+    {
+        let t0 = Instant::now();
+        let mut s = Session::new();
+        let c = cmd("AT+CMQTTPUB=0,1,60").with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
+        s.submit(t0, c).unwrap();
+        drain(&mut s);
+        s.handle_timeout(t0 + Duration::from_secs(1));
+        drain(&mut s);
+        assert_eq!(s.owed_results(), 0);
+    }
+    let t0 = Instant::now();
+    let mut s = Session::new();
+    let sub = || cmd("AT+CMQTTSUB=0,9,1").with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
+    s.submit(t0, sub()).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nOK\r\n");
+    let t1 = t0 + Duration::from_secs(1);
+    s.handle_timeout(t1);
+    drain(&mut s);
+    // Second SUB: its own answer is taken as the first's; it times out owing nothing.
+    s.submit(t1, sub()).unwrap();
+    drain(&mut s);
+    s.handle_input(t1, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
+    let t2 = t1 + Duration::from_secs(1);
+    s.handle_timeout(t2);
+    assert!(matches!(
+        done(&drain(&mut s)),
+        Some(Outcome::TimedOut { .. })
+    ));
+    assert_eq!(s.owed_results(), 0);
+    s.submit(t2, sub()).unwrap();
+    drain(&mut s);
+    s.handle_input(t2, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
+    assert!(matches!(
+        done(&drain(&mut s)),
+        Some(Outcome::Complete { .. })
+    ));
+    // Debts expire.
+    let mut s = Session::new();
+    s.submit(t0, sub()).unwrap();
+    drain(&mut s);
+    s.handle_input(t0, b"\r\nOK\r\n");
+    s.handle_timeout(t1);
+    drain(&mut s);
+    assert_eq!(s.owed_results(), 1);
+    let later = t1 + OWED_FOR + Duration::from_secs(1);
+    s.submit(later, sub()).unwrap();
+    drain(&mut s);
+    s.handle_input(later, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
+    assert!(matches!(
+        done(&drain(&mut s)),
+        Some(Outcome::Complete { .. })
+    ));
+}
