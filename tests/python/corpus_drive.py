@@ -558,7 +558,14 @@ def feed_virtual_modem(
         echo = pty.lines([Modem(b"ATE0\r"), Modem(b"OK")])
         if echo[-1:] != [b"OK"]:
             return [f"ATE0: {echo!r}"]
+        # `fault-vm: drop_link <idx> before <host line>`: the example's state needs a fault
+        # only the modem's side can cause (a link lost under a connected client)
+        faults = [f.split(" before ", 1) for f in ex.header.get("fault-vm", [])]
         for s in steps:
+            for fault, before in faults:
+                if s.host == before.strip():
+                    name, *args = fault.split()
+                    getattr(vm, name)(*map(int, args))
             if s.host is not None:
                 pty.write(s.host.encode("utf-8") + b"\r")
             got = pty.lines(s.output)
