@@ -408,6 +408,11 @@ class VirtualModem:
         tb: TracebackType | None = None,
     ) -> None: ...
 
+def flush_logs() -> None:
+    """Wait (at most 2 s) until the core's log records so far have reached ``logging``:
+    a thread of their own passes them on, so that no thread of the core ever waits for the
+    interpreter while it holds a lock."""
+
 def dialects() -> list[tuple[str, str]]:
     """The MQTT command families of this build as ``(name, probe_command)``."""
 

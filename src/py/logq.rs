@@ -11,6 +11,7 @@
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Records waiting for the forwarding thread; more are dropped (and counted) rather than
 /// making a logging thread wait.
@@ -30,6 +31,9 @@ pub struct Queued<L: log::Log + 'static> {
     inner: Arc<L>,
     tx: Sender<Line>,
     dropped: Arc<AtomicU64>,
+    queued: AtomicU64,
+    /// Records the forwarding thread has passed on (or dropped).
+    done: Arc<AtomicU64>,
 }
 
 impl<L: log::Log + 'static> Queued<L> {
@@ -37,19 +41,33 @@ impl<L: log::Log + 'static> Queued<L> {
         let inner = Arc::new(inner);
         let (tx, rx) = bounded(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
-        let (fwd, lost) = (inner.clone(), dropped.clone());
+        let done = Arc::new(AtomicU64::new(0));
+        let (fwd, lost, passed) = (inner.clone(), dropped.clone(), done.clone());
         let spawned = std::thread::Builder::new()
             .name("modemqtt-log".into())
-            .spawn(move || forward(&*fwd, rx, &lost));
+            .spawn(move || forward(&*fwd, rx, &lost, &passed));
         if let Err(e) = spawned {
             eprintln!("modemqtt: cannot start the logging thread: {e}");
         }
-        Queued { inner, tx, dropped }
+        Queued {
+            inner,
+            tx,
+            dropped,
+            queued: AtomicU64::new(0),
+            done,
+        }
     }
 }
 
-fn forward<L: log::Log>(inner: &L, rx: Receiver<Line>, dropped: &AtomicU64) {
+fn forward<L: log::Log>(inner: &L, rx: Receiver<Line>, dropped: &AtomicU64, done: &AtomicU64) {
     while let Ok(l) = rx.recv() {
+        forward_one(inner, l, dropped);
+        done.fetch_add(1, Ordering::Release);
+    }
+}
+
+fn forward_one<L: log::Log>(inner: &L, l: Line, dropped: &AtomicU64) {
+    {
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
             inner.log(
@@ -92,10 +110,24 @@ impl<L: log::Log + 'static> log::Log for Queued<L> {
             file: record.file().map(str::to_string),
             line: record.line(),
         };
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(line) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(line) {
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Release);
+            }
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 
-    fn flush(&self) {}
+    /// Waits (at most 2 s) until what was queued so far has reached Python. Call it with
+    /// the interpreter released: the forwarding thread needs it.
+    fn flush(&self) {
+        let target = self.queued.load(Ordering::Acquire);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.done.load(Ordering::Acquire) < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }

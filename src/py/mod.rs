@@ -5,6 +5,7 @@ pub mod aliyun;
 pub mod dispatch;
 pub mod errors;
 pub mod lab;
+pub mod logq;
 pub mod modem;
 pub mod sim;
 pub mod types;
@@ -82,6 +83,13 @@ pub fn reset_log_cache() {
     }
 }
 
+/// Waits (at most 2 s) until the log records the core made so far have reached Python's
+/// `logging` (they are passed on by a thread of their own).
+#[pyfunction]
+fn flush_logs(py: Python<'_>) {
+    py.detach(|| log::logger().flush());
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -94,8 +102,11 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
                     .filter_target("rumqttd".into(), log::LevelFilter::Off)
             })
             .and_then(|l| {
-                l.install()
-                    .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+                let handle = l.reset_handle();
+                log::set_boxed_logger(Box::new(logq::Queued::new(l)))
+                    .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+                log::set_max_level(log::LevelFilter::Trace);
+                Ok(handle)
             }) {
             Ok(h) => {
                 let _ = LOG_RESET.set(h);
@@ -115,6 +126,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sim::register(m)?;
     lab::register(m)?;
     aliyun::register(m)?;
+    m.add_function(wrap_pyfunction!(flush_logs, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -26,6 +26,10 @@ class Capture(logging.Handler):
         self.records.append(record)
 
     def text(self) -> str:
+        # The core passes its records on from a thread of its own: let them arrive.
+        from modemqtt import _core
+
+        _core.flush_logs()
         return "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in self.records)
 
 
