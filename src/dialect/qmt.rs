@@ -460,20 +460,22 @@ impl Context {
         if let Some(c) = q.pdp_context {
             if !(1..=16).contains(&c) {
                 return Err(Error::invalid(format!(
-                    "pdp_context: {c} is outside 1..=16"
+                    "pdp_context: {c} is out of range (must be 1 to 16)"
                 )));
             }
         }
         if let Some(t) = q.packet_timeout {
             if !(1..=60).contains(&t) {
                 return Err(Error::invalid(format!(
-                    "packet_timeout: {t} is outside 1..=60 seconds"
+                    "packet_timeout: {t} s is out of range (must be 1 to 60 seconds)"
                 )));
             }
         }
         if let Some(r) = q.retries {
             if r > 10 {
-                return Err(Error::invalid(format!("retries: {r} is outside 0..=10")));
+                return Err(Error::invalid(format!(
+                    "retries: {r} is out of range (must be 0 to 10)"
+                )));
             }
         }
         if let Some(a) = &q.aliauth {
@@ -939,7 +941,7 @@ impl Backend for QmtClient {
         };
         if let Some(tls) = &opts.tls {
             if tls.context.is_some_and(|c| c > 5) {
-                return Err(Error::invalid("tls context: must be 0..=5 on QMT"));
+                return Err(Error::invalid("tls context: must be 0 to 5 on QMT"));
             }
         }
         if let Some(p) = &opts.password {

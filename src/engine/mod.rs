@@ -421,7 +421,7 @@ impl Engine {
         if inner.token_rx.recv_deadline(deadline).is_err() {
             return Err(Error::Timeout {
                 command: text,
-                waited_for: "turn (another command is still running)".into(),
+                waited_for: "its turn (another command is still running)".into(),
                 timeout,
             });
         }
