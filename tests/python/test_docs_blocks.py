@@ -83,9 +83,7 @@ def test_every_python_block_has_a_known_mode() -> None:
     assert any(b.mode == "script" for b in ALL), "no runnable python blocks found"
 
 
-@pytest.mark.parametrize(
-    "block", [b for b in ALL if b.mode == "no-run"], ids=lambda b: b.where
-)
+@pytest.mark.parametrize("block", [b for b in ALL if b.mode == "no-run"], ids=lambda b: b.where)
 def test_no_run_blocks_give_a_reason_and_compile(block: Block) -> None:
     assert len(block.reason) > 10, f"{block.where}: no-run needs a reason"
     compile(block.code, block.where, "exec")

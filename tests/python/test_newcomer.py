@@ -11,12 +11,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import modemqtt
 import pytest
 from families import FAMILIES, Family, tx_bytes
-from support import wait_until
-
-import modemqtt
 from modemqtt import Message, Modem, ModemError, NotConnectedError, VirtualModem
+from support import wait_until
 
 TEE_PROFILES = ["a7600", "ec20", "sim7600-aliyun"]
 
@@ -174,7 +173,8 @@ LOG_SCRIPT = """
 import logging, sys
 import modemqtt
 from urllib.parse import urlsplit
-logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(levelname)s:%(name)s:%(message)s")
+fmt = "%(levelname)s:%(name)s:%(message)s"
+logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format=fmt)
 if len(sys.argv) > 1:
     logging.getLogger("modemqtt.sim").setLevel(logging.DEBUG)
 with modemqtt.VirtualModem("a7600") as vm, modemqtt.Modem(vm.port) as m:
@@ -207,8 +207,11 @@ def test_debug_logging_shows_the_modem_not_the_simulators_internals() -> None:
     foreign = [n for n in names if not n.startswith("modemqtt")]
     assert not foreign, foreign
     inner = [n for n in names if n.startswith(("modemqtt.sim", "modemqtt.broker"))]
-    assert not [line for line in lines if line.startswith(("DEBUG:", "INFO:")) and
-                line.split(":")[1] in inner], inner
+    assert not [
+        line
+        for line in lines
+        if line.startswith(("DEBUG:", "INFO:")) and line.split(":")[1] in inner
+    ], inner
 
 
 def test_the_simulators_log_when_their_logger_is_enabled() -> None:
