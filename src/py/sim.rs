@@ -442,7 +442,7 @@ impl PyVirtualModem {
             Inner::Live(vm) => (
                 format!("profile <code>{}</code>", e(vm.profile())),
                 vm.port().to_string(),
-                format!("broker <code>{}</code>", e(&vm.broker_url())),
+                format!("broker <code>{}</code>", e(vm.broker_url())),
             ),
             Inner::Replay(rm) => (
                 format!("replay of <code>{}</code>", e(rm.path())),
