@@ -621,3 +621,116 @@ fn reconnect_worker(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+
+    fn msg(topic: &str, n: u8) -> Message {
+        Message {
+            topic: topic.into(),
+            payload: vec![n],
+            qos: Some(1),
+            retain: Some(false),
+            client_index: 0,
+            received_at: SystemTime::now(),
+        }
+    }
+
+    fn payloads(it: impl Iterator<Item = Message>) -> Vec<u8> {
+        it.map(|m| m.payload[0]).collect()
+    }
+
+    #[test]
+    fn without_callback_a_full_queue_drops_the_new_message() {
+        let s = ClientShared::new(0, 2);
+        for n in 0..3 {
+            s.deliver(msg("t", n));
+        }
+        assert_eq!(
+            (s.dropped(), s.stats().queued, s.free_capacity()),
+            (1, 2, 0)
+        );
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0, 1]);
+    }
+
+    #[test]
+    fn with_callback_each_consumer_sees_every_message_and_old_copies_give_way() {
+        let s = ClientShared::new(0, 2);
+        s.set_callback_attached(true);
+        let mut to_callback = Vec::new();
+        for n in 0..3 {
+            s.deliver(msg("t", n));
+            to_callback.extend(s.next_for_callback().map(|m| m.payload[0]));
+        }
+        assert_eq!(to_callback, [0, 1, 2]);
+        // The oldest unread copy gave way, uncounted: the callback had it.
+        assert_eq!(
+            (s.dropped(), s.stats().queued, s.free_capacity()),
+            (0, 2, 2)
+        );
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [1, 2]);
+    }
+
+    #[test]
+    fn a_callback_queue_that_is_full_drops_and_counts() {
+        let s = ClientShared::new(0, 2);
+        s.set_callback_attached(true);
+        for n in 0..3 {
+            s.deliver(msg("t", n));
+        }
+        assert_eq!(s.dropped(), 1);
+        assert_eq!(
+            payloads(std::iter::from_fn(|| s.next_for_callback())),
+            [0, 1]
+        );
+    }
+
+    #[test]
+    fn attaching_passes_queued_messages_and_detaching_keeps_the_copies() {
+        let s = ClientShared::new(0, 4);
+        s.deliver(msg("t", 0));
+        s.deliver(msg("t", 1));
+        s.set_callback_attached(true);
+        s.deliver(msg("t", 2));
+        assert_eq!(
+            payloads(std::iter::from_fn(|| s.next_for_callback())),
+            [0, 1, 2]
+        );
+        s.deliver(msg("t", 3));
+        s.set_callback_attached(false);
+        assert!(s.next_for_callback().is_none());
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_filtered_wait_leaves_other_messages_queued_in_order() {
+        let s = ClientShared::new(0, 8);
+        s.deliver(msg("a", 0));
+        s.deliver(msg("b", 1));
+        s.deliver(msg("a", 2));
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            s.next_message(Some("b"), soon).map(|m| m.payload[0]),
+            Some(1)
+        );
+        assert!(s.next_message(Some("c"), Instant::now()).is_none());
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0, 2]);
+    }
+
+    #[test]
+    fn a_waiter_is_woken_by_a_message_from_another_thread() {
+        let s = ClientShared::new(0, 8);
+        let s2 = s.clone();
+        let t = std::thread::spawn(move || {
+            s2.next_message(Some("x/+"), Instant::now() + Duration::from_secs(30))
+        });
+        s.deliver(msg("y", 0));
+        s.deliver(msg("x/1", 1));
+        let got = t.join().expect("waiter");
+        assert_eq!(got.map(|m| m.payload[0]), Some(1));
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0]);
+    }
+}
