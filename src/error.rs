@@ -10,7 +10,7 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
     /// No answer in time (Python: ModemTimeout).
-    #[error("{command}: no {waited_for} within {timeout:.1?}")]
+    #[error("{command}: timed out after {:.1} s waiting for {waited_for}", timeout.as_secs_f64())]
     Timeout {
         command: String,
         waited_for: String,
@@ -36,6 +36,10 @@ pub enum Error {
     /// The modem said something that cannot be parsed where it matters (Python: ProtocolError).
     #[error("{0}")]
     Protocol(String),
+    /// An MQTT operation on a client that is not connected: `connect()` was never called,
+    /// failed, or `disconnect()` ended it (Python: NotConnectedError).
+    #[error("{0}: not connected (call connect() first)")]
+    NotConnected(&'static str),
     /// The modem or client was closed (Python: ModemError).
     #[error("{0} is closed")]
     Closed(&'static str),

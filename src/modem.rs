@@ -156,7 +156,7 @@ impl Modem {
                 Err(Error::Timeout { .. }) => {
                     return Err(Error::Timeout {
                         command: "AT".into(),
-                        waited_for: "answer from the modem".into(),
+                        waited_for: "an answer from the modem".into(),
                         timeout: self.timeout,
                     })
                 }

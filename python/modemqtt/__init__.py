@@ -30,6 +30,7 @@ from ._core import (
     ModemTimeout,
     MqttClient,
     MqttError,
+    NotConnectedError,
     PortError,
     ProtocolError,
     ReplayMismatch,
@@ -49,6 +50,13 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 # Nothing is printed unless the application configures logging ("modemqtt", "modemqtt.wire").
 logging.getLogger("modemqtt").addHandler(logging.NullHandler())
+# The virtual modem's and the embedded broker's internals (their MQTT libraries included)
+# stay quiet under logging.basicConfig(level=logging.DEBUG): only warnings pass unless the
+# application sets these loggers' levels itself.
+for _name in ("modemqtt.sim", "modemqtt.broker"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
+del _name
 
 __all__ = [
     "AliyunCoap",
@@ -61,6 +69,7 @@ __all__ = [
     "ModemTimeout",
     "MqttClient",
     "MqttError",
+    "NotConnectedError",
     "PortError",
     "ProtocolError",
     "ReplayMismatch",

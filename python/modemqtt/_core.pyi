@@ -20,6 +20,7 @@ __all__ = [
     "ModemTimeout",
     "MqttClient",
     "MqttError",
+    "NotConnectedError",
     "PortError",
     "ProtocolError",
     "ReplayMismatch",
@@ -30,7 +31,6 @@ __all__ = [
     "Will",
     "__version__",
     "aliyun_sign",
-    "dialects",
     "profiles",
 ]
 
@@ -61,7 +61,11 @@ class MqttError(ModemError):
     """What failed: ``"connect"``, ``"publish"``, ``"subscribe"``, ..."""
 
 class PortError(ModemError):
-    """The port cannot be opened, or went away (unplugged, closed)."""
+    """The port cannot be opened (missing, busy, not a serial port), or went away."""
+
+class NotConnectedError(ModemError):
+    """An MQTT operation (publish, subscribe, unsubscribe) before ``connect()`` or after
+    ``disconnect()``; raised before anything is sent."""
 
 class ProtocolError(ModemError):
     """The modem said something that cannot be parsed where it matters."""
@@ -179,7 +183,7 @@ class Modem:
 
     def __new__(
         cls,
-        port: str,
+        port: str | PathLike[str],
         baudrate: int = 115200,
         timeout: float = 5.0,
         dialect: str = "auto",
@@ -203,10 +207,13 @@ class Modem:
         ``ERROR``/``+CME ERROR``, ModemTimeout when no final result arrives in time, and
         ValueError (before writing anything) for a line containing CR, LF or Ctrl-Z.
         """
-    def info(self) -> ModemInfo: ...
-    def signal_quality(self) -> SignalQuality: ...
+    def info(self) -> ModemInfo:
+        """Manufacturer, model, revision, IMEI (``AT+CGMI/CGMM/CGMR/CGSN``) and dialect."""
+    def signal_quality(self) -> SignalQuality:
+        """``AT+CSQ``: ``rssi`` (0-31, 99 unknown), ``rssi_dbm`` and ``ber`` (None if unknown)."""
     def wait_registered(self, timeout: float = 60.0) -> str:
-        """Poll the registration state until ``"home"`` or ``"roaming"``."""
+        """Poll ``AT+CREG?``/``AT+CGREG?``/``AT+CEREG?`` until ``"home"`` or ``"roaming"``;
+        ModemTimeout after ``timeout`` seconds."""
     def on_urc(self, callback: Callable[[str], None] | None) -> None:
         """Call ``callback`` with every unsolicited line (on the dispatch thread)."""
     def transcript(self) -> list[tuple[float, str, bytes]]:
@@ -218,7 +225,7 @@ class Modem:
         index: int = 0,
         *,
         auto_reconnect: bool = False,
-        reconnect_delay: tuple[float, float] = ...,  # (1.0, 30.0): first and longest wait, s
+        reconnect_delay: tuple[float, float] = (1.0, 30.0),  # first and longest wait, s
         check_utf8: bool | None = None,  # CMQTT: None/False turn the module's check off
         op_timeout: int | None = None,
         publish_timeout: int = 60,
@@ -269,6 +276,9 @@ class MqttClient:
     """One MQTT client of the modem's stack (CMQTT: index 0-1 on A7600/SIM7600)."""
 
     on_message: Callable[[Message], None] | None
+    """Called (on the callback thread) with every message; each message also stays queued
+    for ``wait_message()`` / ``messages()``: both see every message. Unread copies beyond
+    ``queue_size`` give way, oldest first, uncounted while a callback is set."""
     on_disconnect: Callable[[int], None] | None
     on_connect: Callable[[], None] | None
 
@@ -278,7 +288,9 @@ class MqttClient:
     def index(self) -> int: ...
     @property
     def dropped(self) -> int:
-        """Messages dropped because the receive queue was full."""
+        """Messages nobody received: the queue was full (no callback set), or the callback
+        was ``queue_size`` messages behind. Unread copies that give way while a callback is
+        set are not counted (the callback had them)."""
     @property
     def received(self) -> int:
         """Messages received so far (delivered or dropped)."""
@@ -320,9 +332,11 @@ class MqttClient:
         ``timeout`` s); a modem that does not answer in time is logged, not raised."""
     def is_connected(self) -> bool: ...
     def wait_message(self, topic: str | None = None, timeout: float = 10.0) -> Message:
-        """The next message (matching the MQTT filter ``topic``), or ModemTimeout."""
+        """The next message (matching the MQTT filter ``topic``), or ModemTimeout. Sees every
+        message, also while ``on_message`` is set; non-matching ones stay queued."""
     def messages(self, timeout: float = 1.0) -> Iterator[Message]:
-        """Yield messages until none arrives within ``timeout`` seconds."""
+        """Yield messages until none arrives within ``timeout`` seconds (every message, also
+        while ``on_message`` is set)."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
@@ -367,6 +381,10 @@ class VirtualModem:
     @property
     def profile(self) -> str:
         """The profile name, or ``"replay:<path>"``."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` (or the end of the ``with`` block) stopped it."""
+    def _repr_html_(self) -> str: ...
     def check(self, complete: bool = True) -> None:
         """Replays only: raise ReplayMismatch if the host strayed from the recording or (with
         ``complete``) has not sent all of it yet."""
@@ -417,8 +435,8 @@ def dialects() -> list[tuple[str, str]]:
     """The MQTT command families of this build as ``(name, probe_command)``."""
 
 def profiles() -> list[str]:
-    """The virtual modem profiles: ``["a7600", "sim7600", "sim7028", "sim7600-aliyun",
-    "sim7000-aliyun"]``."""
+    """The virtual modem profiles: ``["a7600", "sim7600", "sim7028", "ec20", "ec25", "eg91",
+    "bg96", "sim7600-aliyun", "sim7000-aliyun"]``."""
 
 @final
 class CoapResponse:

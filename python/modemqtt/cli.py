@@ -7,7 +7,7 @@
 ``modemqtt probe PORT``  identify a modem and the MQTT families its firmware answers
 ``modemqtt pub PORT``    publish like mosquitto_pub, through a modem
 ``modemqtt sub PORT``    subscribe like mosquitto_sub, through a modem
-``modemqtt at PORT``     interactive AT terminal (history, URCs, transcript saved on exit)
+``modemqtt at PORT``     AT terminal (history, URCs; ``--transcript FILE`` saves the wire)
 ``modemqtt record PORT`` record a session's wire traffic for replay on a virtual modem
 ``modemqtt lab``         list the modems of a lab file (``--lab FILE`` or ``$MODEMQTT_LAB``)
 
@@ -519,6 +519,8 @@ class _Terminal:
         self.timeout = timeout
         self.interactive = sys.stdin.isatty()
         self.history = history
+        # Lines that failed (ModemError, not an AT command, bad `wait`).
+        self.failed = 0
         self.lock = threading.Lock()
         self.readline: Any = None
         if self.interactive:
@@ -582,11 +584,13 @@ class _Terminal:
                 seconds = float(text.split()[1])
             except (IndexError, ValueError):
                 self.show("usage: wait SECONDS")
+                self.failed += 1
                 return True
             time.sleep(max(0.0, min(seconds, 3600.0)))
             return True
         if not text.upper().startswith("AT"):
             self.show(f"not an AT command: {text!r} (type 'help')")
+            self.failed += 1
             return True
         data = None
         if " <<< " in text:
@@ -595,6 +599,7 @@ class _Terminal:
         try:
             r = self.modem.command(text, timeout=self.timeout, data=data)
         except ModemError as exc:
+            self.failed += 1
             kind = type(exc).__name__
             if self.out.as_json:
                 self.show(
@@ -636,7 +641,7 @@ class _Terminal:
 
 
 def cmd_at(args: argparse.Namespace, out: Output) -> int:
-    transcript = args.transcript or time.strftime("modemqtt-at-%Y%m%d-%H%M%S.txt")
+    transcript = args.transcript or "-"
     modem = _open_modem(args, out)
     term = _Terminal(modem, out, args.timeout, args.history)
     try:
@@ -661,6 +666,14 @@ def cmd_at(args: argparse.Namespace, out: Output) -> int:
                 f.write(text + "\n")
             if not out.quiet:
                 print(f"transcript saved to {transcript}", file=sys.stderr, flush=True)
+    if term.failed and not term.interactive:
+        # A script (stdin not a terminal) fails like a shell script with `set -e` would.
+        print(
+            f"modemqtt: error: {term.failed} of the script's lines failed",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -741,7 +754,12 @@ def _broker_options(p: argparse.ArgumentParser, with_topic: str) -> None:
     g.add_argument(
         "--connect-timeout", type=float, default=30.0, metavar="S", help="connect deadline (30)"
     )
-    g.add_argument("-t", "--topic", **({"action": "append"} if with_topic == "many" else {}))
+    if with_topic == "many":
+        g.add_argument(
+            "-t", "--topic", action="append", help="topic filter to subscribe to (repeatable)"
+        )
+    else:
+        g.add_argument("-t", "--topic", help="topic to publish to")
 
 
 def add_lab_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -778,8 +796,10 @@ def add_lab_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     pub.add_argument("-m", "--message", help="the payload (UTF-8)")
     pub.add_argument("-f", "--file", help="send the file's bytes as the payload")
     pub.add_argument("-n", "--null-message", dest="null", action="store_true", help="empty")
-    pub.add_argument("-q", "--qos", type=int, choices=(0, 1, 2), default=0)
-    pub.add_argument("-r", "--retain", action="store_true")
+    pub.add_argument(
+        "-q", "--qos", type=int, choices=(0, 1, 2), default=0, help="QoS of the publish (0)"
+    )
+    pub.add_argument("-r", "--retain", action="store_true", help="ask the broker to retain it")
     pub.set_defaults(func=cmd_pub)
 
     sb = sub.add_parser(
@@ -794,7 +814,9 @@ def add_lab_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     sb.add_argument("--help", action="help", help="show this help and exit")
     _modem_options(sb)
     _broker_options(sb, "many")
-    sb.add_argument("-q", "--qos", type=int, choices=(0, 1, 2), default=0)
+    sb.add_argument(
+        "-q", "--qos", type=int, choices=(0, 1, 2), default=0, help="QoS of the subscription (0)"
+    )
     sb.add_argument("-C", "--count", type=int, help="exit after this many messages")
     sb.add_argument(
         "-W", "--wait", type=float, help="exit (non-zero if short of -C, or none) after S s"
@@ -808,14 +830,14 @@ def add_lab_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="interactive AT terminal",
         description="Type AT commands and see the answers; unsolicited lines (URCs) are shown "
         "as they arrive (prefixed '<<'); line editing and history when stdin is a terminal. "
-        "Reads commands from stdin when it is not a terminal. The masked wire transcript is "
-        "saved on exit.",
+        "Reads commands from stdin when it is not a terminal; then it exits non-zero if a "
+        "command failed. --transcript FILE saves the masked wire transcript on exit.",
     )
     _modem_options(at)
     at.add_argument(
         "--transcript",
         metavar="FILE",
-        help="where to save the transcript ('-': nowhere; default modemqtt-at-DATE.txt)",
+        help="save the masked wire transcript to FILE on exit (default: not saved)",
     )
     at.add_argument(
         "--history",
@@ -974,9 +996,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Output(quiet=args.quiet, as_json=args.json)
     try:
         return func(args, out)
-    except (ModemError, CliError) as exc:
+    except ModemError as exc:
+        # The public exception's name (PortError, ModemTimeout, ...) as in the API's docs.
         kind = type(exc).__name__
         print(f"modemqtt: error: {kind}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except CliError as exc:
+        print(f"modemqtt: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     except (ValueError, OSError, LookupError) as exc:
         print(f"modemqtt: error: {exc}", file=sys.stderr, flush=True)

@@ -623,7 +623,7 @@ impl AliyunOptions {
             let (lo, hi) = rev.request_timeout_range();
             if !(lo..=hi).contains(&t) {
                 return Err(Error::invalid(format!(
-                    "request_timeout: {t} ms is outside {lo}..={hi} on {}",
+                    "request_timeout: {t} ms is out of range (must be {lo} to {hi} on {})",
                     rev.profile()
                 )));
             }
@@ -644,7 +644,9 @@ impl AliyunOptions {
         if self.poll_interval < Duration::from_millis(10)
             || self.poll_interval > Duration::from_secs(3600)
         {
-            return Err(Error::invalid("poll_interval: must be 0.01..=3600 seconds"));
+            return Err(Error::invalid(
+                "poll_interval: must be 0.01 to 3600 seconds",
+            ));
         }
         let (lo, hi) = if self.uses_autoyield(rev) {
             AUTOYIELD_TIMEOUT
@@ -653,7 +655,7 @@ impl AliyunOptions {
         };
         if !(lo..=hi).contains(&self.yield_timeout) {
             return Err(Error::invalid(format!(
-                "yield_timeout: {} ms is outside {lo}..={hi}",
+                "yield_timeout: {} ms is out of range (must be {lo} to {hi})",
                 self.yield_timeout
             )));
         }
@@ -666,7 +668,7 @@ impl AliyunOptions {
         let (lo, hi) = AUTOYIELD_SECS;
         if !(lo..=hi).contains(&self.auto_yield_interval) {
             return Err(Error::invalid(format!(
-                "auto_yield_interval: {} s is outside {lo}..={hi}",
+                "auto_yield_interval: {} s is out of range (must be {lo} to {hi})",
                 self.auto_yield_interval
             )));
         }
@@ -1486,7 +1488,7 @@ impl Drop for AliyunCoap {
 fn check_coap_timeout(t: Duration) -> Result<()> {
     if t.is_zero() || t > Duration::from_secs(60) {
         return Err(Error::invalid(format!(
-            "timeout: {t:?} is outside (0, 60] seconds (AT+CCSEND / AT+CCAUTH allow 1..=60000 ms)"
+            "timeout: {t:?} is out of range (must be more than 0 and at most 60 seconds: AT+CCSEND / AT+CCAUTH take 1 to 60000 ms)"
         )));
     }
     Ok(())

@@ -241,6 +241,17 @@ fn failed_subscribe_ack_is_an_mqtt_error() {
 fn payloads_are_escaped_or_refused_before_sending() {
     let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
     let (client, modem, _engine) = open_client(queue);
+    assert!(matches!(
+        client.publish("/t", b"x", 0, false, None),
+        Err(Error::NotConnected("publish"))
+    ));
+    assert!(modem.inputs_text().is_empty());
+    // The scripted modem answers the connect sequence of these options.
+    let mut opts = ConnectOptions::new("x", 1883);
+    opts.keepalive = 180;
+    opts.clean_session = false;
+    client.connect(opts).expect("connect");
+    let sent = modem.inputs_text().len();
     for bad in [&b"a\rb"[..], b"a\nb", b"a\x1ab", b"\xff\xfe"] {
         let e = client
             .publish("/t", bad, 0, false, None)
@@ -259,7 +270,6 @@ fn payloads_are_escaped_or_refused_before_sending() {
             .expect_err("refused");
         assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
     }
-    assert!(modem.inputs_text().is_empty());
     // AT+CCSEND's message takes `\"` for a quote, as seeds/000 §4.5's example prints:
     // AT+CCSEND="update","{\"light \":\"open\"}",2000
     assert_eq!(
@@ -267,6 +277,11 @@ fn payloads_are_escaped_or_refused_before_sending() {
         Some(r#"{"light ":"open"}"#)
     );
     assert!(payload_param("payload", br"a\b", true).is_err());
+    assert_eq!(
+        modem.inputs_text().len(),
+        sent,
+        "nothing sent for refused payloads"
+    );
     let line = build(
         "AT+CCSEND",
         &[

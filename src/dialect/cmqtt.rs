@@ -387,13 +387,13 @@ impl Context {
         if let Some(t) = options.op_timeout {
             if !(20..=120).contains(&t) {
                 return Err(Error::invalid(format!(
-                    "op_timeout: {t} is outside 20..=120 seconds"
+                    "op_timeout: {t} s is out of range (must be 20 to 120 seconds)"
                 )));
             }
         }
         if !(60..=180).contains(&options.publish_timeout) {
             return Err(Error::invalid(format!(
-                "publish_timeout: {} is outside 60..=180 seconds",
+                "publish_timeout: {} s is out of range (must be 60 to 180 seconds)",
                 options.publish_timeout
             )));
         }

@@ -532,21 +532,23 @@ impl Context {
         if let Some(c) = q.pdp_context {
             if !(1..=16).contains(&c) {
                 return Err(Error::invalid(format!(
-                    "pdp_context: {c} is outside 1..=16"
+                    "pdp_context: {c} is out of range (must be 1 to 16)"
                 )));
             }
         }
         if let Some(t) = q.packet_timeout {
             if !(1..=60).contains(&t) {
                 return Err(Error::invalid(format!(
-                    "packet_timeout: {t} is outside 1..=60 seconds"
+                    "packet_timeout: {t} s is out of range (must be 1 to 60 seconds)"
                 )));
             }
         }
         // seeds/004 §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`.
         if let Some(r) = q.retries {
             if !(1..=10).contains(&r) {
-                return Err(Error::invalid(format!("retries: {r} is outside 1..=10")));
+                return Err(Error::invalid(format!(
+                    "retries: {r} is out of range (must be 1 to 10)"
+                )));
             }
         }
         if let Some(a) = &q.aliauth {
@@ -1021,7 +1023,7 @@ impl Backend for QmtClient {
         };
         if let Some(tls) = &opts.tls {
             if tls.context.is_some_and(|c| c > 5) {
-                return Err(Error::invalid("tls context: must be 0..=5 on QMT"));
+                return Err(Error::invalid("tls context: must be 0 to 5 on QMT"));
             }
         }
         if let Some(p) = &opts.password {

@@ -424,7 +424,7 @@ impl Engine {
         if deadline <= started {
             return Err(Error::Timeout {
                 command: text,
-                waited_for: "a turn (the caller's time was up before it was sent)".into(),
+                waited_for: "its turn (the caller's time was up before it was sent)".into(),
                 timeout,
             });
         }
@@ -510,7 +510,7 @@ impl Engine {
             if Instant::now() >= deadline {
                 return Err(Error::Timeout {
                     command: text.to_string(),
-                    waited_for: "a turn (another command is still running)".into(),
+                    waited_for: "its turn (another command is still running)".into(),
                     timeout,
                 });
             }

@@ -4,7 +4,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 
 use super::{topic, Backend, ClientEvent, ClientOptions, ConnectOptions, Message};
 use crate::error::{Error, Result};
@@ -16,14 +16,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The inbound queues of one client.
+///
+/// Every message goes to `waiting` (read by `wait_message` / `messages`) and, while a
+/// callback is attached, also to `for_callback`. Both hold at most `queue_size` messages:
+/// - no callback: a message that finds `waiting` full is dropped (counted);
+/// - callback attached: a message that finds `for_callback` full is dropped (counted: the
+///   callback is that far behind); otherwise the oldest unread copy in a full `waiting`
+///   gives way to it, uncounted, because the callback has the message.
+struct Inbox {
+    /// Unread messages for the waiters, oldest first, each with its sequence number.
+    waiting: VecDeque<(u64, Message)>,
+    /// Messages not yet passed to the callback.
+    for_callback: VecDeque<Message>,
+    callback: bool,
+    next_seq: u64,
+}
+
 /// State shared between a client's API, the reader thread (which reports URC-born events
 /// here and must never block) and the reconnect worker.
 pub struct ClientShared {
     pub index: u8,
-    inbox_tx: Sender<Message>,
-    inbox_rx: Receiver<Message>,
-    /// Messages taken off the inbox by `wait_message` that did not match its filter.
-    held: Mutex<VecDeque<Message>>,
+    queue_size: usize,
+    inbox: Mutex<Inbox>,
+    /// Told each time a message is queued for the waiters.
+    arrived: Condvar,
     dropped: AtomicU64,
     received: AtomicU64,
     published: AtomicU64,
@@ -43,12 +60,16 @@ pub type RoomListener = Arc<dyn Fn() + Send + Sync>;
 
 impl ClientShared {
     pub fn new(index: u8, queue_size: usize) -> Arc<Self> {
-        let (inbox_tx, inbox_rx) = bounded(queue_size.max(1));
         Arc::new(ClientShared {
             index,
-            inbox_tx,
-            inbox_rx,
-            held: Mutex::new(VecDeque::new()),
+            queue_size: queue_size.max(1),
+            inbox: Mutex::new(Inbox {
+                waiting: VecDeque::new(),
+                for_callback: VecDeque::new(),
+                callback: false,
+                next_seq: 0,
+            }),
+            arrived: Condvar::new(),
             dropped: AtomicU64::new(0),
             received: AtomicU64::new(0),
             published: AtomicU64::new(0),
@@ -73,9 +94,33 @@ impl ClientShared {
     /// Called by the dialect (on the reader thread) for each reassembled message.
     pub fn deliver(&self, msg: Message) {
         self.received.fetch_add(1, Ordering::Relaxed);
-        match self.inbox_tx.try_send(msg) {
-            Ok(()) => self.emit(ClientEvent::MessageQueued),
-            Err(_) => {
+        let queued = {
+            let mut inbox = lock(&self.inbox);
+            let cap = self.queue_size;
+            let room = if inbox.callback {
+                inbox.for_callback.len() < cap
+            } else {
+                inbox.waiting.len() < cap
+            };
+            if room {
+                if inbox.callback {
+                    inbox.for_callback.push_back(msg.clone());
+                    if inbox.waiting.len() >= cap {
+                        inbox.waiting.pop_front();
+                    }
+                }
+                let seq = inbox.next_seq;
+                inbox.next_seq += 1;
+                inbox.waiting.push_back((seq, msg));
+            }
+            room
+        };
+        match queued {
+            true => {
+                self.arrived.notify_all();
+                self.emit(ClientEvent::MessageQueued);
+            }
+            false => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n == 1 || n.is_power_of_two() {
                     log::warn!(
@@ -166,19 +211,24 @@ impl ClientShared {
         ClientStats {
             received: self.received(),
             dropped: self.dropped(),
-            queued: (self.inbox_rx.len() + lock(&self.held).len()) as u64,
+            queued: lock(&self.inbox).waiting.len() as u64,
             published: self.published.load(Ordering::Relaxed),
             disconnects: self.disconnects.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
         }
     }
 
-    /// How many more messages the inbox takes before it is full.
+    /// How many more messages the client takes before it drops one: room in the
+    /// callback's queue while a callback is attached (unread copies for the waiters give
+    /// way then), else room in the waiters' queue.
     pub fn free_capacity(&self) -> usize {
-        self.inbox_tx
-            .capacity()
-            .unwrap_or(usize::MAX)
-            .saturating_sub(self.inbox_tx.len())
+        let inbox = lock(&self.inbox);
+        let used = if inbox.callback {
+            inbox.for_callback.len()
+        } else {
+            inbox.waiting.len()
+        };
+        self.queue_size.saturating_sub(used)
     }
 
     /// `f` runs (on the consumer's thread; it must not block) each time a message leaves
@@ -194,12 +244,38 @@ impl ClientShared {
         }
     }
 
-    /// Takes the next queued message without waiting.
-    pub fn try_next(&self) -> Option<Message> {
-        if let Some(m) = lock(&self.held).pop_front() {
-            return Some(m);
+    /// Attaches or detaches the callback consumer. While attached, every message is also
+    /// queued for [`next_for_callback`](Self::next_for_callback); attaching passes the
+    /// messages already waiting to it too; detaching forgets what it had not taken (the
+    /// waiters still have their copies).
+    pub fn set_callback_attached(&self, on: bool) {
+        {
+            let mut inbox = lock(&self.inbox);
+            if on && !inbox.callback {
+                let copies: VecDeque<Message> =
+                    inbox.waiting.iter().map(|(_, m)| m.clone()).collect();
+                inbox.for_callback = copies;
+            } else if !on {
+                inbox.for_callback.clear();
+            }
+            inbox.callback = on;
         }
-        let m = self.inbox_rx.try_recv().ok();
+        // The room a buffer-mode reader sees may have changed.
+        self.took_one();
+    }
+
+    /// Takes the next message for the callback, if one is attached and a message waits.
+    pub fn next_for_callback(&self) -> Option<Message> {
+        let m = lock(&self.inbox).for_callback.pop_front();
+        if m.is_some() {
+            self.took_one();
+        }
+        m
+    }
+
+    /// Takes the next message queued for the waiters without waiting.
+    pub fn try_next(&self) -> Option<Message> {
+        let m = lock(&self.inbox).waiting.pop_front().map(|(_, m)| m);
         if m.is_some() {
             self.took_one();
         }
@@ -209,26 +285,33 @@ impl ClientShared {
     /// Waits for the next message (matching `filter`, if given) until `deadline`.
     /// Messages that do not match stay queued, in order, for later calls.
     pub fn next_message(&self, filter: Option<&str>, deadline: Instant) -> Option<Message> {
-        {
-            let mut held = lock(&self.held);
-            if let Some(pos) = held
-                .iter()
-                .position(|m| filter.is_none_or(|f| topic::matches(f, &m.topic)))
-            {
-                return held.remove(pos);
-            }
-        }
+        let matches = |m: &Message| filter.is_none_or(|f| topic::matches(f, &m.topic));
+        let mut inbox = lock(&self.inbox);
+        // Messages with a lower sequence number were looked at already and did not match.
+        let mut scanned = 0u64;
         loop {
-            match self.inbox_rx.recv_deadline(deadline) {
-                Ok(m) => {
-                    self.took_one();
-                    if filter.is_none_or(|f| topic::matches(f, &m.topic)) {
-                        return Some(m);
-                    }
-                    lock(&self.held).push_back(m);
-                }
-                Err(_) => return None,
+            let start = inbox.waiting.partition_point(|(seq, _)| *seq < scanned);
+            let found = inbox
+                .waiting
+                .iter()
+                .skip(start)
+                .position(|(_, m)| matches(m))
+                .and_then(|pos| inbox.waiting.remove(start + pos));
+            if let Some((_, m)) = found {
+                drop(inbox);
+                self.took_one();
+                return Some(m);
             }
+            scanned = inbox.next_seq;
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            inbox = self
+                .arrived
+                .wait_timeout(inbox, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -240,7 +323,7 @@ pub struct ClientStats {
     pub received: u64,
     /// Messages dropped because the inbound queue was full.
     pub dropped: u64,
-    /// Messages waiting in the inbound queue.
+    /// Messages waiting unread for `wait_message` / `messages`.
     pub queued: u64,
     /// Publishes the broker acknowledged (QoS 0: the modem reported them sent).
     pub published: u64,
@@ -366,6 +449,17 @@ impl MqttClient {
         Ok(())
     }
 
+    /// Refuses an operation that needs a connection when the user has none: `connect()`
+    /// never called or failed, or `disconnect()` called. A link that was lost while a
+    /// connection is wanted goes to the modem (it may be back, e.g. reconnected by the
+    /// reconnect worker or by Alibaba firmware itself).
+    fn check_wanted(&self, operation: &'static str) -> Result<()> {
+        if !self.shared.wanted.load(Ordering::SeqCst) {
+            return Err(Error::NotConnected(operation));
+        }
+        Ok(())
+    }
+
     pub fn connect(&self, opts: ConnectOptions) -> Result<()> {
         self.check_open()?;
         opts.validate(self.backend.capabilities())?;
@@ -435,6 +529,7 @@ impl MqttClient {
             )));
         }
         check_timeout(timeout)?;
+        self.check_wanted("publish")?;
         let _op = self.op("publish", timeout)?;
         self.backend
             .publish(topic_name, payload, qos, retain, timeout)?;
@@ -454,6 +549,7 @@ impl MqttClient {
             super::check_qos("qos", *q, caps)?;
         }
         check_timeout(timeout)?;
+        self.check_wanted("subscribe")?;
         let _op = self.op("subscribe", timeout)?;
         self.backend.subscribe(topics, timeout)?;
         let mut subs = lock(&self.subscriptions);
@@ -475,6 +571,7 @@ impl MqttClient {
             super::check_len("topic", t.len(), (1, caps.topic_max))?;
         }
         check_timeout(timeout)?;
+        self.check_wanted("unsubscribe")?;
         let _op = self.op("unsubscribe", timeout)?;
         self.backend.unsubscribe(topics, timeout)?;
         lock(&self.subscriptions).retain(|(s, _)| !topics.contains(s));
@@ -635,5 +732,118 @@ fn reconnect_worker(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+
+    fn msg(topic: &str, n: u8) -> Message {
+        Message {
+            topic: topic.into(),
+            payload: vec![n],
+            qos: Some(1),
+            retain: Some(false),
+            client_index: 0,
+            received_at: SystemTime::now(),
+        }
+    }
+
+    fn payloads(it: impl Iterator<Item = Message>) -> Vec<u8> {
+        it.map(|m| m.payload[0]).collect()
+    }
+
+    #[test]
+    fn without_callback_a_full_queue_drops_the_new_message() {
+        let s = ClientShared::new(0, 2);
+        for n in 0..3 {
+            s.deliver(msg("t", n));
+        }
+        assert_eq!(
+            (s.dropped(), s.stats().queued, s.free_capacity()),
+            (1, 2, 0)
+        );
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0, 1]);
+    }
+
+    #[test]
+    fn with_callback_each_consumer_sees_every_message_and_old_copies_give_way() {
+        let s = ClientShared::new(0, 2);
+        s.set_callback_attached(true);
+        let mut to_callback = Vec::new();
+        for n in 0..3 {
+            s.deliver(msg("t", n));
+            to_callback.extend(s.next_for_callback().map(|m| m.payload[0]));
+        }
+        assert_eq!(to_callback, [0, 1, 2]);
+        // The oldest unread copy gave way, uncounted: the callback had it.
+        assert_eq!(
+            (s.dropped(), s.stats().queued, s.free_capacity()),
+            (0, 2, 2)
+        );
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [1, 2]);
+    }
+
+    #[test]
+    fn a_callback_queue_that_is_full_drops_and_counts() {
+        let s = ClientShared::new(0, 2);
+        s.set_callback_attached(true);
+        for n in 0..3 {
+            s.deliver(msg("t", n));
+        }
+        assert_eq!(s.dropped(), 1);
+        assert_eq!(
+            payloads(std::iter::from_fn(|| s.next_for_callback())),
+            [0, 1]
+        );
+    }
+
+    #[test]
+    fn attaching_passes_queued_messages_and_detaching_keeps_the_copies() {
+        let s = ClientShared::new(0, 4);
+        s.deliver(msg("t", 0));
+        s.deliver(msg("t", 1));
+        s.set_callback_attached(true);
+        s.deliver(msg("t", 2));
+        assert_eq!(
+            payloads(std::iter::from_fn(|| s.next_for_callback())),
+            [0, 1, 2]
+        );
+        s.deliver(msg("t", 3));
+        s.set_callback_attached(false);
+        assert!(s.next_for_callback().is_none());
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_filtered_wait_leaves_other_messages_queued_in_order() {
+        let s = ClientShared::new(0, 8);
+        s.deliver(msg("a", 0));
+        s.deliver(msg("b", 1));
+        s.deliver(msg("a", 2));
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            s.next_message(Some("b"), soon).map(|m| m.payload[0]),
+            Some(1)
+        );
+        assert!(s.next_message(Some("c"), Instant::now()).is_none());
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0, 2]);
+    }
+
+    #[test]
+    fn a_waiter_is_woken_by_a_message_from_another_thread() {
+        let s = ClientShared::new(0, 8);
+        let s2 = s.clone();
+        let t = std::thread::spawn(move || {
+            s2.next_message(Some("x/+"), Instant::now() + Duration::from_secs(30))
+        });
+        s.deliver(msg("y", 0));
+        s.deliver(msg("x/1", 1));
+        let got = t.join().expect("waiter");
+        assert_eq!(got.map(|m| m.payload[0]), Some(1));
+        assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [0]);
     }
 }

@@ -220,9 +220,17 @@ pub trait Backend: Send + Sync {
 }
 
 pub(crate) fn check_len(what: &str, value: usize, (min, max): (usize, usize)) -> Result<()> {
-    if value < min || value > max {
+    if value == 0 && min > 0 {
+        return Err(Error::invalid(format!("{what}: must not be empty")));
+    }
+    if value < min {
         return Err(Error::invalid(format!(
-            "{what}: length {value} bytes is outside {min}..={max}"
+            "{what}: {value} bytes is too short (at least {min} bytes)"
+        )));
+    }
+    if value > max {
+        return Err(Error::invalid(format!(
+            "{what}: {value} bytes is too long (at most {max} bytes)"
         )));
     }
     Ok(())
@@ -232,7 +240,7 @@ pub(crate) fn check_len(what: &str, value: usize, (min, max): (usize, usize)) ->
 pub(crate) fn check_client(caps: &Capabilities, index: u8, client_id: &str) -> Result<()> {
     if index >= caps.clients {
         return Err(Error::invalid(format!(
-            "index: {index} is outside 0..={} on {}",
+            "index: {index} is out of range (must be 0 to {} on {})",
             caps.clients - 1,
             caps.profile
         )));
@@ -244,7 +252,7 @@ pub(crate) fn check_client(caps: &Capabilities, index: u8, client_id: &str) -> R
 pub(crate) fn check_qos(what: &str, qos: u8, caps: &Capabilities) -> Result<()> {
     if qos > caps.max_qos {
         return Err(Error::invalid(format!(
-            "{what}: {qos} is not supported (0..={} on {})",
+            "{what}: {qos} is not supported (at most {} on {})",
             caps.max_qos, caps.profile
         )));
     }
@@ -291,12 +299,12 @@ impl ConnectOptions {
             ));
         }
         if self.port == 0 {
-            return Err(Error::invalid("port: must be 1..=65535"));
+            return Err(Error::invalid("port: must be 1 to 65535"));
         }
         let (kmin, kmax) = caps.keepalive;
         if self.keepalive < kmin || self.keepalive > kmax {
             return Err(Error::invalid(format!(
-                "keepalive: {} is outside {kmin}..={kmax} seconds on {}",
+                "keepalive: {} s is out of range (must be {kmin} to {kmax} seconds on {})",
                 self.keepalive, caps.profile
             )));
         }

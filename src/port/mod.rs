@@ -147,7 +147,7 @@ fn open_serial(path: &str, baudrate: u32) -> Result<OpenedPort> {
     let port = serialport::new(path, baudrate)
         .timeout(READ_POLL)
         .open_native()
-        .map_err(|e| Error::Port(format!("cannot open {path}: {e}")))?;
+        .map_err(|e| Error::Port(format!("cannot open {path}: {}", open_error_text(&e))))?;
     let reader = port
         .try_clone_native()
         .map_err(|e| Error::Port(format!("cannot clone {path}: {e}")))?;
@@ -161,6 +161,17 @@ fn open_serial(path: &str, baudrate: u32) -> Result<OpenedPort> {
         guard: None,
         waker: Some(waker),
     })
+}
+
+/// The reason a serial port did not open, in words a user knows: the OS's ENOTTY text
+/// ("Not a typewriter", "Inappropriate ioctl for device") means the path is no serial port.
+fn open_error_text(e: &serialport::Error) -> String {
+    let d = e.description.to_ascii_lowercase();
+    if d.contains("typewriter") || d.contains("inappropriate ioctl") {
+        "not a serial port".to_string()
+    } else {
+        e.to_string()
+    }
 }
 
 fn open_sim(profile: &str) -> Result<OpenedPort> {

@@ -19,7 +19,8 @@ pub struct Callbacks {
     pub on_message: Mutex<Option<Py<PyAny>>>,
     pub on_disconnect: Mutex<Option<Py<PyAny>>>,
     pub on_connect: Mutex<Option<Py<PyAny>>>,
-    /// Set while `on_message` is set: messages go to it rather than stay queued.
+    /// Set while `on_message` is set: every message goes to it (and a copy stays queued for
+    /// `wait_message` / `messages`).
     pub has_on_message: AtomicBool,
     /// Set while a drain of the inbox is scheduled, so one burst makes one item.
     pub drain_scheduled: AtomicBool,
@@ -132,7 +133,9 @@ fn handle(py: Python<'_>, item: Item) {
                 return;
             };
             while cbs.has_on_message.load(Ordering::SeqCst) {
-                let Some(m) = shared.try_next() else { break };
+                let Some(m) = shared.next_for_callback() else {
+                    break;
+                };
                 call(py, &cbs.on_message, |py| {
                     let msg = Bound::new(py, Message::from_core(m))?;
                     pyo3::types::PyTuple::new(py, [msg])

@@ -12,6 +12,7 @@ pyo3::create_exception!(modemqtt, ModemTimeout, ModemError);
 pyo3::create_exception!(modemqtt, CommandError, ModemError);
 pyo3::create_exception!(modemqtt, MqttError, ModemError);
 pyo3::create_exception!(modemqtt, PortError, ModemError);
+pyo3::create_exception!(modemqtt, NotConnectedError, ModemError);
 pyo3::create_exception!(modemqtt, ProtocolError, ModemError);
 pyo3::create_exception!(modemqtt, ReplayMismatch, ModemError);
 
@@ -62,6 +63,7 @@ pub fn to_py(e: Error) -> PyErr {
             with_attrs(MqttError::new_err(msg), &attrs)
         }),
         Error::Port(_) => PortError::new_err(msg),
+        Error::NotConnected(_) => NotConnectedError::new_err(msg),
         Error::Protocol(_) => ProtocolError::new_err(msg),
         Error::Closed(_) | Error::Other(_) => ModemError::new_err(msg),
         Error::Interrupted(_) => super::take_pending_signal()
@@ -84,6 +86,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CommandError", py.get_type::<CommandError>())?;
     m.add("MqttError", py.get_type::<MqttError>())?;
     m.add("PortError", py.get_type::<PortError>())?;
+    m.add("NotConnectedError", py.get_type::<NotConnectedError>())?;
     m.add("ProtocolError", py.get_type::<ProtocolError>())?;
     m.add("ReplayMismatch", py.get_type::<ReplayMismatch>())?;
     Ok(())

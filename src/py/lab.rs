@@ -17,5 +17,11 @@ fn dialects() -> Vec<(&'static str, &'static str)> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dialects, m)?)?;
+    // A helper of the CLI and the pytest plugin, not part of the package's API: keep it out
+    // of `_core.__all__` (pyo3 lists every added function there).
+    let all = m.index()?;
+    if all.contains("dialects")? {
+        all.del_item(all.index("dialects")?)?;
+    }
     Ok(())
 }

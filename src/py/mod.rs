@@ -11,6 +11,7 @@ pub mod sim;
 pub mod types;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
@@ -75,11 +76,47 @@ pub(crate) fn blocking<R: Send>(
 
 static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 
+/// The levels of the Python loggers `modemqtt.sim` and `modemqtt.broker` (as
+/// `log::LevelFilter as usize`), read when logging is (re)configured. Records of those
+/// groups above them are dropped without calling into Python: the virtual modem's and the
+/// broker's threads log busily, also while the interpreter shuts down.
+static SIM_LEVEL: AtomicUsize = AtomicUsize::new(log::LevelFilter::Warn as usize);
+static BROKER_LEVEL: AtomicUsize = AtomicUsize::new(log::LevelFilter::Warn as usize);
+
+fn python_level(py: Python<'_>, logger: &str) -> PyResult<log::LevelFilter> {
+    let level: i64 = py
+        .import("logging")?
+        .call_method1("getLogger", (logger,))?
+        .call_method0("getEffectiveLevel")?
+        .extract()?;
+    Ok(match level {
+        i64::MIN..=5 => log::LevelFilter::Trace,
+        6..=10 => log::LevelFilter::Debug,
+        11..=20 => log::LevelFilter::Info,
+        21..=30 => log::LevelFilter::Warn,
+        31..=40 => log::LevelFilter::Error,
+        _ => log::LevelFilter::Off,
+    })
+}
+
+fn refresh_group_levels(py: Python<'_>) {
+    for (name, slot) in [
+        ("modemqtt.sim", &SIM_LEVEL),
+        ("modemqtt.broker", &BROKER_LEVEL),
+    ] {
+        match python_level(py, name) {
+            Ok(level) => slot.store(level as usize, Ordering::Relaxed),
+            Err(e) => log::debug!("cannot read the level of logger {name}: {e}"),
+        }
+    }
+}
+
 /// pyo3-log caches Python loggers and their levels; logging configured after import is
-/// picked up when a modem is opened.
+/// picked up when a modem (or a virtual modem) is opened.
 pub fn reset_log_cache() {
     if let Some(h) = LOG_RESET.get() {
         h.reset();
+        Python::attach(refresh_group_levels);
     }
 }
 
@@ -90,26 +127,108 @@ fn flush_logs(py: Python<'_>) {
     py.detach(|| log::logger().flush());
 }
 
+/// Whether a record of `level` for `target` (after routing) passes the group gate.
+fn group_allows(target: &str, level: log::Level) -> bool {
+    let slot = if target.starts_with("modemqtt::sim") || target.starts_with("modemqtt.sim") {
+        &SIM_LEVEL
+    } else if target.starts_with("modemqtt::broker") || target.starts_with("modemqtt.broker") {
+        &BROKER_LEVEL
+    } else {
+        return true;
+    };
+    (level as usize) <= slot.load(Ordering::Relaxed)
+}
+
+/// Where the logs of the virtual modem's and the embedded broker's dependencies go: under
+/// `modemqtt.sim` and `modemqtt.broker`, which the package sets to WARNING at import, so
+/// `logging.basicConfig(level=logging.DEBUG)` does not show their internals. rumqttd
+/// reports every client disconnect as an error: its records are demoted to DEBUG.
+const ROUTES: &[(&str, &str, Option<log::Level>)] = &[
+    ("rumqttc", "modemqtt::sim::rumqttc", None),
+    ("rustls", "modemqtt::sim::rustls", None),
+    (
+        "rumqttd",
+        "modemqtt::broker::rumqttd",
+        Some(log::Level::Debug),
+    ),
+    ("tracing", "modemqtt::broker::tracing", None),
+];
+
+fn route(target: &str) -> Option<(String, Option<log::Level>)> {
+    ROUTES.iter().find_map(|(prefix, to, level)| {
+        let rest = target.strip_prefix(prefix)?;
+        (rest.is_empty() || rest.starts_with("::")).then(|| (format!("{to}{rest}"), *level))
+    })
+}
+
+/// pyo3-log with the targets of [`ROUTES`] renamed.
+struct Routed(pyo3_log::Logger);
+
+impl log::Log for Routed {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        match route(metadata.target()) {
+            Some((target, level)) => {
+                let level = level.map_or(metadata.level(), |l| metadata.level().max(l));
+                group_allows(&target, level)
+                    && self.0.enabled(
+                        &log::Metadata::builder()
+                            .level(level)
+                            .target(&target)
+                            .build(),
+                    )
+            }
+            None => group_allows(metadata.target(), metadata.level()) && self.0.enabled(metadata),
+        }
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        match route(record.target()) {
+            Some((target, level)) => {
+                let level = level.map_or(record.level(), |l| record.level().max(l));
+                if group_allows(&target, level) {
+                    self.0.log(
+                        &log::Record::builder()
+                            .args(*record.args())
+                            .level(level)
+                            .target(&target)
+                            .module_path(record.module_path())
+                            .file(record.file())
+                            .line(record.line())
+                            .build(),
+                    );
+                }
+            }
+            None => {
+                if group_allows(record.target(), record.level()) {
+                    self.0.log(record);
+                }
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn install_logging(py: Python<'_>) -> PyResult<pyo3_log::ResetHandle> {
+    let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?
+        .filter(log::LevelFilter::Trace);
+    let handle = logger.reset_handle();
+    // Records reach Python from a thread of their own (see logq.rs).
+    log::set_boxed_logger(Box::new(logq::Queued::new(Routed(logger))))
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    log::set_max_level(log::LevelFilter::Trace);
+    Ok(handle)
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     if LOG_RESET.get().is_none() {
-        match pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)
-            .map(|l| {
-                // The embedded broker reports every client disconnect as an error.
-                l.filter(log::LevelFilter::Trace)
-                    .filter_target("rumqttd".into(), log::LevelFilter::Off)
-            })
-            .and_then(|l| {
-                let handle = l.reset_handle();
-                log::set_boxed_logger(Box::new(logq::Queued::new(l)))
-                    .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-                log::set_max_level(log::LevelFilter::Trace);
-                Ok(handle)
-            }) {
+        match install_logging(py) {
             Ok(h) => {
                 let _ = LOG_RESET.set(h);
+                refresh_group_levels(py);
             }
             Err(e) => log::debug!("logging bridge not installed: {e}"),
         }

@@ -43,12 +43,16 @@ impl Modem {
     #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, dialect = "auto", *, record = None))]
     fn new(
         py: Python<'_>,
-        port: String,
+        port: std::path::PathBuf,
         baudrate: i64,
         timeout: f64,
         dialect: &str,
         record: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
+        // A str, or any os.PathLike (pathlib.Path) naming a device.
+        let port = port.into_os_string().into_string().map_err(|p| {
+            value_error(format!("port: {} is not valid UTF-8", p.to_string_lossy()))
+        })?;
         let baud = int_in("baudrate", baudrate, 50, 20_000_000)? as u32;
         let timeout = seconds("timeout", timeout)?;
         super::reset_log_cache();
@@ -106,16 +110,23 @@ impl Modem {
         Ok(Response::from_core(&r))
     }
 
+    /// Asks the modem who it is (`AT+CGMI`, `AT+CGMM`, `AT+CGMR`, `AT+CGSN`): manufacturer,
+    /// model, revision, IMEI, and the MQTT command family (dialect) in use.
     fn info(&self, py: Python<'_>) -> PyResult<ModemInfo> {
         let m = self.inner.clone();
         blocking(py, move || m.info()).map(ModemInfo::from_core)
     }
 
+    /// The signal quality from `AT+CSQ`: `.rssi` (0-31, 99 unknown), `.rssi_dbm` and
+    /// `.ber` (`None` when the modem does not know).
     fn signal_quality(&self, py: Python<'_>) -> PyResult<SignalQuality> {
         let m = self.inner.clone();
         blocking(py, move || m.signal_quality()).map(SignalQuality::from_core)
     }
 
+    /// Polls the network registration state (`AT+CREG?`, `AT+CGREG?`, `AT+CEREG?`) until
+    /// the modem is registered and returns `"home"` or `"roaming"`; raises ModemTimeout
+    /// after `timeout` seconds.
     #[pyo3(signature = (timeout = 60.0))]
     fn wait_registered(&self, py: Python<'_>, timeout: f64) -> PyResult<&'static str> {
         let t = seconds("timeout", timeout)?;
@@ -197,11 +208,15 @@ impl Modem {
             .join("\n")
     }
 
-    /// Opens MQTT client `index` on the modem's family.
+    /// Opens MQTT client `index` on the modem's family. Nothing is sent before `connect()`.
+    ///
+    /// `reconnect_delay` is (first, longest) wait in seconds between automatic reconnects;
+    /// `queue_size` bounds the messages waiting unread (see `MqttClient.on_message`).
     #[pyo3(signature = (client_id, index = 0, *, auto_reconnect = false, reconnect_delay = (1.0, 30.0),
         check_utf8 = None, op_timeout = None, publish_timeout = 60, queue_size = 10000,
         receive_mode = None, protocol = None, pdp_context = None, packet_timeout = None,
-        retries = None, timeout_notice = None, aliauth = None))]
+        retries = None, timeout_notice = None, aliauth = None),
+        text_signature = "(self, client_id, index=0, *, auto_reconnect=False, reconnect_delay=(1.0, 30.0), check_utf8=None, op_timeout=None, publish_timeout=60, queue_size=10000, receive_mode=None, protocol=None, pdp_context=None, packet_timeout=None, retries=None, timeout_notice=None, aliauth=None)")]
     #[allow(clippy::too_many_arguments)]
     fn mqtt(
         slf: &Bound<'_, Self>,
@@ -625,6 +640,7 @@ impl MqttClient {
         let set = cb.is_some();
         *lock(&self.callbacks.on_message) = cb;
         self.callbacks.has_on_message.store(set, Ordering::SeqCst);
+        self.inner.shared().set_callback_attached(set);
         // Messages queued before the callback was set go to it too.
         if set && !self.callbacks.drain_scheduled.swap(true, Ordering::SeqCst) {
             let shared = Arc::downgrade(self.inner.shared());

@@ -65,6 +65,13 @@ impl PyVirtualModem {
         }
     }
 
+    fn is_closed(&self) -> bool {
+        match &self.inner {
+            Inner::Live(vm) => vm.is_closed(),
+            Inner::Replay(rm) => rm.is_closed(),
+        }
+    }
+
     fn close_inner(&self) {
         match &self.inner {
             Inner::Live(vm) => vm.close(),
@@ -84,6 +91,7 @@ impl PyVirtualModem {
         part_size: i64,
         listen: Option<String>,
     ) -> PyResult<Self> {
+        super::reset_log_cache();
         if let Some(path) = profile.strip_prefix("replay:") {
             return start_replay(py, path.into());
         }
@@ -221,7 +229,7 @@ impl PyVirtualModem {
     fn pdp_deactivate(&self, py: Python<'_>, cid: i64) -> PyResult<()> {
         if !(1..=16).contains(&cid) {
             return Err(PyValueError::new_err(format!(
-                "cid: must be 1..16, got {cid}"
+                "cid: must be 1 to 16, got {cid}"
             )));
         }
         let vm = self.live("pdp_deactivate")?;
@@ -235,7 +243,7 @@ impl PyVirtualModem {
         let code = code
             .map(|c| {
                 u8::try_from(c)
-                    .map_err(|_| PyValueError::new_err(format!("code: must be 0..=255, got {c}")))
+                    .map_err(|_| PyValueError::new_err(format!("code: must be 0 to 255, got {c}")))
             })
             .transpose()?;
         let vm = self.live("force_coap_response")?;
@@ -392,8 +400,21 @@ impl PyVirtualModem {
         Ok(false)
     }
 
+    /// Whether `close()` (or the end of its `with` block) stopped it.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.is_closed()
+    }
+
     fn __repr__(&self) -> String {
+        // Open, it reads like the call that made it; closed, it says so and keeps no URL.
+        let closed = self.is_closed();
         match &self.inner {
+            Inner::Live(vm) if closed => format!(
+                "<closed VirtualModem profile='{}' port='{}'>",
+                vm.profile(),
+                vm.port()
+            ),
             Inner::Live(vm) => {
                 let tcp = vm
                     .tcp_url()
@@ -406,8 +427,39 @@ impl PyVirtualModem {
                     vm.broker_url()
                 )
             }
+            Inner::Replay(rm) if closed => format!(
+                "<closed VirtualModem.replay('{}') on '{}'>",
+                rm.path(),
+                rm.port()
+            ),
             Inner::Replay(rm) => format!("VirtualModem.replay('{}') on '{}'", rm.path(), rm.port()),
         }
+    }
+
+    fn _repr_html_(&self) -> String {
+        let e = super::types::html_escape;
+        let (what, port, broker) = match &self.inner {
+            Inner::Live(vm) => (
+                format!("profile <code>{}</code>", e(vm.profile())),
+                vm.port().to_string(),
+                format!("broker <code>{}</code>", e(vm.broker_url())),
+            ),
+            Inner::Replay(rm) => (
+                format!("replay of <code>{}</code>", e(rm.path())),
+                rm.port().to_string(),
+                "no broker".to_string(),
+            ),
+        };
+        let (colour, state) = if self.is_closed() {
+            ("gray", "closed")
+        } else {
+            ("green", "running")
+        };
+        format!(
+            "<b>VirtualModem</b> {what} on <code>{}</code>, {broker}: \
+             <span style=\"color:{colour}\">{state}</span>",
+            e(&port)
+        )
     }
 }
 

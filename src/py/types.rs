@@ -37,7 +37,9 @@ pub fn type_name(v: &Bound<'_, PyAny>) -> String {
 /// An integer argument checked against its range, with a ValueError naming it.
 pub fn int_in(name: &str, v: i64, min: i64, max: i64) -> PyResult<i64> {
     if v < min || v > max {
-        return Err(value_error(format!("{name}: {v} is outside {min}..={max}")));
+        return Err(value_error(format!(
+            "{name}: {v} is out of range (must be {min} to {max})"
+        )));
     }
     Ok(v)
 }

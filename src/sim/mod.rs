@@ -291,7 +291,7 @@ impl VirtualModem {
             .ok_or_else(|| SimError::UnknownProfile(config.profile.clone()))?;
         if config.part_size == 0 || config.part_size > MAX_PART_SIZE {
             return Err(SimError::InvalidArgument(format!(
-                "part_size must be 1..={MAX_PART_SIZE}, got {}",
+                "part_size: must be 1 to {MAX_PART_SIZE}, got {}",
                 config.part_size
             )));
         }
@@ -402,14 +402,14 @@ impl VirtualModem {
         let clients = self.shared.profile.clients;
         if client_index >= clients {
             return Err(SimError::InvalidArgument(format!(
-                "client_index must be 0..={}, got {client_index}",
+                "client_index: must be 0 to {}, got {client_index}",
                 clients - 1
             )));
         }
         let causes = self.link_causes();
         if !causes.contains(&cause) {
             return Err(SimError::InvalidArgument(format!(
-                "cause must be {}..={} on {}, got {cause}",
+                "cause: must be {} to {} on {}, got {cause}",
                 causes.start(),
                 causes.end(),
                 self.shared.profile.name
@@ -452,7 +452,7 @@ impl VirtualModem {
         }
         if !(1..=16).contains(&cid) {
             return Err(SimError::InvalidArgument(format!(
-                "cid must be 1..=16, got {cid}"
+                "cid: must be 1 to 16, got {cid}"
             )));
         }
         let links = {
@@ -549,6 +549,11 @@ impl VirtualModem {
             published: s.published.load(Ordering::Relaxed),
             delivered: s.delivered.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether [`close`](Self::close) ran.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
     }
 
     /// Stops the threads, closes the links and the pty. Idempotent.

@@ -429,6 +429,11 @@ impl ReplayModem {
     }
 
     /// Stops the reader thread and closes the pty. Idempotent.
+    /// Whether [`close`](Self::close) ran.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
     pub fn close(&self) {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return;

@@ -7,7 +7,15 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from modemqtt import Modem, ModemError, MqttClient, MqttError, VirtualModem, aliyun_sign
+from modemqtt import (
+    Modem,
+    ModemError,
+    MqttClient,
+    MqttError,
+    NotConnectedError,
+    VirtualModem,
+    aliyun_sign,
+)
 from support import run_cli, wait_until
 
 PK = "CwlekguDcv3"
@@ -137,11 +145,20 @@ def test_argument_checks(modem: Modem, vm: VirtualModem) -> None:
             modem.aliyun_mqtt(PK, DN, DS)
 
 
-def test_state_error_when_not_connected(modem: Modem) -> None:
+def test_publish_before_connect_is_refused_before_sending(modem: Modem) -> None:
     with modem.aliyun_mqtt(PK, DN, DS) as c:
-        with pytest.raises(MqttError) as e:
+        before = len(modem.transcript())
+        with pytest.raises(NotConnectedError):
             c.publish(TOPIC, "x")
-        assert (e.value.code, e.value.name) == (-2, "NULL_VALUE_ERROR")
+        assert len(modem.transcript()) == before
+
+
+def test_state_error_from_the_modem_names_the_code(client: MqttClient, vm: VirtualModem) -> None:
+    # The firmware's answer when its MQTT object is gone (e.g. after a reboot nobody saw).
+    vm.refuse("AT+CMPUB", "+CME ERROR: -2")
+    with pytest.raises(MqttError) as e:
+        client.publish(TOPIC, "x")
+    assert (e.value.code, e.value.name) == (-2, "NULL_VALUE_ERROR")
 
 
 def test_wildcard_publish_is_a_topic_format_error(client: MqttClient) -> None:
