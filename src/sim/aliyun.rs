@@ -173,7 +173,7 @@ pub(crate) struct State {
     faults: CoapFaults,
     /// Whether the MQTT login carries a timestamp (the firmware's way); off, the signature
     /// is stable, so a broker can hold it in a password file.
-    sign_timestamp: bool,
+    pub(crate) sign_timestamp: bool,
     /// Revision 1: the saved `AT+CAUTONET` setting (effective from the next start).
     pub(crate) autonet: bool,
     /// Whether the wireless bearer is up now.

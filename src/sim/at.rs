@@ -165,12 +165,17 @@ impl Modem {
         let certs = std::mem::take(&mut self.certs);
         let next_gen = self.next_gen;
         let autonet = self.aliyun.as_ref().map(|a| a.autonet);
+        // How the virtual modem signs (a test setting, not the module's state) stays.
+        let sign_timestamp = self.aliyun.as_ref().map(|a| a.sign_timestamp);
         *self = Modem::new(self.profile);
         self.certs = certs;
         self.next_gen = next_gen;
         // AT+CAUTONET is saved and takes effect at the next start (seeds/000 §5.1).
         if let (Some(a), Some(on)) = (self.aliyun.as_mut(), autonet) {
             a.boot_with_autonet(on);
+        }
+        if let (Some(a), Some(on)) = (self.aliyun.as_mut(), sign_timestamp) {
+            a.sign_timestamp = on;
         }
     }
 

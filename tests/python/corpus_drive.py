@@ -97,7 +97,7 @@ EXTRAS = {
         r"AT\+CMQTTREL=\d",  # and release the index before acquiring it
         r"AT\+CMQTTSTOP",
         r'AT\+CMQTTCFG="(checkUTF8|optimeout|version)",\d,\d+',  # options (issue 14)
-        r'AT\+CSSLCFG="(sslversion|authmode|ignorelocaltime|negotiatetime|enableSNI)",\d,\d+',
+        r'AT\+CSSLCFG="(sslversion|authmode|ignorlocaltime|ignorelocaltime|negotiatetime|enableSNI)",\d,\d+',
         r'AT\+CSSLCFG="(cacert|clientcert|clientkey)",\d,"[^"]+"',
         r'AT\+CCERTDOWN="[^"]+",\d+',  # the client uploads the PEM it was given
         r"AT\+CMQTTSSLCFG=\d,\d",  # the SSL context, also where the manual relies on the default

@@ -216,7 +216,9 @@ def test_at_terminal_with_piped_stdin(vm: modemqtt.VirtualModem, tmp_path: Path)
     script = "AT+CSQ\n\nATI9999\nAT+CGMM\nhello\nexit\nAT+CGMR\n"
     vm.refuse("ATI9999", "+CME ERROR: 58")
     done = run("at", vm.port, "--transcript", str(transcript), stdin=script)
-    assert done.returncode == 0, done.stderr
+    # ATI9999 (refused) and "hello" (not a command) failed: the script's status says so.
+    assert done.returncode == 1, done.stderr
+    assert "2 of the script's lines failed" in done.stderr
     out = done.stdout.splitlines()
     assert "+CSQ: 23,0" in out and "OK" in out
     assert any(line.startswith("CommandError") and "58" in line for line in out)
