@@ -31,6 +31,7 @@ __all__ = [
     "Will",
     "__version__",
     "aliyun_sign",
+    "flush_logs",
     "profiles",
 ]
 

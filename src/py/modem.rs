@@ -311,7 +311,8 @@ impl Modem {
     #[pyo3(signature = (product_key, device_name, device_secret, *, request_timeout = None,
         mqtt_version = None, poll_interval = 0.5, yield_timeout = 100, auto_yield = None,
         auto_yield_interval = 1, queue_size = 10000, auto_reconnect = false,
-        reconnect_delay = (1.0, 30.0)))]
+        reconnect_delay = (1.0, 30.0)),
+        text_signature = "(self, product_key, device_name, device_secret, *, request_timeout=None, mqtt_version=None, poll_interval=0.5, yield_timeout=100, auto_yield=None, auto_yield_interval=1, queue_size=10000, auto_reconnect=False, reconnect_delay=(1.0, 30.0))")]
     #[allow(clippy::too_many_arguments)]
     fn aliyun_mqtt(
         slf: &Bound<'_, Self>,
