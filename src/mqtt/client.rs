@@ -23,7 +23,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// - no callback: a message that finds `waiting` full is dropped (counted);
 /// - callback attached: a message that finds `for_callback` full is dropped (counted: the
 ///   callback is that far behind); otherwise the oldest unread copy in a full `waiting`
-///   gives way to it, uncounted, because the callback has the message.
+///   gives way to it, uncounted, because the callback has the message. `waiting` then
+///   holds at most [`TEE_MAX`] copies.
+/// While a callback is attached, at most this many unread copies wait for `wait_message`
+/// (or `queue_size`, if smaller): the most recent ones.
+pub const TEE_MAX: usize = 1000;
+
 struct Inbox {
     /// Unread messages for the waiters, oldest first, each with its sequence number.
     waiting: VecDeque<(u64, Message)>,
@@ -105,7 +110,9 @@ impl ClientShared {
             if room {
                 if inbox.callback {
                     inbox.for_callback.push_back(msg.clone());
-                    if inbox.waiting.len() >= cap {
+                    // Copies nobody may ever read are kept to a few: a callback-only user
+                    // does not hold queue_size messages in memory.
+                    while inbox.waiting.len() >= cap.min(TEE_MAX) {
                         inbox.waiting.pop_front();
                     }
                 }
@@ -785,6 +792,19 @@ mod tests {
             (0, 2, 2)
         );
         assert_eq!(payloads(std::iter::from_fn(|| s.try_next())), [1, 2]);
+    }
+
+    #[test]
+    fn with_callback_at_most_tee_max_copies_wait() {
+        let s = ClientShared::new(0, 100_000);
+        s.set_callback_attached(true);
+        for n in 0..(TEE_MAX + 500) {
+            s.deliver(msg("t", (n % 256) as u8));
+            assert!(s.next_for_callback().is_some());
+        }
+        assert_eq!((s.dropped(), s.stats().queued), (0, TEE_MAX as u64));
+        // The most recent ones.
+        assert_eq!(s.try_next().map(|m| m.payload[0]), Some((500 % 256) as u8));
     }
 
     #[test]
