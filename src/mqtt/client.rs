@@ -16,6 +16,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// While a callback is attached, at most this many unread copies wait for `wait_message`
+/// (or `queue_size`, if smaller): the most recent ones.
+pub const TEE_MAX: usize = 1000;
+
 /// The inbound queues of one client.
 ///
 /// Every message goes to `waiting` (read by `wait_message` / `messages`) and, while a
@@ -25,10 +29,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///   callback is that far behind); otherwise the oldest unread copy in a full `waiting`
 ///   gives way to it, uncounted, because the callback has the message. `waiting` then
 ///   holds at most [`TEE_MAX`] copies.
-/// While a callback is attached, at most this many unread copies wait for `wait_message`
-/// (or `queue_size`, if smaller): the most recent ones.
-pub const TEE_MAX: usize = 1000;
-
 struct Inbox {
     /// Unread messages for the waiters, oldest first, each with its sequence number.
     waiting: VecDeque<(u64, Message)>,
