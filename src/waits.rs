@@ -115,6 +115,11 @@ pub fn interrupted() -> bool {
     }
 }
 
+/// Whether the interrupt check has already fired on this thread (does not ask it).
+pub fn was_interrupted() -> bool {
+    LIMITS.with(|l| l.borrow().interrupted)
+}
+
 /// When a wait that would sleep until `deadline` must wake up to ask the interrupt check.
 pub fn next_check(deadline: Instant) -> Instant {
     if interruptible() {

@@ -436,7 +436,9 @@ impl Engine {
             waits::sleep(hold);
         }
         let _ = inner.token_tx.send(());
-        let interrupted = waits::interrupted();
+        // The wait loop asked the check when it mattered: only read what it found (asking
+        // again here would take the interpreter once per command).
+        let interrupted = waits::was_interrupted();
         match result? {
             Outcome::TimedOut { .. } | Outcome::Aborted(_) if interrupted => {
                 Err(Error::Interrupted(text))
