@@ -114,13 +114,15 @@ fn run(rx: Receiver<Item>) {
                 Err(_) => break,
             }
         }
-        let done = Python::try_attach(|py| {
-            for item in batch.drain(..) {
-                handle(py, item);
-            }
+        let done = super::gate::enter(|| {
+            Python::try_attach(|py| {
+                for item in batch.drain(..) {
+                    handle(py, item);
+                }
+            })
         });
-        if done.is_none() {
-            return; // the interpreter is shutting down
+        if done.flatten().is_none() {
+            return; // the interpreter is exiting
         }
     }
 }

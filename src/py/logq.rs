@@ -61,7 +61,8 @@ impl<L: log::Log + 'static> Queued<L> {
 
 fn forward<L: log::Log>(inner: &L, rx: Receiver<Line>, dropped: &AtomicU64, done: &AtomicU64) {
     while let Ok(l) = rx.recv() {
-        forward_one(inner, l, dropped);
+        // Once the interpreter exits, records are dropped (see gate.rs).
+        let _ = super::gate::enter(|| forward_one(inner, l, dropped));
         done.fetch_add(1, Ordering::Release);
     }
 }

@@ -4,6 +4,7 @@
 pub mod aliyun;
 pub mod dispatch;
 pub mod errors;
+pub mod gate;
 pub mod lab;
 pub mod logq;
 pub mod modem;
@@ -64,7 +65,7 @@ pub(crate) fn blocking<R: Send>(
     f: impl FnOnce() -> Result<R> + Send,
 ) -> PyResult<R> {
     let main = on_main_thread();
-    py.detach(move || {
+    gate::detach(py, move || {
         if main {
             crate::waits::with_interrupt(signal_raised, f)
         } else {
@@ -246,6 +247,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lab::register(m)?;
     aliyun::register(m)?;
     m.add_function(wrap_pyfunction!(flush_logs, m)?)?;
+    gate::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

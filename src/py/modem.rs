@@ -940,7 +940,7 @@ impl MqttClient {
             let slice = (Instant::now() + crate::waits::CHECK_EVERY).min(deadline);
             let shared = self.inner.shared().clone();
             let f = filter.map(str::to_string);
-            let got = py.detach(move || shared.next_message(f.as_deref(), slice));
+            let got = super::gate::detach(py, move || shared.next_message(f.as_deref(), slice));
             if let Some(m) = got {
                 return Ok(Some(Message::from_core(m)));
             }

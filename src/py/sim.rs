@@ -377,7 +377,7 @@ impl PyVirtualModem {
 
     /// Stops the modem and closes the pty; idempotent.
     fn close(&self, py: Python<'_>) {
-        py.detach(|| self.close_inner())
+        super::gate::detach(py, || self.close_inner())
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -392,7 +392,7 @@ impl PyVirtualModem {
         _exc: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        py.detach(|| self.close_inner());
+        super::gate::detach(py, || self.close_inner());
         // A replay the host strayed from fails the `with` block (unless it already fails).
         if let (Inner::Replay(rm), None) = (&self.inner, &_exc_type) {
             rm.check(false).map_err(ReplayMismatch::new_err)?;

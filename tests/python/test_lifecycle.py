@@ -219,6 +219,38 @@ SCRIPT = textwrap.dedent(
         # Exit with the client connected and the modem hung: nothing may wait on it.
         bridge.hold()
         print(json.dumps({"exiting": time.monotonic()}), flush=True)
+    elif what == "busy":
+        # Exit while the core's threads call into Python (debug logs of the client and the
+        # virtual modem, an on_message callback) and a daemon thread waits on the modem.
+        # The log handler and the callback sleep (the interpreter released) so that exit
+        # falls while they run.
+        import logging
+
+        class SlowHandler(logging.Handler):
+            def emit(self, record):
+                time.sleep(0.02)
+
+        logging.getLogger("modemqtt").addHandler(SlowHandler())
+        logging.getLogger("modemqtt").setLevel(logging.DEBUG)
+        logging.getLogger("modemqtt.sim").setLevel(logging.DEBUG)
+        topic = fam.topic()
+        client.subscribe(topic, qos=1)
+        got = threading.Semaphore(0)
+
+        def on_message(m):
+            time.sleep(0.02)
+            got.release()
+
+        client.on_message = on_message
+
+        def publish_forever():
+            while True:
+                client.publish(topic, b"x", qos=1)
+
+        threading.Thread(target=publish_forever, daemon=True).start()
+        for _ in range(5):
+            assert got.acquire(timeout=30), "no message came back"
+        print(json.dumps({"exiting": time.monotonic()}), flush=True)
     else:
         if what != "wait_message":
             bridge.hold()  # the modem hangs: only the interrupt ends the call
@@ -264,6 +296,15 @@ def test_interpreter_exit_with_a_client_connected_is_prompt(fam) -> None:
     # From the script's last line to the process's end: the interpreter's shutdown frees
     # the client, the modem and the virtual modem without waiting on the hung modem.
     assert ended - exiting < 2.0, f"exit took {ended - exiting:.2f} s"
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_interpreter_exit_while_callbacks_logs_and_calls_run(fam, run) -> None:
+    """The process ends normally (no SIGABRT from a thread that comes back to an exiting
+    interpreter), however the exit falls among the core's and the daemon's calls."""
+    r = run_script(fam.profile, "busy")
+    assert r.returncode == 0, f"exit status {r.returncode}: {r.stderr[-2000:]}"
+    assert "exiting" in r.stdout
 
 
 class Ticker:
