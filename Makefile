@@ -15,10 +15,13 @@ DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-xdist>=3" "paho-mqtt>=2" "pyse
 	"maturin>=1.9.4,<2" "nbclient>=0.8" "nbformat>=5" "ipykernel>=6" "tomli>=1.1; python_version < '3.11'"
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build-dev install format lint stubtest test-rs test-py test bench demo clean
+.PHONY: help tools deps build-dev install format lint stubtest test-rs test-py test bench demo clean
 
 help: ## Show the targets with a one-line description each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+tools: ## Install the system tools the tests run against (mosquitto, ser2net) if missing
+	./scripts/install-tools
 
 deps: ## Install the Python tools for build, lint and tests (only what is missing)
 	$(PIP) install -q $(DEPS)
@@ -58,7 +61,10 @@ test-py: ## Python tests against the installed package (virtual modem, pty, mosq
 	cd tests/python && $(PYTHON) -m pytest -c ../../pyproject.toml --rootdir ../.. -ra \
 		$(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS)) $(PYTEST_ARGS)
 
-test: deps lint test-rs install stubtest test-py ## Everything CI runs: deps, lint, Rust tests, install, stub check, Python tests
+# `make test` installs mosquitto and ser2net itself, so their suites run instead of skipping.
+test: export MODEMQTT_REQUIRE_MOSQUITTO = 1
+test: export MODEMQTT_REQUIRE_SER2NET = 1
+test: tools deps lint test-rs install stubtest test-py ## Everything CI runs: system tools, deps, lint, Rust tests, install, stub check, Python tests
 
 bench: ## Criterion benchmarks of the codec/engine, then the end-to-end scripts in bench/
 	cargo bench --no-default-features
