@@ -15,7 +15,7 @@ DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-xdist>=3" "paho-mqtt>=2" "pyse
 	"maturin>=1.9.4,<2" "nbclient>=0.8" "nbformat>=5" "ipykernel>=6" "tomli>=1.1; python_version < '3.11'"
 
 .DEFAULT_GOAL := help
-.PHONY: help tools deps build-dev install format lint stubtest test-rs test-py test bench demo clean
+.PHONY: help tools deps build-dev wheel wheel-smoke install format lint stubtest test-rs test-py test bench demo clean
 
 help: ## Show the targets with a one-line description each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,8 +33,19 @@ build-dev: ## Editable debug install of the package (python/ + compiled core) fo
 		$(PIP) install -e .; \
 	fi
 
-install: ## Build the wheel and install it (pip install .)
-	$(PIP) install .
+wheel: ## Build the manylinux abi3 wheel into dist/ and check its platform tag with auditwheel
+	rm -f dist/modemqtt-*.whl
+	maturin build --release --out dist
+	@$(PYTHON) -c "import auditwheel" 2>/dev/null || $(PIP) install -q "auditwheel>=6"
+	$(PYTHON) -m auditwheel show dist/modemqtt-*.whl | tee dist/auditwheel.txt
+	@tr '\n' ' ' < dist/auditwheel.txt | grep -q 'platform tag: "manylinux_' || \
+		{ echo "wheel: auditwheel finds no manylinux tag for the wheel" >&2; exit 1; }
+
+wheel-smoke: ## Install dist/'s wheel into a fresh venv with no Rust on PATH; demo + smoke tests
+	PYTHON=$(PYTHON) ./scripts/wheel-smoke
+
+install: wheel ## Build the wheel and install it (what pip install . does, keeping dist/)
+	$(PIP) install -q --force-reinstall --no-deps dist/modemqtt-*.whl
 
 format: ## Format Rust and Python sources in place
 	cargo fmt
@@ -64,7 +75,7 @@ test-py: ## Python tests against the installed package (virtual modem, pty, mosq
 # `make test` installs mosquitto and ser2net itself, so their suites run instead of skipping.
 test: export MODEMQTT_REQUIRE_MOSQUITTO = 1
 test: export MODEMQTT_REQUIRE_SER2NET = 1
-test: tools deps lint test-rs install stubtest test-py ## Everything CI runs: system tools, deps, lint, Rust tests, install, stub check, Python tests
+test: tools deps lint test-rs install stubtest test-py wheel-smoke ## Everything CI runs: system tools, deps, lint, Rust tests, wheel + install, stub check, Python tests, the wheel without Rust
 
 bench: ## Criterion benchmarks of the codec/engine, then the end-to-end scripts in bench/
 	cargo bench --no-default-features
