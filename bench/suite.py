@@ -598,42 +598,63 @@ def pty_floor(seconds: float) -> float:
         os.close(slave)
 
 
+# What one publish costs in AT exchanges (a command or data block and its answer), per family:
+# CMQTT: AT+CMQTTTOPIC -> ">", topic -> OK, AT+CMQTTPAYLOAD -> ">", payload -> OK,
+# AT+CMQTTPUB -> OK (+CMQTTPUB); QMT: AT+QMTPUBEX=...,<len> -> ">", payload -> OK
+# (+QMTPUBEX); Alibaba: AT+CMPUB="<topic>",<qos>,"<message>" -> OK.
+PUBLISH_EXCHANGES = {"a7600": 5, "ec20": 2, "sim7600-aliyun": 1}
+ALIYUN = ("CwlekguDcv3", "device", "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu")
+
+
 def publish(seconds: float) -> None:
     import modemqtt
 
     floor = pty_floor(min(seconds, 2.0))
 
-    with modemqtt.VirtualModem("a7600") as vm, modemqtt.Modem(vm.port, timeout=10.0) as modem:
-        modem.command("AT")
-        t0 = time.perf_counter()
-        k = 0
-        while time.perf_counter() - t0 < 1.0:
+    for profile, exchanges in PUBLISH_EXCHANGES.items():
+        with modemqtt.VirtualModem(profile) as vm, modemqtt.Modem(vm.port, timeout=10.0) as modem:
             modem.command("AT")
-            k += 1
-        at_rate = k / (time.perf_counter() - t0)
-        client = modem.mqtt(f"tx-{uuid.uuid4().hex[:8]}", 1)
-        client.connect(*broker_of(vm))
-        for qos in (0, 1):
-            client.publish("bench/publish", PAYLOAD, qos=qos)
-            count = 0
-            start = time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                client.publish("bench/publish", PAYLOAD, qos=qos)
-                count += 1
-            took = time.perf_counter() - start
-            emit(
-                f"publish_qos{qos}",
-                payload_bytes=64,
-                publishes=count,
-                seconds=round(took, 2),
-                per_s=round(count / took, 1),
-                at_round_trips_per_s=round(at_rate, 1),
-                bare_pty_round_trips_per_s=round(floor, 1),
-                bound_per_s=round(floor / 5, 1),
-                loadavg=loadavg(),
-            )
-        client.disconnect()
-        client.close()
+            t0 = time.perf_counter()
+            k = 0
+            while time.perf_counter() - t0 < 1.0:
+                modem.command("AT")
+                k += 1
+            at_rate = k / (time.perf_counter() - t0)
+            if profile.endswith("-aliyun"):
+                vm.set_sign_timestamp(False)
+                client = modem.aliyun_mqtt(*ALIYUN)
+                client.connect()
+                topic = f"/{ALIYUN[0]}/{ALIYUN[1]}/user/publish"
+                payload = PAYLOAD.replace(b"+", b"-").replace(b"/", b"_")
+            else:
+                client = modem.mqtt(f"tx-{uuid.uuid4().hex[:8]}", 0)
+                client.connect(*broker_of(vm))
+                topic, payload = "bench/publish", PAYLOAD
+            for qos in (0, 1):
+                client.publish(topic, payload, qos=qos)
+                count = 0
+                start = time.perf_counter()
+                while time.perf_counter() - start < seconds:
+                    client.publish(topic, payload, qos=qos)
+                    count += 1
+                took = time.perf_counter() - start
+                bound = floor / exchanges
+                emit(
+                    f"publish_qos{qos}" + ("" if profile == "a7600" else f"_{profile}"),
+                    profile=profile,
+                    payload_bytes=len(payload),
+                    publishes=count,
+                    seconds=round(took, 2),
+                    per_s=round(count / took, 1),
+                    exchanges=exchanges,
+                    at_round_trips_per_s=round(at_rate, 1),
+                    bare_pty_round_trips_per_s=round(floor, 1),
+                    bound_per_s=round(bound, 1),
+                    fraction_of_bound=round(count / took / bound, 3),
+                    loadavg=loadavg(),
+                )
+            client.disconnect()
+            client.close()
 
 
 # --------------------------------------------------------------------------------------
