@@ -47,7 +47,6 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS}
 use super::at::{Form, Modem, Resp};
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
-use crate::dialect::aliyun::{sign_mqtt, SignMethod};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rev {
@@ -847,7 +846,8 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
 fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> MqttOptions {
     let now = now_ms().to_string();
     let ts = st.sign_timestamp.then_some(now.as_str());
-    let sign = sign_mqtt(pk, dn, ds, None, ts, SignMethod::HmacSha1);
+    // The virtual firmware's own signature code, not the client's (src/sim/sign.rs).
+    let sign = super::sign::login(pk, dn, ds, None, ts, super::sign::Method::HmacSha1);
     let mut opts = MqttOptions::new(sign.client_id, sh.broker_host.clone(), sh.broker_port);
     opts.set_credentials(sign.username, sign.password);
     opts.set_keep_alive(Duration::from_millis(st.keepalive_ms as u64));

@@ -25,6 +25,7 @@ mod profile;
 mod pty;
 mod qmt;
 pub mod replay;
+mod sign;
 mod tcp;
 mod tls;
 
