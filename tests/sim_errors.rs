@@ -102,19 +102,43 @@ fn sim7028_has_one_client() {
     assert_eq!(h.cmd("AT+CMQTTSSLCFG=0,1"), "\r\nOK\r\n");
 }
 
+fn closed_port() -> u16 {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    port
+}
+
+#[test]
+fn refused_connect_on_sim7600_is_reported_after_ok() {
+    // No trace shows SIM7600 firmware failing a refused connect at once: the result comes
+    // as the command's later report, as for every other connect failure.
+    let m = modem("sim7600");
+    let mut h = Host::open_quiet(m.port());
+    h.send(b"AT+CMQTTSTART\r");
+    h.expect(b"\r\n+CMQTTSTART: 0\r\n\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
+    let port = closed_port();
+    h.send(format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,1\r").as_bytes());
+    h.expect(b"\r\nOK\r\n");
+    h.expect(b"\r\n+CMQTTCONNECT: 0,3\r\n");
+}
+
 #[test]
 fn connect_failures() {
     let m = modem("a7600");
     let mut h = Host::open_quiet(m.port());
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
-    // a closed port on loopback: socket connect fail
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = closed.local_addr().expect("addr").port();
-    drop(closed);
-    h.send(format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,1\r").as_bytes());
-    h.expect(b"\r\nOK\r\n");
-    h.expect(b"\r\n+CMQTTCONNECT: 0,3\r\n");
+    // a closed port on loopback: the refused connect fails the command at once on A76xx
+    // (field trace a7670e_embeddedbroker20: +CMQTTCONNECT: 0,3 then ERROR)
+    let port = closed_port();
+    assert_eq!(
+        h.cmd(&format!(
+            "AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,1"
+        )),
+        "\r\n+CMQTTCONNECT: 0,3\r\n\r\nERROR\r\n"
+    );
     // DNS failure
     h.send(b"AT+CMQTTCONNECT=0,\"tcp://no-such-host.invalid:1883\",60,1\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,25\r\n");
@@ -152,7 +176,7 @@ fn bad_credentials_give_30() {
     let m = VirtualModem::start(SimConfig {
         profile: "a7600".into(),
         broker_url: Some(broker.url()),
-        part_size: 1024,
+        part_size: Some(1024),
     })
     .expect("modem");
     let mut h = Host::open_quiet(m.port());

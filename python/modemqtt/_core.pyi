@@ -362,7 +362,7 @@ class VirtualModem:
         profile: str = "a7600",
         broker: str | None = None,
         *,
-        part_size: int = 1024,
+        part_size: int | None = None,
         listen: str | None = None,
     ) -> Self:
         """``profile="replay:<path>"`` is the same as ``VirtualModem.replay(path)``."""

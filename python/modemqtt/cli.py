@@ -957,9 +957,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--part-size",
         type=int,
-        default=1024,
+        default=None,
         metavar="N",
-        help="split received topics/payloads into URC parts of N bytes (default: 1024)",
+        help="split received topics/payloads into URC parts of N bytes "
+        "(default: the profile's, 1500 on sim7600, 1024 elsewhere)",
     )
     sim.set_defaults(func=cmd_sim)
 

@@ -186,7 +186,7 @@ fn open_sim(profile: &str) -> Result<OpenedPort> {
     let vm = crate::sim::VirtualModem::start(crate::sim::SimConfig {
         profile: profile.to_string(),
         broker_url: None,
-        part_size: 1024,
+        part_size: None,
     })
     .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
     let mut opened = open_serial(vm.port(), 115_200)?;

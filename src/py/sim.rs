@@ -83,12 +83,12 @@ impl PyVirtualModem {
 #[pymethods]
 impl PyVirtualModem {
     #[new]
-    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = 1024, listen = None))]
+    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = None, listen = None))]
     fn new(
         py: Python<'_>,
         profile: &str,
         broker: Option<String>,
-        part_size: i64,
+        part_size: Option<i64>,
         listen: Option<String>,
     ) -> PyResult<Self> {
         super::reset_log_cache();
@@ -104,15 +104,17 @@ impl PyVirtualModem {
                 sim::profiles().join(", ")
             )));
         }
-        if part_size < 1 || part_size > MAX_PART_SIZE as i64 {
-            return Err(PyValueError::new_err(format!(
-                "part_size: must be between 1 and {MAX_PART_SIZE}, got {part_size}"
-            )));
+        if let Some(n) = part_size {
+            if n < 1 || n > MAX_PART_SIZE as i64 {
+                return Err(PyValueError::new_err(format!(
+                    "part_size: must be between 1 and {MAX_PART_SIZE}, got {n}"
+                )));
+            }
         }
         let config = SimConfig {
             profile: profile.to_owned(),
             broker_url: broker,
-            part_size: part_size as usize,
+            part_size: part_size.map(|n| n as usize),
         };
         if let Some(addr) = &listen {
             if addr.parse::<std::net::SocketAddr>().is_err() {

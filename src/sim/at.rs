@@ -495,18 +495,25 @@ fn finish_data(sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>) {
 /// One parsed parameter.
 pub(crate) struct Arg {
     pub(crate) text: String,
+    /// Whether the parameter was written between quotes (a string parameter must be).
+    pub(crate) quoted: bool,
 }
 
 pub(crate) fn split_args(s: &str) -> Vec<Arg> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
+    let mut had_quote = false;
     for c in s.chars() {
         match c {
-            '"' => quoted = !quoted,
+            '"' => {
+                quoted = !quoted;
+                had_quote = true;
+            }
             ',' if !quoted => {
                 out.push(Arg {
                     text: std::mem::take(&mut cur).trim().to_owned(),
+                    quoted: std::mem::take(&mut had_quote),
                 });
             }
             _ => cur.push(c),
@@ -514,6 +521,7 @@ pub(crate) fn split_args(s: &str) -> Vec<Arg> {
     }
     out.push(Arg {
         text: cur.trim().to_owned(),
+        quoted: had_quote,
     });
     out
 }
@@ -921,8 +929,13 @@ impl Modem {
                     r.error();
                 } else {
                     self.started = true;
-                    r.ok();
-                    r.urc_after("+CMQTTSTART: 0".to_owned());
+                    if self.profile.start_result_before_ok() {
+                        r.line("+CMQTTSTART: 0");
+                        r.ok();
+                    } else {
+                        r.ok();
+                        r.urc_after("+CMQTTSTART: 0".to_owned());
+                    }
                 }
             }
             ("STOP", Form::Exec) => {
@@ -983,6 +996,10 @@ impl Modem {
                 };
                 let s = &mut self.slots[usize::from(idx)];
                 if s.acquired.is_none() {
+                    if self.profile.rel_of_free_client_is_ok() {
+                        r.ok();
+                        return Next::Line;
+                    }
                     return failn(r, "REL", idx, 20);
                 }
                 if s.link.is_some() {
@@ -1149,6 +1166,11 @@ impl Modem {
         let (Some(keepalive), Some(clean)) = (int(&args, 2, 1, 64800), int(&args, 3, 0, 1)) else {
             return r.error();
         };
+        // User name and password are string parameters: without quotes the command is
+        // refused (field trace a7670e_lilygo403: `...,60,1,token` answers ERROR).
+        if args.iter().skip(4).any(|a| !a.quoted && !a.text.is_empty()) {
+            return r.error();
+        }
         let user = args
             .get(4)
             .map(|a| a.text.clone())
@@ -1188,6 +1210,14 @@ impl Modem {
         } else {
             (sh.broker_host.clone(), sh.broker_port)
         };
+        if loopback
+            && forced.is_none()
+            && self.profile.refused_connect_fails_at_once()
+            && super::tcp::loopback_listener(tport) == Some(false)
+        {
+            // Nobody listens: the kernel refuses the connect at once.
+            return fail(r, "CONNECT", idx, 3);
+        }
         // SSL client: TLS per the SSL context (see `tls`), the server checked
         // against the host as the host wrote it, even when redirected.
         let mut tls_cfg = None;

@@ -88,8 +88,9 @@ pub struct SimConfig {
     /// `mqtt://host:port` (also `tcp://`, or bare `host:port`); `None` uses
     /// [`EmbeddedBroker::shared`].
     pub broker_url: Option<String>,
-    /// Largest `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` part, 1..=65536.
-    pub part_size: usize,
+    /// Largest `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` part, 1..=65536; `None`: the
+    /// profile's own (1500 on sim7600, 1024 elsewhere).
+    pub part_size: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -97,7 +98,7 @@ impl Default for SimConfig {
         SimConfig {
             profile: "a7600".to_owned(),
             broker_url: None,
-            part_size: 1024,
+            part_size: None,
         }
     }
 }
@@ -290,10 +291,10 @@ impl VirtualModem {
     pub fn start(config: SimConfig) -> Result<VirtualModem, SimError> {
         let profile = profile::find(&config.profile)
             .ok_or_else(|| SimError::UnknownProfile(config.profile.clone()))?;
-        if config.part_size == 0 || config.part_size > MAX_PART_SIZE {
+        let part_size = config.part_size.unwrap_or(profile.rx_part_size());
+        if part_size == 0 || part_size > MAX_PART_SIZE {
             return Err(SimError::InvalidArgument(format!(
-                "part_size: must be 1 to {MAX_PART_SIZE}, got {}",
-                config.part_size
+                "part_size: must be 1 to {MAX_PART_SIZE}, got {part_size}"
             )));
         }
         let broker_url = match config.broker_url {
@@ -312,7 +313,7 @@ impl VirtualModem {
             out: Mutex::new(None),
             state: Mutex::new(Modem::new(profile)),
             faults: Mutex::new(Faults::default()),
-            part_size: AtomicUsize::new(config.part_size),
+            part_size: AtomicUsize::new(part_size),
             parser_gen: AtomicU64::new(0),
             stats: Stats::default(),
             qos2_open: Mutex::new(std::collections::HashMap::new()),

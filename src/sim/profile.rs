@@ -203,6 +203,38 @@ impl Profile {
         self.name != "sim7028"
     }
 
+    /// The largest `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` part: SIM7600 firmware splits a
+    /// received payload in 1500-byte parts (field trace sim7600_lilygot76xx_rx_1500_parts);
+    /// 1024 elsewhere is a guess (docs/fidelity.md).
+    pub fn rx_part_size(&self) -> usize {
+        if self.name == "sim7600" {
+            1500
+        } else {
+            1024
+        }
+    }
+
+    /// Whether `AT+CMQTTSTART` prints `+CMQTTSTART: 0` before its `OK`: SIM7600G firmware
+    /// does (field traces sim7600g_tsim7600x100, sim7600gh_tsim7600x49); A76xx prints it
+    /// after (seeds/003 §3.2.1 example, field trace a7670e_embeddedbroker20).
+    pub fn start_result_before_ok(&self) -> bool {
+        self.name == "sim7600"
+    }
+
+    /// Whether `AT+CMQTTREL` of a client that was never acquired answers a plain `OK`:
+    /// SIM7600G firmware does (field trace sim7600g_tsim7600x100); A7670 answers
+    /// `+CMQTTREL: <idx>,20` then `ERROR` (field trace a7670_lilygo197).
+    pub fn rel_of_free_client_is_ok(&self) -> bool {
+        self.name == "sim7600"
+    }
+
+    /// Whether a TCP connect the server refuses fails `AT+CMQTTCONNECT` at once
+    /// (`+CMQTTCONNECT: <idx>,3` then `ERROR`) instead of `OK` and a later result: A7670E
+    /// firmware does (field trace a7670e_embeddedbroker20); other profiles: not known.
+    pub fn refused_connect_fails_at_once(&self) -> bool {
+        self.name == "a7600"
+    }
+
     /// The longest command line executed, counted without the `AT` prefix: SIM7028
     /// "命令行缓冲区最多可以接受 559 个字符" (seeds/001 §1.4.4), longer lines answer
     /// `ERROR`. `None`: only the line buffer limits.

@@ -201,3 +201,61 @@ fn reader_loop(shared: Arc<Shared>, mut stream: TcpStream, id: u64) {
     log::debug!("virtual modem: TCP host disconnected");
     shared.remote.forget(id);
 }
+
+/// Whether a TCP socket listens on `port` where a connect to 127.0.0.1 would reach it
+/// (127.0.0.1, any IPv4 address, or IPv6 `::` / `::1`), read from the kernel's socket
+/// tables (`/proc/net/tcp`, `/proc/net/tcp6`) without connecting (a probe connection
+/// would be seen by the server). `None` when the tables cannot be read.
+pub(crate) fn loopback_listener(port: u16) -> Option<bool> {
+    const LISTEN: &str = "0A";
+    let want = format!(":{port:04X}");
+    let v4_ok = ["0100007F", "00000000"];
+    let v6_ok = [
+        "00000000000000000000000000000000",
+        "00000000000000000000000001000000",
+    ];
+    let mut readable = false;
+    for (file, ok) in [
+        ("/proc/net/tcp", &v4_ok[..]),
+        ("/proc/net/tcp6", &v6_ok[..]),
+    ] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        readable = true;
+        for line in text.lines().skip(1) {
+            let mut f = line.split_whitespace();
+            let (Some(_), Some(local), Some(_), Some(state)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            if state == LISTEN
+                && local.ends_with(&want)
+                && ok
+                    .iter()
+                    .any(|a| local.len() == a.len() + want.len() && local.starts_with(a))
+            {
+                return Some(true);
+            }
+        }
+    }
+    readable.then_some(false)
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::loopback_listener;
+
+    #[test]
+    fn a_listening_port_is_seen_and_a_closed_one_is_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        assert_eq!(loopback_listener(port), Some(true));
+        drop(l);
+        assert_eq!(loopback_listener(port), Some(false));
+        let any = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+        let port = any.local_addr().expect("addr").port();
+        assert_eq!(loopback_listener(port), Some(true));
+    }
+}

@@ -280,23 +280,12 @@ VM_FIELD = [
         "sim7600",
         START + ">> AT+CMQTTREL=0\n<< OK\n",
         id="rel_free_client_sim7600g_tsim7600x100",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="new departure (field, sim7600g_tsim7600x100_*): SIM7600G answers "
-            "AT+CMQTTREL of a client not acquired with OK; the virtual sim7600 answers "
-            "+CMQTTREL: 0,20 then ERROR, as A7670 firmware does",
-        ),
     ),
     pytest.param(
         "a7600",
         START + ACCQ + '>> AT+CMQTTCONNECT=0,"tcp://127.0.0.1:1",20,1\n'
         "<< +CMQTTCONNECT: 0,3\n<< ERROR\n",
         id="connect_refused_a7670e_embeddedbroker20",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="new departure (field, a7670e_embeddedbroker20): a refused TCP connect "
-            "answers +CMQTTCONNECT: 0,3 then ERROR; the virtual modem answers OK, then the code",
-        ),
     ),
     pytest.param(
         "a7600",
@@ -314,21 +303,11 @@ VM_FIELD = [
         START + ACCQ + '>> AT+CMQTTCONNECT=0,"tcp://test.mosquitto.org:1883",60,1,token\n'
         "<< ERROR\n",
         id="unquoted_user_a7670e_lilygo403",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="new departure (field, a7670e_lilygo403): a user name without quotes makes "
-            "AT+CMQTTCONNECT answer ERROR; the virtual modem connects",
-        ),
     ),
     pytest.param(
         "sim7600",
         ">> AT+CMQTTSTART\n<< +CMQTTSTART: 0\n<< OK\n",
         id="start_order_sim7600g_tsim7600x49",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="new departure (field, sim7600g_tsim7600x100 and sim7600gh_tsim7600x49): "
-            "SIM7600G firmware prints +CMQTTSTART: 0 before OK; the virtual sim7600, OK first",
-        ),
     ),
     pytest.param(
         "sim7600",
@@ -344,11 +323,6 @@ VM_FIELD = [
         + f"<< +CMQTTRXPAYLOAD: 0,1500\n<| {'x' * 1500}\n"
         + f"<< +CMQTTRXPAYLOAD: 0,539\n<| {'x' * 539}\n<< +CMQTTRXEND: 0\n",
         id="rx_part_size_sim7600_lilygot76xx",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="new departure (field, sim7600_lilygot76xx_rx_1500_parts): the module splits "
-            "a received payload in 1500-byte parts; the virtual modem's default part size is 1024",
-        ),
     ),
     pytest.param(
         "sim7600",

@@ -167,10 +167,24 @@ impl Host {
         self.expect(b"\r\nOK\r\n");
     }
 
-    /// `AT+CMQTTSTART` and its `OK` and `+CMQTTSTART: 0` (echo must be off).
+    /// `AT+CMQTTSTART` and its `OK` and `+CMQTTSTART: 0`, in either order: SIM7600
+    /// firmware prints the result first (echo must be off).
     pub fn cmqtt_start(&mut self) {
         self.send(b"AT+CMQTTSTART\r");
-        self.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
+        let got = self.read_until(b"+CMQTTSTART: 0\r\n");
+        let got = if got.starts_with(b"\r\nOK\r\n") {
+            got
+        } else {
+            let mut all = got;
+            all.extend(self.read_until(b"\r\nOK\r\n"));
+            all
+        };
+        assert!(
+            got == b"\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n"
+                || got == b"\r\n+CMQTTSTART: 0\r\n\r\nOK\r\n",
+            "unexpected AT+CMQTTSTART answer {:?}",
+            String::from_utf8_lossy(&got)
+        );
     }
 
     /// Brings client 0 up: START, ACCQ, CONNECT (echo must be off).
