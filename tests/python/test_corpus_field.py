@@ -269,6 +269,8 @@ def test_bg96_pdpdeact_and_restart_reach_the_client() -> None:
 # What the transcripts show the module doing, asked of the virtual modem. Each exchange is the
 # transcript's, cut to the point; the set-up lines before it are the virtual modem's own.
 START = ">> AT+CMQTTSTART\n<< OK\n<< +CMQTTSTART: 0\n"
+# SIM7600G firmware prints the result first (field sim7600g_tsim7600x100_start_order.at).
+START_7600 = ">> AT+CMQTTSTART\n<< +CMQTTSTART: 0\n<< OK\n"
 ACCQ = '>> AT+CMQTTACCQ=0,"a1accq",0\n<< OK\n'
 VM_FIELD = [
     pytest.param(
@@ -278,7 +280,7 @@ VM_FIELD = [
     ),
     pytest.param(
         "sim7600",
-        START + ">> AT+CMQTTREL=0\n<< OK\n",
+        START_7600 + ">> AT+CMQTTREL=0\n<< OK\n",
         id="rel_free_client_sim7600g_tsim7600x100",
     ),
     pytest.param(
@@ -311,7 +313,7 @@ VM_FIELD = [
     ),
     pytest.param(
         "sim7600",
-        START
+        START_7600
         + ACCQ
         + '>> AT+CMQTTCONNECT=0,"tcp://broker.example.org:1883",60,1\n<< OK\n'
         + "<< +CMQTTCONNECT: 0,0\n"
@@ -326,7 +328,7 @@ VM_FIELD = [
     ),
     pytest.param(
         "sim7600",
-        START + ">> AT+CMQTTSTART\n<< +CMQTTSTART: 23\n<< ERROR\n",
+        START_7600 + ">> AT+CMQTTSTART\n<< +CMQTTSTART: 23\n<< ERROR\n",
         id="start_twice_sim7600eh_elementz13",
     ),
     pytest.param(
