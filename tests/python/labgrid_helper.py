@@ -30,6 +30,8 @@ BIN = Path(sys.executable).parent
 
 def require_labgrid() -> None:
     """Skip (fail when $MODEMQTT_REQUIRE_LABGRID is set, as in CI) without labgrid's tools."""
+    if sys.version_info < (3, 10):
+        pytest.skip("labgrid needs Python 3.10 or newer")
     missing = None
     try:
         import labgrid  # noqa: F401
