@@ -25,13 +25,13 @@ deps: ## Install the Python tools for build, lint and tests (only what is missin
 
 build-dev: ## Editable debug install of the package (python/ + compiled core) for hacking
 	@if [ -n "$$VIRTUAL_ENV$$CONDA_PREFIX" ]; then \
-		maturin develop; \
+		maturin develop --extras labgrid; \
 	else \
-		$(PIP) install -e .; \
+		$(PIP) install -e '.[labgrid]'; \
 	fi
 
-install: ## Build the wheel and install it (pip install .)
-	$(PIP) install .
+install: ## Build the wheel and install it with the labgrid extra (pip install '.[labgrid]')
+	$(PIP) install '.[labgrid]'
 
 format: ## Format Rust and Python sources in place
 	cargo fmt
