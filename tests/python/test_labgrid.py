@@ -237,19 +237,23 @@ def test_several_workers_need_a_reservation(lab: Lab, tmp_path: Path) -> None:
     assert "2 xdist workers would share the place 'modem-a'" in out, out
 
 
-def test_exporter_gone_mid_test(lab: Lab, tmp_path: Path) -> None:
+def test_exporter_gone_mid_test(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     """The exporter host dies (exporter and its ser2net killed) while a client is connected:
     on_disconnect(-1) at once and PortError for the next command."""
-    from labgrid import Environment
+    from labgrid import Target
+    from labgrid.resource import RemotePlace
     from modemqtt.labgrid import Coordinator, ModemDriver
 
+    monkeypatch.setenv("LG_COORDINATOR", lab.address)  # as in docs/lab.md's Python example
     with modemqtt.VirtualModem("a7600") as vm:
         exporter = lab.add_exporter("exp3", {"modem-c": vm.port})
         lab.add_place("modem-c", "exp3/modem-c/*", {"modemqtt": "spare"})
-        env = Environment(str(write_env(tmp_path, lab, place="modem-c")))
-        with Coordinator(lab.address) as c, c.acquire("modem-c"):
-            target = env.get_target()
-            driver = target.get_driver(ModemDriver)
+        with Coordinator() as c, c.acquire("modem-c") as place:
+            target = Target(place.name)
+            RemotePlace(target, place.name)
+            driver = ModemDriver(target, None, timeout=10)
+            target.activate(driver)
+            assert driver.url is not None and driver.url.startswith("rfc2217://127.0.0.1:")
             causes: list[int] = []
             host, port = host_port(vm.broker_url)
             client = driver.modem.mqtt("lg-gone", 0)
@@ -261,7 +265,7 @@ def test_exporter_gone_mid_test(lab: Lab, tmp_path: Path) -> None:
                 driver.modem.command("AT", timeout=5)
             client.close(timeout=2)
             target.deactivate(driver)
-        env.cleanup()
+            target.cleanup()
 
 
 def test_coordinator_unreachable(lab: Lab, tmp_path: Path) -> None:
