@@ -97,7 +97,10 @@ def modem_url(resource: Any, connect_timeout: float = 5.0) -> str:
         return f"{scheme}://{host}:{port}?timeout={connect_timeout:g}"
     port = getattr(resource, "port", None)
     if not port:
-        raise ValueError(f"{resource}: the serial port has no device path (not available?)")
+        what = type(resource).__name__ + (f" {resource.name!r}" if resource.name else "")
+        raise ValueError(
+            f"{what}: no device path (is the modem plugged in, and does the match find it?)"
+        )
     return str(port)
 
 

@@ -168,6 +168,22 @@ def test_driver_checks_its_settings_and_the_protocol() -> None:
     target.cleanup()
 
 
+def test_driver_binds_to_a_usb_serial_port() -> None:
+    """A USBSerialPort is a SerialPort: the driver binds to it; unplugged, it says so."""
+    require_labgrid()
+    from labgrid import Target
+    from labgrid.resource.udev import USBSerialPort
+    from modemqtt.labgrid import ModemDriver, modem_url
+
+    target = Target("usb")
+    port = USBSerialPort(target, "a7600", match={"ID_PATH": "pci-0000:00:14.0-usb-0:9:1.3"})
+    driver = ModemDriver(target, None)
+    assert driver.port is port
+    with pytest.raises(ValueError, match="USBSerialPort 'a7600': no device path"):
+        modem_url(port)
+    target.cleanup()
+
+
 # ----------------------------------------------------------------------------- the lab
 
 
