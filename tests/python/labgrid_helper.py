@@ -47,6 +47,23 @@ def require_labgrid() -> None:
     require_ser2net()
 
 
+def listeners(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp{,6} spell them) listening on ``port``."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    address, _, hexport = fields[1].rpartition(":")
+                    if int(hexport, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                        found.append(address)
+        except OSError:
+            continue
+    return found
+
+
 def _wait(what: str, ready: object, proc: subprocess.Popen[bytes], log: Path, timeout: float):
     deadline = time.monotonic() + timeout
     while not ready():  # type: ignore[operator]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import modemqtt
 import pytest
-from labgrid_helper import Lab, require_labgrid
+from labgrid_helper import Lab, listeners, require_labgrid
 from support import free_port, host_port, unique_topic, wait_until
 
 TAGS = {"modemqtt": "cmqtt"}
@@ -270,6 +270,8 @@ def test_exporter_gone_mid_test(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> No
             driver = ModemDriver(target, None, timeout=10)
             target.activate(driver)
             assert driver.url is not None and driver.url.startswith("rfc2217://127.0.0.1:")
+            # the exporter's ser2net listens on loopback only (the lab's wrapper)
+            assert listeners(host_port(driver.url)[1]) == ["0100007F"]
             causes: list[int] = []
             host, port = host_port(vm.broker_url)
             client = driver.modem.mqtt("lg-gone", 0)
