@@ -241,8 +241,9 @@ def lock_port(
     """Holds ``url`` for this process if nobody holds it (without waiting), else None.
 
     The lease the pool and the pytest plugin share: one lock file per port in ``lock_dir``
-    (default ``default_lock_dir()``), named by ``lock_key(url)``. ``holder`` is written into
-    the file for a curious ``cat``.
+    (default ``default_lock_dir()``), named by ``lock_key(url)``. ``holder`` (a modem name,
+    "pytest"), the URL, the pid and the xdist worker are written into the file for a curious
+    ``cat``; the lock itself is the flock.
     """
     import fcntl  # POSIX; the pool is for Linux/macOS test hosts
 
@@ -260,7 +261,8 @@ def lock_port(
         raise
     # Who holds it (the lock itself is the flock, not this text).
     f.truncate(0)
-    f.write(f"{url} pid={os.getpid()} {holder}\n".encode())
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    f.write(f"{holder} {url} pid={os.getpid()} {worker}".strip().encode() + b"\n")
     f.flush()
     return PortLease(url, f, path)
 
@@ -429,8 +431,7 @@ class Pool:
         return self.lock_dir / lock_key(m.url)
 
     def _try_lock(self, modem: LabModem) -> Lease | None:
-        holder = f"{modem.name} {os.environ.get('PYTEST_XDIST_WORKER', '')}".strip()
-        port = lock_port(modem.url, lock_dir=self.lock_dir, holder=holder)
+        port = lock_port(modem.url, lock_dir=self.lock_dir, holder=modem.name)
         return None if port is None else Lease(modem, port)
 
     def is_free(self, name: str) -> bool:

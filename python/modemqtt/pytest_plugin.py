@@ -174,7 +174,7 @@ def modem_port(request: pytest.FixtureRequest) -> Iterator[str | None]:
     for port in ports:
         # The same lease as modemqtt.pool's (one lock file per URL), so a pool user and
         # a --modem-port session never hold one modem together.
-        lease = lock_port(port, holder=f"pytest worker {_worker()}")
+        lease = lock_port(port, holder="pytest")
         if lease is not None:
             try:
                 yield port
