@@ -9,6 +9,10 @@ Options::
     --mqtt-broker URL      broker for mqtt_client (and behind virtual modems);
                            default: the embedded broker
     --modem-baudrate N     line speed of lab modems (default: 115200)
+    --modem-lg-reserve TAG=VALUE
+                           with labgrid (--lg-env): each process (xdist worker) reserves
+                           and acquires its own place with these tags; repeatable
+    --modem-lg-timeout S   with labgrid: how long to wait for a place (default: 60)
 
 Fixtures: ``modem`` (an open :class:`modemqtt.Modem`), ``mqtt_client`` (a client of it,
 connected to ``mqtt_broker``), ``virtual_modem`` (a fresh :class:`modemqtt.VirtualModem`,
@@ -18,6 +22,11 @@ With no ``--modem-port`` every test gets a fresh virtual modem; with ports, each
 lab modem from the pool. A modem is held by one pytest process (one xdist worker) for the
 whole session through a lock file, so workers never share one; a worker that finds every
 modem taken fails with the reason.
+
+With labgrid's plugin and an environment whose target has a ``ModemDriver``
+(``--lg-env``), ``modem`` is that target's modem: the driver is activated for each test and
+deactivated after it; the session holds the place (``modem_place``) through labgrid's
+coordinator and releases it at the end. See docs/lab.md.
 
 Marker ``@pytest.mark.modem(family=..., **capabilities)`` skips a test when the modem lacks
 them: ``family="cmqtt"`` (or a tuple of names), ``profile="sim7028"``, a capability that must
