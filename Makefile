@@ -28,9 +28,9 @@ deps: ## Install the Python tools for build, lint and tests (only what is missin
 
 build-dev: ## Editable debug install of the package (python/ + compiled core) for hacking
 	@if [ -n "$$VIRTUAL_ENV$$CONDA_PREFIX" ]; then \
-		maturin develop; \
+		maturin develop --extras labgrid; \
 	else \
-		$(PIP) install -e .; \
+		$(PIP) install -e '.[labgrid]'; \
 	fi
 
 wheel: ## Build the manylinux abi3 wheel into dist/ and check its platform tag with auditwheel
@@ -44,8 +44,9 @@ wheel: ## Build the manylinux abi3 wheel into dist/ and check its platform tag w
 wheel-smoke: ## Install dist/'s wheel into a fresh venv with no Rust on PATH; demo + smoke tests
 	PYTHON=$(PYTHON) ./scripts/wheel-smoke
 
-install: wheel ## Build the wheel and install it (what pip install . does, keeping dist/)
+install: wheel ## Build the wheel and install it with the labgrid extra (pip install '.[labgrid]')
 	$(PIP) install -q --force-reinstall --no-deps dist/modemqtt-*.whl
+	$(PIP) install -q "$$(ls dist/modemqtt-*.whl)[labgrid]"
 
 format: ## Format Rust and Python sources in place
 	cargo fmt
@@ -75,6 +76,8 @@ test-py: ## Python tests against the installed package (virtual modem, pty, mosq
 # `make test` installs mosquitto and ser2net itself, so their suites run instead of skipping.
 test: export MODEMQTT_REQUIRE_MOSQUITTO = 1
 test: export MODEMQTT_REQUIRE_SER2NET = 1
+# ... and the labgrid suite (install brings the labgrid extra: coordinator, exporter, client).
+test: export MODEMQTT_REQUIRE_LABGRID = 1
 test: tools deps lint test-rs install stubtest test-py wheel-smoke ## Everything CI runs: system tools, deps, lint, Rust tests, wheel + install, stub check, Python tests, the wheel without Rust
 
 bench: ## Criterion benchmarks of the codec/engine, then the end-to-end scripts in bench/

@@ -20,8 +20,12 @@ A lab file (TOML) names each modem with the URL to open it by, what it is and wh
 (``fcntl.flock``) in the lock folder, so separate processes (pytest-xdist workers, several
 suites on one machine) never share a modem, and a holder that dies releases it at once.
 The lock is keyed by the modem's URL (without options), so two lab files naming the same
-hardware still exclude each other. ``Pool.acquire_for_worker()`` is what a pytest plugin
-uses: each xdist worker starts from its own modem and falls back to any free one.
+hardware still exclude each other. ``lock_port()`` is that lease on its own: the pytest
+plugin's ``--modem-port`` takes it too, so a pool user and a test session exclude each other.
+The lock only works between processes of one machine; labs shared by several hosts hold
+modems through labgrid's coordinator instead (``modemqtt.labgrid``, docs/lab.md).
+``Pool.acquire_for_worker()`` is what a pytest plugin uses: each xdist worker starts from its
+own modem and falls back to any free one.
 
 Python 3.11+ reads TOML with the standard library; 3.9 and 3.10 need ``tomli``
 (``pip install modemqtt[lab]``).
@@ -50,6 +54,10 @@ __all__ = [
     "Lease",
     "Pool",
     "PoolTimeout",
+    "PortLease",
+    "default_lock_dir",
+    "lock_key",
+    "lock_port",
     "resolve_port",
     "worker_count",
     "worker_index",
@@ -176,13 +184,96 @@ def worker_count() -> int:
         return 1
 
 
+def default_lock_dir() -> Path:
+    """Where leases are held: ``$MODEMQTT_LOCK_DIR``, else ``<tmp>/modemqtt-pool``."""
+    return Path(
+        os.environ.get("MODEMQTT_LOCK_DIR") or Path(tempfile.gettempdir()) / "modemqtt-pool"
+    )
+
+
+def lock_key(url: str) -> str:
+    """The name of a port's lock file: a hash of its URL without ``?options`` and trailing
+    ``/`` (``socket://h:1?timeout=3`` and ``socket://h:1/`` are one port)."""
+    key = str(url).split("?", 1)[0].rstrip("/")
+    return hashlib.sha256(key.encode()).hexdigest()[:16] + ".lock"
+
+
+class PortLease:
+    """An exclusive hold on one port (``lock_port``) until ``release()``; a process that dies
+    drops it at once (the kernel releases the flock)."""
+
+    def __init__(self, url: str, lock_file: IO[bytes], lock_path: Path) -> None:
+        self.url = url
+        self.lock_path = lock_path
+        self._file: IO[bytes] | None = lock_file
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def release(self) -> None:
+        """Gives the port back; idempotent."""
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()  # closing the descriptor drops the flock
+
+    def __enter__(self) -> PortLease:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"PortLease({self.url!r}, {'held' if self.held else 'released'})"
+
+
+def lock_port(
+    url: str, *, lock_dir: str | os.PathLike[str] | None = None, holder: str = ""
+) -> PortLease | None:
+    """Holds ``url`` for this process if nobody holds it (without waiting), else None.
+
+    The lease the pool and the pytest plugin share: one lock file per port in ``lock_dir``
+    (default ``default_lock_dir()``), named by ``lock_key(url)``. ``holder`` (a modem name,
+    "pytest"), the URL, the pid and the xdist worker are written into the file for a curious
+    ``cat``; the lock itself is the flock.
+    """
+    import fcntl  # POSIX; the pool is for Linux/macOS test hosts
+
+    folder = Path(lock_dir) if lock_dir is not None else default_lock_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / lock_key(url)
+    f = open(path, "a+b")  # the lease owns and closes it
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    except OSError:
+        f.close()
+        raise
+    # Who holds it (the lock itself is the flock, not this text).
+    f.truncate(0)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    f.write(f"{holder} {url} pid={os.getpid()} {worker}".strip().encode() + b"\n")
+    f.flush()
+    return PortLease(url, f, path)
+
+
 class Lease:
     """A modem held by this process until ``release()`` (or the end of a ``with`` block)."""
 
-    def __init__(self, modem: LabModem, lock_file: IO[bytes], lock_path: Path) -> None:
+    def __init__(self, modem: LabModem, port: PortLease) -> None:
         self.modem = modem
-        self.lock_path = lock_path
-        self._file: IO[bytes] | None = lock_file
+        self.lock_path = port.lock_path
+        self._port: PortLease | None = port
 
     @property
     def name(self) -> str:
@@ -194,19 +285,19 @@ class Lease:
 
     @property
     def held(self) -> bool:
-        return self._file is not None
+        return self._port is not None
 
     def open(self, **kwargs: Any) -> Modem:
         """Opens the leased modem (see ``LabModem.open``)."""
-        if self._file is None:
+        if self._port is None:
             raise ModemError(f"the lease on {self.name} was released")
         return self.modem.open(**kwargs)
 
     def release(self) -> None:
         """Gives the modem back; idempotent."""
-        f, self._file = self._file, None
-        if f is not None:
-            f.close()  # closing the descriptor drops the flock
+        port, self._port = self._port, None
+        if port is not None:
+            port.release()
 
     def __enter__(self) -> Lease:
         return self
@@ -243,11 +334,7 @@ class Pool:
             if m.name in self._modems:
                 raise LabFileError(f"{source}: the modem name {m.name!r} appears twice")
             self._modems[m.name] = m
-        if lock_dir is None:
-            lock_dir = os.environ.get("MODEMQTT_LOCK_DIR") or (
-                Path(tempfile.gettempdir()) / "modemqtt-pool"
-            )
-        self.lock_dir = Path(lock_dir)
+        self.lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
 
     # ------------------------------------------------------------------ construction
 
@@ -341,30 +428,11 @@ class Pool:
     def lock_path(self, modem: LabModem | str) -> Path:
         """The lock file of a modem (by URL without ``?options``, so aliases share it)."""
         m = self[modem] if isinstance(modem, str) else modem
-        key = m.url.split("?", 1)[0].rstrip("/")
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return self.lock_dir / f"{digest}.lock"
+        return self.lock_dir / lock_key(m.url)
 
     def _try_lock(self, modem: LabModem) -> Lease | None:
-        import fcntl  # POSIX; the pool is for Linux/macOS test hosts
-
-        path = self.lock_path(modem)
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a+b")  # the Lease owns and closes it
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
-            return None
-        except OSError:
-            f.close()
-            raise
-        # Who holds it, for a curious `cat` (the lock itself is the flock, not this text).
-        f.truncate(0)
-        holder = os.environ.get("PYTEST_XDIST_WORKER", "")
-        f.write(f"{modem.name} {modem.url} pid={os.getpid()} {holder}\n".encode())
-        f.flush()
-        return Lease(modem, f, path)
+        port = lock_port(modem.url, lock_dir=self.lock_dir, holder=modem.name)
+        return None if port is None else Lease(modem, port)
 
     def is_free(self, name: str) -> bool:
         """Whether nobody holds the modem right now (a snapshot)."""

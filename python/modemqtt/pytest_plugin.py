@@ -9,6 +9,10 @@ Options::
     --mqtt-broker URL      broker for mqtt_client (and behind virtual modems);
                            default: the embedded broker
     --modem-baudrate N     line speed of lab modems (default: 115200)
+    --modem-lg-reserve TAG=VALUE
+                           with labgrid (--lg-env): each process (xdist worker) reserves
+                           and acquires its own place with these tags; repeatable
+    --modem-lg-timeout S   with labgrid: how long to wait for a place (default: 60)
 
 Fixtures: ``modem`` (an open :class:`modemqtt.Modem`), ``mqtt_client`` (a client of it,
 connected to ``mqtt_broker``), ``virtual_modem`` (a fresh :class:`modemqtt.VirtualModem`,
@@ -18,6 +22,11 @@ With no ``--modem-port`` every test gets a fresh virtual modem; with ports, each
 lab modem from the pool. A modem is held by one pytest process (one xdist worker) for the
 whole session through a lock file, so workers never share one; a worker that finds every
 modem taken fails with the reason.
+
+With labgrid's plugin and an environment whose target has a ``ModemDriver``
+(``--lg-env``), ``modem`` is that target's modem: the driver is activated for each test and
+deactivated after it; the session holds the place (``modem_place``) through labgrid's
+coordinator and releases it at the end. See docs/lab.md.
 
 Marker ``@pytest.mark.modem(family=..., **capabilities)`` skips a test when the modem lacks
 them: ``family="cmqtt"`` (or a tuple of names), ``profile="sim7028"``, a capability that must
@@ -31,22 +40,23 @@ to the report as the section "modem transcript".
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 import modemqtt
+from modemqtt.pool import default_lock_dir, lock_port
 
 DEFAULT_PROFILE = "a7600"
 MARKER = "modem"
 _PROFILE_CAPS: dict[str, dict[str, Any] | str] = {}
 _SKEY = pytest.StashKey[Any]()
+_LG_TAGS = pytest.StashKey[dict[str, str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +84,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: the embedded broker; required with --modem-port for mqtt_client)",
     )
     g.addoption("--modem-baudrate", type=int, default=115200, help="lab modem line speed")
+    g.addoption(
+        "--modem-lg-reserve",
+        action="append",
+        default=[],
+        metavar="TAG=VALUE",
+        help="with labgrid (--lg-env): each pytest process (xdist worker) reserves and "
+        "acquires its own place with these tags through the coordinator; repeatable",
+    )
+    g.addoption(
+        "--modem-lg-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with labgrid: how long to wait for a free place (default: 60)",
+    )
 
 
 def _read_ports(values: list[str]) -> list[str]:
@@ -114,6 +139,25 @@ def pytest_configure(config: pytest.Config) -> None:
         if not parts.hostname:
             raise pytest.UsageError(f"--mqtt-broker {broker!r}: expected mqtt://host:port")
     config.stash[_SKEY] = _read_ports(config.getoption("--modem-port", None) or [])
+    config.stash[_LG_TAGS] = _read_tags(config.getoption("--modem-lg-reserve", None) or [])
+    timeout = config.getoption("--modem-lg-timeout", None)
+    if timeout is not None and not 0 < timeout < 1e9:
+        raise pytest.UsageError(f"--modem-lg-timeout {timeout}: must be a number of seconds > 0")
+    if config.pluginmanager.hasplugin("labgrid"):
+        try:
+            importlib.import_module("modemqtt.labgrid")  # registers ModemDriver with labgrid
+        except ImportError:
+            pass  # labgrid's plugin without labgrid's library: nothing to register
+
+
+def _read_tags(values: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not sep or not key or not value:
+            raise pytest.UsageError(f"--modem-lg-reserve {v!r}: expected TAG=VALUE")
+        tags[key] = value
+    return tags
 
 
 def _worker() -> str:
@@ -123,37 +167,6 @@ def _worker() -> str:
 # ----------------------------------------------------------------------------- the lab pool
 
 
-class _PortLock:
-    """An exclusive lock on a lab port, held by one pytest process for its whole session."""
-
-    def __init__(self, port: str) -> None:
-        digest = hashlib.sha1(port.encode()).hexdigest()[:16]
-        self.path = os.path.join(tempfile.gettempdir(), f"modemqtt-port-{digest}.lock")
-        self.port = port
-        self.file: IO[str] | None = None
-
-    def try_acquire(self) -> bool:
-        import fcntl
-
-        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the session)
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            return False
-        f.seek(0)
-        f.truncate()
-        f.write(f"{self.port} pid {os.getpid()} worker {_worker()}\n")
-        f.flush()
-        self.file = f
-        return True
-
-    def release(self) -> None:
-        if self.file is not None:
-            self.file.close()  # closing drops the flock
-            self.file = None
-
-
 @pytest.fixture(scope="session")
 def modem_port(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """The lab port this pytest process (xdist worker) holds, or None for virtual modems."""
@@ -161,19 +174,137 @@ def modem_port(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if not ports:
         yield None
         return
+    if _labgrid_env(request.config) is not None:
+        pytest.fail(
+            "--modem-port and a labgrid environment with a ModemDriver (--lg-env) both name "
+            "the modem: give one of them",
+            pytrace=False,
+        )
     for port in ports:
-        lock = _PortLock(port)
-        if lock.try_acquire():
+        # The same lease as modemqtt.pool's (one lock file per URL), so a pool user and
+        # a --modem-port session never hold one modem together.
+        lease = lock_port(port, holder="pytest")
+        if lease is not None:
             try:
                 yield port
             finally:
-                lock.release()
+                lease.release()
             return
     pytest.fail(
-        f"worker {_worker()}: all {len(ports)} lab modems are in use by other workers or "
-        f"sessions ({', '.join(ports)}); run fewer xdist workers than modems",
+        f"worker {_worker()}: all {len(ports)} lab modems are in use by other workers, "
+        f"sessions or pool leases ({', '.join(ports)}; lock files in {default_lock_dir()}); "
+        "run fewer xdist workers than modems",
         pytrace=False,
     )
+
+
+# ----------------------------------------------------------------------------- labgrid
+
+_LG_DRIVER = "ModemDriver"
+
+
+def _labgrid_env(config: pytest.Config) -> Any | None:
+    """labgrid's Environment when labgrid's plugin is active (--lg-env / $LG_ENV) and one of
+    its targets has a ModemDriver; else None."""
+    if not config.pluginmanager.hasplugin("labgrid"):
+        return None
+    try:
+        from labgrid.pytestplugin.hooks import LABGRID_ENV_KEY
+    except ImportError:
+        return None
+    env = config.stash.get(LABGRID_ENV_KEY, None)
+    if env is None:
+        return None
+    for target in (env.config.get_targets() or {}).values():
+        drivers = (target or {}).get("drivers") or {}
+        names = drivers.keys() if isinstance(drivers, dict) else [k for d in drivers for k in d]
+        if _LG_DRIVER in names:
+            return env
+    return None
+
+
+def _remote_places(env: Any) -> list[dict[str, Any]]:
+    """The RemotePlace entries (their argument tables) of the environment's targets."""
+    found = []
+    for target in (env.config.get_targets() or {}).values():
+        resources = (target or {}).get("resources") or {}
+        items = [resources] if isinstance(resources, dict) else list(resources)
+        for item in items:
+            args = item.get("RemotePlace")
+            if isinstance(args, dict):
+                found.append(args)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def modem_place(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """With labgrid: the place this pytest process holds (None without labgrid).
+
+    The place named by the environment's RemotePlace is acquired for the session when it is
+    free (and used as it is when this user already holds it); with ``--modem-lg-reserve``
+    each process (xdist worker) reserves its own place by tags, and the environment's
+    RemotePlace is pointed at it. Places this fixture acquired are released at the end.
+    """
+    config = request.config
+    tags: dict[str, str] = config.stash[_LG_TAGS]
+    env = _labgrid_env(config)
+    if env is None:
+        if tags:
+            pytest.fail(
+                "--modem-lg-reserve needs labgrid's plugin with an environment whose target "
+                f"has a {_LG_DRIVER} (--lg-env FILE)",
+                pytrace=False,
+            )
+        yield None
+        return
+    places = _remote_places(env)
+    if not places:
+        yield None  # local resources only: nothing to hold on a coordinator
+        return
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if tags and len(places) != 1:
+        pytest.fail(
+            f"--modem-lg-reserve: the environment names {len(places)} RemotePlaces; "
+            "it can point exactly one at the reserved place",
+            pytrace=False,
+        )
+    if not tags and workers > 1:
+        pytest.fail(
+            f"{workers} xdist workers would share the place {places[0].get('name')!r}: give "
+            "--modem-lg-reserve TAG=VALUE so that each worker reserves a place of its own",
+            pytrace=False,
+        )
+    from modemqtt.labgrid import DEFAULT_COORDINATOR, Coordinator, CoordinatorError
+
+    address = env.config.get_option(
+        "coordinator_address", os.environ.get("LG_COORDINATOR", DEFAULT_COORDINATOR)
+    )
+    timeout = float(config.getoption("--modem-lg-timeout"))
+    try:
+        coordinator = Coordinator(address, timeout=min(timeout, 30.0))
+    except CoordinatorError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    leases = []
+    try:
+        try:
+            if tags:
+                lease = coordinator.reserve(tags, timeout=timeout)
+                places[0]["name"] = lease.name
+                leases.append(lease)
+            else:
+                leases.extend(coordinator.acquire(str(p.get("name"))) for p in places)
+        except CoordinatorError as exc:
+            pytest.fail(f"worker {_worker()}: {exc}", pytrace=False)
+        yield ", ".join(lease.name for lease in leases)
+    finally:
+        for lease in leases:
+            try:
+                lease.release()
+            except CoordinatorError as exc:
+                import warnings
+
+                warnings.warn(f"releasing place {lease.name}: {exc}", stacklevel=1)
+        coordinator.close()
 
 
 # ----------------------------------------------------------------------------- broker
@@ -185,7 +316,7 @@ def mqtt_broker(request: pytest.FixtureRequest, modem_port: str | None) -> str:
     url = request.config.getoption("--mqtt-broker")
     if url:
         return str(url if "://" in url else f"mqtt://{url}")
-    if modem_port is not None:
+    if modem_port is not None or _labgrid_env(request.config) is not None:
         pytest.fail(
             "a lab modem needs a broker it can reach: give --mqtt-broker mqtt://host:port",
             pytrace=False,
@@ -289,7 +420,10 @@ def virtual_modem(request: pytest.FixtureRequest) -> Iterator[modemqtt.VirtualMo
 
 @pytest.fixture
 def modem(request: pytest.FixtureRequest, modem_port: str | None) -> Iterator[modemqtt.Modem]:
-    """An open modem: this worker's lab modem, or a fresh virtual one."""
+    """An open modem: this worker's lab modem, the labgrid target's, or a fresh virtual one."""
+    if _labgrid_env(request.config) is not None:
+        yield from _labgrid_modem(request)
+        return
     if modem_port is None:
         vm = request.getfixturevalue("virtual_modem")
         port = vm.port
@@ -303,6 +437,27 @@ def modem(request: pytest.FixtureRequest, modem_port: str | None) -> Iterator[mo
             if why is not None:
                 pytest.skip(f"modem on {port} {why}")
         yield m
+
+
+def _labgrid_modem(request: pytest.FixtureRequest) -> Iterator[modemqtt.Modem]:
+    """The modem of labgrid's ``target``: its ModemDriver is activated for the test and
+    deactivated after it (the port is free between tests)."""
+    from modemqtt.labgrid import ModemDriver
+
+    request.getfixturevalue("modem_place")  # the place is held before the target is made
+    target = request.getfixturevalue("target")
+    driver = target.get_driver(ModemDriver, activate=False)
+    target.activate(driver)
+    try:
+        m = driver.modem
+        req = _requirements(request.node)
+        if req:
+            why = _lacks(_caps_of(m), req)
+            if why is not None:
+                pytest.skip(f"modem of {target.name} ({driver.url}) {why}")
+        yield m
+    finally:
+        target.deactivate(driver)
 
 
 @pytest.fixture

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 MOSQUITTO_MISSING = "mosquitto not installed: apt-get install mosquitto"
 
 
+@pytest.fixture(autouse=True)
+def _pytester_without_labgrid(request: pytest.FixtureRequest) -> None:
+    """pytester runs pytest again inside this process, and labgrid's pytest plugin (loaded
+    by its entry point when the labgrid extra is installed) can start only once per process:
+    inner runs go without it. The labgrid suites run pytest in a subprocess instead."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # first: it clears PYTEST_ADDOPTS when made
+        mp = request.getfixturevalue("monkeypatch")
+        mp.setenv("PYTEST_ADDOPTS", "-p no:labgrid")
+
+
 @pytest.fixture(scope="session")
 def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private mosquitto on 127.0.0.1 for the whole session: yields "mqtt://127.0.0.1:PORT"."""

@@ -4,6 +4,7 @@ CLI's name resolution."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,8 @@ from modemqtt.pool import (
     LabModem,
     Pool,
     PoolTimeout,
+    lock_key,
+    lock_port,
     resolve_port,
     worker_count,
     worker_index,
@@ -346,3 +349,65 @@ def test_cli_lab_without_a_file(monkeypatch: pytest.MonkeyPatch, capsys) -> None
     monkeypatch.delenv("MODEMQTT_LAB", raising=False)
     assert main(["lab"]) == 1
     assert "MODEMQTT_LAB" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- one lease
+
+
+def _pytest_holding(folder: Path, port: str, lock_dir: Path, hold: float) -> subprocess.Popen:
+    """A pytest session on ``--modem-port PORT`` whose one test says "held" and sleeps."""
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "test_hold.py").write_text(
+        "import time\n\n"
+        "def test_hold(modem_port):\n"
+        f"    print('held', {port!r} == modem_port, flush=True)\n"
+        f"    time.sleep({hold})\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["MODEMQTT_LOCK_DIR"] = str(lock_dir)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "-q"]
+        + [f"--modem-port={port}", "--mqtt-broker=mqtt://127.0.0.1:1"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_pool_and_modem_port_share_one_lease(tmp_path: Path, monkeypatch) -> None:
+    """A port held through the pool cannot be taken by a --modem-port session, and the
+    other way round: both take lock_port()'s lease (same folder, same key)."""
+    locks = tmp_path / "locks"
+    monkeypatch.setenv("MODEMQTT_LOCK_DIR", str(locks))
+    url = "socket://127.0.0.1:4001"
+    pool = Pool([LabModem("bench", url + "?timeout=3")])  # options do not change the key
+    assert lock_key(url) == lock_key(url + "/?timeout=3") and pool.lock_dir == locks
+
+    with pool.acquire("bench", timeout=0):
+        (tmp_path / "a").mkdir()
+        busy = _pytest_holding(tmp_path / "a", url, locks, 0)
+        out, _ = busy.communicate(timeout=120)
+        assert busy.returncode != 0, out
+        assert b"all 1 lab modems are in use" in out, out
+
+    folder = tmp_path / "b"
+    folder.mkdir()
+    holder = _pytest_holding(folder, url, locks, 60)
+    try:
+        assert holder.stdout is not None
+        line = holder.stdout.readline()
+        while line and not line.startswith(b"held"):
+            line = holder.stdout.readline()
+        assert line.strip() == b"held True", line
+        with pytest.raises(PoolTimeout):
+            pool.acquire("bench", timeout=0)
+        assert lock_port(url, lock_dir=locks) is None
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    with pool.acquire("bench", timeout=5) as lease:  # the dead session freed it
+        assert lease.held
