@@ -30,8 +30,13 @@ fn quectel_identity() {
     // SIMCom keeps its own forms.
     let m = modem("a7600");
     let mut h = Host::open_quiet(m.port());
-    assert!(h.cmd("ATI").starts_with("\r\nManufacturer: SIMCOM INCORPORATED\r\n"));
-    assert_eq!(h.cmd("AT+CGMR"), "\r\n+CGMR: A7600M7_V1.0.0.1\r\n\r\nOK\r\n");
+    assert!(h
+        .cmd("ATI")
+        .starts_with("\r\nManufacturer: SIMCOM INCORPORATED\r\n"));
+    assert_eq!(
+        h.cmd("AT+CGMR"),
+        "\r\n+CGMR: A7600M7_V1.0.0.1\r\n\r\nOK\r\n"
+    );
     assert_eq!(h.cmd("AT+QCCID"), "\r\nERROR\r\n");
 }
 
@@ -81,7 +86,10 @@ fn radio_off_deregisters_and_qmtopen_cannot_activate() {
         );
     }
     assert_eq!(h.cmd("AT+CGATT?"), "\r\n+CGATT: 0\r\n\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+QNWINFO"), "\r\n+QNWINFO: No Service\r\n\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+QNWINFO"),
+        "\r\n+QNWINFO: No Service\r\n\r\nOK\r\n"
+    );
     assert_eq!(h.cmd("AT+QIACT=1"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+QMTOPEN=0,\"127.0.0.1\",1883"), "\r\nOK\r\n");
     h.expect(b"\r\n+QMTOPEN: 0,3\r\n");
@@ -89,7 +97,12 @@ fn radio_off_deregisters_and_qmtopen_cannot_activate() {
     assert_eq!(h.cmd("AT+CFUN=1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CREG?"), "\r\n+CREG: 0,1\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+QIACT?"), "\r\nOK\r\n");
-    let port = m.broker_url().rsplit(':').next().unwrap_or_default().to_owned();
+    let port = m
+        .broker_url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(
         h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{port}")),
         "\r\nOK\r\n"
@@ -109,7 +122,12 @@ fn radio_off_deregisters_and_qmtopen_cannot_activate() {
 fn host_deactivation_drops_quectel_clients_with_qmtstat() {
     let m = modem("bg96");
     let mut h = Host::open_quiet(m.port());
-    let port = m.broker_url().rsplit(':').next().unwrap_or_default().to_owned();
+    let port = m
+        .broker_url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(
         h.cmd(&format!("AT+QMTOPEN=2,\"127.0.0.1\",{port}")),
         "\r\nOK\r\n"
@@ -124,14 +142,26 @@ fn host_deactivation_drops_quectel_clients_with_qmtstat() {
 fn will_flag_off_takes_the_trailing_fields() {
     let m = modem("bg96");
     let mut h = Host::open_quiet(m.port());
-    assert_eq!(h.cmd("AT+QMTCFG=\"will\",0,0,0,0,\"t\",\"m\""), "\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+QMTCFG=\"will\",0,0,0,0,\"t\",\"m\""),
+        "\r\nOK\r\n"
+    );
     assert_eq!(
         h.cmd("AT+QMTCFG=\"will\",0"),
         "\r\n+QMTCFG: \"will\",0\r\n\r\nOK\r\n"
     );
-    assert_eq!(h.cmd("AT+QMTCFG=\"will\",0,0,3,0,\"t\",\"m\""), "\r\nERROR\r\n");
-    assert_eq!(h.cmd("AT+QMTCFG=\"will\",0,1,1,0,\"t\",\"m\""), "\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+QMTCFG=\"will\",0,0,1,0,\"t\",\"m\""), "\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+QMTCFG=\"will\",0,0,3,0,\"t\",\"m\""),
+        "\r\nERROR\r\n"
+    );
+    assert_eq!(
+        h.cmd("AT+QMTCFG=\"will\",0,1,1,0,\"t\",\"m\""),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(
+        h.cmd("AT+QMTCFG=\"will\",0,0,1,0,\"t\",\"m\""),
+        "\r\nOK\r\n"
+    );
     assert_eq!(
         h.cmd("AT+QMTCFG=\"will\",0"),
         "\r\n+QMTCFG: \"will\",0\r\n\r\nOK\r\n"
@@ -183,5 +213,8 @@ fn aliyun_bearer_follows_the_radio() {
     assert_eq!(h.cmd("AT+CNACT=1,\"cmnet\""), "\r\nOK\r\n");
     h.expect(b"\r\n+APP PDP: ACTIVE\r\n");
     assert_eq!(h.cmd("AT+CFUN=4"), "\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+CNACT?"), "\r\n+CNACT: 0,\"0.0.0.0\"\r\n\r\nOK\r\n");
+    assert_eq!(
+        h.cmd("AT+CNACT?"),
+        "\r\n+CNACT: 0,\"0.0.0.0\"\r\n\r\nOK\r\n"
+    );
 }

@@ -296,10 +296,14 @@ impl Modem {
                 Family::Cmqtt if cid == 1 => {
                     for idx in 0..self.profile.clients {
                         if let Some(l) = self.take_link(idx) {
-                            let what = if l.connected { "CONNLOST" } else { "CONNECT" };
+                            if l.connected {
+                                r.urc_after(format!("+CMQTTCONNLOST: {idx},3"));
+                            } else {
+                                // A failed connect clears the SSL binding (§2.1.5).
+                                self.clear_ssl_after_disc(idx);
+                                r.urc_after(format!("+CMQTTCONNECT: {idx},3"));
+                            }
                             drop(l);
-                            self.clear_ssl_after_disc(idx);
-                            r.urc_after(format!("+CMQTT{what}: {idx},3"));
                         }
                     }
                 }
@@ -776,7 +780,7 @@ impl Modem {
                 };
                 // <stat> 1 registered (home), 0 not registered and not searching (radio off
                 // or deregistered with AT+COPS=2); the packet-domain ones also 0 after
-                // AT+CGATT=0 (3GPP TS 27.007 §7.2, §10.1.19, §10.1.22).
+                // AT+CGATT=0 (3GPP TS 27.007, +CREG / +CGREG / +CEREG).
                 let stat = if i == 0 {
                     u8::from(self.registered())
                 } else {
