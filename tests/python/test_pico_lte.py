@@ -39,8 +39,8 @@ TIMINGS: list[str | None] = [None]
 # micropython_shim): the shim delays them as a network would; a timing preset does it itself.
 RESULT_LATENCY_S = {None: 0.3}
 
+# pico_lte's Status.SUCCESS (its module is imported only once the shim is in place).
 SUCCESS = 0
-ERROR = 1
 
 
 def start_vm(profile: str, timing: str | None) -> modemqtt.VirtualModem:
@@ -127,7 +127,7 @@ def test_pico_lte_mqtt_flow(pico: tuple[Any, modemqtt.VirtualModem, str], profil
     # taken; its "clean_session" is not a QMTCFG parameter (the module's is "session").
     assert lte.mqtt.set_will_config("x", "y")["status"] == Status.SUCCESS
     assert lte.mqtt.set_clean_session_config()["status"] == Status.ERROR
-    assert lte.mqtt.set_will_config(will, "gone", will_flag=1, will_qos=1)["status"] == 0
+    assert lte.mqtt.set_will_config(will, "gone", will_flag=1, will_qos=1)["status"] == SUCCESS
 
     with Paho(vm.broker_url) as peer:
         peer.subscribe(up, qos=1)
