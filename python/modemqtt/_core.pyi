@@ -397,7 +397,8 @@ class VirtualModem:
         ``+QMTSTAT: <client_index>,<cause>`` (QMT, 1-7)."""
     def pdp_deactivate(self, cid: int = 1) -> None:
         """QMT profiles: drop every link on PDP context ``cid``, then report
-        ``+QIURC: "pdpdeact",<cid>``."""
+        ``+QIURC: "pdpdeact",<cid>``; the context stays down until ``AT+QIACT`` or
+        ``AT+QMTOPEN`` brings it up."""
     def reboot(self) -> None: ...
     def force_coap_response(self, code: int | None) -> None:
         """Alibaba profiles: CoAP sends answer ``code`` (e.g. 0x80); None: 0x45 again."""

@@ -226,7 +226,7 @@ impl PyVirtualModem {
     }
 
     /// QMT profiles: drops every link on PDP context `cid`, then reports
-    /// '+QIURC: "pdpdeact",cid'.
+    /// '+QIURC: "pdpdeact",cid'; the context stays down until AT+QIACT or AT+QMTOPEN.
     #[pyo3(signature = (cid = 1))]
     fn pdp_deactivate(&self, py: Python<'_>, cid: i64) -> PyResult<()> {
         if !(1..=16).contains(&cid) {

@@ -211,6 +211,21 @@ impl State {
         }
     }
 
+    /// The module lost its registration (`AT+CFUN=0/4`, `AT+COPS=2`): the bearer goes down
+    /// and the MQTT link with it.
+    pub(crate) fn network_lost(&mut self) {
+        self.bearer = false;
+        self.link = None;
+    }
+
+    /// Registered again: revision 1 brings the bearer up by itself when `AT+CAUTONET` is
+    /// on (seeds/000 §5.1); revision 2 waits for `AT+CNACT=1`.
+    pub(crate) fn network_back(&mut self) {
+        if self.rev == Rev::V1 && self.autonet {
+            self.bearer = true;
+        }
+    }
+
     /// Drops every link abruptly (reboot, close).
     pub(crate) fn kill_links(&mut self) {
         self.link = None;
@@ -481,8 +496,9 @@ impl Modem {
         form: &Form<'_>,
         r: &mut Resp,
     ) -> Option<()> {
+        let registered = self.registered();
         let st = self.aliyun.as_mut()?;
-        if bearer_command(st, name, form, r) {
+        if bearer_command(st, registered, name, form, r) {
             return Some(());
         }
         if name.starts_with("CMQTT") {
@@ -508,7 +524,15 @@ impl Modem {
 }
 
 /// `AT+CAUTONET` (revision 1) and `AT+CNACT` (revision 2); `false` for other commands.
-fn bearer_command(st: &mut State, name: &str, form: &Form<'_>, r: &mut Resp) -> bool {
+/// `registered`: the module is on the network; without it `AT+CNACT=1` answers `ERROR` (a
+/// guess: the manuals show only the successful activation).
+fn bearer_command(
+    st: &mut State,
+    registered: bool,
+    name: &str,
+    form: &Form<'_>,
+    r: &mut Resp,
+) -> bool {
     match (st.rev, name, form) {
         (Rev::V1, "CAUTONET", Form::Write(a)) => match a.trim() {
             "0" | "1" => {
@@ -536,6 +560,7 @@ fn bearer_command(st: &mut State, name: &str, form: &Form<'_>, r: &mut Resp) -> 
                 Some(_) => false,
             };
             match int_arg(&args, 0, 0, 1) {
+                Some(1) if !registered => r.error(),
                 Some(v) if apn_ok && args.len() <= 2 => {
                     let up = v == 1;
                     r.ok();

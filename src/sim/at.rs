@@ -40,7 +40,7 @@
 //!   opened. An SSL client without `AT+CMQTTSSLCFG` uses the SSL context of
 //!   its own index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,7 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, QoS, SubscribeFilter};
 
 use super::link::{self, Link};
-use super::profile::{Profile, TOPIC_MAX, WILL_MAX};
+use super::profile::{Family, Profile, TOPIC_MAX, WILL_MAX};
 use super::tls;
 use super::{lock, Shared};
 
@@ -125,7 +125,18 @@ pub(crate) struct Modem {
     cmee: u8,
     /// n of +CREG, +CGREG, +CEREG
     reg_n: [u8; 3],
-    cgdcont: BTreeMap<u8, (String, String)>,
+    pub(crate) cgdcont: BTreeMap<u8, (String, String)>,
+    /// `AT+QICSGP` user name, password and authentication per context (its APN and type
+    /// live in `cgdcont`, as on the module, where both commands define the same context).
+    pub(crate) qicsgp_auth: BTreeMap<u8, (String, String, u8)>,
+    /// `AT+CFUN` level: 1 full, 0 minimum, 4 flight mode (no radio: not registered).
+    cfun: u8,
+    /// `AT+COPS=2`: deregistered by the host until `AT+COPS=0/1/4`.
+    deregistered: bool,
+    /// `AT+CGATT=0`: detached from the packet domain.
+    detached: bool,
+    /// The PDP contexts that are up (cid).
+    pub(crate) active: BTreeSet<u8>,
     started: bool,
     pub(crate) slots: Vec<Slot>,
     ssl: Vec<SslCtx>,
@@ -149,6 +160,13 @@ impl Modem {
             cmee: 0,
             reg_n: [0; 3],
             cgdcont,
+            qicsgp_auth: BTreeMap::new(),
+            cfun: 1,
+            deregistered: false,
+            detached: false,
+            // Registered with context 1 up at power-on: hosts that never bring the bearer up
+            // (the library's clients, the manuals' MQTT examples) keep working.
+            active: BTreeSet::from([1]),
             started: false,
             slots: (0..profile.clients).map(|_| Slot::default()).collect(),
             ssl: vec![SslCtx::default(); usize::from(profile.ssl_ctx_max) + 1],
@@ -214,6 +232,93 @@ impl Modem {
             .and_then(|s| s.link.as_mut())
         {
             l.connected = true;
+        }
+    }
+
+    /// Registered on the network: radio on (`AT+CFUN=1`) and not deregistered by the host
+    /// (`AT+COPS=2`).
+    pub(crate) fn registered(&self) -> bool {
+        self.cfun == 1 && !self.deregistered
+    }
+
+    /// Attached to the packet domain, which a PDP context needs (`AT+CGATT=0` detaches).
+    pub(crate) fn attached(&self) -> bool {
+        self.registered() && !self.detached
+    }
+
+    /// The registration is gone (`AT+CFUN=0/4`, `AT+COPS=2`, `AT+CGATT=0`): every context
+    /// goes down with the links on it, reported as the network taking them.
+    fn network_lost(&mut self, r: &mut Resp) {
+        let cids: Vec<u8> = self.active.iter().copied().collect();
+        self.contexts_down(&cids, true, r);
+        if let Some(a) = self.aliyun.as_mut() {
+            a.network_lost();
+        }
+    }
+
+    /// Brings context `cid` up; false when the module is not attached (or has no such
+    /// context defined).
+    pub(crate) fn context_up(&mut self, cid: u8) -> bool {
+        if !self.attached() || !self.cgdcont.contains_key(&cid) {
+            return false;
+        }
+        self.active.insert(cid);
+        true
+    }
+
+    /// Contexts `cids` go down, and every MQTT link on them without DISCONNECT.
+    /// `by_network`: the network took them (Quectel: `+QIURC: "pdpdeact",<cid>`, as the BG96
+    /// does after `AT+CFUN`, field `bg96_tinygsm157_pdpdeact_rdy.at`); otherwise the host
+    /// deactivated them (`AT+QIDEACT`, `AT+CGACT=0`) and each Quectel client open on them
+    /// reports `+QMTSTAT: <idx>,1` (a guess: no manual shows it). CMQTT links on context 1
+    /// report `+CMQTTCONNLOST: <idx>,3` ("Network is closed", seeds/003 §2.2.2.1; when, a
+    /// guess), or `+CMQTTCONNECT: <idx>,3` while still connecting.
+    pub(crate) fn contexts_down(&mut self, cids: &[u8], by_network: bool, r: &mut Resp) {
+        for &cid in cids {
+            if !self.active.remove(&cid) {
+                continue;
+            }
+            match self.profile.family {
+                Family::Qmt => {
+                    for idx in 0..self.profile.clients {
+                        if self.qmt.is_open_on(idx, cid) {
+                            drop(self.take_link(idx));
+                            self.qmt.close_network(idx);
+                            if !by_network {
+                                r.urc_after(format!("+QMTSTAT: {idx},1"));
+                            }
+                        }
+                    }
+                    if by_network {
+                        r.urc_after(format!("+QIURC: \"pdpdeact\",{cid}"));
+                    }
+                }
+                Family::Cmqtt if cid == 1 => {
+                    for idx in 0..self.profile.clients {
+                        if let Some(l) = self.take_link(idx) {
+                            if l.connected {
+                                r.urc_after(format!("+CMQTTCONNLOST: {idx},3"));
+                            } else {
+                                // A failed connect clears the SSL binding (§2.1.5).
+                                self.clear_ssl_after_disc(idx);
+                                r.urc_after(format!("+CMQTTCONNECT: {idx},3"));
+                            }
+                            drop(l);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Registered again: the Alibaba revision 1 firmware brings its bearer up by itself
+    /// when `AT+CAUTONET` is on.
+    fn network_back(&mut self) {
+        if self.registered() {
+            if let Some(a) = self.aliyun.as_mut() {
+                a.network_back();
+            }
         }
     }
 
@@ -555,13 +660,14 @@ pub(crate) enum Form<'a> {
 fn cme_text(code: u16) -> &'static str {
     match code {
         3 => "operation not allowed",
+        30 => "no network service",
         4 => "operation not supported",
         _ => "Incorrect parameters",
     }
 }
 
 impl Modem {
-    fn cme(&self, r: &mut Resp, code: u16) {
+    pub(crate) fn cme(&self, r: &mut Resp, code: u16) {
         match self.cmee {
             1 => r.line(&format!("+CME ERROR: {code}")),
             2 => r.line(&format!("+CME ERROR: {}", cme_text(code))),
@@ -590,7 +696,7 @@ impl Modem {
                 r.error();
                 return Next::Line;
             };
-            let quectel = self.profile.family == super::profile::Family::Qmt;
+            let quectel = self.profile.family == Family::Qmt;
             if quectel {
                 if let Some(next) = super::qmt::execute(self, sh, &name, &form, r) {
                     return next;
@@ -631,6 +737,14 @@ impl Modem {
                 self.echo = true;
                 r.ok()
             }
+            // Quectel: three lines (field `bg96_tinygsm157_pdpdeact_rdy.at`; BG96 and EC2x
+            // AT manuals, ATI).
+            "I" | "I0" if p.family == Family::Qmt => {
+                r.line(p.manufacturer);
+                r.line(p.model);
+                r.line(&format!("Revision: {}", p.revision));
+                r.ok()
+            }
             "I" | "I0" => {
                 r.line(&format!("Manufacturer: {}", p.manufacturer));
                 r.line(&format!("Model: {}", p.model));
@@ -656,6 +770,8 @@ impl Modem {
         match (name, form) {
             ("CGMI" | "GMI", Form::Exec) => r.answer(p.manufacturer),
             ("CGMM" | "GMM", Form::Exec) => r.answer(p.model),
+            // Quectel prints the revision alone (BG96 / EC2x AT manuals, AT+CGMR and AT+GMR).
+            ("CGMR" | "GMR", Form::Exec) if p.family == Family::Qmt => r.answer(p.revision),
             ("CGMR" | "GMR", Form::Exec) => r.answer(&format!("+CGMR: {}", p.revision)),
             ("CGSN" | "GSN", Form::Exec) => r.answer(p.imei),
             ("CIMI", Form::Exec) => r.answer(p.imsi),
@@ -670,8 +786,16 @@ impl Modem {
                     "CGREG" => 1,
                     _ => 2,
                 };
+                // <stat> 1 registered (home), 0 not registered and not searching (radio off
+                // or deregistered with AT+COPS=2); the packet-domain ones also 0 after
+                // AT+CGATT=0 (3GPP TS 27.007, +CREG / +CGREG / +CEREG).
+                let stat = if i == 0 {
+                    u8::from(self.registered())
+                } else {
+                    u8::from(self.attached())
+                };
                 match f {
-                    Form::Read => r.answer(&format!("+{name}: {},1", self.reg_n[i])),
+                    Form::Read => r.answer(&format!("+{name}: {},{stat}", self.reg_n[i])),
                     Form::Test => r.answer(&format!("+{name}: (0-2)")),
                     Form::Write(a) => match int(&split_args(a), 0, 0, 2) {
                         Some(n) => {
@@ -686,6 +810,8 @@ impl Modem {
                     }
                 }
             }
+            ("COPS", Form::Read) if self.deregistered => r.answer("+COPS: 2"),
+            ("COPS", Form::Read) if !self.registered() => r.answer("+COPS: 0"),
             ("COPS", Form::Read) => r.answer(&format!("+COPS: 0,0,\"CHINA MOBILE\",{}", p.act)),
             ("COPS", Form::Test) => {
                 r.line(&format!(
@@ -694,9 +820,44 @@ impl Modem {
                 ));
                 r.ok()
             }
-            ("COPS", Form::Write(_)) => r.ok(),
-            ("CGATT", Form::Read) => r.answer("+CGATT: 1"),
-            ("CGATT", Form::Write(_)) => r.ok(),
+            // <mode> 0/1/4 register (again), 2 deregisters, 3 only sets the format
+            // (27.007 §7.3).
+            ("COPS", Form::Write(a)) => match int(&split_args(a), 0, 0, 4) {
+                Some(2) => {
+                    r.ok();
+                    if !self.deregistered {
+                        self.deregistered = true;
+                        self.network_lost(r);
+                    }
+                }
+                Some(3) => r.ok(),
+                Some(_) if self.cfun == 1 => {
+                    self.deregistered = false;
+                    self.network_back();
+                    r.ok()
+                }
+                // No radio: the registration cannot be made.
+                Some(_) => self.cme(r, 30),
+                None => self.cme(r, 50),
+            },
+            ("CGATT", Form::Read) => r.answer(&format!("+CGATT: {}", u8::from(self.attached()))),
+            ("CGATT", Form::Test) => r.answer("+CGATT: (0,1)"),
+            ("CGATT", Form::Write(a)) => match int(&split_args(a), 0, 0, 1) {
+                Some(0) => {
+                    r.ok();
+                    if !self.detached {
+                        self.detached = true;
+                        self.network_lost(r);
+                    }
+                }
+                Some(_) if self.registered() => {
+                    self.detached = false;
+                    self.network_back();
+                    r.ok()
+                }
+                Some(_) => self.cme(r, 30),
+                None => self.cme(r, 50),
+            },
             ("CGDCONT", Form::Write(a)) => {
                 let args = split_args(a);
                 let Some(cid) = int(&args, 0, 1, 15) else {
@@ -745,15 +906,48 @@ impl Modem {
             }
             ("CGACT", Form::Read) => {
                 for cid in self.cgdcont.keys() {
-                    r.line(&format!("+CGACT: {cid},1"));
+                    r.line(&format!(
+                        "+CGACT: {cid},{}",
+                        u8::from(self.active.contains(cid))
+                    ));
                 }
                 r.ok()
             }
-            ("CGACT", Form::Write(_)) => r.ok(),
+            // AT+CGACT=<state>[,<cid>[,<cid>...]]: no cid = every defined context; a context
+            // already in the state stays so; activation needs the packet domain (27.007
+            // §10.1.10); an undefined cid is an error.
+            ("CGACT", Form::Write(a)) => {
+                let args = split_args(a);
+                let Some(state) = int(&args, 0, 0, 1) else {
+                    return self.cme(r, 50);
+                };
+                let mut cids = Vec::new();
+                for i in 1..args.len() {
+                    match int(&args, i, 1, 15) {
+                        Some(c) if self.cgdcont.contains_key(&(c as u8)) => cids.push(c as u8),
+                        _ => return self.cme(r, 50),
+                    }
+                }
+                if cids.is_empty() {
+                    cids = self.cgdcont.keys().copied().collect();
+                }
+                if state == 1 {
+                    if !self.attached() {
+                        return self.cme(r, 30);
+                    }
+                    for c in cids {
+                        self.context_up(c);
+                    }
+                    r.ok()
+                } else {
+                    r.ok();
+                    self.contexts_down(&cids, false, r);
+                }
+            }
             ("CGACT", Form::Test) => r.answer("+CGACT: (0,1)"),
             ("CGPADDR", Form::Exec | Form::Write(_)) => {
                 for cid in self.cgdcont.keys() {
-                    if *cid == 1 {
+                    if *cid == 1 && self.active.contains(cid) {
                         r.line("+CGPADDR: 1,10.49.14.68");
                     } else {
                         r.line(&format!("+CGPADDR: {cid},0.0.0.0"));
@@ -761,8 +955,25 @@ impl Modem {
                 }
                 r.ok()
             }
-            ("CFUN", Form::Read) => r.answer("+CFUN: 1"),
+            ("CFUN", Form::Read) => r.answer(&format!("+CFUN: {}", self.cfun)),
+            // 0 minimum functionality and 4 flight mode switch the radio off: the module
+            // deregisters and its contexts go down; 1 switches it on and registers again
+            // (at once here), contexts staying down until the host (or AT+QMTOPEN,
+            // AT+CMQTTSTART) brings them up. 5-7 are taken and change nothing here.
             ("CFUN", Form::Write(a)) => match int(&split_args(a), 0, 0, 7) {
+                Some(f @ (0 | 4)) => {
+                    r.ok();
+                    let was = self.registered();
+                    self.cfun = f as u8;
+                    if was {
+                        self.network_lost(r);
+                    }
+                }
+                Some(1) => {
+                    self.cfun = 1;
+                    self.network_back();
+                    r.ok()
+                }
                 Some(_) => r.ok(),
                 None => self.cme(r, 50),
             },
@@ -927,6 +1138,12 @@ impl Modem {
                 if self.started {
                     r.line("+CMQTTSTART: 23");
                     r.error();
+                } else if !self.context_up(1) {
+                    // "start MQTT service by activating PDP context" (seeds/003 §2.1.1):
+                    // without a network it cannot; `OK` then the failure form with 7
+                    // "network open fail" (§2.2.1; which code, a guess).
+                    r.ok();
+                    r.urc_after("+CMQTTSTART: 7".to_owned());
                 } else {
                     self.started = true;
                     if self.profile.start_result_before_ok() {
@@ -1192,6 +1409,9 @@ impl Modem {
             return r.error();
         };
         let slot_i = usize::from(idx);
+        // The service's context (1) went down since AT+CMQTTSTART: brought up again if the
+        // module is attached, else 9 "network not opened" (seeds/003 §2.2.1; a guess).
+        let no_network = !self.context_up(1);
         let s = &self.slots[slot_i];
         let Some((client_id, server_type)) = s.acquired.clone() else {
             return fail(r, "CONNECT", idx, 20);
@@ -1204,6 +1424,9 @@ impl Modem {
         let mut forced = None;
         if host.to_ascii_lowercase().ends_with(".invalid") {
             forced = Some(25);
+        }
+        if no_network {
+            forced = Some(9);
         }
         let (thost, tport) = if loopback {
             (host.clone(), port)

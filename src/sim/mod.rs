@@ -443,7 +443,8 @@ impl VirtualModem {
 
     /// QMT profiles: the network deactivates PDP context `cid`: every client
     /// open on it loses its link (no DISCONNECT), then the modem reports
-    /// `+QIURC: "pdpdeact",<cid>`.
+    /// `+QIURC: "pdpdeact",<cid>`. The context stays down (`AT+QIACT?`, `AT+CGACT?`)
+    /// until the host activates it or `AT+QMTOPEN` does.
     pub fn pdp_deactivate(&self, cid: u8) -> Result<(), SimError> {
         self.check_open()?;
         if self.shared.profile.family != profile::Family::Qmt {
@@ -459,6 +460,7 @@ impl VirtualModem {
         }
         let links = {
             let mut st = self.shared.state();
+            st.active.remove(&cid);
             let mut links = Vec::new();
             for idx in 0..self.shared.profile.clients {
                 if st.qmt.is_open_on(idx, cid) {

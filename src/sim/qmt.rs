@@ -8,7 +8,8 @@
 //!   connection attempt to where the link will go (same redirection rules as CMQTT, see
 //!   `sim`): 0 reachable, 4 for names ending in `.invalid`, 5 refused, 2 if the index is
 //!   already open. The MQTT link itself is made at `AT+QMTCONN` (rumqttc does TCP and
-//!   CONNECT together). It activates the PDP context itself, as the modules do.
+//!   CONNECT together). It activates the client's PDP context itself when it is down, as
+//!   the modules do (result 3 "failed to activate PDP" when the module is not registered).
 //! * `AT+QMTCFG` writes are refused with `ERROR` while the index is open, as the notes say.
 //! * Commands on an index that is not open/connected answer `ERROR`.
 //! * Buffer mode keeps five buffers per client; further messages wait inside the modem (as
@@ -369,21 +370,126 @@ pub(crate) fn execute(
             sslcfg(m, a, r);
             Next::Line
         }
-        ("QIACT", Form::Read) => {
-            r.line("+QIACT: 1,1,1,\"10.49.14.68\"");
-            r.ok();
-            Next::Line
-        }
-        ("QIACT" | "QIDEACT", Form::Write(a)) => {
-            match int(&split_args(a), 0, 1, 16) {
-                Some(_) => r.ok(),
-                None => r.error(),
-            }
+        ("QIACT" | "QIDEACT" | "QICSGP" | "QCCID" | "QNWINFO", f) => {
+            network(m, name, f, r);
             Next::Line
         }
         _ => return None,
     };
     Some(next)
+}
+
+/// The address of an active context.
+fn context_ip(cid: u8) -> String {
+    format!("10.49.14.{}", 67 + u16::from(cid))
+}
+
+/// `AT+QICSGP`, `AT+QIACT`, `AT+QIDEACT` (Quectel TCP/IP AT Commands Manual, §2.1.x:
+/// `+QICSGP: <context_type>,"<APN>","<username>","<password>",<authentication>`, `+QIACT:
+/// <contextID>,<context_state>,<context_type>[,"<IP_address>"]` for active contexts only, as
+/// the field trace `ec25_quectelforum3562_qmtopen_fail.at` shows with a bare `OK`),
+/// `AT+QCCID` and `AT+QNWINFO` (BG96 / EC2x AT manuals).
+fn network(m: &mut Modem, name: &str, form: &Form<'_>, r: &mut Resp) {
+    match (name, form) {
+        ("QICSGP", Form::Test) => {
+            r.line("+QICSGP: (1-16),(1-3),\"APN\",\"USERNAME\",\"PASSWORD\",(0-3)");
+            r.ok()
+        }
+        ("QICSGP", Form::Write(a)) => {
+            let args = split_args(a);
+            let Some(cid) = int(&args, 0, 1, 16).map(|c| c as u8) else {
+                return r.error();
+            };
+            if args.len() == 1 {
+                let (ty, apn) = m
+                    .cgdcont
+                    .get(&cid)
+                    .map(|(t, a)| (t.as_str(), a.as_str()))
+                    .unwrap_or(("IP", ""));
+                let ty = match ty {
+                    "IPV6" => 2,
+                    "IPV4V6" => 3,
+                    _ => 1,
+                };
+                let (user, pass, auth) = m.qicsgp_auth.get(&cid).cloned().unwrap_or_default();
+                r.line(&format!(
+                    "+QICSGP: {ty},\"{apn}\",\"{user}\",\"{pass}\",{auth}"
+                ));
+                return r.ok();
+            }
+            let (Some(ty), Some(auth)) = (int(&args, 1, 1, 3), opt_int(&args, 5, 0, 3, 0)) else {
+                return r.error();
+            };
+            // <context_type>,<APN>[,<username>,<password>[,<authentication>]]
+            if args.len() > 6 || args.len() == 4 {
+                return r.error();
+            }
+            let text = |i: usize| args.get(i).map(unquote).unwrap_or_default();
+            let (apn, user, pass) = (text(2), text(3), text(4));
+            if apn.len() > 100 || user.len() > 127 || pass.len() > 127 {
+                return r.error();
+            }
+            let ty = ["IP", "IPV6", "IPV4V6"][ty as usize - 1].to_owned();
+            m.cgdcont.insert(cid, (ty, apn));
+            m.qicsgp_auth.insert(cid, (user, pass, auth as u8));
+            r.ok()
+        }
+        ("QIACT", Form::Test) => {
+            r.line("+QIACT: (1-16)");
+            r.ok()
+        }
+        ("QIACT", Form::Read) => {
+            let active: Vec<u8> = m.active.iter().copied().collect();
+            for cid in active {
+                let ty = match m.cgdcont.get(&cid).map(|(t, _)| t.as_str()) {
+                    Some("IPV6") => 2,
+                    Some("IPV4V6") => 3,
+                    _ => 1,
+                };
+                r.line(&format!("+QIACT: {cid},1,{ty},\"{}\"", context_ip(cid)));
+            }
+            r.ok()
+        }
+        // Activating an active context answers OK here (a guess); one the module cannot
+        // bring up (not registered, not defined) answers ERROR.
+        ("QIACT", Form::Write(a)) => match int(&split_args(a), 0, 1, 16) {
+            Some(cid) if m.context_up(cid as u8) => r.ok(),
+            _ => r.error(),
+        },
+        ("QIDEACT", Form::Write(a)) => match int(&split_args(a), 0, 1, 16) {
+            Some(cid) => {
+                r.ok();
+                m.contexts_down(&[cid as u8], false, r);
+            }
+            None => r.error(),
+        },
+        ("QIDEACT", Form::Test) => {
+            r.line("+QIDEACT: (1-16)");
+            r.ok()
+        }
+        ("QCCID", Form::Exec) => {
+            r.line(&format!("+QCCID: {}", m.profile.iccid));
+            r.ok()
+        }
+        ("QCCID" | "QNWINFO", Form::Test) => r.ok(),
+        // +QNWINFO: <Act>,<oper>,<band>,<channel>; "No Service" without a network.
+        ("QNWINFO", Form::Exec) => {
+            if m.registered() {
+                let (act, band, channel) = if m.profile.act == 8 {
+                    ("CAT-M1", "LTE BAND 3", 1575)
+                } else {
+                    ("FDD LTE", "LTE BAND 3", 1650)
+                };
+                r.line(&format!(
+                    "+QNWINFO: \"{act}\",\"46000\",\"{band}\",{channel}"
+                ));
+            } else {
+                r.line("+QNWINFO: No Service");
+            }
+            r.ok()
+        }
+        _ => r.error(),
+    }
 }
 
 fn cfg(m: &mut Modem, a: &str, r: &mut Resp) {
@@ -476,11 +582,21 @@ fn cfg(m: &mut Modem, a: &str, r: &mut Resp) {
             }
             true
         }
+        // AT+QMTCFG="will",<idx>[,<will_fg>[,<will_qos>,<will_retain>,"<will_topic>",
+        // "<will_msg>"]]: the flag off may come with the other fields (as pico_lte sends
+        // it), which are then checked and dropped.
         "will" => match int(&args, 2, 0, 1) {
             Some(0) if args.len() == 3 => {
                 c.will = None;
                 true
             }
+            Some(0) if args.len() == 7 => match (int(&args, 3, 0, 2), int(&args, 4, 0, 1)) {
+                (Some(_), Some(_)) if args[5].text.len() <= 256 && args[6].text.len() <= 256 => {
+                    c.will = None;
+                    true
+                }
+                _ => false,
+            },
             Some(1) if args.len() == 7 => match (int(&args, 3, 0, 2), int(&args, 4, 0, 1)) {
                 (Some(q), Some(ret))
                     if (1..=256).contains(&args[5].text.len()) && args[6].text.len() <= 256 =>
@@ -572,6 +688,12 @@ fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         if !ok {
             return r.urc_after(format!("+QMTOPEN: {idx},-1"));
         }
+    }
+    // The module brings the client's context up itself; 3 "failed to activate PDP" (the
+    // notes' result table) when it cannot: not registered, or the context is not defined.
+    let cid = m.qmt.slots[i].cfg.pdpcid;
+    if !m.active.contains(&cid) && !m.context_up(cid) {
+        return r.urc_after(format!("+QMTOPEN: {idx},3"));
     }
     let loopback = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
     let (thost, tport) = if loopback {

@@ -120,8 +120,32 @@ def test_pdp_deactivation_drops_clients(vm: VirtualModem, modem: Modem, broker) 
         vm.pdp_deactivate(1)
         assert {causes.get(timeout=10), causes.get(timeout=10)} == {-3}
         assert not c0.is_connected() and not c1.is_connected()
+        assert modem.command("AT+QIACT?").lines == []  # the context is down
+        assert modem.command("AT+CGACT?").lines == ["+CGACT: 1,0"]
         c0.connect(*broker)  # AT+QMTOPEN activates the context again
         assert c0.is_connected()
+        assert modem.command("AT+QIACT?").lines[0].startswith("+QIACT: 1,1,1,")
+
+
+def test_radio_off_refuses_open_and_radio_on_recovers(
+    vm: VirtualModem, modem: Modem, broker
+) -> None:
+    """The host's recovery path: AT+CFUN=0 takes registration and bearer; a connect fails
+    with the QMTOPEN code 3 (failed to activate PDP); AT+CFUN=1 and the next connect work."""
+    causes: queue.Queue[int] = queue.Queue()
+    with modem.mqtt(new_id()) as c:
+        c.on_disconnect = causes.put
+        c.connect(*broker)
+        modem.command("AT+CFUN=0")
+        assert causes.get(timeout=10) == -3  # +QIURC: "pdpdeact",1
+        assert modem.command("AT+CREG?").lines == ["+CREG: 0,0"]
+        with pytest.raises(MqttError) as refused:
+            c.connect(*broker)
+        assert refused.value.code == 3
+        modem.command("AT+CFUN=1")
+        assert modem.wait_registered(timeout=10) == "home"
+        c.connect(*broker)
+        assert c.is_connected()
 
 
 def test_six_clients_each_with_a_will(vm: VirtualModem, modem: Modem, broker) -> None:
