@@ -32,6 +32,21 @@ class Raw:
     def urc(self, timeout: float = 5.0) -> str:
         return self.urcs.get(timeout=timeout)
 
+    def yield_for(self, window_ms: int, deadline: float = 10.0) -> str:
+        """``AT+CMYIELD=<window_ms>`` until a report comes (at most `deadline` seconds): an
+        acknowledgement the broker sends after one window is printed in a later one, as on
+        the module."""
+        import time
+
+        end = time.monotonic() + deadline
+        while True:
+            assert self(f"AT+CMYIELD={window_ms}")[1] == "OK"
+            try:
+                return self.urcs.get(timeout=window_ms / 1000 + 0.2)
+            except queue.Empty:
+                if time.monotonic() >= end:
+                    raise AssertionError(f"no +CMYIELD report within {deadline} s") from None
+
     def no_urc(self) -> None:
         assert self.urcs.empty(), self.urcs.get_nowait()
 
@@ -170,13 +185,11 @@ def test_cmpub_takes_no_quote_inside(both: Raw) -> None:
     both(AUTH)
     both("AT+CMCONN")
     both(f'AT+CMSUB="{topic}",0')
-    both("AT+CMYIELD=200")
-    assert both.urc() == "+CMYIELD: 3"
+    assert both.yield_for(200) == "+CMYIELD: 3"
     assert both(f'AT+CMPUB="{topic}",0,"{{\\"light\\":\\"open\\"}}"')[1] == "ERROR"
     assert both(f'AT+CMPUB="{topic}",0,"a"bc"')[1] == "ERROR"
     assert both(f'AT+CMPUB="{topic}",0,"light:open"')[1] == "OK"
-    both("AT+CMYIELD=500")
-    assert both.urc() == f'+CMYIELD: 12,"{topic}","light:open"'
+    assert both.yield_for(500) == f'+CMYIELD: 12,"{topic}","light:open"'
 
 
 def test_cmconn_needs_the_bearer_v1() -> None:
