@@ -55,6 +55,30 @@ REPLIES: list[tuple[bytes, bytes]] = [
 ]
 
 
+# `python bench/fastsource.py qmt`: a Quectel EC20 instead, for the publish figure.
+REPLIES_QMT: list[tuple[bytes, bytes]] = [
+    (b"AT+CGMI", b"\r\nQuectel\r\n\r\nOK\r\n"),
+    (b"AT+CGMM", b"\r\nEC20F\r\n\r\nOK\r\n"),
+    (b"AT+QMTOPEN=", b"\r\nOK\r\n\r\n+QMTOPEN: 0,0\r\n"),
+    (b"AT+QMTCONN=", b"\r\nOK\r\n\r\n+QMTCONN: 0,0,0\r\n"),
+    (b"AT+QMTDISC=", b"\r\nOK\r\n\r\n+QMTDISC: 0,0\r\n"),
+    (b"AT+QMTCLOSE=", b"\r\nOK\r\n\r\n+QMTCLOSE: 0,0\r\n"),
+]
+
+# Commands followed by data after a prompt: (pattern with the length group, the prompt, the
+# answer once the data is in; \1 in the answer is the pattern's first group).
+DATA_CMQTT = [
+    (re.compile(rb"AT\+CMQTT(?:TOPIC|PAYLOAD)=0,(\d+)"), b"\r\n>", b"\r\nOK\r\n"),
+]
+DATA_QMT = [
+    (
+        re.compile(rb'AT\+QMTPUBEX=0,(\d+),\d,\d,"[^"]*",(\d+)'),
+        b"\r\n> ",
+        b"\r\nOK\r\n\r\n+QMTPUBEX: 0,%s,0\r\n",
+    ),
+]
+
+
 class Source:
     def __init__(self) -> None:
         self.master, slave = os.openpty()
@@ -74,9 +98,11 @@ class Source:
                 n = os.write(self.master, view)
                 view = view[n:]
 
-    def serve(self) -> None:
+    def serve(self, family: str = "cmqtt") -> None:
         buf = b""
         sub = re.compile(rb"AT\+CMQTT(?:SUB|UNSUB)=0,(\d+)")
+        replies = REPLIES_QMT if family == "qmt" else REPLIES
+        data_cmds = DATA_QMT if family == "qmt" else DATA_CMQTT
         while True:
             try:
                 chunk = os.read(self.master, 4096)
@@ -100,7 +126,24 @@ class Source:
                     kind = b"UNSUB" if b"UNSUB" in line else b"SUB"
                     self.write(b"\r\nOK\r\n\r\n+CMQTT%s: 0,0\r\n" % kind)
                     continue
-                for prefix, reply in REPLIES:
+                for pat, prompt, answer in data_cmds:
+                    d = pat.match(line)
+                    if d:
+                        need = int(d.groups()[-1])
+                        self.write(prompt)
+                        while len(buf) < need:
+                            buf += os.read(self.master, 4096)
+                        buf = buf[need:]
+                        self.write(answer % d.group(1) if b"%s" in answer else answer)
+                        break
+                else:
+                    d = None
+                if d:
+                    continue
+                if line.upper().startswith(b"AT+CMQTTPUB="):
+                    self.write(b"\r\nOK\r\n\r\n+CMQTTPUB: 0,0\r\n")
+                    continue
+                for prefix, reply in replies:
                     if line.upper().startswith(prefix):
                         self.write(reply)
                         break
@@ -131,7 +174,8 @@ class Source:
 
 def main() -> None:
     src = Source()
-    threading.Thread(target=src.serve, daemon=True).start()
+    family = sys.argv[1] if len(sys.argv) > 1 else "cmqtt"
+    threading.Thread(target=src.serve, args=(family,), daemon=True).start()
     print(src.slave_path, flush=True)
     for line in sys.stdin:
         words = line.split()

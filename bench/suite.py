@@ -656,6 +656,55 @@ def publish(seconds: float) -> None:
             client.disconnect()
             client.close()
 
+    # The client alone: the same publishes against a scripted modem in its own process
+    # (bench/fastsource.py answering each prompt and command at once, no MQTT behind it),
+    # so that the virtual modem's own work (its link, the broker) is out of the figure.
+    for family, exchanges in (("cmqtt", 5), ("qmt", 2)):
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "fastsource.py"), family],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            path = proc.stdout.readline().strip()
+            with modemqtt.Modem(path, timeout=10.0) as modem:
+                client = modem.mqtt(f"tx-{uuid.uuid4().hex[:8]}", 0)
+                client.connect("127.0.0.1", 1883)
+                for qos in (0, 1):
+                    client.publish("bench/publish", PAYLOAD, qos=qos)
+                    count = 0
+                    start = time.perf_counter()
+                    while time.perf_counter() - start < seconds:
+                        client.publish("bench/publish", PAYLOAD, qos=qos)
+                        count += 1
+                    took = time.perf_counter() - start
+                    bound = floor / exchanges
+                    emit(
+                        f"publish_scripted_qos{qos}_{family}",
+                        family=family,
+                        payload_bytes=len(PAYLOAD),
+                        publishes=count,
+                        seconds=round(took, 2),
+                        per_s=round(count / took, 1),
+                        exchanges=exchanges,
+                        bare_pty_round_trips_per_s=round(floor, 1),
+                        bound_per_s=round(bound, 1),
+                        fraction_of_bound=round(count / took / bound, 3),
+                        loadavg=loadavg(),
+                    )
+                client.disconnect()
+                client.close()
+        finally:
+            if proc.stdin:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
 
 # --------------------------------------------------------------------------------------
 # 6. idle

@@ -539,7 +539,7 @@ async fn drive(a: LinkArgs) {
                 };
                 if let Some((qos, timeout)) = next {
                     if qos == ANSWERED {
-                        // The command already reported it (CMQTT QoS 0).
+                        // The command already reported it (QoS 0, CMQTT and QMT).
                     } else if qos == 0 {
                         let ev = LinkEvent::Published {
                             tag: tag.0,

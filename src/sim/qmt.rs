@@ -1116,9 +1116,13 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
             let Some(link) = connected_link(m, idx) else {
                 return r.urc_after(format!("+{name}: {idx},{msgid},2"));
             };
+            // QoS 0 has no acknowledgement to wait for: once the link has the message the
+            // module reports it sent (as the CMQTT virtual modem does), not when the link
+            // thread next runs.
+            let queued_as = if q == 0 { super::link::ANSWERED } else { q };
             {
                 let mut p = lock(&link.pending);
-                p.pubs.push_back((q, timeout));
+                p.pubs.push_back((queued_as, timeout));
                 p.pub_tags.push_back((msgid, ex));
             }
             if link
@@ -1130,6 +1134,8 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
                 p.pubs.pop_back();
                 p.pub_tags.pop_back();
                 r.urc_after(format!("+{name}: {idx},{msgid},2"));
+            } else if q == 0 {
+                r.urc_after(format!("+{name}: {idx},{msgid},0"));
             }
         }
     }
