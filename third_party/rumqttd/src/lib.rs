@@ -202,6 +202,10 @@ pub struct RouterConfig {
     // defaults to Round Robin
     #[serde(default)]
     pub shared_subscriptions_strategy: Strategy,
+    /// Topic filters whose subscription is refused: the SUBACK carries the failure return
+    /// code 0x80 for them (MQTT 3.1.1 section 3.9.3) and the other filters are unaffected.
+    #[serde(default)]
+    pub refused_filters: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

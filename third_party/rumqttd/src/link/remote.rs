@@ -197,11 +197,8 @@ where
 
     handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
 
-    // When keep_alive feature is disabled client can live forever, which is not good in
-    // distributed broker context so currenlty we don't allow it.
-    if connect.keep_alive == 0 {
-        return Err(Error::ZeroKeepAlive);
-    }
+    // A keep alive of 0 turns the keep alive mechanism off (MQTT 3.1.1 section 3.1.2.10,
+    // 5.0 section 3.1.2.10): the client is admitted and never timed out for silence.
 
     let empty_client_id = connect.client_id.is_empty();
     let clean_session = connect.clean_session;

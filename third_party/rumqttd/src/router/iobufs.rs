@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use tracing::{error, warn};
 
 use crate::{
-    protocol::Packet,
+    protocol::{Packet, QoS},
     router::{FilterIdx, MAX_CHANNEL_CAPACITY},
     Cursor, Notification,
 };
@@ -132,6 +132,16 @@ impl Outgoing {
         }
 
         for mut p in publishes {
+            // A QoS 0 message on a QoS 1/2 subscription is delivered at QoS 0 (the lower of
+            // the two): packet id 0, nothing to acknowledge, so not inflight.
+            if p.publish.qos == QoS::AtMostOnce {
+                p.publish.pkid = 0;
+                self.meter.publish_count += 1;
+                self.meter.total_size += p.publish.topic.len() + p.publish.payload.len();
+                buffer.push_back(Notification::Forward(p));
+                continue;
+            }
+
             // Index and pkid of current outgoing packet
             self.last_pkid += 1;
             p.publish.pkid = self.last_pkid;

@@ -655,6 +655,12 @@ impl Router {
                             tracing::info_span!("subscribe", topic = f.path, pkid = subscribe.pkid);
                         let _guard = span.enter();
 
+                        if self.config.refused_filters.contains(&f.path) {
+                            info!("Refusing subscription on topic {}", f.path);
+                            return_codes.push(SubscribeReasonCode::Failure);
+                            continue;
+                        }
+
                         info!("Adding subscription on topic {}", f.path);
                         let connection = self.connections.get_mut(id).unwrap();
 
@@ -710,11 +716,16 @@ impl Router {
                 Packet::Unsubscribe(unsubscribe, _) => {
                     let connection = self.connections.get_mut(id).unwrap();
                     let pkid = unsubscribe.pkid;
+                    // One UNSUBACK answers the whole UNSUBSCRIBE, also when no filter was
+                    // subscribed (MQTT 3.1.1 [MQTT-3.10.4-4], [MQTT-3.10.4-5]; 5.0 [MQTT-3.10.4-4],
+                    // [MQTT-3.10.4-5]); a reason code per filter for MQTT 5.
+                    let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
                     for filter in &unsubscribe.filters {
                         let span = tracing::info_span!("unsubscribe", topic = filter, pkid);
                         let _guard = span.enter();
 
                         debug!("Removing subscription on filter {}", filter);
+                        reasons.push(UnsubAckReason::NoSubscriptionExisted);
                         if let Some(connection_ids) = self.subscription_map.get_mut(filter) {
                             let removed = connection_ids.remove(&id);
                             if !removed {
@@ -747,18 +758,17 @@ impl Router {
                             // remove the subscription id
                             connection.subscription_ids.remove(filter);
 
-                            let unsuback = UnsubAck {
-                                pkid,
-                                // reasons are used in MQTTv5
-                                reasons: vec![UnsubAckReason::Success],
-                            };
-                            let ackslog = self.ackslog.get_mut(id).unwrap();
-                            ackslog.unsuback(unsuback);
+                            if let Some(reason) = reasons.last_mut() {
+                                *reason = UnsubAckReason::Success;
+                            }
                             self.scheduler.untrack(id, filter);
                             self.datalog.remove_waiters_for_id(id, filter);
-                            force_ack = true;
                         }
                     }
+                    let unsuback = UnsubAck { pkid, reasons };
+                    let ackslog = self.ackslog.get_mut(id).unwrap();
+                    ackslog.unsuback(unsuback);
+                    force_ack = true;
                 }
                 Packet::PubAck(puback, _) => {
                     let span = tracing::info_span!("puback", pkid = puback.pkid);
@@ -1561,7 +1571,12 @@ fn forward_device_data(
     let forwards = publishes
         .into_iter()
         .map(|((mut publish, mut properties), offset)| {
-            publish.qos = protocol::qos(qos).unwrap();
+            // MQTT 3.1.1 [MQTT-3.8.4-6], 5.0 [MQTT-3.8.4-8]: the delivered QoS is the lower of
+            // the published QoS and the subscription's granted QoS.
+            let granted = protocol::qos(qos).unwrap();
+            if granted < publish.qos {
+                publish.qos = granted;
+            }
 
             // if there is some topic alias to use, set it in publish properties
             if topic_alias.is_some() {
