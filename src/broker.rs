@@ -1,5 +1,10 @@
 //! An MQTT broker (rumqttd) running inside the process, on 127.0.0.1.
 //!
+//! rumqttd is built from `third_party/rumqttd`: 0.20.0 with the fixes that make it follow
+//! MQTT 3.1.1 where it did not (keep alive 0 admitted, delivered QoS the lower of published
+//! and granted, one UNSUBACK per UNSUBSCRIBE, refused filters; see its PATCHES.md). Eclipse
+//! Paho's interoperability suite runs against it in tests/python/test_paho_interop.py.
+//!
 //! rumqttd's `Broker::start()` blocks forever and has no shutdown API, so each
 //! broker runs on a thread of its own for the rest of the process. It does not
 //! report the port it bound either: a free port is picked first, and the broker

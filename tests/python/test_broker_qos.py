@@ -8,7 +8,7 @@
 - one UNSUBACK answers an UNSUBSCRIBE, also for filters never subscribed ([MQTT-3.10.4-4],
   [MQTT-3.10.4-5]);
 - the filter ``test/nosubscribe`` is refused with SUBACK 0x80, the others of the same SUBSCRIBE
-  are granted (section 3.9.3).
+  are granted (section 3.9.3), and a virtual modem's host sees its subscribe fail.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from modemqtt import Modem, VirtualModem
+from modemqtt import Modem, MqttError, VirtualModem
 from support import Paho, connected, host_port, new_id, unique_topic
 
 WAIT = 10.0
@@ -226,3 +226,15 @@ def test_qos0_delivery_reaches_the_modem_with_msgid_0(vm: VirtualModem, modem: M
     msgids = [int(m) for m in re.findall(rb'\+QMTRECV: 0,(\d+),"' + re.escape(topic.encode()), rx)]
     assert len(msgids) == 2 and msgids[0] == 0 and msgids[1] != 0, msgids
     assert [m.qos for m in seen] == [0, None]
+
+
+@pytest.mark.parametrize(
+    ("profile", "urc"), [("a7600", b"+CMQTTSUB: 0,1\r\n"), ("ec20", b"+QMTSUB: 0,1,0,128\r\n")]
+)
+def test_refused_subscription_reaches_the_host(profile: str, urc: bytes) -> None:
+    with VirtualModem(profile) as v, Modem(v.port, timeout=10.0) as m:
+        with connected(m, host_port(v.broker_url)) as client:
+            with pytest.raises(MqttError, match="subscribe failed"):
+                client.subscribe("test/nosubscribe", qos=1)
+        rx = b"".join(e[2] for e in m.transcript() if e[1] == "rx")
+        assert urc in rx
