@@ -2,7 +2,8 @@
 //!
 //! rumqttd is built from `third_party/rumqttd`: 0.20.0 with the fixes that make it follow
 //! MQTT 3.1.1 where it did not (keep alive 0 admitted, delivered QoS the lower of published
-//! and granted, one UNSUBACK per UNSUBSCRIBE, refused filters; see its PATCHES.md). Eclipse
+//! and granted, one UNSUBACK per UNSUBSCRIBE, redelivery of only the unacknowledged messages
+//! with DUP, refused filters; see its PATCHES.md). Eclipse
 //! Paho's interoperability suite runs against it in tests/python/test_paho_interop.py.
 //!
 //! rumqttd's `Broker::start()` blocks forever and has no shutdown API, so each

@@ -4,6 +4,9 @@
 - a message is delivered at the lower of its published QoS and the subscription's granted QoS
   ([MQTT-3.8.4-6]), also a retained one, and a QoS 0 delivery has no packet id: a virtual
   Quectel modem reports it with msgid 0 ([MQTT-2.3.1-5]);
+- a resumed session gets its unacknowledged messages again with DUP set, and not the QoS 0
+  ones it had ([MQTT-3.3.1-1], [MQTT-4.4.0-1]), and a publisher's DUP flag is not passed on
+  ([MQTT-3.3.1-3]);
 - keep alive 0 turns keep alive off and is admitted (section 3.1.2.10);
 - one UNSUBACK answers an UNSUBSCRIBE, also for filters never subscribed ([MQTT-3.10.4-4],
   [MQTT-3.10.4-5]);
@@ -155,11 +158,19 @@ def _string(s: str) -> bytes:
 class RawClient:
     """A socket that speaks MQTT 3.1.1 packet by packet; every read has a deadline."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client_id: str = "", clean: bool = True) -> None:
         self.sock = socket.create_connection(host_port(url), timeout=WAIT)
-        connect = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 30) + _string(new_id())
+        flags = 0x02 if clean else 0x00
+        connect = (
+            _string("MQTT")
+            + bytes([4, flags])
+            + struct.pack("!H", 30)
+            + _string(client_id or new_id())
+        )
         self.sock.sendall(_packet(1, 0, connect))
-        assert self.read() == (2, 0, b"\x00\x00")  # CONNACK, no session, accepted
+        kind, _flags, body = self.read()
+        assert (kind, body[1]) == (2, 0), (kind, body)  # CONNACK, accepted
+        self.session_present = bool(body[0] & 1)
 
     def _exact(self, n: int) -> bytes:
         data = b""
@@ -205,6 +216,59 @@ def test_one_unsuback_per_unsubscribe_also_for_unknown_filters(vm: VirtualModem)
         assert c.read() == (11, 0, struct.pack("!H", 3))
     finally:
         c.close()
+
+
+def test_reconnected_session_gets_only_the_unacknowledged_messages_again_with_dup(
+    vm: VirtualModem,
+) -> None:
+    """[MQTT-3.3.1-1], [MQTT-4.4.0-1]: on a resumed session the unacknowledged QoS 1 message is
+    sent again with DUP set and its packet id; the acknowledged one and the QoS 0 one delivered
+    before the link dropped are not."""
+    topic, cid = unique_topic(), new_id("resume")
+    c = RawClient(vm.broker_url, cid, clean=False)
+    c.send(8, 2, struct.pack("!H", 1) + _string(topic) + b"\x01")
+    assert c.read() == (9, 0, struct.pack("!H", 1) + b"\x01")
+    with Paho(vm.broker_url) as pub:
+        pub.publish(topic, b"m0", qos=1)
+        pub.publish(topic, b"m1", qos=1)
+        pub.publish(topic, b"m2", qos=0)
+    kind, flags, body = c.read()
+    assert (kind, flags, body[-2:]) == (3, 0x02, b"m0")
+    c.send(4, 0, body[2 + len(topic) : 4 + len(topic)])  # PUBACK m0
+    kind, flags, body = c.read()
+    assert (kind, flags, body[-2:]) == (3, 0x02, b"m1")  # QoS 1, left unacknowledged
+    pkid = body[2 + len(topic) : 4 + len(topic)]
+    assert c.read() == (3, 0x00, _string(topic) + b"m2")  # QoS 0
+    c.sock.close()  # the link drops without DISCONNECT
+
+    c = RawClient(vm.broker_url, cid, clean=False)
+    try:
+        assert c.session_present
+        kind, flags, body = c.read()
+        assert (kind, flags, body) == (3, 0x08 | 0x02, _string(topic) + pkid + b"m1")
+        c.send(4, 0, pkid)  # PUBACK
+        c.send(12, 0, b"")  # PINGREQ: the next packet is the PINGRESP, not m2 again
+        assert c.read() == (13, 0, b"")
+    finally:
+        c.close()
+    c = RawClient(vm.broker_url, cid, clean=True)  # end the session
+    c.close()
+
+
+def test_a_publishers_dup_flag_is_not_passed_on(vm: VirtualModem) -> None:
+    """[MQTT-3.3.1-3]: the DUP flag of an incoming PUBLISH is not propagated to subscribers."""
+    topic = unique_topic()
+    sub, pub = RawClient(vm.broker_url), RawClient(vm.broker_url)
+    try:
+        sub.send(8, 2, struct.pack("!H", 1) + _string(topic) + b"\x01")
+        assert sub.read() == (9, 0, struct.pack("!H", 1) + b"\x01")
+        pub.send(3, 0x08 | 0x02, _string(topic) + struct.pack("!H", 7) + b"again")  # DUP, QoS 1
+        assert pub.read() == (4, 0, struct.pack("!H", 7))  # PUBACK
+        kind, flags, body = sub.read()
+        assert (kind, flags, body[-5:]) == (3, 0x02, b"again")  # QoS 1, no DUP
+    finally:
+        sub.close()
+        pub.close()
 
 
 # --- through a virtual modem: what the host sees

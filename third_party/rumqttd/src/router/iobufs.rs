@@ -142,6 +142,20 @@ impl Outgoing {
                 continue;
             }
 
+            // A redelivery keeps its packet id ([MQTT-4.4.0-1]); new ids go on after the
+            // highest one redelivered.
+            if p.publish.pkid != 0 {
+                let pkid = p.publish.pkid;
+                if pkid > self.last_pkid {
+                    self.last_pkid = if pkid == MAX_PKID { 0 } else { pkid };
+                }
+                self.inflight_buffer.push_back((pkid, filter_idx, p.cursor));
+                self.meter.publish_count += 1;
+                self.meter.total_size += p.publish.topic.len() + p.publish.payload.len();
+                buffer.push_back(Notification::Forward(p));
+                continue;
+            }
+
             // Index and pkid of current outgoing packet
             self.last_pkid += 1;
             p.publish.pkid = self.last_pkid;
@@ -206,6 +220,17 @@ impl Outgoing {
         }
 
         Some(())
+    }
+
+    /// Log positions of the unacknowledged messages and their packet ids, per filter.
+    pub fn unacked_cursors(&self) -> HashMap<FilterIdx, HashMap<Cursor, u16>> {
+        let mut o: HashMap<FilterIdx, HashMap<Cursor, u16>> = HashMap::new();
+        for (pkid, filter_idx, cursor) in self.inflight_buffer.iter() {
+            if let Some(cursor) = cursor {
+                o.entry(*filter_idx).or_default().insert(*cursor, *pkid);
+            }
+        }
+        o
     }
 
     // Here we are assuming that the first unique filter_idx we find while iterating will have the

@@ -196,6 +196,21 @@ pub struct DataRequest {
     max_count: usize,
     pub(crate) forward_retained: bool,
     pub(crate) group: Option<String>,
+    /// After a persistent session reconnects: the log is read again from the oldest
+    /// unacknowledged message, and what lies before this cursor was delivered already.
+    #[serde(skip)]
+    pub(crate) redelivery: Option<Redelivery>,
+}
+
+/// What a reconnected persistent session gets again: only the messages still unacknowledged,
+/// with the DUP flag and their packet ids (MQTT 3.1.1 [MQTT-3.3.1-1], [MQTT-4.4.0-1]);
+/// messages delivered at QoS 0 before the link dropped are not delivered a second time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Redelivery {
+    /// The read position when the link dropped.
+    pub(crate) until: (u64, u64),
+    /// Log positions of the messages still unacknowledged, and their packet ids.
+    pub(crate) unacked: HashMap<(u64, u64), u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

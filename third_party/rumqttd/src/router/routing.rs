@@ -6,7 +6,7 @@ use crate::protocol::{
 };
 use crate::router::alertlog::alert;
 use crate::router::scheduler::{PauseReason, Tracker};
-use crate::router::{ConnectionEvents, Forward};
+use crate::router::{ConnectionEvents, Forward, Redelivery};
 use crate::segments::Position;
 use crate::*;
 use flume::{bounded, Receiver, RecvError, Sender, TryRecvError};
@@ -465,6 +465,7 @@ impl Router {
 
         let inflight_data_requests = self.datalog.clean(id);
         let retransmissions = outgoing.retransmission_map();
+        let mut unacked = outgoing.unacked_cursors();
 
         // Remove connections from all groups and
         // discard empty group ( group with no client )
@@ -503,6 +504,10 @@ impl Router {
 
             for request in tracker.data_requests.iter_mut() {
                 if let Some(cursor) = retransmissions.get(&request.filter_idx) {
+                    request.redelivery = Some(Redelivery {
+                        until: request.cursor,
+                        unacked: unacked.remove(&request.filter_idx).unwrap_or_default(),
+                    });
                     request.cursor = *cursor;
                     // reset the group cursor
                     if let Some(group_name) = &request.group {
@@ -985,6 +990,7 @@ impl Router {
                 // set true for new subscriptions
                 forward_retained,
                 group,
+                redelivery: None,
             };
 
             self.scheduler.track(id, request);
@@ -1541,6 +1547,31 @@ fn forward_device_data(
         publishes.len()
     );
 
+    // A reconnected persistent session: of what it got before the link dropped, only the
+    // unacknowledged messages go again, marked DUP.
+    // The DUP flag and packet id of the PUBLISH that brought a message in are not passed on
+    // ([MQTT-3.3.1-3]); a packet id set here is a redelivery's own.
+    for ((publish, _), _) in publishes.iter_mut() {
+        publish.dup = false;
+        publish.pkid = 0;
+    }
+    if let Some(redelivery) = &request.redelivery {
+        publishes.retain_mut(|((publish, _), offset)| match offset {
+            Some(offset) if *offset < redelivery.until => match redelivery.unacked.get(offset) {
+                Some(pkid) => {
+                    publish.dup = true;
+                    publish.pkid = *pkid;
+                    true
+                }
+                None => false,
+            },
+            _ => true,
+        });
+        if next >= redelivery.until {
+            request.redelivery = None;
+        }
+    }
+
     let qos = request.qos;
     let filter_idx = request.filter_idx;
     request.read_count += publishes.len();
@@ -1548,7 +1579,12 @@ fn forward_device_data(
     // println!("{:?} {:?} {}", start, next, request.read_count);
 
     if publishes.is_empty() {
-        return ConsumeStatus::FilterCaughtup;
+        // Everything read was left out as already delivered: read on unless caught up.
+        return if caughtup {
+            ConsumeStatus::FilterCaughtup
+        } else {
+            ConsumeStatus::PartialRead
+        };
     }
 
     let broker_topic_aliases = &mut connection.broker_topic_aliases;
