@@ -50,12 +50,14 @@ class Subscriber:
             [c.value for c in codes]
         )
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
-        self.client.connect(host, port, keepalive=keepalive)
+        # connect_async before loop_start: connect() makes a socket pair that loop_start()
+        # then replaces without closing (paho-mqtt 2.2), a ResourceWarning later.
+        self.client.connect_async(host, port, keepalive=keepalive)
         self.client.loop_start()
         try:
             code = self.connacks.get(timeout=WAIT)
         except queue.Empty:
-            self.client.loop_stop()
+            self.close()
             raise AssertionError(f"no CONNACK within {WAIT} s (keep alive {keepalive})") from None
         assert code == 0, code
 
@@ -167,9 +169,13 @@ class RawClient:
             + struct.pack("!H", 30)
             + _string(client_id or new_id())
         )
-        self.sock.sendall(_packet(1, 0, connect))
-        kind, _flags, body = self.read()
-        assert (kind, body[1]) == (2, 0), (kind, body)  # CONNACK, accepted
+        try:
+            self.sock.sendall(_packet(1, 0, connect))
+            kind, _flags, body = self.read()
+            assert (kind, body[1]) == (2, 0), (kind, body)  # CONNACK, accepted
+        except BaseException:
+            self.sock.close()
+            raise
         self.session_present = bool(body[0] & 1)
 
     def _exact(self, n: int) -> bytes:
@@ -196,8 +202,12 @@ class RawClient:
         self.sock.sendall(_packet(kind, flags, body))
 
     def close(self) -> None:
-        self.send(14, 0, b"")  # DISCONNECT
-        self.sock.close()
+        try:
+            self.send(14, 0, b"")  # DISCONNECT
+        except OSError:
+            pass  # the broker closed it already
+        finally:
+            self.sock.close()
 
 
 def test_one_unsuback_per_unsubscribe_also_for_unknown_filters(vm: VirtualModem) -> None:
@@ -239,7 +249,7 @@ def test_reconnected_session_gets_only_the_unacknowledged_messages_again_with_du
     assert (kind, flags, body[-2:]) == (3, 0x02, b"m1")  # QoS 1, left unacknowledged
     pkid = body[2 + len(topic) : 4 + len(topic)]
     assert c.read() == (3, 0x00, _string(topic) + b"m2")  # QoS 0
-    c.sock.close()  # the link drops without DISCONNECT
+    c.sock.close()  # the link drops without DISCONNECT, as a modem's does
 
     c = RawClient(vm.broker_url, cid, clean=False)
     try:
@@ -251,8 +261,10 @@ def test_reconnected_session_gets_only_the_unacknowledged_messages_again_with_du
         assert c.read() == (13, 0, b"")
     finally:
         c.close()
-    c = RawClient(vm.broker_url, cid, clean=True)  # end the session
-    c.close()
+    # The session (a client id of its own) is left in the broker. Ending it here with a
+    # clean-session CONNECT and DISCONNECT made the broker close a connection of the next test
+    # right after its CONNACK in about 1 run of the module in 10: an open finding, see
+    # docs/fidelity.md.
 
 
 def test_a_publishers_dup_flag_is_not_passed_on(vm: VirtualModem) -> None:
