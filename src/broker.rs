@@ -1,5 +1,11 @@
 //! An MQTT broker (rumqttd) running inside the process, on 127.0.0.1.
 //!
+//! rumqttd is built from `third_party/rumqttd`: 0.20.0 with the fixes that make it follow
+//! MQTT 3.1.1 where it did not (keep alive 0 admitted, delivered QoS the lower of published
+//! and granted, one UNSUBACK per UNSUBSCRIBE, redelivery of only the unacknowledged messages
+//! with DUP, refused filters; see its PATCHES.md). Eclipse
+//! Paho's interoperability suite runs against it in tests/python/test_paho_interop.py.
+//!
 //! rumqttd's `Broker::start()` blocks forever and has no shutdown API, so each
 //! broker runs on a thread of its own for the rest of the process. It does not
 //! report the port it bound either: a free port is picked first, and the broker
@@ -15,6 +21,10 @@ use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
 /// How long `start` waits for the broker to accept TCP connections.
 const START_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The topic filter whose subscription the broker refuses (SUBACK 0x80), so that tests can
+/// see a subscription fail.
+pub const REFUSED_FILTER: &str = "test/nosubscribe";
 
 /// Largest MQTT packet the broker accepts (payload + topic + headers).
 pub const MAX_PAYLOAD: usize = 1024 * 1024;
@@ -131,6 +141,9 @@ fn broker_config(port: u16, auth: Option<HashMap<String, String>>) -> Config {
         max_outgoing_packet_count: 1024,
         max_segment_size: 64 * 1024 * 1024,
         max_segment_count: 10,
+        // Paho's interoperability suite (and its reference broker) use this filter to see a
+        // subscription refused: SUBACK return code 0x80, MQTT 3.1.1 section 3.9.3.
+        refused_filters: vec![REFUSED_FILTER.to_owned()],
         ..RouterConfig::default()
     };
     let server = ServerSettings {

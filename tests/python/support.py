@@ -288,7 +288,9 @@ class Paho:
         self.client.on_connect = lambda *a: self._connected.set()
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
-        self.client.connect(host, port, keepalive=30)
+        # connect_async before loop_start: connect() makes a socket pair that loop_start()
+        # then replaces without closing (paho-mqtt 2.2), a ResourceWarning later.
+        self.client.connect_async(host, port, keepalive=30)
         self.client.loop_start()
         if not self._connected.wait(10):
             self.close()
