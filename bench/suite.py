@@ -606,6 +606,30 @@ PUBLISH_EXCHANGES = {"a7600": 5, "ec20": 2, "sim7600-aliyun": 1}
 ALIYUN = ("CwlekguDcv3", "device", "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu")
 
 
+def publish_rate(
+    client: Any, topic: str, payload: bytes, qos: int, seconds: float, floor: float, exchanges: int
+) -> dict[str, object]:
+    """Publishes for `seconds` (after one warm-up publish); the rate and its bound."""
+    client.publish(topic, payload, qos=qos)
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        client.publish(topic, payload, qos=qos)
+        count += 1
+    took = time.perf_counter() - start
+    bound = floor / exchanges
+    return {
+        "payload_bytes": len(payload),
+        "publishes": count,
+        "seconds": round(took, 2),
+        "per_s": round(count / took, 1),
+        "exchanges": exchanges,
+        "bare_pty_round_trips_per_s": round(floor, 1),
+        "bound_per_s": round(bound, 1),
+        "fraction_of_bound": round(count / took / bound, 3),
+    }
+
+
 def publish(seconds: float) -> None:
     import modemqtt
 
@@ -631,26 +655,12 @@ def publish(seconds: float) -> None:
                 client.connect(*broker_of(vm))
                 topic, payload = "bench/publish", PAYLOAD
             for qos in (0, 1):
-                client.publish(topic, payload, qos=qos)
-                count = 0
-                start = time.perf_counter()
-                while time.perf_counter() - start < seconds:
-                    client.publish(topic, payload, qos=qos)
-                    count += 1
-                took = time.perf_counter() - start
-                bound = floor / exchanges
+                rate = publish_rate(client, topic, payload, qos, seconds, floor, exchanges)
                 emit(
                     f"publish_qos{qos}" + ("" if profile == "a7600" else f"_{profile}"),
                     profile=profile,
-                    payload_bytes=len(payload),
-                    publishes=count,
-                    seconds=round(took, 2),
-                    per_s=round(count / took, 1),
-                    exchanges=exchanges,
+                    **rate,
                     at_round_trips_per_s=round(at_rate, 1),
-                    bare_pty_round_trips_per_s=round(floor, 1),
-                    bound_per_s=round(bound, 1),
-                    fraction_of_bound=round(count / took / bound, 3),
                     loadavg=loadavg(),
                 )
             client.disconnect()
@@ -673,25 +683,13 @@ def publish(seconds: float) -> None:
                 client = modem.mqtt(f"tx-{uuid.uuid4().hex[:8]}", 0)
                 client.connect("127.0.0.1", 1883)
                 for qos in (0, 1):
-                    client.publish("bench/publish", PAYLOAD, qos=qos)
-                    count = 0
-                    start = time.perf_counter()
-                    while time.perf_counter() - start < seconds:
-                        client.publish("bench/publish", PAYLOAD, qos=qos)
-                        count += 1
-                    took = time.perf_counter() - start
-                    bound = floor / exchanges
+                    rate = publish_rate(
+                        client, "bench/publish", PAYLOAD, qos, seconds, floor, exchanges
+                    )
                     emit(
                         f"publish_scripted_qos{qos}_{family}",
                         family=family,
-                        payload_bytes=len(PAYLOAD),
-                        publishes=count,
-                        seconds=round(took, 2),
-                        per_s=round(count / took, 1),
-                        exchanges=exchanges,
-                        bare_pty_round_trips_per_s=round(floor, 1),
-                        bound_per_s=round(bound, 1),
-                        fraction_of_bound=round(count / took / bound, 3),
+                        **rate,
                         loadavg=loadavg(),
                     )
                 client.disconnect()
