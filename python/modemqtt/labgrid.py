@@ -45,6 +45,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
     ) from _exc
 
 from ._core import Modem, ModemError
+from .pool import Releasable
 
 __all__ = [
     "DEFAULT_COORDINATOR",
@@ -431,7 +432,7 @@ class Coordinator:
             pass  # it expires on the coordinator by itself
 
 
-class PlaceLease:
+class PlaceLease(Releasable):
     """A place held through :class:`Coordinator` until ``release()`` (or the end of a
     ``with`` block), with its reservation when it came from ``reserve()``."""
 
@@ -458,17 +459,6 @@ class PlaceLease:
         finally:
             if self.token is not None:
                 self.coordinator._cancel(self.token)
-
-    def __enter__(self) -> PlaceLease:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
     def __repr__(self) -> str:
         return f"PlaceLease({self.name!r}, {'held' if self._held else 'released'})"

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ._core import Modem, ModemError, ModemTimeout
 
@@ -69,6 +69,27 @@ DEFAULT_BAUDRATE = 115200
 _SCHEMES = ("socket", "rfc2217", "sim")
 _KNOWN_KEYS = {"url", "profile", "capabilities", "baudrate"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+_R = TypeVar("_R", bound="Releasable")
+
+
+class Releasable:
+    """Something held until ``release()``, also released at the end of a ``with`` block."""
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _R) -> _R:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
 
 class LabFileError(ValueError):
@@ -198,7 +219,7 @@ def lock_key(url: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16] + ".lock"
 
 
-class PortLease:
+class PortLease(Releasable):
     """An exclusive hold on one port (``lock_port``) until ``release()``; a process that dies
     drops it at once (the kernel releases the flock)."""
 
@@ -216,17 +237,6 @@ class PortLease:
         f, self._file = self._file, None
         if f is not None:
             f.close()  # closing the descriptor drops the flock
-
-    def __enter__(self) -> PortLease:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
     def __del__(self) -> None:
         self.release()
@@ -267,7 +277,7 @@ def lock_port(
     return PortLease(url, f, path)
 
 
-class Lease:
+class Lease(Releasable):
     """A modem held by this process until ``release()`` (or the end of a ``with`` block)."""
 
     def __init__(self, modem: LabModem, port: PortLease) -> None:
@@ -298,17 +308,6 @@ class Lease:
         port, self._port = self._port, None
         if port is not None:
             port.release()
-
-    def __enter__(self) -> Lease:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
     def __del__(self) -> None:
         self.release()
