@@ -143,9 +143,9 @@ def codec_py(path: str) -> None:
 
 
 @contextmanager
-def fast_source() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def fast_source(family: str = "cmqtt") -> Iterator[tuple[subprocess.Popen[str], str]]:
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "fastsource.py")],
+        [sys.executable, str(HERE / "fastsource.py"), family],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -670,38 +670,18 @@ def publish(seconds: float) -> None:
     # (bench/fastsource.py answering each prompt and command at once, no MQTT behind it),
     # so that the virtual modem's own work (its link, the broker) is out of the figure.
     for family, exchanges in (("cmqtt", 5), ("qmt", 2)):
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / "fastsource.py"), family],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            path = proc.stdout.readline().strip()
-            with modemqtt.Modem(path, timeout=10.0) as modem:
-                client = modem.mqtt(f"tx-{uuid.uuid4().hex[:8]}", 0)
-                client.connect("127.0.0.1", 1883)
-                for qos in (0, 1):
-                    rate = publish_rate(
-                        client, "bench/publish", PAYLOAD, qos, seconds, floor, exchanges
-                    )
-                    emit(
-                        f"publish_scripted_qos{qos}_{family}",
-                        family=family,
-                        **rate,
-                        loadavg=loadavg(),
-                    )
-                client.disconnect()
-                client.close()
-        finally:
-            if proc.stdin:
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        with fast_source(family) as (_, path), modemqtt.Modem(path, timeout=10.0) as modem:
+            client = modem.mqtt(f"tx-{uuid.uuid4().hex[:8]}", 0)
+            client.connect("127.0.0.1", 1883)
+            for qos in (0, 1):
+                rate = publish_rate(
+                    client, "bench/publish", PAYLOAD, qos, seconds, floor, exchanges
+                )
+                emit(
+                    f"publish_scripted_qos{qos}_{family}", family=family, **rate, loadavg=loadavg()
+                )
+            client.disconnect()
+            client.close()
 
 
 # --------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import os
 import re
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,11 +75,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _R = TypeVar("_R", bound="Releasable")
 
 
-class Releasable:
+class Releasable(ABC):
     """Something held until ``release()``, also released at the end of a ``with`` block."""
 
+    @abstractmethod
     def release(self) -> None:
-        raise NotImplementedError
+        """Gives the held thing back; idempotent."""
 
     def __enter__(self: _R) -> _R:
         return self
