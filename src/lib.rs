@@ -11,6 +11,7 @@ pub mod broker;
 pub mod dialect;
 pub mod engine;
 pub mod error;
+pub mod family;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod modem;

@@ -2,15 +2,7 @@
 //! that their test commands (`AT+CMQTTxxx=?`) announce.
 
 /// The MQTT command set a profile answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Family {
-    /// SIMCom `AT+CMQTT*` (src/sim/at.rs).
-    Cmqtt,
-    /// Quectel `AT+QMT*` (src/sim/qmt.rs).
-    Qmt,
-    /// SIMCom Alibaba-cloud firmware `AT+CM*` / `AT+CC*` (src/sim/aliyun.rs).
-    Aliyun,
-}
+pub(crate) use crate::family::Family;
 
 pub(crate) struct Profile {
     pub name: &'static str,
