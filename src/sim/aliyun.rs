@@ -44,7 +44,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS};
 
-use super::at::{Form, Modem, Resp};
+use super::args::{Form, Resp};
+use super::modem::Modem;
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
 

@@ -131,7 +131,7 @@ fn report_messages(shared: &Shared, idx: u8, gen: u64, batch: &[Publish]) -> Opt
 
 fn family_event(
     shared: &Shared,
-    st: &mut super::at::Modem,
+    st: &mut super::modem::Modem,
     idx: u8,
     ev: LinkEvent<'_>,
     out: &mut Vec<u8>,
@@ -148,7 +148,7 @@ fn family_event(
 const MAX_BATCH: usize = 64;
 
 fn cmqtt_event(
-    st: &mut super::at::Modem,
+    st: &mut super::modem::Modem,
     idx: u8,
     ev: LinkEvent<'_>,
     out: &mut Vec<u8>,
@@ -720,4 +720,13 @@ fn cmqtt_message(idx: u8, p: &Publish, part: usize, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("\r\n+CMQTTRXEND: {idx}\r\n").as_bytes());
+}
+
+/// The rumqttc QoS of a modem's 0 / 1 / 2.
+pub(crate) fn qos(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
 }

@@ -19,13 +19,17 @@
 //! (see `tls`).
 
 mod aliyun;
-mod at;
+mod args;
+mod cmqtt;
 mod link;
+mod modem;
+mod parser;
 mod profile;
 mod pty;
 mod qmt;
 pub mod replay;
 mod sign;
+mod ssl;
 mod tcp;
 mod tls;
 
@@ -37,7 +41,8 @@ use std::time::{Duration, Instant};
 
 use crate::broker::{BrokerError, EmbeddedBroker};
 
-use at::{Modem, Parser};
+use modem::Modem;
+use parser::Parser;
 use profile::Profile;
 use pty::Pty;
 pub use replay::{ReplayModem, ReplayStatus};

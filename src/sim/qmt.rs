@@ -33,10 +33,14 @@ use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
-use super::at::{int, num, opt_int, qos, split_args, Arg, Form, Modem, Next, Resp};
+use super::args::{int, num, opt_int, split_args, Arg, Form, Resp};
+use super::link::qos;
 use super::link::{self, Link, LinkEvent};
+use super::modem::Modem;
+use super::parser::Next;
 use super::profile::Profile;
-use super::{lock, tls, Shared};
+use super::ssl::TlsFiles;
+use super::{lock, Shared};
 
 const BUFFERS: usize = 5;
 const TOPIC_MAX: usize = 255;
@@ -334,7 +338,7 @@ pub(crate) fn execute(
                     } else {
                         r.line("CONNECT");
                         Next::Data(
-                            super::at::DataKind::Qmt(DataKind::File(file_key(&name))),
+                            super::parser::DataKind::Qmt(DataKind::File(file_key(&name))),
                             len as usize,
                         )
                     }
@@ -769,23 +773,16 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let (ssl_on, ctx) = c.ssl;
     if ssl_on {
         let s = &m.qmt.ssl[usize::from(ctx)];
-        let file = |n: &str| -> Option<&[u8]> {
-            if n.is_empty() {
-                None
-            } else {
-                m.certs.get(&file_key(n)).map(Vec::as_slice)
-            }
-        };
-        let setup = tls::Setup {
+        let files = TlsFiles {
             sslversion: s.sslversion,
             authmode: s.seclevel,
-            cacert: file(&s.cacert),
-            clientcert: file(&s.clientcert),
-            clientkey: file(&s.clientkey),
-            server_name: &host,
+            cacert: &s.cacert,
+            clientcert: &s.clientcert,
+            clientkey: &s.clientkey,
+            negotiatetime: s.negotiatetime.max(1),
         };
-        match tls::client_config(&setup) {
-            Ok(cfg) => tls_cfg = Some((cfg, s.negotiatetime.max(1))),
+        match m.tls_setup(&files, file_key, &host, false) {
+            Ok(cfg) => tls_cfg = Some(cfg),
             Err(code) => forced_error = Some(code),
         }
     }
@@ -948,11 +945,11 @@ fn publish(m: &mut Modem, a: &str, ex: bool, r: &mut Resp) -> Next {
     match num(&args, 5) {
         Some(len) if (1..=m.profile.payload_max as i64).contains(&len) => {
             r.prompt_space();
-            Next::Data(super::at::DataKind::Qmt(kind), len as usize)
+            Next::Data(super::parser::DataKind::Qmt(kind), len as usize)
         }
         None if args.len() == 5 && !ex => {
             r.prompt_space();
-            Next::DataUntilCtrlZ(super::at::DataKind::Qmt(kind), m.profile.payload_max)
+            Next::DataUntilCtrlZ(super::parser::DataKind::Qmt(kind), m.profile.payload_max)
         }
         _ => {
             r.error();

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::at::Parser;
+use super::parser::Parser;
 use super::{lock, Shared};
 
 /// How long one write to the TCP host may block before the connection is dropped.

@@ -1,0 +1,597 @@
+//! The modem state shared by every family and the commands every profile answers alike:
+//! basic commands (`ATE`, `ATI`, `ATZ`, ...), identification, registration and packet
+//! domain (`+CREG`, `+COPS`, `+CGATT`, `+CFUN`), PDP contexts (`+CGDCONT`, `+CGACT`) and
+//! `+CMEE`. `Modem::execute` sends each `+NAME` command to the profile's family first.
+//!
+//! `AT+CMEE` only changes errors of the generic commands (`+CME ERROR: 50` /
+//! `+CME ERROR: Incorrect parameters`, 3 / "operation not allowed"); CMQTT, CSSLCFG and
+//! CCERT errors keep the manual's plain `ERROR`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::args::{int, num, split_args, Form, Resp};
+use super::cmqtt::Slot;
+use super::link::Link;
+use super::parser::Next;
+use super::profile::{Family, Profile};
+use super::ssl::SslCtx;
+use super::Shared;
+
+pub(crate) struct Modem {
+    pub(crate) profile: &'static Profile,
+    pub(crate) echo: bool,
+    cmee: u8,
+    /// n of +CREG, +CGREG, +CEREG
+    reg_n: [u8; 3],
+    pub(crate) cgdcont: BTreeMap<u8, (String, String)>,
+    /// `AT+QICSGP` user name, password and authentication per context (its APN and type
+    /// live in `cgdcont`, as on the module, where both commands define the same context).
+    pub(crate) qicsgp_auth: BTreeMap<u8, (String, String, u8)>,
+    /// `AT+CFUN` level: 1 full, 0 minimum, 4 flight mode (no radio: not registered).
+    cfun: u8,
+    /// `AT+COPS=2`: deregistered by the host until `AT+COPS=0/1/4`.
+    deregistered: bool,
+    /// `AT+CGATT=0`: detached from the packet domain.
+    detached: bool,
+    /// The PDP contexts that are up (cid).
+    pub(crate) active: BTreeSet<u8>,
+    pub(crate) started: bool,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) ssl: Vec<SslCtx>,
+    /// Survive reboot: they live in the module's flash.
+    pub(crate) certs: BTreeMap<String, Vec<u8>>,
+    pub(crate) next_gen: u64,
+    /// The Quectel `AT+QMT*` state (QMT profiles only).
+    pub(crate) qmt: super::qmt::State,
+    pub(crate) next_group: u64,
+    /// The Alibaba-cloud command set, on the profiles that have it.
+    pub(crate) aliyun: Option<super::aliyun::State>,
+}
+
+impl Modem {
+    pub fn new(profile: &'static Profile) -> Modem {
+        let mut cgdcont = BTreeMap::new();
+        cgdcont.insert(1, ("IP".to_owned(), "CMNET".to_owned()));
+        Modem {
+            profile,
+            echo: true,
+            cmee: 0,
+            reg_n: [0; 3],
+            cgdcont,
+            qicsgp_auth: BTreeMap::new(),
+            cfun: 1,
+            deregistered: false,
+            detached: false,
+            // Registered with context 1 up at power-on: hosts that never bring the bearer up
+            // (the library's clients, the manuals' MQTT examples) keep working.
+            active: BTreeSet::from([1]),
+            started: false,
+            slots: (0..profile.clients).map(|_| Slot::default()).collect(),
+            ssl: vec![SslCtx::default(); usize::from(profile.ssl_ctx_max) + 1],
+            certs: BTreeMap::new(),
+            next_gen: 1,
+            next_group: 1,
+            qmt: super::qmt::State::new(profile),
+            aliyun: super::aliyun::State::for_profile(profile),
+        }
+    }
+
+    /// Power-on state (links must have been taken out first).
+    pub fn reset(&mut self) {
+        let certs = std::mem::take(&mut self.certs);
+        let next_gen = self.next_gen;
+        let autonet = self.aliyun.as_ref().map(|a| a.autonet);
+        // How the virtual modem signs (a test setting, not the module's state) stays.
+        let sign_timestamp = self.aliyun.as_ref().map(|a| a.sign_timestamp);
+        *self = Modem::new(self.profile);
+        self.certs = certs;
+        self.next_gen = next_gen;
+        // AT+CAUTONET is saved and takes effect at the next start (seeds/000 §5.1).
+        if let (Some(a), Some(on)) = (self.aliyun.as_mut(), autonet) {
+            a.boot_with_autonet(on);
+        }
+        if let (Some(a), Some(on)) = (self.aliyun.as_mut(), sign_timestamp) {
+            a.sign_timestamp = on;
+        }
+    }
+
+    pub fn take_link(&mut self, idx: u8) -> Option<Link> {
+        self.slots.get_mut(usize::from(idx))?.link.take()
+    }
+
+    pub fn take_all_links(&mut self) -> Vec<Link> {
+        if let Some(a) = self.aliyun.as_mut() {
+            a.kill_links();
+        }
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.link.take())
+            .collect()
+    }
+
+    pub fn link_gen(&self, idx: u8) -> Option<u64> {
+        self.slots
+            .get(usize::from(idx))?
+            .link
+            .as_ref()
+            .map(|l| l.gen)
+    }
+
+    pub fn clear_link(&mut self, idx: u8) {
+        if let Some(s) = self.slots.get_mut(usize::from(idx)) {
+            s.link = None;
+        }
+    }
+
+    pub fn set_connected(&mut self, idx: u8) {
+        if let Some(l) = self
+            .slots
+            .get_mut(usize::from(idx))
+            .and_then(|s| s.link.as_mut())
+        {
+            l.connected = true;
+        }
+    }
+
+    /// Registered on the network: radio on (`AT+CFUN=1`) and not deregistered by the host
+    /// (`AT+COPS=2`).
+    pub(crate) fn registered(&self) -> bool {
+        self.cfun == 1 && !self.deregistered
+    }
+
+    /// Attached to the packet domain, which a PDP context needs (`AT+CGATT=0` detaches).
+    pub(crate) fn attached(&self) -> bool {
+        self.registered() && !self.detached
+    }
+
+    /// The registration is gone (`AT+CFUN=0/4`, `AT+COPS=2`, `AT+CGATT=0`): every context
+    /// goes down with the links on it, reported as the network taking them.
+    fn network_lost(&mut self, r: &mut Resp) {
+        let cids: Vec<u8> = self.active.iter().copied().collect();
+        self.contexts_down(&cids, true, r);
+        if let Some(a) = self.aliyun.as_mut() {
+            a.network_lost();
+        }
+    }
+
+    /// Brings context `cid` up; false when the module is not attached (or has no such
+    /// context defined).
+    pub(crate) fn context_up(&mut self, cid: u8) -> bool {
+        if !self.attached() || !self.cgdcont.contains_key(&cid) {
+            return false;
+        }
+        self.active.insert(cid);
+        true
+    }
+
+    /// Contexts `cids` go down, and every MQTT link on them without DISCONNECT.
+    /// `by_network`: the network took them (Quectel: `+QIURC: "pdpdeact",<cid>`, as the BG96
+    /// does after `AT+CFUN`, field `bg96_tinygsm157_pdpdeact_rdy.at`); otherwise the host
+    /// deactivated them (`AT+QIDEACT`, `AT+CGACT=0`) and each Quectel client open on them
+    /// reports `+QMTSTAT: <idx>,1` (a guess: no manual shows it). CMQTT links on context 1
+    /// report `+CMQTTCONNLOST: <idx>,3` ("Network is closed", seeds/003 §2.2.2.1; when, a
+    /// guess), or `+CMQTTCONNECT: <idx>,3` while still connecting.
+    pub(crate) fn contexts_down(&mut self, cids: &[u8], by_network: bool, r: &mut Resp) {
+        for &cid in cids {
+            if !self.active.remove(&cid) {
+                continue;
+            }
+            match self.profile.family {
+                Family::Qmt => {
+                    for idx in 0..self.profile.clients {
+                        if self.qmt.is_open_on(idx, cid) {
+                            drop(self.take_link(idx));
+                            self.qmt.close_network(idx);
+                            if !by_network {
+                                r.urc_after(format!("+QMTSTAT: {idx},1"));
+                            }
+                        }
+                    }
+                    if by_network {
+                        r.urc_after(format!("+QIURC: \"pdpdeact\",{cid}"));
+                    }
+                }
+                Family::Cmqtt if cid == 1 => {
+                    for idx in 0..self.profile.clients {
+                        if let Some(l) = self.take_link(idx) {
+                            if l.connected {
+                                r.urc_after(format!("+CMQTTCONNLOST: {idx},3"));
+                            } else {
+                                // A failed connect clears the SSL binding (§2.1.5).
+                                self.clear_ssl_after_disc(idx);
+                                r.urc_after(format!("+CMQTTCONNECT: {idx},3"));
+                            }
+                            drop(l);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Registered again: the Alibaba revision 1 firmware brings its bearer up by itself
+    /// when `AT+CAUTONET` is on.
+    fn network_back(&mut self) {
+        if self.registered() {
+            if let Some(a) = self.aliyun.as_mut() {
+                a.network_back();
+            }
+        }
+    }
+
+    /// "The setting will be cleared after AT+CMQTTCONNECT failed or
+    /// AT+CMQTTDISC" (AT+CMQTTSSLCFG).
+    pub fn clear_ssl_after_disc(&mut self, idx: u8) {
+        if let Some(s) = self.slots.get_mut(usize::from(idx)) {
+            s.ssl_ctx = None;
+        }
+    }
+}
+
+fn cme_text(code: u16) -> &'static str {
+    match code {
+        3 => "operation not allowed",
+        30 => "no network service",
+        4 => "operation not supported",
+        _ => "Incorrect parameters",
+    }
+}
+
+impl Modem {
+    pub(crate) fn cme(&self, r: &mut Resp, code: u16) {
+        match self.cmee {
+            1 => r.line(&format!("+CME ERROR: {code}")),
+            2 => r.line(&format!("+CME ERROR: {}", cme_text(code))),
+            _ => r.error(),
+        }
+    }
+
+    pub(crate) fn execute(&mut self, sh: &Arc<Shared>, body: &str, r: &mut Resp) -> Next {
+        if body.is_empty() {
+            r.ok();
+            return Next::Line;
+        }
+        if let Some(ext) = body.strip_prefix('+') {
+            let end = ext.find(['=', '?']).unwrap_or(ext.len());
+            let name = ext[..end].to_ascii_uppercase();
+            let rest = &ext[end..];
+            let form = if rest.is_empty() {
+                Form::Exec
+            } else if rest == "?" {
+                Form::Read
+            } else if rest == "=?" {
+                Form::Test
+            } else if let Some(a) = rest.strip_prefix('=') {
+                Form::Write(a)
+            } else {
+                r.error();
+                return Next::Line;
+            };
+            let quectel = self.profile.family == Family::Qmt;
+            if quectel {
+                if let Some(next) = super::qmt::execute(self, sh, &name, &form, r) {
+                    return next;
+                }
+            }
+            if self.aliyun_command(sh, &name, &form, r).is_some() {
+                return Next::Line;
+            }
+            if let Some(cmd) = name.strip_prefix("CMQTT") {
+                if quectel {
+                    r.error();
+                    return Next::Line;
+                }
+                return self.cmqtt(sh, cmd, form, r);
+            }
+            if let ("CCERTDOWN", Form::Write(a)) = (name.as_str(), &form) {
+                if quectel {
+                    r.error();
+                    return Next::Line;
+                }
+                return self.certdown(a, r);
+            }
+            self.generic(&name, form, r);
+            return Next::Line;
+        }
+        self.basic(&body.to_ascii_uppercase(), r);
+        Next::Line
+    }
+
+    fn basic(&mut self, b: &str, r: &mut Resp) {
+        let p = self.profile;
+        match b {
+            "E0" => {
+                self.echo = false;
+                r.ok()
+            }
+            "E1" | "E" => {
+                self.echo = true;
+                r.ok()
+            }
+            // Quectel: three lines (field `bg96_tinygsm157_pdpdeact_rdy.at`; BG96 and EC2x
+            // AT manuals, ATI).
+            "I" | "I0" if p.family == Family::Qmt => {
+                r.line(p.manufacturer);
+                r.line(p.model);
+                r.line(&format!("Revision: {}", p.revision));
+                r.ok()
+            }
+            "I" | "I0" => {
+                r.line(&format!("Manufacturer: {}", p.manufacturer));
+                r.line(&format!("Model: {}", p.model));
+                r.line(&format!("Revision: {}", p.revision));
+                r.line(&format!("IMEI: {}", p.imei));
+                r.line("+GCAP: +CGSM,+FCLASS,+DS");
+                r.ok()
+            }
+            "Z" | "Z0" | "&F" | "&F0" => {
+                self.echo = true;
+                self.cmee = 0;
+                r.ok()
+            }
+            "V1" | "Q0" | "&W" | "&W0" | "&D0" | "&D1" | "&D2" | "&C0" | "&C1" | "H" | "H0" => {
+                r.ok()
+            }
+            _ => r.error(),
+        }
+    }
+
+    fn generic(&mut self, name: &str, form: Form<'_>, r: &mut Resp) {
+        let p = self.profile;
+        match (name, form) {
+            ("CGMI" | "GMI", Form::Exec) => r.answer(p.manufacturer),
+            ("CGMM" | "GMM", Form::Exec) => r.answer(p.model),
+            // Quectel prints the revision alone (BG96 / EC2x AT manuals, AT+CGMR and AT+GMR).
+            ("CGMR" | "GMR", Form::Exec) if p.family == Family::Qmt => r.answer(p.revision),
+            ("CGMR" | "GMR", Form::Exec) => r.answer(&format!("+CGMR: {}", p.revision)),
+            ("CGSN" | "GSN", Form::Exec) => r.answer(p.imei),
+            ("CIMI", Form::Exec) => r.answer(p.imsi),
+            ("CICCID", Form::Exec) => r.answer(&format!("+ICCID: {}", p.iccid)),
+            ("CCID", Form::Exec | Form::Read) => r.answer(&format!("+CCID: {}", p.iccid)),
+            ("CPIN", Form::Read) => r.answer("+CPIN: READY"),
+            ("CSQ", Form::Exec) => r.answer("+CSQ: 23,0"),
+            ("CSQ", Form::Test) => r.answer("+CSQ: (0-31,99),(0-7,99)"),
+            ("CREG" | "CGREG" | "CEREG", f) => {
+                let i = match name {
+                    "CREG" => 0,
+                    "CGREG" => 1,
+                    _ => 2,
+                };
+                // <stat> 1 registered (home), 0 not registered and not searching (radio off
+                // or deregistered with AT+COPS=2); the packet-domain ones also 0 after
+                // AT+CGATT=0 (3GPP TS 27.007, +CREG / +CGREG / +CEREG).
+                let stat = if i == 0 {
+                    u8::from(self.registered())
+                } else {
+                    u8::from(self.attached())
+                };
+                match f {
+                    Form::Read => r.answer(&format!("+{name}: {},{stat}", self.reg_n[i])),
+                    Form::Test => r.answer(&format!("+{name}: (0-2)")),
+                    Form::Write(a) => match int(&split_args(a), 0, 0, 2) {
+                        Some(n) => {
+                            self.reg_n[i] = n as u8;
+                            r.ok()
+                        }
+                        None => self.cme(r, 50),
+                    },
+                    Form::Exec => {
+                        self.reg_n[i] = 0;
+                        r.ok()
+                    }
+                }
+            }
+            ("COPS", Form::Read) if self.deregistered => r.answer("+COPS: 2"),
+            ("COPS", Form::Read) if !self.registered() => r.answer("+COPS: 0"),
+            ("COPS", Form::Read) => r.answer(&format!("+COPS: 0,0,\"CHINA MOBILE\",{}", p.act)),
+            ("COPS", Form::Test) => {
+                r.line(&format!(
+                    "+COPS: (2,\"CHINA MOBILE\",\"CMCC\",\"46000\",{}),,(0-4),(0-2)",
+                    p.act
+                ));
+                r.ok()
+            }
+            // <mode> 0/1/4 register (again), 2 deregisters, 3 only sets the format
+            // (27.007 §7.3).
+            ("COPS", Form::Write(a)) => match int(&split_args(a), 0, 0, 4) {
+                Some(2) => {
+                    r.ok();
+                    if !self.deregistered {
+                        self.deregistered = true;
+                        self.network_lost(r);
+                    }
+                }
+                Some(3) => r.ok(),
+                Some(_) if self.cfun == 1 => {
+                    self.deregistered = false;
+                    self.network_back();
+                    r.ok()
+                }
+                // No radio: the registration cannot be made.
+                Some(_) => self.cme(r, 30),
+                None => self.cme(r, 50),
+            },
+            ("CGATT", Form::Read) => r.answer(&format!("+CGATT: {}", u8::from(self.attached()))),
+            ("CGATT", Form::Test) => r.answer("+CGATT: (0,1)"),
+            ("CGATT", Form::Write(a)) => match int(&split_args(a), 0, 0, 1) {
+                Some(0) => {
+                    r.ok();
+                    if !self.detached {
+                        self.detached = true;
+                        self.network_lost(r);
+                    }
+                }
+                Some(_) if self.registered() => {
+                    self.detached = false;
+                    self.network_back();
+                    r.ok()
+                }
+                Some(_) => self.cme(r, 30),
+                None => self.cme(r, 50),
+            },
+            ("CGDCONT", Form::Write(a)) => {
+                let args = split_args(a);
+                let Some(cid) = int(&args, 0, 1, 15) else {
+                    return self.cme(r, 50);
+                };
+                if args.len() == 1 {
+                    self.cgdcont.remove(&(cid as u8));
+                    return r.ok();
+                }
+                let ty = args[1].text.to_ascii_uppercase();
+                if !matches!(ty.as_str(), "IP" | "IPV6" | "IPV4V6" | "PPP" | "NON-IP") {
+                    return self.cme(r, 50);
+                }
+                let apn = args.get(2).map(|a| a.text.clone()).unwrap_or_default();
+                self.cgdcont.insert(cid as u8, (ty, apn));
+                r.ok()
+            }
+            ("CGDCONT", Form::Read) => {
+                for (cid, (ty, apn)) in &self.cgdcont {
+                    r.line(&format!(
+                        "+CGDCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0,0,0"
+                    ));
+                }
+                r.ok()
+            }
+            ("CGDCONT", Form::Test) => {
+                r.line("+CGDCONT: (1-15),\"IP\",,,(0-2),(0-4),(0-1),(0-1)");
+                r.line("+CGDCONT: (1-15),\"IPV6\",,,(0-2),(0-4),(0-1),(0-1)");
+                r.line("+CGDCONT: (1-15),\"IPV4V6\",,,(0-2),(0-4),(0-1),(0-1)");
+                r.ok()
+            }
+            ("CGSOCKCONT", Form::Write(a)) => {
+                let args = split_args(a);
+                if int(&args, 0, 1, 24).is_none() {
+                    return self.cme(r, 50);
+                }
+                r.ok()
+            }
+            ("CGSOCKCONT", Form::Read) => {
+                for (cid, (ty, apn)) in &self.cgdcont {
+                    r.line(&format!(
+                        "+CGSOCKCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0"
+                    ));
+                }
+                r.ok()
+            }
+            ("CGACT", Form::Read) => {
+                for cid in self.cgdcont.keys() {
+                    r.line(&format!(
+                        "+CGACT: {cid},{}",
+                        u8::from(self.active.contains(cid))
+                    ));
+                }
+                r.ok()
+            }
+            // AT+CGACT=<state>[,<cid>[,<cid>...]]: no cid = every defined context; a context
+            // already in the state stays so; activation needs the packet domain (27.007
+            // §10.1.10); an undefined cid is an error.
+            ("CGACT", Form::Write(a)) => {
+                let args = split_args(a);
+                let Some(state) = int(&args, 0, 0, 1) else {
+                    return self.cme(r, 50);
+                };
+                let mut cids = Vec::new();
+                for i in 1..args.len() {
+                    match int(&args, i, 1, 15) {
+                        Some(c) if self.cgdcont.contains_key(&(c as u8)) => cids.push(c as u8),
+                        _ => return self.cme(r, 50),
+                    }
+                }
+                if cids.is_empty() {
+                    cids = self.cgdcont.keys().copied().collect();
+                }
+                if state == 1 {
+                    if !self.attached() {
+                        return self.cme(r, 30);
+                    }
+                    for c in cids {
+                        self.context_up(c);
+                    }
+                    r.ok()
+                } else {
+                    r.ok();
+                    self.contexts_down(&cids, false, r);
+                }
+            }
+            ("CGACT", Form::Test) => r.answer("+CGACT: (0,1)"),
+            ("CGPADDR", Form::Exec | Form::Write(_)) => {
+                for cid in self.cgdcont.keys() {
+                    if *cid == 1 && self.active.contains(cid) {
+                        r.line("+CGPADDR: 1,10.49.14.68");
+                    } else {
+                        r.line(&format!("+CGPADDR: {cid},0.0.0.0"));
+                    }
+                }
+                r.ok()
+            }
+            ("CFUN", Form::Read) => r.answer(&format!("+CFUN: {}", self.cfun)),
+            // 0 minimum functionality and 4 flight mode switch the radio off: the module
+            // deregisters and its contexts go down; 1 switches it on and registers again
+            // (at once here), contexts staying down until the host (or AT+QMTOPEN,
+            // AT+CMQTTSTART) brings them up. 5-7 are taken and change nothing here.
+            ("CFUN", Form::Write(a)) => match int(&split_args(a), 0, 0, 7) {
+                Some(f @ (0 | 4)) => {
+                    r.ok();
+                    let was = self.registered();
+                    self.cfun = f as u8;
+                    if was {
+                        self.network_lost(r);
+                    }
+                }
+                Some(1) => {
+                    self.cfun = 1;
+                    self.network_back();
+                    r.ok()
+                }
+                Some(_) => r.ok(),
+                None => self.cme(r, 50),
+            },
+            ("CFUN", Form::Test) => r.answer("+CFUN: (0,1,4),(0-1)"),
+            ("IPR", Form::Read) => r.answer("+IPR: 115200"),
+            ("IPR", Form::Test) => {
+                r.answer("+IPR: (0,300,600,1200,2400,4800,9600,19200,38400,57600,115200,230400,460800,921600,3000000,3200000,3686400)");
+            }
+            ("IPR", Form::Write(a)) => match num(&split_args(a), 0) {
+                Some(
+                    0 | 300 | 600 | 1200 | 2400 | 4800 | 9600 | 19200 | 38400 | 57600 | 115200
+                    | 230400 | 460800 | 921600 | 3000000 | 3200000 | 3686400,
+                ) => r.ok(),
+                _ => self.cme(r, 50),
+            },
+            ("CMEE", Form::Read) => r.answer(&format!("+CMEE: {}", self.cmee)),
+            ("CMEE", Form::Test) => r.answer("+CMEE: (0-2)"),
+            ("CMEE", Form::Write(a)) => match int(&split_args(a), 0, 0, 2) {
+                Some(n) => {
+                    self.cmee = n as u8;
+                    r.ok()
+                }
+                None => self.cme(r, 50),
+            },
+            ("CMEE", Form::Exec) => {
+                self.cmee = 0;
+                r.ok()
+            }
+            ("CSSLCFG", f) => self.csslcfg(f, r),
+            ("CCERTLIST", Form::Exec) => {
+                for name in self.certs.keys() {
+                    r.line(&format!("+CCERTLIST: \"{name}\""));
+                }
+                r.ok()
+            }
+            ("CCERTDELE", Form::Write(a)) => {
+                let args = split_args(a);
+                let name = args.first().map(|a| a.text.as_str()).unwrap_or("");
+                if self.certs.remove(name).is_some() {
+                    r.ok()
+                } else {
+                    r.error()
+                }
+            }
+            _ => r.error(),
+        }
+    }
+}
