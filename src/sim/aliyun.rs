@@ -37,6 +37,7 @@
 //! (seeds/002 §3; down after power-up). `AT+CMCONN` without it fails as above.
 
 use std::collections::VecDeque;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -45,7 +46,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS};
 
 use super::args::{Form, Resp};
+use super::family::SimFamily;
+use super::link::LinkEvent;
 use super::modem::Modem;
+use super::parser::{DataKind, Next};
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
 
@@ -933,7 +937,7 @@ fn maybe_reconnect(st: &mut State, sh: &Arc<Shared>) {
 }
 
 /// Runs the yield window that the last command asked for (called with no lock held).
-pub(crate) fn after_command(sh: &Arc<Shared>) {
+fn after_command(sh: &Arc<Shared>) {
     let window = {
         let mut m = sh.state();
         let Some(st) = m.aliyun.as_mut() else { return };
@@ -1200,7 +1204,7 @@ impl VirtualModem {
 
 /// `VirtualModem::drop_link` on an Alibaba profile: the MQTT link is cut without
 /// DISCONNECT; the next yield reports `+CMYIELD: 1` and the one after reconnects.
-pub(crate) fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
+fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
     let mut m = vm.shared.state();
     let st = m.aliyun.as_mut()?;
     let Some(link) = st.link.take() else {
@@ -1212,4 +1216,82 @@ pub(crate) fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
         lock(&st.link_shared.events).push_back(Ev::Status(1));
     }
     Some(Ok(()))
+}
+
+/// The Alibaba-cloud family (see [`SimFamily`]). Its MQTT link runs here and reports
+/// through `AT+CMYIELD`, not through `link::report`.
+pub(crate) struct Aliyun;
+
+impl SimFamily for Aliyun {
+    fn execute(
+        &self,
+        m: &mut Modem,
+        sh: &Arc<Shared>,
+        name: &str,
+        form: &Form<'_>,
+        r: &mut Resp,
+    ) -> Option<Next> {
+        m.aliyun_command(sh, name, form, r).map(|()| Next::Line)
+    }
+
+    fn data_done(&self, _m: &mut Modem, _kind: DataKind, _data: Vec<u8>, r: &mut Resp) {
+        r.error()
+    }
+
+    fn link_event(
+        &self,
+        _sh: &Shared,
+        _m: &mut Modem,
+        _idx: u8,
+        _ev: LinkEvent<'_>,
+        _out: &mut Vec<u8>,
+    ) {
+    }
+
+    fn network_lost(&self, m: &mut Modem) {
+        if let Some(a) = m.aliyun.as_mut() {
+            a.network_lost();
+        }
+    }
+
+    /// The revision 1 firmware brings its bearer up by itself when `AT+CAUTONET` is on.
+    fn network_back(&self, m: &mut Modem) {
+        if let Some(a) = m.aliyun.as_mut() {
+            a.network_back();
+        }
+    }
+
+    fn kill_links(&self, m: &mut Modem) {
+        if let Some(a) = m.aliyun.as_mut() {
+            a.kill_links();
+        }
+    }
+
+    fn after_reset(&self, old: &mut Modem, new: &mut Modem) {
+        let (Some(old), Some(new)) = (old.aliyun.as_ref(), new.aliyun.as_mut()) else {
+            return;
+        };
+        // AT+CAUTONET is saved and takes effect at the next start (seeds/000 §5.1).
+        new.boot_with_autonet(old.autonet);
+        // How the virtual modem signs (a test setting, not the module's state) stays.
+        new.sign_timestamp = old.sign_timestamp;
+    }
+
+    fn after_command(&self, sh: &Arc<Shared>) {
+        after_command(sh)
+    }
+
+    /// The firmware reports a lost link as yield status 1, whatever the cause.
+    fn link_causes(&self) -> RangeInclusive<u8> {
+        1..=3
+    }
+
+    fn link_lost(&self, _m: &mut Modem, _idx: u8, _cause: u8) -> String {
+        String::new()
+    }
+
+    /// The MQTT link is cut without DISCONNECT; the next yield reports `+CMYIELD: 1`.
+    fn drop_link(&self, vm: &VirtualModem, _idx: u8, _cause: u8) -> Result<(), SimError> {
+        drop_link(vm).unwrap_or(Ok(()))
+    }
 }

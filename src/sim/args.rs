@@ -96,6 +96,7 @@ pub(crate) fn num(args: &[Arg], i: usize) -> Option<i64> {
     args.get(i)?.text.parse().ok()
 }
 
+#[derive(Clone, Copy)]
 pub(crate) enum Form<'a> {
     Exec,
     Read,

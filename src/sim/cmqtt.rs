@@ -33,17 +33,33 @@
 //!   opened. An SSL client without `AT+CMQTTSSLCFG` uses the SSL context of
 //!   its own index.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
+use rumqttc::{LastWill, MqttOptions, Publish, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Form, Resp};
-use super::link::{self, qos, Link};
+use super::family::SimFamily;
+use super::link::LinkEvent;
+use super::link::{self, qos};
 use super::modem::Modem;
-use super::parser::{DataKind, Next};
+use super::parser::{self, Next};
+use super::profile::Profile;
 use super::profile::{TOPIC_MAX, WILL_MAX};
 use super::{lock, Shared};
+
+/// What the host sends after a CMQTT `>` prompt.
+pub(crate) enum DataKind {
+    WillTopic(u8),
+    WillMsg(u8, u8),
+    Topic(u8),
+    Payload(u8),
+    SubTopic(u8, u8),
+    SubOne(u8, u8),
+    UnsubTopic(u8),
+    UnsubOne(u8),
+}
 
 pub(crate) struct Slot {
     acquired: Option<(String, u8)>,
@@ -56,7 +72,6 @@ pub(crate) struct Slot {
     check_utf8: bool,
     optimeout: u32,
     pub(crate) ssl_ctx: Option<u8>,
-    pub(crate) link: Option<Link>,
 }
 
 impl Default for Slot {
@@ -72,7 +87,24 @@ impl Default for Slot {
             check_utf8: true,
             optimeout: 120,
             ssl_ctx: None,
-            link: None,
+        }
+    }
+}
+
+/// The CMQTT state of the modem: the service and one slot per client index (their links
+/// are the modem's, `Modem::links`).
+pub(crate) struct State {
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) started: bool,
+    pub(crate) next_group: u64,
+}
+
+impl State {
+    pub(crate) fn new(profile: &Profile) -> State {
+        State {
+            slots: (0..profile.clients).map(|_| Slot::default()).collect(),
+            started: false,
+            next_group: 1,
         }
     }
 }
@@ -89,13 +121,7 @@ impl Modem {
         int(args, 0, 0, i64::from(self.profile.clients) - 1).map(|v| v as u8)
     }
 
-    pub(crate) fn cmqtt(
-        &mut self,
-        sh: &Arc<Shared>,
-        cmd: &str,
-        form: Form<'_>,
-        r: &mut Resp,
-    ) -> Next {
+    fn cmqtt(&mut self, sh: &Arc<Shared>, cmd: &str, form: Form<'_>, r: &mut Resp) -> Next {
         if let Form::Test = form {
             match cmd {
                 "START" | "STOP" => r.ok(),
@@ -112,7 +138,7 @@ impl Modem {
             }
             return Next::Line;
         }
-        if !self.started && cmd != "START" {
+        if !self.cmqtt.started && cmd != "START" {
             // "if you don't execute AT+CMQTTSTART, the Write/Read Command of
             // any other MQTT will return ERROR immediately."
             r.error();
@@ -120,7 +146,7 @@ impl Modem {
         }
         match (cmd, form) {
             ("START", Form::Exec) => {
-                if self.started {
+                if self.cmqtt.started {
                     r.line("+CMQTTSTART: 23");
                     r.error();
                 } else if !self.context_up(1) {
@@ -130,7 +156,7 @@ impl Modem {
                     r.ok();
                     r.urc_after("+CMQTTSTART: 7".to_owned());
                 } else {
-                    self.started = true;
+                    self.cmqtt.started = true;
                     if self.profile.start_result_before_ok() {
                         r.line("+CMQTTSTART: 0");
                         r.ok();
@@ -141,21 +167,22 @@ impl Modem {
                 }
             }
             ("STOP", Form::Exec) => {
-                for s in self.slots.iter_mut() {
-                    if let Some(l) = s.link.take() {
+                let slots = self.cmqtt.slots.iter_mut().zip(self.links.iter_mut());
+                for (s, link) in slots {
+                    if let Some(l) = link.take() {
                         // Its generation is no longer current, so the link
                         // thread reports nothing.
                         l.retire();
                     }
                     *s = Slot::default();
                 }
-                self.started = false;
+                self.cmqtt.started = false;
                 r.ok();
                 r.urc_after("+CMQTTSTOP: 0".to_owned());
             }
             ("ACCQ", Form::Read) => {
                 let all = self.profile.clients > 1;
-                for (i, s) in self.slots.iter().enumerate() {
+                for (i, s) in self.cmqtt.slots.iter().enumerate() {
                     match &s.acquired {
                         Some((id, ty)) => r.line(&format!("+CMQTTACCQ: {i},\"{id}\",{ty}")),
                         None if all => r.line(&format!("+CMQTTACCQ: {i},\"\",0")),
@@ -182,7 +209,7 @@ impl Modem {
                 if id.is_empty() || id.len() > self.profile.client_id_max {
                     return failn(r, "ACCQ", idx, 22);
                 }
-                let s = &mut self.slots[usize::from(idx)];
+                let s = &mut self.cmqtt.slots[usize::from(idx)];
                 if s.acquired.is_some() {
                     return failn(r, "ACCQ", idx, 19);
                 }
@@ -196,7 +223,7 @@ impl Modem {
                     r.error();
                     return Next::Line;
                 };
-                let s = &mut self.slots[usize::from(idx)];
+                let s = &mut self.cmqtt.slots[usize::from(idx)];
                 if s.acquired.is_none() {
                     if self.profile.rel_of_free_client_is_ok() {
                         r.ok();
@@ -204,7 +231,7 @@ impl Modem {
                     }
                     return failn(r, "REL", idx, 20);
                 }
-                if s.link.is_some() {
+                if self.links[usize::from(idx)].is_some() {
                     // Still connected: DISC first.
                     return failn(r, "REL", idx, 14);
                 }
@@ -212,7 +239,7 @@ impl Modem {
                 r.ok()
             }
             ("SSLCFG", Form::Read) => {
-                for (i, s) in self.slots.iter().enumerate() {
+                for (i, s) in self.cmqtt.slots.iter().enumerate() {
                     match s.ssl_ctx {
                         Some(c) => r.line(&format!("+CMQTTSSLCFG: {i},{c}")),
                         None => r.line(&format!("+CMQTTSSLCFG: {i},")),
@@ -226,7 +253,7 @@ impl Modem {
                 let ctx = int(&args, 1, 0, i64::from(self.profile.ssl_ctx_max));
                 match (idx, ctx) {
                     (Some(i), Some(c)) if args.len() == 2 => {
-                        self.slots[usize::from(i)].ssl_ctx = Some(c as u8);
+                        self.cmqtt.slots[usize::from(i)].ssl_ctx = Some(c as u8);
                         r.ok()
                     }
                     _ => r.error(),
@@ -251,8 +278,8 @@ impl Modem {
                 return self.data_write(cmd, a, TOPIC_MAX, true, DataKind::SubTopic, r);
             }
             ("CONNECT", Form::Read) => {
-                for (i, s) in self.slots.iter().enumerate() {
-                    match &s.link {
+                for (i, link) in self.links.iter().enumerate() {
+                    match link {
                         Some(l) if l.connected => r.line(&format!("+CMQTTCONNECT: {i},{}", l.info)),
                         _ => r.line(&format!("+CMQTTCONNECT: {i}")),
                     }
@@ -261,8 +288,8 @@ impl Modem {
             }
             ("CONNECT", Form::Write(a)) => self.connect(sh, a, r),
             ("DISC", Form::Read) => {
-                for (i, s) in self.slots.iter().enumerate() {
-                    let state = match &s.link {
+                for (i, link) in self.links.iter().enumerate() {
+                    let state = match link {
                         Some(l) if l.connected => 0,
                         _ => 1,
                     };
@@ -284,11 +311,11 @@ impl Modem {
                     r.error();
                     return Next::Line;
                 }
-                let s = &mut self.slots[usize::from(idx)];
+                let s = &mut self.cmqtt.slots[usize::from(idx)];
                 if s.acquired.is_none() {
                     return failn(r, cmd, idx, 20);
                 }
-                match s.link.as_mut() {
+                match self.links[usize::from(idx)].as_mut() {
                     Some(l) if l.connected && !l.disconnecting => {
                         if l.client.try_disconnect().is_err() {
                             return failn(r, cmd, idx, 14);
@@ -306,7 +333,7 @@ impl Modem {
             ("SUB", Form::Write(a)) => return self.subscribe(a, r),
             ("UNSUB", Form::Write(a)) => return self.unsubscribe(a, r),
             ("CFG", Form::Read) => {
-                for (i, s) in self.slots.iter().enumerate() {
+                for (i, s) in self.cmqtt.slots.iter().enumerate() {
                     r.line(&format!(
                         "+CMQTTCFG: {i},{},{}",
                         u8::from(s.check_utf8),
@@ -323,21 +350,21 @@ impl Modem {
                     r.error();
                     return Next::Line;
                 };
-                if self.slots[idx].acquired.is_none() || args.len() != 3 {
+                if self.cmqtt.slots[idx].acquired.is_none() || args.len() != 3 {
                     r.error();
                     return Next::Line;
                 }
                 match key.as_str() {
                     "checkutf8" => match int(&args, 2, 0, 1) {
                         Some(v) => {
-                            self.slots[idx].check_utf8 = v == 1;
+                            self.cmqtt.slots[idx].check_utf8 = v == 1;
                             r.ok()
                         }
                         None => r.error(),
                     },
                     "optimeout" => match int(&args, 2, 20, 120) {
                         Some(v) => {
-                            self.slots[idx].optimeout = v as u32;
+                            self.cmqtt.slots[idx].optimeout = v as u32;
                             r.ok()
                         }
                         None => r.error(),
@@ -397,11 +424,11 @@ impl Modem {
         // The service's context (1) went down since AT+CMQTTSTART: brought up again if the
         // module is attached, else 9 "network not opened" (seeds/003 §2.2.1; a guess).
         let no_network = !self.context_up(1);
-        let s = &self.slots[slot_i];
+        let s = &self.cmqtt.slots[slot_i];
         let Some((client_id, server_type)) = s.acquired.clone() else {
             return fail(r, "CONNECT", idx, 20);
         };
-        if let Some(l) = &s.link {
+        if let Some(l) = &self.links[slot_i] {
             return fail(r, "CONNECT", idx, if l.connected { 13 } else { 14 });
         }
         // Where the link really goes (see the module docs of `sim`).
@@ -439,7 +466,7 @@ impl Modem {
                 }
             }
         }
-        let s = &self.slots[slot_i];
+        let s = &self.cmqtt.slots[slot_i];
         let mut opts = MqttOptions::new(client_id, thost, tport);
         opts.set_keep_alive(Duration::from_secs(keepalive as u64));
         opts.set_clean_session(clean == 1);
@@ -475,7 +502,7 @@ impl Modem {
         let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-link-{idx}"), start) else {
             return fail(r, "CONNECT", idx, 4);
         };
-        self.slots[slot_i].link = Some(link);
+        self.links[slot_i] = Some(link);
         r.ok()
     }
 
@@ -493,14 +520,17 @@ impl Modem {
         if args.len() > 5 {
             return r.error();
         }
-        let s = &mut self.slots[usize::from(idx)];
+        let s = &mut self.cmqtt.slots[usize::from(idx)];
         if s.acquired.is_none() {
             return fail(r, "PUB", idx, 20);
         }
         // "The topic and payload will be clean after execute AT+CMQTTPUB."
         let topic = s.topic.take();
         let payload = s.payload.take().unwrap_or_default();
-        let Some(link) = s.link.as_ref().filter(|l| l.connected && !l.disconnecting) else {
+        let Some(link) = self.links[usize::from(idx)]
+            .as_ref()
+            .filter(|l| l.connected && !l.disconnecting)
+        else {
             return fail(r, "PUB", idx, 11);
         };
         let Some(topic) = topic else {
@@ -603,14 +633,14 @@ impl Modem {
             return failn(r, cmd, idx, 22);
         }
         let i = usize::from(idx);
-        if self.slots[i].acquired.is_none() {
+        if self.cmqtt.slots[i].acquired.is_none() {
             return failn(r, cmd, idx, 20);
         }
         if need_link && !self.is_connected(i) {
             return failn(r, cmd, idx, 11);
         }
         r.prompt();
-        Next::Data(kind, len as usize)
+        Next::Data(parser::DataKind::Cmqtt(kind), len as usize)
     }
 
     /// `AT+CMQTT<cmd>=<idx>[,<dup>]` (SUB / UNSUB): takes the topics listed before in the
@@ -628,11 +658,11 @@ impl Modem {
             return None;
         }
         let i = usize::from(idx);
-        if self.slots[i].acquired.is_none() {
+        if self.cmqtt.slots[i].acquired.is_none() {
             fail(r, cmd, idx, 20);
             return None;
         }
-        let topics = std::mem::take(list(&mut self.slots[i]));
+        let topics = std::mem::take(list(&mut self.cmqtt.slots[i]));
         if !self.is_connected(i) {
             fail(r, cmd, idx, 11);
             return None;
@@ -647,7 +677,7 @@ impl Modem {
     /// The topic of a one-shot SUB / UNSUB arrived: `true` when it passes the UTF-8
     /// check and the link is still up, `false` once answered with an error.
     fn one_shot_ready(&self, cmd: &str, idx: u8, topic: &[u8], r: &mut Resp) -> bool {
-        let Some(s) = self.slots.get(usize::from(idx)) else {
+        let Some(s) = self.cmqtt.slots.get(usize::from(idx)) else {
             r.error();
             return false;
         };
@@ -663,8 +693,7 @@ impl Modem {
     }
 
     fn is_connected(&self, i: usize) -> bool {
-        self.slots[i]
-            .link
+        self.links[i]
             .as_ref()
             .is_some_and(|l| l.connected && !l.disconnecting)
     }
@@ -677,10 +706,10 @@ impl Modem {
                 Err(_) => return fail(r, "SUB", idx, 2),
             }
         }
-        let Some(link) = self.slots[usize::from(idx)].link.as_ref() else {
+        let Some(link) = self.links[usize::from(idx)].as_ref() else {
             return fail(r, "SUB", idx, 11);
         };
-        let timeout = Duration::from_secs(u64::from(self.slots[usize::from(idx)].optimeout));
+        let timeout = Duration::from_secs(u64::from(self.cmqtt.slots[usize::from(idx)].optimeout));
         lock(&link.pending).subs.push_back(timeout);
         if link.client.try_subscribe_many(filters).is_err() {
             lock(&link.pending).subs.pop_back();
@@ -720,10 +749,10 @@ impl Modem {
                 Err(_) => return fail(r, "UNSUB", idx, 2),
             }
         }
-        let group = self.next_group;
-        self.next_group += 1;
-        let timeout = Duration::from_secs(u64::from(self.slots[usize::from(idx)].optimeout));
-        let Some(link) = self.slots[usize::from(idx)].link.as_ref() else {
+        let group = self.cmqtt.next_group;
+        self.cmqtt.next_group += 1;
+        let timeout = Duration::from_secs(u64::from(self.cmqtt.slots[usize::from(idx)].optimeout));
+        let Some(link) = self.links[usize::from(idx)].as_ref() else {
             return fail(r, "UNSUB", idx, 11);
         };
         // rumqttc sends one UNSUBSCRIBE per topic; the result is reported
@@ -739,13 +768,8 @@ impl Modem {
         r.ok()
     }
 
-    pub(crate) fn data_done(
-        &mut self,
-        _sh: &Arc<Shared>,
-        kind: DataKind,
-        data: Vec<u8>,
-        r: &mut Resp,
-    ) {
+    /// The data typed after a CMQTT prompt.
+    fn cmqtt_data_done(&mut self, kind: DataKind, data: Vec<u8>, r: &mut Resp) {
         match kind {
             DataKind::WillTopic(idx) | DataKind::Topic(idx) | DataKind::UnsubTopic(idx) => {
                 let cmd = match kind {
@@ -753,7 +777,7 @@ impl Modem {
                     DataKind::Topic(_) => "TOPIC",
                     _ => "UNSUBTOPIC",
                 };
-                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {
@@ -767,7 +791,7 @@ impl Modem {
                 r.ok()
             }
             DataKind::WillMsg(idx, q) => {
-                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {
@@ -777,7 +801,7 @@ impl Modem {
                 r.ok()
             }
             DataKind::Payload(idx) => {
-                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {
@@ -787,7 +811,7 @@ impl Modem {
                 r.ok()
             }
             DataKind::SubTopic(idx, q) => {
-                let Some(s) = self.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {
@@ -806,11 +830,6 @@ impl Modem {
                     self.send_unsubscribe(idx, vec![data], r)
                 }
             }
-            DataKind::Cert(name) => {
-                self.certs.insert(name, data);
-                r.ok()
-            }
-            DataKind::Qmt(k) => super::qmt::data_done(self, k, data, r),
         }
     }
 }
@@ -841,4 +860,152 @@ fn parse_server(addr: &str) -> Option<(String, u16)> {
         return None;
     }
     Some((host.to_owned(), port))
+}
+
+impl Modem {
+    /// "The setting will be cleared after AT+CMQTTCONNECT failed or
+    /// AT+CMQTTDISC" (AT+CMQTTSSLCFG).
+    pub fn clear_ssl_after_disc(&mut self, idx: u8) {
+        if let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) {
+            s.ssl_ctx = None;
+        }
+    }
+}
+
+/// The CMQTT family (see [`SimFamily`]).
+pub(crate) struct Cmqtt;
+
+impl SimFamily for Cmqtt {
+    fn execute(
+        &self,
+        m: &mut Modem,
+        sh: &Arc<Shared>,
+        name: &str,
+        form: &Form<'_>,
+        r: &mut Resp,
+    ) -> Option<Next> {
+        let cmd = name.strip_prefix("CMQTT")?;
+        Some(m.cmqtt(sh, cmd, *form, r))
+    }
+
+    fn data_done(&self, m: &mut Modem, kind: parser::DataKind, data: Vec<u8>, r: &mut Resp) {
+        match kind {
+            parser::DataKind::Cmqtt(k) => m.cmqtt_data_done(k, data, r),
+            _ => r.error(),
+        }
+    }
+
+    fn link_event(
+        &self,
+        sh: &Shared,
+        m: &mut Modem,
+        idx: u8,
+        ev: LinkEvent<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        cmqtt_event(m, idx, ev, out, sh.part_size())
+    }
+
+    /// CMQTT links on context 1 report `+CMQTTCONNLOST: <idx>,3` ("Network is closed",
+    /// seeds/003 §2.2.2.1; when, a guess), or `+CMQTTCONNECT: <idx>,3` while still
+    /// connecting.
+    fn context_down(&self, m: &mut Modem, cid: u8, _by_network: bool, r: &mut Resp) {
+        if cid != 1 {
+            return;
+        }
+        for idx in 0..m.profile.clients {
+            if let Some(l) = m.take_link(idx) {
+                if l.connected {
+                    r.urc_after(format!("+CMQTTCONNLOST: {idx},3"));
+                } else {
+                    // A failed connect clears the SSL binding (§2.1.5).
+                    m.clear_ssl_after_disc(idx);
+                    r.urc_after(format!("+CMQTTCONNECT: {idx},3"));
+                }
+                drop(l);
+            }
+        }
+    }
+
+    fn link_causes(&self) -> RangeInclusive<u8> {
+        1..=3
+    }
+
+    /// `+CMQTTCONNLOST: <idx>,<cause>`: 1 closed passively, 2 reset, 3 network closed.
+    fn link_lost(&self, _m: &mut Modem, idx: u8, cause: u8) -> String {
+        format!("+CMQTTCONNLOST: {idx},{cause}")
+    }
+}
+
+/// A link event in CMQTT words (called under the state lock by `link::report`).
+fn cmqtt_event(st: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>, part: usize) {
+    let mut line = |l: String| {
+        out.extend_from_slice(format!("\r\n{l}\r\n").as_bytes());
+    };
+    match ev {
+        LinkEvent::Connected => {
+            st.set_connected(idx);
+            line(format!("+CMQTTCONNECT: {idx},0"));
+        }
+        LinkEvent::ConnectFailed(code) => {
+            st.clear_link(idx);
+            st.clear_ssl_after_disc(idx);
+            line(format!("+CMQTTCONNECT: {idx},{code}"));
+        }
+        LinkEvent::Published { .. } => line(format!("+CMQTTPUB: {idx},0")),
+        LinkEvent::PublishTimedOut { .. } => line(format!("+CMQTTPUB: {idx},17")),
+        LinkEvent::Subscribed { failed, .. } => {
+            line(format!("+CMQTTSUB: {idx},{}", u8::from(failed)))
+        }
+        LinkEvent::SubscribeTimedOut { .. } => line(format!("+CMQTTSUB: {idx},17")),
+        LinkEvent::Unsubscribed { .. } => line(format!("+CMQTTUNSUB: {idx},0")),
+        LinkEvent::UnsubscribeTimedOut { .. } => line(format!("+CMQTTUNSUB: {idx},17")),
+        LinkEvent::Disconnected => {
+            st.clear_link(idx);
+            st.clear_ssl_after_disc(idx);
+            line(format!("+CMQTTDISC: {idx},0"));
+        }
+        LinkEvent::Lost(cause) => {
+            st.clear_link(idx);
+            line(format!("+CMQTTCONNLOST: {idx},{cause}"));
+        }
+        LinkEvent::Message(p) => cmqtt_message(idx, p, part, out),
+    }
+}
+
+/// Writes one received PUBLISH as a `+CMQTTRX*` block:
+///
+/// ```text
+/// \r\n+CMQTTRXSTART: i,<topic_total>,<payload_total>\r\n
+/// \r\n+CMQTTRXTOPIC: i,<n>\r\n<n bytes>\r\n          (one per part)
+/// \r\n+CMQTTRXPAYLOAD: i,<n>\r\n<n bytes>\r\n        (one per part; none for an empty payload)
+/// \r\n+CMQTTRXEND: i\r\n
+/// ```
+///
+/// An empty payload gives `payload_total` 0 and no `+CMQTTRXPAYLOAD` part, as
+/// in the manual's example 3.5.
+fn cmqtt_message(idx: u8, p: &Publish, part: usize, out: &mut Vec<u8>) {
+    let part = part.max(1);
+    let topic = p.topic.as_bytes();
+    let payload = &p.payload[..];
+    out.reserve(topic.len() + payload.len() + 128);
+    out.extend_from_slice(
+        format!(
+            "\r\n+CMQTTRXSTART: {idx},{},{}\r\n",
+            topic.len(),
+            payload.len()
+        )
+        .as_bytes(),
+    );
+    for piece in topic.chunks(part) {
+        out.extend_from_slice(format!("\r\n+CMQTTRXTOPIC: {idx},{}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    for piece in payload.chunks(part) {
+        out.extend_from_slice(format!("\r\n+CMQTTRXPAYLOAD: {idx},{}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("\r\n+CMQTTRXEND: {idx}\r\n").as_bytes());
 }

@@ -119,9 +119,7 @@ pub(crate) fn report(shared: &Shared, idx: u8, gen: u64, ev: LinkEvent<'_>) -> b
 fn report_messages(shared: &Shared, idx: u8, gen: u64, batch: &[Publish]) -> Option<bool> {
     let mut on_line = true;
     let current = shared.with_link(idx, gen, |st, out| {
-        if shared.profile.family == super::profile::Family::Qmt {
-            on_line = !super::qmt::stores_messages(st, idx);
-        }
+        on_line = !shared.family().stores_messages(st, idx);
         for p in batch {
             family_event(shared, st, idx, LinkEvent::Message(p), out);
         }
@@ -136,57 +134,11 @@ fn family_event(
     ev: LinkEvent<'_>,
     out: &mut Vec<u8>,
 ) {
-    match shared.profile.family {
-        super::profile::Family::Cmqtt => cmqtt_event(st, idx, ev, out, shared.part_size()),
-        super::profile::Family::Qmt => super::qmt::link_event(st, idx, ev, out),
-        // Alibaba links run in src/sim/aliyun.rs and report through AT+CMYIELD.
-        super::profile::Family::Aliyun => {}
-    }
+    shared.family().link_event(shared, st, idx, ev, out)
 }
 
 /// At most this many received messages go out in one write.
 const MAX_BATCH: usize = 64;
-
-fn cmqtt_event(
-    st: &mut super::modem::Modem,
-    idx: u8,
-    ev: LinkEvent<'_>,
-    out: &mut Vec<u8>,
-    part: usize,
-) {
-    let mut line = |l: String| {
-        out.extend_from_slice(format!("\r\n{l}\r\n").as_bytes());
-    };
-    match ev {
-        LinkEvent::Connected => {
-            st.set_connected(idx);
-            line(format!("+CMQTTCONNECT: {idx},0"));
-        }
-        LinkEvent::ConnectFailed(code) => {
-            st.clear_link(idx);
-            st.clear_ssl_after_disc(idx);
-            line(format!("+CMQTTCONNECT: {idx},{code}"));
-        }
-        LinkEvent::Published { .. } => line(format!("+CMQTTPUB: {idx},0")),
-        LinkEvent::PublishTimedOut { .. } => line(format!("+CMQTTPUB: {idx},17")),
-        LinkEvent::Subscribed { failed, .. } => {
-            line(format!("+CMQTTSUB: {idx},{}", u8::from(failed)))
-        }
-        LinkEvent::SubscribeTimedOut { .. } => line(format!("+CMQTTSUB: {idx},17")),
-        LinkEvent::Unsubscribed { .. } => line(format!("+CMQTTUNSUB: {idx},0")),
-        LinkEvent::UnsubscribeTimedOut { .. } => line(format!("+CMQTTUNSUB: {idx},17")),
-        LinkEvent::Disconnected => {
-            st.clear_link(idx);
-            st.clear_ssl_after_disc(idx);
-            line(format!("+CMQTTDISC: {idx},0"));
-        }
-        LinkEvent::Lost(cause) => {
-            st.clear_link(idx);
-            line(format!("+CMQTTCONNLOST: {idx},{cause}"));
-        }
-        LinkEvent::Message(p) => cmqtt_message(idx, p, part, out),
-    }
-}
 
 /// Maps a failure before CONNACK to the manual's <err> code (2.2.1).
 ///
@@ -683,43 +635,6 @@ fn expire(shared: &Shared, idx: u8, gen: u64, w: &mut Waiting) {
     for ev in events {
         report(shared, idx, gen, ev);
     }
-}
-
-/// Writes one received PUBLISH as a `+CMQTTRX*` block:
-///
-/// ```text
-/// \r\n+CMQTTRXSTART: i,<topic_total>,<payload_total>\r\n
-/// \r\n+CMQTTRXTOPIC: i,<n>\r\n<n bytes>\r\n          (one per part)
-/// \r\n+CMQTTRXPAYLOAD: i,<n>\r\n<n bytes>\r\n        (one per part; none for an empty payload)
-/// \r\n+CMQTTRXEND: i\r\n
-/// ```
-///
-/// An empty payload gives `payload_total` 0 and no `+CMQTTRXPAYLOAD` part, as
-/// in the manual's example 3.5.
-fn cmqtt_message(idx: u8, p: &Publish, part: usize, out: &mut Vec<u8>) {
-    let part = part.max(1);
-    let topic = p.topic.as_bytes();
-    let payload = &p.payload[..];
-    out.reserve(topic.len() + payload.len() + 128);
-    out.extend_from_slice(
-        format!(
-            "\r\n+CMQTTRXSTART: {idx},{},{}\r\n",
-            topic.len(),
-            payload.len()
-        )
-        .as_bytes(),
-    );
-    for piece in topic.chunks(part) {
-        out.extend_from_slice(format!("\r\n+CMQTTRXTOPIC: {idx},{}\r\n", piece.len()).as_bytes());
-        out.extend_from_slice(piece);
-        out.extend_from_slice(b"\r\n");
-    }
-    for piece in payload.chunks(part) {
-        out.extend_from_slice(format!("\r\n+CMQTTRXPAYLOAD: {idx},{}\r\n", piece.len()).as_bytes());
-        out.extend_from_slice(piece);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("\r\n+CMQTTRXEND: {idx}\r\n").as_bytes());
 }
 
 /// The rumqttc QoS of a modem's 0 / 1 / 2.

@@ -21,6 +21,7 @@
 mod aliyun;
 mod args;
 mod cmqtt;
+mod family;
 mod link;
 mod modem;
 mod parser;
@@ -260,6 +261,11 @@ impl Shared {
         }
     }
 
+    /// The command family of the profile.
+    fn family(&self) -> &'static dyn family::SimFamily {
+        family::of(self.profile.family)
+    }
+
     fn part_size(&self) -> usize {
         self.part_size.load(Ordering::Relaxed).max(1)
     }
@@ -388,12 +394,7 @@ impl VirtualModem {
 
     /// The causes [`VirtualModem::drop_link`] takes on this profile.
     pub fn link_causes(&self) -> std::ops::RangeInclusive<u8> {
-        match self.shared.profile.family {
-            profile::Family::Cmqtt => 1..=3,
-            profile::Family::Qmt => 1..=7,
-            // The Alibaba firmware reports a lost link as yield status 1, whatever the cause.
-            profile::Family::Aliyun => 1..=3,
-        }
+        self.shared.family().link_causes()
     }
 
     /// Closes client `client_index`'s TCP link abruptly (no DISCONNECT, so
@@ -403,86 +404,7 @@ impl VirtualModem {
     /// client_index,cause` with the `+QMTSTAT` codes 1-7.
     pub fn drop_link(&self, client_index: u8, cause: u8) -> Result<(), SimError> {
         self.check_open()?;
-        if let Some(res) = aliyun::drop_link(self) {
-            return res;
-        }
-        let clients = self.shared.profile.clients;
-        if client_index >= clients {
-            return Err(SimError::InvalidArgument(format!(
-                "client_index: must be 0 to {}, got {client_index}",
-                clients - 1
-            )));
-        }
-        let causes = self.link_causes();
-        if !causes.contains(&cause) {
-            return Err(SimError::InvalidArgument(format!(
-                "cause: must be {} to {} on {}, got {cause}",
-                causes.start(),
-                causes.end(),
-                self.shared.profile.name
-            )));
-        }
-        let link = {
-            let mut st = self.shared.state();
-            st.take_link(client_index)
-        };
-        let Some(link) = link else {
-            return Err(SimError::NoLink(client_index));
-        };
-        link.shutdown(Duration::from_secs(5));
-        // Under the state lock, like every other frame.
-        let mut st = self.shared.state();
-        let urc = match self.shared.profile.family {
-            profile::Family::Cmqtt => format!("\r\n+CMQTTCONNLOST: {client_index},{cause}\r\n"),
-            profile::Family::Qmt => {
-                st.qmt.close_network(client_index);
-                format!("\r\n+QMTSTAT: {client_index},{cause}\r\n")
-            }
-            // Handled by aliyun::drop_link above.
-            profile::Family::Aliyun => return Ok(()),
-        };
-        self.shared.write_frame(urc.as_bytes());
-        drop(st);
-        Ok(())
-    }
-
-    /// QMT profiles: the network deactivates PDP context `cid`: every client
-    /// open on it loses its link (no DISCONNECT), then the modem reports
-    /// `+QIURC: "pdpdeact",<cid>`. The context stays down (`AT+QIACT?`, `AT+CGACT?`)
-    /// until the host activates it or `AT+QMTOPEN` does.
-    pub fn pdp_deactivate(&self, cid: u8) -> Result<(), SimError> {
-        self.check_open()?;
-        if self.shared.profile.family != profile::Family::Qmt {
-            return Err(SimError::InvalidArgument(format!(
-                "pdp_deactivate: only QMT profiles report +QIURC, not {}",
-                self.shared.profile.name
-            )));
-        }
-        if !(1..=16).contains(&cid) {
-            return Err(SimError::InvalidArgument(format!(
-                "cid: must be 1 to 16, got {cid}"
-            )));
-        }
-        let links = {
-            let mut st = self.shared.state();
-            st.active.remove(&cid);
-            let mut links = Vec::new();
-            for idx in 0..self.shared.profile.clients {
-                if st.qmt.is_open_on(idx, cid) {
-                    links.extend(st.take_link(idx));
-                    st.qmt.close_network(idx);
-                }
-            }
-            links
-        };
-        for l in links {
-            l.shutdown(Duration::from_secs(5));
-        }
-        let st = self.shared.state();
-        self.shared
-            .write_frame(format!("\r\n+QIURC: \"pdpdeact\",{cid}\r\n").as_bytes());
-        drop(st);
-        Ok(())
+        self.shared.family().drop_link(self, client_index, cause)
     }
 
     /// Power-cycles the modem: all links dropped silently, all state reset

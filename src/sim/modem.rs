@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::args::{int, num, split_args, Form, Resp};
-use super::cmqtt::Slot;
+use super::family::{self, SimFamily};
 use super::link::Link;
-use super::parser::Next;
+use super::parser::{DataKind, Next};
 use super::profile::{Family, Profile};
 use super::ssl::SslCtx;
 use super::Shared;
@@ -36,15 +36,16 @@ pub(crate) struct Modem {
     detached: bool,
     /// The PDP contexts that are up (cid).
     pub(crate) active: BTreeSet<u8>,
-    pub(crate) started: bool,
-    pub(crate) slots: Vec<Slot>,
+    /// The MQTT link of each client index (CMQTT and QMT).
+    pub(crate) links: Vec<Option<Link>>,
     pub(crate) ssl: Vec<SslCtx>,
     /// Survive reboot: they live in the module's flash.
     pub(crate) certs: BTreeMap<String, Vec<u8>>,
     pub(crate) next_gen: u64,
     /// The Quectel `AT+QMT*` state (QMT profiles only).
     pub(crate) qmt: super::qmt::State,
-    pub(crate) next_group: u64,
+    /// The SIMCom `AT+CMQTT*` state.
+    pub(crate) cmqtt: super::cmqtt::State,
     /// The Alibaba-cloud command set, on the profiles that have it.
     pub(crate) aliyun: Option<super::aliyun::State>,
 }
@@ -66,69 +67,53 @@ impl Modem {
             // Registered with context 1 up at power-on: hosts that never bring the bearer up
             // (the library's clients, the manuals' MQTT examples) keep working.
             active: BTreeSet::from([1]),
-            started: false,
-            slots: (0..profile.clients).map(|_| Slot::default()).collect(),
+            links: (0..profile.clients).map(|_| None).collect(),
             ssl: vec![SslCtx::default(); usize::from(profile.ssl_ctx_max) + 1],
             certs: BTreeMap::new(),
             next_gen: 1,
-            next_group: 1,
+            cmqtt: super::cmqtt::State::new(profile),
             qmt: super::qmt::State::new(profile),
             aliyun: super::aliyun::State::for_profile(profile),
         }
     }
 
+    /// The command family of the profile.
+    pub(crate) fn family(&self) -> &'static dyn SimFamily {
+        family::of(self.profile.family)
+    }
+
     /// Power-on state (links must have been taken out first).
     pub fn reset(&mut self) {
-        let certs = std::mem::take(&mut self.certs);
-        let next_gen = self.next_gen;
-        let autonet = self.aliyun.as_ref().map(|a| a.autonet);
-        // How the virtual modem signs (a test setting, not the module's state) stays.
-        let sign_timestamp = self.aliyun.as_ref().map(|a| a.sign_timestamp);
-        *self = Modem::new(self.profile);
-        self.certs = certs;
-        self.next_gen = next_gen;
-        // AT+CAUTONET is saved and takes effect at the next start (seeds/000 §5.1).
-        if let (Some(a), Some(on)) = (self.aliyun.as_mut(), autonet) {
-            a.boot_with_autonet(on);
-        }
-        if let (Some(a), Some(on)) = (self.aliyun.as_mut(), sign_timestamp) {
-            a.sign_timestamp = on;
-        }
+        let mut old = std::mem::replace(self, Modem::new(self.profile));
+        self.certs = std::mem::take(&mut old.certs);
+        self.next_gen = old.next_gen;
+        self.family().after_reset(&mut old, self);
     }
 
     pub fn take_link(&mut self, idx: u8) -> Option<Link> {
-        self.slots.get_mut(usize::from(idx))?.link.take()
+        self.links.get_mut(usize::from(idx))?.take()
     }
 
     pub fn take_all_links(&mut self) -> Vec<Link> {
-        if let Some(a) = self.aliyun.as_mut() {
-            a.kill_links();
-        }
-        self.slots
-            .iter_mut()
-            .filter_map(|s| s.link.take())
-            .collect()
+        self.family().kill_links(self);
+        self.links.iter_mut().filter_map(Option::take).collect()
     }
 
     pub fn link_gen(&self, idx: u8) -> Option<u64> {
-        self.slots
-            .get(usize::from(idx))?
-            .link
-            .as_ref()
-            .map(|l| l.gen)
+        self.links.get(usize::from(idx))?.as_ref().map(|l| l.gen)
     }
 
     pub fn clear_link(&mut self, idx: u8) {
-        if let Some(s) = self.slots.get_mut(usize::from(idx)) {
-            s.link = None;
+        if let Some(l) = self.links.get_mut(usize::from(idx)) {
+            *l = None;
         }
     }
 
     pub fn set_connected(&mut self, idx: u8) {
         if let Some(l) = self
-            .slots
+            .links
             .get_mut(usize::from(idx))
-            .and_then(|s| s.link.as_mut())
+            .and_then(Option::as_mut)
         {
             l.connected = true;
         }
@@ -150,9 +135,7 @@ impl Modem {
     fn network_lost(&mut self, r: &mut Resp) {
         let cids: Vec<u8> = self.active.iter().copied().collect();
         self.contexts_down(&cids, true, r);
-        if let Some(a) = self.aliyun.as_mut() {
-            a.network_lost();
-        }
+        self.family().network_lost(self);
     }
 
     /// Brings context `cid` up; false when the module is not attached (or has no such
@@ -165,67 +148,21 @@ impl Modem {
         true
     }
 
-    /// Contexts `cids` go down, and every MQTT link on them without DISCONNECT.
-    /// `by_network`: the network took them (Quectel: `+QIURC: "pdpdeact",<cid>`, as the BG96
-    /// does after `AT+CFUN`, field `bg96_tinygsm157_pdpdeact_rdy.at`); otherwise the host
-    /// deactivated them (`AT+QIDEACT`, `AT+CGACT=0`) and each Quectel client open on them
-    /// reports `+QMTSTAT: <idx>,1` (a guess: no manual shows it). CMQTT links on context 1
-    /// report `+CMQTTCONNLOST: <idx>,3` ("Network is closed", seeds/003 §2.2.2.1; when, a
-    /// guess), or `+CMQTTCONNECT: <idx>,3` while still connecting.
+    /// Contexts `cids` go down, and every MQTT link on them without DISCONNECT (the
+    /// family says how: `SimFamily::context_down`). `by_network`: the network took them;
+    /// otherwise the host deactivated them (`AT+QIDEACT`, `AT+CGACT=0`).
     pub(crate) fn contexts_down(&mut self, cids: &[u8], by_network: bool, r: &mut Resp) {
         for &cid in cids {
-            if !self.active.remove(&cid) {
-                continue;
-            }
-            match self.profile.family {
-                Family::Qmt => {
-                    for idx in 0..self.profile.clients {
-                        if self.qmt.is_open_on(idx, cid) {
-                            drop(self.take_link(idx));
-                            self.qmt.close_network(idx);
-                            if !by_network {
-                                r.urc_after(format!("+QMTSTAT: {idx},1"));
-                            }
-                        }
-                    }
-                    if by_network {
-                        r.urc_after(format!("+QIURC: \"pdpdeact\",{cid}"));
-                    }
-                }
-                Family::Cmqtt if cid == 1 => {
-                    for idx in 0..self.profile.clients {
-                        if let Some(l) = self.take_link(idx) {
-                            if l.connected {
-                                r.urc_after(format!("+CMQTTCONNLOST: {idx},3"));
-                            } else {
-                                // A failed connect clears the SSL binding (§2.1.5).
-                                self.clear_ssl_after_disc(idx);
-                                r.urc_after(format!("+CMQTTCONNECT: {idx},3"));
-                            }
-                            drop(l);
-                        }
-                    }
-                }
-                _ => {}
+            if self.active.remove(&cid) {
+                self.family().context_down(self, cid, by_network, r);
             }
         }
     }
 
-    /// Registered again: the Alibaba revision 1 firmware brings its bearer up by itself
-    /// when `AT+CAUTONET` is on.
+    /// Registered again.
     fn network_back(&mut self) {
         if self.registered() {
-            if let Some(a) = self.aliyun.as_mut() {
-                a.network_back();
-            }
-        }
-    }
-
-    /// "The setting will be cleared after AT+CMQTTCONNECT failed or
-    /// AT+CMQTTDISC" (AT+CMQTTSSLCFG).
-    pub fn clear_ssl_after_disc(&mut self, idx: u8) {
-        if let Some(s) = self.slots.get_mut(usize::from(idx)) {
-            s.ssl_ctx = None;
+            self.family().network_back(self);
         }
     }
 }
@@ -269,27 +206,10 @@ impl Modem {
                 r.error();
                 return Next::Line;
             };
-            let quectel = self.profile.family == Family::Qmt;
-            if quectel {
-                if let Some(next) = super::qmt::execute(self, sh, &name, &form, r) {
-                    return next;
-                }
-            }
-            if self.aliyun_command(sh, &name, &form, r).is_some() {
-                return Next::Line;
-            }
-            if let Some(cmd) = name.strip_prefix("CMQTT") {
-                if quectel {
-                    r.error();
-                    return Next::Line;
-                }
-                return self.cmqtt(sh, cmd, form, r);
+            if let Some(next) = self.family().execute(self, sh, &name, &form, r) {
+                return next;
             }
             if let ("CCERTDOWN", Form::Write(a)) = (name.as_str(), &form) {
-                if quectel {
-                    r.error();
-                    return Next::Line;
-                }
                 return self.certdown(a, r);
             }
             self.generic(&name, form, r);
@@ -592,6 +512,18 @@ impl Modem {
                 }
             }
             _ => r.error(),
+        }
+    }
+
+    /// The data typed after a prompt arrived: a certificate file (`AT+CCERTDOWN`) or the
+    /// family's.
+    pub(crate) fn data_done(&mut self, kind: DataKind, data: Vec<u8>, r: &mut Resp) {
+        match kind {
+            DataKind::Cert(name) => {
+                self.certs.insert(name, data);
+                r.ok()
+            }
+            kind => self.family().data_done(self, kind, data, r),
         }
     }
 }

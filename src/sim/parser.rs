@@ -19,15 +19,9 @@ const LINE_MAX: usize = 4096;
 
 /// What the host sends after a `>` prompt.
 pub(crate) enum DataKind {
-    WillTopic(u8),
-    WillMsg(u8, u8),
-    Topic(u8),
-    Payload(u8),
-    SubTopic(u8, u8),
-    SubOne(u8, u8),
-    UnsubTopic(u8),
-    UnsubOne(u8),
+    /// A certificate file (`AT+CCERTDOWN`, see `ssl`).
     Cert(String),
+    Cmqtt(super::cmqtt::DataKind),
     Qmt(super::qmt::DataKind),
 }
 
@@ -223,14 +217,14 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
         sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
     }
     drop(st);
-    super::aliyun::after_command(sh);
+    sh.family().after_command(sh);
     next
 }
 
 fn finish_data(sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>) {
     let mut st = sh.state();
     let mut r = Resp::default();
-    st.data_done(sh, kind, data, &mut r);
+    st.data_done(kind, data, &mut r);
     sh.write_frame(&r.buf);
     for u in r.after {
         sh.write_frame(format!("\r\n{u}\r\n").as_bytes());

@@ -28,19 +28,21 @@
 
 use std::collections::VecDeque;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Form, Resp};
+use super::family::SimFamily;
 use super::link::qos;
 use super::link::{self, Link, LinkEvent};
 use super::modem::Modem;
-use super::parser::Next;
+use super::parser::{self, Next};
 use super::profile::Profile;
 use super::ssl::TlsFiles;
-use super::{lock, Shared};
+use super::{lock, Shared, SimError, VirtualModem};
 
 const BUFFERS: usize = 5;
 const TOPIC_MAX: usize = 255;
@@ -258,7 +260,7 @@ pub(crate) fn execute(
                     continue;
                 }
                 // 1 initializing, 2 connecting, 3 connected, 4 disconnecting
-                let state = match &m.slots[i].link {
+                let state = match &m.links[i] {
                     None => 1,
                     Some(l) if l.disconnecting => 4,
                     Some(l) if l.connected => 3,
@@ -338,7 +340,7 @@ pub(crate) fn execute(
                     } else {
                         r.line("CONNECT");
                         Next::Data(
-                            super::parser::DataKind::Qmt(DataKind::File(file_key(&name))),
+                            parser::DataKind::Qmt(DataKind::File(file_key(&name))),
                             len as usize,
                         )
                     }
@@ -739,7 +741,7 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let Some((host, _, thost, tport)) = m.qmt.slots[i].opened.clone() else {
         return r.error();
     };
-    if m.slots[i].link.is_some() {
+    if m.links[i].is_some() {
         return r.error();
     }
     let c = m.qmt.slots[i].cfg.clone();
@@ -798,7 +800,7 @@ fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-qmt-{idx}"), start) else {
         return r.error();
     };
-    m.slots[i].link = Some(link);
+    m.links[i] = Some(link);
     r.ok()
 }
 
@@ -807,7 +809,7 @@ fn disc(m: &mut Modem, idx: u8, r: &mut Resp) {
     if m.qmt.slots[i].opened.is_none() {
         return r.error();
     }
-    match m.slots[i].link.as_mut() {
+    match m.links[i].as_mut() {
         Some(l) if l.connected && !l.disconnecting => {
             if l.client.try_disconnect().is_err() {
                 return r.error();
@@ -826,8 +828,7 @@ fn disc(m: &mut Modem, idx: u8, r: &mut Resp) {
 }
 
 fn connected_link(m: &Modem, idx: u8) -> Option<&Link> {
-    m.slots[usize::from(idx)]
-        .link
+    m.links[usize::from(idx)]
         .as_ref()
         .filter(|l| l.connected && !l.disconnecting)
 }
@@ -945,11 +946,11 @@ fn publish(m: &mut Modem, a: &str, ex: bool, r: &mut Resp) -> Next {
     match num(&args, 5) {
         Some(len) if (1..=m.profile.payload_max as i64).contains(&len) => {
             r.prompt_space();
-            Next::Data(super::parser::DataKind::Qmt(kind), len as usize)
+            Next::Data(parser::DataKind::Qmt(kind), len as usize)
         }
         None if args.len() == 5 && !ex => {
             r.prompt_space();
-            Next::DataUntilCtrlZ(super::parser::DataKind::Qmt(kind), m.profile.payload_max)
+            Next::DataUntilCtrlZ(parser::DataKind::Qmt(kind), m.profile.payload_max)
         }
         _ => {
             r.error();
@@ -993,8 +994,7 @@ fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         (2, Some(id)) => vec![id as usize],
         _ => return r.error(),
     };
-    let link = m.slots[usize::from(idx)]
-        .link
+    let link = m.links[usize::from(idx)]
         .as_ref()
         .map(|l| (l.gen, l.client.clone(), l.client_id.clone()));
     let slot = &mut m.qmt.slots[usize::from(idx)];
@@ -1180,7 +1180,7 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
             line(format!("+QMTSTAT: {idx},1"));
         }
         LinkEvent::Message(p) => {
-            let gen = m.slots[usize::from(idx)].link.as_ref().map(|l| l.gen);
+            let gen = m.links[usize::from(idx)].as_ref().map(|l| l.gen);
             let stored = Stored {
                 msgid: p.pkid,
                 topic: p.topic.clone(),
@@ -1199,5 +1199,121 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
                 slot.backlog.push_back(stored);
             }
         }
+    }
+}
+
+impl VirtualModem {
+    /// QMT profiles: the network deactivates PDP context `cid`: every client
+    /// open on it loses its link (no DISCONNECT), then the modem reports
+    /// `+QIURC: "pdpdeact",<cid>`. The context stays down (`AT+QIACT?`, `AT+CGACT?`)
+    /// until the host activates it or `AT+QMTOPEN` does.
+    pub fn pdp_deactivate(&self, cid: u8) -> Result<(), SimError> {
+        self.check_open()?;
+        if self.shared.profile.family != super::profile::Family::Qmt {
+            return Err(SimError::InvalidArgument(format!(
+                "pdp_deactivate: only QMT profiles report +QIURC, not {}",
+                self.shared.profile.name
+            )));
+        }
+        if !(1..=16).contains(&cid) {
+            return Err(SimError::InvalidArgument(format!(
+                "cid: must be 1 to 16, got {cid}"
+            )));
+        }
+        let links = {
+            let mut st = self.shared.state();
+            st.active.remove(&cid);
+            let mut links = Vec::new();
+            for idx in 0..self.shared.profile.clients {
+                if st.qmt.is_open_on(idx, cid) {
+                    links.extend(st.take_link(idx));
+                    st.qmt.close_network(idx);
+                }
+            }
+            links
+        };
+        for l in links {
+            l.shutdown(Duration::from_secs(5));
+        }
+        let st = self.shared.state();
+        self.shared
+            .write_frame(format!("\r\n+QIURC: \"pdpdeact\",{cid}\r\n").as_bytes());
+        drop(st);
+        Ok(())
+    }
+}
+
+/// The Quectel family (see [`SimFamily`]).
+pub(crate) struct Qmt;
+
+impl SimFamily for Qmt {
+    fn execute(
+        &self,
+        m: &mut Modem,
+        sh: &Arc<Shared>,
+        name: &str,
+        form: &Form<'_>,
+        r: &mut Resp,
+    ) -> Option<Next> {
+        if let Some(next) = execute(m, sh, name, form, r) {
+            return Some(next);
+        }
+        // SIMCom's commands: Quectel uploads files with AT+QFUPL.
+        if name.starts_with("CMQTT") || name == "CCERTDOWN" {
+            r.error();
+            return Some(Next::Line);
+        }
+        None
+    }
+
+    fn data_done(&self, m: &mut Modem, kind: parser::DataKind, data: Vec<u8>, r: &mut Resp) {
+        match kind {
+            parser::DataKind::Qmt(k) => data_done(m, k, data, r),
+            _ => r.error(),
+        }
+    }
+
+    fn link_event(
+        &self,
+        _sh: &Shared,
+        m: &mut Modem,
+        idx: u8,
+        ev: LinkEvent<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        link_event(m, idx, ev, out)
+    }
+
+    fn stores_messages(&self, m: &Modem, idx: u8) -> bool {
+        stores_messages(m, idx)
+    }
+
+    /// `by_network`: `+QIURC: "pdpdeact",<cid>`, as the BG96 does after `AT+CFUN` (field
+    /// `bg96_tinygsm157_pdpdeact_rdy.at`); otherwise the host deactivated it (`AT+QIDEACT`,
+    /// `AT+CGACT=0`) and each client open on it reports `+QMTSTAT: <idx>,1` (a guess: no
+    /// manual shows it).
+    fn context_down(&self, m: &mut Modem, cid: u8, by_network: bool, r: &mut Resp) {
+        for idx in 0..m.profile.clients {
+            if m.qmt.is_open_on(idx, cid) {
+                drop(m.take_link(idx));
+                m.qmt.close_network(idx);
+                if !by_network {
+                    r.urc_after(format!("+QMTSTAT: {idx},1"));
+                }
+            }
+        }
+        if by_network {
+            r.urc_after(format!("+QIURC: \"pdpdeact\",{cid}"));
+        }
+    }
+
+    fn link_causes(&self) -> RangeInclusive<u8> {
+        1..=7
+    }
+
+    /// `+QMTSTAT: <idx>,<cause>` with the `+QMTSTAT` codes 1-7.
+    fn link_lost(&self, m: &mut Modem, idx: u8, cause: u8) -> String {
+        m.qmt.close_network(idx);
+        format!("+QMTSTAT: {idx},{cause}")
     }
 }
