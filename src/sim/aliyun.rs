@@ -45,7 +45,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS};
 
-use super::args::{Form, Resp};
+use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Form, Resp};
 use super::family::SimFamily;
 use super::link::LinkEvent;
 use super::modem::Modem;
@@ -264,82 +264,10 @@ impl Drop for State {
     }
 }
 
-/// Splits parameters as printed: a `"` inside a quoted one ends it (the manuals allow none).
-/// Returns (text, was quoted) pairs; `None` for an unterminated quote.
-fn parse_args(s: &str) -> Option<Vec<(String, bool)>> {
-    parse_args_with(s, false)
-}
-
-/// [`parse_args`] where `\"` inside quotes stands for a quote (`AT+CCSEND`'s message, seeds/000
-/// §4.5); any other backslash is taken as it is.
-fn parse_args_with(s: &str, quote_escape: bool) -> Option<Vec<(String, bool)>> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut was_quoted = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        // After a closing quote only the separator may follow: `"a"bc"` is no parameter.
-        if was_quoted && !quoted && !matches!(c, ',' | ' ' | '\t') {
-            return None;
-        }
-        if quoted {
-            match c {
-                '\\' if quote_escape => match chars.next() {
-                    Some('"') => cur.push('"'),
-                    Some(n) => {
-                        cur.push('\\');
-                        cur.push(n);
-                    }
-                    None => return None,
-                },
-                '"' => quoted = false,
-                _ => cur.push(c),
-            }
-        } else {
-            match c {
-                '"' => {
-                    quoted = true;
-                    was_quoted = true;
-                }
-                ',' => {
-                    out.push((std::mem::take(&mut cur).trim().to_string(), was_quoted));
-                    was_quoted = false;
-                }
-                _ => cur.push(c),
-            }
-        }
-    }
-    if quoted {
-        return None;
-    }
-    let last = if was_quoted {
-        cur
-    } else {
-        cur.trim().to_string()
-    };
-    out.push((last, was_quoted));
-    Some(out)
-}
-
-fn int_arg(a: &[(String, bool)], i: usize, lo: i64, hi: i64) -> Option<i64> {
-    let (t, q) = a.get(i)?;
-    if *q {
-        return None;
-    }
-    let v: i64 = t.trim().parse().ok()?;
-    (lo..=hi).contains(&v).then_some(v)
-}
-
-fn str_arg(a: &[(String, bool)], i: usize, max: usize) -> Option<String> {
-    let (t, q) = a.get(i)?;
-    (*q && !t.is_empty() && t.len() <= max).then(|| t.clone())
-}
-
 /// `"<ProductKey>","<DeviceName>","<DeviceSecret>"` (AT+CMAUTH, AT+CCINIT): each quoted,
 /// not empty, and at most 11, 32 and 64 characters long.
 fn triple_args(a: &str) -> Option<(String, String, String)> {
-    let args = parse_args(a)?;
+    let args = split_args_strict(a, false)?;
     match (
         str_arg(&args, 0, 11),
         str_arg(&args, 1, 32),
@@ -555,13 +483,16 @@ fn bearer_command(
             r.ok()
         }
         (Rev::V2, "CNACT", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
+            let Some(args) = split_args_strict(a, false) else {
                 r.error();
                 return true;
             };
             let apn_ok = match args.get(1) {
                 None => true,
-                Some((apn, true)) => apn.len() <= 64,
+                Some(Arg {
+                    text: apn,
+                    quoted: true,
+                }) => apn.len() <= 64,
                 Some(_) => false,
             };
             match int_arg(&args, 0, 0, 1) {
@@ -633,10 +564,10 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMPARA", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
+            let Some(args) = split_args_strict(a, false) else {
                 return r.error();
             };
-            let Some((tag, true)) = args.first().cloned() else {
+            let Some(tag) = quoted_arg(&args, 0) else {
                 return r.error();
             };
             let (lo, hi) = if st.rev == Rev::V1 {
@@ -713,14 +644,14 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             }
         }
         ("CMPUB", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
+            let Some(args) = split_args_strict(a, false) else {
                 return r.error();
             };
             let max = sh.profile.payload_max;
-            let (Some(topic), Some(q), Some((msg, true))) = (
+            let (Some(topic), Some(q), Some(msg)) = (
                 str_arg(&args, 0, 159),
                 int_arg(&args, 1, 0, 1),
-                args.get(2).cloned(),
+                quoted_arg(&args, 2),
             ) else {
                 return r.error();
             };
@@ -747,7 +678,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMSUB", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
+            let Some(args) = split_args_strict(a, false) else {
                 return r.error();
             };
             let (Some(topic), Some(q)) = (str_arg(&args, 0, 159), int_arg(&args, 1, 0, 1)) else {
@@ -774,7 +705,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMUNSUB", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
+            let Some(args) = split_args_strict(a, false) else {
                 return r.error();
             };
             let Some(topic) = str_arg(&args, 0, 159) else {
@@ -798,7 +729,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
         ("CMYIELD", Form::Exec | Form::Write(_)) => {
             let ms = match form {
                 Form::Write(a) => {
-                    let Some(args) = parse_args(a) else {
+                    let Some(args) = split_args_strict(a, false) else {
                         return r.error();
                     };
                     match int_arg(&args, 0, 10, 120_000) {
@@ -815,7 +746,7 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMAUTOYIELD", Form::Write(a)) => {
-            let Some(args) = parse_args(a) else {
+            let Some(args) = split_args_strict(a, false) else {
                 return r.error();
             };
             let secs = int_arg(&args, 0, 0, 180);
@@ -1022,7 +953,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
         ("CCAUTH", Form::Exec | Form::Write(_)) => {
             let ms = match form {
                 Form::Write(a) => {
-                    let Some(args) = parse_args(a) else {
+                    let Some(args) = split_args_strict(a, false) else {
                         return r.error();
                     };
                     match int_arg(&args, 0, 0, 60_000) {
@@ -1064,7 +995,7 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             coap_result(c, rev, ms, format!("+CCAUTH: {code}"), r)
         }
         ("CCSEND", Form::Write(a)) => {
-            let Some(args) = parse_args_with(a, true) else {
+            let Some(args) = split_args_strict(a, true) else {
                 return r.error();
             };
             let ms = match (rev, args.len()) {
@@ -1072,8 +1003,8 @@ fn coap_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
                 (Rev::V2, 2) => Some(10_000),
                 _ => None,
             };
-            let (Some(topic), Some((msg, true)), Some(ms)) =
-                (str_arg(&args, 0, 64), args.get(1).cloned(), ms)
+            let (Some(topic), Some(msg), Some(ms)) =
+                (str_arg(&args, 0, 64), quoted_arg(&args, 1), ms)
             else {
                 return r.error();
             };

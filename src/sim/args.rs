@@ -44,6 +44,7 @@ impl Resp {
 }
 
 /// One parsed parameter.
+#[derive(Clone)]
 pub(crate) struct Arg {
     pub(crate) text: String,
     /// Whether the parameter was written between quotes (a string parameter must be).
@@ -102,4 +103,88 @@ pub(crate) enum Form<'a> {
     Read,
     Test,
     Write(&'a str),
+}
+
+/// Splits parameters strictly, as the Alibaba firmware takes them: a `"` inside a quoted
+/// one ends it (the manuals allow none) and only a separator may follow a closing quote;
+/// with `quote_escape`, `\"` inside quotes stands for a quote (`AT+CCSEND`'s message,
+/// seeds/000 §4.5) and any other backslash is taken as it is. `None` for a line that
+/// breaks these rules or leaves a quote open.
+pub(crate) fn split_args_strict(s: &str, quote_escape: bool) -> Option<Vec<Arg>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        // After a closing quote only the separator may follow: `"a"bc"` is no parameter.
+        if was_quoted && !quoted && !matches!(c, ',' | ' ' | '\t') {
+            return None;
+        }
+        if quoted {
+            match c {
+                '\\' if quote_escape => match chars.next() {
+                    Some('"') => cur.push('"'),
+                    Some(n) => {
+                        cur.push('\\');
+                        cur.push(n);
+                    }
+                    None => return None,
+                },
+                '"' => quoted = false,
+                _ => cur.push(c),
+            }
+        } else {
+            match c {
+                '"' => {
+                    quoted = true;
+                    was_quoted = true;
+                }
+                ',' => {
+                    out.push(Arg {
+                        text: std::mem::take(&mut cur).trim().to_string(),
+                        quoted: was_quoted,
+                    });
+                    was_quoted = false;
+                }
+                _ => cur.push(c),
+            }
+        }
+    }
+    if quoted {
+        return None;
+    }
+    let last = if was_quoted {
+        cur
+    } else {
+        cur.trim().to_string()
+    };
+    out.push(Arg {
+        text: last,
+        quoted: was_quoted,
+    });
+    Some(out)
+}
+
+/// Unquoted integer parameter `i` within `lo..=hi` (of [`split_args_strict`]).
+pub(crate) fn int_arg(a: &[Arg], i: usize, lo: i64, hi: i64) -> Option<i64> {
+    let arg = a.get(i)?;
+    if arg.quoted {
+        return None;
+    }
+    let v: i64 = arg.text.trim().parse().ok()?;
+    (lo..=hi).contains(&v).then_some(v)
+}
+
+/// Quoted string parameter `i`, not empty and at most `max` bytes long.
+pub(crate) fn str_arg(a: &[Arg], i: usize, max: usize) -> Option<String> {
+    let arg = a.get(i)?;
+    (arg.quoted && !arg.text.is_empty() && arg.text.len() <= max).then(|| arg.text.clone())
+}
+
+/// The text of parameter `i` when it was quoted.
+pub(crate) fn quoted_arg(a: &[Arg], i: usize) -> Option<String> {
+    a.get(i)
+        .filter(|arg| arg.quoted)
+        .map(|arg| arg.text.clone())
 }
