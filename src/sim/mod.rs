@@ -1,6 +1,7 @@
-//! A virtual SIMCom modem (A7600 / SIM7600 / SIM7028 `AT+CMQTT*` command set)
-//! answering AT commands on a pseudo-terminal and speaking real MQTT to a
-//! broker.
+//! A virtual modem answering AT commands on a pseudo-terminal and speaking real MQTT to a
+//! broker: SIMCom `AT+CMQTT*` (`cmqtt`), Quectel `AT+QMT*` (`qmt`) and the SIMCom
+//! Alibaba firmware (`aliyun`), each behind the `family::SimFamily` seam over a shared
+//! core (`parser`, `args`, `modem`, `ssl`, `link`).
 //!
 //! Threads: one reader per modem (host bytes → AT engine; commands are
 //! executed there), one thread per live MQTT link (rumqttc `Connection`).
