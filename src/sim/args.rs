@@ -97,6 +97,13 @@ pub(crate) fn num(args: &[Arg], i: usize) -> Option<i64> {
     args.get(i)?.text.parse().ok()
 }
 
+/// An extended command: its name (upper case, without `+`) and its form.
+#[derive(Clone, Copy)]
+pub(crate) struct Cmd<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) form: Form<'a>,
+}
+
 #[derive(Clone, Copy)]
 pub(crate) enum Form<'a> {
     Exec,
@@ -188,3 +195,7 @@ pub(crate) fn quoted_arg(a: &[Arg], i: usize) -> Option<String> {
         .filter(|arg| arg.quoted)
         .map(|arg| arg.text.clone())
 }
+
+#[cfg(test)]
+#[path = "args_tests.rs"]
+mod tests;

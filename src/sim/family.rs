@@ -9,7 +9,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::args::{Form, Resp};
+use super::args::{Cmd, Resp};
 use super::link::LinkEvent;
 use super::modem::Modem;
 use super::parser::{DataKind, Next};
@@ -19,16 +19,9 @@ use super::{Shared, SimError, VirtualModem};
 /// One command family of the virtual modem. Every method runs with the modem state
 /// locked (`m`), except [`SimFamily::after_command`] and [`SimFamily::drop_link`].
 pub(crate) trait SimFamily: Sync {
-    /// Executes `AT+<name>` if it is one of this family's commands; `None` leaves it to the
+    /// Executes `AT+<c.name>` if it is one of this family's commands; `None` leaves it to the
     /// core (generic 3GPP and SSL commands, else `ERROR`).
-    fn execute(
-        &self,
-        m: &mut Modem,
-        sh: &Arc<Shared>,
-        name: &str,
-        form: &Form<'_>,
-        r: &mut Resp,
-    ) -> Option<Next>;
+    fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next>;
 
     /// The data the host typed after one of this family's prompts.
     fn data_done(&self, m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Resp);

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::args::{int, num, split_args, Form, Resp};
+use super::args::{int, num, split_args, Cmd, Form, Resp};
 use super::family::{self, SimFamily};
 use super::link::Link;
 use super::parser::{DataKind, Next};
@@ -206,7 +206,8 @@ impl Modem {
                 r.error();
                 return Next::Line;
             };
-            if let Some(next) = self.family().execute(self, sh, &name, &form, r) {
+            let cmd = Cmd { name: &name, form };
+            if let Some(next) = self.family().execute(self, sh, cmd, r) {
                 return next;
             }
             if let ("CCERTDOWN", Form::Write(a)) = (name.as_str(), &form) {

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS};
 
-use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Form, Resp};
+use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Cmd, Form, Resp};
 use super::family::SimFamily;
 use super::link::LinkEvent;
 use super::modem::Modem;
@@ -706,15 +706,9 @@ fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
 pub(crate) struct Aliyun;
 
 impl SimFamily for Aliyun {
-    fn execute(
-        &self,
-        m: &mut Modem,
-        sh: &Arc<Shared>,
-        name: &str,
-        form: &Form<'_>,
-        r: &mut Resp,
-    ) -> Option<Next> {
-        m.aliyun_command(sh, name, form, r).map(|()| Next::Line)
+    fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
+        m.aliyun_command(sh, c.name, &c.form, r)
+            .map(|()| Next::Line)
     }
 
     fn data_done(&self, _m: &mut Modem, _kind: DataKind, _data: Vec<u8>, r: &mut Resp) {

@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, Publish, SubscribeFilter};
 
-use super::args::{int, num, opt_int, split_args, Arg, Form, Resp};
+use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
 use super::family::SimFamily;
 use super::link::LinkEvent;
 use super::link::{self, qos};
@@ -411,16 +411,9 @@ impl Modem {
 pub(crate) struct Cmqtt;
 
 impl SimFamily for Cmqtt {
-    fn execute(
-        &self,
-        m: &mut Modem,
-        sh: &Arc<Shared>,
-        name: &str,
-        form: &Form<'_>,
-        r: &mut Resp,
-    ) -> Option<Next> {
-        let cmd = name.strip_prefix("CMQTT")?;
-        Some(m.cmqtt(sh, cmd, *form, r))
+    fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
+        let cmd = c.name.strip_prefix("CMQTT")?;
+        Some(m.cmqtt(sh, cmd, c.form, r))
     }
 
     fn data_done(&self, m: &mut Modem, kind: parser::DataKind, data: Vec<u8>, r: &mut Resp) {

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
-use super::args::{int, num, opt_int, split_args, Arg, Form, Resp};
+use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
 use super::family::SimFamily;
 use super::link::qos;
 use super::link::{self, Link, LinkEvent};
@@ -678,19 +678,12 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
 pub(crate) struct Qmt;
 
 impl SimFamily for Qmt {
-    fn execute(
-        &self,
-        m: &mut Modem,
-        sh: &Arc<Shared>,
-        name: &str,
-        form: &Form<'_>,
-        r: &mut Resp,
-    ) -> Option<Next> {
-        if let Some(next) = execute(m, sh, name, form, r) {
+    fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
+        if let Some(next) = execute(m, sh, c.name, &c.form, r) {
             return Some(next);
         }
         // SIMCom's commands: Quectel uploads files with AT+QFUPL.
-        if name.starts_with("CMQTT") || name == "CCERTDOWN" {
+        if c.name.starts_with("CMQTT") || c.name == "CCERTDOWN" {
             r.error();
             return Some(Next::Line);
         }
