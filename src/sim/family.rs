@@ -23,12 +23,16 @@ pub(crate) trait SimFamily: Sync {
     /// core (generic 3GPP and SSL commands, else `ERROR`).
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next>;
 
-    /// The data the host typed after one of this family's prompts.
-    fn data_done(&self, m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Resp);
+    /// The data the host typed after one of this family's prompts (a family without
+    /// prompts never gets any).
+    fn data_done(&self, _m: &mut Modem, _kind: DataKind, _data: Vec<u8>, r: &mut Resp) {
+        r.error()
+    }
 
     /// Writes link event `ev` of client `idx` in the family's words to `out` (from
-    /// `link::report`, while link `gen` is current).
-    fn link_event(&self, sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>);
+    /// `link::report`, while link `gen` is current, after the core marked the link
+    /// connected or dropped it; a family whose links report otherwise gets none).
+    fn link_event(&self, _: &Shared, _: &mut Modem, _: u8, _: LinkEvent, _: &mut Vec<u8>) {}
 
     /// Whether client `idx` keeps received messages in the modem for the host to read
     /// (they are acknowledged when read, not when written).

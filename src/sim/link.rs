@@ -134,6 +134,14 @@ fn family_event(
     ev: LinkEvent<'_>,
     out: &mut Vec<u8>,
 ) {
+    // The link's own state is the core's; the family words the event.
+    match ev {
+        LinkEvent::Connected => st.set_connected(idx),
+        LinkEvent::ConnectFailed(_) | LinkEvent::Disconnected | LinkEvent::Lost(_) => {
+            st.clear_link(idx)
+        }
+        _ => {}
+    }
     shared.family().link_event(shared, st, idx, ev, out)
 }
 

@@ -66,14 +66,14 @@ impl Parser {
     pub fn feed(&mut self, sh: &Arc<Shared>, data: &[u8]) {
         let mut i = 0;
         while i < data.len() {
+            // The LF of a CRLF-terminated command line, arriving in the same read as its
+            // CR, is neither data nor an empty line.
+            if std::mem::take(&mut self.skip_lf) && data[i] == b'\n' {
+                i += 1;
+                continue;
+            }
             match &mut self.mode {
                 Mode::CtrlZ { max, buf, .. } => {
-                    if self.skip_lf && buf.is_empty() && data[i] == b'\n' {
-                        self.skip_lf = false;
-                        i += 1;
-                        continue;
-                    }
-                    self.skip_lf = false;
                     let b = data[i];
                     i += 1;
                     if sh.state().echo {
@@ -98,14 +98,6 @@ impl Parser {
                     }
                 }
                 Mode::Data { need, buf, .. } => {
-                    // The LF of a CRLF-terminated command line, arriving in
-                    // the same read as its CR, is not data.
-                    if self.skip_lf && buf.is_empty() && data[i] == b'\n' {
-                        self.skip_lf = false;
-                        i += 1;
-                        continue;
-                    }
-                    self.skip_lf = false;
                     let take = (*need - buf.len()).min(data.len() - i);
                     let chunk = &data[i..i + take];
                     buf.extend_from_slice(chunk);
@@ -127,11 +119,6 @@ impl Parser {
                 Mode::Line => {
                     let b = data[i];
                     i += 1;
-                    if b == b'\n' && self.skip_lf {
-                        self.skip_lf = false;
-                        continue;
-                    }
-                    self.skip_lf = false;
                     if b == b'\r' || b == b'\n' {
                         let line = std::mem::take(&mut self.line);
                         let overflow = std::mem::replace(&mut self.overflow, false);

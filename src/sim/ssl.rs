@@ -5,7 +5,7 @@
 //! `AT+CSSLCFG`, `AT+CCERTDOWN`/`LIST`/`DELE` and `AT+CMQTTSSLCFG` configure a real TLS
 //! link to the broker (see `tls` for authmodes, versions and error codes).
 
-use super::args::{int, split_args, Form, Resp};
+use super::args::{int, split_args, Arg, Form, Resp};
 use super::modem::Modem;
 use super::parser::{DataKind, Next};
 use super::tls;
@@ -47,6 +47,26 @@ pub(crate) struct TlsFiles<'a> {
     pub(crate) clientcert: &'a str,
     pub(crate) clientkey: &'a str,
     pub(crate) negotiatetime: u16,
+}
+
+/// Sets the file name `key` ("cacert", "clientcert" or "clientkey") among an SSL context's
+/// `files` (in that order) to `value`, which must be set, not empty and at most `max` bytes
+/// long; `None` when it is not.
+pub(crate) fn set_file_name(
+    files: [&mut String; 3],
+    key: &str,
+    value: Option<&Arg>,
+    max: usize,
+) -> Option<()> {
+    let v = value.filter(|v| !v.text.is_empty() && v.text.len() <= max)?;
+    let [cacert, clientcert, clientkey] = files;
+    let slot = match key {
+        "cacert" => cacert,
+        "clientcert" => clientcert,
+        _ => clientkey,
+    };
+    *slot = v.text.clone();
+    Some(())
 }
 
 impl SslCtx {
@@ -141,18 +161,10 @@ impl Modem {
                         int(&args, 2, 0, 1).map(|v| c.ignorelocaltime = v as u8)
                     }
                     "negotiatetime" => int(&args, 2, 10, 300).map(|v| c.negotiatetime = v as u16),
-                    "cacert" | "clientcert" | "clientkey" => match args.get(2) {
-                        Some(v) if !v.text.is_empty() && v.text.len() <= 108 => {
-                            let v = v.text.clone();
-                            match key.as_str() {
-                                "cacert" => c.cacert = v,
-                                "clientcert" => c.clientcert = v,
-                                _ => c.clientkey = v,
-                            }
-                            Some(())
-                        }
-                        _ => None,
-                    },
+                    "cacert" | "clientcert" | "clientkey" => {
+                        let files = [&mut c.cacert, &mut c.clientcert, &mut c.clientkey];
+                        set_file_name(files, &key, args.get(2), 108)
+                    }
                     "enablesni" => int(&args, 2, 0, 1).map(|_| ()),
                     _ => None,
                 };

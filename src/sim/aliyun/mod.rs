@@ -47,9 +47,8 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS}
 
 use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Cmd, Form, Resp};
 use super::family::SimFamily;
-use super::link::LinkEvent;
 use super::modem::Modem;
-use super::parser::{DataKind, Next};
+use super::parser::Next;
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
 
@@ -709,20 +708,6 @@ impl SimFamily for Aliyun {
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         m.aliyun_command(sh, c.name, &c.form, r)
             .map(|()| Next::Line)
-    }
-
-    fn data_done(&self, _m: &mut Modem, _kind: DataKind, _data: Vec<u8>, r: &mut Resp) {
-        r.error()
-    }
-
-    fn link_event(
-        &self,
-        _sh: &Shared,
-        _m: &mut Modem,
-        _idx: u8,
-        _ev: LinkEvent<'_>,
-        _out: &mut Vec<u8>,
-    ) {
     }
 
     fn network_lost(&self, m: &mut Modem) {

@@ -423,14 +423,7 @@ impl SimFamily for Cmqtt {
         }
     }
 
-    fn link_event(
-        &self,
-        sh: &Shared,
-        m: &mut Modem,
-        idx: u8,
-        ev: LinkEvent<'_>,
-        out: &mut Vec<u8>,
-    ) {
+    fn link_event(&self, sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {
         cmqtt_event(m, idx, ev, out, sh.part_size())
     }
 
@@ -471,12 +464,8 @@ fn cmqtt_event(st: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>, pa
         out.extend_from_slice(format!("\r\n{l}\r\n").as_bytes());
     };
     match ev {
-        LinkEvent::Connected => {
-            st.set_connected(idx);
-            line(format!("+CMQTTCONNECT: {idx},0"));
-        }
+        LinkEvent::Connected => line(format!("+CMQTTCONNECT: {idx},0")),
         LinkEvent::ConnectFailed(code) => {
-            st.clear_link(idx);
             st.clear_ssl_after_disc(idx);
             line(format!("+CMQTTCONNECT: {idx},{code}"));
         }
@@ -489,14 +478,10 @@ fn cmqtt_event(st: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>, pa
         LinkEvent::Unsubscribed { .. } => line(format!("+CMQTTUNSUB: {idx},0")),
         LinkEvent::UnsubscribeTimedOut { .. } => line(format!("+CMQTTUNSUB: {idx},17")),
         LinkEvent::Disconnected => {
-            st.clear_link(idx);
             st.clear_ssl_after_disc(idx);
             line(format!("+CMQTTDISC: {idx},0"));
         }
-        LinkEvent::Lost(cause) => {
-            st.clear_link(idx);
-            line(format!("+CMQTTCONNLOST: {idx},{cause}"));
-        }
+        LinkEvent::Lost(cause) => line(format!("+CMQTTCONNLOST: {idx},{cause}")),
         LinkEvent::Message(p) => cmqtt_message(idx, p, part, out),
     }
 }

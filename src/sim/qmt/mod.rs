@@ -41,7 +41,7 @@ use super::link::{self, Link, LinkEvent};
 use super::modem::Modem;
 use super::parser::{self, Next};
 use super::profile::Profile;
-use super::ssl::TlsFiles;
+use super::ssl::{set_file_name, TlsFiles};
 use super::{lock, Shared, SimError, VirtualModem};
 
 mod mqtt;
@@ -614,18 +614,12 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
 pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>) {
     let mut line = |l: String| out.extend_from_slice(format!("\r\n{l}\r\n").as_bytes());
     match ev {
-        LinkEvent::Connected => {
-            m.set_connected(idx);
-            line(format!("+QMTCONN: {idx},0,0"));
-        }
-        LinkEvent::ConnectFailed(code) => {
-            m.clear_link(idx);
-            match code {
-                // CMQTT 27-31 are the CONNACK refusals 1-5.
-                27..=31 => line(format!("+QMTCONN: {idx},0,{}", code - 26)),
-                _ => line(format!("+QMTCONN: {idx},2")),
-            }
-        }
+        LinkEvent::Connected => line(format!("+QMTCONN: {idx},0,0")),
+        LinkEvent::ConnectFailed(code) => match code {
+            // CMQTT 27-31 are the CONNACK refusals 1-5.
+            27..=31 => line(format!("+QMTCONN: {idx},0,{}", code - 26)),
+            _ => line(format!("+QMTCONN: {idx},2")),
+        },
         LinkEvent::Published { tag, ex } => {
             let name = if ex { "QMTPUBEX" } else { "QMTPUB" };
             line(format!("+{name}: {idx},{tag},0"));
@@ -642,12 +636,10 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
         LinkEvent::Unsubscribed { tag } => line(format!("+QMTUNS: {idx},{tag},0")),
         LinkEvent::UnsubscribeTimedOut { tag } => line(format!("+QMTUNS: {idx},{tag},2")),
         LinkEvent::Disconnected => {
-            m.clear_link(idx);
             m.qmt.close_network(idx);
             line(format!("+QMTDISC: {idx},0"));
         }
         LinkEvent::Lost(_) => {
-            m.clear_link(idx);
             m.qmt.close_network(idx);
             line(format!("+QMTSTAT: {idx},1"));
         }
@@ -697,14 +689,7 @@ impl SimFamily for Qmt {
         }
     }
 
-    fn link_event(
-        &self,
-        _sh: &Shared,
-        m: &mut Modem,
-        idx: u8,
-        ev: LinkEvent<'_>,
-        out: &mut Vec<u8>,
-    ) {
+    fn link_event(&self, _sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {
         link_event(m, idx, ev, out)
     }
 

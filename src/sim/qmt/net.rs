@@ -147,18 +147,10 @@ pub(super) fn sslcfg(m: &mut Modem, a: &str, r: &mut Resp) {
         "ciphersuite" => args.get(2).map(|v| c.ciphersuite = v.text.clone()),
         "ignorelocaltime" => int(&args, 2, 0, 1).map(|v| c.ignorelocaltime = v as u8),
         "negotiatetime" => int(&args, 2, 10, 300).map(|v| c.negotiatetime = v as u16),
-        "cacert" | "clientcert" | "clientkey" => match args.get(2) {
-            Some(v) if !v.text.is_empty() => {
-                let v = v.text.clone();
-                match key.as_str() {
-                    "cacert" => c.cacert = v,
-                    "clientcert" => c.clientcert = v,
-                    _ => c.clientkey = v,
-                }
-                Some(())
-            }
-            _ => None,
-        },
+        "cacert" | "clientcert" | "clientkey" => {
+            let files = [&mut c.cacert, &mut c.clientcert, &mut c.clientkey];
+            set_file_name(files, &key, args.get(2), usize::MAX)
+        }
         _ => None,
     };
     if ok.is_some() {
