@@ -41,6 +41,7 @@ from ._core import (
     Will,
     aliyun_sign,
     profiles,
+    topic_matches,
 )
 
 try:
@@ -81,4 +82,5 @@ __all__ = [
     "__version__",
     "aliyun_sign",
     "profiles",
+    "topic_matches",
 ]

@@ -106,11 +106,11 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
             info = modem.info()
             out.progress(
                 f"modem: {info.manufacturer} {info.model}, revision {info.revision}, "
-                f"IMEI {info.imei}, dialect {info.dialect}"
+                f"IMEI {info.imei}, family {info.family}"
             )
             client_id = f"modemqtt-demo-{uuid.uuid4().hex[:8]}"
             topic, topic_filter = DEMO_TOPIC, DEMO_FILTER
-            if info.dialect == "aliyun":
+            if info.family == "aliyun":
                 # Alibaba-cloud firmware: the modem logs in with a device triple and
                 # connects to the platform (here: the embedded broker) by itself.
                 pk, dn, ds = DEMO_ALIYUN_DEVICE
@@ -120,7 +120,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
             else:
                 opened = modem.mqtt(client_id)
             with opened as client:
-                if info.dialect == "aliyun":
+                if info.family == "aliyun":
                     client.connect(keepalive=60)
                 else:
                     client.connect(host, port, keepalive=60)
@@ -155,7 +155,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
                 "model": info.model,
                 "revision": info.revision,
                 "imei": info.imei,
-                "dialect": info.dialect,
+                "family": info.family,
             },
             "topic": msg.topic,
             "payload": msg.text(),
@@ -217,21 +217,6 @@ def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
 
 # ----------------------------------------------------------------------------- lab commands
 
-# 3GPP TS 27.007 <stat> of +CREG / +CGREG / +CEREG.
-REGISTRATION = {
-    0: "not registered",
-    1: "home",
-    2: "searching",
-    3: "denied",
-    4: "unknown",
-    5: "roaming",
-    6: "home (SMS only)",
-    7: "roaming (SMS only)",
-    8: "emergency only",
-    9: "home (CSFB not preferred)",
-    10: "roaming (CSFB not preferred)",
-}
-
 
 def _open_modem(args: argparse.Namespace, out: Output) -> Modem:
     port = resolve_port(args.port, getattr(args, "lab", None))
@@ -240,7 +225,7 @@ def _open_modem(args: argparse.Namespace, out: Output) -> Modem:
         port,
         baudrate=args.baudrate,
         timeout=args.timeout,
-        dialect=args.dialect,
+        family=args.family,
         record=args.record,
     )
     if args.record:
@@ -255,24 +240,8 @@ def _value(lines: list[str], prefix: str) -> str | None:
     return None
 
 
-def _registration(modem: Modem) -> dict[str, str]:
-    """State per registration command the modem answers (``creg``, ``cgreg``, ``cereg``)."""
-    states: dict[str, str] = {}
-    for name in ("CREG", "CGREG", "CEREG"):
-        try:
-            r = modem.command(f"AT+{name}?")
-        except ModemError:
-            continue
-        v = _value(r.lines, f"+{name}:")
-        fields = [f.strip() for f in v.split(",")] if v else []
-        if len(fields) >= 2 and fields[1].isdigit():
-            stat = int(fields[1])
-            states[name.lower()] = REGISTRATION.get(stat, f"stat {stat}")
-    return states
-
-
 def cmd_probe(args: argparse.Namespace, out: Output) -> int:
-    from ._core import dialects
+    from ._core import families as core_families
 
     with _open_modem(args, out) as modem:
         info = modem.info()
@@ -283,21 +252,25 @@ def cmd_probe(args: argparse.Namespace, out: Output) -> int:
             "model": info.model,
             "firmware": info.revision,
             "imei": info.imei,
-            "dialect": info.dialect or None,
+            "family": info.family or None,
         }
         try:
             sim = _value(modem.command("AT+CPIN?").lines, "+CPIN:")
         except ModemError as exc:  # e.g. +CME ERROR: 10 (SIM not inserted)
             sim = f"error: {exc}"
         doc["sim"] = sim
-        doc["registration"] = _registration(modem)
+        try:
+            doc["registration"] = modem.registration()
+        except ModemError as exc:  # a modem that does not answer a registration query
+            out.progress(f"registration: {exc}")
+            doc["registration"] = {}
         try:
             sq = modem.signal_quality()
             doc["signal"] = {"rssi": sq.rssi, "rssi_dbm": sq.rssi_dbm, "ber": sq.ber}
         except ModemError as exc:
             doc["signal"] = {"error": str(exc)}
         families: dict[str, bool] = {}
-        for name, probe in dialects():
+        for name, probe in core_families():
             out.progress(f"trying {probe}")
             try:
                 modem.command(probe)
@@ -327,7 +300,7 @@ def cmd_probe(args: argparse.Namespace, out: Output) -> int:
         ("signal", signal_text),
         (
             "MQTT families",
-            ", ".join(f"{n} (in use)" if n == doc["dialect"] else n for n in found) or "none",
+            ", ".join(f"{n} (in use)" if n == doc["family"] else n for n in found) or "none",
         ),
     ]
     width = max(len(k) for k, _ in rows)
@@ -690,11 +663,11 @@ def cmd_record(args: argparse.Namespace, out: Output) -> int:
     doc: dict[str, Any] = {"output": args.output}
     with _open_modem(args, out) as modem:
         info = modem.info()
-        out.progress(f"modem: {info.manufacturer} {info.model}, dialect {info.dialect or '?'}")
+        out.progress(f"modem: {info.manufacturer} {info.model}, family {info.family or '?'}")
         doc["model"] = info.model
-        doc["dialect"] = info.dialect or None
+        doc["family"] = info.family or None
         modem.signal_quality()
-        doc["registration"] = _registration(modem)
+        doc["registration"] = modem.registration()
         if args.host or args.url:
             with _connect(args, out, modem, "modemqtt-record") as client:
                 topic = args.topic or RECORD_TOPIC
@@ -728,7 +701,14 @@ def _modem_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=5.0, metavar="S", help="per-command deadline (5)"
     )
-    p.add_argument("--dialect", default="auto", help="MQTT command family (default: auto)")
+    p.add_argument(
+        "--family",
+        "--dialect",
+        dest="family",
+        default="auto",
+        help="MQTT command family: auto, cmqtt, qmt, aliyun (default: auto; "
+        "--dialect is its deprecated old name)",
+    )
 
 
 def _broker_options(p: argparse.ArgumentParser, with_topic: str) -> None:

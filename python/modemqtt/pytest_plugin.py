@@ -341,13 +341,13 @@ def _requirements(node: pytest.Item) -> dict[str, Any]:
 def _caps_of(modem: modemqtt.Modem) -> dict[str, Any] | str:
     """The capabilities of the modem's MQTT stack, or why there are none."""
     try:
-        dialect = modem.dialect
+        family = modem.family
     except modemqtt.ModemError as exc:
         return f"no MQTT family: {exc}"
-    if not dialect:
+    if not family:
         return "no supported MQTT family answers"
     # Opening a client object sends nothing; closing one never connected sends nothing.
-    if dialect == "aliyun":
+    if family == "aliyun":
         # The Alibaba firmware's client is opened with a device triple; a placeholder one
         # is enough to read the limits.
         client = modem.aliyun_mqtt("a1caps00000", "caps", "0" * 32)

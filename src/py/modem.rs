@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use pyo3::exceptions::PyOSError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
 use super::blocking;
@@ -17,7 +17,7 @@ use super::types::{
     int_in, opt_seconds, payload_bytes, seconds, type_name, Message, ModemInfo, Response,
     SignalQuality, Tls, Will,
 };
-use crate::at::Frame;
+use crate::at::{registration, Frame};
 use crate::engine::transcript::escape;
 use crate::engine::Recorder;
 use crate::modem::Modem as CoreModem;
@@ -40,15 +40,17 @@ pub struct Modem {
 #[pymethods]
 impl Modem {
     #[new]
-    #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, dialect = "auto", *, record = None))]
+    #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, family = None, *, record = None, dialect = None))]
     fn new(
         py: Python<'_>,
         port: std::path::PathBuf,
         baudrate: i64,
         timeout: f64,
-        dialect: &str,
+        family: Option<&str>,
         record: Option<std::path::PathBuf>,
+        dialect: Option<&str>,
     ) -> PyResult<Self> {
+        let family = super::types::family_argument(py, family, dialect)?;
         // A str, or any os.PathLike (pathlib.Path) naming a device.
         let port = port.into_os_string().into_string().map_err(|p| {
             value_error(format!("port: {} is not valid UTF-8", p.to_string_lossy()))
@@ -56,7 +58,6 @@ impl Modem {
         let baud = int_in("baudrate", baudrate, 50, 20_000_000)? as u32;
         let timeout = seconds("timeout", timeout)?;
         super::reset_log_cache();
-        let dialect = dialect.to_string();
         let p = port.clone();
         // The file is created before the port is opened, so a bad path costs nothing.
         let recorder = match record {
@@ -66,7 +67,7 @@ impl Modem {
             None => None,
         };
         let inner = blocking(py, move || {
-            CoreModem::open_recorded(&p, baud, timeout, &dialect, recorder)
+            CoreModem::open_recorded(&p, baud, timeout, &family, recorder)
         })?;
         let dispatcher = Dispatcher::start(&port);
         Ok(Modem {
@@ -83,10 +84,18 @@ impl Modem {
         &self.port
     }
 
-    /// The family learnt when the modem was opened (None if none answered); asks nothing.
+    /// The MQTT command family learnt when the modem was opened (None if none answered);
+    /// asks nothing.
     #[getter]
-    fn dialect(&self) -> Option<&'static str> {
+    fn family(&self) -> Option<&'static str> {
         self.inner.dialect_name()
+    }
+
+    /// Deprecated name of `family`.
+    #[getter]
+    fn dialect(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        super::types::deprecated(py, "Modem.dialect", "Modem.family")?;
+        Ok(self.inner.dialect_name())
     }
 
     #[getter]
@@ -111,7 +120,7 @@ impl Modem {
     }
 
     /// Asks the modem who it is (`AT+CGMI`, `AT+CGMM`, `AT+CGMR`, `AT+CGSN`): manufacturer,
-    /// model, revision, IMEI, and the MQTT command family (dialect) in use.
+    /// model, revision, IMEI, and the MQTT command family in use.
     fn info(&self, py: Python<'_>) -> PyResult<ModemInfo> {
         let m = self.inner.clone();
         blocking(py, move || m.info()).map(ModemInfo::from_core)
@@ -132,6 +141,32 @@ impl Modem {
         let t = seconds("timeout", timeout)?;
         let m = self.inner.clone();
         blocking(py, move || m.wait_registered(t))
+    }
+
+    /// The registration state in words per read command the modem answers, e.g.
+    /// `{"creg": "home", "cgreg": "home", "cereg": "searching"}` (3GPP TS 27.007 `<stat>`);
+    /// a command the modem refuses (`ERROR`) is left out. Asks once, waits for nothing else.
+    fn registration<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.inner.clone();
+        let states = blocking(py, move || {
+            let mut states = Vec::new();
+            for (key, command, prefix) in registration::QUERIES {
+                let r = match m.command(command, None, None) {
+                    Ok(r) => r,
+                    Err(crate::error::Error::Command { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                if let Some(stat) = r.value(prefix).as_deref().and_then(registration::read_stat) {
+                    states.push((key, registration::describe(stat)));
+                }
+            }
+            Ok(states)
+        })?;
+        let dict = PyDict::new(py);
+        for (key, words) in states {
+            dict.set_item(key, words)?;
+        }
+        Ok(dict)
     }
 
     /// Calls `callback(line)` for every unsolicited line; `None` stops it.
@@ -451,7 +486,7 @@ impl Modem {
             "open"
         };
         let d = self.inner.dialect_name().unwrap_or("?");
-        format!("<Modem {} dialect={d} {state}>", self.port)
+        format!("<Modem {} family={d} {state}>", self.port)
     }
 
     fn _repr_html_(&self) -> String {
