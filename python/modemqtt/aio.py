@@ -33,7 +33,7 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from . import (
     AliyunCoap,
@@ -52,7 +52,8 @@ __all__ = ["AsyncAliyunCoap", "AsyncMqttClient", "Modem", "MqttClient", "topic_m
 
 log = logging.getLogger("modemqtt.aio")
 T = TypeVar("T")
-_C = TypeVar("_C", bound="_Closing")
+S = TypeVar("S")
+_C = TypeVar("_C", bound="_Face[Any]")
 
 
 def _check_filter(topic_filter: str) -> None:
@@ -79,8 +80,16 @@ class _Runner:
         return self.loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
-class _Closing:
-    """``async with`` closes it (in a worker thread) on the way out."""
+class _Face(Generic[S]):
+    """The async face of a blocking object; ``async with`` closes it (in a worker thread) on
+    the way out."""
+
+    _sync_obj: S
+
+    @property
+    def sync(self) -> S:
+        """The underlying blocking object."""
+        return self._sync_obj
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -97,7 +106,7 @@ class _Closing:
         await self.close()
 
 
-class AsyncMqttClient(_Closing):
+class AsyncMqttClient(_Face[_SyncClient]):
     """An :class:`modemqtt.MqttClient` with ``async`` methods.
 
     Received messages are buffered on the loop (at most ``queue_size``; beyond that the
@@ -107,7 +116,7 @@ class AsyncMqttClient(_Closing):
     def __init__(
         self, client: _SyncClient, loop: asyncio.AbstractEventLoop, queue_size: int = 10000
     ) -> None:
-        self._client = client
+        self._sync_obj = self._client = client
         self._loop = loop
         self._runner = _Runner()
         self._runner._loop = loop
@@ -159,11 +168,6 @@ class AsyncMqttClient(_Closing):
         self._call_user(self.on_connect)
 
     @property
-    def sync(self) -> _SyncClient:
-        """The underlying blocking client."""
-        return self._client
-
-    @property
     def client_id(self) -> str:
         return self._client.client_id
 
@@ -187,17 +191,9 @@ class AsyncMqttClient(_Closing):
         client takes no ``host``)."""
         await self._runner.run(self._client.connect, host, port, **options)
 
-    async def publish(
-        self,
-        topic: str,
-        payload: bytes | str,
-        qos: int = 0,
-        retain: bool = False,
-        timeout: float | None = None,
-    ) -> None:
-        await self._runner.run(
-            self._client.publish, topic, payload, qos=qos, retain=retain, timeout=timeout
-        )
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 0, **options: Any) -> None:
+        """Publishes (options as :meth:`modemqtt.MqttClient.publish`: ``retain``, ``timeout``)."""
+        await self._runner.run(self._client.publish, topic, payload, qos=qos, **options)
 
     async def subscribe(
         self, topic: str | list[tuple[str, int]], qos: int = 0, timeout: float | None = None
@@ -255,18 +251,13 @@ class AsyncMqttClient(_Closing):
         return "<i>async</i> " + self._client._repr_html_()
 
 
-class AsyncAliyunCoap(_Closing):
+class AsyncAliyunCoap(_Face[AliyunCoap]):
     """An :class:`modemqtt.AliyunCoap` with ``async`` methods; made by
     :meth:`Modem.aliyun_coap`."""
 
     def __init__(self, coap: AliyunCoap, runner: _Runner) -> None:
-        self._coap = coap
+        self._sync_obj = self._coap = coap
         self._runner = runner
-
-    @property
-    def sync(self) -> AliyunCoap:
-        """The underlying blocking client."""
-        return self._coap
 
     @property
     def profile(self) -> str:
@@ -290,7 +281,7 @@ class AsyncAliyunCoap(_Closing):
         return f"<aio {self._coap!r}>"
 
 
-class Modem(_Closing):
+class Modem(_Face[_SyncModem]):
     """An :class:`modemqtt.Modem` with ``async`` methods.
 
     ``async with aio.Modem(port, ...) as modem:`` opens it in a worker thread; or

@@ -366,9 +366,8 @@ impl Decoder {
         let mut j = i;
         while j < data.len() {
             let b = data[j];
-            if b == CR || b == LF {
-                self.complete_buffered(b, out);
-                return j + 1;
+            if let Some(next) = self.end_of_line(b, j, out) {
+                return next;
             }
             self.line.push(b);
             j += 1;
@@ -414,9 +413,8 @@ impl Decoder {
         let mut j = i;
         while j < data.len() {
             let b = data[j];
-            if b == CR || b == LF {
-                self.complete_buffered(b, out);
-                return j + 1;
+            if let Some(next) = self.end_of_line(b, j, out) {
+                return next;
             }
             if let Some(n) = s.len {
                 if b == b'"' {
@@ -518,6 +516,18 @@ impl Decoder {
         out.push(Frame::Line(mem::take(&mut self.line)));
         self.state = State::LineStart;
         self.scan = Scan::Off;
+    }
+
+    /// At a CR or LF (`b`, at index `j`) completes the buffered line and returns where to
+    /// go on; None for any other byte.
+    #[inline]
+    fn end_of_line(&mut self, b: u8, j: usize, out: &mut Vec<Frame>) -> Option<usize> {
+        if b == CR || b == LF {
+            self.complete_buffered(b, out);
+            Some(j + 1)
+        } else {
+            None
+        }
     }
 
     fn complete_buffered(&mut self, term: u8, out: &mut Vec<Frame>) {

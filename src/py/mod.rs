@@ -1,6 +1,16 @@
 //! The Python bindings (`modemqtt._core`): argument conversion, GIL release and exception
 //! mapping only; no protocol logic lives here.
 
+/// A Python dict from `"key" => value` pairs (each value of any type Python takes); in a
+/// function returning `PyResult`.
+macro_rules! py_dict {
+    ($py:expr, $($key:literal => $value:expr),+ $(,)?) => {{
+        let d = pyo3::types::PyDict::new($py);
+        $(d.set_item($key, $value)?;)+
+        d
+    }};
+}
+
 pub mod aliyun;
 pub mod dispatch;
 pub mod errors;

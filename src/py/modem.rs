@@ -572,6 +572,17 @@ impl Drop for MqttClient {
     }
 }
 
+/// The callback in `slot`, if any.
+fn current(py: Python<'_>, slot: &Mutex<Option<Py<PyAny>>>) -> Option<Py<PyAny>> {
+    lock(slot).as_ref().map(|c| c.clone_ref(py))
+}
+
+/// Puts `cb` in `slot`.
+fn replace(slot: &Mutex<Option<Py<PyAny>>>, cb: Option<Py<PyAny>>) -> PyResult<()> {
+    *lock(slot) = cb;
+    Ok(())
+}
+
 fn callable(name: &str, v: Option<Py<PyAny>>) -> PyResult<Option<Py<PyAny>>> {
     if let Some(cb) = &v {
         let ok = Python::attach(|py| cb.bind(py).is_callable());
@@ -665,9 +676,7 @@ impl MqttClient {
 
     #[getter]
     fn get_on_message(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.callbacks.on_message)
-            .as_ref()
-            .map(|c| c.clone_ref(py))
+        current(py, &self.callbacks.on_message)
     }
 
     #[setter]
@@ -688,28 +697,25 @@ impl MqttClient {
 
     #[getter]
     fn get_on_disconnect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.callbacks.on_disconnect)
-            .as_ref()
-            .map(|c| c.clone_ref(py))
+        current(py, &self.callbacks.on_disconnect)
     }
 
     #[setter]
     fn set_on_disconnect(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
-        *lock(&self.callbacks.on_disconnect) = callable("on_disconnect", cb)?;
-        Ok(())
+        replace(
+            &self.callbacks.on_disconnect,
+            callable("on_disconnect", cb)?,
+        )
     }
 
     #[getter]
     fn get_on_connect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.callbacks.on_connect)
-            .as_ref()
-            .map(|c| c.clone_ref(py))
+        current(py, &self.callbacks.on_connect)
     }
 
     #[setter]
     fn set_on_connect(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
-        *lock(&self.callbacks.on_connect) = callable("on_connect", cb)?;
-        Ok(())
+        replace(&self.callbacks.on_connect, callable("on_connect", cb)?)
     }
 
     /// `host` is required, except on Alibaba-cloud firmware, which connects to the
@@ -813,25 +819,25 @@ impl MqttClient {
     /// What the modem's MQTT stack allows (family, profile, limits, features), as a dict.
     fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
         let c = self.inner.backend().capabilities();
-        let d = pyo3::types::PyDict::new(py);
-        d.set_item("family", c.family)?;
-        d.set_item("profile", &c.profile)?;
-        d.set_item("clients", c.clients)?;
-        d.set_item("client_id_len", c.client_id_len)?;
-        d.set_item("topic_max", c.topic_max)?;
-        d.set_item("payload_max", c.payload_max)?;
-        d.set_item("will_topic_max", c.will_topic_max)?;
-        d.set_item("will_payload_max", c.will_payload_max)?;
-        d.set_item("max_qos", c.max_qos)?;
-        d.set_item("keepalive", c.keepalive)?;
-        d.set_item("credential_max", c.credential_max)?;
-        d.set_item("server_addr_len", c.server_addr_len)?;
-        d.set_item("tls", c.tls)?;
-        d.set_item("will", c.will)?;
-        d.set_item("will_retain", c.will_retain)?;
-        d.set_item("retain", c.retain)?;
-        d.set_item("empty_payload", c.empty_payload)?;
-        Ok(d)
+        Ok(py_dict!(py,
+            "family" => c.family,
+            "profile" => &c.profile,
+            "clients" => c.clients,
+            "client_id_len" => c.client_id_len,
+            "topic_max" => c.topic_max,
+            "payload_max" => c.payload_max,
+            "will_topic_max" => c.will_topic_max,
+            "will_payload_max" => c.will_payload_max,
+            "max_qos" => c.max_qos,
+            "keepalive" => c.keepalive,
+            "credential_max" => c.credential_max,
+            "server_addr_len" => c.server_addr_len,
+            "tls" => c.tls,
+            "will" => c.will,
+            "will_retain" => c.will_retain,
+            "retain" => c.retain,
+            "empty_payload" => c.empty_payload,
+        ))
     }
 
     /// The topic filters currently subscribed, with their QoS.

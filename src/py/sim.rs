@@ -192,13 +192,13 @@ impl PyVirtualModem {
     /// Where a replay stands: steps, position, complete, host_bytes, mismatch.
     fn replay_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.replay_modem("replay_status")?.status();
-        let d = PyDict::new(py);
-        d.set_item("steps", s.steps)?;
-        d.set_item("position", s.position)?;
-        d.set_item("complete", s.complete)?;
-        d.set_item("host_bytes", s.host_bytes)?;
-        d.set_item("mismatch", s.mismatch)?;
-        Ok(d)
+        Ok(py_dict!(py,
+            "steps" => s.steps,
+            "position" => s.position,
+            "complete" => s.complete,
+            "host_bytes" => s.host_bytes,
+            "mismatch" => s.mismatch,
+        ))
     }
 
     /// Closes the client's TCP link abruptly (the broker sends the will),
@@ -368,13 +368,13 @@ impl PyVirtualModem {
     /// Counters: commands, bytes_in, bytes_out, published, delivered.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.live("stats")?.stats();
-        let d = PyDict::new(py);
-        d.set_item("commands", s.commands)?;
-        d.set_item("bytes_in", s.bytes_in)?;
-        d.set_item("bytes_out", s.bytes_out)?;
-        d.set_item("published", s.published)?;
-        d.set_item("delivered", s.delivered)?;
-        Ok(d)
+        Ok(py_dict!(py,
+            "commands" => s.commands,
+            "bytes_in" => s.bytes_in,
+            "bytes_out" => s.bytes_out,
+            "published" => s.published,
+            "delivered" => s.delivered,
+        ))
     }
 
     /// Stops the modem and closes the pty; idempotent.

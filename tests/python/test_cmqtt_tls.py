@@ -165,6 +165,16 @@ def _client(modem: Modem) -> MqttClient:
     return modem.mqtt(f"tls-{uuid.uuid4().hex[:10]}")
 
 
+def _assert_key_not_shown(certs: Certs, wire: str) -> None:
+    """No line of the client key's content appears in the transcript text ``wire``."""
+    key_lines = [
+        line for line in certs.client_key.read_text().splitlines() if not line.startswith("-----")
+    ]
+    assert key_lines
+    for line in key_lines:
+        assert line not in wire
+
+
 def _round_trip(client: MqttClient) -> None:
     topic = unique_topic("modemqtt/tls")
     client.subscribe(topic, qos=1)
@@ -202,12 +212,7 @@ def test_authmode2_presents_the_client_certificate(
     assert 'AT+CSSLCFG="authmode",0,2' in wire
     # The key was uploaded (AT+CCERTDOWN) but its content never shows.
     assert "AT+CCERTDOWN" in wire
-    key_lines = [
-        line for line in certs.client_key.read_text().splitlines() if not line.startswith("-----")
-    ]
-    assert key_lines
-    for line in key_lines:
-        assert line not in wire
+    _assert_key_not_shown(certs, wire)
 
 
 def test_authmode0_skips_server_verification(modem: Modem, tls_broker: TlsBroker) -> None:
@@ -304,11 +309,7 @@ def test_qmt_mutual_tls_round_trip(qmt_modem: Modem, tls_broker: TlsBroker, cert
     wire = qmt_modem.transcript_text()
     assert 'AT+QSSLCFG="seclevel",0,2' in wire
     assert "AT+QFUPL" in wire
-    key_lines = [
-        line for line in certs.client_key.read_text().splitlines() if not line.startswith("-----")
-    ]
-    for line in key_lines:
-        assert line not in wire
+    _assert_key_not_shown(certs, wire)
 
 
 def test_qmt_wrong_ca_fails_to_connect(

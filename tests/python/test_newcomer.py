@@ -10,11 +10,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import modemqtt
 import pytest
 from families import FAMILIES, Family, tx_bytes
-from modemqtt import Message, Modem, ModemError, NotConnectedError, VirtualModem
+from modemqtt import Message, Modem, ModemError, MqttClient, NotConnectedError, VirtualModem
 from support import wait_until
 
 TEE_PROFILES = ["a7600", "ec20", "sim7600-aliyun"]
@@ -50,15 +51,23 @@ def _publish_all(client: modemqtt.MqttClient, topic: str, payloads: list[bytes])
         client.publish(topic, p, qos=1)
 
 
+def _collecting(
+    setup: tuple[Family, VirtualModem, Modem], name: str, **options: Any
+) -> tuple[MqttClient, Collector, str]:
+    """A connected client with a Collector as on_message, subscribed at QoS 1 to its topic."""
+    fam, vm, m = setup
+    client = fam.connected(m, vm, **options)
+    seen = Collector()
+    client.on_message = seen
+    topic = fam.topic(name)
+    client.subscribe(topic, qos=1)
+    return client, seen, topic
+
+
 def test_callback_and_wait_message_each_see_every_message(
     setup: tuple[Family, VirtualModem, Modem],
 ) -> None:
-    fam, vm, m = setup
-    client = fam.connected(m, vm)
-    seen = Collector()
-    client.on_message = seen
-    topic = fam.topic("tee")
-    client.subscribe(topic, qos=1)
+    client, seen, topic = _collecting(setup, "tee")
     payloads = [f"m{i}".encode() for i in range(5)]
     _publish_all(client, topic, payloads)
     got = [client.wait_message(topic, timeout=30).payload for _ in payloads]
@@ -71,12 +80,7 @@ def test_callback_and_wait_message_each_see_every_message(
 def test_callback_only_keeps_the_newest_copies_without_counting_drops(
     setup: tuple[Family, VirtualModem, Modem],
 ) -> None:
-    fam, vm, m = setup
-    client = fam.connected(m, vm, queue_size=3)
-    seen = Collector()
-    client.on_message = seen
-    topic = fam.topic("cb-only")
-    client.subscribe(topic, qos=1)
+    client, seen, topic = _collecting(setup, "cb-only", queue_size=3)
     payloads = [f"n{i}".encode() for i in range(8)]
     _publish_all(client, topic, payloads)
     wait_until(lambda: seen.payloads() == payloads, timeout=30, what="the callback's messages")
