@@ -16,24 +16,29 @@ fn ok() -> Frame {
     Frame::Final(FinalResult::Ok)
 }
 
+fn trailing(prefix: &[u8], len_field: usize) -> RawRule {
+    RawRule::Trailing {
+        prefix: prefix.to_vec(),
+        len_field,
+    }
+}
+
+fn inline(prefix: &[u8], len_field: usize) -> RawRule {
+    RawRule::Inline {
+        prefix: prefix.to_vec(),
+        len_field,
+    }
+}
+
 fn simcom_rules() -> Vec<RawRule> {
     vec![
-        RawRule::Trailing {
-            prefix: b"+CMQTTRXTOPIC:".to_vec(),
-            len_field: 1,
-        },
-        RawRule::Trailing {
-            prefix: b"+CMQTTRXPAYLOAD:".to_vec(),
-            len_field: 1,
-        },
+        trailing(b"+CMQTTRXTOPIC:", 1),
+        trailing(b"+CMQTTRXPAYLOAD:", 1),
     ]
 }
 
 fn quectel_rule() -> RawRule {
-    RawRule::Inline {
-        prefix: b"+QMTRECV:".to_vec(),
-        len_field: 3,
-    }
+    inline(b"+QMTRECV:", 3)
 }
 
 fn all_rules() -> Vec<RawRule> {
@@ -426,10 +431,7 @@ fn trailing_length_at_the_limit() {
 
 #[test]
 fn trailing_prefix_without_colon() {
-    let rules = vec![RawRule::Trailing {
-        prefix: b"+CMQTTRXPAYLOAD".to_vec(),
-        len_field: 1,
-    }];
+    let rules = vec![trailing(b"+CMQTTRXPAYLOAD", 1)];
     assert_eq!(
         decode_all_ways(rules, b"+CMQTTRXPAYLOAD: 0,3\r\nabc"),
         vec![raw(b"+CMQTTRXPAYLOAD: 0,3", b"abc")]
@@ -508,16 +510,7 @@ fn inline_line_end_inside_topic_quotes_ends_line() {
 
 #[test]
 fn inline_rules_with_nested_prefixes() {
-    let rules = vec![
-        RawRule::Inline {
-            prefix: b"+QMTRECV: 1".to_vec(),
-            len_field: 0,
-        },
-        RawRule::Inline {
-            prefix: b"+QMTRECV:".to_vec(),
-            len_field: 3,
-        },
-    ];
+    let rules = vec![inline(b"+QMTRECV: 1", 0), inline(b"+QMTRECV:", 3)];
     // The shorter prefix wins, whichever order the rules were given in.
     let input = b"+QMTRECV: 1,2,\"t\",1,\"x\"\r\n+QMTREC\r\n";
     assert_eq!(
@@ -535,10 +528,7 @@ fn add_rule_is_idempotent_and_rejects_bad_prefixes() {
         prefix: Vec::new(),
         len_field: 0,
     });
-    d.add_rule(RawRule::Trailing {
-        prefix: b"+A\r".to_vec(),
-        len_field: 0,
-    });
+    d.add_rule(trailing(b"+A\r", 0));
     assert_eq!(d.rules.len(), 1);
     assert_eq!(d.inline.len(), 1);
     assert!(d.trailing.is_empty());

@@ -37,6 +37,19 @@ fn sub(code: u8, value: &[u8]) -> Vec<u8> {
     v
 }
 
+/// SET-BAUDRATE, SET-DATASIZE, SET-PARITY, SET-STOPSIZE, then one SET-CONTROL per value of
+/// `control`: codes 1-5 from the client, 101-105 in the server's answers (`base` 0 or 100).
+fn line_subs(base: u8, baud: u32, [data, parity, stop]: [u8; 3], control: &[u8]) -> Vec<u8> {
+    let mut v = sub(base + 1, &baud.to_be_bytes());
+    for (code, value) in [(2, data), (3, parity), (4, stop)] {
+        v.extend(sub(base + code, &[value]));
+    }
+    for &c in control {
+        v.extend(sub(base + 5, &[c]));
+    }
+    v
+}
+
 /// A client whose server agreed to everything and acknowledged every setting.
 fn active() -> Client {
     let mut c = Client::new(LineSettings::default());
@@ -53,13 +66,7 @@ fn active() -> Client {
     }
     assert!(feed(&mut c, &agree).is_empty());
     c.take_transmit();
-    let mut acks = sub(101, &115_200u32.to_be_bytes());
-    acks.extend(sub(102, &[8]));
-    acks.extend(sub(103, &[1]));
-    acks.extend(sub(104, &[1]));
-    acks.extend(sub(105, &[1]));
-    acks.extend(sub(105, &[8]));
-    acks.extend(sub(105, &[11]));
+    let acks = line_subs(100, 115_200, [8, 1, 1], &[1, 8, 11]);
     assert!(feed(&mut c, &acks).is_empty());
     assert!(c.pending().is_empty());
     c
@@ -87,13 +94,7 @@ fn agreement_sends_the_line_settings() {
     c.take_transmit();
     feed(&mut c, &[IAC, DO, OPT_COM_PORT]);
     assert_eq!(c.com_port(), ComPort::Active);
-    let mut want = sub(1, &9600u32.to_be_bytes());
-    want.extend(sub(2, &[7]));
-    want.extend(sub(3, &[3]));
-    want.extend(sub(4, &[2]));
-    want.extend(sub(5, &[3]));
-    want.extend(sub(5, &[9]));
-    want.extend(sub(5, &[11]));
+    let want = line_subs(0, 9600, [7, 3, 2], &[3, 9, 11]);
     assert_eq!(c.take_transmit(), want);
     assert_eq!(
         c.pending(),
@@ -131,10 +132,7 @@ fn missing_control_acks_leave_line_settings_acknowledged() {
     let mut c = Client::new(LineSettings::default());
     c.take_transmit();
     feed(&mut c, &[IAC, DO, OPT_COM_PORT]);
-    let mut acks = sub(101, &115_200u32.to_be_bytes());
-    acks.extend(sub(102, &[8]));
-    acks.extend(sub(103, &[1]));
-    acks.extend(sub(104, &[1]));
+    let acks = line_subs(100, 115_200, [8, 1, 1], &[]);
     feed(&mut c, &acks);
     assert!(c.line_settings_acknowledged());
     assert_eq!(

@@ -281,15 +281,7 @@ impl PyVirtualModem {
     /// Delivers output in pieces of at most n bytes (None: whole frames).
     #[pyo3(signature = (n))]
     fn set_chunk_size(&self, py: Python<'_>, n: Option<i64>) -> PyResult<()> {
-        let n = match n {
-            None => None,
-            Some(v) if v >= 1 => Some(v as usize),
-            Some(v) => {
-                return Err(PyValueError::new_err(format!(
-                    "n: must be at least 1 or None, got {v}"
-                )))
-            }
-        };
+        let n = opt_in("n", n, 1..=i64::MAX, "at least 1")?.map(|v| v as usize);
         let vm = self.live("set_chunk_size")?;
         py.detach(|| vm.set_chunk_size(n));
         Ok(())
@@ -298,15 +290,8 @@ impl PyVirtualModem {
     /// Paces all output as a UART at `baud` bits/s would (10 bits a byte); None: unpaced.
     #[pyo3(signature = (baud))]
     fn set_baudrate(&self, py: Python<'_>, baud: Option<i64>) -> PyResult<()> {
-        let baud = match baud {
-            None => None,
-            Some(v) if (50..=16_000_000).contains(&v) => Some(v as u32),
-            Some(v) => {
-                return Err(PyValueError::new_err(format!(
-                    "baud: must be between 50 and 16000000 or None, got {v}"
-                )))
-            }
-        };
+        let baud =
+            opt_in("baud", baud, 50..=16_000_000, "between 50 and 16000000")?.map(|v| v as u32);
         let vm = self.live("set_baudrate")?;
         py.detach(|| vm.set_baudrate(baud));
         Ok(())
@@ -475,4 +460,19 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyVirtualModem>()?;
     m.add_function(wrap_pyfunction!(profiles, m)?)?;
     Ok(())
+}
+
+/// `v` when it is None or in `range`; else ValueError naming `name` and what it must be.
+fn opt_in(
+    name: &str,
+    v: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+    wanted: &str,
+) -> PyResult<Option<i64>> {
+    match v {
+        Some(v) if !range.contains(&v) => Err(PyValueError::new_err(format!(
+            "{name}: must be {wanted} or None, got {v}"
+        ))),
+        v => Ok(v),
+    }
 }
