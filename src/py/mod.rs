@@ -12,6 +12,7 @@ macro_rules! py_dict {
 }
 
 pub mod aliyun;
+pub mod client;
 pub mod dispatch;
 pub mod errors;
 pub mod gate;
@@ -246,7 +247,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     errors::register(m)?;
     m.add_class::<modem::Modem>()?;
-    m.add_class::<modem::MqttClient>()?;
+    m.add_class::<client::MqttClient>()?;
     m.add_class::<types::Message>()?;
     m.add_class::<types::Will>()?;
     m.add_class::<types::Tls>()?;
