@@ -77,6 +77,16 @@ def test_probe_json_identifies_each_profile(profile: str) -> None:
     assert doc["family"] == family
 
 
+@pytest.mark.parametrize("flag", ["--family", "--dialect"])
+def test_family_option_and_its_old_name(vm: modemqtt.VirtualModem, flag: str) -> None:
+    done = run("probe", vm.port, flag, "cmqtt", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["family"] == "cmqtt"
+    wrong = run("probe", vm.port, flag, "nonsense")
+    assert wrong.returncode != 0
+    assert 'family: unknown family "nonsense"' in wrong.stderr
+
+
 def test_probe_table_and_quiet(vm: modemqtt.VirtualModem) -> None:
     done = run("probe", vm.port)
     assert done.returncode == 0, done.stderr
