@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import modemqtt
 import pytest
 from families import FAMILIES, Family, tx_bytes
 from modemqtt import Message, Modem, ModemError, MqttClient, NotConnectedError, VirtualModem
-from support import wait_until
+from support import run_cli, run_python, wait_until
 
 TEE_PROFILES = ["a7600", "ec20", "sim7600-aliyun"]
 
@@ -193,13 +192,7 @@ with modemqtt.VirtualModem("a7600") as vm, modemqtt.Modem(vm.port) as m:
 
 
 def _log_lines(*args: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", LOG_SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_python("-c", LOG_SCRIPT, *args, timeout=90)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.splitlines()
 
@@ -225,13 +218,8 @@ def test_the_simulators_log_when_their_logger_is_enabled() -> None:
 
 
 def _at(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", "at", "sim://a7600", *args],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        cwd=cwd,
+    return run_python(
+        "-m", "modemqtt.cli", "at", "sim://a7600", *args, input=script, timeout=90, cwd=cwd
     )
 
 
@@ -250,15 +238,7 @@ def test_at_script_exit_status_and_opt_in_transcript(tmp_path: Path) -> None:
 
 
 def test_cli_help_and_error_lines() -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "modemqtt.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-
+    cli = run_cli
     text = cli("pub", "--help").stdout
     assert "topic to publish to" in text and "QoS of the publish" in text
     bad = cli("sub", "sim://a7600", "-h", "x", "-t", "a", "-C", "0")
