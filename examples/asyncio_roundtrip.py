@@ -19,7 +19,7 @@ async def main(profile: str = "a7600") -> int:
         assert broker.hostname is not None and broker.port is not None
         async with aio.Modem(vm.port) as modem:
             info = await modem.info()
-            print(f"{info.manufacturer} {info.model} ({info.dialect}) on {vm.port}")
+            print(f"{info.manufacturer} {info.model} ({info.family}) on {vm.port}")
             async with await modem.mqtt("asyncio-example") as client:
                 await client.connect(broker.hostname, broker.port, keepalive=60)
                 await client.subscribe("examples/async/#", qos=1)

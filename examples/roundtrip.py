@@ -15,7 +15,7 @@ import modemqtt
 def main(profile: str = "a7600") -> int:
     with modemqtt.VirtualModem(profile) as vm, modemqtt.Modem(vm.port) as modem:
         info = modem.info()
-        print(f"{info.manufacturer} {info.model} ({info.dialect}) on {vm.port}")
+        print(f"{info.manufacturer} {info.model} ({info.family}) on {vm.port}")
 
         broker = urlsplit(vm.broker_url)
         assert broker.hostname is not None and broker.port is not None

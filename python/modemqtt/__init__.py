@@ -19,29 +19,8 @@ import logging
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 
-from ._core import (
-    AliyunCoap,
-    CoapResponse,
-    CommandError,
-    Message,
-    Modem,
-    ModemError,
-    ModemInfo,
-    ModemTimeout,
-    MqttClient,
-    MqttError,
-    NotConnectedError,
-    PortError,
-    ProtocolError,
-    ReplayMismatch,
-    Response,
-    SignalQuality,
-    Tls,
-    VirtualModem,
-    Will,
-    aliyun_sign,
-    profiles,
-)
+from . import _core
+from ._core import *  # noqa: F403  (the names of _core.__all__)
 
 try:
     __version__: str = _dist_version("modemqtt")
@@ -58,27 +37,7 @@ for _name in ("modemqtt.sim", "modemqtt.broker"):
         logging.getLogger(_name).setLevel(logging.WARNING)
 del _name
 
-__all__ = [
-    "AliyunCoap",
-    "CoapResponse",
-    "CommandError",
-    "Message",
-    "Modem",
-    "ModemError",
-    "ModemInfo",
-    "ModemTimeout",
-    "MqttClient",
-    "MqttError",
-    "NotConnectedError",
-    "PortError",
-    "ProtocolError",
-    "ReplayMismatch",
-    "Response",
-    "SignalQuality",
-    "Tls",
-    "VirtualModem",
-    "Will",
-    "__version__",
-    "aliyun_sign",
-    "profiles",
-]
+# The core's names, less its log helper (``_core.flush_logs``, for tests and tools).
+__all__: list[str] = []
+__all__ += _core.__all__
+__all__.remove("flush_logs")

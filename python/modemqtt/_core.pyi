@@ -6,7 +6,7 @@ from os import PathLike
 from types import TracebackType
 from typing import Any, final
 
-from typing_extensions import Self
+from typing_extensions import Self, deprecated
 
 __version__: str
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "aliyun_sign",
     "flush_logs",
     "profiles",
+    "topic_matches",
 ]
 
 # ----------------------------------------------------------------------------- exceptions
@@ -87,7 +88,7 @@ class Response:
 
 @final
 class ModemInfo:
-    """Identification from AT+CGMI / AT+CGMM / AT+CGMR / AT+CGSN, and the MQTT dialect."""
+    """Identification from AT+CGMI / AT+CGMM / AT+CGMR / AT+CGSN, and the MQTT family."""
 
     @property
     def manufacturer(self) -> str: ...
@@ -98,8 +99,12 @@ class ModemInfo:
     @property
     def imei(self) -> str: ...
     @property
+    def family(self) -> str:
+        """The MQTT command family in use, e.g. ``"cmqtt"`` (empty when none answers)."""
+    @property
+    @deprecated("ModemInfo.dialect: use ModemInfo.family")
     def dialect(self) -> str:
-        """The AT command family in use, e.g. ``"cmqtt"``."""
+        """Deprecated old name of :attr:`family` (DeprecationWarning)."""
 
 @final
 class SignalQuality:
@@ -187,16 +192,24 @@ class Modem:
         port: str | PathLike[str],
         baudrate: int = 115200,
         timeout: float = 5.0,
-        dialect: str = "auto",
+        family: str | None = None,
         *,
         record: str | PathLike[str] | None = None,
+        dialect: str | None = None,
     ) -> Self:
-        """``record``: also append the session's wire traffic (secrets masked) to this file
+        """``family``: the MQTT command family, ``"auto"`` (the default: probed),
+        ``"cmqtt"``, ``"qmt"`` or ``"aliyun"``; ``dialect`` is its deprecated old name.
+        ``record``: also append the session's wire traffic (secrets masked) to this file
         as JSON lines, for ``VirtualModem.replay``; created before the port is opened."""
     @property
     def port(self) -> str: ...
     @property
-    def dialect(self) -> str: ...
+    def family(self) -> str | None:
+        """The MQTT command family learnt when the modem was opened (None if none answered)."""
+    @property
+    @deprecated("Modem.dialect: use Modem.family")
+    def dialect(self) -> str | None:
+        """Deprecated old name of :attr:`family` (DeprecationWarning)."""
     @property
     def closed(self) -> bool: ...
     def command(
@@ -209,12 +222,16 @@ class Modem:
         ValueError (before writing anything) for a line containing CR, LF or Ctrl-Z.
         """
     def info(self) -> ModemInfo:
-        """Manufacturer, model, revision, IMEI (``AT+CGMI/CGMM/CGMR/CGSN``) and dialect."""
+        """Manufacturer, model, revision, IMEI (``AT+CGMI/CGMM/CGMR/CGSN``) and MQTT family."""
     def signal_quality(self) -> SignalQuality:
         """``AT+CSQ``: ``rssi`` (0-31, 99 unknown), ``rssi_dbm`` and ``ber`` (None if unknown)."""
     def wait_registered(self, timeout: float = 60.0) -> str:
         """Poll ``AT+CREG?``/``AT+CGREG?``/``AT+CEREG?`` until ``"home"`` or ``"roaming"``;
         ModemTimeout after ``timeout`` seconds."""
+    def registration(self) -> dict[str, str]:
+        """The state per registration query the modem answers, asked once, e.g.
+        ``{"creg": "home", "cgreg": "home", "cereg": "searching"}`` (3GPP TS 27.007
+        ``<stat>`` in words); a query the modem refuses with ERROR is left out."""
     def on_urc(self, callback: Callable[[str], None] | None) -> None:
         """Call ``callback`` with every unsolicited line (on the dispatch thread)."""
     def transcript(self) -> list[tuple[float, str, bytes]]:
@@ -433,8 +450,17 @@ def flush_logs() -> None:
     a thread of their own passes them on, so that no thread of the core ever waits for the
     interpreter while it holds a lock."""
 
-def dialects() -> list[tuple[str, str]]:
+def families() -> list[tuple[str, str]]:
     """The MQTT command families of this build as ``(name, probe_command)``."""
+
+@deprecated("dialects(): use families()")
+def dialects() -> list[tuple[str, str]]:
+    """Deprecated old name of :func:`families` (DeprecationWarning)."""
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """Whether ``topic`` matches the MQTT subscription filter (``+`` one level, ``#`` the
+    rest; a wildcard first does not match ``$`` topics). ValueError for an invalid filter
+    (``topic_filter: ...``) or topic name (``topic: ...``)."""
 
 def profiles() -> list[str]:
     """The virtual modem profiles: ``["a7600", "sim7600", "sim7028", "ec20", "ec25", "eg91",

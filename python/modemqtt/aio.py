@@ -29,46 +29,39 @@ import asyncio
 import functools
 import inspect
 import logging
+import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
-from . import Message, ModemInfo, ModemTimeout, Response, SignalQuality, Tls, Will
+from . import (
+    AliyunCoap,
+    CoapResponse,
+    Message,
+    ModemInfo,
+    ModemTimeout,
+    Response,
+    SignalQuality,
+)
 from . import Modem as _SyncModem
 from . import MqttClient as _SyncClient
+from ._core import topic_matches
 
-__all__ = ["Modem", "MqttClient", "AsyncMqttClient", "topic_matches"]
+__all__ = ["AsyncAliyunCoap", "AsyncMqttClient", "Modem", "MqttClient", "topic_matches"]
 
 log = logging.getLogger("modemqtt.aio")
 T = TypeVar("T")
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """Whether ``topic`` matches the MQTT filter (``+`` one level, ``#`` the rest)."""
-    f_parts = topic_filter.split("/")
-    t_parts = topic.split("/")
-    if topic.startswith("$") and f_parts[0] in ("+", "#"):
-        return False  # MQTT 3.1.1 4.7.2: wildcards do not match $SYS-style topics
-    for i, f in enumerate(f_parts):
-        if f == "#":
-            return True
-        if i >= len(t_parts):
-            return False
-        if f != "+" and f != t_parts[i]:
-            return False
-    return len(f_parts) == len(t_parts)
+S = TypeVar("S")
+_C = TypeVar("_C", bound="_Face[Any]")
 
 
 def _check_filter(topic_filter: str) -> None:
-    if not topic_filter:
-        raise ValueError("topic: must not be empty")
-    parts = topic_filter.split("/")
-    for i, p in enumerate(parts):
-        if "#" in p and (p != "#" or i != len(parts) - 1):
-            raise ValueError(f"topic: '#' must be a whole last level in {topic_filter!r}")
-        if "+" in p and p != "+":
-            raise ValueError(f"topic: '+' must be a whole level in {topic_filter!r}")
+    """ValueError (naming ``topic``) unless ``topic_filter`` is a valid subscription filter."""
+    try:
+        topic_matches(topic_filter, "/")  # the core validates the filter before matching
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("topic_filter:", "topic:", 1)) from None
 
 
 class _Runner:
@@ -87,7 +80,33 @@ class _Runner:
         return self.loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
-class AsyncMqttClient:
+class _Face(Generic[S]):
+    """The async face of a blocking object; ``async with`` closes it (in a worker thread) on
+    the way out."""
+
+    _sync_obj: S
+
+    @property
+    def sync(self) -> S:
+        """The underlying blocking object."""
+        return self._sync_obj
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self: _C) -> _C:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class AsyncMqttClient(_Face[_SyncClient]):
     """An :class:`modemqtt.MqttClient` with ``async`` methods.
 
     Received messages are buffered on the loop (at most ``queue_size``; beyond that the
@@ -97,7 +116,7 @@ class AsyncMqttClient:
     def __init__(
         self, client: _SyncClient, loop: asyncio.AbstractEventLoop, queue_size: int = 10000
     ) -> None:
-        self._client = client
+        self._sync_obj = self._client = client
         self._loop = loop
         self._runner = _Runner()
         self._runner._loop = loop
@@ -149,11 +168,6 @@ class AsyncMqttClient:
         self._call_user(self.on_connect)
 
     @property
-    def sync(self) -> _SyncClient:
-        """The underlying blocking client."""
-        return self._client
-
-    @property
     def client_id(self) -> str:
         return self._client.client_id
 
@@ -172,42 +186,14 @@ class AsyncMqttClient:
     def subscriptions(self) -> list[tuple[str, int]]:
         return self._client.subscriptions()
 
-    async def connect(
-        self,
-        host: str,
-        port: int = 1883,
-        keepalive: int = 60,
-        clean_session: bool = True,
-        username: str | None = None,
-        password: str | None = None,
-        will: Will | None = None,
-        tls: Tls | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        await self._runner.run(
-            self._client.connect,
-            host,
-            port,
-            keepalive=keepalive,
-            clean_session=clean_session,
-            username=username,
-            password=password,
-            will=will,
-            tls=tls,
-            timeout=timeout,
-        )
+    async def connect(self, host: str | None = None, port: int = 1883, **options: Any) -> None:
+        """Connects (options as :meth:`modemqtt.MqttClient.connect`; the Alibaba firmware's
+        client takes no ``host``)."""
+        await self._runner.run(self._client.connect, host, port, **options)
 
-    async def publish(
-        self,
-        topic: str,
-        payload: bytes | str,
-        qos: int = 0,
-        retain: bool = False,
-        timeout: float | None = None,
-    ) -> None:
-        await self._runner.run(
-            self._client.publish, topic, payload, qos=qos, retain=retain, timeout=timeout
-        )
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 0, **options: Any) -> None:
+        """Publishes (options as :meth:`modemqtt.MqttClient.publish`: ``retain``, ``timeout``)."""
+        await self._runner.run(self._client.publish, topic, payload, qos=qos, **options)
 
     async def subscribe(
         self, topic: str | list[tuple[str, int]], qos: int = 0, timeout: float | None = None
@@ -258,17 +244,6 @@ class AsyncMqttClient:
                 if timeout is not None:
                     return
 
-    async def __aenter__(self) -> AsyncMqttClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     def __repr__(self) -> str:
         return f"<aio {self._client!r}>"
 
@@ -276,11 +251,42 @@ class AsyncMqttClient:
         return "<i>async</i> " + self._client._repr_html_()
 
 
-class Modem:
+class AsyncAliyunCoap(_Face[AliyunCoap]):
+    """An :class:`modemqtt.AliyunCoap` with ``async`` methods; made by
+    :meth:`Modem.aliyun_coap`."""
+
+    def __init__(self, coap: AliyunCoap, runner: _Runner) -> None:
+        self._sync_obj = self._coap = coap
+        self._runner = runner
+
+    @property
+    def profile(self) -> str:
+        return self._coap.profile
+
+    async def auth(self, timeout: float | None = None) -> None:
+        await self._runner.run(self._coap.auth, timeout)
+
+    async def send(
+        self, topic: str, payload: bytes | str, timeout: float | None = None
+    ) -> CoapResponse:
+        return await self._runner.run(self._coap.send, topic, payload, timeout)
+
+    async def receive(self, timeout: float | None = None) -> CoapResponse | None:
+        return await self._runner.run(self._coap.receive, timeout)
+
+    async def close(self, timeout: float | None = None) -> None:
+        await self._runner.run(self._coap.close, timeout)
+
+    def __repr__(self) -> str:
+        return f"<aio {self._coap!r}>"
+
+
+class Modem(_Face[_SyncModem]):
     """An :class:`modemqtt.Modem` with ``async`` methods.
 
     ``async with aio.Modem(port, ...) as modem:`` opens it in a worker thread; or
-    ``modem = await aio.Modem(port).open()``. Arguments are those of :class:`modemqtt.Modem`.
+    ``modem = await aio.Modem(port).open()``. Arguments are those of :class:`modemqtt.Modem`
+    (``dialect=`` is the deprecated old name of ``family=``).
     """
 
     def __init__(
@@ -288,11 +294,22 @@ class Modem:
         port: str,
         baudrate: int = 115200,
         timeout: float = 5.0,
-        dialect: str = "auto",
+        family: str | None = None,
         *,
         record: str | None = None,
+        dialect: str | None = None,
     ) -> None:
-        self._args = (port, baudrate, timeout, dialect)
+        if dialect is not None:
+            if family is not None:
+                raise ValueError("family: give family= only (dialect= is its deprecated old name)")
+            warnings.warn(
+                "aio.Modem(dialect=...) is deprecated and will be removed in the next release: "
+                "use aio.Modem(family=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            family = dialect
+        self._args = (port, baudrate, timeout, family)
         self._record = record
         self._modem: _SyncModem | None = None
         self._runner = _Runner()
@@ -315,8 +332,20 @@ class Modem:
         return self._args[0]
 
     @property
-    def dialect(self) -> str:
-        return self.sync.dialect
+    def family(self) -> str | None:
+        """The MQTT command family learnt when the modem was opened."""
+        return self.sync.family
+
+    @property
+    def dialect(self) -> str | None:
+        """Deprecated name of :attr:`family`."""
+        warnings.warn(
+            "aio.Modem.dialect is deprecated and will be removed in the next release: "
+            "use aio.Modem.family",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.sync.family
 
     @property
     def closed(self) -> bool:
@@ -335,6 +364,9 @@ class Modem:
 
     async def wait_registered(self, timeout: float = 60.0) -> str:
         return await self._runner.run(self.sync.wait_registered, timeout)
+
+    async def registration(self) -> dict[str, str]:
+        return await self._runner.run(self.sync.registration)
 
     def on_urc(self, callback: Callable[[str], Any] | None) -> None:
         """Call ``callback(line)`` on the event loop for every unsolicited line (a coroutine
@@ -363,14 +395,36 @@ class Modem:
     def transcript_text(self) -> str:
         return self.sync.transcript_text()
 
-    async def mqtt(self, client_id: str, index: int = 0, **options: Any) -> AsyncMqttClient:
-        """Opens MQTT client ``index`` (options as :meth:`modemqtt.Modem.mqtt`)."""
-        client = await self._runner.run(self.sync.mqtt, client_id, index, **options)
+    def _wrap(self, client: _SyncClient, options: dict[str, Any]) -> AsyncMqttClient:
         wrapped = AsyncMqttClient(
             client, self._runner.loop, queue_size=int(options.get("queue_size", 10000))
         )
         self._clients.append(wrapped)
         return wrapped
+
+    async def mqtt(self, client_id: str, index: int = 0, **options: Any) -> AsyncMqttClient:
+        """Opens MQTT client ``index`` (options as :meth:`modemqtt.Modem.mqtt`)."""
+        client = await self._runner.run(self.sync.mqtt, client_id, index, **options)
+        return self._wrap(client, options)
+
+    async def aliyun_mqtt(
+        self, product_key: str, device_name: str, device_secret: str, **options: Any
+    ) -> AsyncMqttClient:
+        """Opens the MQTT client of SIMCom's Alibaba-cloud firmware (options as
+        :meth:`modemqtt.Modem.aliyun_mqtt`); its ``connect()`` takes no host."""
+        client = await self._runner.run(
+            self.sync.aliyun_mqtt, product_key, device_name, device_secret, **options
+        )
+        return self._wrap(client, options)
+
+    async def aliyun_coap(
+        self, product_key: str, device_name: str, device_secret: str
+    ) -> AsyncAliyunCoap:
+        """Opens the CoAP client of SIMCom's Alibaba-cloud firmware (``AT+CC*``)."""
+        coap = await self._runner.run(
+            self.sync.aliyun_coap, product_key, device_name, device_secret
+        )
+        return AsyncAliyunCoap(coap, self._runner)
 
     async def close(self) -> None:
         if self._modem is not None:
@@ -378,14 +432,6 @@ class Modem:
 
     async def __aenter__(self) -> Modem:
         return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"<aio {self._modem!r}>" if self._modem else f"<aio Modem {self.port} not open>"

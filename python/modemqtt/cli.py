@@ -34,83 +34,41 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from . import Modem, ModemError, ModemTimeout, VirtualModem, __version__, profiles
+from ._cli_at import cmd_at
+from ._cli_base import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Output,
+    add_lab_option,
+    open_modem,
+    split_broker,
+)
+from ._cli_base import resolve_port as resolve_port  # the lab's name lookup, for callers
 
 DEMO_FILTER = "modemqtt/demo/#"
 DEMO_TOPIC = "modemqtt/demo/hello"
 # A made-up device triple for the Alibaba-cloud profiles (product key <= 11 characters).
 DEMO_ALIYUN_DEVICE = ("a1DemoPk001", "modemqtt-demo", "demo-device-secret")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-class CliError(Exception):
-    """A failure worth one line on stderr."""
-
-
-class Output:
-    """Progress lines unless quiet, the result line always, or one JSON document instead."""
-
-    def __init__(self, quiet: bool, as_json: bool) -> None:
-        self.quiet = quiet
-        self.as_json = as_json
-
-    def progress(self, text: str) -> None:
-        if not self.quiet and not self.as_json:
-            print(text, flush=True)
-
-    def result(self, text: str, doc: dict[str, Any]) -> None:
-        if self.as_json:
-            print(json.dumps(doc, sort_keys=True), flush=True)
-        else:
-            print(text, flush=True)
-
-
-def _split_broker(url: str) -> tuple[str, int]:
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    if not parts.hostname:
-        raise CliError(f"cannot read a host from broker url {url!r}")
-    return parts.hostname, parts.port or 1883
-
-
-def add_lab_option(parser: argparse.ArgumentParser) -> None:
-    """``--lab FILE`` for commands that take a PORT (see ``resolve_port``)."""
-    parser.add_argument(
-        "--lab",
-        metavar="FILE",
-        default=None,
-        help="lab file naming modems (default: $MODEMQTT_LAB); PORT may then be a modem name",
-    )
-
-
-def resolve_port(port: str, lab: str | None = None) -> str:
-    """PORT as given when it is a device path or URL, else the URL of the lab modem so named."""
-    from .pool import resolve_port as lookup
-
-    try:
-        return lookup(port, lab)
-    except LookupError as exc:
-        raise CliError(str(exc.args[0]) if exc.args else str(exc)) from None
-
-
 # ----------------------------------------------------------------------------- demo
 
 
 def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     with VirtualModem(args.profile) as vm:
-        host, port = _split_broker(vm.broker_url)
+        host, port = split_broker(vm.broker_url)
         out.progress(f"virtual modem {vm.profile} on {vm.port}, broker {vm.broker_url}")
         with Modem(vm.port) as modem:
             info = modem.info()
             out.progress(
                 f"modem: {info.manufacturer} {info.model}, revision {info.revision}, "
-                f"IMEI {info.imei}, dialect {info.dialect}"
+                f"IMEI {info.imei}, family {info.family}"
             )
             client_id = f"modemqtt-demo-{uuid.uuid4().hex[:8]}"
             topic, topic_filter = DEMO_TOPIC, DEMO_FILTER
-            if info.dialect == "aliyun":
+            if info.family == "aliyun":
                 # Alibaba-cloud firmware: the modem logs in with a device triple and
                 # connects to the platform (here: the embedded broker) by itself.
                 pk, dn, ds = DEMO_ALIYUN_DEVICE
@@ -120,7 +78,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
             else:
                 opened = modem.mqtt(client_id)
             with opened as client:
-                if info.dialect == "aliyun":
+                if info.family == "aliyun":
                     client.connect(keepalive=60)
                 else:
                     client.connect(host, port, keepalive=60)
@@ -155,7 +113,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
                 "model": info.model,
                 "revision": info.revision,
                 "imei": info.imei,
-                "dialect": info.dialect,
+                "family": info.family,
             },
             "topic": msg.topic,
             "payload": msg.text(),
@@ -217,36 +175,6 @@ def cmd_profiles(args: argparse.Namespace, out: Output) -> int:
 
 # ----------------------------------------------------------------------------- lab commands
 
-# 3GPP TS 27.007 <stat> of +CREG / +CGREG / +CEREG.
-REGISTRATION = {
-    0: "not registered",
-    1: "home",
-    2: "searching",
-    3: "denied",
-    4: "unknown",
-    5: "roaming",
-    6: "home (SMS only)",
-    7: "roaming (SMS only)",
-    8: "emergency only",
-    9: "home (CSFB not preferred)",
-    10: "roaming (CSFB not preferred)",
-}
-
-
-def _open_modem(args: argparse.Namespace, out: Output) -> Modem:
-    port = resolve_port(args.port, getattr(args, "lab", None))
-    out.progress(f"opening {port}")
-    modem = Modem(
-        port,
-        baudrate=args.baudrate,
-        timeout=args.timeout,
-        dialect=args.dialect,
-        record=args.record,
-    )
-    if args.record:
-        out.progress(f"recording the wire traffic to {args.record}")
-    return modem
-
 
 def _value(lines: list[str], prefix: str) -> str | None:
     for line in lines:
@@ -255,26 +183,10 @@ def _value(lines: list[str], prefix: str) -> str | None:
     return None
 
 
-def _registration(modem: Modem) -> dict[str, str]:
-    """State per registration command the modem answers (``creg``, ``cgreg``, ``cereg``)."""
-    states: dict[str, str] = {}
-    for name in ("CREG", "CGREG", "CEREG"):
-        try:
-            r = modem.command(f"AT+{name}?")
-        except ModemError:
-            continue
-        v = _value(r.lines, f"+{name}:")
-        fields = [f.strip() for f in v.split(",")] if v else []
-        if len(fields) >= 2 and fields[1].isdigit():
-            stat = int(fields[1])
-            states[name.lower()] = REGISTRATION.get(stat, f"stat {stat}")
-    return states
-
-
 def cmd_probe(args: argparse.Namespace, out: Output) -> int:
-    from ._core import dialects
+    from ._core import families as core_families
 
-    with _open_modem(args, out) as modem:
+    with open_modem(args, out) as modem:
         info = modem.info()
         out.progress(f"modem answers: {info.manufacturer} {info.model}")
         doc: dict[str, Any] = {
@@ -283,21 +195,25 @@ def cmd_probe(args: argparse.Namespace, out: Output) -> int:
             "model": info.model,
             "firmware": info.revision,
             "imei": info.imei,
-            "dialect": info.dialect or None,
+            "family": info.family or None,
         }
         try:
             sim = _value(modem.command("AT+CPIN?").lines, "+CPIN:")
         except ModemError as exc:  # e.g. +CME ERROR: 10 (SIM not inserted)
             sim = f"error: {exc}"
         doc["sim"] = sim
-        doc["registration"] = _registration(modem)
+        try:
+            doc["registration"] = modem.registration()
+        except ModemError as exc:  # a modem that does not answer a registration query
+            out.progress(f"registration: {exc}")
+            doc["registration"] = {}
         try:
             sq = modem.signal_quality()
             doc["signal"] = {"rssi": sq.rssi, "rssi_dbm": sq.rssi_dbm, "ber": sq.ber}
         except ModemError as exc:
             doc["signal"] = {"error": str(exc)}
         families: dict[str, bool] = {}
-        for name, probe in dialects():
+        for name, probe in core_families():
             out.progress(f"trying {probe}")
             try:
                 modem.command(probe)
@@ -327,7 +243,7 @@ def cmd_probe(args: argparse.Namespace, out: Output) -> int:
         ("signal", signal_text),
         (
             "MQTT families",
-            ", ".join(f"{n} (in use)" if n == doc["dialect"] else n for n in found) or "none",
+            ", ".join(f"{n} (in use)" if n == doc["family"] else n for n in found) or "none",
         ),
     ]
     width = max(len(k) for k, _ in rows)
@@ -410,7 +326,7 @@ def cmd_pub(args: argparse.Namespace, out: Output) -> int:
         payload = b""
     else:
         payload = args.message.encode()
-    with _open_modem(args, out) as modem:
+    with open_modem(args, out) as modem:
         with _connect(args, out, modem, "modemqtt-pub") as client:
             if not args.topic:
                 raise CliError("no topic: give -t TOPIC")
@@ -465,7 +381,7 @@ def cmd_sub(args: argparse.Namespace, out: Output) -> int:
     received = 0
     deadline = None if args.wait is None else time.monotonic() + args.wait
     try:
-        with _open_modem(args, out) as modem, _connect(args, out, modem, "modemqtt-sub") as client:
+        with open_modem(args, out) as modem, _connect(args, out, modem, "modemqtt-sub") as client:
             if not args.topic:
                 raise CliError("no topic: give -t TOPIC")
             client.subscribe([(t, args.qos) for t in args.topic])
@@ -508,175 +424,6 @@ def cmd_sub(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-class _Terminal:
-    """The interactive part of ``modemqtt at``: reads lines, prints answers and URCs."""
-
-    PROMPT = "AT> "
-
-    def __init__(self, modem: Modem, out: Output, timeout: float, history: str | None) -> None:
-        self.modem = modem
-        self.out = out
-        self.timeout = timeout
-        self.interactive = sys.stdin.isatty()
-        self.history = history
-        # Lines that failed (ModemError, not an AT command, bad `wait`).
-        self.failed = 0
-        self.lock = threading.Lock()
-        self.readline: Any = None
-        if self.interactive:
-            try:
-                import readline
-
-                self.readline = readline
-                if history:
-                    try:
-                        readline.read_history_file(history)
-                    except OSError:
-                        pass  # first run: no history yet
-            except ImportError:  # e.g. Windows without pyreadline
-                self.readline = None
-
-    def show(self, text: str) -> None:
-        with self.lock:
-            print(text, flush=True)
-
-    def show_urc(self, line: str) -> None:
-        text = f"{self._json_or('urc', line)}"
-        with self.lock:
-            if self.interactive and self.readline is not None:
-                # Print above the prompt, then redraw the prompt and what was typed.
-                buf = self.readline.get_line_buffer()
-                sys.stdout.write(f"\r\x1b[K{text}\n{self.PROMPT}{buf}")
-                sys.stdout.flush()
-            else:
-                print(text, flush=True)
-
-    def _json_or(self, kind: str, line: str) -> str:
-        if self.out.as_json:
-            return json.dumps({"type": kind, "line": line, "t": time.time()})
-        return f"<< {line}" if kind == "urc" else line
-
-    def read(self) -> str | None:
-        try:
-            if self.interactive:
-                return input(self.PROMPT)
-            line = sys.stdin.readline()
-            return line.rstrip("\r\n") if line else None
-        except EOFError:
-            return None
-
-    def run_line(self, line: str) -> bool:
-        """Runs one input line; False when the user asked to leave."""
-        text = line.strip()
-        if not text:
-            return True
-        word = text.split()[0].lower()
-        if word in ("exit", "quit"):
-            return False
-        if word == "help":
-            self.show(
-                "type AT commands (AT+CSQ); 'AT+CMD <<< DATA' sends DATA after the '>' "
-                "prompt; 'wait SECONDS' shows URCs meanwhile; 'exit' or Ctrl-D leaves"
-            )
-            return True
-        if word == "wait":
-            try:
-                seconds = float(text.split()[1])
-            except (IndexError, ValueError):
-                self.show("usage: wait SECONDS")
-                self.failed += 1
-                return True
-            time.sleep(max(0.0, min(seconds, 3600.0)))
-            return True
-        if not text.upper().startswith("AT"):
-            self.show(f"not an AT command: {text!r} (type 'help')")
-            self.failed += 1
-            return True
-        data = None
-        if " <<< " in text:
-            text, _, rest = text.partition(" <<< ")
-            data = rest.encode()
-        try:
-            r = self.modem.command(text, timeout=self.timeout, data=data)
-        except ModemError as exc:
-            self.failed += 1
-            kind = type(exc).__name__
-            if self.out.as_json:
-                self.show(
-                    json.dumps(
-                        {"type": "error", "command": text, "error": kind, "message": str(exc)}
-                    )
-                )
-            else:
-                self.show(f"{kind}: {exc}")
-            return True
-        if self.out.as_json:
-            self.show(
-                json.dumps(
-                    {"type": "response", "command": text, "lines": r.lines, "final": r.final}
-                )
-            )
-        else:
-            for rline in r.lines:
-                self.show(rline)
-            self.show(r.final)
-        return True
-
-    def loop(self) -> None:
-        while True:
-            try:
-                line = self.read()
-            except KeyboardInterrupt:  # Ctrl-C drops the line, as in a shell
-                print(flush=True)
-                continue
-            if line is None or not self.run_line(line):
-                break
-
-    def save_history(self) -> None:
-        if self.readline is not None and self.history:
-            try:
-                self.readline.write_history_file(self.history)
-            except OSError as exc:
-                print(f"modemqtt: cannot save history to {self.history}: {exc}", file=sys.stderr)
-
-
-def cmd_at(args: argparse.Namespace, out: Output) -> int:
-    transcript = args.transcript or "-"
-    modem = _open_modem(args, out)
-    term = _Terminal(modem, out, args.timeout, args.history)
-    try:
-        modem.on_urc(term.show_urc)
-        if term.interactive and not out.quiet:
-            info = modem.info()
-            print(
-                f"{info.manufacturer} {info.model} ({info.revision}) on {args.port}; "
-                "'help' for help, Ctrl-D to leave",
-                flush=True,
-            )
-        term.loop()
-    finally:
-        modem.on_urc(None)
-        try:
-            text = modem.transcript_text()
-        finally:
-            modem.close()
-        term.save_history()
-        if transcript != "-":
-            with open(transcript, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-            if not out.quiet:
-                print(f"transcript saved to {transcript}", file=sys.stderr, flush=True)
-    if term.failed and not term.interactive:
-        # A script (stdin not a terminal) fails like a shell script with `set -e` would.
-        print(
-            f"modemqtt: error: {term.failed} of the script's lines failed",
-            file=sys.stderr,
-            flush=True,
-        )
-        return EXIT_FAILED
-    return EXIT_OK
-
-
 RECORD_TOPIC = "modemqtt/record"
 RECORD_PAYLOAD = b"modemqtt record check"
 
@@ -688,13 +435,13 @@ def cmd_record(args: argparse.Namespace, out: Output) -> int:
         args.transcript = args.transcript or "-"
         return cmd_at(args, out)
     doc: dict[str, Any] = {"output": args.output}
-    with _open_modem(args, out) as modem:
+    with open_modem(args, out) as modem:
         info = modem.info()
-        out.progress(f"modem: {info.manufacturer} {info.model}, dialect {info.dialect or '?'}")
+        out.progress(f"modem: {info.manufacturer} {info.model}, family {info.family or '?'}")
         doc["model"] = info.model
-        doc["dialect"] = info.dialect or None
+        doc["family"] = info.family or None
         modem.signal_quality()
-        doc["registration"] = _registration(modem)
+        doc["registration"] = modem.registration()
         if args.host or args.url:
             with _connect(args, out, modem, "modemqtt-record") as client:
                 topic = args.topic or RECORD_TOPIC
@@ -728,7 +475,14 @@ def _modem_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=5.0, metavar="S", help="per-command deadline (5)"
     )
-    p.add_argument("--dialect", default="auto", help="MQTT command family (default: auto)")
+    p.add_argument(
+        "--family",
+        "--dialect",
+        dest="family",
+        default="auto",
+        help="MQTT command family: auto, cmqtt, qmt, aliyun (default: auto; "
+        "--dialect is its deprecated old name)",
+    )
 
 
 def _broker_options(p: argparse.ArgumentParser, with_topic: str) -> None:

@@ -30,7 +30,6 @@ import os
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 try:
@@ -45,7 +44,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
     ) from _exc
 
 from ._core import Modem, ModemError
-from .pool import Releasable
+from .pool import Releasable, WithBlock
 
 __all__ = [
     "DEFAULT_COORDINATOR",
@@ -191,7 +190,7 @@ def _check_timeout(name: str, value: float) -> None:
         raise ValueError(f"{name}: must be a finite number of seconds > 0, got {value!r}")
 
 
-class Coordinator:
+class Coordinator(WithBlock):
     """A client session with labgrid's coordinator.
 
     ``address`` is ``HOST:PORT`` (default ``$LG_COORDINATOR``, else ``127.0.0.1:20408``);
@@ -272,15 +271,7 @@ class Coordinator:
         """Ends the session (places stay acquired: release them first)."""
         self._close_quietly()
 
-    def __enter__(self) -> Coordinator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _end(self) -> None:
         self.close()
 
     def _sync(self) -> None:

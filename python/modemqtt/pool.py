@@ -72,17 +72,16 @@ _KNOWN_KEYS = {"url", "profile", "capabilities", "baudrate"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-_R = TypeVar("_R", bound="Releasable")
+_W = TypeVar("_W", bound="WithBlock")
 
 
-class Releasable(ABC):
-    """Something held until ``release()``, also released at the end of a ``with`` block."""
+class WithBlock(ABC):
+    """``with`` support: the end of the block (however it ends) calls ``_end()``."""
 
     @abstractmethod
-    def release(self) -> None:
-        """Gives the held thing back; idempotent."""
+    def _end(self) -> None: ...
 
-    def __enter__(self: _R) -> _R:
+    def __enter__(self: _W) -> _W:
         return self
 
     def __exit__(
@@ -91,6 +90,17 @@ class Releasable(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._end()
+
+
+class Releasable(WithBlock):
+    """Something held until ``release()``, also released at the end of a ``with`` block."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Gives the held thing back; idempotent."""
+
+    def _end(self) -> None:
         self.release()
 
 

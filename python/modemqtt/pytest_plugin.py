@@ -341,13 +341,13 @@ def _requirements(node: pytest.Item) -> dict[str, Any]:
 def _caps_of(modem: modemqtt.Modem) -> dict[str, Any] | str:
     """The capabilities of the modem's MQTT stack, or why there are none."""
     try:
-        dialect = modem.dialect
+        family = modem.family
     except modemqtt.ModemError as exc:
         return f"no MQTT family: {exc}"
-    if not dialect:
+    if not family:
         return "no supported MQTT family answers"
     # Opening a client object sends nothing; closing one never connected sends nothing.
-    if dialect == "aliyun":
+    if family == "aliyun":
         # The Alibaba firmware's client is opened with a device triple; a placeholder one
         # is enough to read the limits.
         client = modem.aliyun_mqtt("a1caps00000", "caps", "0" * 32)
@@ -431,12 +431,17 @@ def modem(request: pytest.FixtureRequest, modem_port: str | None) -> Iterator[mo
         port = modem_port
     baud = request.config.getoption("--modem-baudrate")
     with modemqtt.Modem(port, baudrate=baud) as m:
-        req = _requirements(request.node)
-        if req:
-            why = _lacks(_caps_of(m), req)
-            if why is not None:
-                pytest.skip(f"modem on {port} {why}")
+        _skip_unless_capable(request, m, f"modem on {port}")
         yield m
+
+
+def _skip_unless_capable(request: pytest.FixtureRequest, m: modemqtt.Modem, which: str) -> None:
+    """Skips the test when ``m`` lacks what its ``modem`` marker asks for."""
+    req = _requirements(request.node)
+    if req:
+        why = _lacks(_caps_of(m), req)
+        if why is not None:
+            pytest.skip(f"{which} {why}")
 
 
 def _labgrid_modem(request: pytest.FixtureRequest) -> Iterator[modemqtt.Modem]:
@@ -450,11 +455,7 @@ def _labgrid_modem(request: pytest.FixtureRequest) -> Iterator[modemqtt.Modem]:
     target.activate(driver)
     try:
         m = driver.modem
-        req = _requirements(request.node)
-        if req:
-            why = _lacks(_caps_of(m), req)
-            if why is not None:
-                pytest.skip(f"modem of {target.name} ({driver.url}) {why}")
+        _skip_unless_capable(request, m, f"modem of {target.name} ({driver.url})")
         yield m
     finally:
         target.deactivate(driver)

@@ -2,6 +2,7 @@
 //! No threads, no I/O, no clock reads: time is passed in.
 pub mod codec;
 pub mod encode;
+pub mod registration;
 pub mod secrets;
 pub mod session;
 

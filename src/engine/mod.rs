@@ -10,8 +10,9 @@
 pub mod memport;
 pub mod record;
 pub mod transcript;
+mod wire;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
@@ -19,13 +20,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::at::session::{implied_prefix, Command, Event, Outcome, Session};
+use crate::at::session::{implied_prefix, Command, Outcome, Session};
 use crate::at::{CommandLine, FinalResult, Frame, RawRule};
 use crate::error::{Error, Result};
 use crate::port::{self, OpenedPort};
 use crate::waits;
 pub use record::Recorder;
 pub use transcript::{Direction, Entry, Transcript};
+use wire::{abort_if, pump, reader_loop, write_all};
 
 /// What a completed command returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -599,207 +601,6 @@ impl Drop for Inner {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(w) = &self.waker {
             w.wake();
-        }
-    }
-}
-
-fn write_all(inner: &Inner, bytes: &[u8], masked: &[u8]) -> Result<()> {
-    let mut writer = lock(&inner.writer);
-    write_locked(inner, &mut writer, bytes, masked)
-}
-
-fn write_locked(
-    inner: &Inner,
-    writer: &mut Box<dyn Write + Send>,
-    bytes: &[u8],
-    masked: &[u8],
-) -> Result<()> {
-    if let Some(reason) = lock(&inner.dead).clone() {
-        return Err(Error::Port(reason));
-    }
-    {
-        let mut t = lock(&inner.transcript);
-        t.record(Direction::Tx, masked);
-        record_chunk(inner, &t, Direction::Tx, masked);
-        if log::log_enabled!(target: "modemqtt.wire", log::Level::Debug) {
-            log::debug!(target: "modemqtt.wire", "{} tx {}", inner.name, transcript::escape(&t.mask(masked)));
-        }
-    }
-    // No flush(): on a serial port it is tcdrain(), which waits until the UART has sent
-    // everything; the kernel buffer keeps the order, and waiting there only adds latency.
-    let res = writer.write_all(bytes);
-    match res {
-        Ok(()) => {
-            inner
-                .bytes_out
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            Ok(())
-        }
-        Err(e) => Err(Error::Port(format!("{}: write failed: {e}", inner.name))),
-    }
-}
-
-/// Hands a chunk (masked like the transcript) to the recorder, if one is set; never blocks.
-fn record_chunk(inner: &Inner, t: &Transcript, direction: Direction, bytes: &[u8]) {
-    let rec = inner.recorder.read().unwrap_or_else(|p| p.into_inner());
-    if let Some(r) = rec.as_ref() {
-        r.record(direction, &t.mask(bytes));
-    }
-}
-
-fn pump(inner: &Inner, mut session: MutexGuard<'_, Session>) {
-    let mut events = Vec::new();
-    while let Some(ev) = session.poll_event() {
-        events.push(ev);
-    }
-    if session.take_timer_moved() {
-        inner.done.push(Wake::Timer);
-    }
-    if events.is_empty() {
-        return;
-    }
-    // Writes keep their order: the writer lock is taken before the session lock is let go.
-    // Handlers and waiters run after both are released, so a handler may use the engine.
-    let mut writer = lock(&inner.writer);
-    drop(session);
-    let mut write_error = None;
-    let mut rest = Vec::with_capacity(events.len());
-    for ev in events {
-        match ev {
-            Event::Transmit { bytes, masked } => {
-                if write_error.is_none() {
-                    if let Err(e) = write_locked(inner, &mut writer, &bytes, &masked) {
-                        write_error = Some(e.to_string());
-                    }
-                }
-            }
-            other => rest.push(other),
-        }
-    }
-    drop(writer);
-    for ev in rest {
-        match ev {
-            Event::Urc(frame) => dispatch_urc(inner, &frame),
-            Event::Done(outcome) => {
-                inner.done.push(Wake::Done(outcome));
-            }
-            Event::Transmit { .. } => {}
-        }
-    }
-    if let Some(reason) = write_error {
-        port_failed(inner, reason);
-    }
-}
-
-fn abort_if(
-    inner: &Inner,
-    reason: &str,
-    restarted: bool,
-    waits_for: impl Fn(Option<&[u8]>) -> bool,
-) {
-    let mut session = lock(&inner.session);
-    if session.abort_if(reason, restarted, waits_for) {
-        log::debug!("{}: command in flight aborted: {reason}", inner.name);
-    }
-    pump(inner, session);
-}
-
-fn dispatch_urc(inner: &Inner, frame: &Frame) {
-    let head: &[u8] = match frame {
-        Frame::Line(l) => l,
-        Frame::Raw { header, .. } => header,
-        _ => return,
-    };
-    let mut handled = false;
-    {
-        let handlers = inner.handlers.read().unwrap_or_else(|p| p.into_inner());
-        for h in handlers.iter() {
-            if head.starts_with(&h.prefix) {
-                (h.f)(frame);
-                handled = true;
-            }
-        }
-    }
-    let catch_all = inner
-        .catch_all
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    if let Some(f) = catch_all {
-        f(frame);
-    } else if !handled {
-        log::debug!(
-            "{}: unsolicited {:?} not handled",
-            inner.name,
-            String::from_utf8_lossy(head)
-        );
-    }
-}
-
-fn port_failed(inner: &Inner, reason: String) {
-    {
-        let mut dead = lock(&inner.dead);
-        if dead.is_some() {
-            return;
-        }
-        log::warn!("{}: {reason}", inner.name);
-        *dead = Some(reason.clone());
-    }
-    let handlers: Vec<LossHandler> = inner
-        .loss_handlers
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|(_, f)| f.clone())
-        .collect();
-    for f in handlers {
-        f(&reason);
-    }
-    // Listeners learn of the loss before the command in flight fails, so whoever waited
-    // on that command finds the client state already updated.
-    let mut session = lock(&inner.session);
-    session.fail(&reason);
-    pump(inner, session);
-}
-
-fn reader_loop(weak: std::sync::Weak<Inner>, mut reader: Box<dyn Read + Send>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let res = reader.read(&mut buf);
-        let Some(inner) = weak.upgrade() else {
-            return;
-        };
-        if inner.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        match res {
-            Ok(0) => {
-                port_failed(
-                    &inner,
-                    format!("{}: the port was closed by the other side", inner.name),
-                );
-                return;
-            }
-            Ok(n) => {
-                let data = &buf[..n];
-                inner.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                {
-                    let mut t = lock(&inner.transcript);
-                    t.record(Direction::Rx, data);
-                    record_chunk(&inner, &t, Direction::Rx, data);
-                    if log::log_enabled!(target: "modemqtt.wire", log::Level::Debug) {
-                        log::debug!(target: "modemqtt.wire", "{} rx {}", inner.name, transcript::escape(&t.mask(data)));
-                    }
-                }
-                let mut session = lock(&inner.session);
-                session.handle_input(Instant::now(), data);
-                pump(&inner, session);
-            }
-            Err(e) if port::is_idle_error(&e) => {}
-            Err(e) => {
-                port_failed(&inner, format!("{}: read failed: {e}", inner.name));
-                return;
-            }
         }
     }
 }

@@ -18,6 +18,11 @@ fn c(text: &str, ms: u64) -> Command {
     Command::new(build(text, &[]).unwrap(), Duration::from_millis(ms))
 }
 
+/// What the engine wrote to the scripted modem so far.
+fn written(m: &memport::ScriptedModem) -> Vec<u8> {
+    m.written.lock().unwrap().clone()
+}
+
 fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.to_vec()).collect()
 }
@@ -124,10 +129,7 @@ fn prompt_then_data_then_result_urc() {
         .with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
     let r = e.execute(cmd).unwrap();
     assert_eq!(r.urc.as_deref(), Some(&b"+CMQTTPUB: 0,0"[..]));
-    assert_eq!(
-        m.written.lock().unwrap().as_slice(),
-        b"AT+CMQTTTOPIC=0,9\rsimcommsg"
-    );
+    assert_eq!(written(&m), b"AT+CMQTTTOPIC=0,9\rsimcommsg");
 }
 
 #[test]
@@ -139,10 +141,7 @@ fn missing_prompt_times_out() {
         other => panic!("unexpected {other:?}"),
     }
     // The data was never sent without its prompt.
-    assert_eq!(
-        m.written.lock().unwrap().as_slice(),
-        b"AT+CMQTTPAYLOAD=0,3\r"
-    );
+    assert_eq!(written(&m), b"AT+CMQTTPAYLOAD=0,3\r");
 }
 
 #[test]

@@ -1,7 +1,18 @@
 //! The Python bindings (`modemqtt._core`): argument conversion, GIL release and exception
 //! mapping only; no protocol logic lives here.
 
+/// A Python dict from `"key" => value` pairs (each value of any type Python takes); in a
+/// function returning `PyResult`.
+macro_rules! py_dict {
+    ($py:expr, $($key:literal => $value:expr),+ $(,)?) => {{
+        let d = pyo3::types::PyDict::new($py);
+        $(d.set_item($key, $value)?;)+
+        d
+    }};
+}
+
 pub mod aliyun;
+pub mod client;
 pub mod dispatch;
 pub mod errors;
 pub mod gate;
@@ -236,7 +247,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     errors::register(m)?;
     m.add_class::<modem::Modem>()?;
-    m.add_class::<modem::MqttClient>()?;
+    m.add_class::<client::MqttClient>()?;
     m.add_class::<types::Message>()?;
     m.add_class::<types::Will>()?;
     m.add_class::<types::Tls>()?;

@@ -1,29 +1,28 @@
 //! `modemqtt.Modem` and `modemqtt.MqttClient`.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 use pyo3::exceptions::PyOSError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
 use super::blocking;
-use super::dispatch::{Callbacks, Dispatcher, Item};
-use super::errors::{to_py, type_error, value_error, ModemTimeout};
+use super::client::MqttClient;
+use super::dispatch::{Dispatcher, Item};
+use super::errors::{type_error, value_error};
 use super::types::{
-    int_in, opt_seconds, payload_bytes, seconds, type_name, Message, ModemInfo, Response,
-    SignalQuality, Tls, Will,
+    int_in, opt_seconds, payload_bytes, seconds, ModemInfo, Response, SignalQuality,
 };
-use crate::at::Frame;
+use crate::at::{registration, Frame};
 use crate::engine::transcript::escape;
 use crate::engine::Recorder;
 use crate::modem::Modem as CoreModem;
-use crate::mqtt::{ClientEvent, ClientOptions, ConnectOptions, MqttClient as CoreClient};
+use crate::mqtt::{ClientOptions, MqttClient as CoreClient};
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -40,15 +39,17 @@ pub struct Modem {
 #[pymethods]
 impl Modem {
     #[new]
-    #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, dialect = "auto", *, record = None))]
+    #[pyo3(signature = (port, baudrate = 115200, timeout = 5.0, family = None, *, record = None, dialect = None))]
     fn new(
         py: Python<'_>,
         port: std::path::PathBuf,
         baudrate: i64,
         timeout: f64,
-        dialect: &str,
+        family: Option<&str>,
         record: Option<std::path::PathBuf>,
+        dialect: Option<&str>,
     ) -> PyResult<Self> {
+        let family = super::types::family_argument(py, family, dialect)?;
         // A str, or any os.PathLike (pathlib.Path) naming a device.
         let port = port.into_os_string().into_string().map_err(|p| {
             value_error(format!("port: {} is not valid UTF-8", p.to_string_lossy()))
@@ -56,7 +57,6 @@ impl Modem {
         let baud = int_in("baudrate", baudrate, 50, 20_000_000)? as u32;
         let timeout = seconds("timeout", timeout)?;
         super::reset_log_cache();
-        let dialect = dialect.to_string();
         let p = port.clone();
         // The file is created before the port is opened, so a bad path costs nothing.
         let recorder = match record {
@@ -66,7 +66,7 @@ impl Modem {
             None => None,
         };
         let inner = blocking(py, move || {
-            CoreModem::open_recorded(&p, baud, timeout, &dialect, recorder)
+            CoreModem::open_recorded(&p, baud, timeout, &family, recorder)
         })?;
         let dispatcher = Dispatcher::start(&port);
         Ok(Modem {
@@ -83,10 +83,18 @@ impl Modem {
         &self.port
     }
 
-    /// The family learnt when the modem was opened (None if none answered); asks nothing.
+    /// The MQTT command family learnt when the modem was opened (None if none answered);
+    /// asks nothing.
     #[getter]
-    fn dialect(&self) -> Option<&'static str> {
+    fn family(&self) -> Option<&'static str> {
         self.inner.dialect_name()
+    }
+
+    /// Deprecated name of `family`.
+    #[getter]
+    fn dialect(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        super::types::deprecated(py, "Modem.dialect", "Modem.family")?;
+        Ok(self.inner.dialect_name())
     }
 
     #[getter]
@@ -111,7 +119,7 @@ impl Modem {
     }
 
     /// Asks the modem who it is (`AT+CGMI`, `AT+CGMM`, `AT+CGMR`, `AT+CGSN`): manufacturer,
-    /// model, revision, IMEI, and the MQTT command family (dialect) in use.
+    /// model, revision, IMEI, and the MQTT command family in use.
     fn info(&self, py: Python<'_>) -> PyResult<ModemInfo> {
         let m = self.inner.clone();
         blocking(py, move || m.info()).map(ModemInfo::from_core)
@@ -132,6 +140,32 @@ impl Modem {
         let t = seconds("timeout", timeout)?;
         let m = self.inner.clone();
         blocking(py, move || m.wait_registered(t))
+    }
+
+    /// The registration state in words per read command the modem answers, e.g.
+    /// `{"creg": "home", "cgreg": "home", "cereg": "searching"}` (3GPP TS 27.007 `<stat>`);
+    /// a command the modem refuses (`ERROR`) is left out. Asks once, waits for nothing else.
+    fn registration<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.inner.clone();
+        let states = blocking(py, move || {
+            let mut states = Vec::new();
+            for (key, command, prefix) in registration::QUERIES {
+                let r = match m.command(command, None, None) {
+                    Ok(r) => r,
+                    Err(crate::error::Error::Command { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                if let Some(stat) = r.value(prefix).as_deref().and_then(registration::read_stat) {
+                    states.push((key, registration::describe(stat)));
+                }
+            }
+            Ok(states)
+        })?;
+        let dict = PyDict::new(py);
+        for (key, words) in states {
+            dict.set_item(key, words)?;
+        }
+        Ok(dict)
     }
 
     /// Calls `callback(line)` for every unsolicited line; `None` stops it.
@@ -451,7 +485,7 @@ impl Modem {
             "open"
         };
         let d = self.inner.dialect_name().unwrap_or("?");
-        format!("<Modem {} dialect={d} {state}>", self.port)
+        format!("<Modem {} family={d} {state}>", self.port)
     }
 
     fn _repr_html_(&self) -> String {
@@ -478,498 +512,12 @@ impl Drop for Modem {
 impl Modem {
     fn wrap(&self, slf: &Bound<'_, Self>, client: CoreClient) -> MqttClient {
         let client = Arc::new(client);
-        let callbacks = Arc::new(Callbacks::default());
-        install_sink(&client, &callbacks, &self.dispatcher);
         lock(&self.clients).push(Arc::downgrade(&client));
-        MqttClient {
-            inner: client,
-            callbacks,
-            modem: self.inner.clone(),
-            owner: slf.clone().unbind(),
-            dispatcher: self.dispatcher.clone(),
-        }
-    }
-}
-
-fn install_sink(client: &Arc<CoreClient>, cbs: &Arc<Callbacks>, d: &Dispatcher) {
-    let cbs = cbs.clone();
-    let d = d.clone();
-    let shared = Arc::downgrade(client.shared());
-    client.set_event_sink(Some(Arc::new(move |ev: ClientEvent| match ev {
-        ClientEvent::MessageQueued => {
-            if cbs.has_on_message.load(Ordering::SeqCst)
-                && !cbs.drain_scheduled.swap(true, Ordering::SeqCst)
-            {
-                d.send(Item::Drain(cbs.clone(), shared.clone()));
-            }
-        }
-        ClientEvent::Disconnected { cause, .. } => d.send(Item::Disconnected(cbs.clone(), cause)),
-        ClientEvent::Connected { .. } => d.send(Item::Connected(cbs.clone())),
-        ClientEvent::ReconnectFailed { .. } => {}
-    })));
-}
-
-/// An MQTT client on one of the modem's client indexes.
-#[pyclass(frozen, module = "modemqtt")]
-pub struct MqttClient {
-    inner: Arc<CoreClient>,
-    callbacks: Arc<Callbacks>,
-    modem: Arc<CoreModem>,
-    /// Keeps the `Modem` object (and so the port) alive while its clients are:
-    /// `Modem(port).mqtt("x").connect(...)` works.
-    owner: Py<Modem>,
-    dispatcher: Dispatcher,
-}
-
-/// A client Python frees without `close()` says goodbye on a thread of its own, within the
-/// modem's timeout: `tp_dealloc` never waits on the modem.
-impl Drop for MqttClient {
-    fn drop(&mut self) {
-        let c = self.inner.clone();
-        super::in_background("modemqtt-close", move || {
-            if let Err(e) = c.close() {
-                log::debug!(
-                    "closing client {} after it was freed: {e}",
-                    c.shared().index
-                );
-            }
-        });
-    }
-}
-
-fn callable(name: &str, v: Option<Py<PyAny>>) -> PyResult<Option<Py<PyAny>>> {
-    if let Some(cb) = &v {
-        let ok = Python::attach(|py| cb.bind(py).is_callable());
-        if !ok {
-            return Err(type_error(format!("{name}: must be callable or None")));
-        }
-    }
-    Ok(v)
-}
-
-fn topics_arg(v: &Bound<'_, PyAny>, qos: i64) -> PyResult<Vec<(String, u8)>> {
-    if let Ok(s) = v.extract::<String>() {
-        return Ok(vec![(s, int_in("qos", qos, 0, 2)? as u8)]);
-    }
-    let items: Vec<Bound<'_, PyAny>> = v.extract().map_err(|_| {
-        type_error(format!(
-            "topic: expected str or a list of (topic, qos), got {}",
-            type_name(v)
-        ))
-    })?;
-    items
-        .iter()
-        .map(|it| {
-            if let Ok(s) = it.extract::<String>() {
-                return Ok((s, int_in("qos", qos, 0, 2)? as u8));
-            }
-            let (t, q): (String, i64) = it
-                .extract()
-                .map_err(|_| type_error("topic: list items must be str or (topic, qos)"))?;
-            Ok((t, int_in("qos", q, 0, 2)? as u8))
-        })
-        .collect()
-}
-
-/// Splits `mqtt://host:port` given as host.
-fn host_port(host: &str, port: i64) -> PyResult<(String, u16)> {
-    if let Some(rest) = host
-        .strip_prefix("mqtt://")
-        .or_else(|| host.strip_prefix("tcp://"))
-    {
-        let rest = rest.trim_end_matches('/');
-        return match rest.rsplit_once(':') {
-            Some((h, p)) => {
-                let p: u16 = p
-                    .parse()
-                    .map_err(|_| value_error(format!("host: invalid port in {host:?}")))?;
-                Ok((h.to_string(), p))
-            }
-            None => Ok((rest.to_string(), int_in("port", port, 1, 65535)? as u16)),
-        };
-    }
-    Ok((host.to_string(), int_in("port", port, 1, 65535)? as u16))
-}
-
-#[pymethods]
-impl MqttClient {
-    #[getter]
-    fn client_id(&self) -> String {
-        self.inner.backend().client_id().to_string()
-    }
-
-    #[getter]
-    fn index(&self) -> u8 {
-        self.inner.shared().index
-    }
-
-    /// Messages dropped because the inbound queue was full.
-    #[getter]
-    fn dropped(&self) -> u64 {
-        self.inner.shared().dropped()
-    }
-
-    /// Messages received so far (delivered or dropped).
-    #[getter]
-    fn received(&self) -> u64 {
-        self.inner.shared().received()
-    }
-
-    /// Counters: received, dropped, queued, published, disconnects, reconnects.
-    fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
-        let s = self.inner.shared().stats();
-        std::collections::HashMap::from([
-            ("received", s.received),
-            ("dropped", s.dropped),
-            ("queued", s.queued),
-            ("published", s.published),
-            ("disconnects", s.disconnects),
-            ("reconnects", s.reconnects),
-        ])
-    }
-
-    #[getter]
-    fn get_on_message(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.callbacks.on_message)
-            .as_ref()
-            .map(|c| c.clone_ref(py))
-    }
-
-    #[setter]
-    fn set_on_message(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
-        let cb = callable("on_message", cb)?;
-        let set = cb.is_some();
-        *lock(&self.callbacks.on_message) = cb;
-        self.callbacks.has_on_message.store(set, Ordering::SeqCst);
-        self.inner.shared().set_callback_attached(set);
-        // Messages queued before the callback was set go to it too.
-        if set && !self.callbacks.drain_scheduled.swap(true, Ordering::SeqCst) {
-            let shared = Arc::downgrade(self.inner.shared());
-            self.dispatcher
-                .send(Item::Drain(self.callbacks.clone(), shared));
-        }
-        Ok(())
-    }
-
-    #[getter]
-    fn get_on_disconnect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.callbacks.on_disconnect)
-            .as_ref()
-            .map(|c| c.clone_ref(py))
-    }
-
-    #[setter]
-    fn set_on_disconnect(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
-        *lock(&self.callbacks.on_disconnect) = callable("on_disconnect", cb)?;
-        Ok(())
-    }
-
-    #[getter]
-    fn get_on_connect(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.callbacks.on_connect)
-            .as_ref()
-            .map(|c| c.clone_ref(py))
-    }
-
-    #[setter]
-    fn set_on_connect(&self, cb: Option<Py<PyAny>>) -> PyResult<()> {
-        *lock(&self.callbacks.on_connect) = callable("on_connect", cb)?;
-        Ok(())
-    }
-
-    /// `host` is required, except on Alibaba-cloud firmware, which connects to the
-    /// platform by itself and takes no host.
-    #[pyo3(signature = (host = None, port = 1883, keepalive = 60, clean_session = true, username = None,
-        password = None, will = None, tls = None, timeout = 30.0))]
-    #[allow(clippy::too_many_arguments)]
-    fn connect(
-        &self,
-        py: Python<'_>,
-        host: Option<&str>,
-        port: i64,
-        keepalive: i64,
-        clean_session: bool,
-        username: Option<String>,
-        password: Option<String>,
-        will: Option<PyRef<'_, Will>>,
-        tls: Option<PyRef<'_, Tls>>,
-        timeout: f64,
-    ) -> PyResult<()> {
-        let aliyun = self.inner.backend().capabilities().family == "aliyun";
-        let (host, port) = match (host, aliyun) {
-            (Some(h), false) => host_port(h, port)?,
-            (None, false) => return Err(value_error("host: required")),
-            (Some(_), true) => {
-                return Err(value_error(
-                    "host: the Alibaba-cloud firmware connects to the platform by itself; leave host out",
-                ))
-            }
-            (None, true) => (
-                // The client id is `<productKey>.<deviceName>`; the endpoint is informational.
-                crate::dialect::aliyun::mqtt_endpoint(
-                    self.inner
-                        .backend()
-                        .client_id()
-                        .split('.')
-                        .next()
-                        .unwrap_or_default(),
-                ),
-                1883,
-            ),
-        };
-        let mut opts = ConnectOptions::new(&host, port);
-        opts.keepalive = int_in("keepalive", keepalive, 0, u32::MAX as i64)? as u32;
-        opts.clean_session = clean_session;
-        opts.username = username;
-        opts.password = password;
-        opts.will = will.map(|w| w.to_core());
-        opts.tls = tls.map(|t| t.inner.clone());
-        opts.timeout = seconds("timeout", timeout)?;
-        let c = self.inner.clone();
-        blocking(py, move || c.connect(opts))
-    }
-
-    #[pyo3(signature = (topic, payload, qos = 0, retain = false, timeout = None))]
-    fn publish(
-        &self,
-        py: Python<'_>,
-        topic: String,
-        payload: &Bound<'_, PyAny>,
-        qos: i64,
-        retain: bool,
-        timeout: Option<f64>,
-    ) -> PyResult<()> {
-        let payload = payload_bytes("payload", payload)?;
-        let qos = int_in("qos", qos, 0, 2)? as u8;
-        let timeout = opt_seconds("timeout", timeout)?;
-        let c = self.inner.clone();
-        blocking(py, move || {
-            c.publish(&topic, &payload, qos, retain, timeout)
-        })
-    }
-
-    #[pyo3(signature = (topic, qos = 0, timeout = None))]
-    fn subscribe(
-        &self,
-        py: Python<'_>,
-        topic: &Bound<'_, PyAny>,
-        qos: i64,
-        timeout: Option<f64>,
-    ) -> PyResult<()> {
-        let topics = topics_arg(topic, qos)?;
-        let timeout = opt_seconds("timeout", timeout)?;
-        let c = self.inner.clone();
-        blocking(py, move || c.subscribe(&topics, timeout))
-    }
-
-    #[pyo3(signature = (topic, timeout = None))]
-    fn unsubscribe(
-        &self,
-        py: Python<'_>,
-        topic: &Bound<'_, PyAny>,
-        timeout: Option<f64>,
-    ) -> PyResult<()> {
-        let topics: Vec<String> = topics_arg(topic, 0)?.into_iter().map(|(t, _)| t).collect();
-        let timeout = opt_seconds("timeout", timeout)?;
-        let c = self.inner.clone();
-        blocking(py, move || c.unsubscribe(&topics, timeout))
-    }
-
-    /// What the modem's MQTT stack allows (family, profile, limits, features), as a dict.
-    fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        let c = self.inner.backend().capabilities();
-        let d = pyo3::types::PyDict::new(py);
-        d.set_item("family", c.family)?;
-        d.set_item("profile", &c.profile)?;
-        d.set_item("clients", c.clients)?;
-        d.set_item("client_id_len", c.client_id_len)?;
-        d.set_item("topic_max", c.topic_max)?;
-        d.set_item("payload_max", c.payload_max)?;
-        d.set_item("will_topic_max", c.will_topic_max)?;
-        d.set_item("will_payload_max", c.will_payload_max)?;
-        d.set_item("max_qos", c.max_qos)?;
-        d.set_item("keepalive", c.keepalive)?;
-        d.set_item("credential_max", c.credential_max)?;
-        d.set_item("server_addr_len", c.server_addr_len)?;
-        d.set_item("tls", c.tls)?;
-        d.set_item("will", c.will)?;
-        d.set_item("will_retain", c.will_retain)?;
-        d.set_item("retain", c.retain)?;
-        d.set_item("empty_payload", c.empty_payload)?;
-        Ok(d)
-    }
-
-    /// The topic filters currently subscribed, with their QoS.
-    fn subscriptions(&self) -> Vec<(String, u8)> {
-        self.inner.subscriptions()
-    }
-
-    #[pyo3(signature = (timeout = None))]
-    fn disconnect(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
-        let timeout = opt_seconds("timeout", timeout)?;
-        let c = self.inner.clone();
-        blocking(py, move || c.disconnect(timeout))
-    }
-
-    /// Whether the client is connected; on Alibaba firmware the modem is asked
-    /// (`AT+CMSTATUS?`) where it can be.
-    fn is_connected(&self, py: Python<'_>) -> PyResult<bool> {
-        let c = self.inner.clone();
-        blocking(py, move || Ok(c.is_connected()))
-    }
-
-    /// Waits for the next message (matching the `topic` filter, if given).
-    #[pyo3(signature = (topic = None, timeout = 10.0))]
-    fn wait_message(
-        &self,
-        py: Python<'_>,
-        topic: Option<String>,
-        timeout: f64,
-    ) -> PyResult<Message> {
-        let t = seconds("timeout", timeout)?;
-        if let Some(f) = &topic {
-            crate::mqtt::topic::validate_filter(f).map_err(to_py)?;
-        }
-        match self.next(py, topic.as_deref(), t)? {
-            Some(m) => Ok(m),
-            None => Err(ModemTimeout::new_err(format!(
-                "no message{} within {timeout} s",
-                topic.map(|f| format!(" on {f:?}")).unwrap_or_default()
-            ))),
-        }
-    }
-
-    /// Iterates over messages until none arrives within `timeout` seconds.
-    #[pyo3(signature = (timeout = 1.0))]
-    fn messages(slf: Py<Self>, timeout: f64) -> PyResult<MessageIter> {
-        Ok(MessageIter {
-            client: slf,
-            timeout: seconds("timeout", timeout)?,
-        })
-    }
-
-    /// Disconnects and releases the client on the modem, taking the modem's `timeout` at
-    /// most in all (or `timeout` seconds), even against a modem that no longer answers.
-    #[pyo3(signature = (timeout = None))]
-    fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
-        let budget = opt_seconds("timeout", timeout)?.unwrap_or(self.inner.close_timeout());
-        let c = self.inner.clone();
-        blocking(py, move || c.close_within(budget))
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        self.close(py, None)?;
-        Ok(false)
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.callbacks.traverse(&visit)?;
-        visit.call(&self.owner)
-    }
-
-    fn __clear__(&self) {
-        self.callbacks.clear();
-    }
-
-    fn _repr_html_(&self) -> String {
-        let connected = self.inner.shared().is_connected();
-        let subs = self
-            .inner
-            .subscriptions()
-            .into_iter()
-            .map(|(t, q)| {
-                format!(
-                    "<code>{}</code>&nbsp;(QoS&nbsp;{q})",
-                    super::types::html_escape(&t)
-                )
-            })
-            .collect::<Vec<_>>();
-        format!(
-            "<b>MqttClient</b> <code>{}</code> index {} on <code>{}</code>: \
-             <span style=\"color:{}\">{}</span>; subscriptions: {}; \
-             received {}, dropped {}",
-            super::types::html_escape(self.inner.backend().client_id()),
-            self.inner.shared().index,
-            super::types::html_escape(self.modem.engine().name()),
-            if connected { "green" } else { "gray" },
-            if connected {
-                "connected"
-            } else {
-                "not connected"
-            },
-            if subs.is_empty() {
-                "none".to_string()
-            } else {
-                subs.join(", ")
-            },
-            self.inner.shared().received(),
-            self.inner.shared().dropped(),
+        MqttClient::new(
+            client,
+            self.inner.clone(),
+            slf.clone().unbind(),
+            &self.dispatcher,
         )
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "<MqttClient {:?} index={} {} on {}>",
-            self.inner.backend().client_id(),
-            self.inner.shared().index,
-            if self.inner.shared().is_connected() {
-                "connected"
-            } else {
-                "not connected"
-            },
-            self.modem.engine().name()
-        )
-    }
-}
-
-impl MqttClient {
-    /// Waits in short slices so Ctrl-C (KeyboardInterrupt) is noticed.
-    fn next(
-        &self,
-        py: Python<'_>,
-        filter: Option<&str>,
-        timeout: Duration,
-    ) -> PyResult<Option<Message>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let slice = (Instant::now() + crate::waits::CHECK_EVERY).min(deadline);
-            let shared = self.inner.shared().clone();
-            let f = filter.map(str::to_string);
-            let got = super::gate::detach(py, move || shared.next_message(f.as_deref(), slice));
-            if let Some(m) = got {
-                return Ok(Some(Message::from_core(m)));
-            }
-            py.check_signals()?;
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-        }
-    }
-}
-
-#[pyclass(module = "modemqtt")]
-pub struct MessageIter {
-    client: Py<MqttClient>,
-    timeout: Duration,
-}
-
-#[pymethods]
-impl MessageIter {
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
-        let client = self.client.bind(py).get();
-        client.next(py, None, self.timeout)
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.client)
     }
 }

@@ -192,13 +192,13 @@ impl PyVirtualModem {
     /// Where a replay stands: steps, position, complete, host_bytes, mismatch.
     fn replay_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.replay_modem("replay_status")?.status();
-        let d = PyDict::new(py);
-        d.set_item("steps", s.steps)?;
-        d.set_item("position", s.position)?;
-        d.set_item("complete", s.complete)?;
-        d.set_item("host_bytes", s.host_bytes)?;
-        d.set_item("mismatch", s.mismatch)?;
-        Ok(d)
+        Ok(py_dict!(py,
+            "steps" => s.steps,
+            "position" => s.position,
+            "complete" => s.complete,
+            "host_bytes" => s.host_bytes,
+            "mismatch" => s.mismatch,
+        ))
     }
 
     /// Closes the client's TCP link abruptly (the broker sends the will),
@@ -281,15 +281,7 @@ impl PyVirtualModem {
     /// Delivers output in pieces of at most n bytes (None: whole frames).
     #[pyo3(signature = (n))]
     fn set_chunk_size(&self, py: Python<'_>, n: Option<i64>) -> PyResult<()> {
-        let n = match n {
-            None => None,
-            Some(v) if v >= 1 => Some(v as usize),
-            Some(v) => {
-                return Err(PyValueError::new_err(format!(
-                    "n: must be at least 1 or None, got {v}"
-                )))
-            }
-        };
+        let n = opt_in("n", n, 1..=i64::MAX, "at least 1")?.map(|v| v as usize);
         let vm = self.live("set_chunk_size")?;
         py.detach(|| vm.set_chunk_size(n));
         Ok(())
@@ -298,15 +290,8 @@ impl PyVirtualModem {
     /// Paces all output as a UART at `baud` bits/s would (10 bits a byte); None: unpaced.
     #[pyo3(signature = (baud))]
     fn set_baudrate(&self, py: Python<'_>, baud: Option<i64>) -> PyResult<()> {
-        let baud = match baud {
-            None => None,
-            Some(v) if (50..=16_000_000).contains(&v) => Some(v as u32),
-            Some(v) => {
-                return Err(PyValueError::new_err(format!(
-                    "baud: must be between 50 and 16000000 or None, got {v}"
-                )))
-            }
-        };
+        let baud =
+            opt_in("baud", baud, 50..=16_000_000, "between 50 and 16000000")?.map(|v| v as u32);
         let vm = self.live("set_baudrate")?;
         py.detach(|| vm.set_baudrate(baud));
         Ok(())
@@ -368,13 +353,13 @@ impl PyVirtualModem {
     /// Counters: commands, bytes_in, bytes_out, published, delivered.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.live("stats")?.stats();
-        let d = PyDict::new(py);
-        d.set_item("commands", s.commands)?;
-        d.set_item("bytes_in", s.bytes_in)?;
-        d.set_item("bytes_out", s.bytes_out)?;
-        d.set_item("published", s.published)?;
-        d.set_item("delivered", s.delivered)?;
-        Ok(d)
+        Ok(py_dict!(py,
+            "commands" => s.commands,
+            "bytes_in" => s.bytes_in,
+            "bytes_out" => s.bytes_out,
+            "published" => s.published,
+            "delivered" => s.delivered,
+        ))
     }
 
     /// Stops the modem and closes the pty; idempotent.
@@ -475,4 +460,19 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyVirtualModem>()?;
     m.add_function(wrap_pyfunction!(profiles, m)?)?;
     Ok(())
+}
+
+/// `v` when it is None or in `range`; else ValueError naming `name` and what it must be.
+fn opt_in(
+    name: &str,
+    v: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+    wanted: &str,
+) -> PyResult<Option<i64>> {
+    match v {
+        Some(v) if !range.contains(&v) => Err(PyValueError::new_err(format!(
+            "{name}: must be {wanted} or None, got {v}"
+        ))),
+        v => Ok(v),
+    }
 }

@@ -340,7 +340,7 @@ pub struct ModemInfo {
     #[pyo3(get)]
     imei: String,
     #[pyo3(get)]
-    dialect: String,
+    family: String,
 }
 
 impl ModemInfo {
@@ -350,17 +350,24 @@ impl ModemInfo {
             model: i.model,
             revision: i.revision,
             imei: i.imei,
-            dialect: i.dialect,
+            family: i.dialect,
         }
     }
 }
 
 #[pymethods]
 impl ModemInfo {
+    /// Deprecated name of `family`.
+    #[getter]
+    fn dialect(&self, py: Python<'_>) -> PyResult<String> {
+        deprecated(py, "ModemInfo.dialect", "ModemInfo.family")?;
+        Ok(self.family.clone())
+    }
+
     fn __repr__(&self) -> String {
         format!(
-            "ModemInfo(manufacturer={:?}, model={:?}, revision={:?}, imei={:?}, dialect={:?})",
-            self.manufacturer, self.model, self.revision, self.imei, self.dialect
+            "ModemInfo(manufacturer={:?}, model={:?}, revision={:?}, imei={:?}, family={:?})",
+            self.manufacturer, self.model, self.revision, self.imei, self.family
         )
     }
 }
@@ -396,4 +403,42 @@ impl SignalQuality {
             opt(self.ber.map(i32::from))
         )
     }
+}
+
+/// Warns (DeprecationWarning) that `old` is now called `new` and goes in a later release.
+pub fn deprecated(py: Python<'_>, old: &str, new: &str) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+    let message = std::ffi::CString::new(format!(
+        "{old} is deprecated and will be removed in the next release: use {new}"
+    ))
+    .map_err(|e| value_error(e.to_string()))?;
+    PyErr::warn(py, &category, &message, 1)
+}
+
+/// The `family=` argument of `Modem(...)`, or its deprecated spelling `dialect=`: one of
+/// "auto", "cmqtt", "qmt", "aliyun" (or a maker's name the core knows).
+pub fn family_argument(
+    py: Python<'_>,
+    family: Option<&str>,
+    dialect: Option<&str>,
+) -> PyResult<String> {
+    let name = match (family, dialect) {
+        (Some(_), Some(_)) => {
+            return Err(value_error(
+                "family: give family= only (dialect= is its deprecated old name)",
+            ))
+        }
+        (Some(f), None) => f,
+        (None, Some(d)) => {
+            deprecated(py, "Modem(dialect=...)", "Modem(family=...)")?;
+            d
+        }
+        (None, None) => "auto",
+    };
+    if crate::dialect::Family::parse(name).is_err() {
+        return Err(value_error(format!(
+            "family: unknown family {name:?} (use \"auto\", \"cmqtt\", \"qmt\" or \"aliyun\")"
+        )));
+    }
+    Ok(name.to_string())
 }

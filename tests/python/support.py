@@ -138,15 +138,25 @@ def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
     return [e for e in modem.transcript() if e[1] == "tx"]
 
 
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``python -m modemqtt.cli ARGS``, its output captured as text."""
+def run_python(
+    *args: str, timeout: float = 60, cwd: Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """This interpreter with ``args``, its output captured as text; stdin is ``input`` (or
+    empty)."""
     return subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", *args],
+        [sys.executable, *args],
+        input=input,
         capture_output=True,
         text=True,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL if input is None else None,
     )
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m modemqtt.cli ARGS``, its output captured as text."""
+    return run_python("-m", "modemqtt.cli", *args, timeout=timeout)
 
 
 class MosquittoSub:

@@ -32,6 +32,87 @@ def broker(vm: modemqtt.VirtualModem) -> tuple[str, int]:
 )
 def test_topic_matches(flt: str, topic: str, ok: bool) -> None:
     assert aio.topic_matches(flt, topic) is ok
+    assert modemqtt.topic_matches(flt, topic) is ok  # the core's matcher, also at the top
+
+
+@pytest.mark.parametrize(
+    "flt, topic, message",
+    [
+        ("a/#/b", "a/x/b", "topic_filter: .*'#' must be a whole, last level"),
+        ("a/b+", "a/b", "topic_filter: .*'\\+' must be a whole level"),
+        ("", "a", "topic_filter: must not be empty"),
+        ("a/+", "a/+", "topic: .*contains a wildcard"),
+        ("a/+", "", "topic: must not be empty"),
+    ],
+)
+def test_topic_matches_refuses_what_mqtt_does_not_allow(flt: str, topic: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        aio.topic_matches(flt, topic)
+
+
+ALIYUN = ["sim7600-aliyun", "sim7000-aliyun"]
+PK, DN, DS = "CwlekguDcv3", "device", "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu"
+
+
+@pytest.mark.parametrize("profile", ALIYUN)
+def test_aliyun_mqtt_round_trip(profile: str) -> None:
+    topic = f"/{PK}/{DN}/get"
+
+    async def main() -> bytes:
+        with modemqtt.VirtualModem(profile) as vm:
+            async with aio.Modem(vm.port) as modem:
+                assert modem.family == "aliyun"
+                assert await modem.registration() == {
+                    "creg": "home",
+                    "cgreg": "home",
+                    "cereg": "home",
+                }
+                opened = modem.aliyun_mqtt(PK, DN, DS, poll_interval=0.05, auto_yield=False)
+                async with await opened as client:
+                    await client.connect()
+                    assert client.is_connected()
+                    await client.subscribe(topic, qos=1)
+                    await client.publish(topic, b"{light:open}", qos=1)
+                    msg = await client.wait_message(topic, timeout=10)
+                    await client.disconnect()
+                return msg.payload
+
+    assert asyncio.run(asyncio.wait_for(main(), 60)) == b"{light:open}"
+
+
+@pytest.mark.parametrize("profile", ALIYUN)
+def test_aliyun_coap(profile: str) -> None:
+    async def main() -> None:
+        with modemqtt.VirtualModem(profile) as vm:
+            async with aio.Modem(vm.port) as modem:
+                async with await modem.aliyun_coap(PK, DN, DS) as coap:
+                    assert coap.profile == coap.sync.profile
+                    r = await coap.send("update", '{"light":"open"}', timeout=2)
+                    assert (r.code, r.ok) == (0x45, True)
+                    vm.force_coap_response(0x84)
+                    assert (await coap.send("update", "{}", timeout=2)).code == 0x84
+                    assert await coap.receive() is None
+                with pytest.raises(modemqtt.ModemError, match="closed"):
+                    await coap.send("update", "{}")
+                lines = [d for _, di, d in modem.transcript() if di == "tx"]
+                assert lines[-1].rstrip(b"\r") == b"AT+CCDEINIT"
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_family_and_its_deprecated_name() -> None:
+    async def main() -> None:
+        with modemqtt.VirtualModem("ec20") as vm:
+            with pytest.warns(DeprecationWarning, match=r"aio.Modem\(family=\.\.\.\)"):
+                old = aio.Modem(vm.port, dialect="qmt")
+            async with old as modem:
+                assert modem.family == "qmt"
+                with pytest.warns(DeprecationWarning, match="aio.Modem.family"):
+                    assert modem.dialect == "qmt"
+            with pytest.raises(ValueError, match="family: give family= only"):
+                aio.Modem(vm.port, family="qmt", dialect="qmt")
+
+    asyncio.run(asyncio.wait_for(main(), 60))
 
 
 def test_roundtrip_and_async_for() -> None:
@@ -39,7 +120,7 @@ def test_roundtrip_and_async_for() -> None:
         with modemqtt.VirtualModem("a7600") as vm:
             async with aio.Modem(vm.port) as modem:
                 info = await modem.info()
-                assert info.dialect == "cmqtt"
+                assert info.family == "cmqtt"
                 assert (await modem.command("AT+CSQ")).lines == ["+CSQ: 23,0"]
                 async with await modem.mqtt("aio-1") as client:
                     await client.connect(*broker(vm))
@@ -112,7 +193,7 @@ def test_errors_are_the_core_exceptions() -> None:
                 client = await modem.mqtt("aio-3")
                 with pytest.raises(ValueError):
                     await client.publish("a/#", b"x")
-                with pytest.raises(ValueError, match="'#'"):
+                with pytest.raises(ValueError, match="topic: .*'#'"):
                     await client.wait_message("a/#/b", timeout=1)
         with pytest.raises(modemqtt.PortError):
             await aio.Modem("/dev/does-not-exist-modemqtt").open()

@@ -49,8 +49,8 @@ def sent_lines(modem: Modem) -> list[str]:
 
 
 def test_detected_as_aliyun(modem: Modem, vm: VirtualModem) -> None:
-    assert modem.dialect == "aliyun"
-    assert modem.info().dialect == "aliyun"
+    assert modem.family == "aliyun"
+    assert modem.info().family == "aliyun"
 
 
 def test_plain_mqtt_points_to_aliyun_mqtt(modem: Modem) -> None:
@@ -276,5 +276,5 @@ def test_cli_demo_on_aliyun_profiles(profile: str) -> None:
     done = run_cli("demo", "--json", "--profile", profile)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert doc["modem"]["dialect"] == "aliyun"
+    assert doc["modem"]["family"] == "aliyun"
     assert doc["topic"] == "/a1DemoPk001/modemqtt-demo/update"

@@ -60,7 +60,7 @@ def test_every_lab_command_has_help(command: str) -> None:
 def test_probe_json_identifies_each_profile(profile: str) -> None:
     with modemqtt.VirtualModem(profile) as vm, modemqtt.Modem(vm.port) as m:
         expected = m.info()
-        family = m.dialect
+        family = m.family
         m.close()
         done = run("probe", vm.port, "--json")
     assert done.returncode == 0, done.stderr
@@ -74,7 +74,17 @@ def test_probe_json_identifies_each_profile(profile: str) -> None:
     # Every family modemqtt knows is probed; exactly the profile's own answers.
     assert doc["families"][family] is True
     assert [f for f, ok in doc["families"].items() if ok] == [family]
-    assert doc["dialect"] == family
+    assert doc["family"] == family
+
+
+@pytest.mark.parametrize("flag", ["--family", "--dialect"])
+def test_family_option_and_its_old_name(vm: modemqtt.VirtualModem, flag: str) -> None:
+    done = run("probe", vm.port, flag, "cmqtt", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["family"] == "cmqtt"
+    wrong = run("probe", vm.port, flag, "nonsense")
+    assert wrong.returncode != 0
+    assert 'family: unknown family "nonsense"' in wrong.stderr
 
 
 def test_probe_table_and_quiet(vm: modemqtt.VirtualModem) -> None:

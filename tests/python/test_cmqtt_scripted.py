@@ -74,7 +74,7 @@ def a7600(sm: ScriptedModem) -> ScriptedModem:
 @pytest.fixture
 def modem(scripted_modem: ScriptedModem) -> Iterator[Modem]:
     a7600(scripted_modem)
-    with Modem(scripted_modem.path, timeout=5.0, dialect="cmqtt") as m:
+    with Modem(scripted_modem.path, timeout=5.0, family="cmqtt") as m:
         yield m
 
 

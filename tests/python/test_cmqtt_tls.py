@@ -165,6 +165,23 @@ def _client(modem: Modem) -> MqttClient:
     return modem.mqtt(f"tls-{uuid.uuid4().hex[:10]}")
 
 
+def _mutual_round_trip(modem: Modem, tls_broker: TlsBroker, certs: Certs) -> str:
+    """A round trip with a client certificate; the transcript text, which must not show
+    the key's content (it was uploaded, never shown)."""
+    tls = Tls(ca_cert=certs.ca, client_cert=certs.client_cert, client_key=certs.client_key)
+    with _client(modem) as client:
+        client.connect("localhost", tls_broker.mutual, tls=tls)
+        _round_trip(client)
+    wire = modem.transcript_text()
+    key_lines = [
+        line for line in certs.client_key.read_text().splitlines() if not line.startswith("-----")
+    ]
+    assert key_lines
+    for line in key_lines:
+        assert line not in wire
+    return wire
+
+
 def _round_trip(client: MqttClient) -> None:
     topic = unique_topic("modemqtt/tls")
     client.subscribe(topic, qos=1)
@@ -194,20 +211,9 @@ def test_authmode1_on_an_ip_address(modem: Modem, tls_broker: TlsBroker, certs: 
 def test_authmode2_presents_the_client_certificate(
     modem: Modem, tls_broker: TlsBroker, certs: Certs
 ) -> None:
-    tls = Tls(ca_cert=certs.ca, client_cert=certs.client_cert, client_key=certs.client_key)
-    with _client(modem) as client:
-        client.connect("localhost", tls_broker.mutual, tls=tls)
-        _round_trip(client)
-    wire = modem.transcript_text()
+    wire = _mutual_round_trip(modem, tls_broker, certs)
     assert 'AT+CSSLCFG="authmode",0,2' in wire
-    # The key was uploaded (AT+CCERTDOWN) but its content never shows.
-    assert "AT+CCERTDOWN" in wire
-    key_lines = [
-        line for line in certs.client_key.read_text().splitlines() if not line.startswith("-----")
-    ]
-    assert key_lines
-    for line in key_lines:
-        assert line not in wire
+    assert "AT+CCERTDOWN" in wire  # the key was uploaded
 
 
 def test_authmode0_skips_server_verification(modem: Modem, tls_broker: TlsBroker) -> None:
@@ -297,18 +303,9 @@ def qmt_modem(qmt_vm: VirtualModem) -> Iterator[Modem]:
 
 
 def test_qmt_mutual_tls_round_trip(qmt_modem: Modem, tls_broker: TlsBroker, certs: Certs) -> None:
-    tls = Tls(ca_cert=certs.ca, client_cert=certs.client_cert, client_key=certs.client_key)
-    with _client(qmt_modem) as client:
-        client.connect("localhost", tls_broker.mutual, tls=tls)
-        _round_trip(client)
-    wire = qmt_modem.transcript_text()
+    wire = _mutual_round_trip(qmt_modem, tls_broker, certs)
     assert 'AT+QSSLCFG="seclevel",0,2' in wire
     assert "AT+QFUPL" in wire
-    key_lines = [
-        line for line in certs.client_key.read_text().splitlines() if not line.startswith("-----")
-    ]
-    for line in key_lines:
-        assert line not in wire
 
 
 def test_qmt_wrong_ca_fails_to_connect(

@@ -76,8 +76,8 @@ def test_unknown_profile_is_rejected() -> None:
 def test_info_per_profile(profile: str) -> None:
     with VirtualModem(profile) as v, Modem(v.port, timeout=10.0) as m:
         info = m.info()
-        assert info.dialect == "cmqtt"
-        assert m.dialect == "cmqtt"
+        assert info.family == "cmqtt"
+        assert m.family == "cmqtt"
         assert profile.upper() in info.model.upper()
         assert info.imei.isdigit() and len(info.imei) == 15
         assert m.command("AT").final == "OK"
@@ -86,7 +86,7 @@ def test_info_per_profile(profile: str) -> None:
 def test_sim_url_starts_a_virtual_modem() -> None:
     with Modem("sim://a7600", timeout=10.0) as m:
         assert m.port == "sim://a7600"
-        assert m.info().dialect == "cmqtt"
+        assert m.info().family == "cmqtt"
         assert m.command("AT+CSQ").final == "OK"
 
 
@@ -350,7 +350,7 @@ def test_cli_demo_round_trip() -> None:
     assert done.returncode == 0, done.stderr
     assert "round trip" in done.stdout
     assert " ms" in done.stdout
-    assert "dialect cmqtt" in done.stdout
+    assert "family cmqtt" in done.stdout
 
 
 def test_cli_demo_json() -> None:
@@ -359,7 +359,7 @@ def test_cli_demo_json() -> None:
     doc = json.loads(done.stdout)
     assert doc["topic"] == "modemqtt/demo/hello"
     assert doc["latency_ms"] >= 0
-    assert doc["modem"]["dialect"] == "cmqtt"
+    assert doc["modem"]["family"] == "cmqtt"
 
 
 def test_cli_demo_quiet_prints_one_line() -> None:
@@ -414,7 +414,7 @@ def test_cli_sim_serves_until_sigterm() -> None:
         doc = json.loads(readline(proc, timeout=30))  # the JSON line comes first, flushed
         assert doc["profile"] == "a7600"
         with Modem(doc["port"], timeout=10.0) as m:
-            assert m.info().dialect == "cmqtt"
+            assert m.info().family == "cmqtt"
         proc.terminate()
         assert proc.wait(timeout=20) == 0
     finally:

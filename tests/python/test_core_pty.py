@@ -266,19 +266,44 @@ def test_transcript_records_both_directions(scripted_modem) -> None:
 def test_info_parses_identification(scripted_modem) -> None:
     for pattern, reply in SIMCOM_INFO:
         scripted_modem.on(pattern, reply)
-    with open_modem(scripted_modem, dialect="cmqtt") as modem:
+    with open_modem(scripted_modem, family="cmqtt") as modem:
         info = modem.info()
-        assert modem.dialect == "cmqtt"
+        assert modem.family == "cmqtt"
     assert info.manufacturer == "SIMCOM INCORPORATED"
     assert info.model == "A7600E-H"
     assert info.revision == "A011B07A7600M7"  # the "+CGMR: " prefix is not part of it
     assert info.imei == "867584030000006"
-    assert info.dialect == "cmqtt"
+    assert info.family == "cmqtt"
 
 
-def test_unknown_dialect_name_is_rejected(scripted_modem) -> None:
-    with pytest.raises(ValueError):
-        open_modem(scripted_modem, dialect="no-such-family")
+def test_unknown_family_name_is_rejected(scripted_modem) -> None:
+    with pytest.raises(ValueError, match='family: unknown family "no-such-family"'):
+        open_modem(scripted_modem, family="no-such-family")
+    assert scripted_modem.commands == []  # refused before the port was opened
+
+
+def test_dialect_is_a_deprecated_name_of_family(scripted_modem) -> None:
+    with pytest.warns(DeprecationWarning, match=r"Modem\(family=\.\.\.\)"):
+        modem = open_modem(scripted_modem, dialect="cmqtt")
+    with modem:
+        assert modem.family == "cmqtt"
+        with pytest.warns(DeprecationWarning, match="Modem.family"):
+            assert modem.dialect == "cmqtt"
+        info = modem.info()
+        with pytest.warns(DeprecationWarning, match="ModemInfo.family"):
+            assert info.dialect == info.family
+    assert "family=" in repr(info)
+    with pytest.raises(ValueError, match="family: give family= only"):
+        open_modem(scripted_modem, family="cmqtt", dialect="cmqtt")
+
+
+def test_families_of_the_core() -> None:
+    from modemqtt import _core
+
+    names = [name for name, _ in _core.families()]
+    assert names == ["cmqtt", "qmt", "aliyun"]
+    with pytest.warns(DeprecationWarning, match="families"):
+        assert _core.dialects() == _core.families()
 
 
 @pytest.mark.parametrize(
@@ -318,6 +343,39 @@ def test_wait_registered_times_out(scripted_modem) -> None:
         scripted_modem.on(rf"AT\+{reg}\?", resp(f"+{reg}: 0,2"))
     with open_modem(scripted_modem) as modem, pytest.raises(ModemTimeout):
         modem.wait_registered(timeout=1.0)
+
+
+@pytest.mark.parametrize(
+    ("creg", "cgreg", "cereg", "expected"),
+    [
+        (
+            "+CREG: 0,1",
+            "+CGREG: 0,1",
+            "+CEREG: 0,1",
+            {"creg": "home", "cgreg": "home", "cereg": "home"},
+        ),
+        (
+            '+CREG: 2,5,"1A2B","01C3D4E5",7',
+            None,
+            "+CEREG: 0,3",
+            {"creg": "roaming", "cereg": "denied"},
+        ),
+        (
+            "+CREG: 0,2",
+            "+CGREG: 1,0",
+            "+CEREG: 0,12",
+            {"creg": "searching", "cgreg": "not registered", "cereg": "stat 12"},
+        ),
+    ],
+)
+def test_registration_in_words(
+    scripted_modem, creg: str, cgreg: str | None, cereg: str, expected: dict[str, str]
+) -> None:
+    """None: the modem answers ERROR to that query, which is left out."""
+    for reg, line in (("CREG", creg), ("CGREG", cgreg), ("CEREG", cereg)):
+        scripted_modem.on(rf"AT\+{reg}\?", ERROR if line is None else resp(line))
+    with open_modem(scripted_modem) as modem:
+        assert modem.registration() == expected
 
 
 def test_exception_hierarchy() -> None:

@@ -105,11 +105,11 @@ def qmt_defaults(model: str) -> list[tuple[str, Reply | bytes, int | None]]:
 
 
 @contextmanager
-def field(name: str, defaults: list, dialect: str) -> Iterator[tuple[FieldModem, Modem]]:
+def field(name: str, defaults: list, family: str) -> Iterator[tuple[FieldModem, Modem]]:
     ex = parse(DATA / "field" / name)
     fm = FieldModem(ex, defaults)
     try:
-        with Modem(fm.sm.path, timeout=5.0, dialect=dialect) as modem:
+        with Modem(fm.sm.path, timeout=5.0, family=family) as modem:
             yield fm, modem
     finally:
         fm.sm.close()

@@ -80,7 +80,7 @@ def test_client_cmqtt(ex: Exchange) -> None:
     rep = Replayer(steps, canon_cmqtt, cmqtt_extras(profile))
     want = expected_messages_cmqtt(steps)
     received: list = []
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="cmqtt") as modem:
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="cmqtt") as modem:
         if ex.first("drive") == "raw":
             raw = drive_raw(modem, steps)
         else:
@@ -182,7 +182,7 @@ def test_client_aliyun(ex: Exchange) -> None:
     rep = Replayer(steps, canon_aliyun, aliyun_extras(profile), optional=is_bearer)
     want = expected_messages_aliyun(steps)
     received: list = []
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="aliyun") as modem:
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="aliyun") as modem:
         if ex.first("drive") == "raw":
             raw = drive_raw(modem, steps)
         else:
@@ -209,7 +209,7 @@ def test_client_qmt(ex: Exchange) -> None:
     from modemqtt import Modem
 
     rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("Quectel"))])
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, dialect="qmt") as modem:
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="qmt") as modem:
         raw = drive_raw(modem, ex.steps)
     assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
     assert undocumented(rep.extra_lines, "qmt") == []

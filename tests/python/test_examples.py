@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import run_python
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
 
@@ -17,14 +16,8 @@ def test_examples_exist() -> None:
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(script: Path, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,  # so the source tree cannot shadow the installed package
-        capture_output=True,
-        text=True,
-        timeout=90,
-        stdin=subprocess.DEVNULL,
-    )
+    # cwd: so the source tree cannot shadow the installed package
+    done = run_python(str(script), cwd=tmp_path, timeout=90)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip()
 
@@ -34,13 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_pytest_hil_example_runs_on_virtual_modems(tmp_path: Path) -> None:
     suite = ROOT / "examples" / "pytest_hil"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-rA", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
+    done = run_python(
+        "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-rA", "-q", cwd=tmp_path, timeout=180
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout, done.stdout

@@ -132,7 +132,7 @@ def test_driver_on_a_local_serial_port() -> None:
         target.activate(driver)
         modem = driver.modem
         assert driver.url == vm.port
-        assert modem.info().dialect == "cmqtt"
+        assert modem.info().family == "cmqtt"
         host, port = host_port(vm.broker_url)
         with modem.mqtt("lg-local", 0) as client:
             client.connect(host, port)
@@ -213,7 +213,7 @@ def test_one_process_acquires_the_named_place_and_releases_it(lab: Lab, tmp_path
     (tmp_path / "test_one.py").write_text(
         "def test_place(modem_place, modem):\n"
         "    assert modem_place == 'modem-b'\n"
-        "    assert modem.info().dialect == 'cmqtt'\n"
+        "    assert modem.info().family == 'cmqtt'\n"
     )
     env = write_env(tmp_path, lab, place="modem-b")
     done = run_pytest(tmp_path, lab, f"--lg-env={env}")

@@ -155,7 +155,7 @@ def test_getters_reprs_and_registration_do_not_wait(fam, vm, bridge) -> None:
         for _ in range(3):
             repr(modem)
             modem._repr_html_()
-            assert modem.dialect == fam.kind
+            assert modem.family == fam.kind
             assert not modem.closed
             repr(client)
             client._repr_html_()

@@ -69,8 +69,8 @@ def vm(profile: str) -> Iterator[VirtualModem]:
 
 def test_detects_family(modem: Modem, profile: str, facts: Facts) -> None:
     info = modem.info()
-    assert info.dialect == facts.family
-    assert modem.dialect == facts.family
+    assert info.family == facts.family
+    assert modem.family == facts.family
     assert profile.upper()[:4] in info.model.upper()
     assert info.imei.isdigit() and len(info.imei) == 15
 

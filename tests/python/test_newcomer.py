@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import inspect
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import modemqtt
 import pytest
 from families import FAMILIES, Family, tx_bytes
-from modemqtt import Message, Modem, ModemError, NotConnectedError, VirtualModem
-from support import wait_until
+from modemqtt import Message, Modem, ModemError, MqttClient, NotConnectedError, VirtualModem
+from support import run_cli, run_python, wait_until
 
 TEE_PROFILES = ["a7600", "ec20", "sim7600-aliyun"]
 
@@ -50,15 +50,23 @@ def _publish_all(client: modemqtt.MqttClient, topic: str, payloads: list[bytes])
         client.publish(topic, p, qos=1)
 
 
+def _collecting(
+    setup: tuple[Family, VirtualModem, Modem], name: str, **options: Any
+) -> tuple[MqttClient, Collector, str]:
+    """A connected client with a Collector as on_message, subscribed at QoS 1 to its topic."""
+    fam, vm, m = setup
+    client = fam.connected(m, vm, **options)
+    seen = Collector()
+    client.on_message = seen
+    topic = fam.topic(name)
+    client.subscribe(topic, qos=1)
+    return client, seen, topic
+
+
 def test_callback_and_wait_message_each_see_every_message(
     setup: tuple[Family, VirtualModem, Modem],
 ) -> None:
-    fam, vm, m = setup
-    client = fam.connected(m, vm)
-    seen = Collector()
-    client.on_message = seen
-    topic = fam.topic("tee")
-    client.subscribe(topic, qos=1)
+    client, seen, topic = _collecting(setup, "tee")
     payloads = [f"m{i}".encode() for i in range(5)]
     _publish_all(client, topic, payloads)
     got = [client.wait_message(topic, timeout=30).payload for _ in payloads]
@@ -71,12 +79,7 @@ def test_callback_and_wait_message_each_see_every_message(
 def test_callback_only_keeps_the_newest_copies_without_counting_drops(
     setup: tuple[Family, VirtualModem, Modem],
 ) -> None:
-    fam, vm, m = setup
-    client = fam.connected(m, vm, queue_size=3)
-    seen = Collector()
-    client.on_message = seen
-    topic = fam.topic("cb-only")
-    client.subscribe(topic, qos=1)
+    client, seen, topic = _collecting(setup, "cb-only", queue_size=3)
     payloads = [f"n{i}".encode() for i in range(8)]
     _publish_all(client, topic, payloads)
     wait_until(lambda: seen.payloads() == payloads, timeout=30, what="the callback's messages")
@@ -189,13 +192,7 @@ with modemqtt.VirtualModem("a7600") as vm, modemqtt.Modem(vm.port) as m:
 
 
 def _log_lines(*args: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", LOG_SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_python("-c", LOG_SCRIPT, *args, timeout=90)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.splitlines()
 
@@ -221,13 +218,8 @@ def test_the_simulators_log_when_their_logger_is_enabled() -> None:
 
 
 def _at(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modemqtt.cli", "at", "sim://a7600", *args],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        cwd=cwd,
+    return run_python(
+        "-m", "modemqtt.cli", "at", "sim://a7600", *args, input=script, timeout=90, cwd=cwd
     )
 
 
@@ -246,15 +238,7 @@ def test_at_script_exit_status_and_opt_in_transcript(tmp_path: Path) -> None:
 
 
 def test_cli_help_and_error_lines() -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "modemqtt.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-
+    cli = run_cli
     text = cli("pub", "--help").stdout
     assert "topic to publish to" in text and "QoS of the publish" in text
     bad = cli("sub", "sim://a7600", "-h", "x", "-t", "a", "-C", "0")

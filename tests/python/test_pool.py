@@ -297,7 +297,7 @@ def test_lease_opens_the_modem(tmp_path: Path) -> None:
         with pool.acquire(timeout=0) as lease, lease.open(timeout=10.0) as modem:
             assert isinstance(modem, Modem)
             assert modem.port == vm.tcp_url
-            assert modem.info().dialect == "cmqtt"
+            assert modem.info().family == "cmqtt"
         with pytest.raises(Exception, match="released"):
             lease.open()
 

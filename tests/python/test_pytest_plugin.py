@@ -14,7 +14,7 @@ import modemqtt
 import pytest
 
 def test_modem_answers(modem):
-    assert modem.info().dialect == "cmqtt"
+    assert modem.info().family == "cmqtt"
 
 def test_roundtrip(mqtt_client):
     mqtt_client.subscribe("plugin/+/x", qos=1)

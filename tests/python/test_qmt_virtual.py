@@ -40,7 +40,7 @@ def test_quectel_profiles_are_listed() -> None:
 @pytest.mark.parametrize(("profile", "command"), [("ec25", "QMTPUBEX"), ("eg91", "QMTPUBEX")])
 def test_other_ec2x_profiles(profile: str, command: str) -> None:
     with VirtualModem(profile) as v, Modem(v.port, timeout=10.0) as m:
-        assert m.info().dialect == "qmt"
+        assert m.info().family == "qmt"
         topic = unique_topic()
         with m.mqtt(new_id()) as c:
             c.connect(*host_port(v.broker_url))
@@ -250,5 +250,5 @@ def test_cli_demo_on_ec20() -> None:
     done = run_cli("demo", "--json", "--profile", "ec20")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert doc["modem"]["dialect"] == "qmt"
+    assert doc["modem"]["family"] == "qmt"
     assert doc["latency_ms"] >= 0

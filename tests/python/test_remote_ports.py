@@ -115,7 +115,7 @@ def test_port_kind_is_what_the_url_says(kind: str, url: str, modem: Modem) -> No
     expected = {"pty": "/dev/", "tcp": "socket://", "socket": "socket://", "rfc2217": "rfc2217://"}
     assert url.startswith(expected[kind])
     assert modem.port == url
-    assert modem.info().dialect == "cmqtt"
+    assert modem.info().family == "cmqtt"
 
 
 @pytest.mark.parametrize(

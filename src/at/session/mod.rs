@@ -443,13 +443,7 @@ impl Session {
                     self.timer_moved = true;
                 }
                 Frame::Prompt => self.late_prompt(),
-                other => {
-                    if let Some(head) = frame_head(&other) {
-                        let head = head.to_vec();
-                        self.take_owed(now, &head);
-                    }
-                    self.route_urc(other)
-                }
+                other => self.unsolicited(now, other),
             },
             State::Busy(_) => self.busy_frame(now, frame),
         }
@@ -467,14 +461,18 @@ impl Session {
                 }
             }
             Frame::Prompt => self.late_prompt(),
-            other => {
-                if let Some(head) = frame_head(&other) {
-                    let head = head.to_vec();
-                    self.take_owed(now, &head);
-                }
-                self.route_urc(other)
-            }
+            other => self.unsolicited(now, other),
         }
+    }
+
+    /// A line or block no command waits for: settles what a timed-out command still owes
+    /// (`take_owed`), then goes out as a URC.
+    fn unsolicited(&mut self, now: Instant, frame: Frame) {
+        if let Some(head) = frame_head(&frame) {
+            let head = head.to_vec();
+            self.take_owed(now, &head);
+        }
+        self.route_urc(frame)
     }
 
     /// A `>` with no command waiting for it: the late prompt of a timed-out command.
