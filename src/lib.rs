@@ -22,5 +22,34 @@ pub mod waits;
 
 pub use error::{Error, Result};
 
+/// Registers what lives above the port layer but is opened through a port URL: `sim://`
+/// (the virtual modem, `sim://replay:<file>` a replayed recording). [`modem::Modem::open`]
+/// calls it; calling it again does nothing.
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| port::register_scheme("sim", "sim://a7600", open_sim));
+}
+
+fn open_sim(profile: &str) -> Result<port::OpenedPort> {
+    if let Some(path) = profile.strip_prefix("replay:") {
+        let rm = sim::ReplayModem::start(std::path::Path::new(path))
+            .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
+        let mut opened = port::open_serial(rm.port(), 115_200)?;
+        opened.name = format!("sim://{profile} ({})", rm.port());
+        opened.guard = Some(Box::new(rm));
+        return Ok(opened);
+    }
+    let vm = sim::VirtualModem::start(sim::SimConfig {
+        profile: profile.to_string(),
+        broker_url: None,
+        part_size: None,
+    })
+    .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
+    let mut opened = port::open_serial(vm.port(), 115_200)?;
+    opened.name = format!("sim://{profile} ({})", vm.port());
+    opened.guard = Some(Box::new(vm));
+    Ok(opened)
+}
+
 #[cfg(feature = "python")]
 pub mod py;

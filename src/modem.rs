@@ -105,6 +105,7 @@ impl Modem {
             return Err(Error::invalid("timeout: must be positive"));
         }
         let family = Family::parse(dialect)?;
+        crate::init();
         let engine = Engine::open(port, baudrate)?;
         if recorder.is_some() {
             engine.set_recorder(recorder);
