@@ -18,6 +18,7 @@ pub mod modem;
 pub mod mqtt;
 pub mod port;
 pub mod sim;
+pub mod transcript;
 pub mod waits;
 
 pub use error::{Error, Result};

@@ -746,8 +746,8 @@ impl AliyunMqtt {
                     r.on_line(l)
                 }
             },
-            move || s1.connection_lost(super::cmqtt::CAUSE_RESTARTED, "modem restarted"),
-            move |reason: &str| s2.connection_lost(super::cmqtt::CAUSE_PORT_LOST, reason),
+            move || s1.connection_lost(crate::mqtt::CAUSE_RESTARTED, "modem restarted"),
+            move |reason: &str| s2.connection_lost(crate::mqtt::CAUSE_PORT_LOST, reason),
         );
         engine.add_secret(device_secret.as_bytes());
         let client = Arc::new(AliyunMqtt {
@@ -1514,7 +1514,7 @@ pub fn urc_router(shared: &Arc<ClientShared>) -> (Vec<Vec<u8>>, crate::engine::U
         Frame::Line(l) if l.starts_with(b"+CMYIELD:") => router.on_line(l),
         Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC) => router
             .shared
-            .connection_lost(super::cmqtt::CAUSE_RESTARTED, "modem restarted"),
+            .connection_lost(crate::mqtt::CAUSE_RESTARTED, "modem restarted"),
         _ => {}
     });
     (prefixes.iter().map(|p| p.to_vec()).collect(), handler)

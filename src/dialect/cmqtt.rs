@@ -13,7 +13,10 @@ use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
-use crate::mqtt::{self, Backend, Capabilities, ClientShared, ConnectOptions, Message, Tls};
+use crate::mqtt::{
+    self, Backend, Capabilities, ClientShared, ConnectOptions, Message, Tls, CAUSE_PORT_LOST,
+    CAUSE_RESTARTED,
+};
 
 /// The result codes of the manual's section 2.2.1.
 pub const ERROR_NAMES: [&str; 36] = [
@@ -77,10 +80,6 @@ pub fn connlost_reason(cause: i32) -> &'static str {
 pub const CODE_NO_CONNECTION: i32 = 11;
 /// Result code 14, "client is busy": `AT+CMQTTREL` on a client that is still connected.
 pub const CODE_CLIENT_BUSY: i32 = 14;
-
-/// `on_disconnect` causes of modemqtt's own, beside the manual's 1-3.
-pub const CAUSE_PORT_LOST: i32 = -1;
-pub const CAUSE_RESTARTED: i32 = -2;
 
 /// Code 23 answers `AT+CMQTTSTART` when the service already runs.
 const ALREADY_STARTED: i32 = 23;

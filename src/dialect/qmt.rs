@@ -46,7 +46,7 @@ use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, AliAuth, Backend, Capabilities, ClientOptions, ClientShared, ConnectOptions, Message,
-    ReceiveMode, Tls,
+    ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 
 /// `+QMTOPEN` results.
@@ -103,12 +103,6 @@ pub fn stat_name(code: i32) -> String {
     }
     .to_string()
 }
-
-/// `on_disconnect` causes of modemqtt's own, beside the `+QMTSTAT` codes 1-7.
-pub const CAUSE_PORT_LOST: i32 = crate::dialect::cmqtt::CAUSE_PORT_LOST;
-pub const CAUSE_RESTARTED: i32 = crate::dialect::cmqtt::CAUSE_RESTARTED;
-/// `+QIURC: "pdpdeact",<cid>` for the client's PDP context.
-pub const CAUSE_PDP_DEACTIVATED: i32 = -3;
 
 /// Number of message buffers per client in buffer mode (recv_id 0-4).
 pub const BUFFERS: u8 = 5;

@@ -9,7 +9,7 @@
 
 pub mod memport;
 pub mod record;
-pub mod transcript;
+pub use crate::transcript;
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

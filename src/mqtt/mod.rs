@@ -11,6 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 
+/// `on_disconnect` causes of modemqtt's own (negative; a family's own codes are positive):
+/// the port was lost (read error, closed transport).
+pub const CAUSE_PORT_LOST: i32 = -1;
+/// The modem printed `RDY`: it restarted, and every client on it is gone.
+pub const CAUSE_RESTARTED: i32 = -2;
+/// The client's PDP context was deactivated (Quectel `+QIURC: "pdpdeact",<cid>`).
+pub const CAUSE_PDP_DEACTIVATED: i32 = -3;
+
 /// A message received through the modem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {

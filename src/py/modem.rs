@@ -18,10 +18,10 @@ use super::types::{
     SignalQuality, Tls, Will,
 };
 use crate::at::Frame;
-use crate::engine::transcript::escape;
 use crate::engine::Recorder;
 use crate::modem::Modem as CoreModem;
 use crate::mqtt::{ClientEvent, ClientOptions, ConnectOptions, MqttClient as CoreClient};
+use crate::transcript::escape;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
