@@ -382,7 +382,7 @@ impl Modem {
         })?;
         Ok(super::aliyun::AliyunCoap {
             inner: Arc::new(c),
-            owner: slf.clone().unbind(),
+            owner: slf.clone().into_any().unbind(),
             close_timeout,
         })
     }
