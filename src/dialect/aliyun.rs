@@ -35,6 +35,9 @@
 //! * The firmware reconnects by itself during a yield after a loss (manual 000, FAQ):
 //!   status 1 reports the loss, status 2 the reconnect; the client does not reconnect.
 
+mod spec;
+pub use spec::{Clients, Spec};
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -996,6 +999,12 @@ impl Backend for AliyunBackend {
 
     fn client_id(&self) -> &str {
         &self.0.client_id
+    }
+
+    fn own_endpoint(&self) -> Option<String> {
+        // The client id is `<productKey>.<deviceName>`.
+        let product_key = self.0.client_id.split('.').next().unwrap_or_default();
+        Some(mqtt_endpoint(product_key))
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {

@@ -5,6 +5,9 @@
 //! are binary-safe; results come as URCs (`+CMQTTCONNECT: 0,0`) after `OK`, or as
 //! `+CMQTTxxx: idx,err` followed by `ERROR` when the command is refused at once.
 
+mod spec;
+pub use spec::Spec;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -383,19 +386,7 @@ impl Context {
         options: &mqtt::ClientOptions,
     ) -> Result<(Arc<CmqttClient>, Arc<ClientShared>)> {
         mqtt::check_client(&self.caps, index, client_id)?;
-        if let Some(t) = options.op_timeout {
-            if !(20..=120).contains(&t) {
-                return Err(Error::invalid(format!(
-                    "op_timeout: {t} s is out of range (must be 20 to 120 seconds)"
-                )));
-            }
-        }
-        if !(60..=180).contains(&options.publish_timeout) {
-            return Err(Error::invalid(format!(
-                "publish_timeout: {} s is out of range (must be 60 to 180 seconds)",
-                options.publish_timeout
-            )));
-        }
+        options.check()?;
         if self.router.client(index as usize).is_some() {
             return Err(Error::invalid(format!(
                 "index: client {index} is already open on this modem"

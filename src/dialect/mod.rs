@@ -1,9 +1,119 @@
 //! One module per AT command family. Each turns client operations into AT exchanges and
 //! URCs into client events, and declares its capabilities.
+//!
+//! What the rest of the crate needs of a family's client side is its [`FamilySpec`]: the
+//! modem ([`crate::modem`]), the fuzz targets and the framing property tests reach a family
+//! only through it. A new family is its own module here plus one row in [`SPECS`].
 
 pub mod aliyun;
 pub mod cmqtt;
 mod common;
 pub mod qmt;
 
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::at::RawRule;
+use crate::engine::{Engine, UrcHandler};
+use crate::error::{Error, Result};
 pub use crate::family::Family;
+use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
+
+/// The client side of a modem family.
+pub trait FamilySpec: Sync {
+    fn family(&self) -> Family;
+
+    /// The decoder's rules for lines followed by raw bytes (message payloads).
+    fn raw_rules(&self) -> Vec<RawRule>;
+
+    /// The most MQTT clients a profile of the family has.
+    fn max_clients(&self) -> u8;
+
+    /// The URC prefixes and a handler routing them to `clients` (client `i` is
+    /// `clients[i]`), detached from any engine: what the fuzz targets and property tests
+    /// drive by hand.
+    fn urc_router(&self, clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, UrcHandler);
+
+    /// The profile (limits table) of the modem behind `engine`; `model` asks the modem for
+    /// its model name (`AT+CGMM`) when the family needs it.
+    fn detect_profile(
+        &self,
+        engine: &Engine,
+        timeout: Duration,
+        model: &dyn Fn() -> Result<String>,
+    ) -> Result<String>;
+
+    /// Checks the client options only this family takes (ranges are checked for every
+    /// family by [`ClientOptions::check`]). By default the Quectel-only options are refused.
+    fn check_options(&self, options: &ClientOptions) -> Result<()> {
+        match options.qmt.first_set() {
+            Some(name) => Err(Error::invalid(format!(
+                "{name}: only on Quectel (QMT) modems, this one is {}",
+                self.family().name()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The family's clients on one modem (created once per modem, on the first client).
+    fn open_clients(&self, engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>>;
+
+    /// For the fuzz targets: a command (line, data sent after the prompt when `with_data`,
+    /// prefix of its result URC) that waits for a result URC.
+    fn probe_exchange(
+        &self,
+        with_data: bool,
+    ) -> (&'static str, Option<&'static [u8]>, &'static [u8]);
+
+    /// For the property tests: the bytes the modem writes when client `index` receives a
+    /// message (split in parts of `part` bytes where the family splits; `msgid` where the
+    /// family numbers messages).
+    fn encode_message(
+        &self,
+        index: u8,
+        topic: &str,
+        payload: &[u8],
+        part: usize,
+        msgid: u16,
+    ) -> Vec<u8>;
+
+    /// For the fuzz targets: runs the family's line parsers that no URC router reaches on
+    /// `line` (they must not panic).
+    fn parse_line(&self, _line: &[u8]) {}
+}
+
+/// A family's clients on one modem.
+pub trait FamilyClients: Send + Sync {
+    /// Opens MQTT client `index` (nothing is sent yet).
+    fn open_mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient>;
+
+    /// For a family's own API on the modem (e.g. the Alibaba client).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Every family's client side.
+pub static SPECS: [&dyn FamilySpec; 3] = [&cmqtt::Spec, &qmt::Spec, &aliyun::Spec];
+
+/// The client side of `family`.
+pub fn spec(family: Family) -> &'static dyn FamilySpec {
+    // Every family has a spec (checked by `every_family_has_a_spec`).
+    SPECS
+        .iter()
+        .copied()
+        .find(|s| s.family() == family)
+        .unwrap_or(SPECS[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_has_a_spec() {
+        for f in Family::all() {
+            assert_eq!(SPECS.iter().filter(|s| s.family() == f).count(), 1);
+            assert_eq!(spec(f).family(), f);
+        }
+    }
+}

@@ -32,6 +32,9 @@
 //!   connection, or the granted-QoS value 128 for a refused subscription; the name tells
 //!   which.
 
+mod spec;
+pub use spec::Spec;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -515,36 +518,8 @@ impl Context {
         options: &ClientOptions,
     ) -> Result<(Arc<QmtClient>, Arc<ClientShared>)> {
         mqtt::check_client(&self.caps, index, client_id)?;
+        options.check()?;
         let q = &options.qmt;
-        if let Some(v) = q.mqtt_version {
-            if !matches!(v, 3 | 4) {
-                return Err(Error::invalid(format!(
-                    "protocol: {v} is not supported (3 = MQTT 3.1, 4 = MQTT 3.1.1)"
-                )));
-            }
-        }
-        if let Some(c) = q.pdp_context {
-            if !(1..=16).contains(&c) {
-                return Err(Error::invalid(format!(
-                    "pdp_context: {c} is out of range (must be 1 to 16)"
-                )));
-            }
-        }
-        if let Some(t) = q.packet_timeout {
-            if !(1..=60).contains(&t) {
-                return Err(Error::invalid(format!(
-                    "packet_timeout: {t} s is out of range (must be 1 to 60 seconds)"
-                )));
-            }
-        }
-        // seeds/004 §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`.
-        if let Some(r) = q.retries {
-            if !(1..=10).contains(&r) {
-                return Err(Error::invalid(format!(
-                    "retries: {r} is out of range (must be 1 to 10)"
-                )));
-            }
-        }
         if let Some(a) = &q.aliauth {
             for (what, v) in [
                 ("aliauth product_key", &a.product_key),

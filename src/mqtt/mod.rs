@@ -151,6 +151,67 @@ impl QmtOptions {
     }
 }
 
+/// The ranges of the numeric client options, one table for the core's check and the Python
+/// layer's conversion: (name, least, most, unit shown in errors).
+pub const OPTION_RANGES: [(&str, i64, i64, &str); 5] = [
+    // SIMCom seeds/003 §2.1.17: `AT+CMQTTCFG="optimeout",<index>,<20-120>`.
+    ("op_timeout", 20, 120, " seconds"),
+    // SIMCom seeds/003 `AT+CMQTTPUB=<index>,<qos>,<pub_timeout 60-180>`.
+    ("publish_timeout", 60, 180, " seconds"),
+    // Quectel seeds/004 §3.2.1: `+QMTCFG: "pdpcid",(1-16)`.
+    ("pdp_context", 1, 16, ""),
+    // Quectel seeds/004 §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`.
+    ("packet_timeout", 1, 60, " seconds"),
+    ("retries", 1, 10, ""),
+];
+
+/// Checks option `name` (a row of [`OPTION_RANGES`]) against its range.
+pub fn check_option(name: &str, value: i64) -> Result<i64> {
+    let Some(&(name, min, max, unit)) = OPTION_RANGES.iter().find(|r| r.0 == name) else {
+        return Err(Error::invalid(format!("{name}: not a client option")));
+    };
+    if value < min || value > max {
+        return Err(Error::invalid(format!(
+            "{name}: {value} is out of range (must be {min} to {max}{unit})"
+        )));
+    }
+    Ok(value)
+}
+
+impl ClientOptions {
+    /// Checks every option against its range, whatever the family (a family that does not
+    /// use an option still refuses a value no modem takes).
+    pub fn check(&self) -> Result<()> {
+        if self.queue_size == 0 {
+            return Err(Error::invalid("queue_size: must be at least 1"));
+        }
+        let (first, max) = self.reconnect_delay;
+        if first.is_zero() || max < first {
+            return Err(Error::invalid("reconnect_delay: needs 0 < first <= max"));
+        }
+        let q = &self.qmt;
+        for (name, value) in [
+            ("op_timeout", self.op_timeout.map(i64::from)),
+            ("publish_timeout", Some(i64::from(self.publish_timeout))),
+            ("pdp_context", q.pdp_context.map(i64::from)),
+            ("packet_timeout", q.packet_timeout.map(i64::from)),
+            ("retries", q.retries.map(i64::from)),
+        ] {
+            if let Some(v) = value {
+                check_option(name, v)?;
+            }
+        }
+        if let Some(v) = q.mqtt_version {
+            if !matches!(v, 3 | 4) {
+                return Err(Error::invalid(format!(
+                    "protocol: {v} is not supported (3 = MQTT 3.1, 4 = MQTT 3.1.1)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
@@ -218,6 +279,11 @@ pub trait Backend: Send + Sync {
     fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()>;
     fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()>;
     fn disconnect(&self, timeout: Option<Duration>) -> Result<()>;
+    /// Where the firmware connects by itself when it takes no host from the caller (the
+    /// Alibaba firmware: the platform's endpoint); `None` where `connect` needs a host.
+    fn own_endpoint(&self) -> Option<String> {
+        None
+    }
     /// Releases the client on the modem (and the service when it was the last one).
     fn close(&self) -> Result<()>;
     /// Asks the modem whether the link is up, where the family can (`None`: it cannot,

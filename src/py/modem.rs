@@ -23,6 +23,11 @@ use crate::modem::Modem as CoreModem;
 use crate::mqtt::{ClientEvent, ClientOptions, ConnectOptions, MqttClient as CoreClient};
 use crate::transcript::escape;
 
+/// A numeric client option checked against its range in the core's table.
+fn option_in(name: &str, value: i64) -> PyResult<i64> {
+    crate::mqtt::check_option(name, value).map_err(super::errors::to_py)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -261,15 +266,15 @@ impl Modem {
                 }
             },
             pdp_context: pdp_context
-                .map(|c| int_in("pdp_context", c, 1, 16))
+                .map(|c| option_in("pdp_context", c))
                 .transpose()?
                 .map(|c| c as u8),
             packet_timeout: packet_timeout
-                .map(|t| int_in("packet_timeout", t, 1, 60))
+                .map(|t| option_in("packet_timeout", t))
                 .transpose()?
                 .map(|t| t as u32),
             retries: retries
-                .map(|t| int_in("retries", t, 1, 10))
+                .map(|t| option_in("retries", t))
                 .transpose()?
                 .map(|t| t as u32),
             timeout_notice,
@@ -290,10 +295,10 @@ impl Modem {
             queue_size: int_in("queue_size", queue_size, 1, 10_000_000)? as usize,
             check_utf8,
             op_timeout: op_timeout
-                .map(|t| int_in("op_timeout", t, 20, 120))
+                .map(|t| option_in("op_timeout", t))
                 .transpose()?
                 .map(|t| t as u32),
-            publish_timeout: int_in("publish_timeout", publish_timeout, 60, 180)? as u32,
+            publish_timeout: option_in("publish_timeout", publish_timeout)? as u32,
             qmt,
         };
         let m = this.inner.clone();
@@ -695,27 +700,18 @@ impl MqttClient {
         tls: Option<PyRef<'_, Tls>>,
         timeout: f64,
     ) -> PyResult<()> {
-        let aliyun = self.inner.backend().capabilities().family == "aliyun";
-        let (host, port) = match (host, aliyun) {
-            (Some(h), false) => host_port(h, port)?,
-            (None, false) => return Err(value_error("host: required")),
-            (Some(_), true) => {
-                return Err(value_error(
-                    "host: the Alibaba-cloud firmware connects to the platform by itself; leave host out",
-                ))
+        let backend = self.inner.backend();
+        let (host, port) = match (host, backend.own_endpoint()) {
+            (Some(h), None) => host_port(h, port)?,
+            (None, None) => return Err(value_error("host: required")),
+            (Some(_), Some(_)) => {
+                return Err(value_error(format!(
+                    "host: the {} firmware connects to its platform by itself; leave host out",
+                    backend.capabilities().family
+                )))
             }
-            (None, true) => (
-                // The client id is `<productKey>.<deviceName>`; the endpoint is informational.
-                crate::dialect::aliyun::mqtt_endpoint(
-                    self.inner
-                        .backend()
-                        .client_id()
-                        .split('.')
-                        .next()
-                        .unwrap_or_default(),
-                ),
-                1883,
-            ),
+            // The endpoint is informational: the firmware picks it.
+            (None, Some(endpoint)) => (endpoint, 1883),
         };
         let mut opts = ConnectOptions::new(&host, port);
         opts.keepalive = int_in("keepalive", keepalive, 0, u32::MAX as i64)? as u32;

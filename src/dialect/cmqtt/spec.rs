@@ -1,0 +1,108 @@
+//! The CMQTT family's [`FamilySpec`]: what the modem, the fuzz targets and the property
+//! tests need of it.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{profile_for_model, raw_rules, urc_router, Context};
+use crate::at::RawRule;
+use crate::dialect::{Family, FamilyClients, FamilySpec};
+use crate::engine::{Engine, UrcHandler};
+use crate::error::Result;
+use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
+
+/// SIMCom `AT+CMQTT*`.
+pub struct Spec;
+
+/// The CMQTT clients of one modem.
+struct Clients(Arc<Context>);
+
+impl FamilyClients for Clients {
+    fn open_mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient> {
+        let (backend, shared) = self.0.open_client(client_id, index, &options)?;
+        Ok(MqttClient::new(backend, shared, options))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl FamilySpec for Spec {
+    fn family(&self) -> Family {
+        Family::Cmqtt
+    }
+
+    fn raw_rules(&self) -> Vec<RawRule> {
+        raw_rules()
+    }
+
+    fn max_clients(&self) -> u8 {
+        // seeds/003 §2.1: client_index 0-1 on every profile.
+        2
+    }
+
+    fn urc_router(&self, clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, UrcHandler) {
+        urc_router(clients)
+    }
+
+    fn detect_profile(
+        &self,
+        _engine: &Engine,
+        _timeout: Duration,
+        model: &dyn Fn() -> Result<String>,
+    ) -> Result<String> {
+        Ok(profile_for_model(&model()?).to_string())
+    }
+
+    fn open_clients(&self, engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
+        Ok(Arc::new(Clients(Context::new(engine, profile)?)))
+    }
+
+    fn probe_exchange(
+        &self,
+        with_data: bool,
+    ) -> (&'static str, Option<&'static [u8]>, &'static [u8]) {
+        if with_data {
+            ("AT+CMQTTSUB=0,3,1", Some(b"a/b"), b"+CMQTTSUB: 0,")
+        } else {
+            ("AT+CMQTTPUB=0,1,60,0", None, b"+CMQTTPUB: 0,")
+        }
+    }
+
+    /// `+CMQTTRXSTART`, the topic and payload in `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` parts
+    /// of at most `part` bytes, `+CMQTTRXEND`.
+    fn encode_message(
+        &self,
+        index: u8,
+        topic: &str,
+        payload: &[u8],
+        part: usize,
+        _msgid: u16,
+    ) -> Vec<u8> {
+        let part = part.max(1);
+        let mut out = format!(
+            "\r\n+CMQTTRXSTART: {index},{},{}\r\n",
+            topic.len(),
+            payload.len()
+        )
+        .into_bytes();
+        for piece in topic.as_bytes().chunks(part) {
+            out.extend_from_slice(
+                format!("\r\n+CMQTTRXTOPIC: {index},{}\r\n", piece.len()).as_bytes(),
+            );
+            out.extend_from_slice(piece);
+            out.extend_from_slice(b"\r\n");
+        }
+        for piece in payload.chunks(part) {
+            out.extend_from_slice(
+                format!("\r\n+CMQTTRXPAYLOAD: {index},{}\r\n", piece.len()).as_bytes(),
+            );
+            out.extend_from_slice(piece);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("\r\n+CMQTTRXEND: {index}\r\n").as_bytes());
+        out
+    }
+}
