@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::at::{Command, CommandLine, Decoder, Event, Expect, Frame, Outcome, RawRule, Session};
-use crate::dialect::{spec, FamilySpec, SPECS};
+pub use crate::dialect::MessageRules;
+use crate::dialect::{spec, FamilySpec, ProbeExchange, SPECS};
 use crate::engine::UrcHandler;
 use crate::mqtt::ClientShared;
 
@@ -20,6 +21,21 @@ pub use crate::dialect::Family;
 /// The raw-data rules of `family`'s decoder.
 pub fn raw_rules(family: Family) -> Vec<RawRule> {
     spec(family).raw_rules()
+}
+
+/// Every family, in the library's order.
+pub fn families() -> Vec<Family> {
+    SPECS.iter().map(|s| s.family()).collect()
+}
+
+/// What received messages of `family` may carry.
+pub fn message_rules(family: Family) -> MessageRules {
+    spec(family).message_rules()
+}
+
+/// The result URC that completes [`probe_command`] successfully.
+pub fn probe_result(family: Family, with_data: bool) -> &'static [u8] {
+    spec(family).probe_exchange(with_data).result_ok
 }
 
 /// How many clients the rig opens (the largest profile of the family).
@@ -247,7 +263,12 @@ pub fn check_codec(input: &[u8]) -> Result<(), String> {
 /// A command of `family` that waits for a result URC (and, when `with_data`, sends data
 /// after a `>` prompt), so that fuzzed bytes also arrive while a command is in flight.
 pub fn probe_command(family: Family, with_data: bool) -> Result<Command, String> {
-    let (line, data, prefix) = spec(family).probe_exchange(with_data);
+    let ProbeExchange {
+        line,
+        data,
+        result_prefix: prefix,
+        ..
+    } = spec(family).probe_exchange(with_data);
     let line = CommandLine::raw(line).map_err(|e| format!("{line}: {e}"))?;
     let mut cmd =
         Command::new(line, Duration::from_secs(60)).with_expect(Expect::prefix(prefix.to_vec()));

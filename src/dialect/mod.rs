@@ -59,12 +59,12 @@ pub trait FamilySpec: Sync {
     /// The family's clients on one modem (created once per modem, on the first client).
     fn open_clients(&self, engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>>;
 
-    /// For the fuzz targets: a command (line, data sent after the prompt when `with_data`,
-    /// prefix of its result URC) that waits for a result URC.
-    fn probe_exchange(
-        &self,
-        with_data: bool,
-    ) -> (&'static str, Option<&'static [u8]>, &'static [u8]);
+    /// For the fuzz targets and property tests: a command that waits for a result URC (and,
+    /// when `with_data`, sends data after a `>` prompt).
+    fn probe_exchange(&self, with_data: bool) -> ProbeExchange;
+
+    /// For the property tests: what topics and payloads of received messages may hold.
+    fn message_rules(&self) -> MessageRules;
 
     /// For the property tests: the bytes the modem writes when client `index` receives a
     /// message (split in parts of `part` bytes where the family splits; `msgid` where the
@@ -81,6 +81,27 @@ pub trait FamilySpec: Sync {
     /// For the fuzz targets: runs the family's line parsers that no URC router reaches on
     /// `line` (they must not panic).
     fn parse_line(&self, _line: &[u8]) {}
+}
+
+/// A command that ends with a result URC, and the URC that ends it successfully.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeExchange {
+    pub line: &'static str,
+    /// Sent after the `>` prompt.
+    pub data: Option<&'static [u8]>,
+    /// The start of the result URC the command waits for.
+    pub result_prefix: &'static [u8],
+    /// A whole result URC that completes the command.
+    pub result_ok: &'static [u8],
+}
+
+/// What received messages may carry in a family's URCs.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRules {
+    /// Topics may hold `"`, CR and LF (they arrive as counted raw parts).
+    pub topic_any_char: bool,
+    /// Payloads may hold CR and LF (counted); otherwise the message is a plain line.
+    pub payload_line_breaks: bool,
 }
 
 /// A family's clients on one modem.

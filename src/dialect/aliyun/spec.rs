@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{detect_revision, parse_ccrecv, parse_message_fields, urc_router, AliyunMqtt};
 use crate::at::RawRule;
-use crate::dialect::{Family, FamilyClients, FamilySpec};
+use crate::dialect::{Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange};
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
@@ -80,14 +80,29 @@ impl FamilySpec for Spec {
         Ok(Arc::new(Clients::default()))
     }
 
-    fn probe_exchange(
-        &self,
-        with_data: bool,
-    ) -> (&'static str, Option<&'static [u8]>, &'static [u8]) {
+    fn probe_exchange(&self, with_data: bool) -> ProbeExchange {
         if with_data {
-            ("AT+CMPUB=1,\"a/b\",5", Some(b"hello"), b"+CMYIELD: 9")
+            ProbeExchange {
+                line: "AT+CMPUB=1,\"a/b\",5",
+                data: Some(b"hello"),
+                result_prefix: b"+CMYIELD: 9",
+                result_ok: b"+CMYIELD: 9",
+            }
         } else {
-            ("AT+CMYIELD=100", None, b"+CMYIELD: 9")
+            ProbeExchange {
+                line: "AT+CMYIELD=100",
+                data: None,
+                result_prefix: b"+CMYIELD: 9",
+                result_ok: b"+CMYIELD: 9",
+            }
+        }
+    }
+
+    /// `+CMYIELD: 12,"topic","payload"` is a plain line; the payload runs to its last quote.
+    fn message_rules(&self) -> MessageRules {
+        MessageRules {
+            topic_any_char: false,
+            payload_line_breaks: false,
         }
     }
 

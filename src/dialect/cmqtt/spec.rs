@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::at::RawRule;
-use crate::dialect::{Family, FamilyClients, FamilySpec};
+use crate::dialect::{Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange};
 use crate::engine::{Engine, UrcHandler};
 use crate::error::Result;
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
@@ -60,14 +60,29 @@ impl FamilySpec for Spec {
         Ok(Arc::new(Clients(Context::new(engine, profile)?)))
     }
 
-    fn probe_exchange(
-        &self,
-        with_data: bool,
-    ) -> (&'static str, Option<&'static [u8]>, &'static [u8]) {
+    fn probe_exchange(&self, with_data: bool) -> ProbeExchange {
         if with_data {
-            ("AT+CMQTTSUB=0,3,1", Some(b"a/b"), b"+CMQTTSUB: 0,")
+            ProbeExchange {
+                line: "AT+CMQTTSUB=0,3,1",
+                data: Some(b"a/b"),
+                result_prefix: b"+CMQTTSUB: 0,",
+                result_ok: b"+CMQTTSUB: 0,0",
+            }
         } else {
-            ("AT+CMQTTPUB=0,1,60,0", None, b"+CMQTTPUB: 0,")
+            ProbeExchange {
+                line: "AT+CMQTTPUB=0,1,60,0",
+                data: None,
+                result_prefix: b"+CMQTTPUB: 0,",
+                result_ok: b"+CMQTTPUB: 0,0",
+            }
+        }
+    }
+
+    /// Topic and payload arrive as counted raw parts: anything goes.
+    fn message_rules(&self) -> MessageRules {
+        MessageRules {
+            topic_any_char: true,
+            payload_line_breaks: true,
         }
     }
 

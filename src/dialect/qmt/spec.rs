@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::at::RawRule;
-use crate::dialect::{Family, FamilyClients, FamilySpec};
+use crate::dialect::{Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange};
 use crate::engine::{Engine, UrcHandler};
 use crate::error::Result;
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
@@ -65,18 +65,29 @@ impl FamilySpec for Spec {
         Ok(Arc::new(Clients(Context::new(engine, profile)?)))
     }
 
-    fn probe_exchange(
-        &self,
-        with_data: bool,
-    ) -> (&'static str, Option<&'static [u8]>, &'static [u8]) {
+    fn probe_exchange(&self, with_data: bool) -> ProbeExchange {
         if with_data {
-            (
-                "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
-                Some(b"hello"),
-                b"+QMTPUBEX: 0,1,",
-            )
+            ProbeExchange {
+                line: "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
+                data: Some(b"hello"),
+                result_prefix: b"+QMTPUBEX: 0,1,",
+                result_ok: b"+QMTPUBEX: 0,1,0",
+            }
         } else {
-            ("AT+QMTSUB=0,1,\"a/b\",1", None, b"+QMTSUB: 0,1,")
+            ProbeExchange {
+                line: "AT+QMTSUB=0,1,\"a/b\",1",
+                data: None,
+                result_prefix: b"+QMTSUB: 0,1,",
+                result_ok: b"+QMTSUB: 0,1,0,1",
+            }
+        }
+    }
+
+    /// The topic is quoted inside the line; the payload is counted.
+    fn message_rules(&self) -> MessageRules {
+        MessageRules {
+            topic_any_char: false,
+            payload_line_breaks: true,
         }
     }
 
