@@ -1,4 +1,5 @@
-//! URC routing: result URCs to the waiting command, `+CMQTTRX*` parts reassembled into messages, `+CMQTTCONNLOST` to the clients.
+//! URC routing: result URCs to the waiting command, `+CMQTTRX*` parts reassembled into
+//! messages, `+CMQTTCONNLOST` to the clients.
 
 use super::*;
 
