@@ -18,7 +18,7 @@ use crate::at::RawRule;
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 pub use crate::family::Family;
-use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
+use crate::mqtt::{Backend, ClientOptions, ClientShared, MqttClient};
 
 /// The client side of a modem family.
 pub trait FamilySpec: Sync {
@@ -35,14 +35,30 @@ pub trait FamilySpec: Sync {
     /// drive by hand.
     fn urc_router(&self, clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, UrcHandler);
 
+    /// The profile of a modem of model `model` (`AT+CGMM`), for families that tell their
+    /// profiles apart by model.
+    fn profile_for_model(&self, _model: &str) -> Option<&'static str> {
+        None
+    }
+
     /// The profile (limits table) of the modem behind `engine`; `model` asks the modem for
-    /// its model name (`AT+CGMM`) when the family needs it.
+    /// its model name (`AT+CGMM`). By default: [`FamilySpec::profile_for_model`].
     fn detect_profile(
         &self,
-        engine: &Engine,
-        timeout: Duration,
+        _engine: &Engine,
+        _timeout: Duration,
         model: &dyn Fn() -> Result<String>,
-    ) -> Result<String>;
+    ) -> Result<String> {
+        let model = model()?;
+        self.profile_for_model(&model)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "no {} profile for the model {model:?}",
+                    self.family().name()
+                ))
+            })
+    }
 
     /// Checks the client options only this family takes (ranges are checked for every
     /// family by [`ClientOptions::check`]). By default the Quectel-only options are refused.
@@ -111,6 +127,31 @@ pub trait FamilyClients: Send + Sync {
 
     /// For a family's own API on the modem (e.g. the Alibaba client).
     fn as_any(&self) -> &dyn Any;
+}
+
+/// A family's modem-wide state that opens MQTT clients (one per client index).
+pub trait ClientContext: Send + Sync + 'static {
+    /// Reserves client `index` after checking the arguments; nothing is sent yet.
+    fn open_backend(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &ClientOptions,
+    ) -> Result<(Arc<dyn Backend>, Arc<ClientShared>)>;
+}
+
+/// The clients of a family whose modem-wide state is a [`ClientContext`].
+pub struct ContextClients<C>(pub Arc<C>);
+
+impl<C: ClientContext> FamilyClients for ContextClients<C> {
+    fn open_mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient> {
+        let (backend, shared) = self.0.open_backend(client_id, index, &options)?;
+        Ok(MqttClient::new(backend, shared, options))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// Every family's client side.

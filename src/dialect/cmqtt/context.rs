@@ -1,6 +1,8 @@
 //! The modem-wide CMQTT state: the service, the router and the clients open on it.
 
 use super::*;
+use crate::dialect::ClientContext;
+use crate::mqtt::ClientOptions;
 
 /// Modem-wide CMQTT state: the service, and the clients open on it.
 pub struct Context {
@@ -184,5 +186,17 @@ impl Drop for Context {
         for id in &self.handler_ids {
             self.engine.remove_handler(*id);
         }
+    }
+}
+
+impl ClientContext for Context {
+    fn open_backend(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &ClientOptions,
+    ) -> Result<(Arc<dyn Backend>, Arc<ClientShared>)> {
+        let (client, shared) = self.open_client(client_id, index, options)?;
+        Ok((client, shared))
     }
 }

@@ -1,33 +1,19 @@
 //! The CMQTT family's [`FamilySpec`]: what the modem, the fuzz targets and the property
 //! tests need of it.
 
-use std::any::Any;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::at::RawRule;
-use crate::dialect::{Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange};
+use crate::dialect::{
+    ContextClients, Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange,
+};
 use crate::engine::{Engine, UrcHandler};
 use crate::error::Result;
-use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
+use crate::mqtt::ClientShared;
 
 /// SIMCom `AT+CMQTT*`.
 pub struct Spec;
-
-/// The CMQTT clients of one modem.
-struct Clients(Arc<Context>);
-
-impl FamilyClients for Clients {
-    fn open_mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient> {
-        let (backend, shared) = self.0.open_client(client_id, index, &options)?;
-        Ok(MqttClient::new(backend, shared, options))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 impl FamilySpec for Spec {
     fn family(&self) -> Family {
@@ -39,7 +25,7 @@ impl FamilySpec for Spec {
     }
 
     fn max_clients(&self) -> u8 {
-        // seeds/003 §2.1: client_index 0-1 on every profile.
+        // The largest profile in `capabilities()` (SIM7028 has one).
         2
     }
 
@@ -47,17 +33,12 @@ impl FamilySpec for Spec {
         urc_router(clients)
     }
 
-    fn detect_profile(
-        &self,
-        _engine: &Engine,
-        _timeout: Duration,
-        model: &dyn Fn() -> Result<String>,
-    ) -> Result<String> {
-        Ok(profile_for_model(&model()?).to_string())
+    fn profile_for_model(&self, model: &str) -> Option<&'static str> {
+        Some(profile_for_model(model))
     }
 
     fn open_clients(&self, engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
-        Ok(Arc::new(Clients(Context::new(engine, profile)?)))
+        Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
     }
 
     fn probe_exchange(&self, with_data: bool) -> ProbeExchange {

@@ -1,6 +1,7 @@
 //! The modem-wide QMT state: the router and the clients open on it.
 
 use super::*;
+use crate::dialect::ClientContext;
 
 impl Context {
     pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
@@ -155,4 +156,16 @@ pub struct Context {
     pub(super) pub_probe: Mutex<Option<(u64, &'static str)>>,
     pub(super) router: Arc<Router>,
     pub(super) handler_ids: Vec<u64>,
+}
+
+impl ClientContext for Context {
+    fn open_backend(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &ClientOptions,
+    ) -> Result<(Arc<dyn Backend>, Arc<ClientShared>)> {
+        let (client, shared) = self.open_client(client_id, index, options)?;
+        Ok((client, shared))
+    }
 }
