@@ -2,9 +2,10 @@
 //! driven by their AT command sets over a serial port.
 //!
 //! Layers, from the bottom: [`at`] (sans-IO codec and command session), [`port`]
-//! (transports), [`engine`] (reader thread and command executor), [`dialect`] (one module
-//! per AT command family), [`mqtt`] (the family-independent client), [`modem`]; beside
-//! them [`sim`] (the virtual modem) and [`broker`] (the embedded broker).
+//! (transports), [`engine`] (reader thread and command executor), [`mqtt`] (the
+//! family-independent client), [`dialect`] (one module per AT command family, each with its
+//! [`dialect::FamilySpec`]), [`modem`]; beside them [`sim`] (the virtual modem) and
+//! [`broker`] (the embedded broker). Leaves: [`family`], [`transcript`], [`error`], [`waits`].
 
 pub mod at;
 pub mod broker;
