@@ -306,7 +306,7 @@ pub fn check_dialect(family: Family, input: &[u8]) -> Result<(), String> {
     let Some((&sel, data)) = input.split_first() else {
         return Ok(());
     };
-    let family_spec: &dyn FamilySpec = spec(family);
+    let family_spec: &FamilySpec = spec(family);
     for line in data.split(|&b| b == b'\r' || b == b'\n') {
         family_spec.parse_line(line);
     }

@@ -46,7 +46,7 @@ pub use coap::*;
 pub use limits::*;
 pub use options::*;
 pub use sign::*;
-pub use spec::{Clients, Spec};
+pub use spec::{Clients, SPEC};
 pub use urc::*;
 
 use std::collections::VecDeque;

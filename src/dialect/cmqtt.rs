@@ -12,7 +12,7 @@ mod urc;
 
 pub use context::*;
 pub use limits::*;
-pub use spec::Spec;
+pub use spec::SPEC;
 pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{

@@ -3,7 +3,7 @@
 //!
 //! What the rest of the crate needs of a family's client side is its [`FamilySpec`]: the
 //! modem ([`crate::modem`]), the fuzz targets and the framing property tests reach a family
-//! only through it. A new family is its own module here plus one row in [`SPECS`].
+//! only through it. A new family is its own module here plus one entry in [`SPECS`].
 
 pub mod aliyun;
 pub mod cmqtt;
@@ -20,84 +20,120 @@ use crate::error::{Error, Result};
 pub use crate::family::Family;
 use crate::mqtt::{Backend, ClientOptions, ClientShared, MqttClient};
 
-/// The client side of a modem family.
-pub trait FamilySpec: Sync {
-    fn family(&self) -> Family;
+/// The URC prefixes a router takes, and its handler.
+pub type UrcRouter = (Vec<Vec<u8>>, UrcHandler);
 
+/// The client side of a modem family: one static table per family (`<family>::SPEC`).
+pub struct FamilySpec {
+    pub family: Family,
     /// The decoder's rules for lines followed by raw bytes (message payloads).
-    fn raw_rules(&self) -> Vec<RawRule>;
-
+    pub raw_rules: fn() -> Vec<RawRule>,
     /// The most MQTT clients a profile of the family has.
-    fn max_clients(&self) -> u8;
-
+    pub max_clients: u8,
     /// The URC prefixes and a handler routing them to `clients` (client `i` is
     /// `clients[i]`), detached from any engine: what the fuzz targets and property tests
     /// drive by hand.
-    fn urc_router(&self, clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, UrcHandler);
+    pub urc_router: fn(&[Arc<ClientShared>]) -> UrcRouter,
+    /// How the profile (limits table) of a modem is found.
+    pub profile: ProfileBy,
+    /// Whether the Quectel-only client options are this family's (refused elsewhere).
+    pub qmt_options: bool,
+    /// The family's clients on one modem (made once per modem, on the first client).
+    pub open_clients: fn(Engine, &str) -> Result<Arc<dyn FamilyClients>>,
+    /// For the fuzz targets and property tests: a command that waits for a result URC,
+    /// without and with data sent after a `>` prompt.
+    pub probes: [ProbeExchange; 2],
+    /// For the property tests: what topics and payloads of received messages may hold.
+    pub message_rules: MessageRules,
+    /// For the property tests: the bytes the modem writes when client `index` receives a
+    /// message (`index, topic, payload, part, msgid`: split in parts of `part` bytes where
+    /// the family splits; `msgid` where the family numbers messages).
+    pub encode_message: fn(u8, &str, &[u8], usize, u16) -> Vec<u8>,
+    /// For the fuzz targets: the family's line parsers that no URC router reaches (they
+    /// must not panic on any line).
+    pub parse_line: fn(&[u8]),
+}
 
-    /// The profile of a modem of model `model` (`AT+CGMM`), for families that tell their
-    /// profiles apart by model.
-    fn profile_for_model(&self, _model: &str) -> Option<&'static str> {
-        None
+/// How a family tells the profile of a modem.
+pub enum ProfileBy {
+    /// From the model name (`AT+CGMM`).
+    Model(fn(&str) -> &'static str),
+    /// By asking the firmware (e.g. which commands it has).
+    Probe(fn(&Engine, Duration) -> Result<String>),
+}
+
+impl FamilySpec {
+    pub fn family(&self) -> Family {
+        self.family
     }
 
-    /// The profile (limits table) of the modem behind `engine`; `model` asks the modem for
-    /// its model name (`AT+CGMM`). By default: [`FamilySpec::profile_for_model`].
-    fn detect_profile(
+    pub fn raw_rules(&self) -> Vec<RawRule> {
+        (self.raw_rules)()
+    }
+
+    pub fn max_clients(&self) -> u8 {
+        self.max_clients
+    }
+
+    pub fn urc_router(&self, clients: &[Arc<ClientShared>]) -> UrcRouter {
+        (self.urc_router)(clients)
+    }
+
+    /// The profile of the modem behind `engine`; `model` asks it for its model name.
+    pub fn detect_profile(
         &self,
-        _engine: &Engine,
-        _timeout: Duration,
+        engine: &Engine,
+        timeout: Duration,
         model: &dyn Fn() -> Result<String>,
     ) -> Result<String> {
-        let model = model()?;
-        self.profile_for_model(&model)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "no {} profile for the model {model:?}",
-                    self.family().name()
-                ))
-            })
-    }
-
-    /// Checks the client options only this family takes (ranges are checked for every
-    /// family by [`ClientOptions::check`]). By default the Quectel-only options are refused.
-    fn check_options(&self, options: &ClientOptions) -> Result<()> {
-        match options.qmt.first_set() {
-            Some(name) => Err(Error::invalid(format!(
-                "{name}: only on Quectel (QMT) modems, this one is {}",
-                self.family().name()
-            ))),
-            None => Ok(()),
+        match self.profile {
+            ProfileBy::Model(f) => Ok(f(&model()?).to_string()),
+            ProfileBy::Probe(f) => f(engine, timeout),
         }
     }
 
-    /// The family's clients on one modem (created once per modem, on the first client).
-    fn open_clients(&self, engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>>;
+    /// Checks the client options only some families take (ranges are checked for every
+    /// family by [`ClientOptions::check`]).
+    pub fn check_options(&self, options: &ClientOptions) -> Result<()> {
+        match options.qmt.first_set() {
+            Some(name) if !self.qmt_options => Err(Error::invalid(format!(
+                "{name}: only on Quectel (QMT) modems, this one is {}",
+                self.family.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
 
-    /// For the fuzz targets and property tests: a command that waits for a result URC (and,
-    /// when `with_data`, sends data after a `>` prompt).
-    fn probe_exchange(&self, with_data: bool) -> ProbeExchange;
+    pub fn open_clients(&self, engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
+        (self.open_clients)(engine, profile)
+    }
 
-    /// For the property tests: what topics and payloads of received messages may hold.
-    fn message_rules(&self) -> MessageRules;
+    pub fn probe_exchange(&self, with_data: bool) -> ProbeExchange {
+        self.probes[usize::from(with_data)]
+    }
 
-    /// For the property tests: the bytes the modem writes when client `index` receives a
-    /// message (split in parts of `part` bytes where the family splits; `msgid` where the
-    /// family numbers messages).
-    fn encode_message(
+    pub fn message_rules(&self) -> MessageRules {
+        self.message_rules
+    }
+
+    pub fn encode_message(
         &self,
         index: u8,
         topic: &str,
         payload: &[u8],
         part: usize,
         msgid: u16,
-    ) -> Vec<u8>;
+    ) -> Vec<u8> {
+        (self.encode_message)(index, topic, payload, part, msgid)
+    }
 
-    /// For the fuzz targets: runs the family's line parsers that no URC router reaches on
-    /// `line` (they must not panic).
-    fn parse_line(&self, _line: &[u8]) {}
+    pub fn parse_line(&self, line: &[u8]) {
+        (self.parse_line)(line)
+    }
 }
+
+/// For [`FamilySpec::parse_line`] of a family whose lines all go through its router.
+pub fn no_line_parsers(_line: &[u8]) {}
 
 /// A command that ends with a result URC, and the URC that ends it successfully.
 #[derive(Debug, Clone, Copy)]
@@ -131,13 +167,15 @@ pub trait FamilyClients: Send + Sync {
 
 /// A family's modem-wide state that opens MQTT clients (one per client index).
 pub trait ClientContext: Send + Sync + 'static {
+    type Client: Backend + 'static;
+
     /// Reserves client `index` after checking the arguments; nothing is sent yet.
-    fn open_backend(
+    fn open_client(
         self: &Arc<Self>,
         client_id: &str,
         index: u8,
         options: &ClientOptions,
-    ) -> Result<(Arc<dyn Backend>, Arc<ClientShared>)>;
+    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)>;
 }
 
 /// The clients of a family whose modem-wide state is a [`ClientContext`].
@@ -145,8 +183,8 @@ pub struct ContextClients<C>(pub Arc<C>);
 
 impl<C: ClientContext> FamilyClients for ContextClients<C> {
     fn open_mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient> {
-        let (backend, shared) = self.0.open_backend(client_id, index, &options)?;
-        Ok(MqttClient::new(backend, shared, options))
+        let (client, shared) = self.0.open_client(client_id, index, &options)?;
+        Ok(MqttClient::new(client, shared, options))
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -155,10 +193,10 @@ impl<C: ClientContext> FamilyClients for ContextClients<C> {
 }
 
 /// Every family's client side.
-pub static SPECS: [&dyn FamilySpec; 3] = [&cmqtt::Spec, &qmt::Spec, &aliyun::Spec];
+pub static SPECS: [&FamilySpec; 3] = [&cmqtt::SPEC, &qmt::SPEC, &aliyun::SPEC];
 
 /// The client side of `family`.
-pub fn spec(family: Family) -> &'static dyn FamilySpec {
+pub fn spec(family: Family) -> &'static FamilySpec {
     // Every family has a spec (checked by `every_family_has_a_spec`).
     SPECS
         .iter()

@@ -39,7 +39,7 @@ mod urc;
 
 pub use context::*;
 pub use limits::*;
-pub use spec::Spec;
+pub use spec::SPEC;
 pub use urc::*;
 
 use std::collections::VecDeque;
@@ -52,6 +52,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{

@@ -6,14 +6,43 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use super::{detect_revision, parse_ccrecv, parse_message_fields, urc_router, AliyunMqtt};
-use crate::at::RawRule;
-use crate::dialect::{Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange};
+use crate::dialect::{Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange, ProfileBy};
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
 
 /// SIMCom's Alibaba-cloud firmware, `AT+CM*` / `AT+CC*`.
-pub struct Spec;
+pub static SPEC: FamilySpec = FamilySpec {
+    family: Family::Aliyun,
+    // Messages come in `+CMYIELD: 12,"<topic>","<payload>"` lines, no raw data.
+    raw_rules: Vec::new,
+    max_clients: 1,
+    urc_router: router,
+    profile: ProfileBy::Probe(detect_profile),
+    qmt_options: false,
+    open_clients,
+    probes: [
+        ProbeExchange {
+            line: "AT+CMYIELD=100",
+            data: None,
+            result_prefix: b"+CMYIELD: 9",
+            result_ok: b"+CMYIELD: 9",
+        },
+        ProbeExchange {
+            line: "AT+CMPUB=1,\"a/b\",5",
+            data: Some(b"hello"),
+            result_prefix: b"+CMYIELD: 9",
+            result_ok: b"+CMYIELD: 9",
+        },
+    ],
+    // `+CMYIELD: 12,"topic","payload"` is a plain line; the payload runs to its last quote.
+    message_rules: MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: false,
+    },
+    encode_message,
+    parse_line,
+};
 
 /// The Alibaba clients of one modem: the firmware has one MQTT client.
 #[derive(Default)]
@@ -45,89 +74,36 @@ impl FamilyClients for Clients {
     }
 }
 
-impl FamilySpec for Spec {
-    fn family(&self) -> Family {
-        Family::Aliyun
-    }
+fn router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, UrcHandler) {
+    let one = clients
+        .first()
+        .cloned()
+        .unwrap_or_else(|| ClientShared::new(0, 1));
+    urc_router(&one)
+}
 
-    fn raw_rules(&self) -> Vec<RawRule> {
-        // Messages come in `+CMYIELD: 12,"<topic>","<payload>"` lines, no raw data.
-        Vec::new()
-    }
+fn detect_profile(engine: &Engine, timeout: Duration) -> Result<String> {
+    Ok(detect_revision(engine, timeout)?.profile().to_string())
+}
 
-    fn max_clients(&self) -> u8 {
-        1
-    }
+fn open_clients(_engine: Engine, _profile: &str) -> Result<Arc<dyn FamilyClients>> {
+    Ok(Arc::new(Clients::default()))
+}
 
-    fn urc_router(&self, clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, UrcHandler) {
-        let one = clients
-            .first()
-            .cloned()
-            .unwrap_or_else(|| ClientShared::new(0, 1));
-        urc_router(&one)
-    }
+/// One `+CMYIELD: 12` line (topic and payload without CR, LF; topic without `"`).
+fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
+    let mut out = format!("\r\n+CMYIELD: 12,\"{topic}\",\"").into_bytes();
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\"\r\n");
+    out
+}
 
-    fn detect_profile(
-        &self,
-        engine: &Engine,
-        timeout: Duration,
-        _model: &dyn Fn() -> Result<String>,
-    ) -> Result<String> {
-        Ok(detect_revision(engine, timeout)?.profile().to_string())
+/// The `+CCRECV` (CoAP) and message-field parsers, which the MQTT router does not reach.
+fn parse_line(line: &[u8]) {
+    if line.starts_with(b"+CCRECV:") {
+        let _ = parse_ccrecv(line);
     }
-
-    fn open_clients(&self, _engine: Engine, _profile: &str) -> Result<Arc<dyn FamilyClients>> {
-        Ok(Arc::new(Clients::default()))
-    }
-
-    fn probe_exchange(&self, with_data: bool) -> ProbeExchange {
-        if with_data {
-            ProbeExchange {
-                line: "AT+CMPUB=1,\"a/b\",5",
-                data: Some(b"hello"),
-                result_prefix: b"+CMYIELD: 9",
-                result_ok: b"+CMYIELD: 9",
-            }
-        } else {
-            ProbeExchange {
-                line: "AT+CMYIELD=100",
-                data: None,
-                result_prefix: b"+CMYIELD: 9",
-                result_ok: b"+CMYIELD: 9",
-            }
-        }
-    }
-
-    /// `+CMYIELD: 12,"topic","payload"` is a plain line; the payload runs to its last quote.
-    fn message_rules(&self) -> MessageRules {
-        MessageRules {
-            topic_any_char: false,
-            payload_line_breaks: false,
-        }
-    }
-
-    /// One `+CMYIELD: 12` line (topic and payload without CR, LF; topic without `"`).
-    fn encode_message(
-        &self,
-        _index: u8,
-        topic: &str,
-        payload: &[u8],
-        _part: usize,
-        _msgid: u16,
-    ) -> Vec<u8> {
-        let mut out = format!("\r\n+CMYIELD: 12,\"{topic}\",\"").into_bytes();
-        out.extend_from_slice(payload);
-        out.extend_from_slice(b"\"\r\n");
-        out
-    }
-
-    /// The `+CCRECV` (CoAP) and message-field parsers, which the MQTT router does not reach.
-    fn parse_line(&self, line: &[u8]) {
-        if line.starts_with(b"+CCRECV:") {
-            let _ = parse_ccrecv(line);
-        }
-        if let Some(rest) = line.strip_prefix(b"+CMYIELD: 12,") {
-            let _ = parse_message_fields(rest);
-        }
+    if let Some(rest) = line.strip_prefix(b"+CMYIELD: 12,") {
+        let _ = parse_message_fields(rest);
     }
 }

@@ -1,8 +1,6 @@
 //! The modem-wide CMQTT state: the service, the router and the clients open on it.
 
 use super::*;
-use crate::dialect::ClientContext;
-use crate::mqtt::ClientOptions;
 
 /// Modem-wide CMQTT state: the service, and the clients open on it.
 pub struct Context {
@@ -68,39 +66,6 @@ impl Context {
             self.engine.boot_generation(),
             self.router.nonet.load(Ordering::SeqCst),
         )
-    }
-
-    /// Reserves client `index` after checking the arguments; nothing is sent yet. The first
-    /// `connect` starts the service if needed, clears what a previous run left on the index
-    /// (connected or acquired) and acquires it.
-    pub fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &mqtt::ClientOptions,
-    ) -> Result<(Arc<CmqttClient>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
-        if self.router.client(index as usize).is_some() {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
-        }
-        let shared = ClientShared::new(index, options.queue_size);
-        let client = Arc::new(CmqttClient {
-            ctx: self.clone(),
-            index,
-            client_id: client_id.to_string(),
-            shared: shared.clone(),
-            check_utf8: options.check_utf8,
-            op_timeout: options.op_timeout,
-            publish_timeout: options.publish_timeout,
-            acquired_ssl: Mutex::new(None),
-            will_set: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-        });
-        lock(&self.router.clients)[index as usize] = Some(shared.clone());
-        Ok((client, shared))
     }
 
     pub(super) fn ensure_started(&self) -> Result<()> {
@@ -190,13 +155,38 @@ impl Drop for Context {
 }
 
 impl ClientContext for Context {
-    fn open_backend(
+    type Client = CmqttClient;
+
+    /// Reserves client `index` after checking the arguments; nothing is sent yet. The first
+    /// `connect` starts the service if needed, clears what a previous run left on the index
+    /// (connected or acquired) and acquires it.
+    fn open_client(
         self: &Arc<Self>,
         client_id: &str,
         index: u8,
-        options: &ClientOptions,
-    ) -> Result<(Arc<dyn Backend>, Arc<ClientShared>)> {
-        let (client, shared) = self.open_client(client_id, index, options)?;
+        options: &mqtt::ClientOptions,
+    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
+        mqtt::check_client(&self.caps, index, client_id)?;
+        options.check()?;
+        if self.router.client(index as usize).is_some() {
+            return Err(Error::invalid(format!(
+                "index: client {index} is already open on this modem"
+            )));
+        }
+        let shared = ClientShared::new(index, options.queue_size);
+        let client = Arc::new(CmqttClient {
+            ctx: self.clone(),
+            index,
+            client_id: client_id.to_string(),
+            shared: shared.clone(),
+            check_utf8: options.check_utf8,
+            op_timeout: options.op_timeout,
+            publish_timeout: options.publish_timeout,
+            acquired_ssl: Mutex::new(None),
+            will_set: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        });
+        lock(&self.router.clients)[index as usize] = Some(shared.clone());
         Ok((client, shared))
     }
 }

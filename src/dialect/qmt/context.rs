@@ -1,7 +1,6 @@
 //! The modem-wide QMT state: the router and the clients open on it.
 
 use super::*;
-use crate::dialect::ClientContext;
 
 impl Context {
     pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
@@ -66,13 +65,42 @@ impl Context {
         Ok(name)
     }
 
+    pub(super) fn client_closed(&self, index: u8) {
+        if let Some(slot) = lock(&self.router.slots).get_mut(index as usize) {
+            *slot = None;
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        for id in &self.handler_ids {
+            self.engine.remove_handler(*id);
+        }
+    }
+}
+
+/// Modem-wide QMT state: the router and the clients open on it.
+pub struct Context {
+    pub(super) engine: Engine,
+    pub(super) caps: Capabilities,
+    pub(super) pub_cmd: &'static str,
+    /// The publish command the modem answered to, and in which boot.
+    pub(super) pub_probe: Mutex<Option<(u64, &'static str)>>,
+    pub(super) router: Arc<Router>,
+    pub(super) handler_ids: Vec<u64>,
+}
+
+impl ClientContext for Context {
+    type Client = QmtClient;
+
     /// Reserves client `index` after checking the arguments; nothing is sent yet.
-    pub fn open_client(
+    fn open_client(
         self: &Arc<Self>,
         client_id: &str,
         index: u8,
         options: &ClientOptions,
-    ) -> Result<(Arc<QmtClient>, Arc<ClientShared>)> {
+    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
         mqtt::check_client(&self.caps, index, client_id)?;
         options.check()?;
         let q = &options.qmt;
@@ -129,43 +157,6 @@ impl Context {
             })));
             client.start_reader(wake_rx)?;
         }
-        Ok((client, shared))
-    }
-
-    pub(super) fn client_closed(&self, index: u8) {
-        if let Some(slot) = lock(&self.router.slots).get_mut(index as usize) {
-            *slot = None;
-        }
-    }
-}
-
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
-/// Modem-wide QMT state: the router and the clients open on it.
-pub struct Context {
-    pub(super) engine: Engine,
-    pub(super) caps: Capabilities,
-    pub(super) pub_cmd: &'static str,
-    /// The publish command the modem answered to, and in which boot.
-    pub(super) pub_probe: Mutex<Option<(u64, &'static str)>>,
-    pub(super) router: Arc<Router>,
-    pub(super) handler_ids: Vec<u64>,
-}
-
-impl ClientContext for Context {
-    fn open_backend(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &ClientOptions,
-    ) -> Result<(Arc<dyn Backend>, Arc<ClientShared>)> {
-        let (client, shared) = self.open_client(client_id, index, options)?;
         Ok((client, shared))
     }
 }
