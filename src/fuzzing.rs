@@ -350,5 +350,5 @@ pub fn encode_message(
     part: usize,
     msgid: u16,
 ) -> Vec<u8> {
-    spec(family).encode_message(index, topic, payload, part, msgid)
+    (spec(family).encode_message)(index, topic, payload, part, msgid)
 }

@@ -116,17 +116,6 @@ impl FamilySpec {
         self.message_rules
     }
 
-    pub fn encode_message(
-        &self,
-        index: u8,
-        topic: &str,
-        payload: &[u8],
-        part: usize,
-        msgid: u16,
-    ) -> Vec<u8> {
-        (self.encode_message)(index, topic, payload, part, msgid)
-    }
-
     pub fn parse_line(&self, line: &[u8]) {
         (self.parse_line)(line)
     }
