@@ -1,6 +1,7 @@
 //! Firmware revisions, limits and capabilities, and the names of result codes.
 
 use super::*;
+use crate::family::Family;
 
 /// The two manual revisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,7 @@ pub const AUTOYIELD_TIMEOUT: (u32, u32) = (10, 60_000);
 
 pub fn capabilities(rev: Revision) -> Capabilities {
     Capabilities {
-        family: "aliyun",
+        family: Family::Aliyun.name(),
         profile: rev.profile().to_string(),
         clients: 1,
         client_id_len: (1, 64),

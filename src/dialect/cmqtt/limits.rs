@@ -1,6 +1,7 @@
 //! Profiles, limits and the names of result codes.
 
 use super::*;
+use crate::family::Family;
 
 /// The result codes of the manual's section 2.2.1.
 pub const ERROR_NAMES: [&str; 36] = [
@@ -96,7 +97,7 @@ pub fn line_max(profile: &str) -> Option<usize> {
 
 pub fn capabilities(profile: &str) -> Option<Capabilities> {
     let base = Capabilities {
-        family: "cmqtt",
+        family: Family::Cmqtt.name(),
         profile: profile.to_string(),
         clients: 2,
         client_id_len: (1, 128),

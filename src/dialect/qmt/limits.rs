@@ -1,6 +1,7 @@
 //! Profiles, limits and the names of result codes.
 
 use super::*;
+use crate::family::Family;
 
 /// `+QMTOPEN` results.
 pub fn open_result_name(code: i32) -> String {
@@ -65,7 +66,7 @@ pub const TOPICS_PER_COMMAND: usize = 5;
 
 pub fn capabilities(profile: &str) -> Option<Capabilities> {
     let base = Capabilities {
-        family: "qmt",
+        family: Family::Qmt.name(),
         profile: profile.to_string(),
         clients: 6,
         client_id_len: (1, 128),
