@@ -205,4 +205,29 @@ mod tests {
             assert_eq!(spec(f).family(), f);
         }
     }
+
+    #[test]
+    fn quectel_options_only_on_the_family_that_takes_them() {
+        let mut o = ClientOptions::default();
+        o.qmt.retries = Some(3);
+        for f in Family::all() {
+            let r = spec(f).check_options(&o);
+            assert_eq!(r.is_ok(), spec(f).qmt_options, "{f:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().starts_with("retries: only on Quectel"), "{e}");
+            }
+        }
+        assert!(SPECS.iter().any(|s| s.qmt_options));
+    }
+
+    #[test]
+    fn probes_wait_for_their_own_result() {
+        for s in SPECS {
+            for with_data in [false, true] {
+                let p = s.probe_exchange(with_data);
+                assert!(p.result_ok.starts_with(p.result_prefix), "{:?}", s.family);
+                assert_eq!(p.data.is_some(), with_data, "{:?}", s.family);
+            }
+        }
+    }
 }

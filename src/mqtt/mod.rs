@@ -156,7 +156,7 @@ impl QmtOptions {
 pub const OPTION_RANGES: [(&str, i64, i64, &str); 5] = [
     // SIMCom seeds/003 §2.1.17: `AT+CMQTTCFG="optimeout",<index>,<20-120>`.
     ("op_timeout", 20, 120, " seconds"),
-    // SIMCom seeds/003 `AT+CMQTTPUB=<index>,<qos>,<pub_timeout 60-180>`.
+    // SIMCom seeds/003 §2.1.12: `+CMQTTPUB: (0-1),(0-2),(60-180),(0-1),(0-1)`.
     ("publish_timeout", 60, 180, " seconds"),
     // Quectel seeds/004 §3.2.1: `+QMTCFG: "pdpcid",(1-16)`.
     ("pdp_context", 1, 16, ""),
@@ -430,5 +430,47 @@ impl ConnectOptions {
             return Err(Error::invalid("timeout: must be positive"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_range_is_checked_with_plain_words() {
+        for (name, min, max, unit) in OPTION_RANGES {
+            assert_eq!(check_option(name, min).unwrap(), min);
+            assert_eq!(check_option(name, max).unwrap(), max);
+            for bad in [min - 1, max + 1] {
+                let e = check_option(name, bad).unwrap_err().to_string();
+                assert_eq!(
+                    e,
+                    format!("{name}: {bad} is out of range (must be {min} to {max}{unit})")
+                );
+            }
+        }
+        assert!(check_option("nonsense", 1).is_err());
+    }
+
+    #[test]
+    fn client_options_check_covers_every_family_s_options() {
+        assert!(ClientOptions::default().check().is_ok());
+        type Spoil = fn(&mut ClientOptions);
+        let cases: [(&str, Spoil); 7] = [
+            ("queue_size", |o| o.queue_size = 0),
+            ("reconnect_delay", |o| o.reconnect_delay.0 = Duration::ZERO),
+            ("op_timeout", |o| o.op_timeout = Some(19)),
+            ("publish_timeout", |o| o.publish_timeout = 181),
+            ("pdp_context", |o| o.qmt.pdp_context = Some(17)),
+            ("retries", |o| o.qmt.retries = Some(0)),
+            ("protocol", |o| o.qmt.mqtt_version = Some(5)),
+        ];
+        for (name, spoil) in cases {
+            let mut o = ClientOptions::default();
+            spoil(&mut o);
+            let e = o.check().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{name}: ")), "{e}");
+        }
     }
 }
