@@ -452,3 +452,76 @@ impl Drop for Modem {
         self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::memport;
+
+    /// A modem that answers `AT+CGMI` with `maker`, `AT+CGMM` with `model`, `OK` to the
+    /// probe commands in `probes` and `ERROR` to everything else.
+    fn modem(
+        maker: &'static str,
+        model: &'static str,
+        probes: &'static [&'static str],
+    ) -> (Modem, memport::ScriptedModem) {
+        let (port, scripted) = memport::scripted(Box::new(move |line: &[u8]| {
+            let line = String::from_utf8_lossy(line).into_owned();
+            let answer = match line.as_str() {
+                "AT+CGMI" => format!("\r\n{maker}\r\n\r\nOK\r\n"),
+                "AT+CGMM" => format!("\r\n{model}\r\n\r\nOK\r\n"),
+                l if probes.contains(&l) => "\r\nOK\r\n".to_string(),
+                _ => "\r\nERROR\r\n".to_string(),
+            };
+            vec![answer.into_bytes()]
+        }));
+        let m = Modem::with_engine(Engine::start(port), Duration::from_secs(2));
+        (m, scripted)
+    }
+
+    #[test]
+    fn the_maker_s_family_is_probed_first_and_gives_the_profile() {
+        // Answers every probe: the maker decides.
+        let all: &[&str] = &["AT+CMQTTACCQ=?", "AT+QMTCFG=?", "AT+CMAUTH=?"];
+        let (m, _s) = modem("Quectel", "EC21", all);
+        assert_eq!(m.family().unwrap(), Family::Qmt);
+        assert_eq!(m.profile().unwrap(), "ec21");
+        let (m, _s) = modem("SIMCOM INCORPORATED", "A7600E", all);
+        assert_eq!(m.family().unwrap(), Family::Cmqtt);
+        assert_eq!(m.profile().unwrap(), "a7600");
+    }
+
+    fn err(r: Result<MqttClient>) -> String {
+        match r {
+            Ok(_) => panic!("opened a client"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn no_family_means_no_profile_and_no_client() {
+        let (m, _s) = modem("SIMCOM INCORPORATED", "A7600E", &[]);
+        let e = m.family().unwrap_err().to_string();
+        assert!(
+            e.contains("AT+CMQTTACCQ=?, AT+QMTCFG=? and AT+CMAUTH=?"),
+            "{e}"
+        );
+        assert!(m.profile().is_err(), "no CMQTT profile by default");
+        assert!(m.mqtt("x", 0, ClientOptions::default()).is_err());
+    }
+
+    #[test]
+    fn clients_of_a_family_share_one_context() {
+        let (m, _s) = modem("SIMCOM INCORPORATED", "A7600E", &["AT+CMQTTACCQ=?"]);
+        let a = m.mqtt("a", 0, ClientOptions::default()).unwrap();
+        let b = m.mqtt("b", 1, ClientOptions::default()).unwrap();
+        let e = err(m.mqtt("c", 0, ClientOptions::default()));
+        assert!(e.contains("already open"), "{e}");
+        assert_eq!(lock(&m.clients).len(), 1);
+        let mut o = ClientOptions::default();
+        o.qmt.pdp_context = Some(2);
+        let e = err(m.mqtt("d", 1, o));
+        assert!(e.starts_with("pdp_context: only on Quectel"), "{e}");
+        drop((a, b));
+    }
+}
