@@ -53,8 +53,9 @@ format: ## Format Rust and Python sources in place
 	$(PYTHON) -m ruff format python tests examples
 	$(PYTHON) -m ruff check --fix python tests examples
 
-lint: ## rustfmt check, clippy (with and without the python feature), ruff check and format check
+lint: ## rustfmt check, import cycles (scripts/check-layers), clippy, ruff check and format check
 	cargo fmt --check
+	$(PYTHON) scripts/check-layers --quiet --warn-inside=sim
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
 	$(PYTHON) -m ruff check python tests examples

@@ -1,10 +1,12 @@
 //! The modem families modemqtt knows: a leaf module every layer (client dialects, the
-//! virtual modem, the Python face) names a family through.
+//! virtual modem, the Python face) names a family through. What a family is called, how it
+//! is recognised and which makers ship it is one row of [`FAMILIES`]; the client side of a
+//! family is its `dialect::FamilySpec`.
 
 use crate::error::{Error, Result};
 
 /// The command families modemqtt drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// SIMCom `AT+CMQTT*` (A7600, SIM7600, SIM7028).
     Cmqtt,
@@ -14,37 +16,113 @@ pub enum Family {
     Aliyun,
 }
 
+/// One family's names and how a firmware is recognised as speaking it.
+#[derive(Debug)]
+pub struct FamilyInfo {
+    pub family: Family,
+    /// The name modemqtt reports (`Modem.dialect`, `info()`).
+    pub name: &'static str,
+    /// Other names accepted where a family is chosen.
+    pub aliases: &'static [&'static str],
+    /// The test command whose `OK` shows the firmware has this family.
+    pub probe: &'static str,
+    /// A maker (`AT+CGMI`, lower case) whose modems are probed for this family first.
+    pub maker: Option<&'static str>,
+}
+
+/// Every family, in the order they are probed.
+pub const FAMILIES: &[FamilyInfo] = &[
+    FamilyInfo {
+        family: Family::Cmqtt,
+        name: "cmqtt",
+        aliases: &["simcom"],
+        probe: "AT+CMQTTACCQ=?",
+        maker: None,
+    },
+    FamilyInfo {
+        family: Family::Qmt,
+        name: "qmt",
+        aliases: &["quectel"],
+        probe: "AT+QMTCFG=?",
+        maker: Some("quectel"),
+    },
+    FamilyInfo {
+        family: Family::Aliyun,
+        name: "aliyun",
+        aliases: &["alibaba"],
+        probe: "AT+CMAUTH=?",
+        maker: None,
+    },
+];
+
 impl Family {
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Cmqtt => "cmqtt",
-            Family::Qmt => "qmt",
-            Family::Aliyun => "aliyun",
-        }
+    /// This family's row of [`FAMILIES`].
+    pub fn info(self) -> &'static FamilyInfo {
+        // Every variant has a row (checked by the tests below); the first row stands in
+        // for a missing one rather than panicking.
+        FAMILIES
+            .iter()
+            .find(|i| i.family == self)
+            .unwrap_or(&FAMILIES[0])
     }
 
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// A family by name or alias (any case); `"auto"` is `None` (detect it).
     pub fn parse(name: &str) -> Result<Option<Family>> {
-        match name.to_ascii_lowercase().as_str() {
-            "auto" => Ok(None),
-            "cmqtt" | "simcom" => Ok(Some(Family::Cmqtt)),
-            "qmt" | "quectel" => Ok(Some(Family::Qmt)),
-            "aliyun" | "alibaba" => Ok(Some(Family::Aliyun)),
-            other => Err(Error::invalid(format!(
-                "dialect: unknown dialect {other:?} (use \"auto\", \"cmqtt\", \"qmt\" or \"aliyun\")"
-            ))),
+        let name = name.to_ascii_lowercase();
+        if name == "auto" {
+            return Ok(None);
         }
+        FAMILIES
+            .iter()
+            .find(|i| i.name == name || i.aliases.contains(&name.as_str()))
+            .map(|i| Some(i.family))
+            .ok_or_else(|| {
+                let names: Vec<String> = FAMILIES.iter().map(|i| format!("{:?}", i.name)).collect();
+                Error::invalid(format!(
+                    "dialect: unknown dialect {name:?} (use \"auto\", {})",
+                    or_list(&names)
+                ))
+            })
     }
 
     /// The test command whose `OK` shows the firmware has this family.
     pub fn probe_command(self) -> &'static str {
-        match self {
-            Family::Cmqtt => "AT+CMQTTACCQ=?",
-            Family::Qmt => "AT+QMTCFG=?",
-            Family::Aliyun => "AT+CMAUTH=?",
-        }
+        self.info().probe
     }
 
-    pub fn all() -> &'static [Family] {
-        &[Family::Cmqtt, Family::Qmt, Family::Aliyun]
+    pub fn all() -> Vec<Family> {
+        FAMILIES.iter().map(|i| i.family).collect()
+    }
+}
+
+/// `a, b or c`.
+pub fn or_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_has_one_row_and_names_parse() {
+        for f in [Family::Cmqtt, Family::Qmt, Family::Aliyun] {
+            assert_eq!(FAMILIES.iter().filter(|i| i.family == f).count(), 1);
+            assert_eq!(Family::parse(f.name()).unwrap(), Some(f));
+            for a in f.info().aliases {
+                assert_eq!(Family::parse(&a.to_ascii_uppercase()).unwrap(), Some(f));
+            }
+        }
+        assert_eq!(Family::parse("auto").unwrap(), None);
+        let e = Family::parse("nope").unwrap_err().to_string();
+        assert!(e.contains("\"cmqtt\", \"qmt\" or \"aliyun\""), "{e}");
     }
 }

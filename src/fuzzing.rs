@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::at::{Command, CommandLine, Decoder, Event, Expect, Frame, Outcome, RawRule, Session};
-use crate::dialect::{aliyun, cmqtt, qmt};
+pub use crate::dialect::MessageRules;
+use crate::dialect::{spec, FamilySpec, ProbeExchange, SPECS};
 use crate::engine::UrcHandler;
 use crate::mqtt::ClientShared;
 
@@ -19,20 +20,27 @@ pub use crate::dialect::Family;
 
 /// The raw-data rules of `family`'s decoder.
 pub fn raw_rules(family: Family) -> Vec<RawRule> {
-    match family {
-        Family::Cmqtt => cmqtt::raw_rules(),
-        Family::Qmt => qmt::raw_rules(),
-        Family::Aliyun => Vec::new(),
-    }
+    spec(family).raw_rules()
+}
+
+/// Every family, in the library's order.
+pub fn families() -> Vec<Family> {
+    SPECS.iter().map(|s| s.family()).collect()
+}
+
+/// What received messages of `family` may carry.
+pub fn message_rules(family: Family) -> MessageRules {
+    spec(family).message_rules()
+}
+
+/// The result URC that completes [`probe_command`] successfully.
+pub fn probe_result(family: Family, with_data: bool) -> &'static [u8] {
+    spec(family).probe_exchange(with_data).result_ok
 }
 
 /// How many clients the rig opens (the largest profile of the family).
 pub fn clients(family: Family) -> u8 {
-    match family {
-        Family::Cmqtt => 2,
-        Family::Qmt => 6,
-        Family::Aliyun => 1,
-    }
+    spec(family).max_clients()
 }
 
 /// A received message as the client's queue hands it out.
@@ -64,11 +72,7 @@ impl Rig {
         let clients: Vec<_> = (0..clients(family))
             .map(|i| ClientShared::new(i, QUEUE))
             .collect();
-        let (prefixes, handler) = match family {
-            Family::Cmqtt => cmqtt::urc_router(&clients),
-            Family::Qmt => qmt::urc_router(&clients),
-            Family::Aliyun => aliyun::urc_router(&clients[0]),
-        };
+        let (prefixes, handler) = spec(family).urc_router(&clients);
         let mut session = Session::new();
         for rule in raw_rules(family) {
             session.add_raw_rule(rule);
@@ -219,21 +223,25 @@ fn first_difference<T: std::fmt::Debug + PartialEq>(a: &[T], b: &[T]) -> String 
 }
 
 /// Codec: `Decoder::feed` gives the same frames (and keeps the same number of bytes
-/// buffered) whatever the chunking. The first input byte picks the raw rules (none,
-/// CMQTT's, QMT's, both); the rest is the modem's output.
+/// buffered) whatever the chunking. The first input byte picks the raw rules: bit `i` of
+/// it (modulo the number of choices) takes the rules of the `i`-th family that has any
+/// (none, CMQTT's, QMT's, both); the rest is the modem's output.
 pub fn check_codec(input: &[u8]) -> Result<(), String> {
     let Some((&sel, data)) = input.split_first() else {
         return Ok(());
     };
-    let rules: Vec<RawRule> = match sel % 4 {
-        0 => Vec::new(),
-        1 => cmqtt::raw_rules(),
-        2 => qmt::raw_rules(),
-        _ => cmqtt::raw_rules()
-            .into_iter()
-            .chain(qmt::raw_rules())
-            .collect(),
-    };
+    let sets: Vec<Vec<RawRule>> = SPECS
+        .iter()
+        .map(|s| s.raw_rules())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let mask = usize::from(sel) % (1 << sets.len());
+    let rules: Vec<RawRule> = sets
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .flat_map(|(_, r)| r)
+        .collect();
     let [whole, bytes, mixed] = chunkings(seed_of(input), data.len());
     let expected = decode(&rules, data, &whole);
     for sizes in [bytes, mixed] {
@@ -255,18 +263,12 @@ pub fn check_codec(input: &[u8]) -> Result<(), String> {
 /// A command of `family` that waits for a result URC (and, when `with_data`, sends data
 /// after a `>` prompt), so that fuzzed bytes also arrive while a command is in flight.
 pub fn probe_command(family: Family, with_data: bool) -> Result<Command, String> {
-    let (line, data, prefix): (&str, Option<&[u8]>, &[u8]) = match (family, with_data) {
-        (Family::Cmqtt, false) => ("AT+CMQTTPUB=0,1,60,0", None, b"+CMQTTPUB: 0,"),
-        (Family::Cmqtt, true) => ("AT+CMQTTSUB=0,3,1", Some(b"a/b"), b"+CMQTTSUB: 0,"),
-        (Family::Qmt, false) => ("AT+QMTSUB=0,1,\"a/b\",1", None, b"+QMTSUB: 0,1,"),
-        (Family::Qmt, true) => (
-            "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
-            Some(b"hello"),
-            b"+QMTPUBEX: 0,1,",
-        ),
-        (Family::Aliyun, false) => ("AT+CMYIELD=100", None, b"+CMYIELD: 9"),
-        (Family::Aliyun, true) => ("AT+CMPUB=1,\"a/b\",5", Some(b"hello"), b"+CMYIELD: 9"),
-    };
+    let ProbeExchange {
+        line,
+        data,
+        result_prefix: prefix,
+        ..
+    } = spec(family).probe_exchange(with_data);
     let line = CommandLine::raw(line).map_err(|e| format!("{line}: {e}"))?;
     let mut cmd =
         Command::new(line, Duration::from_secs(60)).with_expect(Expect::prefix(prefix.to_vec()));
@@ -304,15 +306,9 @@ pub fn check_dialect(family: Family, input: &[u8]) -> Result<(), String> {
     let Some((&sel, data)) = input.split_first() else {
         return Ok(());
     };
-    if family == Family::Aliyun {
-        for line in data.split(|&b| b == b'\r' || b == b'\n') {
-            if line.starts_with(b"+CCRECV:") {
-                let _ = aliyun::parse_ccrecv(line);
-            }
-            if let Some(rest) = line.strip_prefix(b"+CMYIELD: 12,") {
-                let _ = aliyun::parse_message_fields(rest);
-            }
-        }
+    let family_spec: &FamilySpec = spec(family);
+    for line in data.split(|&b| b == b'\r' || b == b'\n') {
+        family_spec.parse_line(line);
     }
     let [whole, bytes, mixed] = chunkings(seed_of(input), data.len());
     let expected = run_rig(family, sel, data, &whole)?;
@@ -354,50 +350,5 @@ pub fn encode_message(
     part: usize,
     msgid: u16,
 ) -> Vec<u8> {
-    let mut out = Vec::new();
-    match family {
-        Family::Cmqtt => {
-            let part = part.max(1);
-            out.extend_from_slice(
-                format!(
-                    "\r\n+CMQTTRXSTART: {index},{},{}\r\n",
-                    topic.len(),
-                    payload.len()
-                )
-                .as_bytes(),
-            );
-            for piece in topic.as_bytes().chunks(part) {
-                out.extend_from_slice(
-                    format!("\r\n+CMQTTRXTOPIC: {index},{}\r\n", piece.len()).as_bytes(),
-                );
-                out.extend_from_slice(piece);
-                out.extend_from_slice(b"\r\n");
-            }
-            for piece in payload.chunks(part) {
-                out.extend_from_slice(
-                    format!("\r\n+CMQTTRXPAYLOAD: {index},{}\r\n", piece.len()).as_bytes(),
-                );
-                out.extend_from_slice(piece);
-                out.extend_from_slice(b"\r\n");
-            }
-            out.extend_from_slice(format!("\r\n+CMQTTRXEND: {index}\r\n").as_bytes());
-        }
-        Family::Qmt => {
-            out.extend_from_slice(
-                format!(
-                    "\r\n+QMTRECV: {index},{msgid},\"{topic}\",{},\"",
-                    payload.len()
-                )
-                .as_bytes(),
-            );
-            out.extend_from_slice(payload);
-            out.extend_from_slice(b"\"\r\n");
-        }
-        Family::Aliyun => {
-            out.extend_from_slice(format!("\r\n+CMYIELD: 12,\"{topic}\",\"").as_bytes());
-            out.extend_from_slice(payload);
-            out.extend_from_slice(b"\"\r\n");
-        }
-    }
-    out
+    (spec(family).encode_message)(index, topic, payload, part, msgid)
 }

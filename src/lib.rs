@@ -2,9 +2,10 @@
 //! driven by their AT command sets over a serial port.
 //!
 //! Layers, from the bottom: [`at`] (sans-IO codec and command session), [`port`]
-//! (transports), [`engine`] (reader thread and command executor), [`dialect`] (one module
-//! per AT command family), [`mqtt`] (the family-independent client), [`modem`]; beside
-//! them [`sim`] (the virtual modem) and [`broker`] (the embedded broker).
+//! (transports), [`engine`] (reader thread and command executor), [`mqtt`] (the
+//! family-independent client), [`dialect`] (one module per AT command family, each with its
+//! [`dialect::FamilySpec`]), [`modem`]; beside them [`sim`] (the virtual modem) and
+//! [`broker`] (the embedded broker). Leaves: [`family`], [`transcript`], [`error`], [`waits`].
 
 pub mod at;
 pub mod broker;
@@ -18,9 +19,39 @@ pub mod modem;
 pub mod mqtt;
 pub mod port;
 pub mod sim;
+pub mod transcript;
 pub mod waits;
 
 pub use error::{Error, Result};
+
+/// Registers what lives above the port layer but is opened through a port URL: `sim://`
+/// (the virtual modem, `sim://replay:<file>` a replayed recording). [`modem::Modem::open`]
+/// calls it; calling it again does nothing.
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| port::register_scheme("sim", "sim://a7600", open_sim));
+}
+
+fn open_sim(profile: &str) -> Result<port::OpenedPort> {
+    if let Some(path) = profile.strip_prefix("replay:") {
+        let rm = sim::ReplayModem::start(std::path::Path::new(path))
+            .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
+        let mut opened = port::open_serial(rm.port(), 115_200)?;
+        opened.name = format!("sim://{profile} ({})", rm.port());
+        opened.guard = Some(Box::new(rm));
+        return Ok(opened);
+    }
+    let vm = sim::VirtualModem::start(sim::SimConfig {
+        profile: profile.to_string(),
+        broker_url: None,
+        part_size: None,
+    })
+    .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
+    let mut opened = port::open_serial(vm.port(), 115_200)?;
+    opened.name = format!("sim://{profile} ({})", vm.port());
+    opened.guard = Some(Box::new(vm));
+    Ok(opened)
+}
 
 #[cfg(feature = "python")]
 pub mod py;

@@ -1,13 +1,15 @@
 //! A modem on an open port: generic commands, dialect detection, and its MQTT clients.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::at::session::Command;
 use crate::at::{build, Arg};
-use crate::dialect::{aliyun, cmqtt, qmt, Family};
+use crate::dialect::{aliyun, spec, Family, FamilyClients};
 use crate::engine::{Engine, Recorder, Response, UrcHandler};
 use crate::error::{Error, Result};
+use crate::family::{or_list, FAMILIES};
 use crate::mqtt::{ClientOptions, MqttClient};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +61,9 @@ pub struct Modem {
     timeout: Duration,
     family: Mutex<Option<Family>>,
     profile: Mutex<Option<String>>,
-    cmqtt: Mutex<Option<Arc<cmqtt::Context>>>,
-    qmt: Mutex<Option<Arc<qmt::Context>>>,
-    /// The Alibaba MQTT client open on this modem (the firmware has one).
-    aliyun: Mutex<std::sync::Weak<aliyun::AliyunMqtt>>,
+    /// The clients of each family opened on this modem (in practice one family: the
+    /// firmware's), made when the first client opens.
+    clients: Mutex<HashMap<Family, Arc<dyn FamilyClients>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,6 +106,7 @@ impl Modem {
             return Err(Error::invalid("timeout: must be positive"));
         }
         let family = Family::parse(dialect)?;
+        crate::init();
         let engine = Engine::open(port, baudrate)?;
         if recorder.is_some() {
             engine.set_recorder(recorder);
@@ -114,9 +116,7 @@ impl Modem {
             timeout,
             family: Mutex::new(family),
             profile: Mutex::new(None),
-            cmqtt: Mutex::new(None),
-            qmt: Mutex::new(None),
-            aliyun: Mutex::new(std::sync::Weak::new()),
+            clients: Mutex::new(HashMap::new()),
         };
         if let Err(e) = modem.prepare() {
             modem.engine.close();
@@ -132,9 +132,7 @@ impl Modem {
             timeout,
             family: Mutex::new(None),
             profile: Mutex::new(None),
-            cmqtt: Mutex::new(None),
-            qmt: Mutex::new(None),
-            aliyun: Mutex::new(std::sync::Weak::new()),
+            clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -220,31 +218,27 @@ impl Modem {
         if let Some(f) = *lock(&self.family) {
             return Ok(f);
         }
-        // A Quectel modem (AT+CGMI "Quectel") is probed for QMT first.
-        let quectel = self
+        // A family whose maker made this modem (AT+CGMI "Quectel": QMT) is probed first.
+        let maker = self
             .simple("AT+CGMI")
-            .map(|r| {
-                ident_value(&r, &["+CGMI:"])
-                    .to_ascii_lowercase()
-                    .contains("quectel")
-            })
-            .unwrap_or(false);
-        let mut order = Family::all().to_vec();
-        if quectel {
-            order.sort_by_key(|f| *f != Family::Qmt);
-        }
-        for f in &order {
-            let cmd = Command::new(build(f.probe_command(), &[])?, self.timeout);
+            .map(|r| ident_value(&r, &["+CGMI:"]).to_ascii_lowercase())
+            .unwrap_or_default();
+        let mut order: Vec<_> = FAMILIES.iter().collect();
+        order.sort_by_key(|i| !i.maker.is_some_and(|m| maker.contains(m)));
+        for info in order {
+            let cmd = Command::new(build(info.probe, &[])?, self.timeout);
             if let Ok(r) = self.engine.execute_raw(cmd) {
                 if r.final_result.is_ok() {
-                    *lock(&self.family) = Some(*f);
-                    return Ok(*f);
+                    *lock(&self.family) = Some(info.family);
+                    return Ok(info.family);
                 }
             }
         }
-        Err(Error::Other(
-            "no supported MQTT command family answers on this modem (tried AT+CMQTTACCQ=?, AT+QMTCFG=? and AT+CMAUTH=?)".into(),
-        ))
+        let tried: Vec<String> = FAMILIES.iter().map(|i| i.probe.to_string()).collect();
+        Err(Error::Other(format!(
+            "no supported MQTT command family answers on this modem (tried {})",
+            or_list(&tried).replacen(" or ", " and ", 1)
+        )))
     }
 
     pub fn dialect_name(&self) -> Option<&'static str> {
@@ -256,19 +250,8 @@ impl Modem {
         if let Some(p) = lock(&self.profile).clone() {
             return Ok(p);
         }
-        let p = match self.family() {
-            Ok(Family::Aliyun) => aliyun::detect_revision(&self.engine, self.timeout)?
-                .profile()
-                .to_string(),
-            family => {
-                let model = ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]);
-                match family {
-                    Ok(Family::Qmt) => qmt::profile_for_model(&model),
-                    _ => cmqtt::profile_for_model(&model),
-                }
-                .to_string()
-            }
-        };
+        let model = || Ok(ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]));
+        let p = spec(self.family()?).detect_profile(&self.engine, self.timeout, &model)?;
         *lock(&self.profile) = Some(p.clone());
         Ok(p)
     }
@@ -345,57 +328,27 @@ impl Modem {
 
     /// Opens MQTT client `index` with `client_id` on this modem's family.
     pub fn mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient> {
-        if options.queue_size == 0 {
-            return Err(Error::invalid("queue_size: must be at least 1"));
-        }
-        let (first, max) = options.reconnect_delay;
-        if first.is_zero() || max < first {
-            return Err(Error::invalid("reconnect_delay: needs 0 < first <= max"));
-        }
+        options.check()?;
         let family = self.family()?;
-        if family != Family::Qmt {
-            if let Some(name) = options.qmt.first_set() {
-                return Err(Error::invalid(format!(
-                    "{name}: only on Quectel (QMT) modems, this one is {}",
-                    family.name()
-                )));
-            }
+        spec(family).check_options(&options)?;
+        let client = self.clients(family)?.open_mqtt(client_id, index, options)?;
+        Ok(self.bounded(client))
+    }
+
+    /// The clients of `family` on this modem, made on first use.
+    fn clients(&self, family: Family) -> Result<Arc<dyn FamilyClients>> {
+        if let Some(c) = lock(&self.clients).get(&family) {
+            return Ok(c.clone());
         }
-        match family {
-            Family::Qmt => {
-                let ctx = {
-                    let mut slot = lock(&self.qmt);
-                    match slot.as_ref() {
-                        Some(c) => c.clone(),
-                        None => {
-                            let c = qmt::Context::new(self.engine.clone(), &self.profile()?)?;
-                            *slot = Some(c.clone());
-                            c
-                        }
-                    }
-                };
-                let (backend, shared) = ctx.open_client(client_id, index, &options)?;
-                Ok(self.bounded(MqttClient::new(backend, shared, options)))
-            }
-            Family::Cmqtt => {
-                let ctx = {
-                    let mut slot = lock(&self.cmqtt);
-                    match slot.as_ref() {
-                        Some(c) => c.clone(),
-                        None => {
-                            let c = cmqtt::Context::new(self.engine.clone(), &self.profile()?)?;
-                            *slot = Some(c.clone());
-                            c
-                        }
-                    }
-                };
-                let (backend, shared) = ctx.open_client(client_id, index, &options)?;
-                Ok(self.bounded(MqttClient::new(backend, shared, options)))
-            }
-            Family::Aliyun => Err(Error::Other(
-                "this modem runs SIMCom's Alibaba-cloud firmware (AT+CM*), which connects only to the Alibaba IoT platform: use modem.aliyun_mqtt(product_key, device_name, device_secret)".into(),
-            )),
+        // The profile may ask the modem: not under the map's lock.
+        let profile = self.profile()?;
+        let mut map = lock(&self.clients);
+        if let Some(c) = map.get(&family) {
+            return Ok(c.clone());
         }
+        let c = spec(family).open_clients(self.engine.clone(), &profile)?;
+        map.insert(family, c.clone());
+        Ok(c)
     }
 
     fn aliyun_revision(&self) -> Result<aliyun::Revision> {
@@ -424,16 +377,16 @@ impl Modem {
         client: ClientOptions,
     ) -> Result<MqttClient> {
         let queue_size = client.queue_size;
-        if queue_size == 0 {
-            return Err(Error::invalid("queue_size: must be at least 1"));
-        }
-        let (first, max) = client.reconnect_delay;
-        if first.is_zero() || max < first {
-            return Err(Error::invalid("reconnect_delay: needs 0 < first <= max"));
-        }
+        client.check()?;
         aliyun::check_triple(product_key, device_name, device_secret)?;
         let rev = self.aliyun_revision()?;
-        let mut slot = lock(&self.aliyun);
+        let clients = self.clients(Family::Aliyun)?;
+        let Some(clients) = clients.as_any().downcast_ref::<aliyun::Clients>() else {
+            return Err(Error::Other(
+                "aliyun_mqtt: no Alibaba client registry".into(),
+            ));
+        };
+        let mut slot = clients.mqtt_slot();
         if slot.upgrade().is_some_and(|c| !c.is_closed()) {
             return Err(Error::invalid(
                 "aliyun_mqtt: the firmware has one MQTT client and it is already open on this modem; close it first",
@@ -487,8 +440,9 @@ impl Modem {
     }
 
     pub fn close(&self) {
-        lock(&self.cmqtt).take();
-        lock(&self.qmt).take();
+        // Taken out before they drop: a family's clients may say goodbye on drop.
+        let clients = std::mem::take(&mut *lock(&self.clients));
+        drop(clients);
         self.engine.close();
     }
 }
@@ -496,5 +450,78 @@ impl Modem {
 impl Drop for Modem {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::memport;
+
+    /// A modem that answers `AT+CGMI` with `maker`, `AT+CGMM` with `model`, `OK` to the
+    /// probe commands in `probes` and `ERROR` to everything else.
+    fn modem(
+        maker: &'static str,
+        model: &'static str,
+        probes: &'static [&'static str],
+    ) -> (Modem, memport::ScriptedModem) {
+        let (port, scripted) = memport::scripted(Box::new(move |line: &[u8]| {
+            let line = String::from_utf8_lossy(line).into_owned();
+            let answer = match line.as_str() {
+                "AT+CGMI" => format!("\r\n{maker}\r\n\r\nOK\r\n"),
+                "AT+CGMM" => format!("\r\n{model}\r\n\r\nOK\r\n"),
+                l if probes.contains(&l) => "\r\nOK\r\n".to_string(),
+                _ => "\r\nERROR\r\n".to_string(),
+            };
+            vec![answer.into_bytes()]
+        }));
+        let m = Modem::with_engine(Engine::start(port), Duration::from_secs(2));
+        (m, scripted)
+    }
+
+    #[test]
+    fn the_maker_s_family_is_probed_first_and_gives_the_profile() {
+        // Answers every probe: the maker decides.
+        let all: &[&str] = &["AT+CMQTTACCQ=?", "AT+QMTCFG=?", "AT+CMAUTH=?"];
+        let (m, _s) = modem("Quectel", "EC21", all);
+        assert_eq!(m.family().unwrap(), Family::Qmt);
+        assert_eq!(m.profile().unwrap(), "ec21");
+        let (m, _s) = modem("SIMCOM INCORPORATED", "A7600E", all);
+        assert_eq!(m.family().unwrap(), Family::Cmqtt);
+        assert_eq!(m.profile().unwrap(), "a7600");
+    }
+
+    fn err(r: Result<MqttClient>) -> String {
+        match r {
+            Ok(_) => panic!("opened a client"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn no_family_means_no_profile_and_no_client() {
+        let (m, _s) = modem("SIMCOM INCORPORATED", "A7600E", &[]);
+        let e = m.family().unwrap_err().to_string();
+        assert!(
+            e.contains("AT+CMQTTACCQ=?, AT+QMTCFG=? and AT+CMAUTH=?"),
+            "{e}"
+        );
+        assert!(m.profile().is_err(), "no CMQTT profile by default");
+        assert!(m.mqtt("x", 0, ClientOptions::default()).is_err());
+    }
+
+    #[test]
+    fn clients_of_a_family_share_one_context() {
+        let (m, _s) = modem("SIMCOM INCORPORATED", "A7600E", &["AT+CMQTTACCQ=?"]);
+        let a = m.mqtt("a", 0, ClientOptions::default()).unwrap();
+        let b = m.mqtt("b", 1, ClientOptions::default()).unwrap();
+        let e = err(m.mqtt("c", 0, ClientOptions::default()));
+        assert!(e.contains("already open"), "{e}");
+        assert_eq!(lock(&m.clients).len(), 1);
+        let mut o = ClientOptions::default();
+        o.qmt.pdp_context = Some(2);
+        let e = err(m.mqtt("d", 1, o));
+        assert!(e.starts_with("pdp_context: only on Quectel"), "{e}");
+        drop((a, b));
     }
 }

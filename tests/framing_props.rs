@@ -1,4 +1,4 @@
-//! Framing property tests, one per message-carrying family: generated streams of received
+//! Framing property tests, run for every message-carrying family: generated streams of received
 //! messages with arbitrary payloads (within each family's rules), noise and stray empty
 //! lines between frames, echo on or off, URCs between a command and its response and
 //! between a `>` prompt and `OK`, fed in any chunking from 1 byte to all at once: the same
@@ -22,7 +22,8 @@
 use modemqtt::at::FinalResult;
 use modemqtt::at::Outcome;
 use modemqtt::fuzzing::{
-    chunk_sizes, clients, encode_message, probe_command, Family, Received, Rig,
+    chunk_sizes, clients, encode_message, families, message_rules, probe_command, probe_result,
+    Family, Received, Rig,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -107,12 +108,13 @@ fn payload(no_line_breaks: bool) -> BoxedStrategy<Vec<u8>> {
 }
 
 fn topic(family: Family) -> BoxedStrategy<String> {
+    let any_char = message_rules(family).topic_any_char;
     let chars = prop::collection::vec(any::<char>(), 1..48);
     chars
         .prop_map(move |cs| {
             let s: String = cs
                 .into_iter()
-                .filter(|c| family == Family::Cmqtt || !matches!(c, '"' | '\r' | '\n'))
+                .filter(|c| any_char || !matches!(c, '"' | '\r' | '\n'))
                 .collect();
             if s.is_empty() {
                 "t".to_string()
@@ -127,7 +129,7 @@ fn item(family: Family) -> BoxedStrategy<Item> {
     let message = (
         0..clients(family),
         topic(family),
-        payload(family == Family::Aliyun),
+        payload(!message_rules(family).payload_line_breaks),
         prop_oneof![Just(1usize), 1usize..16, Just(usize::MAX)],
         any::<u16>(),
     )
@@ -208,17 +210,6 @@ fn render(family: Family, items: &[Item], out: &mut Vec<u8>, expect: &mut Vec<Re
     }
 }
 
-/// The result URC that ends each family's probe command successfully.
-fn result_line(family: Family, with_data: bool) -> &'static [u8] {
-    match (family, with_data) {
-        (Family::Cmqtt, false) => b"+CMQTTPUB: 0,0",
-        (Family::Cmqtt, true) => b"+CMQTTSUB: 0,0",
-        (Family::Qmt, false) => b"+QMTSUB: 0,1,0,1",
-        (Family::Qmt, true) => b"+QMTPUBEX: 0,1,0",
-        (Family::Aliyun, _) => b"+CMYIELD: 9",
-    }
-}
-
 fn by_client(mut v: Vec<Received>) -> Vec<Received> {
     v.sort_by_key(|m| m.index); // stable: each client's order is kept
     v
@@ -255,7 +246,7 @@ fn run(family: Family, case: &Case) -> Result<(), TestCaseError> {
                 bytes.extend_from_slice(b"\r\nOK\r\n");
                 render(family, after_ok, &mut bytes, &mut expect);
                 bytes.extend_from_slice(b"\r\n");
-                bytes.extend_from_slice(result_line(family, *with_data));
+                bytes.extend_from_slice(probe_result(family, *with_data));
                 bytes.extend_from_slice(b"\r\n");
             }
         }
@@ -286,7 +277,7 @@ fn run(family: Family, case: &Case) -> Result<(), TestCaseError> {
                 final_result, urc, ..
             } => {
                 prop_assert_eq!(final_result, &FinalResult::Ok);
-                prop_assert_eq!(urc.as_deref(), Some(result_line(family, step)));
+                prop_assert_eq!(urc.as_deref(), Some(probe_result(family, step)));
             }
             other => prop_assert!(false, "command did not complete: {other:?}"),
         }
@@ -306,17 +297,13 @@ fn check(family: Family) {
     }
 }
 
+/// CMQTT's counted `+CMQTTRX*` blocks, QMT's inline `+QMTRECV` payloads, Alibaba's
+/// `+CMYIELD: 12` lines: every family, each in its own runner.
 #[test]
-fn cmqtt_rx_blocks_survive_any_framing() {
-    check(Family::Cmqtt);
-}
-
-#[test]
-fn qmt_recv_inline_payloads_survive_any_framing() {
-    check(Family::Qmt);
-}
-
-#[test]
-fn aliyun_cmyield_lines_survive_any_framing() {
-    check(Family::Aliyun);
+fn messages_survive_any_framing_in_every_family() {
+    let all = families();
+    assert!(all.len() >= 3, "families: {all:?}");
+    for family in all {
+        check(family);
+    }
 }

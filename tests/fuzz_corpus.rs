@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modemqtt::fuzzing::{check_codec, check_dialect, Family};
+use modemqtt::fuzzing::{check_codec, check_dialect, families};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,17 +48,12 @@ fn codec_corpus() {
     replay("codec", check_codec);
 }
 
+/// Each family's target `<name>_urc` (fuzz/fuzz_targets/).
 #[test]
-fn cmqtt_urc_corpus() {
-    replay("cmqtt_urc", |d| check_dialect(Family::Cmqtt, d));
-}
-
-#[test]
-fn qmt_urc_corpus() {
-    replay("qmt_urc", |d| check_dialect(Family::Qmt, d));
-}
-
-#[test]
-fn aliyun_urc_corpus() {
-    replay("aliyun_urc", |d| check_dialect(Family::Aliyun, d));
+fn every_family_urc_corpus() {
+    for family in families() {
+        replay(&format!("{}_urc", family.name()), |d| {
+            check_dialect(family, d)
+        });
+    }
 }

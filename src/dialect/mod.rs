@@ -1,9 +1,233 @@
 //! One module per AT command family. Each turns client operations into AT exchanges and
 //! URCs into client events, and declares its capabilities.
+//!
+//! What the rest of the crate needs of a family's client side is its [`FamilySpec`]: the
+//! modem ([`crate::modem`]), the fuzz targets and the framing property tests reach a family
+//! only through it. A new family is its own module here plus one entry in [`SPECS`].
 
 pub mod aliyun;
 pub mod cmqtt;
 mod common;
 pub mod qmt;
 
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::at::RawRule;
+use crate::engine::{Engine, UrcHandler};
+use crate::error::{Error, Result};
 pub use crate::family::Family;
+use crate::mqtt::{Backend, ClientOptions, ClientShared, MqttClient};
+
+/// The URC prefixes a router takes, and its handler.
+pub type UrcRouter = (Vec<Vec<u8>>, UrcHandler);
+
+/// The client side of a modem family: one static table per family (`<family>::SPEC`).
+pub struct FamilySpec {
+    pub family: Family,
+    /// The decoder's rules for lines followed by raw bytes (message payloads).
+    pub raw_rules: fn() -> Vec<RawRule>,
+    /// The most MQTT clients a profile of the family has.
+    pub max_clients: u8,
+    /// The URC prefixes and a handler routing them to `clients` (client `i` is
+    /// `clients[i]`), detached from any engine: what the fuzz targets and property tests
+    /// drive by hand.
+    pub urc_router: fn(&[Arc<ClientShared>]) -> UrcRouter,
+    /// How the profile (limits table) of a modem is found.
+    pub profile: ProfileBy,
+    /// Whether the Quectel-only client options are this family's (refused elsewhere).
+    pub qmt_options: bool,
+    /// The family's clients on one modem (made once per modem, on the first client).
+    pub open_clients: fn(Engine, &str) -> Result<Arc<dyn FamilyClients>>,
+    /// For the fuzz targets and property tests: a command that waits for a result URC,
+    /// without and with data sent after a `>` prompt.
+    pub probes: [ProbeExchange; 2],
+    /// For the property tests: what topics and payloads of received messages may hold.
+    pub message_rules: MessageRules,
+    /// For the property tests: the bytes the modem writes when client `index` receives a
+    /// message (`index, topic, payload, part, msgid`: split in parts of `part` bytes where
+    /// the family splits; `msgid` where the family numbers messages).
+    pub encode_message: fn(u8, &str, &[u8], usize, u16) -> Vec<u8>,
+    /// For the fuzz targets: the family's line parsers that no URC router reaches (they
+    /// must not panic on any line).
+    pub parse_line: fn(&[u8]),
+}
+
+/// How a family tells the profile of a modem.
+pub enum ProfileBy {
+    /// From the model name (`AT+CGMM`).
+    Model(fn(&str) -> &'static str),
+    /// By asking the firmware (e.g. which commands it has).
+    Probe(fn(&Engine, Duration) -> Result<String>),
+}
+
+impl FamilySpec {
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    pub fn raw_rules(&self) -> Vec<RawRule> {
+        (self.raw_rules)()
+    }
+
+    pub fn max_clients(&self) -> u8 {
+        self.max_clients
+    }
+
+    pub fn urc_router(&self, clients: &[Arc<ClientShared>]) -> UrcRouter {
+        (self.urc_router)(clients)
+    }
+
+    /// The profile of the modem behind `engine`; `model` asks it for its model name.
+    pub fn detect_profile(
+        &self,
+        engine: &Engine,
+        timeout: Duration,
+        model: &dyn Fn() -> Result<String>,
+    ) -> Result<String> {
+        match self.profile {
+            ProfileBy::Model(f) => Ok(f(&model()?).to_string()),
+            ProfileBy::Probe(f) => f(engine, timeout),
+        }
+    }
+
+    /// Checks the client options only some families take (ranges are checked for every
+    /// family by [`ClientOptions::check`]).
+    pub fn check_options(&self, options: &ClientOptions) -> Result<()> {
+        match options.qmt.first_set() {
+            Some(name) if !self.qmt_options => Err(Error::invalid(format!(
+                "{name}: only on Quectel (QMT) modems, this one is {}",
+                self.family.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn open_clients(&self, engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
+        (self.open_clients)(engine, profile)
+    }
+
+    pub fn probe_exchange(&self, with_data: bool) -> ProbeExchange {
+        self.probes[usize::from(with_data)]
+    }
+
+    pub fn message_rules(&self) -> MessageRules {
+        self.message_rules
+    }
+
+    pub fn parse_line(&self, line: &[u8]) {
+        (self.parse_line)(line)
+    }
+}
+
+/// For [`FamilySpec::parse_line`] of a family whose lines all go through its router.
+pub fn no_line_parsers(_line: &[u8]) {}
+
+/// A command that ends with a result URC, and the URC that ends it successfully.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeExchange {
+    pub line: &'static str,
+    /// Sent after the `>` prompt.
+    pub data: Option<&'static [u8]>,
+    /// The start of the result URC the command waits for.
+    pub result_prefix: &'static [u8],
+    /// A whole result URC that completes the command.
+    pub result_ok: &'static [u8],
+}
+
+/// What received messages may carry in a family's URCs.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRules {
+    /// Topics may hold `"`, CR and LF (they arrive as counted raw parts).
+    pub topic_any_char: bool,
+    /// Payloads may hold CR and LF (counted); otherwise the message is a plain line.
+    pub payload_line_breaks: bool,
+}
+
+/// A family's clients on one modem.
+pub trait FamilyClients: Send + Sync {
+    /// Opens MQTT client `index` (nothing is sent yet).
+    fn open_mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient>;
+
+    /// For a family's own API on the modem (e.g. the Alibaba client).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A family's modem-wide state that opens MQTT clients (one per client index).
+pub trait ClientContext: Send + Sync + 'static {
+    type Client: Backend + 'static;
+
+    /// Reserves client `index` after checking the arguments; nothing is sent yet.
+    fn open_client(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &ClientOptions,
+    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)>;
+}
+
+/// The clients of a family whose modem-wide state is a [`ClientContext`].
+pub struct ContextClients<C>(pub Arc<C>);
+
+impl<C: ClientContext> FamilyClients for ContextClients<C> {
+    fn open_mqtt(&self, client_id: &str, index: u8, options: ClientOptions) -> Result<MqttClient> {
+        let (client, shared) = self.0.open_client(client_id, index, &options)?;
+        Ok(MqttClient::new(client, shared, options))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Every family's client side.
+pub static SPECS: [&FamilySpec; 3] = [&cmqtt::SPEC, &qmt::SPEC, &aliyun::SPEC];
+
+/// The client side of `family`.
+pub fn spec(family: Family) -> &'static FamilySpec {
+    // Every family has a spec (checked by `every_family_has_a_spec`).
+    SPECS
+        .iter()
+        .copied()
+        .find(|s| s.family() == family)
+        .unwrap_or(SPECS[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_has_a_spec() {
+        for f in Family::all() {
+            assert_eq!(SPECS.iter().filter(|s| s.family() == f).count(), 1);
+            assert_eq!(spec(f).family(), f);
+        }
+    }
+
+    #[test]
+    fn quectel_options_only_on_the_family_that_takes_them() {
+        let mut o = ClientOptions::default();
+        o.qmt.retries = Some(3);
+        for f in Family::all() {
+            let r = spec(f).check_options(&o);
+            assert_eq!(r.is_ok(), spec(f).qmt_options, "{f:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().starts_with("retries: only on Quectel"), "{e}");
+            }
+        }
+        assert!(SPECS.iter().any(|s| s.qmt_options));
+    }
+
+    #[test]
+    fn probes_wait_for_their_own_result() {
+        for s in SPECS {
+            for with_data in [false, true] {
+                let p = s.probe_exchange(with_data);
+                assert!(p.result_ok.starts_with(p.result_prefix), "{:?}", s.family);
+                assert_eq!(p.data.is_some(), with_data, "{:?}", s.family);
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@
 
 pub mod memport;
 pub mod record;
-pub mod transcript;
+pub use crate::transcript;
 mod wire;
 
 use std::io::Write;

@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::transcript::Direction;
+use crate::transcript::Direction;
 
 /// The value of the header's `modemqtt_recording` field.
 pub const FORMAT_VERSION: u32 = 1;

@@ -11,6 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 
+/// `on_disconnect` causes of modemqtt's own (negative; a family's own codes are positive):
+/// the port was lost (read error, closed transport).
+pub const CAUSE_PORT_LOST: i32 = -1;
+/// The modem printed `RDY`: it restarted, and every client on it is gone.
+pub const CAUSE_RESTARTED: i32 = -2;
+/// The client's PDP context was deactivated (Quectel `+QIURC: "pdpdeact",<cid>`).
+pub const CAUSE_PDP_DEACTIVATED: i32 = -3;
+
 /// A message received through the modem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -143,6 +151,67 @@ impl QmtOptions {
     }
 }
 
+/// The ranges of the numeric client options, one table for the core's check and the Python
+/// layer's conversion: (name, least, most, unit shown in errors).
+pub const OPTION_RANGES: [(&str, i64, i64, &str); 5] = [
+    // SIMCom seeds/003 §2.1.17: `AT+CMQTTCFG="optimeout",<index>,<20-120>`.
+    ("op_timeout", 20, 120, " seconds"),
+    // SIMCom seeds/003 §2.1.12: `+CMQTTPUB: (0-1),(0-2),(60-180),(0-1),(0-1)`.
+    ("publish_timeout", 60, 180, " seconds"),
+    // Quectel seeds/004 §3.2.1: `+QMTCFG: "pdpcid",(1-16)`.
+    ("pdp_context", 1, 16, ""),
+    // Quectel seeds/004 §3.2.1: `+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)`.
+    ("packet_timeout", 1, 60, " seconds"),
+    ("retries", 1, 10, ""),
+];
+
+/// Checks option `name` (a row of [`OPTION_RANGES`]) against its range.
+pub fn check_option(name: &str, value: i64) -> Result<i64> {
+    let Some(&(name, min, max, unit)) = OPTION_RANGES.iter().find(|r| r.0 == name) else {
+        return Err(Error::invalid(format!("{name}: not a client option")));
+    };
+    if value < min || value > max {
+        return Err(Error::invalid(format!(
+            "{name}: {value} is out of range (must be {min} to {max}{unit})"
+        )));
+    }
+    Ok(value)
+}
+
+impl ClientOptions {
+    /// Checks every option against its range, whatever the family (a family that does not
+    /// use an option still refuses a value no modem takes).
+    pub fn check(&self) -> Result<()> {
+        if self.queue_size == 0 {
+            return Err(Error::invalid("queue_size: must be at least 1"));
+        }
+        let (first, max) = self.reconnect_delay;
+        if first.is_zero() || max < first {
+            return Err(Error::invalid("reconnect_delay: needs 0 < first <= max"));
+        }
+        let q = &self.qmt;
+        for (name, value) in [
+            ("op_timeout", self.op_timeout.map(i64::from)),
+            ("publish_timeout", Some(i64::from(self.publish_timeout))),
+            ("pdp_context", q.pdp_context.map(i64::from)),
+            ("packet_timeout", q.packet_timeout.map(i64::from)),
+            ("retries", q.retries.map(i64::from)),
+        ] {
+            if let Some(v) = value {
+                check_option(name, v)?;
+            }
+        }
+        if let Some(v) = q.mqtt_version {
+            if !matches!(v, 3 | 4) {
+                return Err(Error::invalid(format!(
+                    "protocol: {v} is not supported (3 = MQTT 3.1, 4 = MQTT 3.1.1)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
@@ -210,6 +279,11 @@ pub trait Backend: Send + Sync {
     fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()>;
     fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()>;
     fn disconnect(&self, timeout: Option<Duration>) -> Result<()>;
+    /// Where the firmware connects by itself when it takes no host from the caller (the
+    /// Alibaba firmware: the platform's endpoint); `None` where `connect` needs a host.
+    fn own_endpoint(&self) -> Option<String> {
+        None
+    }
     /// Releases the client on the modem (and the service when it was the last one).
     fn close(&self) -> Result<()>;
     /// Asks the modem whether the link is up, where the family can (`None`: it cannot,
@@ -356,5 +430,47 @@ impl ConnectOptions {
             return Err(Error::invalid("timeout: must be positive"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_range_is_checked_with_plain_words() {
+        for (name, min, max, unit) in OPTION_RANGES {
+            assert_eq!(check_option(name, min).unwrap(), min);
+            assert_eq!(check_option(name, max).unwrap(), max);
+            for bad in [min - 1, max + 1] {
+                let e = check_option(name, bad).unwrap_err().to_string();
+                assert_eq!(
+                    e,
+                    format!("{name}: {bad} is out of range (must be {min} to {max}{unit})")
+                );
+            }
+        }
+        assert!(check_option("nonsense", 1).is_err());
+    }
+
+    #[test]
+    fn client_options_check_covers_every_family_s_options() {
+        assert!(ClientOptions::default().check().is_ok());
+        type Spoil = fn(&mut ClientOptions);
+        let cases: [(&str, Spoil); 7] = [
+            ("queue_size", |o| o.queue_size = 0),
+            ("reconnect_delay", |o| o.reconnect_delay.0 = Duration::ZERO),
+            ("op_timeout", |o| o.op_timeout = Some(19)),
+            ("publish_timeout", |o| o.publish_timeout = 181),
+            ("pdp_context", |o| o.qmt.pdp_context = Some(17)),
+            ("retries", |o| o.qmt.retries = Some(0)),
+            ("protocol", |o| o.qmt.mqtt_version = Some(5)),
+        ];
+        for (name, spoil) in cases {
+            let mut o = ClientOptions::default();
+            spoil(&mut o);
+            let e = o.check().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{name}: ")), "{e}");
+        }
     }
 }

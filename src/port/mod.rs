@@ -1,8 +1,9 @@
 //! Byte transports, chosen by a URL-like string as pyserial's `serial_for_url` does:
 //! a device path (`/dev/ttyUSB2`, a pty such as `/dev/pts/7`), `socket://host:port` (raw
 //! TCP, e.g. ser2net), `rfc2217://host:port` (Telnet COM-port control, RFC 2217, e.g. ser2net
-//! with a `telnet(rfc2217)` accepter) and `sim://<profile>` (a virtual modem started for the
-//! caller). Network URLs take pyserial's options after `?`: see [`net`].
+//! with a `telnet(rfc2217)` accepter) and the schemes registered from above this layer with
+//! [`register_scheme`] (`sim://<profile>`, a virtual modem started for the caller, is
+//! registered by [`crate::init`]). Network URLs take pyserial's options after `?`: see [`net`].
 //! Every transport gives a reader half (for the engine's reader thread, with a short read
 //! timeout so it can notice a close) and a writer half.
 
@@ -12,6 +13,7 @@ pub mod wake;
 
 use std::any::Any;
 use std::io::{self, Read, Write};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -34,9 +36,52 @@ pub enum PortUrl {
         port: u16,
         options: NetOptions,
     },
-    Sim {
-        profile: String,
+    /// A scheme registered with [`register_scheme`]; `rest` is what follows `scheme://`.
+    Registered {
+        scheme: String,
+        rest: String,
     },
+}
+
+/// Opens a registered scheme's URL, given what follows `scheme://`.
+pub type SchemeOpener = fn(rest: &str) -> Result<OpenedPort>;
+
+struct Scheme {
+    name: &'static str,
+    example: &'static str,
+    open: SchemeOpener,
+}
+
+/// URL schemes served from above the port layer (the virtual modem's `sim://`), so that the
+/// transports depend on nothing they carry.
+static SCHEMES: Mutex<Vec<Scheme>> = Mutex::new(Vec::new());
+
+/// Makes `name://<rest>` open with `open`; `example` (such as `sim://a7600`) is shown when
+/// a URL of the scheme has nothing after `://`. Registering a name again replaces it.
+pub fn register_scheme(name: &'static str, example: &'static str, open: SchemeOpener) {
+    let mut schemes = SCHEMES.lock().unwrap_or_else(PoisonError::into_inner);
+    schemes.retain(|s| s.name != name);
+    schemes.push(Scheme {
+        name,
+        example,
+        open,
+    });
+}
+
+fn registered(name: &str) -> Option<(&'static str, SchemeOpener)> {
+    let schemes = SCHEMES.lock().unwrap_or_else(PoisonError::into_inner);
+    schemes
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| (s.example, s.open))
+}
+
+fn scheme_list() -> String {
+    let schemes = SCHEMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut names = vec!["socket://".to_string(), "rfc2217://".to_string()];
+    names.extend(schemes.iter().map(|s| format!("{}://", s.name)));
+    let last = names.pop().unwrap_or_default();
+    format!("{} or {last}", names.join(", "))
 }
 
 /// An opened transport.
@@ -107,15 +152,19 @@ pub fn parse(url: &str) -> Result<PortUrl> {
                     options,
                 })
             }
-            "sim" => {
-                if rest.is_empty() {
-                    return Err(Error::invalid("port: sim:// needs a profile, e.g. sim://a7600"));
-                }
-                Ok(PortUrl::Sim { profile: rest.to_string() })
-            }
-            other => Err(Error::invalid(format!(
-                "port: unknown scheme {other:?} in {url:?} (use a device path, socket://, rfc2217:// or sim://)"
-            ))),
+            other => match registered(other) {
+                Some((example, _)) if rest.is_empty() => Err(Error::invalid(format!(
+                    "port: {other}:// needs something after it, e.g. {example}"
+                ))),
+                Some(_) => Ok(PortUrl::Registered {
+                    scheme: other.to_string(),
+                    rest: rest.to_string(),
+                }),
+                None => Err(Error::invalid(format!(
+                    "port: unknown scheme {other:?} in {url:?} (use a device path, {})",
+                    scheme_list()
+                ))),
+            },
         }
     } else {
         Ok(PortUrl::Serial(url.to_string()))
@@ -139,11 +188,17 @@ pub fn open(url: &str, baudrate: u32) -> Result<OpenedPort> {
             port,
             options,
         } => net::open_rfc2217(&host, port, url, baudrate, options),
-        PortUrl::Sim { profile } => open_sim(&profile),
+        PortUrl::Registered { scheme, rest } => match registered(&scheme) {
+            Some((_, open)) => open(&rest),
+            None => Err(Error::invalid(format!(
+                "port: unknown scheme {scheme:?} in {url:?}"
+            ))),
+        },
     }
 }
 
-fn open_serial(path: &str, baudrate: u32) -> Result<OpenedPort> {
+/// Opens a serial device or pty at `baudrate`.
+pub fn open_serial(path: &str, baudrate: u32) -> Result<OpenedPort> {
     let port = serialport::new(path, baudrate)
         .timeout(READ_POLL)
         .open_native()
@@ -172,27 +227,6 @@ fn open_error_text(e: &serialport::Error) -> String {
     } else {
         e.to_string()
     }
-}
-
-fn open_sim(profile: &str) -> Result<OpenedPort> {
-    if let Some(path) = profile.strip_prefix("replay:") {
-        let rm = crate::sim::ReplayModem::start(std::path::Path::new(path))
-            .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
-        let mut opened = open_serial(rm.port(), 115_200)?;
-        opened.name = format!("sim://{profile} ({})", rm.port());
-        opened.guard = Some(Box::new(rm));
-        return Ok(opened);
-    }
-    let vm = crate::sim::VirtualModem::start(crate::sim::SimConfig {
-        profile: profile.to_string(),
-        broker_url: None,
-        part_size: None,
-    })
-    .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
-    let mut opened = open_serial(vm.port(), 115_200)?;
-    opened.name = format!("sim://{profile} ({})", vm.port());
-    opened.guard = Some(Box::new(vm));
-    Ok(opened)
 }
 
 /// Whether a read error only means "nothing yet".
@@ -246,17 +280,24 @@ mod tests {
         assert!(parse("socket://h:1?ign_set_control").is_err());
         assert!(parse("rfc2217://h:1?bogus").is_err());
         assert!(parse("socket://h:1/path").is_err());
+        // Not registered yet: unknown, with the schemes that are.
+        assert!(parse("demo://x").is_err());
+        register_scheme("demo", "demo://x", |rest| {
+            Err(Error::Port(format!("demo {rest}")))
+        });
         assert_eq!(
-            parse("sim://a7600").unwrap(),
-            PortUrl::Sim {
-                profile: "a7600".into()
+            parse("demo://x").unwrap(),
+            PortUrl::Registered {
+                scheme: "demo".into(),
+                rest: "x".into()
             }
         );
+        assert!(matches!(open("demo://y", 9600), Err(Error::Port(m)) if m == "demo y"));
+        assert!(parse("demo://").is_err());
         assert!(parse("socket://nohost").is_err());
         assert!(parse("socket://h:99999").is_err());
         assert!(parse("ftp://x:1").is_err());
         assert!(parse("").is_err());
-        assert!(parse("sim://").is_err());
     }
 
     #[test]

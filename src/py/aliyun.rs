@@ -65,7 +65,7 @@ impl CoapResponse {
 pub struct AliyunCoap {
     pub(crate) inner: Arc<aliyun::AliyunCoap>,
     /// Keeps the `Modem` object (and the port) alive while this client is.
-    pub(crate) owner: Py<super::modem::Modem>,
+    pub(crate) owner: Py<PyAny>,
     /// The bound of `close()`: the modem's timeout.
     pub(crate) close_timeout: Duration,
 }

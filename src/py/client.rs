@@ -228,27 +228,18 @@ impl MqttClient {
         tls: Option<PyRef<'_, Tls>>,
         timeout: f64,
     ) -> PyResult<()> {
-        let aliyun = self.inner.backend().capabilities().family == "aliyun";
-        let (host, port) = match (host, aliyun) {
-            (Some(h), false) => host_port(h, port)?,
-            (None, false) => return Err(value_error("host: required")),
-            (Some(_), true) => {
-                return Err(value_error(
-                    "host: the Alibaba-cloud firmware connects to the platform by itself; leave host out",
-                ))
+        let backend = self.inner.backend();
+        let (host, port) = match (host, backend.own_endpoint()) {
+            (Some(h), None) => host_port(h, port)?,
+            (None, None) => return Err(value_error("host: required")),
+            (Some(_), Some(_)) => {
+                return Err(value_error(format!(
+                    "host: the {} firmware connects to its platform by itself; leave host out",
+                    backend.capabilities().family
+                )))
             }
-            (None, true) => (
-                // The client id is `<productKey>.<deviceName>`; the endpoint is informational.
-                crate::dialect::aliyun::mqtt_endpoint(
-                    self.inner
-                        .backend()
-                        .client_id()
-                        .split('.')
-                        .next()
-                        .unwrap_or_default(),
-                ),
-                1883,
-            ),
+            // The endpoint is informational: the firmware picks it.
+            (None, Some(endpoint)) => (endpoint, 1883),
         };
         let mut opts = ConnectOptions::new(&host, port);
         opts.keepalive = int_in("keepalive", keepalive, 0, u32::MAX as i64)? as u32;

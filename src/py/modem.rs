@@ -17,10 +17,15 @@ use super::types::{
     int_in, opt_seconds, payload_bytes, seconds, ModemInfo, Response, SignalQuality,
 };
 use crate::at::{registration, Frame};
-use crate::engine::transcript::escape;
 use crate::engine::Recorder;
 use crate::modem::Modem as CoreModem;
 use crate::mqtt::{ClientOptions, MqttClient as CoreClient};
+use crate::transcript::escape;
+
+/// A numeric client option checked against its range in the core's table.
+fn option_in(name: &str, value: i64) -> PyResult<i64> {
+    crate::mqtt::check_option(name, value).map_err(super::errors::to_py)
+}
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -295,15 +300,15 @@ impl Modem {
                 }
             },
             pdp_context: pdp_context
-                .map(|c| int_in("pdp_context", c, 1, 16))
+                .map(|c| option_in("pdp_context", c))
                 .transpose()?
                 .map(|c| c as u8),
             packet_timeout: packet_timeout
-                .map(|t| int_in("packet_timeout", t, 1, 60))
+                .map(|t| option_in("packet_timeout", t))
                 .transpose()?
                 .map(|t| t as u32),
             retries: retries
-                .map(|t| int_in("retries", t, 1, 10))
+                .map(|t| option_in("retries", t))
                 .transpose()?
                 .map(|t| t as u32),
             timeout_notice,
@@ -324,10 +329,10 @@ impl Modem {
             queue_size: int_in("queue_size", queue_size, 1, 10_000_000)? as usize,
             check_utf8,
             op_timeout: op_timeout
-                .map(|t| int_in("op_timeout", t, 20, 120))
+                .map(|t| option_in("op_timeout", t))
                 .transpose()?
                 .map(|t| t as u32),
-            publish_timeout: int_in("publish_timeout", publish_timeout, 60, 180)? as u32,
+            publish_timeout: option_in("publish_timeout", publish_timeout)? as u32,
             qmt,
         };
         let m = this.inner.clone();
@@ -416,7 +421,7 @@ impl Modem {
         })?;
         Ok(super::aliyun::AliyunCoap {
             inner: Arc::new(c),
-            owner: slf.clone().unbind(),
+            owner: slf.clone().into_any().unbind(),
             close_timeout,
         })
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::pty::Pty;
 use super::SimError;
-use crate::engine::transcript::escape;
+use crate::transcript::escape;
 
 /// One recorded chunk.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,72 @@
+//! The CMQTT family's [`FamilySpec`]: what the modem, the fuzz targets and the property
+//! tests need of it.
+
+use std::sync::Arc;
+
+use super::{profile_for_model, raw_rules, urc_router, Context};
+use crate::dialect::{
+    no_line_parsers, ContextClients, Family, FamilyClients, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
+};
+use crate::engine::Engine;
+use crate::error::Result;
+
+/// SIMCom `AT+CMQTT*`.
+pub static SPEC: FamilySpec = FamilySpec {
+    family: Family::Cmqtt,
+    raw_rules,
+    // The largest profile in `capabilities()` (SIM7028 has one).
+    max_clients: 2,
+    urc_router,
+    profile: ProfileBy::Model(profile_for_model),
+    qmt_options: false,
+    open_clients,
+    probes: [
+        ProbeExchange {
+            line: "AT+CMQTTPUB=0,1,60,0",
+            data: None,
+            result_prefix: b"+CMQTTPUB: 0,",
+            result_ok: b"+CMQTTPUB: 0,0",
+        },
+        ProbeExchange {
+            line: "AT+CMQTTSUB=0,3,1",
+            data: Some(b"a/b"),
+            result_prefix: b"+CMQTTSUB: 0,",
+            result_ok: b"+CMQTTSUB: 0,0",
+        },
+    ],
+    // Topic and payload arrive as counted raw parts: anything goes.
+    message_rules: MessageRules {
+        topic_any_char: true,
+        payload_line_breaks: true,
+    },
+    encode_message,
+    parse_line: no_line_parsers,
+};
+
+fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
+    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
+}
+
+/// `+CMQTTRXSTART`, the topic and payload in `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` parts of
+/// at most `part` bytes, `+CMQTTRXEND`.
+fn encode_message(index: u8, topic: &str, payload: &[u8], part: usize, _msgid: u16) -> Vec<u8> {
+    let part = part.max(1);
+    let mut out = format!(
+        "\r\n+CMQTTRXSTART: {index},{},{}\r\n",
+        topic.len(),
+        payload.len()
+    )
+    .into_bytes();
+    for (kind, data) in [("TOPIC", topic.as_bytes()), ("PAYLOAD", payload)] {
+        for piece in data.chunks(part) {
+            out.extend_from_slice(
+                format!("\r\n+CMQTTRX{kind}: {index},{}\r\n", piece.len()).as_bytes(),
+            );
+            out.extend_from_slice(piece);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(format!("\r\n+CMQTTRXEND: {index}\r\n").as_bytes());
+    out
+}

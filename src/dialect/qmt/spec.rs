@@ -1,0 +1,61 @@
+//! The QMT family's [`FamilySpec`]: what the modem, the fuzz targets and the property tests
+//! need of it.
+
+use std::sync::Arc;
+
+use super::{profile_for_model, raw_rules, urc_router, Context};
+use crate::dialect::{
+    no_line_parsers, ContextClients, Family, FamilyClients, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
+};
+use crate::engine::Engine;
+use crate::error::Result;
+
+/// Quectel `AT+QMT*`.
+pub static SPEC: FamilySpec = FamilySpec {
+    family: Family::Qmt,
+    raw_rules,
+    // The largest profile in `capabilities()`.
+    max_clients: 6,
+    urc_router,
+    profile: ProfileBy::Model(profile_for_model),
+    qmt_options: true,
+    open_clients,
+    probes: [
+        ProbeExchange {
+            line: "AT+QMTSUB=0,1,\"a/b\",1",
+            data: None,
+            result_prefix: b"+QMTSUB: 0,1,",
+            result_ok: b"+QMTSUB: 0,1,0,1",
+        },
+        ProbeExchange {
+            line: "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
+            data: Some(b"hello"),
+            result_prefix: b"+QMTPUBEX: 0,1,",
+            result_ok: b"+QMTPUBEX: 0,1,0",
+        },
+    ],
+    // The topic is quoted inside the line; the payload is counted.
+    message_rules: MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: true,
+    },
+    encode_message,
+    parse_line: no_line_parsers,
+};
+
+fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
+    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
+}
+
+/// One `+QMTRECV` line carrying `msgid` (the topic must have no `"`).
+fn encode_message(index: u8, topic: &str, payload: &[u8], _part: usize, msgid: u16) -> Vec<u8> {
+    let mut out = format!(
+        "\r\n+QMTRECV: {index},{msgid},\"{topic}\",{},\"",
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\"\r\n");
+    out
+}
