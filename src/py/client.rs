@@ -13,7 +13,7 @@ use pyo3::PyTraverseError;
 use super::blocking;
 use super::dispatch::{Callbacks, Dispatcher, Item};
 use super::errors::{to_py, type_error, value_error, ModemTimeout};
-use super::modem::{lock, Modem};
+use super::lock;
 use super::types::{int_in, opt_seconds, payload_bytes, seconds, type_name, Message, Tls, Will};
 use crate::modem::Modem as CoreModem;
 use crate::mqtt::{ClientEvent, ConnectOptions, MqttClient as CoreClient};
@@ -44,7 +44,7 @@ pub struct MqttClient {
     modem: Arc<CoreModem>,
     /// Keeps the `Modem` object (and so the port) alive while its clients are:
     /// `Modem(port).mqtt("x").connect(...)` works.
-    owner: Py<Modem>,
+    owner: Py<PyAny>,
     dispatcher: Dispatcher,
 }
 
@@ -457,7 +457,7 @@ impl MqttClient {
     pub(super) fn new(
         inner: Arc<CoreClient>,
         modem: Arc<CoreModem>,
-        owner: Py<Modem>,
+        owner: Py<PyAny>,
         dispatcher: &Dispatcher,
     ) -> Self {
         let callbacks = Arc::new(Callbacks::default());

@@ -37,6 +37,11 @@ thread_local! {
 
 /// Whether the calling thread is the process's main thread, the only one on which Python
 /// runs signal handlers.
+/// A poisoned lock still guards its data: a callback that panicked must not wedge the modem.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn on_main_thread() -> bool {
     // SAFETY: both calls only read identifiers of the calling thread and process.
     unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t == libc::getpid() }

@@ -9,13 +9,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
-use super::blocking;
 use super::client::MqttClient;
 use super::dispatch::{Dispatcher, Item};
 use super::errors::{type_error, value_error};
 use super::types::{
     int_in, opt_seconds, payload_bytes, seconds, ModemInfo, Response, SignalQuality,
 };
+use super::{blocking, lock};
 use crate::at::{registration, Frame};
 use crate::engine::Recorder;
 use crate::modem::Modem as CoreModem;
@@ -25,10 +25,6 @@ use crate::transcript::escape;
 /// A numeric client option checked against its range in the core's table.
 fn option_in(name: &str, value: i64) -> PyResult<i64> {
     crate::mqtt::check_option(name, value).map_err(super::errors::to_py)
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A modem on a serial port (or `socket://host:port`, or `sim://<profile>`).
@@ -521,7 +517,7 @@ impl Modem {
         MqttClient::new(
             client,
             self.inner.clone(),
-            slf.clone().unbind(),
+            slf.clone().into_any().unbind(),
             &self.dispatcher,
         )
     }
