@@ -45,6 +45,7 @@ fn open_sim(profile: &str) -> Result<port::OpenedPort> {
         profile: profile.to_string(),
         broker_url: None,
         part_size: None,
+        hosts: Vec::new(),
     })
     .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
     let mut opened = port::open_serial(vm.port(), 115_200)?;

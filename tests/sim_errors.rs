@@ -148,14 +148,14 @@ fn connect_failures() {
         "\r\nERROR\r\n"
     );
     assert_eq!(
-        h.cmd("AT+CMQTTCONNECT=0,\"tcp://example.com\",0,1"),
+        h.cmd("AT+CMQTTCONNECT=0,\"tcp://broker.example.org\",0,1"),
         "\r\nERROR\r\n"
     );
     // SSL client without the certificate its authmode needs
     assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"ssl\",1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",1,1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CSSLCFG=\"cacert\",1,\"ca.pem\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=1,\"tcp://secure.example.com:8883\",60,1\r");
+    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,33\r\n");
     h.input("AT+CCERTDOWN=\"ca.pem\",5", b"-----");
     assert_eq!(
@@ -164,7 +164,7 @@ fn connect_failures() {
     );
     // Uploaded, but no certificate inside: still "not set certificate" (the
     // TLS behaviour itself is tested in sim_tls.rs).
-    h.send(b"AT+CMQTTCONNECT=1,\"tcp://secure.example.com:8883\",60,1\r");
+    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,33\r\n");
     assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nERROR\r\n");
@@ -177,18 +177,19 @@ fn bad_credentials_give_30() {
         profile: "a7600".into(),
         broker_url: Some(broker.url()),
         part_size: Some(1024),
+        ..SimConfig::default()
     })
     .expect("modem");
     let mut h = Host::open_quiet(m.port());
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"auth\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://mqtt.example.com:1883\",60,1,\"user\",\"wrong\"\r");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1,\"user\",\"wrong\"\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,30\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://mqtt.example.com:1883\",60,1,\"user\",\"secret\"\r");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1,\"user\",\"secret\"\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
     assert_eq!(
         h.cmd("AT+CMQTTCONNECT?"),
-        "\r\n+CMQTTCONNECT: 0,\"tcp://mqtt.example.com:1883\",60,1,\"user\",\"secret\"\r\n\r\n+CMQTTCONNECT: 1\r\n\r\nOK\r\n"
+        "\r\n+CMQTTCONNECT: 0,\"tcp://broker.example.org:1883\",60,1,\"user\",\"secret\"\r\n\r\n+CMQTTCONNECT: 1\r\n\r\nOK\r\n"
     );
 }
 

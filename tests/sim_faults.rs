@@ -40,7 +40,7 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
     h.expect(b"\r\nOK\r\n");
     h.input("AT+CMQTTWILLTOPIC=0,11", b"faults/will");
     h.input("AT+CMQTTWILLMSG=0,4,1", b"gone");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://iot.example.com:1883\",60,1\r");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
     assert_eq!(
         h.cmd("AT+CMQTTDISC?"),
@@ -67,7 +67,7 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
         }
     }
     // the client can connect again
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://iot.example.com:1883\",60,1\r");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
 }
 

@@ -2,7 +2,7 @@
 //! embedded broker.
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::{modem, modem_resolving, Host};
 
 #[test]
 fn echo_is_on_until_ate0() {
@@ -26,7 +26,7 @@ fn echo_is_on_until_ate0() {
 
 #[test]
 fn chapter_3_1_example() {
-    let m = modem("a7600");
+    let m = modem_resolving("a7600", &["test.mosquitto.org"]);
     let mut h = Host::open_quiet(m.port());
 
     // network checks that precede the example

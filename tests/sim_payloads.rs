@@ -53,7 +53,7 @@ fn binary_payload_10240_bytes_round_trip() {
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"bin-roundtrip\""), "\r\nOK\r\n");
     // A binary payload needs the UTF-8 check off (seeds/003 §2.1.17, §3.5).
     assert_eq!(h.cmd("AT+CMQTTCFG=\"checkUTF8\",0,0"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:1883\",60,1\r");
+    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
     h.input("AT+CMQTTSUB=0,8,1", b"bin/echo");
     h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");

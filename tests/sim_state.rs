@@ -186,14 +186,14 @@ fn cmqtt_start_and_connect_need_the_network() {
     assert_eq!(h.cmd("AT+COPS=2"), "\r\nOK\r\n");
     h.expect(b"\r\n+CMQTTCONNLOST: 0,3\r\n");
     assert_eq!(
-        h.cmd("AT+CMQTTCONNECT=0,\"tcp://broker.example.com:1883\",60,1"),
+        h.cmd("AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1"),
         "\r\nOK\r\n"
     );
     h.expect(b"\r\n+CMQTTCONNECT: 0,9\r\n");
     // Back on the network, the next connect brings the context up again.
     assert_eq!(h.cmd("AT+COPS=0"), "\r\nOK\r\n");
     assert_eq!(
-        h.cmd("AT+CMQTTCONNECT=0,\"tcp://broker.example.com:1883\",60,1"),
+        h.cmd("AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1"),
         "\r\nOK\r\n"
     );
     h.expect(b"\r\n+CMQTTCONNECT: 0,0\r\n");

@@ -1,7 +1,7 @@
 """Type stubs for the compiled core, ``modemqtt._core`` (kept in step with src/py/)."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from types import TracebackType
 from typing import Any, final
@@ -372,6 +372,11 @@ class VirtualModem:
     ``broker=None`` starts the embedded broker; otherwise e.g. ``"mqtt://127.0.0.1:1883"``.
     ``listen="127.0.0.1:0"`` also serves it over raw TCP (see ``tcp_url``); while a TCP host
     is connected the modem answers there instead of on the pty.
+
+    Host names: a client's host resolves only if it is ``localhost`` or a loopback address
+    (used as given), ``"broker.example.org"`` (the broker), or a name in ``hosts`` (``None``:
+    the broker; ``"host"`` or ``"host:port"``: there). Any other name fails with the family's
+    DNS error, any other IP address with its connect error, as on a real network.
     """
 
     def __new__(
@@ -381,6 +386,7 @@ class VirtualModem:
         *,
         part_size: int | None = None,
         listen: str | None = None,
+        hosts: Mapping[str, str | None] | None = None,
     ) -> Self:
         """``profile="replay:<path>"`` is the same as ``VirtualModem.replay(path)``."""
     @staticmethod

@@ -140,8 +140,12 @@ def cmd_sim(args: argparse.Namespace, out: Output) -> int:
             previous[sig] = signal.signal(sig, on_signal)
         except ValueError:  # not the main thread: Ctrl-C arrives as KeyboardInterrupt
             pass
+    hosts: dict[str, str | None] = {}
+    for item in args.host or []:
+        name, sep, target = item.partition("=")
+        hosts[name] = target if sep else None
     try:
-        with VirtualModem(args.profile, args.broker, part_size=args.part_size) as vm:
+        with VirtualModem(args.profile, args.broker, part_size=args.part_size, hosts=hosts) as vm:
             if out.as_json:
                 doc = {"profile": vm.profile, "port": vm.port, "broker_url": vm.broker_url}
                 print(json.dumps(doc, sort_keys=True), flush=True)
@@ -715,6 +719,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="split received topics/payloads into URC parts of N bytes "
         "(default: the profile's, 1500 on sim7600, 1024 elsewhere)",
+    )
+    sim.add_argument(
+        "--host",
+        action="append",
+        metavar="NAME[=HOST:PORT]",
+        help="a host name the modem resolves: to the broker, or to HOST:PORT (repeatable; "
+        "localhost, loopback addresses and broker.example.org always resolve, any other "
+        "name fails with the modem's DNS error)",
     )
     sim.set_defaults(func=cmd_sim)
 

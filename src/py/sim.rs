@@ -83,13 +83,14 @@ impl PyVirtualModem {
 #[pymethods]
 impl PyVirtualModem {
     #[new]
-    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = None, listen = None))]
+    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = None, listen = None, hosts = None))]
     fn new(
         py: Python<'_>,
         profile: &str,
         broker: Option<String>,
         part_size: Option<i64>,
         listen: Option<String>,
+        hosts: Option<std::collections::BTreeMap<String, Option<String>>>,
     ) -> PyResult<Self> {
         super::reset_log_cache();
         if let Some(path) = profile.strip_prefix("replay:") {
@@ -115,6 +116,7 @@ impl PyVirtualModem {
             profile: profile.to_owned(),
             broker_url: broker,
             part_size: part_size.map(|n| n as usize),
+            hosts: hosts.unwrap_or_default().into_iter().collect(),
         };
         if let Some(addr) = &listen {
             if addr.parse::<std::net::SocketAddr>().is_err() {

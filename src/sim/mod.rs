@@ -11,18 +11,16 @@
 //! written while the state lock is held, so a link's result URC (e.g.
 //! `+CMQTTPUB: 0,0`) can never overtake the command's `OK`.
 //!
-//! Where the host may connect: `AT+CMQTTCONNECT` addresses on 127.0.0.1 /
-//! localhost are used as given (so a test can point at a closed port and get
-//! error 3); any other host name is redirected to the modem's broker
-//! (`SimConfig::broker_url`), except names ending in `.invalid` (RFC 6761),
-//! which fail with error 25 (DNS error). An SSL client's TLS link checks the
-//! server certificate against the host it asked for, also when redirected
-//! (see `tls`).
+//! Where the host may connect: see `hosts` (loopback as given, `broker.example.org` and
+//! the names the user maps to the broker, any other name a DNS error, any other address
+//! unreachable). An SSL client's TLS link checks the server certificate against the host
+//! it asked for, also when redirected (see `tls`).
 
 mod aliyun;
 mod args;
 mod cmqtt;
 mod family;
+mod hosts;
 mod link;
 mod modem;
 mod parser;
@@ -98,7 +96,12 @@ pub struct SimConfig {
     /// Largest `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` part, 1..=65536; `None`: the
     /// profile's own (1500 on sim7600, 1024 elsewhere).
     pub part_size: Option<usize>,
+    /// Host names the virtual network resolves, besides `localhost`, loopback addresses and
+    /// [`DEFAULT_HOST`]: name → `None` (the broker) or `"host"` / `"host:port"`.
+    pub hosts: Vec<(String, Option<String>)>,
 }
+
+pub use hosts::DEFAULT_NAME as DEFAULT_HOST;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -106,6 +109,7 @@ impl Default for SimConfig {
             profile: "a7600".to_owned(),
             broker_url: None,
             part_size: None,
+            hosts: Vec::new(),
         }
     }
 }
@@ -144,6 +148,8 @@ pub(crate) struct Shared {
     profile: &'static Profile,
     broker_host: String,
     broker_port: u16,
+    /// Where a client's host goes (see `hosts`).
+    hosts: hosts::Hosts,
     pty: RwLock<Option<Pty>>,
     closed: AtomicBool,
     /// Held for the whole of one frame; holds the chunk size.
@@ -314,12 +320,14 @@ impl VirtualModem {
             None => EmbeddedBroker::shared()?.url(),
         };
         let (broker_host, broker_port) = parse_broker_url(&broker_url)?;
+        let hosts = hosts::Hosts::new(&config.hosts).map_err(SimError::InvalidArgument)?;
         let pty = Pty::open().map_err(SimError::Pty)?;
         let port = pty.path().to_owned();
         let shared = Arc::new(Shared {
             profile,
             broker_host,
             broker_port,
+            hosts,
             pty: RwLock::new(Some(pty)),
             closed: AtomicBool::new(false),
             out: Mutex::new(None),

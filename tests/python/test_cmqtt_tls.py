@@ -156,8 +156,11 @@ def tls_broker(certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="module")
 def vm(tls_broker: TlsBroker) -> Iterator[VirtualModem]:
-    # Host names other than localhost go to the TLS listener (server authentication).
-    with VirtualModem("a7600", broker=f"mqtt://127.0.0.1:{tls_broker.server_auth}") as v:
+    # The certificate's name and another one resolve to the TLS listener (server
+    # authentication); no other name resolves on the virtual network.
+    names = {SERVER_NAME: None, "mqtt.example.org": None}
+    url = f"mqtt://127.0.0.1:{tls_broker.server_auth}"
+    with VirtualModem("a7600", broker=url, hosts=names) as v:
         yield v
 
 
@@ -292,7 +295,8 @@ def test_tls_then_plain_on_the_same_index(
 
 @pytest.fixture(scope="module")
 def qmt_vm(tls_broker: TlsBroker) -> Iterator[VirtualModem]:
-    with VirtualModem("ec20", broker=f"mqtt://127.0.0.1:{tls_broker.server_auth}") as v:
+    url = f"mqtt://127.0.0.1:{tls_broker.server_auth}"
+    with VirtualModem("ec20", broker=url, hosts={SERVER_NAME: None}) as v:
         yield v
 
 

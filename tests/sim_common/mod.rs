@@ -17,6 +17,17 @@ pub fn modem(profile: &str) -> VirtualModem {
     .expect("virtual modem starts")
 }
 
+/// A virtual modem whose network also resolves `names` to its broker (the host names of
+/// the manuals' examples).
+pub fn modem_resolving(profile: &str, names: &[&str]) -> VirtualModem {
+    VirtualModem::start(SimConfig {
+        profile: profile.to_owned(),
+        hosts: names.iter().map(|n| (n.to_string(), None)).collect(),
+        ..SimConfig::default()
+    })
+    .expect("virtual modem starts")
+}
+
 pub struct Host {
     port: Box<dyn serialport::SerialPort>,
     buf: Vec<u8>,
@@ -192,7 +203,7 @@ impl Host {
         self.cmqtt_start();
         self.send(format!("AT+CMQTTACCQ=0,\"{client_id}\"\r").as_bytes());
         self.expect(b"\r\nOK\r\n");
-        self.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.com:1883\",60,1\r");
+        self.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
         self.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
     }
 }

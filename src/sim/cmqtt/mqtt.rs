@@ -2,6 +2,7 @@
 //! prompts.
 
 use super::*;
+use crate::sim::hosts::{is_loopback, Route};
 
 impl Modem {
     pub(super) fn connect(&mut self, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
@@ -52,26 +53,31 @@ impl Modem {
         if let Some(l) = &self.links[slot_i] {
             return fail(r, "CONNECT", idx, if l.connected { 13 } else { 14 });
         }
-        // Where the link really goes (see the module docs of `sim`).
-        let loopback = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
-        let mut forced = None;
-        if host.to_ascii_lowercase().ends_with(".invalid") {
-            forced = Some(25);
-        }
+        // Where the link really goes (see `crate::sim::hosts`): a name that does not resolve
+        // is 25 "DNS error", an address out of reach 3 "sock connect fail" (seeds/003 §2.2.1).
+        let route = sh.route(&host, port);
+        let (thost, tport) = match &route {
+            Route::Connect(h, p) => (h.clone(), *p),
+            _ => (sh.broker_host.clone(), sh.broker_port),
+        };
+        let mut forced = match route {
+            Route::Connect(..) => None,
+            Route::NoSuchName => Some(25),
+            Route::Unreachable => Some(3),
+        };
         if no_network {
             forced = Some(9);
         }
-        let (thost, tport) = if loopback {
-            (host.clone(), port)
-        } else {
-            (sh.broker_host.clone(), sh.broker_port)
+        let refused = match &route {
+            Route::Connect(h, p) => {
+                is_loopback(h) && crate::sim::tcp::loopback_listener(*p) == Some(false)
+            }
+            Route::Unreachable => true,
+            Route::NoSuchName => false,
         };
-        if loopback
-            && forced.is_none()
-            && self.profile.refused_connect_fails_at_once()
-            && crate::sim::tcp::loopback_listener(tport) == Some(false)
-        {
-            // Nobody listens: the kernel refuses the connect at once.
+        if !no_network && refused && self.profile.refused_connect_fails_at_once() {
+            // Nobody listens, or no route: the connect fails at once (field trace
+            // a7670e_embeddedbroker20: `+CMQTTCONNECT: 0,3` then `ERROR`).
             return fail(r, "CONNECT", idx, 3);
         }
         // SSL client: TLS per the SSL context (see `tls`), the server checked

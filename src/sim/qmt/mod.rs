@@ -5,8 +5,8 @@
 //! src/dialect/qmt.rs for the sources). Choices where they are silent:
 //!
 //! * `AT+QMTOPEN` answers `OK` at once, then `+QMTOPEN: <idx>,<result>` after a real TCP
-//!   connection attempt to where the link will go (same redirection rules as CMQTT, see
-//!   `sim`): 0 reachable, 4 for names ending in `.invalid`, 5 refused, 2 if the index is
+//!   connection attempt to where the link will go (same rules as CMQTT, see `hosts`): 0
+//!   reachable, 4 for a name that does not resolve, 5 refused or unreachable, 2 if the index is
 //!   already open. The MQTT link itself is made at `AT+QMTCONN` (rumqttc does TCP and
 //!   CONNECT together). It activates the client's PDP context itself when it is down, as
 //!   the modules do (result 3 "failed to activate PDP" when the module is not registered).

@@ -2,6 +2,7 @@
 //! `AT+QMTSUB`, `AT+QMTUNS`, `AT+QMTPUB(EX)` and `AT+QMTRECV`.
 
 use super::*;
+use crate::sim::hosts::Route;
 
 pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let args = split_args(a);
@@ -17,9 +18,6 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let i = usize::from(idx);
     if m.qmt.slots[i].opened.is_some() {
         return r.urc_after(format!("+QMTOPEN: {idx},2"));
-    }
-    if host.to_ascii_lowercase().ends_with(".invalid") {
-        return r.urc_after(format!("+QMTOPEN: {idx},4"));
     }
     let (ssl_on, ctx) = m.qmt.slots[i].cfg.ssl;
     if ssl_on {
@@ -40,11 +38,13 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     if !m.active.contains(&cid) && !m.context_up(cid) {
         return r.urc_after(format!("+QMTOPEN: {idx},3"));
     }
-    let loopback = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
-    let (thost, tport) = if loopback {
-        (host.clone(), port as u16)
-    } else {
-        (sh.broker_host.clone(), sh.broker_port)
+    // Where the link goes (see `crate::sim::hosts`): a name that does not resolve is 4
+    // "failed to parse domain name", an address out of reach 5 "network connection error"
+    // (the notes' result table), with no packet sent.
+    let (thost, tport) = match sh.route(&host, port as u16) {
+        Route::Connect(h, p) => (h, p),
+        Route::NoSuchName => return r.urc_after(format!("+QMTOPEN: {idx},4")),
+        Route::Unreachable => return r.urc_after(format!("+QMTOPEN: {idx},5")),
     };
     let reachable = (thost.as_str(), tport)
         .to_socket_addrs()
