@@ -5,9 +5,13 @@ profile, through the public API."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 from modemqtt import Modem, MqttError, VirtualModem
-from support import free_port, host_port, new_id
+from support import free_port, host_port, new_id, run_cli
 
 # (profile, DNS error, connect error) of each family: CMQTT seeds/003 §2.2.1 (25, 3),
 # Quectel +QMTOPEN results (4 failed to parse domain name, 5 network connection error).
@@ -71,3 +75,25 @@ def test_a_bad_mapping_raises_value_error_naming_hosts(
     with pytest.raises(ValueError, match="hosts") as err:
         VirtualModem("a7600", hosts=hosts)
     assert words in str(err.value)
+
+
+def test_cli_sim_host_option_maps_names() -> None:
+    argv = [sys.executable, "-m", "modemqtt.cli", "sim", "a7600", "--json"]
+    argv += ["--host", "broker.lab", "--host", f"closed.lab=127.0.0.1:{free_port()}"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        doc = json.loads(proc.stdout.readline())
+        with Modem(doc["port"], timeout=20) as modem:
+            assert _connect_code(modem, "broker.lab", 1883) is None
+            assert _connect_code(modem, "closed.lab", 1883) == 3
+            assert _connect_code(modem, "brokr.lab", 1883) == 25
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_cli_sim_refuses_a_bad_host_option() -> None:
+    done = run_cli("sim", "a7600", "--host", "broker.lab=127.0.0.1:0")
+    assert done.returncode != 0
+    assert "hosts" in done.stderr and "1 to 65535" in done.stderr, done.stderr
