@@ -54,11 +54,12 @@ fn chapter_3_1_example() {
     // order; each is one unbroken frame.
     let pub_done: &[u8] = b"\r\n+CMQTTPUB: 0,0\r\n";
     let mut rx = Vec::new();
+    // As the manual prints it: one block, no blank line between its lines.
     rx.extend_from_slice(b"\r\n+CMQTTRXSTART: 0,9,60\r\n");
-    rx.extend_from_slice(b"\r\n+CMQTTRXTOPIC: 0,9\r\nsimcommsg\r\n");
-    rx.extend_from_slice(b"\r\n+CMQTTRXPAYLOAD: 0,60\r\n");
+    rx.extend_from_slice(b"+CMQTTRXTOPIC: 0,9\r\nsimcommsg\r\n");
+    rx.extend_from_slice(b"+CMQTTRXPAYLOAD: 0,60\r\n");
     rx.extend_from_slice(payload);
-    rx.extend_from_slice(b"\r\n\r\n+CMQTTRXEND: 0\r\n");
+    rx.extend_from_slice(b"\r\n+CMQTTRXEND: 0\r\n");
     let got = h.read_n(pub_done.len() + rx.len());
     let a = [pub_done, &rx[..]].concat();
     let b = [&rx[..], pub_done].concat();

@@ -3,7 +3,8 @@
 mod sim_common;
 use sim_common::{modem, Host};
 
-/// Parses one `+CMQTTRX*` block for client 0; returns
+/// Parses one `+CMQTTRX*` block for client 0 (its lines back to back, no blank line between
+/// them, as the manual prints it); returns
 /// (topic, payload, topic part sizes, payload part sizes).
 fn read_rx(h: &mut Host) -> (Vec<u8>, Vec<u8>, Vec<usize>, Vec<usize>) {
     h.read_until(b"\r\n+CMQTTRXSTART: 0,");
@@ -13,7 +14,7 @@ fn read_rx(h: &mut Host) -> (Vec<u8>, Vec<u8>, Vec<usize>, Vec<usize>) {
     let (tl, pl): (usize, usize) = (tl.parse().expect("topic len"), pl.parse().expect("len"));
     let (mut topic, mut payload, mut tparts, mut pparts) = (vec![], vec![], vec![], vec![]);
     while topic.len() < tl {
-        h.expect(b"\r\n+CMQTTRXTOPIC: 0,");
+        h.expect(b"+CMQTTRXTOPIC: 0,");
         let n = h.read_until(b"\r\n");
         let n: usize = String::from_utf8_lossy(&n[..n.len() - 2])
             .parse()
@@ -23,7 +24,7 @@ fn read_rx(h: &mut Host) -> (Vec<u8>, Vec<u8>, Vec<usize>, Vec<usize>) {
         tparts.push(n);
     }
     while payload.len() < pl {
-        h.expect(b"\r\n+CMQTTRXPAYLOAD: 0,");
+        h.expect(b"+CMQTTRXPAYLOAD: 0,");
         let n = h.read_until(b"\r\n");
         let n: usize = String::from_utf8_lossy(&n[..n.len() - 2])
             .parse()
@@ -32,7 +33,7 @@ fn read_rx(h: &mut Host) -> (Vec<u8>, Vec<u8>, Vec<usize>, Vec<usize>) {
         h.expect(b"\r\n");
         pparts.push(n);
     }
-    h.expect(b"\r\n+CMQTTRXEND: 0\r\n");
+    h.expect(b"+CMQTTRXEND: 0\r\n");
     (topic, payload, tparts, pparts)
 }
 
@@ -101,7 +102,7 @@ fn empty_payload_has_no_payload_part() {
     let s = String::from_utf8_lossy(&got).into_owned();
     assert!(
         s.ends_with(
-            "\r\n+CMQTTRXSTART: 0,5,0\r\n\r\n+CMQTTRXTOPIC: 0,5\r\nempty\r\n\r\n+CMQTTRXEND: 0\r\n"
+            "\r\n+CMQTTRXSTART: 0,5,0\r\n+CMQTTRXTOPIC: 0,5\r\nempty\r\n+CMQTTRXEND: 0\r\n"
         ),
         "{s:?}"
     );

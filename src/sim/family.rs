@@ -40,6 +40,12 @@ pub(crate) trait SimFamily: Sync {
         false
     }
 
+    /// Whether client `idx` can take one more received message now; `false` while every
+    /// buffer it keeps for the host is full (the link then stops reading its socket).
+    fn has_free_buffer(&self, _m: &Modem, _idx: u8) -> bool {
+        true
+    }
+
     /// PDP context `cid` went down (already removed from `m.active`): the family's links
     /// on it go, with their URCs in `r`. `by_network`: the network took it, else the host.
     fn context_down(&self, _m: &mut Modem, _cid: u8, _by_network: bool, _r: &mut Resp) {}

@@ -220,6 +220,12 @@ impl Profile {
         self.name == "sim7600"
     }
 
+    /// Whether a failed `AT+CMQTTSTOP` answers `+CMQTTSTOP: <err>` then `ERROR` (SIM7028,
+    /// seeds/001 §3.2.2) rather than `OK` then `+CMQTTSTOP: <err>` (seeds/003 §2.1.2).
+    pub fn stop_failure_then_error(&self) -> bool {
+        self.name == "sim7028"
+    }
+
     /// Whether a TCP connect the server refuses fails `AT+CMQTTCONNECT` at once
     /// (`+CMQTTCONNECT: <idx>,3` then `ERROR`) instead of `OK` and a later result: A7670E
     /// firmware does (field trace a7670e_embeddedbroker20); other profiles: not known.

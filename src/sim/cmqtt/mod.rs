@@ -169,6 +169,20 @@ impl Modem {
                 }
             }
             ("STOP", Form::Exec) => {
+                // A client still acquired: 21 "client not released" (seeds/003 §2.2.1;
+                // AT+CMQTTREL "must be called after AT+CMQTTDISC and before AT+CMQTTSTOP",
+                // §2.1.4, 001 §3.2.4). The failure form is each manual's: 003 §2.1.2 `OK`
+                // then `+CMQTTSTOP: <err>`, 001 §3.2.2 `+CMQTTSTOP: <err>` then `ERROR`.
+                if self.cmqtt.slots.iter().any(|s| s.acquired.is_some()) {
+                    if self.profile.stop_failure_then_error() {
+                        r.line("+CMQTTSTOP: 21");
+                        r.error();
+                    } else {
+                        r.ok();
+                        r.urc_after("+CMQTTSTOP: 21".to_owned());
+                    }
+                    return Next::Line;
+                }
                 let slots = self.cmqtt.slots.iter_mut().zip(self.links.iter_mut());
                 for (s, link) in slots {
                     if let Some(l) = link.take() {
@@ -331,7 +345,24 @@ impl Modem {
                 }
             }
             ("PUB", Form::Write(a)) => self.publish(a, r),
-            ("SUB", Form::Read) => r.ok(),
+            ("SUB", Form::Read) => {
+                // `+CMQTTSUB: [<topic>]`, "the topics you have subscribed" (seeds/001
+                // §3.2.13): one line per subscribed topic, of every client in index order;
+                // the bare prefix when there is none (003 has no read form: its sibling's).
+                let topics: Vec<&String> = self
+                    .links
+                    .iter()
+                    .filter_map(Option::as_ref)
+                    .flat_map(|l| l.subscribed.iter())
+                    .collect();
+                if topics.is_empty() {
+                    r.line("+CMQTTSUB:");
+                }
+                for t in topics {
+                    r.line(&format!("+CMQTTSUB: {t}"));
+                }
+                r.ok()
+            }
             ("SUB", Form::Write(a)) => return self.subscribe(a, r),
             ("UNSUB", Form::Write(a)) => return self.unsubscribe(a, r),
             ("CFG", Form::Read) => {
@@ -490,13 +521,15 @@ fn cmqtt_event(st: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>, pa
 ///
 /// ```text
 /// \r\n+CMQTTRXSTART: i,<topic_total>,<payload_total>\r\n
-/// \r\n+CMQTTRXTOPIC: i,<n>\r\n<n bytes>\r\n          (one per part)
-/// \r\n+CMQTTRXPAYLOAD: i,<n>\r\n<n bytes>\r\n        (one per part; none for an empty payload)
-/// \r\n+CMQTTRXEND: i\r\n
+/// +CMQTTRXTOPIC: i,<n>\r\n<n bytes>\r\n          (one per part)
+/// +CMQTTRXPAYLOAD: i,<n>\r\n<n bytes>\r\n        (one per part; none for an empty payload)
+/// +CMQTTRXEND: i\r\n
 /// ```
 ///
-/// An empty payload gives `payload_total` 0 and no `+CMQTTRXPAYLOAD` part, as
-/// in the manual's example 3.5.
+/// One URC block, its lines back to back with no blank line between them, as the manual's
+/// examples print it (seeds/003 §3.1, §3.5; 001 §4.1) and as the field capture
+/// sim7600_lilygot76xx shows. An empty payload gives `payload_total` 0 and no
+/// `+CMQTTRXPAYLOAD` part, as in the manual's example 3.5.
 fn cmqtt_message(idx: u8, p: &Publish, part: usize, out: &mut Vec<u8>) {
     let part = part.max(1);
     let topic = p.topic.as_bytes();
@@ -511,14 +544,14 @@ fn cmqtt_message(idx: u8, p: &Publish, part: usize, out: &mut Vec<u8>) {
         .as_bytes(),
     );
     for piece in topic.chunks(part) {
-        out.extend_from_slice(format!("\r\n+CMQTTRXTOPIC: {idx},{}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(format!("+CMQTTRXTOPIC: {idx},{}\r\n", piece.len()).as_bytes());
         out.extend_from_slice(piece);
         out.extend_from_slice(b"\r\n");
     }
     for piece in payload.chunks(part) {
-        out.extend_from_slice(format!("\r\n+CMQTTRXPAYLOAD: {idx},{}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(format!("+CMQTTRXPAYLOAD: {idx},{}\r\n", piece.len()).as_bytes());
         out.extend_from_slice(piece);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("\r\n+CMQTTRXEND: {idx}\r\n").as_bytes());
+    out.extend_from_slice(format!("+CMQTTRXEND: {idx}\r\n").as_bytes());
 }

@@ -333,14 +333,20 @@ impl Modem {
                 Err(_) => return fail(r, "SUB", idx, 2),
             }
         }
-        let Some(link) = self.links[usize::from(idx)].as_ref() else {
+        let timeout = Duration::from_secs(u64::from(self.cmqtt.slots[usize::from(idx)].optimeout));
+        let Some(link) = self.links[usize::from(idx)].as_mut() else {
             return fail(r, "SUB", idx, 11);
         };
-        let timeout = Duration::from_secs(u64::from(self.cmqtt.slots[usize::from(idx)].optimeout));
+        let names: Vec<String> = filters.iter().map(|f| f.path.clone()).collect();
         lock(&link.pending).subs.push_back(timeout);
         if link.client.try_subscribe_many(filters).is_err() {
             lock(&link.pending).subs.pop_back();
             return fail(r, "SUB", idx, 12);
+        }
+        for n in names {
+            if !link.subscribed.contains(&n) {
+                link.subscribed.push(n);
+            }
         }
         r.ok()
     }
@@ -379,7 +385,7 @@ impl Modem {
         let group = self.cmqtt.next_group;
         self.cmqtt.next_group += 1;
         let timeout = Duration::from_secs(u64::from(self.cmqtt.slots[usize::from(idx)].optimeout));
-        let Some(link) = self.links[usize::from(idx)].as_ref() else {
+        let Some(link) = self.links[usize::from(idx)].as_mut() else {
             return fail(r, "UNSUB", idx, 11);
         };
         // rumqttc sends one UNSUBSCRIBE per topic; the result is reported
@@ -387,6 +393,7 @@ impl Modem {
         let n = names.len();
         for name in names {
             lock(&link.pending).unsubs.push_back((group, n, timeout));
+            link.subscribed.retain(|t| *t != name);
             if link.client.try_unsubscribe(name).is_err() {
                 lock(&link.pending).unsubs.pop_back();
                 return fail(r, "UNSUB", idx, 14);

@@ -12,9 +12,11 @@
 //!   the modules do (result 3 "failed to activate PDP" when the module is not registered).
 //! * `AT+QMTCFG` writes are refused with `ERROR` while the index is open, as the notes say.
 //! * Commands on an index that is not open/connected answer `ERROR`.
-//! * Buffer mode keeps five buffers per client; further messages wait inside the modem (as
-//!   the module stops reading its socket) and move into a buffer, with its `+QMTRECV:
-//!   <idx>,<recv_id>` notice, as soon as the host has read one. Nothing is dropped.
+//! * Buffer mode keeps five buffers per client (`<recv_id>` 0-4). With all five holding
+//!   unread messages the link stops reading its socket (a guess: the notes do not say what
+//!   happens when they are full), so further messages stay with the broker and the network,
+//!   not in a hidden queue; the next one comes, with its `+QMTRECV: <idx>,<recv_id>` notice,
+//!   once the host has read a buffer. Nothing is dropped.
 //! * `"version"` 3 (MQTT 3.1) is accepted but the link speaks 3.1.1 (rumqttc has no 3.1).
 //! * `"aliauth"`: the link logs in with user `<device_name>&<product_key>` and the device
 //!   secret as password (the real module sends an HMAC signature; a test broker cannot
@@ -26,7 +28,6 @@
 //! * `+QMTSTAT: <idx>,1` reports a link lost after CONNACK; other codes come from fault
 //!   injection (`VirtualModem::drop_link`).
 
-use std::collections::VecDeque;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -112,7 +113,6 @@ struct QSlot {
     /// (host given, port given, where the link goes)
     opened: Option<(String, u16, String, u16)>,
     buffers: [Option<Stored>; BUFFERS],
-    backlog: VecDeque<Stored>,
 }
 
 #[derive(Clone, Default)]
@@ -659,9 +659,8 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
             } else if let Some(id) = slot.buffers.iter().position(Option::is_none) {
                 slot.buffers[id] = Some(stored);
                 line(format!("+QMTRECV: {idx},{id}"));
-            } else {
-                slot.backlog.push_back(stored);
             }
+            // No free buffer: not reached, the link stops reading first (`has_free_buffer`).
         }
     }
 }
@@ -695,6 +694,10 @@ impl SimFamily for Qmt {
 
     fn stores_messages(&self, m: &Modem, idx: u8) -> bool {
         stores_messages(m, idx)
+    }
+
+    fn has_free_buffer(&self, m: &Modem, idx: u8) -> bool {
+        has_free_buffer(m, idx)
     }
 
     /// `by_network`: `+QIURC: "pdpdeact",<cid>`, as the BG96 does after `AT+CFUN` (field

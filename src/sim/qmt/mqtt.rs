@@ -323,6 +323,15 @@ pub(crate) fn stores_messages(m: &Modem, idx: u8) -> bool {
         .is_some_and(|s| s.cfg.recv_mode != 0)
 }
 
+/// Whether client `idx` can take one more received message: it is not in buffer mode, or
+/// one of its buffers is free.
+pub(crate) fn has_free_buffer(m: &Modem, idx: u8) -> bool {
+    m.qmt
+        .slots
+        .get(usize::from(idx))
+        .is_some_and(|s| s.cfg.recv_mode == 0 || s.buffers.iter().any(Option::is_none))
+}
+
 pub(super) fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let args = split_args(a);
     let Some(idx) = idx_of(m, &args) else {
@@ -360,13 +369,4 @@ pub(super) fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     }
     r.raw(&out);
     r.ok();
-    // Freed buffers take what waited in the modem, each with its notice.
-    for id in 0..BUFFERS {
-        if slot.buffers[id].is_none() {
-            if let Some(next) = slot.backlog.pop_front() {
-                slot.buffers[id] = Some(next);
-                r.urc_after(format!("+QMTRECV: {idx},{id}"));
-            }
-        }
-    }
 }

@@ -1,0 +1,253 @@
+//! Buffers and limits of the virtual modem: `AT+CMQTTSTOP` with clients still acquired,
+//! `AT+CMQTTSUB?`, inbound payloads above the family maximum, Quectel buffer mode with its
+//! five buffers. Every profile of the family each applies to.
+
+mod sim_common;
+
+use std::thread;
+
+use modemqtt::sim::VirtualModem;
+use rumqttc::{Client, MqttOptions, QoS};
+use sim_common::{modem, Host};
+
+const CMQTT: [&str; 3] = ["a7600", "sim7600", "sim7028"];
+const QMT: [&str; 4] = ["ec20", "ec25", "eg91", "bg96"];
+
+fn broker_port(m: &VirtualModem) -> u16 {
+    m.broker_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("broker port")
+}
+
+/// Publishes `messages` to the modem's broker from a plain MQTT client, in order, at QoS 1.
+fn publish_all(m: &VirtualModem, id: &str, messages: &[(&str, Vec<u8>)]) {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", broker_port(m));
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut conn) = Client::new(opts, 64);
+    for (topic, payload) in messages {
+        client
+            .publish(*topic, QoS::AtLeastOnce, false, payload.clone())
+            .expect("queue publish");
+    }
+    client.disconnect().expect("queue disconnect");
+    let driver = thread::spawn(move || {
+        for ev in conn.iter() {
+            if ev.is_err() {
+                break;
+            }
+        }
+    });
+    driver.join().expect("publisher thread");
+}
+
+/// Subscribes CMQTT client 0 (connected) to `topic` at QoS 1, the one-shot form every
+/// CMQTT profile has.
+fn cmqtt_sub(h: &mut Host, topic: &str) {
+    h.input(
+        &format!("AT+CMQTTSUB=0,{},1", topic.len()),
+        topic.as_bytes(),
+    );
+    h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");
+}
+
+#[test]
+fn stop_with_a_client_acquired_answers_21() {
+    for profile in CMQTT {
+        let m = modem(profile);
+        let mut h = Host::open_quiet(m.port());
+        h.cmqtt_start();
+        assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"held\""), "\r\nOK\r\n");
+        // 21 "client not released" (seeds/003 §2.2.1), in each manual's failure form.
+        let want = if profile == "sim7028" {
+            "\r\n+CMQTTSTOP: 21\r\n\r\nERROR\r\n" // 001 §3.2.2
+        } else {
+            "\r\nOK\r\n\r\n+CMQTTSTOP: 21\r\n" // 003 §2.1.2
+        };
+        h.send(b"AT+CMQTTSTOP\r");
+        h.expect(want.as_bytes());
+        // The service and the client are still there.
+        assert_eq!(
+            h.cmd("AT+CMQTTACCQ=0,\"again\""),
+            "\r\n+CMQTTACCQ: 0,19\r\n\r\nERROR\r\n",
+            "{profile}"
+        );
+        assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
+        h.send(b"AT+CMQTTSTOP\r");
+        h.expect(b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
+    }
+}
+
+#[test]
+fn sub_read_lists_the_subscribed_topics() {
+    for profile in CMQTT {
+        let m = modem(profile);
+        let mut h = Host::open_quiet(m.port());
+        h.connect0(&format!("subread-{profile}"));
+        // seeds/001 §3.2.13: `+CMQTTSUB: [<topic>]`.
+        assert_eq!(h.cmd("AT+CMQTTSUB?"), "\r\n+CMQTTSUB:\r\n\r\nOK\r\n");
+        cmqtt_sub(&mut h, "limits/a");
+        cmqtt_sub(&mut h, "limits/b/#");
+        assert_eq!(
+            h.cmd("AT+CMQTTSUB?"),
+            "\r\n+CMQTTSUB: limits/a\r\n\r\n+CMQTTSUB: limits/b/#\r\n\r\nOK\r\n",
+            "{profile}"
+        );
+        h.input("AT+CMQTTUNSUB=0,8,0", b"limits/a");
+        h.expect(b"\r\n+CMQTTUNSUB: 0,0\r\n");
+        assert_eq!(
+            h.cmd("AT+CMQTTSUB?"),
+            "\r\n+CMQTTSUB: limits/b/#\r\n\r\nOK\r\n",
+            "{profile}"
+        );
+    }
+}
+
+#[test]
+fn cmqtt_discards_a_payload_above_10240_bytes() {
+    for profile in CMQTT {
+        let m = modem(profile);
+        let mut h = Host::open_quiet(m.port());
+        h.connect0(&format!("big-{profile}"));
+        let topic = format!("limits/big/{profile}");
+        cmqtt_sub(&mut h, &topic);
+        publish_all(
+            &m,
+            &format!("pub-big-{profile}"),
+            &[
+                (&topic, vec![b'x'; 10241]),
+                (&topic, vec![b'y'; 10240]),
+                (&topic, b"after".to_vec()),
+            ],
+        );
+        // The one above `<payload_total_len>`'s range (1-10240, seeds/003 §2.2.2.2) never
+        // reaches the line; the next ones do, in order.
+        let got = h.read_until(b"+CMQTTRXEND: 0\r\n");
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.contains(&format!("+CMQTTRXSTART: 0,{},10240\r\n", topic.len())),
+            "{profile}: {text:.200}"
+        );
+        let got = h.read_until(b"+CMQTTRXEND: 0\r\n");
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.contains(&format!("+CMQTTRXSTART: 0,{},5\r\n", topic.len())),
+            "{profile}: {text:.200}"
+        );
+        assert!(!text.contains("10241"), "{profile}");
+    }
+}
+
+/// Opens and connects QMT client 0 to the modem's broker, with `recv_mode` (0 URC, 1 buffer).
+fn qmt_connect(h: &mut Host, m: &VirtualModem, id: &str, recv_mode: u8) {
+    assert_eq!(
+        h.cmd(&format!("AT+QMTCFG=\"recv/mode\",0,{recv_mode},1")),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(
+        h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{}", broker_port(m))),
+        "\r\nOK\r\n"
+    );
+    h.expect(b"\r\n+QMTOPEN: 0,0\r\n");
+    assert_eq!(h.cmd(&format!("AT+QMTCONN=0,\"{id}\"")), "\r\nOK\r\n");
+    h.expect(b"\r\n+QMTCONN: 0,0,0\r\n");
+}
+
+fn qmt_sub(h: &mut Host, topic: &str) {
+    assert_eq!(h.cmd(&format!("AT+QMTSUB=0,1,\"{topic}\",1")), "\r\nOK\r\n");
+    h.expect(b"\r\n+QMTSUB: 0,1,0,1\r\n");
+}
+
+#[test]
+fn qmt_discards_a_payload_above_4096_bytes() {
+    for profile in QMT {
+        let m = modem(profile);
+        let mut h = Host::open_quiet(m.port());
+        qmt_connect(&mut h, &m, &format!("big-{profile}"), 0);
+        let topic = format!("limits/qbig/{profile}");
+        qmt_sub(&mut h, &topic);
+        publish_all(
+            &m,
+            &format!("pub-qbig-{profile}"),
+            &[(&topic, vec![b'x'; 4097]), (&topic, b"after".to_vec())],
+        );
+        let got = h.read_until(b"\"after\"\r\n");
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.contains(&format!("\"{topic}\",5,\"after\"")),
+            "{profile}"
+        );
+        assert!(!text.contains("4097"), "{profile}: {text:.200}");
+    }
+}
+
+#[test]
+fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
+    for profile in QMT {
+        let m = modem(profile);
+        let mut h = Host::open_quiet(m.port());
+        qmt_connect(&mut h, &m, &format!("buf-{profile}"), 1);
+        let topic = format!("limits/buf/{profile}");
+        qmt_sub(&mut h, &topic);
+        let messages: Vec<(&str, Vec<u8>)> = (0..8)
+            .map(|i| (topic.as_str(), format!("m{i}").into_bytes()))
+            .collect();
+        publish_all(&m, &format!("pub-buf-{profile}"), &messages);
+        // Five buffers (<recv_id> 0-4), each announced once.
+        for id in 0..5 {
+            h.expect(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
+        }
+        assert_eq!(
+            h.cmd("AT+QMTRECV?"),
+            format!(
+                "\r\n+QMTRECV: 0,1,1,1,1,1\r\n{}\r\nOK\r\n",
+                (1..6)
+                    .map(|i| format!("\r\n+QMTRECV: {i},0,0,0,0,0\r\n"))
+                    .collect::<String>()
+            ),
+            "{profile}"
+        );
+        // Reading a buffer frees it for the next message, announced in it.
+        let mut got = Vec::new();
+        for n in 0..8 {
+            let id = n % 5;
+            let line = h.cmd(&format!("AT+QMTRECV=0,{id}"));
+            let payload = line
+                .rsplit_once(",\"")
+                .map(|(_, p)| p.split('"').next().unwrap_or_default().to_owned())
+                .unwrap_or_default();
+            got.push(payload);
+            if n < 3 {
+                h.expect(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
+            }
+        }
+        let want: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+        assert_eq!(got, want, "{profile}");
+    }
+}
+
+#[test]
+fn qmt_buffer_mode_notices_wait_for_a_free_buffer() {
+    // With the five buffers full, a sixth message is not announced (it stays unread in
+    // the link) until the host reads one.
+    let m = modem("ec20");
+    let mut h = Host::open_quiet(m.port());
+    qmt_connect(&mut h, &m, "buf-wait", 1);
+    qmt_sub(&mut h, "limits/wait");
+    let messages: Vec<(&str, Vec<u8>)> = (0..6)
+        .map(|i| ("limits/wait", format!("w{i}").into_bytes()))
+        .collect();
+    publish_all(&m, "pub-wait", &messages);
+    for id in 0..5 {
+        h.expect(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
+    }
+    assert_eq!(
+        h.pending(),
+        b"",
+        "no sixth notice while every buffer is full"
+    );
+    assert!(h.cmd("AT+QMTRECV=0,2").contains("\"w2\""));
+    h.expect(b"\r\n+QMTRECV: 0,2\r\n");
+    assert!(h.cmd("AT+QMTRECV=0,2").contains("\"w5\""));
+}
