@@ -94,6 +94,9 @@ fn sub_read_lists_the_subscribed_topics() {
             "\r\n+CMQTTSUB: limits/a\r\n\r\n+CMQTTSUB: limits/b/#\r\n\r\nOK\r\n",
             "{profile}"
         );
+        // A subscription the broker refuses (SUBACK 0x80) is not listed.
+        h.input("AT+CMQTTSUB=0,16,1", b"test/nosubscribe");
+        h.expect(b"\r\n+CMQTTSUB: 0,1\r\n");
         h.input("AT+CMQTTUNSUB=0,8,0", b"limits/a");
         h.expect(b"\r\n+CMQTTUNSUB: 0,0\r\n");
         assert_eq!(

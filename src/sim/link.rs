@@ -52,6 +52,8 @@ pub(crate) struct Link {
     pub info: String,
     /// Topic filters subscribed on this link, in order (for the read form of AT+CMQTTSUB).
     pub subscribed: Vec<String>,
+    /// The filters of each SUBSCRIBE sent and not yet answered, oldest first.
+    pub sub_waiting: VecDeque<Vec<String>>,
 }
 
 impl Link {
@@ -354,6 +356,7 @@ pub(crate) fn spawn(
         thread: Some(thread),
         info,
         subscribed: Vec::new(),
+        sub_waiting: VecDeque::new(),
     })
 }
 

@@ -503,9 +503,13 @@ fn cmqtt_event(st: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Vec<u8>, pa
         LinkEvent::Published { .. } => line(format!("+CMQTTPUB: {idx},0")),
         LinkEvent::PublishTimedOut { .. } => line(format!("+CMQTTPUB: {idx},17")),
         LinkEvent::Subscribed { failed, .. } => {
+            st.sub_settled(idx, !failed);
             line(format!("+CMQTTSUB: {idx},{}", u8::from(failed)))
         }
-        LinkEvent::SubscribeTimedOut { .. } => line(format!("+CMQTTSUB: {idx},17")),
+        LinkEvent::SubscribeTimedOut { .. } => {
+            st.sub_settled(idx, false);
+            line(format!("+CMQTTSUB: {idx},17"))
+        }
         LinkEvent::Unsubscribed { .. } => line(format!("+CMQTTUNSUB: {idx},0")),
         LinkEvent::UnsubscribeTimedOut { .. } => line(format!("+CMQTTUNSUB: {idx},17")),
         LinkEvent::Disconnected => {

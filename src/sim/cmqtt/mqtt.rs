@@ -343,12 +343,30 @@ impl Modem {
             lock(&link.pending).subs.pop_back();
             return fail(r, "SUB", idx, 12);
         }
-        for n in names {
-            if !link.subscribed.contains(&n) {
-                link.subscribed.push(n);
+        link.sub_waiting.push_back(names);
+        r.ok()
+    }
+
+    /// The oldest unanswered SUBSCRIBE of client `idx` was answered: its filters count as
+    /// subscribed (the read form of AT+CMQTTSUB) when `granted`.
+    pub(super) fn sub_settled(&mut self, idx: u8, granted: bool) {
+        let Some(link) = self
+            .links
+            .get_mut(usize::from(idx))
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let Some(names) = link.sub_waiting.pop_front() else {
+            return;
+        };
+        if granted {
+            for n in names {
+                if !link.subscribed.contains(&n) {
+                    link.subscribed.push(n);
+                }
             }
         }
-        r.ok()
     }
 
     pub(super) fn unsubscribe(&mut self, a: &str, r: &mut Resp) -> Next {
