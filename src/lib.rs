@@ -41,16 +41,41 @@ fn open_sim(profile: &str) -> Result<port::OpenedPort> {
         opened.guard = Some(Box::new(rm));
         return Ok(opened);
     }
+    let (name, timing) = sim_options(profile)?;
     let vm = sim::VirtualModem::start(sim::SimConfig {
-        profile: profile.to_string(),
+        profile: name.to_string(),
         broker_url: None,
         part_size: None,
+        timing,
     })
     .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
     let mut opened = port::open_serial(vm.port(), 115_200)?;
     opened.name = format!("sim://{profile} ({})", vm.port());
     opened.guard = Some(Box::new(vm));
     Ok(opened)
+}
+
+/// `sim://PROFILE[?timing=PRESET]`: the profile and its network timing ("fast" when not given).
+fn sim_options(spec: &str) -> Result<(&str, sim::NetTiming)> {
+    let Some((name, query)) = spec.split_once('?') else {
+        return Ok((spec, sim::NetTiming::FAST));
+    };
+    let mut timing = sim::NetTiming::FAST;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("timing", preset)) => {
+                timing = sim::NetTiming::preset(preset, name)
+                    .map_err(|e| Error::invalid(format!("port: sim://{spec}: {e}")))?;
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "port: sim://{spec}: unknown option {pair:?} (the only option is timing={})",
+                    sim::TIMING_PRESETS.join("|")
+                )))
+            }
+        }
+    }
+    Ok((name, timing))
 }
 
 #[cfg(feature = "python")]

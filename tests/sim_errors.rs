@@ -177,6 +177,7 @@ fn bad_credentials_give_30() {
         profile: "a7600".into(),
         broker_url: Some(broker.url()),
         part_size: Some(1024),
+        ..SimConfig::default()
     })
     .expect("modem");
     let mut h = Host::open_quiet(m.port());

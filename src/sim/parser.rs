@@ -203,6 +203,9 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
     for u in r.after {
         sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
     }
+    for u in r.net {
+        sh.write_net(format!("\r\n{u}\r\n").into_bytes());
+    }
     drop(st);
     sh.family().after_command(sh);
     next
@@ -215,5 +218,8 @@ fn finish_data(sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>) {
     sh.write_frame(&r.buf);
     for u in r.after {
         sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
+    }
+    for u in r.net {
+        sh.write_net(format!("\r\n{u}\r\n").into_bytes());
     }
 }

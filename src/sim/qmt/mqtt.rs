@@ -19,7 +19,7 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         return r.urc_after(format!("+QMTOPEN: {idx},2"));
     }
     if host.to_ascii_lowercase().ends_with(".invalid") {
-        return r.urc_after(format!("+QMTOPEN: {idx},4"));
+        return r.net_after(format!("+QMTOPEN: {idx},4"));
     }
     let (ssl_on, ctx) = m.qmt.slots[i].cfg.ssl;
     if ssl_on {
@@ -38,7 +38,7 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     // notes' result table) when it cannot: not registered, or the context is not defined.
     let cid = m.qmt.slots[i].cfg.pdpcid;
     if !m.active.contains(&cid) && !m.context_up(cid) {
-        return r.urc_after(format!("+QMTOPEN: {idx},3"));
+        return r.net_after(format!("+QMTOPEN: {idx},3"));
     }
     let loopback = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
     let (thost, tport) = if loopback {
@@ -52,10 +52,10 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         .and_then(|mut it| it.next())
         .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
     if !reachable {
-        return r.urc_after(format!("+QMTOPEN: {idx},5"));
+        return r.net_after(format!("+QMTOPEN: {idx},5"));
     }
     m.qmt.slots[i].opened = Some((host, port as u16, thost, tport));
-    r.urc_after(format!("+QMTOPEN: {idx},0"));
+    r.net_after(format!("+QMTOPEN: {idx},0"));
 }
 
 pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
