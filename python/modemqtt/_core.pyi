@@ -386,8 +386,9 @@ class NetworkTiming:
     def seed(self) -> int: ...
     def delays(self, n: int) -> list[float]:
         """The first ``n`` delays (seconds) a modem with this timing uses, in order."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
+@final
 class VirtualModem:
     """A modem imitated on a pty that speaks real MQTT to a real broker.
 
