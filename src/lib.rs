@@ -80,3 +80,24 @@ fn sim_options(spec: &str) -> Result<(&str, sim::NetTiming)> {
 
 #[cfg(feature = "python")]
 pub mod py;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_urls_take_a_timing() {
+        let (name, t) = sim_options("bg96").expect("plain profile");
+        assert_eq!((name, t), ("bg96", sim::NetTiming::FAST));
+        let (name, t) = sim_options("bg96?timing=realistic").expect("preset");
+        assert_eq!(name, "bg96");
+        assert_eq!(
+            t,
+            sim::NetTiming::preset("realistic", "bg96").expect("preset")
+        );
+        let e = sim_options("bg96?timing=slow").unwrap_err().to_string();
+        assert!(e.contains("unknown preset"), "{e}");
+        let e = sim_options("bg96?speed=1").unwrap_err().to_string();
+        assert!(e.contains("unknown option"), "{e}");
+    }
+}
