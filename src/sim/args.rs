@@ -11,6 +11,9 @@ pub(crate) struct Resp {
     /// Frames the network produces (e.g. a QoS 0 `+CMQTTPUB: 0,0`): after the response and
     /// the network timing (`Shared::write_net`).
     pub(crate) net: Vec<String>,
+    /// Frames of the module's own that keep their place behind network output still on its
+    /// way (`Shared::write_in_order`).
+    pub(crate) ordered: Vec<String>,
 }
 
 impl Resp {
@@ -36,6 +39,10 @@ impl Resp {
     /// A URC that comes from the network: it follows the response after the network delay.
     pub(crate) fn net_after(&mut self, s: String) {
         self.net.push(s);
+    }
+    /// A URC of the module's own that must not overtake network URCs still on their way.
+    pub(crate) fn ordered_after(&mut self, s: String) {
+        self.ordered.push(s);
     }
     pub(crate) fn prompt(&mut self) {
         self.buf.extend_from_slice(b"\r\n>");

@@ -4,7 +4,9 @@
 //! core (`parser`, `args`, `modem`, `ssl`, `link`).
 //!
 //! Threads: one reader per modem (host bytes → AT engine; commands are
-//! executed there), one thread per live MQTT link (rumqttc `Connection`).
+//! executed there), one thread per live MQTT link (rumqttc `Connection`), and
+//! with a network delay set one thread that writes network output when it is
+//! due (`netdelay`).
 //! All output goes through [`Shared::write_frame`], which holds one mutex for
 //! the whole frame, so a URC never lands inside another frame. The modem
 //! state lock is always taken before the output lock; a command's response is

@@ -148,7 +148,16 @@ struct Queue {
     frames: VecDeque<(Instant, Vec<u8>)>,
     /// Due time of the last frame queued: the next one is never due earlier.
     last_due: Option<Instant>,
+    /// A frame was taken from the queue and is not written yet: nothing may go direct.
+    busy: bool,
     stop: bool,
+}
+
+impl Queue {
+    /// Whether a frame may be written at once, with nothing of the network ahead of it.
+    fn idle(&self) -> bool {
+        self.frames.is_empty() && !self.busy
+    }
 }
 
 /// The per-modem scheduler of network output.
@@ -230,7 +239,7 @@ impl Shared {
         if q.stop {
             return;
         }
-        if d.is_zero() && q.frames.is_empty() {
+        if d.is_zero() && q.idle() {
             drop(q);
             self.write_frame(&data);
             return;
@@ -238,6 +247,30 @@ impl Shared {
         let now = Instant::now();
         let due = (now + d).max(q.last_due.unwrap_or(now));
         q.last_due = Some(due);
+        q.frames.push_back((due, data));
+        drop(q);
+        self.ensure_net_thread();
+        net.wake.notify_all();
+    }
+
+    /// Writes a frame the module produces itself but that must not overtake network output
+    /// still on its way (a Quectel buffer notice behind earlier ones): at once when nothing
+    /// is queued, else right after the last queued frame, with no delay of its own.
+    pub(crate) fn write_in_order(&self, data: Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        let net = &self.net;
+        let mut q = lock(&net.queue);
+        if q.stop {
+            return;
+        }
+        if q.idle() {
+            drop(q);
+            self.write_frame(&data);
+            return;
+        }
+        let due = q.last_due.unwrap_or_else(Instant::now);
         q.frames.push_back((due, data));
         drop(q);
         self.ensure_net_thread();
@@ -278,7 +311,10 @@ fn net_loop(weak: Weak<Shared>) {
                 }
                 let now = Instant::now();
                 match q.frames.front() {
-                    Some((due, _)) if *due <= now => break q.frames.pop_front(),
+                    Some((due, _)) if *due <= now => {
+                        q.busy = true;
+                        break q.frames.pop_front();
+                    }
                     Some((due, _)) => {
                         // Wake at most every 100 ms to notice a modem dropped meanwhile.
                         let wait = (*due - now).min(Duration::from_millis(100));
@@ -304,8 +340,11 @@ fn net_loop(weak: Weak<Shared>) {
         if let Some((_, data)) = frame {
             // Under the state lock, like every other frame: never inside a command's
             // answer. The queue lock is not held, so commands keep running meanwhile.
-            let _st = shared.state();
-            shared.write_frame(&data);
+            {
+                let _st = shared.state();
+                shared.write_frame(&data);
+            }
+            lock(&shared.net.queue).busy = false;
         }
     }
 }

@@ -206,6 +206,9 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
     for u in r.net {
         sh.write_net(format!("\r\n{u}\r\n").into_bytes());
     }
+    for u in r.ordered {
+        sh.write_in_order(format!("\r\n{u}\r\n").into_bytes());
+    }
     drop(st);
     sh.family().after_command(sh);
     next
@@ -221,5 +224,8 @@ fn finish_data(sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>) {
     }
     for u in r.net {
         sh.write_net(format!("\r\n{u}\r\n").into_bytes());
+    }
+    for u in r.ordered {
+        sh.write_in_order(format!("\r\n{u}\r\n").into_bytes());
     }
 }

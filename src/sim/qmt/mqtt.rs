@@ -360,12 +360,14 @@ pub(super) fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     }
     r.raw(&out);
     r.ok();
-    // Freed buffers take what waited in the modem, each with its notice.
+    // Freed buffers take what waited in the modem, each with its notice. The notice keeps
+    // its place behind the network's (a message's earlier notice may still be on its way),
+    // so the host learns of the buffers in the order the messages came.
     for id in 0..BUFFERS {
         if slot.buffers[id].is_none() {
             if let Some(next) = slot.backlog.pop_front() {
                 slot.buffers[id] = Some(next);
-                r.urc_after(format!("+QMTRECV: {idx},{id}"));
+                r.ordered_after(format!("+QMTRECV: {idx},{id}"));
             }
         }
     }
