@@ -15,7 +15,7 @@ DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-xdist>=3" "paho-mqtt>=2" "pyse
 	"maturin>=1.9.4,<2" "nbclient>=0.8" "nbformat>=5" "ipykernel>=6" "tomli>=1.1; python_version < '3.11'"
 
 .DEFAULT_GOAL := help
-.PHONY: help tools deps build-dev wheel wheel-smoke install format lint stubtest test-rs test-py test bench demo clean
+.PHONY: help tools deps build-dev wheel wheel-smoke install format lint stubtest test-rs test-py test-realistic test bench demo clean
 
 help: ## Show the targets with a one-line description each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,12 +74,26 @@ test-py: ## Python tests against the installed package (virtual modem, pty, mosq
 	cd tests/python && $(PYTHON) -m pytest -c ../../pyproject.toml --rootdir ../.. -ra \
 		$(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS)) $(PYTEST_ARGS)
 
+# The shared MQTT suite again with the virtual modems' realistic network timing (results after
+# a network round trip, docs/virtual-modem.md "Timing"): every test on the LTE (a7600, ec20) and
+# LTE-M (bg96) profiles, the round trips on NB-IoT (sim7028, seconds per result), and Quectel's
+# buffer-mode ordering test. About two minutes; the whole CMQTT and QMT suites also honour
+# MODEMQTT_SIM_TIMING (docs/performance.md says how to run them). pico_lte runs with it in
+# test-py already.
+REALISTIC_SUITES := test_mqtt_shared.py \
+	test_qmt_virtual.py::test_buffer_mode_slow_consumer_loses_nothing
+REALISTIC_SELECTION := not sim7028 or test_round_trip
+test-realistic: ## The family suites with the realistic network timing (MODEMQTT_SIM_TIMING)
+	cd tests/python && MODEMQTT_SIM_TIMING=realistic $(PYTHON) -m pytest -c ../../pyproject.toml \
+		--rootdir ../.. -ra $(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS)) \
+		$(REALISTIC_SUITES) -k "$(REALISTIC_SELECTION)" $(PYTEST_ARGS)
+
 # `make test` installs mosquitto and ser2net itself, so their suites run instead of skipping.
 test: export MODEMQTT_REQUIRE_MOSQUITTO = 1
 test: export MODEMQTT_REQUIRE_SER2NET = 1
 # ... and the labgrid suite (install brings the labgrid extra: coordinator, exporter, client).
 test: export MODEMQTT_REQUIRE_LABGRID = 1
-test: tools deps lint test-rs install stubtest test-py wheel-smoke ## Everything CI runs: system tools, deps, lint, Rust tests, wheel + install, stub check, Python tests, the wheel without Rust
+test: tools deps lint test-rs install stubtest test-py test-realistic wheel-smoke ## Everything CI runs: system tools, deps, lint, Rust tests, wheel + install, stub check, Python tests (also with the realistic timing), the wheel without Rust
 
 bench: ## Criterion benchmarks of the codec/engine, then the end-to-end scripts in bench/
 	cargo bench --no-default-features

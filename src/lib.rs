@@ -41,11 +41,13 @@ fn open_sim(profile: &str) -> Result<port::OpenedPort> {
         opened.guard = Some(Box::new(rm));
         return Ok(opened);
     }
+    let (name, timing) = sim_options(profile)?;
     let vm = sim::VirtualModem::start(sim::SimConfig {
-        profile: profile.to_string(),
+        profile: name.to_string(),
         broker_url: None,
         part_size: None,
         hosts: Vec::new(),
+        timing,
     })
     .map_err(|e| Error::Port(format!("sim://{profile}: {e}")))?;
     let mut opened = port::open_serial(vm.port(), 115_200)?;
@@ -54,5 +56,49 @@ fn open_sim(profile: &str) -> Result<port::OpenedPort> {
     Ok(opened)
 }
 
+/// `sim://PROFILE[?timing=PRESET]`: the profile and its network timing ("fast" when not given).
+fn sim_options(spec: &str) -> Result<(&str, sim::NetTiming)> {
+    let Some((name, query)) = spec.split_once('?') else {
+        return Ok((spec, sim::NetTiming::FAST));
+    };
+    let mut timing = sim::NetTiming::FAST;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("timing", preset)) => {
+                timing = sim::NetTiming::preset(preset, name)
+                    .map_err(|e| Error::invalid(format!("port: sim://{spec}: {e}")))?;
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "port: sim://{spec}: unknown option {pair:?} (the only option is timing={})",
+                    sim::TIMING_PRESETS.join("|")
+                )))
+            }
+        }
+    }
+    Ok((name, timing))
+}
+
 #[cfg(feature = "python")]
 pub mod py;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_urls_take_a_timing() {
+        let (name, t) = sim_options("bg96").expect("plain profile");
+        assert_eq!((name, t), ("bg96", sim::NetTiming::FAST));
+        let (name, t) = sim_options("bg96?timing=realistic").expect("preset");
+        assert_eq!(name, "bg96");
+        assert_eq!(
+            t,
+            sim::NetTiming::preset("realistic", "bg96").expect("preset")
+        );
+        let e = sim_options("bg96?timing=slow").unwrap_err().to_string();
+        assert!(e.contains("unknown preset"), "{e}");
+        let e = sim_options("bg96?speed=1").unwrap_err().to_string();
+        assert!(e.contains("unknown option"), "{e}");
+    }
+}

@@ -20,6 +20,7 @@ __all__ = [
     "ModemTimeout",
     "MqttClient",
     "MqttError",
+    "NetworkTiming",
     "NotConnectedError",
     "PortError",
     "ProtocolError",
@@ -366,6 +367,28 @@ class MqttClient:
 # ----------------------------------------------------------------------------- virtual modem
 
 @final
+class NetworkTiming:
+    """How long what comes from the network (connect / subscribe / publish results, received
+    messages, link losses) takes to reach the host: ``delay`` seconds plus a jitter drawn
+    from ``[0, jitter]`` by a generator seeded with ``seed`` (same seed, same delays). Each
+    is at most 60 s. The AT answers (``OK``) do not wait for it."""
+
+    def __new__(cls, delay: float, jitter: float = 0.0, seed: int = 1) -> Self: ...
+    @staticmethod
+    def preset(name: str, profile: str) -> NetworkTiming:
+        """``"fast"`` (no delay, the default) or ``"realistic"`` (the round trip of the
+        profile's radio: LTE Cat-1/4, LTE-M or NB-IoT; see docs/virtual-modem.md)."""
+    @property
+    def delay(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+    def delays(self, n: int) -> list[float]:
+        """The first ``n`` delays (seconds) a modem with this timing uses, in order."""
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
 class VirtualModem:
     """A modem imitated on a pty that speaks real MQTT to a real broker.
 
@@ -377,6 +400,9 @@ class VirtualModem:
     (used as given), ``"broker.example.org"`` (the broker), or a name in ``hosts`` (``None``:
     the broker; ``"host"`` or ``"host:port"``: there). Any other name fails with the family's
     DNS error, any other IP address with its connect error, as on a real network.
+
+    ``timing`` is the network timing: ``"fast"`` (default), ``"realistic"`` or a
+    ``NetworkTiming``.
     """
 
     def __new__(
@@ -387,6 +413,7 @@ class VirtualModem:
         part_size: int | None = None,
         listen: str | None = None,
         hosts: Mapping[str, str | None] | None = None,
+        timing: str | NetworkTiming | None = None,
     ) -> Self:
         """``profile="replay:<path>"`` is the same as ``VirtualModem.replay(path)``."""
     @staticmethod
@@ -437,6 +464,11 @@ class VirtualModem:
         """Pace output as a UART at ``baud`` bits/s would (10 bits a byte); None: unpaced."""
     def inject_noise(self, data: bytes) -> None: ...
     def set_response_delay(self, seconds: float) -> None: ...
+    @property
+    def timing(self) -> NetworkTiming:
+        """The network timing (a replay: the zero timing, it plays as recorded)."""
+    def set_timing(self, timing: str | NetworkTiming) -> None:
+        """Change the network timing; what is already on its way keeps its time."""
     def refuse(self, command_prefix: str | None, reply: str = "ERROR") -> None:
         """Answer commands starting with ``command_prefix`` with ``reply`` (None: stop)."""
     def set_part_size(self, n: int) -> None:

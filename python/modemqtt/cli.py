@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from . import Modem, ModemError, ModemTimeout, VirtualModem, __version__, profiles
+from . import Modem, ModemError, ModemTimeout, NetworkTiming, VirtualModem, __version__, profiles
 from ._cli_at import cmd_at
 from ._cli_base import (
     EXIT_FAILED,
@@ -48,6 +48,9 @@ from ._cli_base import (
 )
 from ._cli_base import resolve_port as resolve_port  # the lab's name lookup, for callers
 
+# The network timing presets of `sim` and `demo` (NetworkTiming.preset).
+TIMING_PRESETS = ("fast", "realistic")
+
 DEMO_FILTER = "modemqtt/demo/#"
 DEMO_TOPIC = "modemqtt/demo/hello"
 # A made-up device triple for the Alibaba-cloud profiles (product key <= 11 characters).
@@ -57,9 +60,12 @@ DEMO_ALIYUN_DEVICE = ("a1DemoPk001", "modemqtt-demo", "demo-device-secret")
 
 
 def cmd_demo(args: argparse.Namespace, out: Output) -> int:
-    with VirtualModem(args.profile) as vm:
+    with VirtualModem(args.profile, timing=args.timing) as vm:
         host, port = split_broker(vm.broker_url)
-        out.progress(f"virtual modem {vm.profile} on {vm.port}, broker {vm.broker_url}")
+        out.progress(
+            f"virtual modem {vm.profile} on {vm.port}, broker {vm.broker_url}, "
+            f"network timing {args.timing} ({_timing_text(vm.timing)})"
+        )
         with Modem(vm.port) as modem:
             info = modem.info()
             out.progress(
@@ -128,6 +134,12 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
 # ----------------------------------------------------------------------------- sim
 
 
+def _timing_text(t: NetworkTiming) -> str:
+    if t.delay == 0 and t.jitter == 0:
+        return "no network delay"
+    return f"{t.delay * 1000:.0f} ms + up to {t.jitter * 1000:.0f} ms"
+
+
 def cmd_sim(args: argparse.Namespace, out: Output) -> int:
     stop = threading.Event()
 
@@ -145,15 +157,24 @@ def cmd_sim(args: argparse.Namespace, out: Output) -> int:
         name, sep, target = item.partition("=")
         hosts[name] = target if sep else None
     try:
-        with VirtualModem(args.profile, args.broker, part_size=args.part_size, hosts=hosts) as vm:
+        with VirtualModem(
+            args.profile, args.broker, part_size=args.part_size, hosts=hosts, timing=args.timing
+        ) as vm:
+            t = vm.timing
             if out.as_json:
-                doc = {"profile": vm.profile, "port": vm.port, "broker_url": vm.broker_url}
+                doc = {
+                    "profile": vm.profile,
+                    "port": vm.port,
+                    "broker_url": vm.broker_url,
+                    "timing": {"name": args.timing, "delay": t.delay, "jitter": t.jitter},
+                }
                 print(json.dumps(doc, sort_keys=True), flush=True)
             elif out.quiet:
                 print(vm.port, flush=True)
             else:
                 print(f"port: {vm.port}", flush=True)
                 print(f"broker: {vm.broker_url}", flush=True)
+                print(f"timing: {args.timing} ({_timing_text(t)})", flush=True)
                 print(f"profile: {vm.profile} (Ctrl-C to stop)", flush=True)
             while not stop.wait(0.2):
                 pass
@@ -162,6 +183,16 @@ def cmd_sim(args: argparse.Namespace, out: Output) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return EXIT_OK
+
+
+def add_timing_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timing",
+        choices=TIMING_PRESETS,
+        default="fast",
+        help="network timing of the virtual modem: fast (results right after OK, the "
+        "default) or realistic (the round trip of the profile's radio: LTE, LTE-M or NB-IoT)",
+    )
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -695,6 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for the message to come back (default: 10)",
     )
+    add_timing_argument(demo)
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser(
@@ -728,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
         "localhost, loopback addresses and broker.example.org always resolve, any other "
         "name fails with the modem's DNS error)",
     )
+    add_timing_argument(sim)
     sim.set_defaults(func=cmd_sim)
 
     prof = sub.add_parser(

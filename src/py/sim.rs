@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
 use super::errors::{ModemError, PortError, ReplayMismatch};
-use crate::sim::{self, ReplayModem, SimConfig, SimError, MAX_PART_SIZE};
+use crate::sim::{self, NetTiming, ReplayModem, SimConfig, SimError, MAX_PART_SIZE};
 
 fn to_py(e: SimError) -> PyErr {
     match e {
@@ -18,6 +18,120 @@ fn to_py(e: SimError) -> PyErr {
         SimError::Recording(_) => PyValueError::new_err(e.to_string()),
         _ => ModemError::new_err(e.to_string()),
     }
+}
+
+/// How long network results, received messages and link losses take to reach the host:
+/// `delay` seconds plus a jitter drawn from `[0, jitter]` by a generator seeded with `seed`.
+#[pyclass(module = "modemqtt", name = "NetworkTiming", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyNetworkTiming {
+    inner: NetTiming,
+}
+
+fn seconds_arg(name: &str, v: f64) -> PyResult<Duration> {
+    let max = sim::MAX_NET_DELAY.as_secs_f64();
+    if !v.is_finite() || !(0.0..=max).contains(&v) {
+        return Err(PyValueError::new_err(format!(
+            "{name}: must be 0 to {max} seconds, got {v}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+#[pymethods]
+impl PyNetworkTiming {
+    #[new]
+    #[pyo3(signature = (delay, jitter = 0.0, seed = 1))]
+    fn new(delay: f64, jitter: f64, seed: u64) -> PyResult<Self> {
+        let inner = NetTiming::new(
+            seconds_arg("delay", delay)?,
+            seconds_arg("jitter", jitter)?,
+            seed,
+        )
+        .map_err(to_py)?;
+        Ok(PyNetworkTiming { inner })
+    }
+
+    /// A named preset for `profile`: "fast" (no delay) or "realistic" (the round trip of
+    /// the module's radio: LTE Cat-1/4, LTE-M or NB-IoT).
+    #[staticmethod]
+    fn preset(name: &str, profile: &str) -> PyResult<Self> {
+        Ok(PyNetworkTiming {
+            inner: timing_preset(name, profile)?,
+        })
+    }
+
+    /// Base delay in seconds.
+    #[getter]
+    fn delay(&self) -> f64 {
+        self.inner.delay.as_secs_f64()
+    }
+
+    /// Largest extra delay in seconds.
+    #[getter]
+    fn jitter(&self) -> f64 {
+        self.inner.jitter.as_secs_f64()
+    }
+
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    /// The first `n` delays (seconds) a modem with this timing uses, in order.
+    fn delays(&self, n: usize) -> PyResult<Vec<f64>> {
+        if n > 1_000_000 {
+            return Err(PyValueError::new_err(format!(
+                "n: must be at most 1000000, got {n}"
+            )));
+        }
+        Ok(self
+            .inner
+            .delays(n)
+            .into_iter()
+            .map(|d| d.as_secs_f64())
+            .collect())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NetworkTiming(delay={}, jitter={}, seed={})",
+            self.delay(),
+            self.jitter(),
+            self.inner.seed
+        )
+    }
+}
+
+fn timing_preset(name: &str, profile: &str) -> PyResult<NetTiming> {
+    NetTiming::preset(name, profile).map_err(|e| match e {
+        SimError::UnknownProfile(_) => PyValueError::new_err(format!(
+            "profile: unknown profile {profile:?}; valid profiles: {}",
+            sim::profiles().join(", ")
+        )),
+        _ => PyValueError::new_err(format!(
+            "timing: unknown preset {name:?}; valid presets: {} (or a NetworkTiming)",
+            sim::TIMING_PRESETS.join(", ")
+        )),
+    })
+}
+
+/// `timing=`: a preset name or a NetworkTiming.
+fn timing_arg(timing: Option<&Bound<'_, PyAny>>, profile: &str) -> PyResult<NetTiming> {
+    let Some(t) = timing else {
+        return Ok(NetTiming::FAST);
+    };
+    if let Ok(nt) = t.cast::<PyNetworkTiming>() {
+        return Ok(nt.get().inner);
+    }
+    if let Ok(name) = t.extract::<String>() {
+        return timing_preset(&name, profile);
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "timing: expected a preset name ({}) or a NetworkTiming, got {}",
+        sim::TIMING_PRESETS.join(", "),
+        t.get_type().name()?
+    )))
 }
 
 enum Inner {
@@ -83,7 +197,7 @@ impl PyVirtualModem {
 #[pymethods]
 impl PyVirtualModem {
     #[new]
-    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = None, listen = None, hosts = None))]
+    #[pyo3(signature = (profile = "a7600", broker = None, *, part_size = None, listen = None, hosts = None, timing = None))]
     fn new(
         py: Python<'_>,
         profile: &str,
@@ -91,6 +205,7 @@ impl PyVirtualModem {
         part_size: Option<i64>,
         listen: Option<String>,
         hosts: Option<std::collections::BTreeMap<String, Option<String>>>,
+        timing: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         super::reset_log_cache();
         if let Some(path) = profile.strip_prefix("replay:") {
@@ -112,11 +227,13 @@ impl PyVirtualModem {
                 )));
             }
         }
+        let timing = timing_arg(timing, profile)?;
         let config = SimConfig {
             profile: profile.to_owned(),
             broker_url: broker,
             part_size: part_size.map(|n| n as usize),
             hosts: hosts.unwrap_or_default().into_iter().collect(),
+            timing,
         };
         if let Some(addr) = &listen {
             if addr.parse::<std::net::SocketAddr>().is_err() {
@@ -306,6 +423,25 @@ impl PyVirtualModem {
         Ok(())
     }
 
+    /// The network timing: how long results, received messages and link losses take to
+    /// reach the host (a replay has none: it plays its recording as recorded).
+    #[getter]
+    fn timing(&self) -> PyNetworkTiming {
+        let inner = match &self.inner {
+            Inner::Live(vm) => vm.timing(),
+            Inner::Replay(_) => NetTiming::FAST,
+        };
+        PyNetworkTiming { inner }
+    }
+
+    /// Changes the network timing (a preset name or a NetworkTiming); what is already on
+    /// its way keeps its time.
+    fn set_timing(&self, py: Python<'_>, timing: &Bound<'_, PyAny>) -> PyResult<()> {
+        let vm = self.live("set_timing")?;
+        let t = timing_arg(Some(timing), vm.profile())?;
+        py.detach(|| vm.set_timing(t)).map_err(to_py)
+    }
+
     /// Waits `seconds` before answering each command.
     fn set_response_delay(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
         if !seconds.is_finite() || !(0.0..=3600.0).contains(&seconds) {
@@ -460,6 +596,7 @@ fn profiles() -> Vec<&'static str> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyVirtualModem>()?;
+    m.add_class::<PyNetworkTiming>()?;
     m.add_function(wrap_pyfunction!(profiles, m)?)?;
     Ok(())
 }

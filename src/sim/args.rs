@@ -8,6 +8,9 @@ pub(crate) struct Resp {
     pub(crate) buf: Vec<u8>,
     /// Frames written after the response (e.g. `+CMQTTSTART: 0` after OK).
     pub(crate) after: Vec<String>,
+    /// Frames the network produces (e.g. a QoS 0 `+CMQTTPUB: 0,0`): after the response and
+    /// the network timing (`Shared::write_net`).
+    pub(crate) net: Vec<String>,
 }
 
 impl Resp {
@@ -29,6 +32,10 @@ impl Resp {
     }
     pub(crate) fn urc_after(&mut self, s: String) {
         self.after.push(s);
+    }
+    /// A URC that comes from the network: it follows the response after the network delay.
+    pub(crate) fn net_after(&mut self, s: String) {
+        self.net.push(s);
     }
     pub(crate) fn prompt(&mut self) {
         self.buf.extend_from_slice(b"\r\n>");

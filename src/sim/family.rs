@@ -63,6 +63,12 @@ pub(crate) trait SimFamily: Sync {
     /// (the family carries over what the module saves).
     fn after_reset(&self, _old: &mut Modem, _new: &mut Modem) {}
 
+    /// Whether the family's network output can take a network timing (`netdelay`); the
+    /// start and `VirtualModem::set_timing` refuse a non-zero timing where not.
+    fn takes_net_timing(&self) -> bool {
+        true
+    }
+
     /// Runs after each command line, with no lock held.
     fn after_command(&self, _sh: &Arc<Shared>) {}
 
@@ -101,7 +107,7 @@ pub(crate) trait SimFamily: Sync {
         // Under the state lock, like every other frame.
         let mut st = sh.state();
         let urc = self.link_lost(&mut st, idx, cause);
-        sh.write_frame(format!("\r\n{urc}\r\n").as_bytes());
+        sh.write_net(format!("\r\n{urc}\r\n").into_bytes());
         drop(st);
         Ok(())
     }

@@ -4,7 +4,9 @@
 //! core (`parser`, `args`, `modem`, `ssl`, `link`).
 //!
 //! Threads: one reader per modem (host bytes → AT engine; commands are
-//! executed there), one thread per live MQTT link (rumqttc `Connection`).
+//! executed there), one thread per live MQTT link (rumqttc `Connection`), and
+//! with a network delay set one thread that writes network output when it is
+//! due (`netdelay`).
 //! All output goes through [`Shared::write_frame`], which holds one mutex for
 //! the whole frame, so a URC never lands inside another frame. The modem
 //! state lock is always taken before the output lock; a command's response is
@@ -23,6 +25,7 @@ mod family;
 mod hosts;
 mod link;
 mod modem;
+mod netdelay;
 mod parser;
 mod profile;
 mod pty;
@@ -42,6 +45,7 @@ use std::time::{Duration, Instant};
 use crate::broker::{BrokerError, EmbeddedBroker};
 
 use modem::Modem;
+pub use netdelay::{NetTiming, MAX_DELAY as MAX_NET_DELAY, PRESETS as TIMING_PRESETS};
 use parser::Parser;
 use profile::Profile;
 use pty::Pty;
@@ -99,6 +103,9 @@ pub struct SimConfig {
     /// Host names the virtual network resolves, besides `localhost`, loopback addresses and
     /// [`DEFAULT_HOST`]: name → `None` (the broker) or `"host"` / `"host:port"`.
     pub hosts: Vec<(String, Option<String>)>,
+    /// How long network results, received messages and link losses take to reach the
+    /// host (see `netdelay`); the default is no delay.
+    pub timing: NetTiming,
 }
 
 pub use hosts::DEFAULT_NAME as DEFAULT_HOST;
@@ -110,6 +117,7 @@ impl Default for SimConfig {
             broker_url: None,
             part_size: None,
             hosts: Vec::new(),
+            timing: NetTiming::FAST,
         }
     }
 }
@@ -168,6 +176,8 @@ pub(crate) struct Shared {
     remote: tcp::Remote,
     /// Output pacing: `(baud, when the emulated line is free again)`; see `set_baudrate`.
     pace: Mutex<Option<(u32, Instant)>>,
+    /// Network timing: the scheduler of network output (see `netdelay`).
+    net: netdelay::NetDelay,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -315,6 +325,13 @@ impl VirtualModem {
                 "part_size: must be 1 to {MAX_PART_SIZE}, got {part_size}"
             )));
         }
+        if !family::of(profile.family).takes_net_timing() && !config.timing.is_zero() {
+            return Err(SimError::InvalidArgument(format!(
+                "timing: {} reports through AT+CMYIELD and takes no network timing yet; \
+                 use the \"fast\" timing",
+                profile.name
+            )));
+        }
         let broker_url = match config.broker_url {
             Some(u) => u,
             None => EmbeddedBroker::shared()?.url(),
@@ -339,7 +356,9 @@ impl VirtualModem {
             qos2_open: Mutex::new(std::collections::HashMap::new()),
             remote: tcp::Remote::default(),
             pace: Mutex::new(None),
+            net: netdelay::NetDelay::new(config.timing),
         });
+        shared.net.attach(Arc::downgrade(&shared));
         let s2 = Arc::clone(&shared);
         let reader = thread::Builder::new()
             .name(format!(
@@ -428,6 +447,8 @@ impl VirtualModem {
             let mut st = self.shared.state();
             let links = st.take_all_links();
             st.reset();
+            // News of the old links never arrives after the boot URCs.
+            self.shared.net.clear();
             self.shared.parser_gen.fetch_add(1, Ordering::AcqRel);
             links
         };
@@ -462,6 +483,26 @@ impl VirtualModem {
     /// Waits `d` before answering each command.
     pub fn set_response_delay(&self, d: Duration) {
         lock(&self.shared.faults).delay = d;
+    }
+
+    /// The network timing (see `netdelay`): how long results, received messages and link
+    /// losses take to reach the host after the network produced them.
+    pub fn timing(&self) -> NetTiming {
+        self.shared.net.timing()
+    }
+
+    /// Changes the network timing; what is already on its way keeps its time. Alibaba
+    /// firmware profiles take only the zero timing (see `start`).
+    pub fn set_timing(&self, t: NetTiming) -> Result<(), SimError> {
+        self.check_open()?;
+        if !self.shared.family().takes_net_timing() && !t.is_zero() {
+            return Err(SimError::InvalidArgument(format!(
+                "timing: {} reports through AT+CMYIELD and takes no network timing yet",
+                self.shared.profile.name
+            )));
+        }
+        self.shared.net.set_timing(t);
+        Ok(())
     }
 
     /// Answers commands starting with `command_prefix` (case-insensitive,
@@ -510,6 +551,7 @@ impl VirtualModem {
         for l in links {
             l.shutdown(deadline.saturating_duration_since(Instant::now()));
         }
+        self.shared.net.stop();
         if let Some(p) = self
             .shared
             .pty
@@ -615,7 +657,8 @@ impl Shared {
         }
         let mut out = Vec::new();
         f(&mut st, &mut out);
-        self.write_frame(&out);
+        // What a link reports comes from the network: it keeps the network timing.
+        self.write_net(out);
         true
     }
 }

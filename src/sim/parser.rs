@@ -199,21 +199,27 @@ fn process_line(sh: &Arc<Shared>, line: Vec<u8>, term: u8, overflow: bool) -> Ne
     } else {
         st.execute(sh, &t[2..], &mut r)
     };
+    write_response(sh, r);
+    drop(st);
+    sh.family().after_command(sh);
+    next
+}
+
+/// The response, then the module's own URCs, then what the network produces (after the
+/// network timing).
+fn write_response(sh: &Shared, r: Resp) {
     sh.write_frame(&r.buf);
     for u in r.after {
         sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
     }
-    drop(st);
-    sh.family().after_command(sh);
-    next
+    for u in r.net {
+        sh.write_net(format!("\r\n{u}\r\n").into_bytes());
+    }
 }
 
 fn finish_data(sh: &Arc<Shared>, kind: DataKind, data: Vec<u8>) {
     let mut st = sh.state();
     let mut r = Resp::default();
     st.data_done(kind, data, &mut r);
-    sh.write_frame(&r.buf);
-    for u in r.after {
-        sh.write_frame(format!("\r\n{u}\r\n").as_bytes());
-    }
+    write_response(sh, r);
 }

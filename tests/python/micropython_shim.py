@@ -6,13 +6,10 @@ driver (Sixfab's pico_lte) unmodified on CPython, its modem UART wired to a seri
 then opens ``port`` in raw mode, any other UART number (pico_lte's debug UART) swallows what
 is written to it. ``machine.Pin`` reads 0, which pico_lte takes as "modem powered on".
 
-``result_latency`` stands in for the network round trip of a real module until the virtual
-modem's timing preset provides it: the virtual modem's default timing writes a result URC
-(``+QMTOPEN``, ``+QMTCONN``, ...) right behind the ``OK`` of its command, where a module on a
-cellular network sends it hundreds of milliseconds later (BG95: 0.3 s for a local failure,
-tests/data/field/bg95_esp32bg95_5_qmtopen_fail.at). pico_lte reads the line once per 0.1 s
-and drops whatever came after the ``OK`` in the same read, so the shim hands over the bytes
-that follow a final result line ``result_latency`` seconds later. 0 turns this off.
+Result URCs (``+QMTOPEN``, ``+QMTCONN``, ...) follow their command's ``OK`` only after a
+network round trip on a real module; pico_lte reads the line once per 0.1 s and drops what came
+after the ``OK`` in the same read, so it needs that round trip: run it against a virtual modem
+with the ``realistic`` network timing (``VirtualModem(profile, timing="realistic")``).
 
 Every wait of the driver is bounded: it polls ``UART.any()`` between sleeps, and ``any()``
 raises ``DriverDeadline`` once ``deadline`` (a ``time.monotonic()`` value) has passed, which
@@ -23,7 +20,6 @@ both directions, so a test checks the wire rather than the driver's parsing of i
 from __future__ import annotations
 
 import os
-import re
 import select
 import sys
 import termios
@@ -31,9 +27,6 @@ import time
 import tty
 import types
 from typing import Any, ClassVar
-
-# A final result line, after which the shim holds back what follows (result_latency).
-FINAL = re.compile(rb"\r\n(?:OK|ERROR|\+CME ERROR: [^\r\n]*)\r\n")
 
 
 class DriverDeadline(Exception):
@@ -70,17 +63,14 @@ class UART:
 
     port: ClassVar[str | None] = None
     deadline: ClassVar[float] = 0.0
-    result_latency: ClassVar[float] = 0.0
     # (direction, bytes): ">" written by the driver, "<" read by it, in order.
     transcript: ClassVar[list[tuple[str, bytes]]] = []
     opened: ClassVar[list[UART]] = []
 
     def __init__(self, uart_id: int, baudrate: int = 115200, **kwargs: Any) -> None:
         self.fd: int | None = None
-        # Bytes the driver may read now, and bytes held back until `held_until`.
+        # Bytes the driver may read now.
         self.pending = b""
-        self.held = b""
-        self.held_until = 0.0
         if uart_id == 0:
             if UART.port is None:
                 raise RuntimeError("micropython_shim.install() was not called")
@@ -122,17 +112,7 @@ class UART:
             if not chunk:
                 break
             UART.transcript.append(("<", chunk))
-            self.held += chunk
-        now = time.monotonic()
-        while self.held and now >= self.held_until:
-            final = FINAL.search(self.held) if UART.result_latency > 0 else None
-            if final is None or final.end() == len(self.held):
-                self.pending += self.held
-                self.held = b""
-            else:
-                self.pending += self.held[: final.end()]
-                self.held = self.held[final.end() :]
-                self.held_until = now + UART.result_latency
+            self.pending += chunk
         return len(self.pending)
 
     def read(self, n: int | None = None) -> bytes | None:
@@ -163,9 +143,8 @@ class NeoPixel:
         pass
 
 
-def install(port: str, deadline: float, result_latency: float = 0.0) -> None:
-    """Registers ``machine`` and ``neopixel`` and wires UART 0 to ``port`` until ``deadline``
-    (see the module's docstring for ``result_latency``)."""
+def install(port: str, deadline: float) -> None:
+    """Registers ``machine`` and ``neopixel`` and wires UART 0 to ``port`` until ``deadline``."""
     machine = types.ModuleType("machine")
     machine.Pin = Pin  # type: ignore[attr-defined]
     machine.UART = UART  # type: ignore[attr-defined]
@@ -175,7 +154,6 @@ def install(port: str, deadline: float, result_latency: float = 0.0) -> None:
     sys.modules["neopixel"] = neopixel
     UART.port = port
     UART.deadline = deadline
-    UART.result_latency = result_latency
     UART.transcript = []
 
 
@@ -185,6 +163,13 @@ def uninstall() -> None:
         u.close()
     UART.opened = []
     UART.port = None
+
+
+def pull() -> None:
+    """Takes what the line holds into UART 0's input, as its FIFO would hold it until the
+    driver reads (so a test can wait for a URC without the driver reading)."""
+    for u in UART.opened:
+        u.any()
 
 
 def wire() -> tuple[bytes, bytes]:

@@ -40,6 +40,16 @@ def wait_until(
         time.sleep(interval)
 
 
+# The network timing preset the family suites' virtual modems use ("fast" or "realistic"; unset:
+# the default, "fast"): `make test-realistic` runs the shared suite with "realistic".
+SIM_TIMING_ENV = "MODEMQTT_SIM_TIMING"
+
+
+def sim_timing() -> str | None:
+    """$MODEMQTT_SIM_TIMING, or None when unset or empty (the virtual modem's default)."""
+    return os.environ.get(SIM_TIMING_ENV) or None
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -34,6 +34,7 @@ from support import (
     host_port,
     new_id,
     run_cli,
+    sim_timing,
     tx_entries,
     unique_topic,
     wait_until,
@@ -45,7 +46,7 @@ assert len(BINARY) == 10240
 
 @pytest.fixture
 def vm() -> Iterator[VirtualModem]:
-    with VirtualModem("a7600") as v:
+    with VirtualModem("a7600", timing=sim_timing()) as v:
         yield v
 
 

@@ -27,7 +27,16 @@ from modemqtt import (
     VirtualModem,
     Will,
 )
-from support import Paho, connected, free_port, new_id, tx_entries, unique_topic, wait_until
+from support import (
+    Paho,
+    connected,
+    free_port,
+    new_id,
+    sim_timing,
+    tx_entries,
+    unique_topic,
+    wait_until,
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,8 @@ def facts(profile: str) -> Facts:
 
 @pytest.fixture
 def vm(profile: str) -> Iterator[VirtualModem]:
-    with VirtualModem(profile) as v:
+    # $MODEMQTT_SIM_TIMING=realistic runs the suite with network round trips (make test-realistic).
+    with VirtualModem(profile, timing=sim_timing()) as v:
         yield v
 
 

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 from modemqtt import Message, Modem, MqttClient, MqttError, Tls, VirtualModem, Will
-from support import Paho, host_port, run_cli, unique_topic, wait_until
+from support import Paho, host_port, run_cli, sim_timing, unique_topic, wait_until
 
 
 @pytest.fixture(params=["ec20", "bg96"])
 def vm(request: pytest.FixtureRequest) -> Iterator[VirtualModem]:
-    with VirtualModem(str(request.param)) as v:
+    with VirtualModem(str(request.param), timing=sim_timing()) as v:
         yield v
 
 

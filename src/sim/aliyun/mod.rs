@@ -743,6 +743,11 @@ impl SimFamily for Aliyun {
         after_command(sh)
     }
 
+    /// Reports go out through `AT+CMYIELD`, which the network timing does not model yet.
+    fn takes_net_timing(&self) -> bool {
+        false
+    }
+
     /// The firmware reports a lost link as yield status 1, whatever the cause.
     fn link_causes(&self) -> RangeInclusive<u8> {
         1..=3

@@ -185,7 +185,7 @@ impl Modem {
         }
         r.ok();
         if q == 0 {
-            r.urc_after(format!("+CMQTTPUB: {idx},0"));
+            r.net_after(format!("+CMQTTPUB: {idx},0"));
         }
     }
 

@@ -253,7 +253,7 @@ pub(crate) fn execute(
                     drop(m.take_link(idx));
                     m.qmt.close_network(idx);
                     r.ok();
-                    r.urc_after(format!("+QMTCLOSE: {idx},0"));
+                    r.net_after(format!("+QMTCLOSE: {idx},0"));
                 }
                 _ => r.error(),
             }
@@ -604,7 +604,7 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
                 p.pub_tags.pop_back();
                 r.urc_after(format!("+{name}: {idx},{msgid},2"));
             } else if q == 0 {
-                r.urc_after(format!("+{name}: {idx},{msgid},0"));
+                r.net_after(format!("+{name}: {idx},{msgid},0"));
             }
         }
     }

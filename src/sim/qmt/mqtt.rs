@@ -36,15 +36,15 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     // notes' result table) when it cannot: not registered, or the context is not defined.
     let cid = m.qmt.slots[i].cfg.pdpcid;
     if !m.active.contains(&cid) && !m.context_up(cid) {
-        return r.urc_after(format!("+QMTOPEN: {idx},3"));
+        return r.net_after(format!("+QMTOPEN: {idx},3"));
     }
     // Where the link goes (see `crate::sim::hosts`): a name that does not resolve is 4
     // "failed to parse domain name", an address out of reach 5 "network connection error"
     // (the notes' result table), with no packet sent.
     let (thost, tport) = match sh.route(&host, port as u16) {
         Route::Connect(h, p) => (h, p),
-        Route::NoSuchName => return r.urc_after(format!("+QMTOPEN: {idx},4")),
-        Route::Unreachable => return r.urc_after(format!("+QMTOPEN: {idx},5")),
+        Route::NoSuchName => return r.net_after(format!("+QMTOPEN: {idx},4")),
+        Route::Unreachable => return r.net_after(format!("+QMTOPEN: {idx},5")),
     };
     let reachable = (thost.as_str(), tport)
         .to_socket_addrs()
@@ -52,10 +52,10 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         .and_then(|mut it| it.next())
         .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
     if !reachable {
-        return r.urc_after(format!("+QMTOPEN: {idx},5"));
+        return r.net_after(format!("+QMTOPEN: {idx},5"));
     }
     m.qmt.slots[i].opened = Some((host, port as u16, thost, tport));
-    r.urc_after(format!("+QMTOPEN: {idx},0"));
+    r.net_after(format!("+QMTOPEN: {idx},0"));
 }
 
 pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {

@@ -194,7 +194,7 @@ impl VirtualModem {
         }
         let st = self.shared.state();
         self.shared
-            .write_frame(format!("\r\n+QIURC: \"pdpdeact\",{cid}\r\n").as_bytes());
+            .write_net(format!("\r\n+QIURC: \"pdpdeact\",{cid}\r\n").into_bytes());
         drop(st);
         Ok(())
     }

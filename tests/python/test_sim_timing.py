@@ -1,0 +1,305 @@
+"""The virtual modem's network timing (docs/virtual-modem.md, "Timing"): what comes from the
+network (connect / publish results, received messages, link losses) follows the command's OK
+after a delay, not in the same write; the OK itself does not wait.
+
+The checks are about order and separation, never about how long anything took: with a
+network delay of seconds, the host gets the OK of a command sent after the one that went to
+the network before that network's result arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import subprocess
+import sys
+import termios
+import time
+import tty
+from collections.abc import Iterator
+
+import pytest
+from modemqtt import Modem, NetworkTiming, VirtualModem
+from support import connected, host_port, run_cli, unique_topic
+
+# Long enough that the host's next command is answered well before the network's result.
+SLOW = NetworkTiming(2.0)
+DEADLINE_S = 20.0
+
+LTE = ["a7600", "sim7600", "ec20", "ec25", "eg91"]
+FAMILIES = ["a7600", "sim7028", "ec20", "bg96"]
+ALIYUN = ["sim7600-aliyun", "sim7000-aliyun"]
+
+
+class Line:
+    """The host end of the pty, raw, every read bounded."""
+
+    def __init__(self, port: str) -> None:
+        self.fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd, termios.TCSANOW)
+        self.buf = b""
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def _read(self, wait: float) -> None:
+        if select.select([self.fd], [], [], wait)[0]:
+            try:
+                self.buf += os.read(self.fd, 65536)
+            except BlockingIOError:
+                pass
+
+    def until(self, pattern: bytes) -> bytes:
+        """Everything up to and including ``pattern`` (consumed)."""
+        deadline = time.monotonic() + DEADLINE_S
+        while pattern not in self.buf:
+            assert time.monotonic() < deadline, f"no {pattern!r}; got {self.buf!r}"
+            self._read(0.05)
+        end = self.buf.index(pattern) + len(pattern)
+        out, self.buf = self.buf[:end], self.buf[end:]
+        return out
+
+    def cmd(self, line: str, final: bytes = b"\r\nOK\r\n") -> bytes:
+        self.send(line.encode() + b"\r")
+        return self.until(final)
+
+
+@pytest.fixture
+def line_for() -> Iterator[object]:
+    opened: list[Line] = []
+
+    def make(port: str) -> Line:
+        ln = Line(port)
+        opened.append(ln)
+        return ln
+
+    yield make
+    for ln in opened:
+        ln.close()
+
+
+def open_client(ln: Line, vm: VirtualModem, profile: str) -> bytes:
+    """Starts client 0's connection; returns the result URC to expect. With a network delay,
+    checks that ``AT+QMTOPEN``'s result comes after the next command's OK."""
+    delayed = vm.timing.delay > 0
+    host, port = host_port(vm.broker_url)
+    ln.cmd("ATE0")
+    if profile in ("ec20", "bg96"):
+        ln.cmd(f'AT+QMTOPEN=0,"{host}",{port}')
+        # The open's result comes from the network: not before the next command's OK.
+        if delayed:
+            got = ln.cmd("AT")
+            assert b"+QMTOPEN" not in got, got
+        ln.until(b"\r\n+QMTOPEN: 0,0\r\n")
+        ln.cmd('AT+QMTCONN=0,"timing-client"')
+        return b"\r\n+QMTCONN: 0,0,0\r\n"
+    # CMQTT: the service start is local and answers at once.
+    ln.cmd("AT+CMQTTSTART", b"\r\n+CMQTTSTART: 0\r\n")
+    ln.cmd('AT+CMQTTACCQ=0,"timing-client"')
+    ln.cmd(f'AT+CMQTTCONNECT=0,"tcp://{host}:{port}",60,1')
+    return b"\r\n+CMQTTCONNECT: 0,0\r\n"
+
+
+@pytest.mark.parametrize("profile", FAMILIES)
+def test_results_and_link_loss_follow_the_next_commands_ok(profile: str, line_for: object) -> None:
+    with VirtualModem(profile, timing=SLOW) as vm:
+        ln = line_for(vm.port)  # type: ignore[operator]
+        result = open_client(ln, vm, profile)
+        got = ln.cmd("AT")
+        assert result not in got, got
+        ln.until(result)
+
+        # A QoS 0 publish: the module answers OK and reports it sent later, not with the OK.
+        if profile in ("ec20", "bg96"):
+            ln.send(b'AT+QMTPUB=0,0,0,0,"timing/t",5\r')
+            ln.until(b"> ")
+            ln.send(b"hello")
+            ln.until(b"\r\nOK\r\n")
+            sent = b"\r\n+QMTPUB: 0,0,0\r\n"
+        else:
+            ln.send(b"AT+CMQTTTOPIC=0,8\r")
+            ln.until(b">")
+            ln.send(b"timing/t")
+            ln.until(b"\r\nOK\r\n")
+            ln.send(b"AT+CMQTTPAYLOAD=0,5\r")
+            ln.until(b">")
+            ln.send(b"hello")
+            ln.until(b"\r\nOK\r\n")
+            ln.send(b"AT+CMQTTPUB=0,0,60\r")
+            ln.until(b"\r\nOK\r\n")
+            sent = b"\r\n+CMQTTPUB: 0,0\r\n"
+        assert sent not in ln.buf
+        got = ln.cmd("AT")
+        assert sent not in got, got
+        ln.until(sent)
+
+        # A link loss reaches the host after the network delay too.
+        vm.drop_link(0, 1)
+        loss = (
+            b"\r\n+QMTSTAT: 0,1\r\n"
+            if profile in ("ec20", "bg96")
+            else b"\r\n+CMQTTCONNLOST: 0,1\r\n"
+        )
+        got = ln.cmd("AT")
+        assert loss not in got, got
+        ln.until(loss)
+
+
+@pytest.mark.parametrize("profile", FAMILIES)
+def test_fast_timing_writes_the_result_without_waiting(profile: str, line_for: object) -> None:
+    """The default: the result is on its way as soon as the link has it (no delay queued)."""
+    with VirtualModem(profile) as vm:
+        assert vm.timing == NetworkTiming.preset("fast", profile)
+        assert (vm.timing.delay, vm.timing.jitter) == (0.0, 0.0)
+        ln = line_for(vm.port)  # type: ignore[operator]
+        ln.until(open_client(ln, vm, profile))
+
+
+@pytest.mark.parametrize("profile", FAMILIES)
+def test_messages_keep_their_order_under_jitter(profile: str) -> None:
+    """Each frame draws its own delay, yet none overtakes one queued before it."""
+    jittery = NetworkTiming(0.01, jitter=0.5, seed=5)
+    delays = jittery.delays(20)
+    assert any(a > b for a, b in zip(delays, delays[1:])), "the draws must go down somewhere"
+    with VirtualModem(profile, timing=jittery) as vm, Modem(vm.port, timeout=20.0) as modem:
+        topic = unique_topic("timing/order")
+        with connected(modem, host_port(vm.broker_url)) as client:
+            client.subscribe(topic, qos=1)
+            for i in range(8):
+                client.publish(topic, f"m{i}", qos=1)
+            got = []
+            for msg in client.messages(timeout=20):
+                got.append(msg.payload)
+                if len(got) == 8:
+                    break
+    assert got == [f"m{i}".encode() for i in range(8)]
+
+
+def test_realistic_preset_follows_the_radio() -> None:
+    for p in LTE:
+        t = NetworkTiming.preset("realistic", p)
+        assert (t.delay, t.jitter) == (0.3, 0.1), p
+    bg96 = NetworkTiming.preset("realistic", "bg96")
+    assert (bg96.delay, bg96.jitter) == (0.3, 0.2)
+    nb = NetworkTiming.preset("realistic", "sim7028")
+    assert (nb.delay, nb.jitter) == (1.6, 0.8)
+    assert NetworkTiming.preset("REALISTIC", "BG96") == bg96
+    fast = NetworkTiming.preset("fast", "bg96")
+    assert (fast.delay, fast.jitter) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("profile", FAMILIES)
+def test_timing_property_reports_what_was_asked(profile: str) -> None:
+    with VirtualModem(profile, timing="realistic") as vm:
+        assert vm.timing == NetworkTiming.preset("realistic", profile)
+        custom = NetworkTiming(0.5, jitter=0.25, seed=9)
+        vm.set_timing(custom)
+        assert vm.timing == custom
+        assert repr(vm.timing) == "NetworkTiming(delay=0.5, jitter=0.25, seed=9)"
+        vm.set_timing("fast")
+        assert vm.timing == NetworkTiming.preset("fast", profile)
+
+
+def test_same_seed_same_delays() -> None:
+    a = NetworkTiming(0.1, jitter=0.05, seed=7)
+    first = a.delays(50)
+    assert first == NetworkTiming(0.1, jitter=0.05, seed=7).delays(50)
+    assert first != NetworkTiming(0.1, jitter=0.05, seed=8).delays(50)
+    assert all(0.1 <= d <= 0.15 + 1e-9 for d in first)
+    assert len(set(first)) > 1
+    assert NetworkTiming(0.2).delays(3) == [0.2, 0.2, 0.2]
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        ((-0.1,), "delay"),
+        ((61.0,), "delay"),
+        ((math.nan,), "delay"),
+        ((0.1, -1.0), "jitter"),
+        ((0.1, math.inf), "jitter"),
+    ],
+)
+def test_bad_timing_values_raise_value_error(args: tuple[float, ...], word: str) -> None:
+    with pytest.raises(ValueError, match=f"^{word}: must be 0 to 60"):
+        NetworkTiming(*args)
+
+
+def test_unknown_preset_names_the_argument_and_the_presets() -> None:
+    with pytest.raises(ValueError, match=r'timing: unknown preset "slow".*fast, realistic'):
+        VirtualModem("a7600", timing="slow")
+    with pytest.raises(ValueError, match=r"timing: unknown preset"):
+        NetworkTiming.preset("lte", "a7600")
+    with pytest.raises(ValueError, match=r"profile: unknown profile"):
+        NetworkTiming.preset("fast", "nope")
+    with pytest.raises(TypeError, match=r"timing: expected a preset name"):
+        VirtualModem("a7600", timing=2)  # type: ignore[arg-type]
+    with VirtualModem("ec20") as vm, pytest.raises(ValueError, match="timing: unknown preset"):
+        vm.set_timing("slow")
+
+
+@pytest.mark.parametrize("profile", ALIYUN)
+def test_alibaba_profiles_refuse_a_network_delay(profile: str) -> None:
+    with pytest.raises(ValueError, match=rf"timing: {profile} reports through AT\+CMYIELD"):
+        VirtualModem(profile, timing="realistic")
+    with VirtualModem(profile, timing="fast") as vm:
+        assert vm.timing.delay == 0.0
+        with pytest.raises(ValueError, match="timing"):
+            vm.set_timing(NetworkTiming(0.1))
+
+
+def test_sim_port_url_takes_the_timing() -> None:
+    with Modem("sim://bg96?timing=realistic", timeout=10.0) as modem:
+        assert modem.info().model == "BG96"
+    with pytest.raises(ValueError, match=r"timing: unknown preset"):
+        Modem("sim://bg96?timing=slow")
+    with pytest.raises(ValueError, match=r"unknown option"):
+        Modem("sim://bg96?speed=1")
+
+
+def test_cli_sim_takes_the_timing_flag() -> None:
+    r = run_cli("sim", "--help")
+    assert "--timing {fast,realistic}" in r.stdout
+    r = run_cli("sim", "bg96", "--timing", "slow")
+    assert r.returncode != 0
+    assert "invalid choice: 'slow'" in r.stderr
+    r = run_cli("demo", "--profile", "bg96", "--timing", "realistic", "--json")
+    assert r.returncode == 0, r.stderr
+    assert '"latency_ms"' in r.stdout
+
+
+def test_cli_sim_serves_with_the_realistic_timing() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modemqtt.cli", "sim", "bg96", "--timing", "realistic", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        first = b""
+        deadline = time.monotonic() + 30
+        while b"\n" not in first:
+            assert time.monotonic() < deadline, f"no JSON line; got {first!r}"
+            if select.select([proc.stdout], [], [], 0.2)[0]:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                assert chunk, "the sim command ended early"
+                first += chunk
+        doc = json.loads(first.split(b"\n")[0])
+        assert doc["timing"] == {"name": "realistic", "delay": 0.3, "jitter": 0.2}
+        with Modem(doc["port"], timeout=10.0) as m:
+            assert m.info().family == "qmt"
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
