@@ -63,12 +63,6 @@ pub(crate) trait SimFamily: Sync {
     /// (the family carries over what the module saves).
     fn after_reset(&self, _old: &mut Modem, _new: &mut Modem) {}
 
-    /// Whether the family's network output can take a network timing (`netdelay`); the
-    /// start and `VirtualModem::set_timing` refuse a non-zero timing where not.
-    fn takes_net_timing(&self) -> bool {
-        true
-    }
-
     /// Runs after each command line, with no lock held.
     fn after_command(&self, _sh: &Arc<Shared>) {}
 

@@ -325,13 +325,6 @@ impl VirtualModem {
                 "part_size: must be 1 to {MAX_PART_SIZE}, got {part_size}"
             )));
         }
-        if !family::of(profile.family).takes_net_timing() && !config.timing.is_zero() {
-            return Err(SimError::InvalidArgument(format!(
-                "timing: {} reports through AT+CMYIELD and takes no network timing yet; \
-                 use the \"fast\" timing",
-                profile.name
-            )));
-        }
         let broker_url = match config.broker_url {
             Some(u) => u,
             None => EmbeddedBroker::shared()?.url(),
@@ -491,16 +484,9 @@ impl VirtualModem {
         self.shared.net.timing()
     }
 
-    /// Changes the network timing; what is already on its way keeps its time. Alibaba
-    /// firmware profiles take only the zero timing (see `start`).
+    /// Changes the network timing; what is already on its way keeps its time.
     pub fn set_timing(&self, t: NetTiming) -> Result<(), SimError> {
         self.check_open()?;
-        if !self.shared.family().takes_net_timing() && !t.is_zero() {
-            return Err(SimError::InvalidArgument(format!(
-                "timing: {} reports through AT+CMYIELD and takes no network timing yet",
-                self.shared.profile.name
-            )));
-        }
         self.shared.net.set_timing(t);
         Ok(())
     }

@@ -190,6 +190,18 @@ impl NetDelay {
         lock(&self.timing).0
     }
 
+    /// The next delay of the timing's sequence, for a family that keeps its network reports
+    /// itself until the host asks for them (the Alibaba firmware's yield windows).
+    pub fn draw(&self) -> Duration {
+        let mut t = lock(&self.timing);
+        let (timing, rng) = &mut *t;
+        if timing.is_zero() {
+            Duration::ZERO
+        } else {
+            timing.draw(rng)
+        }
+    }
+
     /// Replaces the timing (and restarts its jitter sequence); frames already queued keep
     /// their due times.
     pub fn set_timing(&self, t: NetTiming) {
@@ -226,15 +238,7 @@ impl Shared {
             return;
         }
         let net = &self.net;
-        let d = {
-            let mut t = lock(&net.timing);
-            let (timing, rng) = &mut *t;
-            if timing.is_zero() {
-                Duration::ZERO
-            } else {
-                timing.draw(rng)
-            }
-        };
+        let d = net.draw();
         let mut q = lock(&net.queue);
         if q.stop {
             return;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import select
 import subprocess
 import sys
@@ -244,13 +245,44 @@ def test_unknown_preset_names_the_argument_and_the_presets() -> None:
 
 
 @pytest.mark.parametrize("profile", ALIYUN)
-def test_alibaba_profiles_refuse_a_network_delay(profile: str) -> None:
-    with pytest.raises(ValueError, match=rf"timing: {profile} reports through AT\+CMYIELD"):
-        VirtualModem(profile, timing="realistic")
-    with VirtualModem(profile, timing="fast") as vm:
-        assert vm.timing.delay == 0.0
-        with pytest.raises(ValueError, match="timing"):
-            vm.set_timing(NetworkTiming(0.1))
+def test_alibaba_reports_reach_a_yield_after_the_network_delay(profile: str) -> None:
+    """The Alibaba firmware prints what the network brought only inside ``AT+CMYIELD``
+    windows: a window that closes before the delay has passed prints nothing; a later one
+    prints the report. A lost link is reported the same way."""
+    pk, dn, ds = "CwlekguDcv3", "device", "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu"
+    topic = f"/{pk}/{dn}/get"
+    with VirtualModem(profile, timing=SLOW) as vm, Modem(vm.port, timeout=10.0) as m:
+        assert vm.timing == SLOW
+        urcs: queue.Queue[str] = queue.Queue()
+        m.on_urc(urcs.put)
+        if profile == "sim7000-aliyun":
+            m.command('AT+CNACT=1,"cmnet"')
+            assert urcs.get(timeout=DEADLINE_S) == "+APP PDP: ACTIVE"
+        m.command(f'AT+CMAUTH="{pk}","{dn}","{ds}"')
+        m.command("AT+CMCONN", timeout=DEADLINE_S)
+        m.command(f'AT+CMSUB="{topic}",1')
+
+        def report_after_a_short_window() -> str | None:
+            m.command("AT+CMYIELD=10")
+            m.command("AT")  # answered once the window is over
+            return None if urcs.empty() else urcs.get_nowait()
+
+        assert report_after_a_short_window() is None
+        assert yield_until(m, urcs) == "+CMYIELD: 3"
+
+        vm.drop_link(0, 1)
+        assert report_after_a_short_window() is None
+        assert yield_until(m, urcs) == "+CMYIELD: 1"
+
+
+def yield_until(m: Modem, urcs: queue.Queue[str]) -> str:
+    """``AT+CMYIELD`` windows until one prints a report (bounded by ``DEADLINE_S``)."""
+    end = time.monotonic() + DEADLINE_S
+    while urcs.empty():
+        assert time.monotonic() < end, f"no +CMYIELD report within {DEADLINE_S} s"
+        m.command("AT+CMYIELD=500")
+        m.command("AT")
+    return urcs.get_nowait()
 
 
 def test_sim_port_url_takes_the_timing() -> None:

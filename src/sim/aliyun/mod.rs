@@ -121,8 +121,20 @@ enum Ev {
 
 #[derive(Default)]
 struct LinkShared {
-    events: Mutex<VecDeque<Ev>>,
+    /// Reports with the time they reach the modem (the network timing's delay after the
+    /// broker sent them); a yield window writes those whose time has come, in order.
+    events: Mutex<VecDeque<(Instant, Ev)>>,
     connected: AtomicBool,
+}
+
+impl LinkShared {
+    /// Queues a report that reaches the modem after `delay`, never before one queued first.
+    fn report(&self, delay: Duration, e: Ev) {
+        let mut q = lock(&self.events);
+        let due = Instant::now() + delay;
+        let due = q.back().map_or(due, |(last, _)| due.max(*last));
+        q.push_back((due, e));
+    }
 }
 
 struct MqttLink {
@@ -695,7 +707,7 @@ fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
     let was = link.shared.connected.swap(false, Ordering::SeqCst);
     drop(link);
     if was {
-        lock(&st.link_shared.events).push_back(Ev::Status(1));
+        st.link_shared.report(vm.shared.net.draw(), Ev::Status(1));
     }
     Some(Ok(()))
 }
@@ -741,11 +753,6 @@ impl SimFamily for Aliyun {
 
     fn after_command(&self, sh: &Arc<Shared>) {
         after_command(sh)
-    }
-
-    /// Reports go out through `AT+CMYIELD`, which the network timing does not model yet.
-    fn takes_net_timing(&self) -> bool {
-        false
     }
 
     /// The firmware reports a lost link as yield status 1, whatever the cause.

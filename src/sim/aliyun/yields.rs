@@ -16,6 +16,9 @@ pub(super) fn spawn_link(
     let (kill_tx, kill_rx) = flume::bounded::<()>(1);
     let ls = shared.clone();
     let resub = client.clone();
+    // The network timing of the modem (`netdelay`): what the broker sends reaches the
+    // firmware after its delay.
+    let net = Arc::downgrade(sh);
     let spawned = thread::Builder::new()
         .name(format!("vmodem-ali-{}", sh.profile.name))
         .spawn(move || {
@@ -41,10 +44,16 @@ pub(super) fn spawn_link(
                         _ = kill_rx.recv_async() => return,
                         ev = eventloop.poll() => ev,
                     };
-                    let push = |e: Ev| lock(&ls.events).push_back(e);
+                    let delay = || net.upgrade().map_or(Duration::ZERO, |sh| sh.net.draw());
+                    let push = |e: Ev| ls.report(delay(), e);
                     match ev {
                         Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                             let ok = ack.code == ConnectReturnCode::Success;
+                            // AT+CMCONN answers once the CONNACK has crossed the network.
+                            let d = delay();
+                            if connack.is_some() && !d.is_zero() {
+                                tokio::time::sleep(d).await;
+                            }
                             // Connected before AT+CMCONN answers, so the next command
                             // finds the link up.
                             if ok {
@@ -141,9 +150,15 @@ pub(super) fn login(st: &State, sh: &Shared, pk: &str, dn: &str, ds: &str) -> Mq
     opts
 }
 
-/// Writes the queued reports as `+CMYIELD:` lines (state lock held by the caller).
+/// Writes the queued reports whose time has come as `+CMYIELD:` lines (state lock held by
+/// the caller).
 pub(super) fn drain_reports(st: &mut State, sh: &Shared) {
-    let events: Vec<Ev> = lock(&st.link_shared.events).drain(..).collect();
+    let events: Vec<Ev> = {
+        let mut q = lock(&st.link_shared.events);
+        let now = Instant::now();
+        let ready = q.iter().take_while(|(due, _)| *due <= now).count();
+        q.drain(..ready).map(|(_, e)| e).collect()
+    };
     let mut out = Vec::new();
     let mut acks = Vec::new();
     for e in events {
