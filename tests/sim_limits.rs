@@ -8,18 +8,10 @@ use std::thread;
 
 use modemqtt::sim::VirtualModem;
 use rumqttc::{Client, MqttOptions, QoS};
-use sim_common::{modem, Host};
+use sim_common::{broker_port, modem, Host};
 
 const CMQTT: [&str; 3] = ["a7600", "sim7600", "sim7028"];
 const QMT: [&str; 4] = ["ec20", "ec25", "eg91", "bg96"];
-
-fn broker_port(m: &VirtualModem) -> u16 {
-    m.broker_url()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("broker port")
-}
 
 /// Publishes `messages` to the modem's broker from a plain MQTT client, in order, at QoS 1.
 fn publish_all(m: &VirtualModem, id: &str, messages: &[(&str, Vec<u8>)]) {

@@ -2,7 +2,7 @@
 //! bearer; identity as each family prints it (docs/fidelity.md, "State and identity").
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::{broker_port, modem, Host};
 
 #[test]
 fn quectel_identity() {
@@ -97,12 +97,7 @@ fn radio_off_deregisters_and_qmtopen_cannot_activate() {
     assert_eq!(h.cmd("AT+CFUN=1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CREG?"), "\r\n+CREG: 0,1\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+QIACT?"), "\r\nOK\r\n");
-    let port = m
-        .broker_url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let port = broker_port(&m);
     assert_eq!(
         h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{port}")),
         "\r\nOK\r\n"
@@ -122,12 +117,7 @@ fn radio_off_deregisters_and_qmtopen_cannot_activate() {
 fn host_deactivation_drops_quectel_clients_with_qmtstat() {
     let m = modem("bg96");
     let mut h = Host::open_quiet(m.port());
-    let port = m
-        .broker_url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let port = broker_port(&m);
     assert_eq!(
         h.cmd(&format!("AT+QMTOPEN=2,\"127.0.0.1\",{port}")),
         "\r\nOK\r\n"

@@ -28,6 +28,15 @@ pub fn modem_resolving(profile: &str, names: &[&str]) -> VirtualModem {
     .expect("virtual modem starts")
 }
 
+/// The TCP port of the modem's embedded broker.
+pub fn broker_port(m: &VirtualModem) -> u16 {
+    m.broker_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("broker port")
+}
+
 pub struct Host {
     port: Box<dyn serialport::SerialPort>,
     buf: Vec<u8>,
