@@ -84,8 +84,7 @@ fn sequence_errors() {
         h.cmd("AT+CMQTTREL=0"),
         "\r\n+CMQTTREL: 0,20\r\n\r\nERROR\r\n"
     );
-    h.send(b"AT+CMQTTSTOP\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
+    h.exchange(b"AT+CMQTTSTOP\r", b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
     assert_eq!(h.cmd("AT+CMQTTSTOP"), "\r\nERROR\r\n");
 }
 
@@ -115,8 +114,7 @@ fn refused_connect_on_sim7600_is_reported_after_ok() {
     // as the command's later report, as for every other connect failure.
     let m = modem("sim7600");
     let mut h = Host::open_quiet(m.port());
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\n+CMQTTSTART: 0\r\n\r\nOK\r\n");
+    h.exchange(b"AT+CMQTTSTART\r", b"\r\n+CMQTTSTART: 0\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
     let port = closed_port();
     h.send(format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,1\r").as_bytes());
@@ -140,8 +138,7 @@ fn connect_failures() {
         "\r\n+CMQTTCONNECT: 0,3\r\n\r\nERROR\r\n"
     );
     // DNS failure
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://no-such-host.invalid:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,25\r\n");
+    h.cmqtt_connect(0, "tcp://no-such-host.invalid:1883", 25);
     // address must begin with tcp://
     assert_eq!(
         h.cmd("AT+CMQTTCONNECT=0,\"http://example.com\",60,1"),
@@ -155,8 +152,7 @@ fn connect_failures() {
     assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"ssl\",1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",1,1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CSSLCFG=\"cacert\",1,\"ca.pem\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,33\r\n");
+    h.cmqtt_connect(1, "tcp://broker.example.org:8883", 33);
     h.input("AT+CCERTDOWN=\"ca.pem\",5", b"-----");
     assert_eq!(
         h.cmd("AT+CCERTLIST"),
@@ -164,8 +160,7 @@ fn connect_failures() {
     );
     // Uploaded, but no certificate inside: still "not set certificate" (the
     // TLS behaviour itself is tested in sim_tls.rs).
-    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,33\r\n");
+    h.cmqtt_connect(1, "tcp://broker.example.org:8883", 33);
     assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nERROR\r\n");
 }
@@ -227,8 +222,7 @@ fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
         ("AT+CMQTTWILLTOPIC=0,2", "WILLTOPIC"),
         ("AT+CMQTTWILLMSG=0,2,1", "WILLMSG"),
     ] {
-        h.send(format!("{cmd}\r").as_bytes());
-        h.expect(b"\r\n>");
+        h.exchange(format!("{cmd}\r").as_bytes(), b"\r\n>");
         h.send(bad);
         h.expect(format!("\r\n+CMQTT{name}: 0,2\r\n\r\nERROR\r\n").as_bytes());
     }
@@ -238,10 +232,8 @@ fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
     // After AT+CMQTTREL the setting is cleared (§2.1.17): the default is back.
     assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"u8\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTPAYLOAD=0,2\r");
-    h.expect(b"\r\n>");
-    h.send(bad);
-    h.expect(b"\r\n+CMQTTPAYLOAD: 0,2\r\n\r\nERROR\r\n");
+    h.exchange(b"AT+CMQTTPAYLOAD=0,2\r", b"\r\n>");
+    h.exchange(bad, b"\r\n+CMQTTPAYLOAD: 0,2\r\n\r\nERROR\r\n");
 }
 
 /// seeds/001_027f269829f52179.txt (SIM7028): §3.1's command list has no

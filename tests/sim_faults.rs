@@ -36,12 +36,10 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
 
     let mut h = Host::open_quiet(m.port());
     h.cmqtt_start();
-    h.send(b"AT+CMQTTACCQ=0,\"will-sender\"\r");
-    h.expect(b"\r\nOK\r\n");
+    h.exchange(b"AT+CMQTTACCQ=0,\"will-sender\"\r", b"\r\nOK\r\n");
     h.input("AT+CMQTTWILLTOPIC=0,11", b"faults/will");
     h.input("AT+CMQTTWILLMSG=0,4,1", b"gone");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
     assert_eq!(
         h.cmd("AT+CMQTTDISC?"),
         "\r\n+CMQTTDISC: 0,0\r\n\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n"
@@ -67,8 +65,7 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
         }
     }
     // the client can connect again
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
 }
 
 #[test]
@@ -93,8 +90,7 @@ fn reboot_resets_everything() {
     m.reboot();
     h.expect(b"\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\nSMS DONE\r\n\r\nPB DONE\r\n");
     // echo is back on, the MQTT service is stopped
-    h.send(b"AT+CMQTTACCQ?\r");
-    h.expect(b"AT+CMQTTACCQ?\r\r\nERROR\r\n");
+    h.exchange(b"AT+CMQTTACCQ?\r", b"AT+CMQTTACCQ?\r\r\nERROR\r\n");
     h.echo_off();
     h.connect0("rebooter");
     assert!(h.pending().is_empty());

@@ -23,8 +23,7 @@ fn junk_after_reboot_mid_payload_is_ignored() {
     let mut h = Host::open_quiet(m.port());
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"junk\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTPAYLOAD=0,8\r");
-    h.expect(b"\r\n>");
+    h.exchange(b"AT+CMQTTPAYLOAD=0,8\r", b"\r\n>");
     m.reboot();
     h.read_until(b"RDY\r\n");
     // The payload arrives after the reboot: the new boot treats it as a (junk) line.

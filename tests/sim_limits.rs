@@ -57,8 +57,7 @@ fn stop_with_a_client_acquired_answers_21() {
         } else {
             "\r\nOK\r\n\r\n+CMQTTSTOP: 21\r\n" // 003 §2.1.2
         };
-        h.send(b"AT+CMQTTSTOP\r");
-        h.expect(want.as_bytes());
+        h.exchange(b"AT+CMQTTSTOP\r", want.as_bytes());
         // The service and the client are still there.
         assert_eq!(
             h.cmd("AT+CMQTTACCQ=0,\"again\""),
@@ -66,8 +65,7 @@ fn stop_with_a_client_acquired_answers_21() {
             "{profile}"
         );
         assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
-        h.send(b"AT+CMQTTSTOP\r");
-        h.expect(b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
+        h.exchange(b"AT+CMQTTSTOP\r", b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
     }
 }
 

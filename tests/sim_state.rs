@@ -165,8 +165,7 @@ fn cmqtt_start_and_connect_need_the_network() {
     assert_eq!(h.cmd("AT+CFUN=4"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CGACT?"), "\r\n+CGACT: 1,0\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CGACT=1,1"), "\r\nERROR\r\n");
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 7\r\n");
+    h.exchange(b"AT+CMQTTSTART\r", b"\r\nOK\r\n\r\n+CMQTTSTART: 7\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CFUN=1"), "\r\nOK\r\n");
     // START brings the context up ("by activating PDP context").
