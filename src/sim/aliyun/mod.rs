@@ -607,22 +607,13 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMYIELD", Form::Exec | Form::Write(_)) => {
-            let ms = match form {
-                Form::Write(a) => {
-                    let Some(args) = split_args_strict(a, false) else {
-                        return r.error();
-                    };
-                    match int_arg(&args, 0, 10, 120_000) {
-                        Some(v) if args.len() == 1 => v as u64,
-                        _ => return r.error(),
-                    }
-                }
-                _ => 2000,
+            let Some(ms) = wait_arg(form, 10..=120_000, 2000) else {
+                return r.error();
             };
             if !st.object {
                 return cme(r, -2);
             }
-            st.window = Some(Duration::from_millis(ms));
+            st.window = Some(Duration::from_millis(ms.unsigned_abs()));
             r.ok()
         }
         ("CMAUTOYIELD", Form::Write(a)) => {
@@ -681,6 +672,18 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
         _ => r.error(),
     }
 }
+/// The one optional argument of `AT+CMYIELD[=<ms>]` and `AT+CCAUTH[=<ms>]`: milliseconds
+/// within `range`, `default` for the execute form; `None` for anything else.
+fn wait_arg(form: &Form<'_>, range: RangeInclusive<i64>, default: i64) -> Option<i64> {
+    match form {
+        Form::Write(a) => {
+            let args = split_args_strict(a, false)?;
+            int_arg(&args, 0, *range.start(), *range.end()).filter(|_| args.len() == 1)
+        }
+        _ => Some(default),
+    }
+}
+
 /// `VirtualModem::drop_link` on an Alibaba profile: the MQTT link is cut without
 /// DISCONNECT; the next yield reports `+CMYIELD: 1` and the one after reconnects.
 fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
