@@ -58,6 +58,14 @@ def params(family: str, direction: str) -> list[object]:
     return out
 
 
+def check_replay(rep: Replayer, family: str, raw: list) -> None:
+    """What every client replay checks: the client sent all the exchange's lines in order,
+    nothing the manuals leave out, and parsed each raw answer as the exchange has it."""
+    assert rep.missing == [], f"never sent, in order: {rep.missing}; extras: {rep.extra_lines}"
+    assert undocumented(rep.extra_lines, family) == []
+    check_raw(raw)
+
+
 def cmqtt_extras(profile: str) -> list[Extra]:
     return [
         Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
@@ -85,9 +93,7 @@ def test_client_cmqtt(ex: Exchange) -> None:
             raw = drive_raw(modem, steps)
         else:
             raw = drive_cmqtt(modem, steps, ex.first("tls"), received, len(want))
-    assert rep.missing == [], f"never sent, in order: {rep.missing}; extras: {rep.extra_lines}"
-    assert undocumented(rep.extra_lines, "cmqtt") == []
-    check_raw(raw)
+    check_replay(rep, "cmqtt", raw)
     assert [(m.topic.encode(), m.payload) for m in received] == want
 
 
@@ -189,9 +195,7 @@ def test_client_aliyun(ex: Exchange) -> None:
             raw = drive_raw(modem, steps)
         else:
             raw = drive_aliyun(modem, rep, received, len(want))
-    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
-    assert undocumented(rep.extra_lines, "aliyun") == []
-    check_raw(raw)
+    check_replay(rep, "aliyun", raw)
     assert [(m.topic.encode(), m.payload) for m in received] == want
 
 
@@ -213,9 +217,7 @@ def test_client_qmt(ex: Exchange) -> None:
     rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("Quectel"))])
     with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="qmt") as modem:
         raw = drive_raw(modem, ex.steps)
-    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
-    assert undocumented(rep.extra_lines, "qmt") == []
-    check_raw(raw)
+    check_replay(rep, "qmt", raw)
 
 
 @pytest.mark.parametrize("ex", params("qmt", "vm"))
