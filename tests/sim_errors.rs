@@ -3,12 +3,11 @@
 mod sim_common;
 use modemqtt::broker::EmbeddedBroker;
 use modemqtt::sim::{SimConfig, VirtualModem};
-use sim_common::{modem, Host};
+use sim_common::{quiet_modem, Host};
 
 #[test]
 fn sequence_errors() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     // before START, write/read forms fail; test forms work
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ?"), "\r\nERROR\r\n");
@@ -90,8 +89,7 @@ fn sequence_errors() {
 
 #[test]
 fn sim7028_has_one_client() {
-    let m = modem("sim7028");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("sim7028");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"x\""), "\r\nERROR\r\n");
     let id = "y".repeat(256);
@@ -112,8 +110,7 @@ fn closed_port() -> u16 {
 fn refused_connect_on_sim7600_is_reported_after_ok() {
     // No trace shows SIM7600 firmware failing a refused connect at once: the result comes
     // as the command's later report, as for every other connect failure.
-    let m = modem("sim7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("sim7600");
     h.exchange(b"AT+CMQTTSTART\r", b"\r\n+CMQTTSTART: 0\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
     let port = closed_port();
@@ -124,8 +121,7 @@ fn refused_connect_on_sim7600_is_reported_after_ok() {
 
 #[test]
 fn connect_failures() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
     // a closed port on loopback: the refused connect fails the command at once on A76xx
@@ -190,8 +186,7 @@ fn bad_credentials_give_30() {
 
 #[test]
 fn cmee_modes() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     assert_eq!(h.cmd("AT+CFUN=9"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMEE=1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CFUN=9"), "\r\n+CME ERROR: 50\r\n");
@@ -211,8 +206,7 @@ fn cmee_modes() {
 /// check off with `AT+CMQTTCFG="checkUTF8",0,0`, after which the same data passes.
 #[test]
 fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"u8\""), "\r\nOK\r\n");
     let bad: &[u8] = b"\xff\xfe";
@@ -242,8 +236,7 @@ fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
 /// TA 将返回“ERROR”" — 559 characters after "AT" at most, else ERROR.
 #[test]
 fn sim7028_refuses_what_its_manual_lacks() {
-    let m = modem("sim7028");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("sim7028");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTSUBTOPIC=0,9,1"), "\r\nERROR\r\n");
@@ -259,8 +252,7 @@ fn sim7028_refuses_what_its_manual_lacks() {
     assert_eq!(h.cmd(&at(559)), "\r\n+CMQTTACCQ: 0,22\r\n\r\nERROR\r\n");
     assert_eq!(h.cmd(&at(560)), "\r\nERROR\r\n");
     // The A7600 takes both SUBTOPIC and the protocol version.
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTCFG=\"version\",0,4"), "\r\nOK\r\n");
@@ -272,14 +264,12 @@ fn sim7028_refuses_what_its_manual_lacks() {
 /// the EC2x modules also have AT+QMTPUBEX (LTE Standard MQTT application note V1.2).
 #[test]
 fn qmt_refuses_what_the_notes_do_not_have() {
-    let m = modem("ec20");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("ec20");
     assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,0,0"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,1,0"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,11,0"), "\r\nERROR\r\n");
     assert!(h.cmd("AT+QMTPUBEX=?").ends_with("\r\nOK\r\n"));
-    let m = modem("bg96");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("bg96");
     assert_eq!(h.cmd("AT+QMTPUBEX=?"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+QMTPUBEX=0,1,1,0,\"t\",2"), "\r\nERROR\r\n");
     assert!(h.cmd("AT+QMTPUB=?").ends_with("\r\nOK\r\n"));

@@ -5,7 +5,7 @@ mod sim_common;
 use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
-use sim_common::{modem, Host, DEADLINE};
+use sim_common::{modem, quiet_modem, Host, DEADLINE};
 
 fn broker_addr(url: &str) -> (String, u16) {
     let rest = url.trim_start_matches("mqtt://");
@@ -84,8 +84,7 @@ fn host_closes_and_reopens_the_port() {
 
 #[test]
 fn reboot_resets_everything() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     h.connect0("rebooter");
     m.reboot();
     h.expect(b"\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\nSMS DONE\r\n\r\nPB DONE\r\n");
@@ -98,8 +97,7 @@ fn reboot_resets_everything() {
 
 #[test]
 fn chunked_output_noise_refusal_and_delay() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     m.set_chunk_size(Some(1));
     assert_eq!(h.cmd("ATI"), "\r\nManufacturer: SIMCOM INCORPORATED\r\n\r\nModel: A7600E-H\r\n\r\nRevision: A7600M7_V1.0.0.1\r\n\r\nIMEI: 861234050000017\r\n\r\n+GCAP: +CGSM,+FCLASS,+DS\r\n\r\nOK\r\n");
     m.set_chunk_size(Some(3));

@@ -8,7 +8,7 @@ use std::thread;
 
 use modemqtt::sim::VirtualModem;
 use rumqttc::{Client, MqttOptions, QoS};
-use sim_common::{broker_port, modem, Host};
+use sim_common::{broker_port, quiet_modem, Host};
 
 const CMQTT: [&str; 3] = ["a7600", "sim7600", "sim7028"];
 const QMT: [&str; 4] = ["ec20", "ec25", "eg91", "bg96"];
@@ -47,8 +47,7 @@ fn cmqtt_sub(h: &mut Host, topic: &str) {
 #[test]
 fn stop_with_a_client_acquired_answers_21() {
     for profile in CMQTT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (_m, mut h) = quiet_modem(profile);
         h.cmqtt_start();
         assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"held\""), "\r\nOK\r\n");
         // 21 "client not released" (seeds/003 §2.2.1), in each manual's failure form.
@@ -72,8 +71,7 @@ fn stop_with_a_client_acquired_answers_21() {
 #[test]
 fn sub_read_lists_the_subscribed_topics() {
     for profile in CMQTT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (_m, mut h) = quiet_modem(profile);
         h.connect0(&format!("subread-{profile}"));
         // seeds/001 §3.2.13: `+CMQTTSUB: [<topic>]`.
         assert_eq!(h.cmd("AT+CMQTTSUB?"), "\r\n+CMQTTSUB:\r\n\r\nOK\r\n");
@@ -100,8 +98,7 @@ fn sub_read_lists_the_subscribed_topics() {
 #[test]
 fn cmqtt_discards_a_payload_above_10240_bytes() {
     for profile in CMQTT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (m, mut h) = quiet_modem(profile);
         h.connect0(&format!("big-{profile}"));
         let topic = format!("limits/big/{profile}");
         cmqtt_sub(&mut h, &topic);
@@ -155,8 +152,7 @@ fn qmt_sub(h: &mut Host, topic: &str) {
 #[test]
 fn qmt_discards_a_payload_above_4096_bytes() {
     for profile in QMT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (m, mut h) = quiet_modem(profile);
         qmt_connect(&mut h, &m, &format!("big-{profile}"), 0);
         let topic = format!("limits/qbig/{profile}");
         qmt_sub(&mut h, &topic);
@@ -178,8 +174,7 @@ fn qmt_discards_a_payload_above_4096_bytes() {
 #[test]
 fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
     for profile in QMT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (m, mut h) = quiet_modem(profile);
         qmt_connect(&mut h, &m, &format!("buf-{profile}"), 1);
         let topic = format!("limits/buf/{profile}");
         qmt_sub(&mut h, &topic);
@@ -224,8 +219,7 @@ fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
 fn qmt_buffer_mode_notices_wait_for_a_free_buffer() {
     // With the five buffers full, a sixth message is not announced (it stays unread in
     // the link) until the host reads one.
-    let m = modem("ec20");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("ec20");
     qmt_connect(&mut h, &m, "buf-wait", 1);
     qmt_sub(&mut h, "limits/wait");
     let messages: Vec<(&str, Vec<u8>)> = (0..6)

@@ -2,7 +2,7 @@
 //! embedded broker.
 
 mod sim_common;
-use sim_common::{modem, modem_resolving, Host};
+use sim_common::{modem, modem_resolving, quiet_modem, Host};
 
 #[test]
 fn echo_is_on_until_ate0() {
@@ -79,8 +79,7 @@ fn chapter_3_1_example() {
 
 #[test]
 fn test_commands_announce_profile_ranges() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     assert_eq!(
         h.cmd("AT+CMQTTACCQ=?"),
         "\r\n+CMQTTACCQ: (0-1),(1-128)[,(0-1)]\r\n\r\nOK\r\n"

@@ -1,7 +1,7 @@
 //! Binary payloads, multi-part receive blocks, empty payloads.
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::{modem, quiet_modem, Host};
 
 /// Parses one `+CMQTTRX*` block for client 0 (its lines back to back, no blank line between
 /// them, as the manual prints it); returns
@@ -45,8 +45,7 @@ fn publish(h: &mut Host, topic: &[u8], payload: &[u8], qos: u8) {
 
 #[test]
 fn binary_payload_10240_bytes_round_trip() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"bin-roundtrip\""), "\r\nOK\r\n");
     // A binary payload needs the UTF-8 check off (seeds/003 §2.1.17, §3.5).
@@ -88,8 +87,7 @@ fn multi_part_with_small_part_size_and_qos0() {
 
 #[test]
 fn empty_payload_has_no_payload_part() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.connect0("empty-payload");
     h.input("AT+CMQTTSUB=0,5,1", b"empty");
     h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");

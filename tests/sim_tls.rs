@@ -4,11 +4,10 @@
 //! tests/python/test_cmqtt_tls.py (mosquitto with generated certificates).
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::{quiet_modem, Host};
 
 fn started() -> (modemqtt::sim::VirtualModem, Host) {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     (m, h)
 }

@@ -17,6 +17,13 @@ pub fn modem(profile: &str) -> VirtualModem {
     .expect("virtual modem starts")
 }
 
+/// A virtual modem of `profile` and its pty opened with echo off ([`Host::open_quiet`]).
+pub fn quiet_modem(profile: &str) -> (VirtualModem, Host) {
+    let m = modem(profile);
+    let h = Host::open_quiet(m.port());
+    (m, h)
+}
+
 /// A virtual modem whose network also resolves `names` to its broker (the host names of
 /// the manuals' examples).
 pub fn modem_resolving(profile: &str, names: &[&str]) -> VirtualModem {
