@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -78,23 +78,40 @@ def cmqtt_extras(profile: str) -> list[Extra]:
     ]
 
 
-@pytest.mark.parametrize("ex", params("cmqtt", "client"))
-def test_client_cmqtt(ex: Exchange) -> None:
+def replay_client(
+    ex: Exchange,
+    rep: Replayer,
+    family: str,
+    steps: list[Step],
+    want: list[tuple[bytes, bytes]],
+    drive: Callable[[object, list], list],
+) -> None:
+    """One client replay: ``drive(modem, received)`` calls the API (for a ``drive: raw``
+    exchange the raw escape hatch sends ``steps`` instead), then the replay is checked and
+    the messages received must be ``want``."""
     from modemqtt import Modem
 
+    received: list = []
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family=family) as modem:
+        if ex.first("drive") == "raw":
+            raw = drive_raw(modem, steps)
+        else:
+            raw = drive(modem, received)
+    check_replay(rep, family, raw)
+    assert [(m.topic.encode(), m.payload) for m in received] == want
+
+
+@pytest.mark.parametrize("ex", params("cmqtt", "client"))
+def test_client_cmqtt(ex: Exchange) -> None:
     profile = ex.first("profile", "a7600")
     omit = set(ex.header.get("omit-client", []))
     steps = normalize_cmqtt([s for s in ex.steps if s.host not in omit])
     rep = Replayer(steps, canon_cmqtt, cmqtt_extras(profile))
     want = expected_messages_cmqtt(steps)
-    received: list = []
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="cmqtt") as modem:
-        if ex.first("drive") == "raw":
-            raw = drive_raw(modem, steps)
-        else:
-            raw = drive_cmqtt(modem, steps, ex.first("tls"), received, len(want))
-    check_replay(rep, "cmqtt", raw)
-    assert [(m.topic.encode(), m.payload) for m in received] == want
+    tls = ex.first("tls")
+    replay_client(
+        ex, rep, "cmqtt", steps, want, lambda m, got: drive_cmqtt(m, steps, tls, got, len(want))
+    )
 
 
 @dataclass(frozen=True)
@@ -183,20 +200,13 @@ def aliyun_extras(profile: str) -> list[Extra]:
 
 @pytest.mark.parametrize("ex", params("aliyun", "client"))
 def test_client_aliyun(ex: Exchange) -> None:
-    from modemqtt import Modem
-
     profile = ex.first("profile")
     steps = normalize_aliyun(ex.steps)
     rep = Replayer(steps, canon_aliyun, aliyun_extras(profile), optional=is_bearer)
     want = expected_messages_aliyun(steps)
-    received: list = []
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="aliyun") as modem:
-        if ex.first("drive") == "raw":
-            raw = drive_raw(modem, steps)
-        else:
-            raw = drive_aliyun(modem, rep, received, len(want))
-    check_replay(rep, "aliyun", raw)
-    assert [(m.topic.encode(), m.payload) for m in received] == want
+    replay_client(
+        ex, rep, "aliyun", steps, want, lambda m, got: drive_aliyun(m, rep, got, len(want))
+    )
 
 
 @pytest.mark.parametrize("ex", params("aliyun", "vm"))
