@@ -129,33 +129,31 @@ fn cmqtt_discards_a_payload_above_10240_bytes() {
     }
 }
 
-/// Opens and connects QMT client 0 to the modem's broker, with `recv_mode` (0 URC, 1 buffer).
-fn qmt_connect(h: &mut Host, m: &VirtualModem, id: &str, recv_mode: u8) {
+/// A QMT modem of `profile` whose client 0 is connected as `id` to the modem's broker, with
+/// `recv_mode` (0 URC, 1 buffer), and subscribed to `topic` at QoS 1.
+fn qmt_subscribed(profile: &str, id: &str, recv_mode: u8, topic: &str) -> (VirtualModem, Host) {
+    let (m, mut h) = quiet_modem(profile);
     assert_eq!(
         h.cmd(&format!("AT+QMTCFG=\"recv/mode\",0,{recv_mode},1")),
         "\r\nOK\r\n"
     );
     assert_eq!(
-        h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{}", broker_port(m))),
+        h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{}", broker_port(&m))),
         "\r\nOK\r\n"
     );
     h.expect(b"\r\n+QMTOPEN: 0,0\r\n");
     assert_eq!(h.cmd(&format!("AT+QMTCONN=0,\"{id}\"")), "\r\nOK\r\n");
     h.expect(b"\r\n+QMTCONN: 0,0,0\r\n");
-}
-
-fn qmt_sub(h: &mut Host, topic: &str) {
     assert_eq!(h.cmd(&format!("AT+QMTSUB=0,1,\"{topic}\",1")), "\r\nOK\r\n");
     h.expect(b"\r\n+QMTSUB: 0,1,0,1\r\n");
+    (m, h)
 }
 
 #[test]
 fn qmt_discards_a_payload_above_4096_bytes() {
     for profile in QMT {
-        let (m, mut h) = quiet_modem(profile);
-        qmt_connect(&mut h, &m, &format!("big-{profile}"), 0);
         let topic = format!("limits/qbig/{profile}");
-        qmt_sub(&mut h, &topic);
+        let (m, mut h) = qmt_subscribed(profile, &format!("big-{profile}"), 0, &topic);
         publish_all(
             &m,
             &format!("pub-qbig-{profile}"),
@@ -174,10 +172,8 @@ fn qmt_discards_a_payload_above_4096_bytes() {
 #[test]
 fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
     for profile in QMT {
-        let (m, mut h) = quiet_modem(profile);
-        qmt_connect(&mut h, &m, &format!("buf-{profile}"), 1);
         let topic = format!("limits/buf/{profile}");
-        qmt_sub(&mut h, &topic);
+        let (m, mut h) = qmt_subscribed(profile, &format!("buf-{profile}"), 1, &topic);
         let messages: Vec<(&str, Vec<u8>)> = (0..8)
             .map(|i| (topic.as_str(), format!("m{i}").into_bytes()))
             .collect();
@@ -219,9 +215,7 @@ fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
 fn qmt_buffer_mode_notices_wait_for_a_free_buffer() {
     // With the five buffers full, a sixth message is not announced (it stays unread in
     // the link) until the host reads one.
-    let (m, mut h) = quiet_modem("ec20");
-    qmt_connect(&mut h, &m, "buf-wait", 1);
-    qmt_sub(&mut h, "limits/wait");
+    let (m, mut h) = qmt_subscribed("ec20", "buf-wait", 1, "limits/wait");
     let messages: Vec<(&str, Vec<u8>)> = (0..6)
         .map(|i| ("limits/wait", format!("w{i}").into_bytes()))
         .collect();
