@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use modemqtt::at::{Decoder, Frame, RawRule};
+use modemqtt::dialect::{self, Family};
 
 const STREAM_SIZE: usize = 10 * 1024 * 1024;
 const CHUNK: usize = 4096;
@@ -109,21 +110,12 @@ fn generate(size: usize) -> Vec<u8> {
     s
 }
 
+/// The raw-byte rules of the two families whose URCs the stream mixes.
 fn rules() -> Vec<RawRule> {
-    vec![
-        RawRule::Trailing {
-            prefix: b"+CMQTTRXTOPIC:".to_vec(),
-            len_field: 1,
-        },
-        RawRule::Trailing {
-            prefix: b"+CMQTTRXPAYLOAD:".to_vec(),
-            len_field: 1,
-        },
-        RawRule::Inline {
-            prefix: b"+QMTRECV:".to_vec(),
-            len_field: 3,
-        },
-    ]
+    [Family::Cmqtt, Family::Qmt]
+        .into_iter()
+        .flat_map(|f| dialect::spec(f).raw_rules())
+        .collect()
 }
 
 fn bench_feed(c: &mut Criterion) {

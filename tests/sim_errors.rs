@@ -3,12 +3,11 @@
 mod sim_common;
 use modemqtt::broker::EmbeddedBroker;
 use modemqtt::sim::{SimConfig, VirtualModem};
-use sim_common::{modem, Host};
+use sim_common::{quiet_modem, Host};
 
 #[test]
 fn sequence_errors() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     // before START, write/read forms fail; test forms work
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ?"), "\r\nERROR\r\n");
@@ -84,15 +83,13 @@ fn sequence_errors() {
         h.cmd("AT+CMQTTREL=0"),
         "\r\n+CMQTTREL: 0,20\r\n\r\nERROR\r\n"
     );
-    h.send(b"AT+CMQTTSTOP\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
+    h.exchange(b"AT+CMQTTSTOP\r", b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
     assert_eq!(h.cmd("AT+CMQTTSTOP"), "\r\nERROR\r\n");
 }
 
 #[test]
 fn sim7028_has_one_client() {
-    let m = modem("sim7028");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("sim7028");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"x\""), "\r\nERROR\r\n");
     let id = "y".repeat(256);
@@ -113,10 +110,8 @@ fn closed_port() -> u16 {
 fn refused_connect_on_sim7600_is_reported_after_ok() {
     // No trace shows SIM7600 firmware failing a refused connect at once: the result comes
     // as the command's later report, as for every other connect failure.
-    let m = modem("sim7600");
-    let mut h = Host::open_quiet(m.port());
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\n+CMQTTSTART: 0\r\n\r\nOK\r\n");
+    let (_m, mut h) = quiet_modem("sim7600");
+    h.exchange(b"AT+CMQTTSTART\r", b"\r\n+CMQTTSTART: 0\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
     let port = closed_port();
     h.send(format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,1\r").as_bytes());
@@ -126,8 +121,7 @@ fn refused_connect_on_sim7600_is_reported_after_ok() {
 
 #[test]
 fn connect_failures() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
     // a closed port on loopback: the refused connect fails the command at once on A76xx
@@ -140,8 +134,7 @@ fn connect_failures() {
         "\r\n+CMQTTCONNECT: 0,3\r\n\r\nERROR\r\n"
     );
     // DNS failure
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://no-such-host.invalid:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,25\r\n");
+    h.cmqtt_connect(0, "tcp://no-such-host.invalid:1883", 25);
     // address must begin with tcp://
     assert_eq!(
         h.cmd("AT+CMQTTCONNECT=0,\"http://example.com\",60,1"),
@@ -155,8 +148,7 @@ fn connect_failures() {
     assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"ssl\",1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",1,1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CSSLCFG=\"cacert\",1,\"ca.pem\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,33\r\n");
+    h.cmqtt_connect(1, "tcp://broker.example.org:8883", 33);
     h.input("AT+CCERTDOWN=\"ca.pem\",5", b"-----");
     assert_eq!(
         h.cmd("AT+CCERTLIST"),
@@ -164,8 +156,7 @@ fn connect_failures() {
     );
     // Uploaded, but no certificate inside: still "not set certificate" (the
     // TLS behaviour itself is tested in sim_tls.rs).
-    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,33\r\n");
+    h.cmqtt_connect(1, "tcp://broker.example.org:8883", 33);
     assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CCERTDELE=\"ca.pem\""), "\r\nERROR\r\n");
 }
@@ -195,8 +186,7 @@ fn bad_credentials_give_30() {
 
 #[test]
 fn cmee_modes() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     assert_eq!(h.cmd("AT+CFUN=9"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMEE=1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CFUN=9"), "\r\n+CME ERROR: 50\r\n");
@@ -216,8 +206,7 @@ fn cmee_modes() {
 /// check off with `AT+CMQTTCFG="checkUTF8",0,0`, after which the same data passes.
 #[test]
 fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"u8\""), "\r\nOK\r\n");
     let bad: &[u8] = b"\xff\xfe";
@@ -227,8 +216,7 @@ fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
         ("AT+CMQTTWILLTOPIC=0,2", "WILLTOPIC"),
         ("AT+CMQTTWILLMSG=0,2,1", "WILLMSG"),
     ] {
-        h.send(format!("{cmd}\r").as_bytes());
-        h.expect(b"\r\n>");
+        h.exchange(format!("{cmd}\r").as_bytes(), b"\r\n>");
         h.send(bad);
         h.expect(format!("\r\n+CMQTT{name}: 0,2\r\n\r\nERROR\r\n").as_bytes());
     }
@@ -238,10 +226,8 @@ fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
     // After AT+CMQTTREL the setting is cleared (§2.1.17): the default is back.
     assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"u8\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTPAYLOAD=0,2\r");
-    h.expect(b"\r\n>");
-    h.send(bad);
-    h.expect(b"\r\n+CMQTTPAYLOAD: 0,2\r\n\r\nERROR\r\n");
+    h.exchange(b"AT+CMQTTPAYLOAD=0,2\r", b"\r\n>");
+    h.exchange(bad, b"\r\n+CMQTTPAYLOAD: 0,2\r\n\r\nERROR\r\n");
 }
 
 /// seeds/001_027f269829f52179.txt (SIM7028): §3.1's command list has no
@@ -250,8 +236,7 @@ fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
 /// TA 将返回“ERROR”" — 559 characters after "AT" at most, else ERROR.
 #[test]
 fn sim7028_refuses_what_its_manual_lacks() {
-    let m = modem("sim7028");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("sim7028");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTSUBTOPIC=0,9,1"), "\r\nERROR\r\n");
@@ -267,8 +252,7 @@ fn sim7028_refuses_what_its_manual_lacks() {
     assert_eq!(h.cmd(&at(559)), "\r\n+CMQTTACCQ: 0,22\r\n\r\nERROR\r\n");
     assert_eq!(h.cmd(&at(560)), "\r\nERROR\r\n");
     // The A7600 takes both SUBTOPIC and the protocol version.
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTCFG=\"version\",0,4"), "\r\nOK\r\n");
@@ -280,14 +264,12 @@ fn sim7028_refuses_what_its_manual_lacks() {
 /// the EC2x modules also have AT+QMTPUBEX (LTE Standard MQTT application note V1.2).
 #[test]
 fn qmt_refuses_what_the_notes_do_not_have() {
-    let m = modem("ec20");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("ec20");
     assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,0,0"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,1,0"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+QMTCFG=\"timeout\",0,5,11,0"), "\r\nERROR\r\n");
     assert!(h.cmd("AT+QMTPUBEX=?").ends_with("\r\nOK\r\n"));
-    let m = modem("bg96");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("bg96");
     assert_eq!(h.cmd("AT+QMTPUBEX=?"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+QMTPUBEX=0,1,1,0,\"t\",2"), "\r\nERROR\r\n");
     assert!(h.cmd("AT+QMTPUB=?").ends_with("\r\nOK\r\n"));

@@ -5,7 +5,7 @@ mod sim_common;
 use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
-use sim_common::{modem, Host, DEADLINE};
+use sim_common::{modem, quiet_modem, Host, DEADLINE};
 
 fn broker_addr(url: &str) -> (String, u16) {
     let rest = url.trim_start_matches("mqtt://");
@@ -36,12 +36,10 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
 
     let mut h = Host::open_quiet(m.port());
     h.cmqtt_start();
-    h.send(b"AT+CMQTTACCQ=0,\"will-sender\"\r");
-    h.expect(b"\r\nOK\r\n");
+    h.exchange(b"AT+CMQTTACCQ=0,\"will-sender\"\r", b"\r\nOK\r\n");
     h.input("AT+CMQTTWILLTOPIC=0,11", b"faults/will");
     h.input("AT+CMQTTWILLMSG=0,4,1", b"gone");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
     assert_eq!(
         h.cmd("AT+CMQTTDISC?"),
         "\r\n+CMQTTDISC: 0,0\r\n\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n"
@@ -67,8 +65,7 @@ fn drop_link_reports_connlost_and_broker_sends_will() {
         }
     }
     // the client can connect again
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
 }
 
 #[test]
@@ -87,14 +84,12 @@ fn host_closes_and_reopens_the_port() {
 
 #[test]
 fn reboot_resets_everything() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     h.connect0("rebooter");
     m.reboot();
     h.expect(b"\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\nSMS DONE\r\n\r\nPB DONE\r\n");
     // echo is back on, the MQTT service is stopped
-    h.send(b"AT+CMQTTACCQ?\r");
-    h.expect(b"AT+CMQTTACCQ?\r\r\nERROR\r\n");
+    h.exchange(b"AT+CMQTTACCQ?\r", b"AT+CMQTTACCQ?\r\r\nERROR\r\n");
     h.echo_off();
     h.connect0("rebooter");
     assert!(h.pending().is_empty());
@@ -102,8 +97,7 @@ fn reboot_resets_everything() {
 
 #[test]
 fn chunked_output_noise_refusal_and_delay() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     m.set_chunk_size(Some(1));
     assert_eq!(h.cmd("ATI"), "\r\nManufacturer: SIMCOM INCORPORATED\r\n\r\nModel: A7600E-H\r\n\r\nRevision: A7600M7_V1.0.0.1\r\n\r\nIMEI: 861234050000017\r\n\r\n+GCAP: +CGSM,+FCLASS,+DS\r\n\r\nOK\r\n");
     m.set_chunk_size(Some(3));

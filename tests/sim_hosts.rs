@@ -5,7 +5,7 @@
 
 mod sim_common;
 use modemqtt::sim::{SimConfig, SimError, VirtualModem};
-use sim_common::Host;
+use sim_common::{broker_port, Host};
 
 const CMQTT: [&str; 3] = ["a7600", "sim7600", "sim7028"];
 const QMT: [&str; 4] = ["ec20", "ec25", "eg91", "bg96"];
@@ -27,6 +27,18 @@ fn closed_port() -> u16 {
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
     port
+}
+
+/// A modem whose network maps `broker.lab` to its broker and `closed.lab` to a closed
+/// port, with its broker's port.
+fn lab_modem(profile: &str) -> (VirtualModem, String) {
+    let closed = format!("127.0.0.1:{}", closed_port());
+    let m = modem(
+        profile,
+        &[("broker.lab", None), ("closed.lab", Some(&closed))],
+    );
+    let port = broker_port(&m).to_string();
+    (m, port)
 }
 
 /// Connects CMQTT client 0 (acquired afresh) to `addr`; returns the connect result code.
@@ -55,19 +67,7 @@ fn cmqtt_connect(h: &mut Host, n: usize, addr: &str) -> u8 {
 #[test]
 fn cmqtt_resolves_only_known_names() {
     for profile in CMQTT {
-        let m = modem(
-            profile,
-            &[
-                ("broker.lab", None),
-                ("closed.lab", Some(&format!("127.0.0.1:{}", closed_port()))),
-            ],
-        );
-        let port = m
-            .broker_url()
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let (m, port) = lab_modem(profile);
         let mut h = Host::open_quiet(m.port());
         h.cmqtt_start();
         let cases: &[(&str, u8)] = &[
@@ -104,19 +104,7 @@ fn a7600_fails_an_unreachable_address_at_once() {
 #[test]
 fn qmt_resolves_only_known_names() {
     for profile in QMT {
-        let m = modem(
-            profile,
-            &[
-                ("broker.lab", None),
-                ("closed.lab", Some(&format!("127.0.0.1:{}", closed_port()))),
-            ],
-        );
-        let port = m
-            .broker_url()
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let (m, port) = lab_modem(profile);
         let mut h = Host::open_quiet(m.port());
         let cases: &[(&str, &str, u8)] = &[
             ("127.0.0.1", &port, 0),

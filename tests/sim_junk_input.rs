@@ -4,13 +4,12 @@
 //! with AT, and the next command is answered.
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::quiet_modem;
 
 #[test]
 fn binary_junk_lines_are_ignored() {
     for profile in ["a7600", "ec20", "sim7600-aliyun"] {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (_m, mut h) = quiet_modem(profile);
         // U+20AC, U+FFFD-producing bytes, 0xFF, NUL, a lone high byte before "AT".
         h.send(b"\xe2\x82\xacAT\r\xff\xfe\x00junk\r\x80AT+CSQ\r\xc3\r");
         assert_eq!(h.cmd("AT"), "\r\nOK\r\n", "{profile}: no answer after junk");
@@ -19,12 +18,10 @@ fn binary_junk_lines_are_ignored() {
 
 #[test]
 fn junk_after_reboot_mid_payload_is_ignored() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"junk\""), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTPAYLOAD=0,8\r");
-    h.expect(b"\r\n>");
+    h.exchange(b"AT+CMQTTPAYLOAD=0,8\r", b"\r\n>");
     m.reboot();
     h.read_until(b"RDY\r\n");
     // The payload arrives after the reboot: the new boot treats it as a (junk) line.
@@ -38,8 +35,7 @@ fn junk_after_reboot_mid_payload_is_ignored() {
 /// time from the moment the pacing starts, however the sleeps in between fall.
 #[test]
 fn paced_output_never_beats_the_line() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     let start = std::time::Instant::now();
     m.set_baudrate(Some(9600));
     for _ in 0..40 {

@@ -8,18 +8,10 @@ use std::thread;
 
 use modemqtt::sim::VirtualModem;
 use rumqttc::{Client, MqttOptions, QoS};
-use sim_common::{modem, Host};
+use sim_common::{broker_port, quiet_modem, Host};
 
 const CMQTT: [&str; 3] = ["a7600", "sim7600", "sim7028"];
 const QMT: [&str; 4] = ["ec20", "ec25", "eg91", "bg96"];
-
-fn broker_port(m: &VirtualModem) -> u16 {
-    m.broker_url()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("broker port")
-}
 
 /// Publishes `messages` to the modem's broker from a plain MQTT client, in order, at QoS 1.
 fn publish_all(m: &VirtualModem, id: &str, messages: &[(&str, Vec<u8>)]) {
@@ -55,8 +47,7 @@ fn cmqtt_sub(h: &mut Host, topic: &str) {
 #[test]
 fn stop_with_a_client_acquired_answers_21() {
     for profile in CMQTT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (_m, mut h) = quiet_modem(profile);
         h.cmqtt_start();
         assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"held\""), "\r\nOK\r\n");
         // 21 "client not released" (seeds/003 §2.2.1), in each manual's failure form.
@@ -65,8 +56,7 @@ fn stop_with_a_client_acquired_answers_21() {
         } else {
             "\r\nOK\r\n\r\n+CMQTTSTOP: 21\r\n" // 003 §2.1.2
         };
-        h.send(b"AT+CMQTTSTOP\r");
-        h.expect(want.as_bytes());
+        h.exchange(b"AT+CMQTTSTOP\r", want.as_bytes());
         // The service and the client are still there.
         assert_eq!(
             h.cmd("AT+CMQTTACCQ=0,\"again\""),
@@ -74,16 +64,14 @@ fn stop_with_a_client_acquired_answers_21() {
             "{profile}"
         );
         assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
-        h.send(b"AT+CMQTTSTOP\r");
-        h.expect(b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
+        h.exchange(b"AT+CMQTTSTOP\r", b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
     }
 }
 
 #[test]
 fn sub_read_lists_the_subscribed_topics() {
     for profile in CMQTT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (_m, mut h) = quiet_modem(profile);
         h.connect0(&format!("subread-{profile}"));
         // seeds/001 §3.2.13: `+CMQTTSUB: [<topic>]`.
         assert_eq!(h.cmd("AT+CMQTTSUB?"), "\r\n+CMQTTSUB:\r\n\r\nOK\r\n");
@@ -110,8 +98,7 @@ fn sub_read_lists_the_subscribed_topics() {
 #[test]
 fn cmqtt_discards_a_payload_above_10240_bytes() {
     for profile in CMQTT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
+        let (m, mut h) = quiet_modem(profile);
         h.connect0(&format!("big-{profile}"));
         let topic = format!("limits/big/{profile}");
         cmqtt_sub(&mut h, &topic);
@@ -142,34 +129,31 @@ fn cmqtt_discards_a_payload_above_10240_bytes() {
     }
 }
 
-/// Opens and connects QMT client 0 to the modem's broker, with `recv_mode` (0 URC, 1 buffer).
-fn qmt_connect(h: &mut Host, m: &VirtualModem, id: &str, recv_mode: u8) {
+/// A QMT modem of `profile` whose client 0 is connected as `id` to the modem's broker, with
+/// `recv_mode` (0 URC, 1 buffer), and subscribed to `topic` at QoS 1.
+fn qmt_subscribed(profile: &str, id: &str, recv_mode: u8, topic: &str) -> (VirtualModem, Host) {
+    let (m, mut h) = quiet_modem(profile);
     assert_eq!(
         h.cmd(&format!("AT+QMTCFG=\"recv/mode\",0,{recv_mode},1")),
         "\r\nOK\r\n"
     );
     assert_eq!(
-        h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{}", broker_port(m))),
+        h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{}", broker_port(&m))),
         "\r\nOK\r\n"
     );
     h.expect(b"\r\n+QMTOPEN: 0,0\r\n");
     assert_eq!(h.cmd(&format!("AT+QMTCONN=0,\"{id}\"")), "\r\nOK\r\n");
     h.expect(b"\r\n+QMTCONN: 0,0,0\r\n");
-}
-
-fn qmt_sub(h: &mut Host, topic: &str) {
     assert_eq!(h.cmd(&format!("AT+QMTSUB=0,1,\"{topic}\",1")), "\r\nOK\r\n");
     h.expect(b"\r\n+QMTSUB: 0,1,0,1\r\n");
+    (m, h)
 }
 
 #[test]
 fn qmt_discards_a_payload_above_4096_bytes() {
     for profile in QMT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
-        qmt_connect(&mut h, &m, &format!("big-{profile}"), 0);
         let topic = format!("limits/qbig/{profile}");
-        qmt_sub(&mut h, &topic);
+        let (m, mut h) = qmt_subscribed(profile, &format!("big-{profile}"), 0, &topic);
         publish_all(
             &m,
             &format!("pub-qbig-{profile}"),
@@ -188,11 +172,8 @@ fn qmt_discards_a_payload_above_4096_bytes() {
 #[test]
 fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
     for profile in QMT {
-        let m = modem(profile);
-        let mut h = Host::open_quiet(m.port());
-        qmt_connect(&mut h, &m, &format!("buf-{profile}"), 1);
         let topic = format!("limits/buf/{profile}");
-        qmt_sub(&mut h, &topic);
+        let (m, mut h) = qmt_subscribed(profile, &format!("buf-{profile}"), 1, &topic);
         let messages: Vec<(&str, Vec<u8>)> = (0..8)
             .map(|i| (topic.as_str(), format!("m{i}").into_bytes()))
             .collect();
@@ -234,10 +215,7 @@ fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
 fn qmt_buffer_mode_notices_wait_for_a_free_buffer() {
     // With the five buffers full, a sixth message is not announced (it stays unread in
     // the link) until the host reads one.
-    let m = modem("ec20");
-    let mut h = Host::open_quiet(m.port());
-    qmt_connect(&mut h, &m, "buf-wait", 1);
-    qmt_sub(&mut h, "limits/wait");
+    let (m, mut h) = qmt_subscribed("ec20", "buf-wait", 1, "limits/wait");
     let messages: Vec<(&str, Vec<u8>)> = (0..6)
         .map(|i| ("limits/wait", format!("w{i}").into_bytes()))
         .collect();

@@ -2,25 +2,19 @@
 //! embedded broker.
 
 mod sim_common;
-use sim_common::{modem, modem_resolving, Host};
+use sim_common::{modem, modem_resolving, quiet_modem, Host};
 
 #[test]
 fn echo_is_on_until_ate0() {
     let m = modem("a7600");
     let mut h = Host::open(m.port());
-    h.send(b"AT\r");
-    h.expect(b"AT\r\r\nOK\r\n");
-    h.send(b"ATE0\r");
-    h.expect(b"ATE0\r\r\nOK\r\n");
-    h.send(b"AT\r");
-    h.expect(b"\r\nOK\r\n");
+    h.exchange(b"AT\r", b"AT\r\r\nOK\r\n");
+    h.exchange(b"ATE0\r", b"ATE0\r\r\nOK\r\n");
+    h.exchange(b"AT\r", b"\r\nOK\r\n");
     // CRLF and bare LF terminators are tolerated.
-    h.send(b"AT+CSQ\r\n");
-    h.expect(b"\r\n+CSQ: 23,0\r\n\r\nOK\r\n");
-    h.send(b"AT+CREG?\n");
-    h.expect(b"\r\n+CREG: 0,1\r\n\r\nOK\r\n");
-    h.send(b"AT+NOSUCH\r");
-    h.expect(b"\r\nERROR\r\n");
+    h.exchange(b"AT+CSQ\r\n", b"\r\n+CSQ: 23,0\r\n\r\nOK\r\n");
+    h.exchange(b"AT+CREG?\n", b"\r\n+CREG: 0,1\r\n\r\nOK\r\n");
+    h.exchange(b"AT+NOSUCH\r", b"\r\nERROR\r\n");
     m.close();
 }
 
@@ -35,12 +29,10 @@ fn chapter_3_1_example() {
     assert_eq!(h.cmd("AT+CGSOCKCONT=1,\"IP\",\"CMNET\""), "\r\nOK\r\n");
 
     h.cmqtt_start();
-    h.send(b"AT+CMQTTACCQ=0,\"client test0\"\r");
-    h.expect(b"\r\nOK\r\n");
+    h.exchange(b"AT+CMQTTACCQ=0,\"client test0\"\r", b"\r\nOK\r\n");
     h.input("AT+CMQTTWILLTOPIC=0,10", b"0123456789");
     h.input("AT+CMQTTWILLMSG=0,6,1", b"qwerty");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://test.mosquitto.org:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    h.cmqtt_connect(0, "tcp://test.mosquitto.org:1883", 0);
 
     h.input("AT+CMQTTSUB=0,9,1", b"simcommsg");
     h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");
@@ -48,8 +40,7 @@ fn chapter_3_1_example() {
     let payload = b"012345678901234567890123456789012345678901234567890123456789";
     h.input("AT+CMQTTTOPIC=0,9", b"simcommsg");
     h.input("AT+CMQTTPAYLOAD=0,60", payload);
-    h.send(b"AT+CMQTTPUB=0,1,60\r");
-    h.expect(b"\r\nOK\r\n");
+    h.exchange(b"AT+CMQTTPUB=0,1,60\r", b"\r\nOK\r\n");
     // The PUBACK result and the message coming back may arrive in either
     // order; each is one unbroken frame.
     let pub_done: &[u8] = b"\r\n+CMQTTPUB: 0,0\r\n";
@@ -70,18 +61,15 @@ fn chapter_3_1_example() {
     );
 
     h.input("AT+CMQTTSUBTOPIC=0,9,1", b"123456789");
-    h.send(b"AT+CMQTTSUB=0\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
+    h.exchange(b"AT+CMQTTSUB=0\r", b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
 
     h.input("AT+CMQTTUNSUB=0,9,0", b"simcommsg");
     h.expect(b"\r\n+CMQTTUNSUB: 0,0\r\n");
 
     h.send(b"AT+CMQTTDISC=0,120\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTDISC: 0,0\r\n");
-    h.send(b"AT+CMQTTREL=0\r");
-    h.expect(b"\r\nOK\r\n");
-    h.send(b"AT+CMQTTSTOP\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
+    h.exchange(b"AT+CMQTTREL=0\r", b"\r\nOK\r\n");
+    h.exchange(b"AT+CMQTTSTOP\r", b"\r\nOK\r\n\r\n+CMQTTSTOP: 0\r\n");
     assert!(h.pending().is_empty());
 
     let s = m.stats();
@@ -91,8 +79,7 @@ fn chapter_3_1_example() {
 
 #[test]
 fn test_commands_announce_profile_ranges() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     assert_eq!(
         h.cmd("AT+CMQTTACCQ=?"),
         "\r\n+CMQTTACCQ: (0-1),(1-128)[,(0-1)]\r\n\r\nOK\r\n"

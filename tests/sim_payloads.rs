@@ -1,7 +1,7 @@
 //! Binary payloads, multi-part receive blocks, empty payloads.
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::{modem, quiet_modem, Host};
 
 /// Parses one `+CMQTTRX*` block for client 0 (its lines back to back, no blank line between
 /// them, as the manual prints it); returns
@@ -12,29 +12,26 @@ fn read_rx(h: &mut Host) -> (Vec<u8>, Vec<u8>, Vec<usize>, Vec<usize>) {
     let head = String::from_utf8_lossy(&head[..head.len() - 2]).into_owned();
     let (tl, pl) = head.split_once(',').expect("two lengths");
     let (tl, pl): (usize, usize) = (tl.parse().expect("topic len"), pl.parse().expect("len"));
-    let (mut topic, mut payload, mut tparts, mut pparts) = (vec![], vec![], vec![], vec![]);
-    while topic.len() < tl {
-        h.expect(b"+CMQTTRXTOPIC: 0,");
-        let n = h.read_until(b"\r\n");
-        let n: usize = String::from_utf8_lossy(&n[..n.len() - 2])
-            .parse()
-            .expect("n");
-        topic.extend(h.read_n(n));
-        h.expect(b"\r\n");
-        tparts.push(n);
-    }
-    while payload.len() < pl {
-        h.expect(b"+CMQTTRXPAYLOAD: 0,");
-        let n = h.read_until(b"\r\n");
-        let n: usize = String::from_utf8_lossy(&n[..n.len() - 2])
-            .parse()
-            .expect("n");
-        payload.extend(h.read_n(n));
-        h.expect(b"\r\n");
-        pparts.push(n);
-    }
+    let (topic, tparts) = read_parts(h, b"+CMQTTRXTOPIC: 0,", tl);
+    let (payload, pparts) = read_parts(h, b"+CMQTTRXPAYLOAD: 0,", pl);
     h.expect(b"+CMQTTRXEND: 0\r\n");
     (topic, payload, tparts, pparts)
+}
+
+/// Reads `total` bytes sent in `prefix<n>` parts; returns them and the part sizes.
+fn read_parts(h: &mut Host, prefix: &[u8], total: usize) -> (Vec<u8>, Vec<usize>) {
+    let (mut data, mut parts) = (vec![], vec![]);
+    while data.len() < total {
+        h.expect(prefix);
+        let n = h.read_until(b"\r\n");
+        let n: usize = String::from_utf8_lossy(&n[..n.len() - 2])
+            .parse()
+            .expect("n");
+        data.extend(h.read_n(n));
+        h.expect(b"\r\n");
+        parts.push(n);
+    }
+    (data, parts)
 }
 
 fn publish(h: &mut Host, topic: &[u8], payload: &[u8], qos: u8) {
@@ -48,14 +45,12 @@ fn publish(h: &mut Host, topic: &[u8], payload: &[u8], qos: u8) {
 
 #[test]
 fn binary_payload_10240_bytes_round_trip() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"bin-roundtrip\""), "\r\nOK\r\n");
     // A binary payload needs the UTF-8 check off (seeds/003 §2.1.17, §3.5).
     assert_eq!(h.cmd("AT+CMQTTCFG=\"checkUTF8\",0,0"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
     h.input("AT+CMQTTSUB=0,8,1", b"bin/echo");
     h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");
     let payload: Vec<u8> = (0..10240).map(|i| (i % 256) as u8).collect();
@@ -92,8 +87,7 @@ fn multi_part_with_small_part_size_and_qos0() {
 
 #[test]
 fn empty_payload_has_no_payload_part() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.connect0("empty-payload");
     h.input("AT+CMQTTSUB=0,5,1", b"empty");
     h.expect(b"\r\n+CMQTTSUB: 0,0\r\n");
@@ -116,8 +110,6 @@ fn echo_on_repeats_prompt_data() {
     h.expect(b"AT+CMQTTSTART\r\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n");
     h.send(b"AT+CMQTTACCQ=0,\"echoer\"\r");
     h.expect(b"AT+CMQTTACCQ=0,\"echoer\"\r\r\nOK\r\n");
-    h.send(b"AT+CMQTTTOPIC=0,3\r");
-    h.expect(b"AT+CMQTTTOPIC=0,3\r\r\n>");
-    h.send(b"a/b");
-    h.expect(b"a/b\r\nOK\r\n");
+    h.exchange(b"AT+CMQTTTOPIC=0,3\r", b"AT+CMQTTTOPIC=0,3\r\r\n>");
+    h.exchange(b"a/b", b"a/b\r\nOK\r\n");
 }

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use sim_common::{modem, Host, DEADLINE};
+use sim_common::{quiet_modem, DEADLINE};
 
 /// Reads one MQTT packet: (first byte, body).
 fn read_packet(s: &mut TcpStream) -> (u8, Vec<u8>) {
@@ -72,8 +72,7 @@ fn publish(topic: &str, qos: u8, pkid: u16, payload: &[u8]) -> Vec<u8> {
 fn pubrel_resent_after_resume_gets_pubcomp() {
     let broker = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = broker.local_addr().expect("addr").port();
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"q2dev\""), "\r\nOK\r\n");
     let connect = format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,0\r");

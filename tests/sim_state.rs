@@ -2,12 +2,11 @@
 //! bearer; identity as each family prints it (docs/fidelity.md, "State and identity").
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::{broker_port, quiet_modem};
 
 #[test]
 fn quectel_identity() {
-    let m = modem("bg96");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("bg96");
     assert_eq!(
         h.cmd("ATI"),
         "\r\nQuectel\r\n\r\nBG96\r\n\r\nRevision: BG96MAR02A07M1G\r\n\r\nOK\r\n"
@@ -24,12 +23,10 @@ fn quectel_identity() {
         h.cmd("AT+QNWINFO"),
         "\r\n+QNWINFO: \"CAT-M1\",\"46000\",\"LTE BAND 3\",1575\r\n\r\nOK\r\n"
     );
-    let m = modem("ec20");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("ec20");
     assert!(h.cmd("AT+QNWINFO").contains("+QNWINFO: \"FDD LTE\","));
     // SIMCom keeps its own forms.
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     assert!(h
         .cmd("ATI")
         .starts_with("\r\nManufacturer: SIMCOM INCORPORATED\r\n"));
@@ -42,8 +39,7 @@ fn quectel_identity() {
 
 #[test]
 fn quectel_contexts_follow_qiact_qideact_and_qicsgp() {
-    let m = modem("bg96");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("bg96");
     // Up at power-on (context 1), as the library and the notes' examples expect.
     assert_eq!(
         h.cmd("AT+QIACT?"),
@@ -73,8 +69,7 @@ fn quectel_contexts_follow_qiact_qideact_and_qicsgp() {
 
 #[test]
 fn radio_off_deregisters_and_qmtopen_cannot_activate() {
-    let m = modem("ec20");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("ec20");
     assert_eq!(h.cmd("AT+CREG?"), "\r\n+CREG: 0,1\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CFUN=0"), "\r\nOK\r\n");
     h.expect(b"\r\n+QIURC: \"pdpdeact\",1\r\n");
@@ -97,12 +92,7 @@ fn radio_off_deregisters_and_qmtopen_cannot_activate() {
     assert_eq!(h.cmd("AT+CFUN=1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CREG?"), "\r\n+CREG: 0,1\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+QIACT?"), "\r\nOK\r\n");
-    let port = m
-        .broker_url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let port = broker_port(&m);
     assert_eq!(
         h.cmd(&format!("AT+QMTOPEN=0,\"127.0.0.1\",{port}")),
         "\r\nOK\r\n"
@@ -120,14 +110,8 @@ fn radio_off_deregisters_and_qmtopen_cannot_activate() {
 
 #[test]
 fn host_deactivation_drops_quectel_clients_with_qmtstat() {
-    let m = modem("bg96");
-    let mut h = Host::open_quiet(m.port());
-    let port = m
-        .broker_url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let (m, mut h) = quiet_modem("bg96");
+    let port = broker_port(&m);
     assert_eq!(
         h.cmd(&format!("AT+QMTOPEN=2,\"127.0.0.1\",{port}")),
         "\r\nOK\r\n"
@@ -140,8 +124,7 @@ fn host_deactivation_drops_quectel_clients_with_qmtstat() {
 
 #[test]
 fn will_flag_off_takes_the_trailing_fields() {
-    let m = modem("bg96");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("bg96");
     assert_eq!(
         h.cmd("AT+QMTCFG=\"will\",0,0,0,0,\"t\",\"m\""),
         "\r\nOK\r\n"
@@ -170,13 +153,11 @@ fn will_flag_off_takes_the_trailing_fields() {
 
 #[test]
 fn cmqtt_start_and_connect_need_the_network() {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("a7600");
     assert_eq!(h.cmd("AT+CFUN=4"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CGACT?"), "\r\n+CGACT: 1,0\r\n\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CGACT=1,1"), "\r\nERROR\r\n");
-    h.send(b"AT+CMQTTSTART\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTSTART: 7\r\n");
+    h.exchange(b"AT+CMQTTSTART\r", b"\r\nOK\r\n\r\n+CMQTTSTART: 7\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"x\""), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CFUN=1"), "\r\nOK\r\n");
     // START brings the context up ("by activating PDP context").
@@ -205,8 +186,7 @@ fn cmqtt_start_and_connect_need_the_network() {
 
 #[test]
 fn aliyun_bearer_follows_the_radio() {
-    let m = modem("sim7000-aliyun");
-    let mut h = Host::open_quiet(m.port());
+    let (_m, mut h) = quiet_modem("sim7000-aliyun");
     assert_eq!(h.cmd("AT+CFUN=0"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CNACT=1,\"cmnet\""), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CFUN=1"), "\r\nOK\r\n");

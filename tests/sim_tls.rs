@@ -4,11 +4,10 @@
 //! tests/python/test_cmqtt_tls.py (mosquitto with generated certificates).
 
 mod sim_common;
-use sim_common::{modem, Host};
+use sim_common::{quiet_modem, Host};
 
 fn started() -> (modemqtt::sim::VirtualModem, Host) {
-    let m = modem("a7600");
-    let mut h = Host::open_quiet(m.port());
+    let (m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
     (m, h)
 }
@@ -20,8 +19,7 @@ fn tls_link_to_a_plain_broker_fails_the_handshake() {
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,0"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"tls0\",1"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTSSLCFG=0,0"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,32\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:8883", 32);
     // "cleared after AT+CMQTTCONNECT failed"
     assert_eq!(
         h.cmd("AT+CMQTTSSLCFG?"),
@@ -30,8 +28,7 @@ fn tls_link_to_a_plain_broker_fails_the_handshake() {
     // The same name as a TCP client reaches the broker.
     assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"tls0\",0"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
 }
 
 #[test]
@@ -43,16 +40,14 @@ fn protocol_versions_older_than_tls12_fail_the_handshake() {
             "\r\nOK\r\n"
         );
         assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"old\",1"), "\r\nOK\r\n");
-        h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
-        h.expect(format!("\r\nOK\r\n\r\n+CMQTTCONNECT: 1,{expected}\r\n").as_bytes());
+        h.cmqtt_connect(1, "tcp://broker.example.org:8883", expected);
         assert_eq!(h.cmd("AT+CMQTTREL=1"), "\r\nOK\r\n");
     }
     // TLS 1.2 alone is spoken: against the plain broker it is the handshake
     // that fails, after a real attempt.
     assert_eq!(h.cmd("AT+CSSLCFG=\"sslversion\",1,3"), "\r\nOK\r\n");
     assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"tls12\",1"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=1,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 1,32\r\n");
+    h.cmqtt_connect(1, "tcp://broker.example.org:8883", 32);
 }
 
 #[test]
@@ -64,19 +59,15 @@ fn files_each_authmode_needs() {
     assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"files\",1"), "\r\nOK\r\n");
     // authmode 2 without client certificate and key: not set
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,2"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,33\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:8883", 33);
     // authmode 1: the CA file is there but holds no usable certificate
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,1"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,33\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:8883", 33);
     // authmode 3 needs the client files only
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,3"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,33\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:8883", 33);
     // authmode 0 needs nothing: the handshake is tried (and fails on the
     // plain broker)
     assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,0"), "\r\nOK\r\n");
-    h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:8883\",60,1\r");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,32\r\n");
+    h.cmqtt_connect(0, "tcp://broker.example.org:8883", 32);
 }

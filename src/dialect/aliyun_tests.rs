@@ -12,6 +12,15 @@ fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.to_vec()).collect()
 }
 
+/// Connects with the options whose sequence [`manual_modem`] answers (keepalive 180 s,
+/// persistent session).
+fn connect_as_in_the_manual(client: &MqttClient, host: &str) {
+    let mut opts = ConnectOptions::new(host, 1883);
+    opts.keepalive = 180;
+    opts.clean_session = false;
+    client.connect(opts).expect("connect");
+}
+
 #[test]
 fn signing_matches_the_documented_example() {
     // The platform's documentation example: clientId 12345, deviceName device, productKey
@@ -32,16 +41,21 @@ fn signing_matches_the_documented_example() {
     assert_eq!(s.password, "fafd82a3d602b37fb0fa8b7892f24a477f851a14");
 }
 
-#[test]
-fn signing_without_timestamp_uses_the_sdk_client_id() {
-    let s = sign_mqtt(
+/// The login of the manuals' sample device, with the SDK's default client id.
+fn sign_sample_device(timestamp: Option<&str>, method: SignMethod) -> MqttSign {
+    sign_mqtt(
         "CwlekguDcv3",
         "device",
         "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
         None,
-        None,
-        SignMethod::HmacSha1,
-    );
+        timestamp,
+        method,
+    )
+}
+
+#[test]
+fn signing_without_timestamp_uses_the_sdk_client_id() {
+    let s = sign_sample_device(None, SignMethod::HmacSha1);
     assert_eq!(
         s.client_id,
         "CwlekguDcv3.device|securemode=3,signmethod=hmacsha1|"
@@ -52,14 +66,7 @@ fn signing_without_timestamp_uses_the_sdk_client_id() {
 
 #[test]
 fn signing_with_sha256() {
-    let s = sign_mqtt(
-        "CwlekguDcv3",
-        "device",
-        "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
-        None,
-        Some("1600000000000"),
-        SignMethod::HmacSha256,
-    );
+    let s = sign_sample_device(Some("1600000000000"), SignMethod::HmacSha256);
     assert_eq!(
         s.password,
         "41210c312563911fa18a56b965a19664ad104afb5696200075606b34e46b157f"
@@ -131,7 +138,12 @@ fn manual_modem(queue: Arc<Mutex<Vec<&'static [u8]>>>) -> memport::Script {
 }
 
 fn open_client(queue: Arc<Mutex<Vec<&'static [u8]>>>) -> (MqttClient, ScriptedModem, Engine) {
-    let (port, modem) = memport::scripted(manual_modem(queue));
+    open_scripted(manual_modem(queue))
+}
+
+/// A revision 1 client of the documentation's device on a modem answering by `script`.
+fn open_scripted(script: memport::Script) -> (MqttClient, ScriptedModem, Engine) {
+    let (port, modem) = memport::scripted(script);
     let engine = Engine::start(port);
     let options = AliyunOptions {
         request_timeout: Some(3000),
@@ -156,10 +168,7 @@ fn open_client(queue: Arc<Mutex<Vec<&'static [u8]>>>) -> (MqttClient, ScriptedMo
 fn manual_000_mqtt_sample() {
     let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
     let (client, modem, engine) = open_client(queue.clone());
-    let mut opts = ConnectOptions::new(&mqtt_endpoint("CwlekguDcv3"), 1883);
-    opts.keepalive = 180;
-    opts.clean_session = false;
-    client.connect(opts).expect("connect");
+    connect_as_in_the_manual(&client, &mqtt_endpoint("CwlekguDcv3"));
     queue.lock().unwrap().push(b"\r\n+CMYIELD: 3\r\n");
     client
         .subscribe(&[("/CwlekguDcv3/device/get".into(), 1)], None)
@@ -224,10 +233,7 @@ fn manual_000_mqtt_sample() {
 fn failed_subscribe_ack_is_an_mqtt_error() {
     let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
     let (client, _modem, _engine) = open_client(queue.clone());
-    let mut opts = ConnectOptions::new("x", 1883);
-    opts.keepalive = 180;
-    opts.clean_session = false;
-    client.connect(opts).expect("connect");
+    connect_as_in_the_manual(&client, "x");
     queue.lock().unwrap().push(b"\r\n+CMYIELD: 4\r\n");
     match client.subscribe(&[("/CwlekguDcv3/device/get".into(), 1)], None) {
         Err(Error::Mqtt {
@@ -246,11 +252,7 @@ fn payloads_are_escaped_or_refused_before_sending() {
         Err(Error::NotConnected("publish"))
     ));
     assert!(modem.inputs_text().is_empty());
-    // The scripted modem answers the connect sequence of these options.
-    let mut opts = ConnectOptions::new("x", 1883);
-    opts.keepalive = 180;
-    opts.clean_session = false;
-    client.connect(opts).expect("connect");
+    connect_as_in_the_manual(&client, "x");
     let sent = modem.inputs_text().len();
     for bad in [&b"a\rb"[..], b"a\nb", b"a\x1ab", b"\xff\xfe"] {
         let e = client
@@ -412,10 +414,7 @@ fn options_follow_each_revision() {
 fn a_late_ack_does_not_complete_a_later_operation() {
     let queue: Arc<Mutex<Vec<&'static [u8]>>> = Arc::new(Mutex::new(Vec::new()));
     let (client, _modem, _engine) = open_client(queue.clone());
-    let mut opts = ConnectOptions::new("x", 1883);
-    opts.keepalive = 180;
-    opts.clean_session = false;
-    client.connect(opts).expect("connect");
+    connect_as_in_the_manual(&client, "x");
     let topic = [("/CwlekguDcv3/device/get".to_string(), 1)];
     // No ack within the operation's time: it gives up.
     let err = client
@@ -466,24 +465,7 @@ fn revision_1_cmconn_error_is_checked_with_cmdisconn() {
                 _ => v(&[b"\r\nERROR\r\n"]),
             }
         });
-        let (port, modem) = memport::scripted(script);
-        let engine = Engine::start(port);
-        let options = AliyunOptions {
-            request_timeout: Some(3000),
-            poll_interval: Duration::from_secs(3600),
-            ..AliyunOptions::default()
-        };
-        let (c, shared) = AliyunMqtt::open(
-            engine.clone(),
-            Revision::V1,
-            "CwlekguDcv3",
-            "device",
-            "YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu",
-            options,
-            100,
-        )
-        .expect("open");
-        let client = MqttClient::new(Arc::new(AliyunBackend(c)), shared, ClientOptions::default());
+        let (client, modem, _engine) = open_scripted(script);
         let r = client.connect(ConnectOptions::new(&mqtt_endpoint("CwlekguDcv3"), 1883));
         match (held, r) {
             (true, Ok(())) => {}

@@ -126,6 +126,12 @@ impl CmqttClient {
         self.run(operation, name, c)
     }
 
+    /// `AT+CMQTTCFG="<setting>",<idx>,<value>`.
+    fn cfg(&self, setting: &str, value: i64) -> Result<Response> {
+        let args = [Arg::Str(setting), Arg::Int(self.idx()), Arg::Int(value)];
+        self.simple("configure", "CMQTTCFG", "AT+CMQTTCFG", &args, CMD)
+    }
+
     /// `AT+CMD=idx,len[,more]` then the data after the prompt.
     fn with_prompt(
         &self,
@@ -227,18 +233,7 @@ impl CmqttClient {
         // bytes here, so the check is turned off unless asked for (seeds/003 §3.5 shows
         // the exchange); a module that does not know the setting keeps its default.
         let flag = self.check_utf8.unwrap_or(false);
-        let r = self.simple(
-            "configure",
-            "CMQTTCFG",
-            "AT+CMQTTCFG",
-            &[
-                Arg::Str("checkUTF8"),
-                Arg::Int(self.idx()),
-                Arg::Int(flag as i64),
-            ],
-            CMD,
-        );
-        match r {
+        match self.cfg("checkUTF8", flag as i64) {
             Err(e) if self.check_utf8.is_some() => return Err(e),
             Err(e) => log::warn!(
                 "cmqtt: client {}: AT+CMQTTCFG=\"checkUTF8\" refused ({e}); non-UTF-8 data may be refused",
@@ -266,17 +261,7 @@ impl CmqttClient {
             }
         }
         if let Some(t) = self.op_timeout {
-            self.simple(
-                "configure",
-                "CMQTTCFG",
-                "AT+CMQTTCFG",
-                &[
-                    Arg::Str("optimeout"),
-                    Arg::Int(self.idx()),
-                    Arg::Int(t as i64),
-                ],
-                CMD,
-            )?;
+            self.cfg("optimeout", t as i64)?;
         }
         Ok(())
     }

@@ -225,18 +225,7 @@ impl QmtClient {
         let line = self.with_result(c);
         *lock(&self.opened) = None;
         let line = line?;
-        match field_int(&line, 1) {
-            Some(0) => Ok(()),
-            Some(code) => Err(Error::Mqtt {
-                operation: "close".into(),
-                code: code as i32,
-                name: "failed to close network".into(),
-            }),
-            None => Err(Error::Protocol(format!(
-                "cannot parse {:?}",
-                String::from_utf8_lossy(&line)
-            ))),
-        }
+        link_result(&line, "close", "failed to close network")
     }
 
     fn disc(&self, timeout: Duration) -> Result<()> {
@@ -246,18 +235,7 @@ impl QmtClient {
         // The TCP connection goes with the MQTT one.
         *lock(&self.opened) = None;
         let line = line?;
-        match field_int(&line, 1) {
-            Some(0) => Ok(()),
-            Some(code) => Err(Error::Mqtt {
-                operation: "disconnect".into(),
-                code: code as i32,
-                name: "failed to disconnect".into(),
-            }),
-            None => Err(Error::Protocol(format!(
-                "cannot parse {:?}",
-                String::from_utf8_lossy(&line)
-            ))),
-        }
+        link_result(&line, "disconnect", "failed to disconnect")
     }
 
     fn upload_file(&self, name: &str, content: &[u8], secret: bool) -> Result<()> {
@@ -755,3 +733,20 @@ impl Backend for QmtClient {
 #[cfg(test)]
 #[path = "qmt_tests.rs"]
 mod tests;
+
+/// Checks the `<result>` of `+QMTCLOSE: idx,result` or `+QMTDISC: idx,result`: 0 is
+/// success, any other code fails `operation` with `name`.
+fn link_result(line: &[u8], operation: &str, name: &str) -> Result<()> {
+    match field_int(line, 1) {
+        Some(0) => Ok(()),
+        Some(code) => Err(Error::Mqtt {
+            operation: operation.into(),
+            code: code as i32,
+            name: name.into(),
+        }),
+        None => Err(Error::Protocol(format!(
+            "cannot parse {:?}",
+            String::from_utf8_lossy(line)
+        ))),
+    }
+}

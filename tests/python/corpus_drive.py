@@ -231,6 +231,13 @@ def wait_for(received: list, n: int, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def close_client(client: object, received: list, want: int) -> None:
+    """Unless ``client`` is None: waits for ``want`` messages in ``received``, then closes it."""
+    if client is not None:
+        wait_for(received, want)
+        client.close()  # type: ignore[attr-defined]
+
+
 def drive_cmqtt(modem: object, steps: list[Step], tls: str, received: list, want: int) -> list:
     """Call the public API so that the client sends the (normalised) host lines; messages go
     to ``received``, and the client waits for ``want`` of them before it closes."""
@@ -295,17 +302,14 @@ def drive_cmqtt(modem: object, steps: list[Step], tls: str, received: list, want
         elif re.fullmatch(r"AT\+CMQTTDISC=\d,120", h):
             client.disconnect(timeout=10)  # type: ignore[union-attr]
         elif h in ("AT+CMQTTREL=0", "AT+CMQTTREL=1", "AT+CMQTTSTOP"):
-            if client is not None:
-                wait_for(received, want)
-                client.close()  # releases the client and, as the last one, stops the service
-                client = None
+            # releases the client and, as the last one, stops the service
+            close_client(client, received, want)
+            client = None
         else:
             # A command the API has no call for (test, read and set-up commands): the raw
             # escape hatch, whose parsed answer is checked against the exchange.
             raw.append(run_raw(s))
-    if client is not None:
-        wait_for(received, want)
-        client.close()
+    close_client(client, received, want)
     return raw
 
 
@@ -477,9 +481,7 @@ def drive_aliyun(modem: object, rep: Replayer, received: list, want: int) -> lis
             coap.close()
         else:
             raw.append(run_raw(s))
-    if client is not None:
-        wait_for(received, want)
-        client.close()
+    close_client(client, received, want)
     return raw
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -58,6 +58,14 @@ def params(family: str, direction: str) -> list[object]:
     return out
 
 
+def check_replay(rep: Replayer, family: str, raw: list) -> None:
+    """What every client replay checks: the client sent all the exchange's lines in order,
+    nothing the manuals leave out, and parsed each raw answer as the exchange has it."""
+    assert rep.missing == [], f"never sent, in order: {rep.missing}; extras: {rep.extra_lines}"
+    assert undocumented(rep.extra_lines, family) == []
+    check_raw(raw)
+
+
 def cmqtt_extras(profile: str) -> list[Extra]:
     return [
         Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
@@ -70,25 +78,40 @@ def cmqtt_extras(profile: str) -> list[Extra]:
     ]
 
 
-@pytest.mark.parametrize("ex", params("cmqtt", "client"))
-def test_client_cmqtt(ex: Exchange) -> None:
+def replay_client(
+    ex: Exchange,
+    rep: Replayer,
+    family: str,
+    steps: list[Step],
+    want: list[tuple[bytes, bytes]],
+    drive: Callable[[object, list], list],
+) -> None:
+    """One client replay: ``drive(modem, received)`` calls the API (for a ``drive: raw``
+    exchange the raw escape hatch sends ``steps`` instead), then the replay is checked and
+    the messages received must be ``want``."""
     from modemqtt import Modem
 
+    received: list = []
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family=family) as modem:
+        if ex.first("drive") == "raw":
+            raw = drive_raw(modem, steps)
+        else:
+            raw = drive(modem, received)
+    check_replay(rep, family, raw)
+    assert [(m.topic.encode(), m.payload) for m in received] == want
+
+
+@pytest.mark.parametrize("ex", params("cmqtt", "client"))
+def test_client_cmqtt(ex: Exchange) -> None:
     profile = ex.first("profile", "a7600")
     omit = set(ex.header.get("omit-client", []))
     steps = normalize_cmqtt([s for s in ex.steps if s.host not in omit])
     rep = Replayer(steps, canon_cmqtt, cmqtt_extras(profile))
     want = expected_messages_cmqtt(steps)
-    received: list = []
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="cmqtt") as modem:
-        if ex.first("drive") == "raw":
-            raw = drive_raw(modem, steps)
-        else:
-            raw = drive_cmqtt(modem, steps, ex.first("tls"), received, len(want))
-    assert rep.missing == [], f"never sent, in order: {rep.missing}; extras: {rep.extra_lines}"
-    assert undocumented(rep.extra_lines, "cmqtt") == []
-    check_raw(raw)
-    assert [(m.topic.encode(), m.payload) for m in received] == want
+    tls = ex.first("tls")
+    replay_client(
+        ex, rep, "cmqtt", steps, want, lambda m, got: drive_cmqtt(m, steps, tls, got, len(want))
+    )
 
 
 @dataclass(frozen=True)
@@ -177,22 +200,13 @@ def aliyun_extras(profile: str) -> list[Extra]:
 
 @pytest.mark.parametrize("ex", params("aliyun", "client"))
 def test_client_aliyun(ex: Exchange) -> None:
-    from modemqtt import Modem
-
     profile = ex.first("profile")
     steps = normalize_aliyun(ex.steps)
     rep = Replayer(steps, canon_aliyun, aliyun_extras(profile), optional=is_bearer)
     want = expected_messages_aliyun(steps)
-    received: list = []
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="aliyun") as modem:
-        if ex.first("drive") == "raw":
-            raw = drive_raw(modem, steps)
-        else:
-            raw = drive_aliyun(modem, rep, received, len(want))
-    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
-    assert undocumented(rep.extra_lines, "aliyun") == []
-    check_raw(raw)
-    assert [(m.topic.encode(), m.payload) for m in received] == want
+    replay_client(
+        ex, rep, "aliyun", steps, want, lambda m, got: drive_aliyun(m, rep, got, len(want))
+    )
 
 
 @pytest.mark.parametrize("ex", params("aliyun", "vm"))
@@ -213,9 +227,7 @@ def test_client_qmt(ex: Exchange) -> None:
     rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("Quectel"))])
     with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="qmt") as modem:
         raw = drive_raw(modem, ex.steps)
-    assert rep.missing == [], f"the client never sent these, in order: {rep.missing}"
-    assert undocumented(rep.extra_lines, "qmt") == []
-    check_raw(raw)
+    check_replay(rep, "qmt", raw)
 
 
 @pytest.mark.parametrize("ex", params("qmt", "vm"))

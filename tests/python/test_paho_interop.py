@@ -74,15 +74,12 @@ def private_broker() -> Iterator[tuple[str, int]]:
         assert url.startswith("mqtt://"), f"the broker process printed {url!r}"
         yield host_port(url)
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
+        # Closing its stdin ends the broker process; communicate() closes both pipes.
         try:
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+            proc.communicate(timeout=10)
 
 
 def test_paho_interoperability_suite(private_broker: tuple[str, int], tmp_path: Path) -> None:

@@ -17,6 +17,13 @@ pub fn modem(profile: &str) -> VirtualModem {
     .expect("virtual modem starts")
 }
 
+/// A virtual modem of `profile` and its pty opened with echo off ([`Host::open_quiet`]).
+pub fn quiet_modem(profile: &str) -> (VirtualModem, Host) {
+    let m = modem(profile);
+    let h = Host::open_quiet(m.port());
+    (m, h)
+}
+
 /// A virtual modem whose network also resolves `names` to its broker (the host names of
 /// the manuals' examples).
 pub fn modem_resolving(profile: &str, names: &[&str]) -> VirtualModem {
@@ -26,6 +33,15 @@ pub fn modem_resolving(profile: &str, names: &[&str]) -> VirtualModem {
         ..SimConfig::default()
     })
     .expect("virtual modem starts")
+}
+
+/// The TCP port of the modem's embedded broker.
+pub fn broker_port(m: &VirtualModem) -> u16 {
+    m.broker_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("broker port")
 }
 
 pub struct Host {
@@ -105,6 +121,12 @@ impl Host {
         std::mem::replace(&mut self.buf, rest)
     }
 
+    /// Sends `data`, then reads exactly `expected` back ([`Host::send`], [`Host::expect`]).
+    pub fn exchange(&mut self, data: &[u8], expected: &[u8]) {
+        self.send(data);
+        self.expect(expected);
+    }
+
     /// Reads exactly `expected.len()` bytes and compares them.
     pub fn expect(&mut self, expected: &[u8]) {
         let got = self.read_n(expected.len());
@@ -172,10 +194,8 @@ impl Host {
 
     /// A `>` prompt, then `data`, then OK.
     pub fn input(&mut self, cmd: &str, data: &[u8]) {
-        self.send(format!("{cmd}\r").as_bytes());
-        self.expect(b"\r\n>");
-        self.send(data);
-        self.expect(b"\r\nOK\r\n");
+        self.exchange(format!("{cmd}\r").as_bytes(), b"\r\n>");
+        self.exchange(data, b"\r\nOK\r\n");
     }
 
     /// `AT+CMQTTSTART` and its `OK` and `+CMQTTSTART: 0`, in either order: SIM7600
@@ -198,12 +218,18 @@ impl Host {
         );
     }
 
+    /// `AT+CMQTTCONNECT` of client `idx` to `server` (keepalive 60 s, clean session): `OK`,
+    /// then `+CMQTTCONNECT: <idx>,<result>` (echo must be off).
+    pub fn cmqtt_connect(&mut self, idx: u8, server: &str, result: u8) {
+        self.send(format!("AT+CMQTTCONNECT={idx},\"{server}\",60,1\r").as_bytes());
+        self.expect(format!("\r\nOK\r\n\r\n+CMQTTCONNECT: {idx},{result}\r\n").as_bytes());
+    }
+
     /// Brings client 0 up: START, ACCQ, CONNECT (echo must be off).
     pub fn connect0(&mut self, client_id: &str) {
         self.cmqtt_start();
         self.send(format!("AT+CMQTTACCQ=0,\"{client_id}\"\r").as_bytes());
         self.expect(b"\r\nOK\r\n");
-        self.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1\r");
-        self.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
+        self.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
     }
 }

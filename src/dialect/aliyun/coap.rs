@@ -145,17 +145,22 @@ impl AliyunCoap {
             .or(from_lines)
     }
 
+    /// Runs `cmd`, whose result line (`prefix`) revision 1 prints (if at all) before OK and
+    /// revision 2 after it; returns the response and the command's text.
+    fn execute_revised(&self, cmd: Command, prefix: &[u8]) -> Result<(Response, String)> {
+        let cmd = match self.rev {
+            Revision::V1 => cmd.with_response(prefix.to_vec()),
+            Revision::V2 => cmd.with_expect(Expect::prefix(prefix.to_vec())),
+        };
+        let text = cmd.line.text().to_string();
+        Ok((self.engine.execute_raw(cmd)?, text))
+    }
+
     pub(super) fn do_auth(&self, st: &mut CoapState, timeout: Duration) -> Result<()> {
         self.ensure_init(st)?;
         let ms = timeout.as_millis().clamp(1, 60_000) as i64;
-        let mut cmd = Command::new(build("AT+CCAUTH", &[Arg::Int(ms)])?, timeout + CMD);
-        // Revision 1 prints `+CCAUTH: n` (if at all) before OK; revision 2 after it.
-        cmd = match self.rev {
-            Revision::V1 => cmd.with_response(b"+CCAUTH:".to_vec()),
-            Revision::V2 => cmd.with_expect(Expect::prefix(b"+CCAUTH:".to_vec())),
-        };
-        let text = cmd.line.text().to_string();
-        let r = self.engine.execute_raw(cmd)?;
+        let cmd = Command::new(build("AT+CCAUTH", &[Arg::Int(ms)])?, timeout + CMD);
+        let (r, text) = self.execute_revised(cmd, b"+CCAUTH:")?;
         if !r.final_result.is_ok() {
             return Err(self.final_error("auth", &text, &r.final_result));
         }
@@ -203,13 +208,7 @@ impl AliyunCoap {
         if st.inited != Some(self.engine.boot_generation()) || !st.authed {
             self.do_auth(&mut st, t)?;
         }
-        let mut cmd = Command::new(line, t + CMD);
-        cmd = match self.rev {
-            Revision::V1 => cmd.with_response(b"+CCRECV:".to_vec()),
-            Revision::V2 => cmd.with_expect(Expect::prefix(b"+CCRECV:".to_vec())),
-        };
-        let cmd_text = cmd.line.text().to_string();
-        let r = self.engine.execute_raw(cmd)?;
+        let (r, cmd_text) = self.execute_revised(Command::new(line, t + CMD), b"+CCRECV:")?;
         if !r.final_result.is_ok() {
             let e = self.final_error("send", &cmd_text, &r.final_result);
             if matches!(e, Error::Mqtt { code: -5, .. }) {

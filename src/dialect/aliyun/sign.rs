@@ -14,6 +14,18 @@ pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The HMAC of `text` keyed with `key`, by the MAC type `M`.
+fn hmac_digest<M: Mac + hmac::digest::KeyInit>(key: &str, text: &str) -> Vec<u8> {
+    // HMAC accepts keys of any length: new_from_slice cannot fail.
+    match <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(text.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Signs a connection by the platform's documented scheme: the parameters `clientId`,
 /// `deviceName`, `productKey` and (when given) `timestamp`, sorted by name, are written as
 /// name followed by value, and that text is signed with the device secret; the hex digest is
@@ -37,25 +49,8 @@ pub fn sign_mqtt(
         content.push_str(ts);
     }
     let digest = match method {
-        SignMethod::HmacSha1 => {
-            // HMAC accepts keys of any length: new_from_slice cannot fail.
-            match Hmac::<sha1::Sha1>::new_from_slice(device_secret.as_bytes()) {
-                Ok(mut mac) => {
-                    mac.update(content.as_bytes());
-                    mac.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            }
-        }
-        SignMethod::HmacSha256 => {
-            match Hmac::<sha2::Sha256>::new_from_slice(device_secret.as_bytes()) {
-                Ok(mut mac) => {
-                    mac.update(content.as_bytes());
-                    mac.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            }
-        }
+        SignMethod::HmacSha1 => hmac_digest::<Hmac<sha1::Sha1>>(device_secret, &content),
+        SignMethod::HmacSha256 => hmac_digest::<Hmac<sha2::Sha256>>(device_secret, &content),
     };
     let mut ext = format!("securemode=3,signmethod={}", method.name());
     if let Some(ts) = timestamp {

@@ -42,6 +42,18 @@ pub(super) fn parse_recv_header(header: &[u8]) -> Option<(usize, u16, String)> {
     ))
 }
 
+/// The number before the first comma of `body` (blanks around it allowed), and what
+/// follows that comma.
+fn leading_number<T: std::str::FromStr>(body: &[u8]) -> Option<(T, &[u8])> {
+    let comma = body.iter().position(|&b| b == b',')?;
+    let n = std::str::from_utf8(&body[..comma])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((n, &body[comma + 1..]))
+}
+
 /// Parses the length-less form `+QMTRECV: <idx>,<msgID>,"<topic>","<payload>"` (a modem
 /// that refused `msg_len_enable`). Without the length nothing is escaped, so only what is
 /// unambiguous is delivered (docs/qmt.md, "Receiving without the length field"):
@@ -51,21 +63,9 @@ pub(super) fn parse_recv_header(header: &[u8]) -> Option<(usize, u16, String)> {
 /// dropped, never delivered cut. Bytes are taken as they are (payloads need not be UTF-8);
 /// a topic must be UTF-8.
 pub(super) fn parse_recv_line(line: &[u8]) -> Option<(usize, u16, String, Vec<u8>)> {
-    let body = line.strip_prefix(b"+QMTRECV:")?;
-    let first = body.iter().position(|&b| b == b',')?;
-    let idx = std::str::from_utf8(&body[..first])
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let body = &body[first + 1..];
-    let second = body.iter().position(|&b| b == b',')?;
-    let msgid = std::str::from_utf8(&body[..second])
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let rest = body[second + 1..].strip_prefix(b"\"")?;
+    let (idx, body) = leading_number(line.strip_prefix(b"+QMTRECV:")?)?;
+    let (msgid, body) = leading_number(body)?;
+    let rest = body.strip_prefix(b"\"")?;
     let sep = rest.windows(3).position(|w| w == b"\",\"")?;
     let topic = std::str::from_utf8(&rest[..sep]).ok()?;
     let payload = rest[sep + 3..].strip_suffix(b"\"")?;

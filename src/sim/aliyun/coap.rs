@@ -43,17 +43,8 @@ pub(super) fn coap_command(
             }
         }
         ("CCAUTH", Form::Exec | Form::Write(_)) => {
-            let ms = match form {
-                Form::Write(a) => {
-                    let Some(args) = split_args_strict(a, false) else {
-                        return r.error();
-                    };
-                    match int_arg(&args, 0, 0, 60_000) {
-                        Some(v) if args.len() == 1 => v,
-                        _ => return r.error(),
-                    }
-                }
-                _ => 10_000,
+            let Some(ms) = wait_arg(form, 0..=60_000, 10_000) else {
+                return r.error();
             };
             let forced = st.faults.auth_error.take();
             let Some(c) = st.coap.as_mut() else {

@@ -266,6 +266,15 @@ impl State {
         self.link.is_some() && self.link_shared.connected.load(Ordering::SeqCst)
     }
 
+    /// The link a `CMSUB` or `CMUNSUB` goes out on, or its `+CME ERROR` code: -2 without
+    /// the MQTT object, -27 while it is not connected.
+    fn subscription_link(&self) -> Result<&MqttLink, i32> {
+        if !self.object {
+            return Err(-2);
+        }
+        self.live_link().ok_or(-27)
+    }
+
     /// The MQTT link, while it is connected.
     fn live_link(&self) -> Option<&MqttLink> {
         self.link
@@ -573,20 +582,15 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMSUB", Form::Write(a)) => {
-            let Some(args) = split_args_strict(a, false) else {
+            let args = split_args_strict(a, false).filter(|args| args.len() == 2);
+            let Some((topic, q)) =
+                args.and_then(|a| Some((str_arg(&a, 0, 159)?, int_arg(&a, 1, 0, 1)?)))
+            else {
                 return r.error();
             };
-            let (Some(topic), Some(q)) = (str_arg(&args, 0, 159), int_arg(&args, 1, 0, 1)) else {
-                return r.error();
-            };
-            if args.len() != 2 {
-                return r.error();
-            }
-            if !st.object {
-                return cme(r, -2);
-            }
-            let Some(link) = st.live_link() else {
-                return cme(r, -27);
+            let link = match st.subscription_link() {
+                Ok(link) => link,
+                Err(code) => return cme(r, code),
             };
             if link
                 .client
@@ -600,20 +604,13 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMUNSUB", Form::Write(a)) => {
-            let Some(args) = split_args_strict(a, false) else {
+            let args = split_args_strict(a, false).filter(|args| args.len() == 1);
+            let Some(topic) = args.and_then(|a| str_arg(&a, 0, 159)) else {
                 return r.error();
             };
-            let Some(topic) = str_arg(&args, 0, 159) else {
-                return r.error();
-            };
-            if args.len() != 1 {
-                return r.error();
-            }
-            if !st.object {
-                return cme(r, -2);
-            }
-            let Some(link) = st.live_link() else {
-                return cme(r, -27);
+            let link = match st.subscription_link() {
+                Ok(link) => link,
+                Err(code) => return cme(r, code),
             };
             if link.client.try_unsubscribe(topic.clone()).is_err() {
                 return cme(r, -42);
@@ -622,22 +619,13 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
             r.ok()
         }
         ("CMYIELD", Form::Exec | Form::Write(_)) => {
-            let ms = match form {
-                Form::Write(a) => {
-                    let Some(args) = split_args_strict(a, false) else {
-                        return r.error();
-                    };
-                    match int_arg(&args, 0, 10, 120_000) {
-                        Some(v) if args.len() == 1 => v as u64,
-                        _ => return r.error(),
-                    }
-                }
-                _ => 2000,
+            let Some(ms) = wait_arg(form, 10..=120_000, 2000) else {
+                return r.error();
             };
             if !st.object {
                 return cme(r, -2);
             }
-            st.window = Some(Duration::from_millis(ms));
+            st.window = Some(Duration::from_millis(ms.unsigned_abs()));
             r.ok()
         }
         ("CMAUTOYIELD", Form::Write(a)) => {
@@ -696,6 +684,18 @@ fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r
         _ => r.error(),
     }
 }
+/// The one optional argument of `AT+CMYIELD[=<ms>]` and `AT+CCAUTH[=<ms>]`: milliseconds
+/// within `range`, `default` for the execute form; `None` for anything else.
+fn wait_arg(form: &Form<'_>, range: RangeInclusive<i64>, default: i64) -> Option<i64> {
+    match form {
+        Form::Write(a) => {
+            let args = split_args_strict(a, false)?;
+            int_arg(&args, 0, *range.start(), *range.end()).filter(|_| args.len() == 1)
+        }
+        _ => Some(default),
+    }
+}
+
 /// `VirtualModem::drop_link` on an Alibaba profile: the MQTT link is cut without
 /// DISCONNECT; the next yield reports `+CMYIELD: 1` and the one after reconnects.
 fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
