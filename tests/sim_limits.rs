@@ -232,3 +232,27 @@ fn qmt_buffer_mode_notices_wait_for_a_free_buffer() {
     h.expect(b"\r\n+QMTRECV: 0,2\r\n");
     assert!(h.cmd("AT+QMTRECV=0,2").contains("\"w5\""));
 }
+
+#[test]
+fn qmt_subscribe_completes_while_every_buffer_is_full() {
+    // A host that subscribes (or resubscribes after a reconnect) while its five buffers hold
+    // unread messages gets its +QMTSUB: the link goes on handling acknowledgements while
+    // later messages wait for a free buffer. Then the held message comes once a buffer is
+    // read.
+    for profile in QMT {
+        let (m, mut h) = qmt_subscribed(profile, "buf-sub", 1, "limits/full");
+        let messages: Vec<(&str, Vec<u8>)> = (0..7)
+            .map(|i| ("limits/full", format!("f{i}").into_bytes()))
+            .collect();
+        publish_all(&m, "pub-full", &messages);
+        for id in 0..5 {
+            h.expect(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
+        }
+        h.send(b"AT+QMTSUB=0,7,\"limits/other\",1\r");
+        h.expect(b"\r\nOK\r\n");
+        h.expect(b"\r\n+QMTSUB: 0,7,0,1\r\n");
+        assert!(h.cmd("AT+QMTRECV=0,3").contains("\"f3\""), "{profile}");
+        h.expect(b"\r\n+QMTRECV: 0,3\r\n");
+        assert!(h.cmd("AT+QMTRECV=0,3").contains("\"f5\""), "{profile}");
+    }
+}

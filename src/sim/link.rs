@@ -151,6 +151,10 @@ fn can_take(shared: &Shared, idx: u8, gen: u64) -> Option<bool> {
 /// How often a link whose client's buffers are full looks for a freed one.
 const FULL_POLL: Duration = Duration::from_millis(20);
 
+/// How many messages a link keeps waiting for a free Quectel buffer before it stops reading
+/// its socket (a guess: docs/fidelity.md).
+const HELD_MAX: usize = 100;
+
 fn family_event(
     shared: &Shared,
     st: &mut super::modem::Modem,
@@ -408,16 +412,37 @@ async fn drive(a: LinkArgs) {
         unsubs: HashMap::new(),
         groups: HashMap::new(),
     };
-    // Quectel buffer mode with every buffer holding an unread message: the modem stops
-    // reading the socket (what it had decoded waits in the event loop's queue, the rest in
-    // the socket and with the broker) until the host reads a buffer.
-    let mut full = false;
+    // Quectel buffer mode with every buffer holding an unread message: messages that come
+    // meanwhile wait here, unacknowledged (for QoS 1/2 the broker's in-flight window then
+    // holds back the rest), while acknowledgements and pings go on being handled, so a
+    // subscribe the host waits for completes. Beyond HELD_MAX the modem stops reading the
+    // socket until the host reads a buffer.
+    let mut held: VecDeque<Publish> = VecDeque::new();
     loop {
-        if full {
+        if !held.is_empty() {
             match can_take(&shared, idx, gen) {
                 None => return,
-                Some(true) => full = false,
-                Some(false) => {
+                Some(true) => {
+                    let n = held.len().min(MAX_BATCH);
+                    let batch: Vec<Publish> = held.drain(..n).collect();
+                    let Some((on_line, taken)) = report_messages(&shared, idx, gen, &batch) else {
+                        return;
+                    };
+                    let mut batch = batch;
+                    for q in batch.split_off(taken).into_iter().rev() {
+                        held.push_front(q);
+                    }
+                    if on_line {
+                        // The host switched to URC mode meanwhile: written, so acknowledged.
+                        for p in batch {
+                            if !unacked.is_empty() || ack(&shared, &client_id, &acker, &p).is_err()
+                            {
+                                unacked.push_back(p);
+                            }
+                        }
+                    }
+                }
+                Some(false) if held.len() >= HELD_MAX => {
                     tokio::select! {
                         _ = kill.recv_async() => return,
                         _ = tokio::time::sleep(FULL_POLL) => {}
@@ -425,6 +450,7 @@ async fn drive(a: LinkArgs) {
                     expire(&shared, idx, gen, &mut w);
                     continue;
                 }
+                Some(false) => {}
             }
         }
         let deadline = w.next_deadline();
@@ -436,6 +462,8 @@ async fn drive(a: LinkArgs) {
             // DISCONNECT; dropping the event loop closes the socket.
             _ = kill.recv_async() => return,
             _ = tokio::time::sleep(sleep_for), if deadline.is_some() => None,
+            // Held messages: look for a freed buffer now and then.
+            _ = tokio::time::sleep(FULL_POLL), if !held.is_empty() => None,
             ev = eventloop.poll() => Some(ev),
         };
         expire(&shared, idx, gen, &mut w);
@@ -499,18 +527,17 @@ async fn drive(a: LinkArgs) {
                 if batch.is_empty() {
                     continue;
                 }
+                if !held.is_empty() {
+                    // Behind messages still waiting for a free buffer.
+                    held.extend(batch);
+                    continue;
+                }
                 let Some((on_line, taken)) = report_messages(&shared, idx, gen, &batch) else {
                     continue;
                 };
                 if taken < batch.len() {
-                    // No free buffer: the rest waits, unread, in front of the queue.
-                    for q in batch.split_off(taken).into_iter().rev() {
-                        eventloop
-                            .state
-                            .events
-                            .push_front(Event::Incoming(Incoming::Publish(q)));
-                    }
-                    full = true;
+                    // No free buffer: the rest waits, unacknowledged, for one.
+                    held.extend(batch.split_off(taken));
                 }
                 if on_line {
                     shared
