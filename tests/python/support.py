@@ -164,6 +164,16 @@ def run_python(
     )
 
 
+def end_process(proc: subprocess.Popen[Any]) -> None:
+    """Kills ``proc`` if it still runs (waiting 10 s at most) and closes its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``python -m modemqtt.cli ARGS``, its output captured as text."""
     return run_python("-m", "modemqtt.cli", *args, timeout=timeout)

@@ -31,6 +31,7 @@ from modemqtt import (
 )
 from support import (
     connected,
+    end_process,
     host_port,
     new_id,
     run_cli,
@@ -419,9 +420,4 @@ def test_cli_sim_serves_until_sigterm() -> None:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        end_process(proc)

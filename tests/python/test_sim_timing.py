@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 from modemqtt import Modem, NetworkTiming, VirtualModem
-from support import connected, host_port, run_cli, unique_topic
+from support import connected, end_process, host_port, run_cli, unique_topic
 
 # Long enough that the host's next command is answered well before the network's result.
 SLOW = NetworkTiming(2.0)
@@ -340,9 +340,4 @@ def test_cli_sim_serves_with_the_realistic_timing() -> None:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        end_process(proc)
