@@ -116,7 +116,7 @@ pub fn capabilities(profile: &str) -> Option<Capabilities> {
         empty_payload: true,
     };
     match profile {
-        "a7600" | "sim7600" | "sim7500" | "sim7070" => Some(base),
+        "a7600" | "sim7600" | "sim7500" => Some(base),
         // Server address 1-128 bytes (seeds/001 §3.2.8); "tcp://h:1" is the shortest.
         "sim7028" => Some(Capabilities {
             clients: 1,
