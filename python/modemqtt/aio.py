@@ -30,6 +30,7 @@ import functools
 import inspect
 import logging
 import warnings
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
@@ -80,7 +81,7 @@ class _Runner:
         return self.loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
-class _Face(Generic[S]):
+class _Face(ABC, Generic[S]):
     """The async face of a blocking object; ``async with`` closes it (in a worker thread) on
     the way out."""
 
@@ -91,8 +92,9 @@ class _Face(Generic[S]):
         """The underlying blocking object."""
         return self._sync_obj
 
+    @abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Closes the blocking object in a worker thread."""
 
     async def __aenter__(self: _C) -> _C:
         return self
