@@ -635,12 +635,6 @@ async fn drive(a: LinkArgs) {
                 let mut open = lock(&shared.qos2_open);
                 open.entry(client_id.clone()).or_default().insert(pkid);
             }
-            Ok(Event::Outgoing(Outgoing::PubComp(pkid))) => {
-                let mut open = lock(&shared.qos2_open);
-                if let Some(ids) = open.get_mut(&client_id) {
-                    ids.remove(&pkid);
-                }
-            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 report(&shared, idx, gen, LinkEvent::Disconnected);
                 return;
@@ -667,17 +661,31 @@ async fn drive(a: LinkArgs) {
 /// open before the PUBREC can leave: a link that dies right after sending it must not leave
 /// the broker's PUBREL unknown to the next link (rumqttc fails the connection on an
 /// unsolicited PUBREL, and the broker sends it again on every reconnect).
+///
+/// The id is not forgotten at the PUBCOMP: rumqttc reports the PUBCOMP as sent when it
+/// handles the PUBREL, and a link that dies before the PUBCOMP is on the wire leaves the
+/// broker resending that PUBREL on every resume (MQTT 3.1.1 §4.3.3: the receiver answers
+/// any PUBREL with PUBCOMP). The broker's next use of the id (a QoS 1 publish here; a QoS 2
+/// one notes it afresh) shows that its exchange is over.
 pub(crate) fn ack(
     shared: &Shared,
     client_id: &str,
     client: &AsyncClient,
     p: &Publish,
 ) -> Result<(), rumqttc::ClientError> {
-    if p.qos == QoS::ExactlyOnce {
-        lock(&shared.qos2_open)
-            .entry(client_id.to_string())
-            .or_default()
-            .insert(p.pkid);
+    match p.qos {
+        QoS::ExactlyOnce => {
+            lock(&shared.qos2_open)
+                .entry(client_id.to_string())
+                .or_default()
+                .insert(p.pkid);
+        }
+        QoS::AtLeastOnce => {
+            if let Some(ids) = lock(&shared.qos2_open).get_mut(client_id) {
+                ids.remove(&p.pkid);
+            }
+        }
+        QoS::AtMostOnce => {}
     }
     client.try_ack(p)
 }

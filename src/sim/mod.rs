@@ -168,9 +168,10 @@ pub(crate) struct Shared {
     /// Bumped by a reboot: every reader starts a fresh AT parser.
     parser_gen: AtomicU64,
     stats: Stats,
-    /// Per client id, the packet ids of QoS 2 messages this modem answered with PUBREC and
-    /// not yet completed (PUBCOMP): kept across links so that a persistent session's resent
-    /// PUBREL finds its exchange (see `link::drive`).
+    /// Per client id, the packet ids of QoS 2 messages this modem answered with PUBREC whose
+    /// PUBREL the broker may still send: kept across links so that a persistent session's
+    /// resent PUBREL finds its exchange (see `link::resume_qos2`). An id stays after its
+    /// PUBCOMP (the PUBCOMP may die with the link) until the broker uses it again.
     qos2_open: Mutex<std::collections::HashMap<String, std::collections::BTreeSet<u16>>>,
     /// The TCP host, when one is connected (see `tcp`).
     remote: tcp::Remote,
