@@ -34,6 +34,7 @@
 
 mod context;
 mod limits;
+mod results;
 mod spec;
 mod urc;
 
@@ -41,6 +42,8 @@ pub use context::*;
 pub use limits::*;
 pub use spec::SPEC;
 pub use urc::*;
+
+use results::{is_result, Results, RESULT_PREFIXES};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -59,6 +62,7 @@ use crate::mqtt::{
     self, AliAuth, Backend, Capabilities, ClientOptions, ClientShared, ConnectOptions, Message,
     ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
+use crate::waits;
 
 /// `+QFUPL: <upload_size>,<checksum>`: the checksum is the XOR of the data taken as
 /// big-endian 16-bit words, an odd last byte as the high byte (Quectel's FILE AT
@@ -137,22 +141,32 @@ impl QmtClient {
         self.engine().execute(c).map(|_| ())
     }
 
-    /// Runs a command whose outcome is a `+NAME: idx,...` result URC; returns that line.
-    fn with_result(&self, cmd: Command) -> Result<Vec<u8>> {
+    /// Runs a command whose outcome is a `+NAME: idx,...` result URC (its `expect`);
+    /// returns that line. The AT channel is free again at `OK`: the result is awaited
+    /// outside it (see `results.rs`), within the command's timeout.
+    fn with_result(&self, mut cmd: Command) -> Result<Vec<u8>> {
         let text = cmd.line.text().to_string();
-        let r = self.exec(cmd)?;
+        let started = Instant::now();
+        let expect = cmd
+            .expect
+            .take()
+            .ok_or_else(|| Error::Protocol(format!("{text}: no result to wait for")))?;
+        let deadline = started + cmd.timeout;
+        let mut ticket = self.ctx.router.results.expect(self.index, expect);
+        let r = match self.exec(cmd) {
+            Ok(r) => r,
+            Err(e) => {
+                // Without its OK the modem may never have read the command: nothing is owed.
+                ticket.give_up(false);
+                return Err(e);
+            }
+        };
         if !r.final_result.is_ok() {
+            ticket.give_up(false);
             return Err(Error::from_final(&text, &r.final_result));
         }
-        for p in &r.progress {
-            log::info!(
-                "qmt: client {}: {} (retransmission)",
-                self.index,
-                String::from_utf8_lossy(p)
-            );
-        }
-        r.urc
-            .ok_or_else(|| Error::Protocol(format!("{text}: OK without a result")))
+        let timeout = waits::capped(deadline).saturating_duration_since(started);
+        ticket.wait(deadline, &text, timeout)
     }
 
     /// Checks `+NAME: idx,msgid,result[,value]`.

@@ -88,6 +88,29 @@ def test_buffer_mode_slow_consumer_loses_nothing(vm: VirtualModem, modem: Modem,
     assert got == [f"m{i:03}".encode() for i in range(count)]
 
 
+def test_buffer_mode_subscribe_while_a_resumed_session_floods(
+    vm: VirtualModem, modem: Modem, broker
+) -> None:
+    """A persistent session resumes with 400 messages queued: the five buffers fill at once
+    and the module holds the rest (and the SUBACK behind them) until the host reads. The
+    subscribe sent right after the connect must not keep the AT channel from those reads:
+    its OK ends the command (the notes give the result as a URC), so the reads go on while
+    it waits, and every message arrives."""
+    topic = unique_topic()
+    count = 400
+    with modem.mqtt(new_id(), 1, receive_mode="buffer", queue_size=10_000) as c:
+        c.connect(*broker, clean_session=False)
+        c.subscribe(f"{topic}/#", qos=2)
+        c.disconnect()
+        with Paho(vm.broker_url) as peer:
+            for i in range(count):
+                peer.publish(f"{topic}/x", f"m{i:03}", qos=1 + i % 2)
+        c.connect(*broker, clean_session=False)
+        c.subscribe(f"{topic}/#", qos=2, timeout=20)
+        got = {m.payload for m in c.messages(timeout=5)}
+    assert got == {f"m{i:03}".encode() for i in range(count)}
+
+
 def test_urc_mode_overflow_is_counted(vm: VirtualModem, modem: Modem, broker) -> None:
     topic = unique_topic()
     with modem.mqtt(new_id(), receive_mode="urc", queue_size=2) as c:

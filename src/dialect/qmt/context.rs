@@ -8,22 +8,28 @@ impl Context {
             .ok_or_else(|| Error::invalid(format!("profile: unknown QMT profile {profile:?}")))?;
         let n = caps.clients as usize;
         let router = Arc::new(Router {
-            engine: engine.downgrade(),
             slots: Mutex::new((0..n).map(|_| None).collect()),
+            results: Results::default(),
         });
         for rule in raw_rules() {
             engine.add_raw_rule(rule);
         }
         let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let mut prefixes: Vec<&[u8]> = vec![b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
+        prefixes.extend(RESULT_PREFIXES);
         let handler_ids = crate::dialect::common::add_handlers(
             &engine,
-            &[b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""],
+            &prefixes,
             move |f: &Frame| r1.on_frame(f),
             move || {
                 r2.forget_buffers();
+                r2.results.restarted();
                 r2.all_lost(CAUSE_RESTARTED, "modem restarted");
             },
-            move |reason: &str| r3.all_lost(CAUSE_PORT_LOST, reason),
+            move |reason: &str| {
+                r3.results.port_lost(reason);
+                r3.all_lost(CAUSE_PORT_LOST, reason);
+            },
         );
         Ok(Arc::new(Context {
             engine,
@@ -49,7 +55,8 @@ impl Context {
                 return Ok(name);
             }
         }
-        let c = Command::new(build("AT+QMTPUBEX=?", &[])?, CMD);
+        let c =
+            Command::new(build("AT+QMTPUBEX=?", &[])?, CMD).with_response(b"+QMTPUBEX:".to_vec());
         let name = if self.engine.execute_raw(c)?.final_result.is_ok() {
             "QMTPUBEX"
         } else {

@@ -102,8 +102,9 @@ pub(super) struct Slot {
 
 /// URC routing for all clients of one modem.
 pub(super) struct Router {
-    pub(super) engine: crate::engine::WeakEngine,
     pub(super) slots: Mutex<Vec<Option<Slot>>>,
+    /// The result URCs the clients wait for.
+    pub(super) results: Results,
 }
 
 impl Router {
@@ -159,7 +160,14 @@ impl Router {
     }
 
     pub(super) fn on_line(&self, line: &[u8]) {
-        if line.starts_with(b"+QMTRECV:") {
+        if is_result(line) {
+            if !self.results.offer(line) {
+                log::debug!(
+                    "qmt: result {:?} that nobody waits for; dropped",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        } else if line.starts_with(b"+QMTRECV:") {
             let f = fields(line);
             if f.len() == 2 {
                 if let (Ok(idx), Ok(id)) = (f[0].parse::<usize>(), f[1].parse::<u8>()) {
@@ -183,10 +191,9 @@ impl Router {
             let f = int_fields(line);
             if let (Some(&idx), Some(&code)) = (f.first(), f.get(1)) {
                 // An operation of this client waiting for its result URC will not get one
-                // (aborted before the listeners hear of the loss and start the next one).
-                if let Some(engine) = self.engine.upgrade() {
-                    engine.abort_waiting_for(&stat_name(code as i32), |p| waits_for_client(p, idx));
-                }
+                // (ended before the listeners hear of the loss and start the next one).
+                self.results
+                    .link_lost(idx as usize, &stat_name(code as i32));
                 if let Some(c) = self.shared(idx as usize) {
                     c.connection_lost(code as i32, &stat_name(code as i32));
                 }
@@ -251,7 +258,7 @@ impl Router {
 #[doc(hidden)]
 pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
     let router = Router {
-        engine: crate::engine::WeakEngine::detached(),
+        results: Results::default(),
         slots: Mutex::new(
             clients
                 .iter()
@@ -266,15 +273,17 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
                 .collect(),
         ),
     };
-    let prefixes = [
+    let mut prefixes = vec![
         &b"+QMTRECV:"[..],
         b"+QMTSTAT:",
         b"+QIURC: \"pdpdeact\"",
         crate::engine::BOOT_URC,
     ];
+    prefixes.extend(RESULT_PREFIXES);
     let handler = Arc::new(move |f: &Frame| {
         if matches!(f, Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC)) {
             router.forget_buffers();
+            router.results.restarted();
             router.all_lost(CAUSE_RESTARTED, "modem restarted");
         } else {
             router.on_frame(f);

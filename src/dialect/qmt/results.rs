@@ -1,0 +1,357 @@
+//! Result URCs awaited outside the AT turn.
+//!
+//! A QMT command's `OK` only says it was accepted; its outcome (`+QMTSUB: <idx>,<msgID>,...`)
+//! follows when the network answers, and the module takes other commands meanwhile (the
+//! notes' examples send the next command before the result of the previous one). The
+//! client gives the AT channel back at `OK` and waits for the result here, so that other
+//! commands go on in between: above all the buffer reads of buffer mode. Holding the
+//! channel until the result would deadlock a host whose five buffers are full: the module
+//! reads no further from the server (the SUBACK waits behind messages it has no room for)
+//! while the host's `AT+QMTRECV` reads wait behind the subscribe.
+//!
+//! Matching follows the session's rules for results of commands in flight: a line is taken
+//! by the first waiter whose prefix it starts with and whose `is_final` accepts it (a
+//! retransmission report is progress); a result still owed by a waiter that gave up is not
+//! taken as the answer to a later one with the same prefix (see
+//! [`crate::at::session::OWED_FOR`]).
+
+use super::*;
+use crate::at::session::OWED_FOR;
+use crate::waits;
+
+/// The result URCs of the QMT commands (also registered as URC prefixes so that the
+/// command in flight, whichever it is, never claims them).
+pub(super) const RESULT_PREFIXES: [&[u8]; 8] = [
+    b"+QMTOPEN:",
+    b"+QMTCLOSE:",
+    b"+QMTCONN:",
+    b"+QMTDISC:",
+    b"+QMTSUB:",
+    b"+QMTUNS:",
+    b"+QMTPUBEX:",
+    b"+QMTPUB:",
+];
+
+pub(super) fn is_result(line: &[u8]) -> bool {
+    RESULT_PREFIXES.iter().any(|p| line.starts_with(p))
+}
+
+/// How a wait ended on the URC side.
+enum Got {
+    Line(Vec<u8>),
+    /// The result can no longer come: the link, the modem or the port is gone.
+    Lost(String),
+    PortLost(String),
+}
+
+struct Waiter {
+    id: u64,
+    index: usize,
+    expect: Expect,
+    tx: Sender<Got>,
+    /// A line this waiter's expectation matched was taken as an earlier waiter's late
+    /// result: it may have been this one's, so giving up must not owe again.
+    ate_owed: bool,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    waiters: Vec<Waiter>,
+    /// Expectations of waiters that gave up, until the instant they stop being expected.
+    owed: Vec<(Expect, Instant)>,
+}
+
+/// The waiters of one modem's QMT clients.
+#[derive(Default)]
+pub(super) struct Results {
+    state: Mutex<State>,
+}
+
+fn matches(e: &Expect, line: &[u8]) -> bool {
+    line.starts_with(&e.prefix) && e.is_final.is_none_or(|f| f(line))
+}
+
+impl Results {
+    /// Registers the wait for `expect` (before the command goes out, so that a result that
+    /// beats the `OK` is not missed).
+    pub(super) fn expect(&self, index: u8, expect: Expect) -> Ticket<'_> {
+        let (tx, rx) = bounded(1);
+        let waited_for = String::from_utf8_lossy(&expect.prefix)
+            .trim_end_matches(',')
+            .to_string();
+        let mut s = lock(&self.state);
+        s.next_id += 1;
+        let id = s.next_id;
+        s.waiters.push(Waiter {
+            id,
+            index: index as usize,
+            expect,
+            tx,
+            ate_owed: false,
+        });
+        Ticket {
+            results: self,
+            id,
+            rx,
+            waited_for,
+            done: false,
+        }
+    }
+
+    /// Offers a result line; false when nobody waits for it (nor owed it).
+    pub(super) fn offer(&self, line: &[u8]) -> bool {
+        let now = Instant::now();
+        let mut s = lock(&self.state);
+        s.owed.retain(|(_, until)| now < *until);
+        if let Some(i) = s.owed.iter().position(|(e, _)| matches(e, line)) {
+            s.owed.remove(i);
+            for w in s.waiters.iter_mut().filter(|w| matches(&w.expect, line)) {
+                w.ate_owed = true;
+            }
+            log::debug!(
+                "qmt: late result {:?} of a command that gave up: not taken as a later one's",
+                String::from_utf8_lossy(line)
+            );
+            return true;
+        }
+        let Some(i) = s
+            .waiters
+            .iter()
+            .position(|w| line.starts_with(&w.expect.prefix))
+        else {
+            return false;
+        };
+        if !s.waiters[i].expect.is_final.is_none_or(|f| f(line)) {
+            log::info!(
+                "qmt: client {}: {} (retransmission)",
+                s.waiters[i].index,
+                String::from_utf8_lossy(line)
+            );
+            return true;
+        }
+        let w = s.waiters.remove(i);
+        let _ = w.tx.try_send(Got::Line(line.to_vec()));
+        true
+    }
+
+    /// Ends the waits `which` selects (their results can no longer come).
+    fn fail(&self, which: impl Fn(&Waiter) -> bool, got: impl Fn() -> Got) {
+        let mut s = lock(&self.state);
+        let (gone, kept): (Vec<_>, Vec<_>) = s.waiters.drain(..).partition(|w| which(w));
+        s.waiters = kept;
+        for w in gone {
+            let _ = w.tx.try_send(got());
+        }
+    }
+
+    /// `+QMTSTAT` for client `index`: its results but the network open's end (the open
+    /// reports its own failure).
+    pub(super) fn link_lost(&self, index: usize, reason: &str) {
+        self.fail(
+            |w| w.index == index && waits_for_client(&w.expect.prefix, index as i64),
+            || Got::Lost(reason.to_string()),
+        );
+    }
+
+    /// The modem restarted: no result of before can come.
+    pub(super) fn restarted(&self) {
+        let mut s = lock(&self.state);
+        s.owed.clear();
+        drop(s);
+        self.fail(|_| true, || Got::Lost("modem restarted".into()));
+    }
+
+    pub(super) fn port_lost(&self, reason: &str) {
+        self.fail(|_| true, || Got::PortLost(reason.to_string()));
+    }
+
+    /// Forgets waiter `id`; `owe`: its result may still come (it timed out).
+    fn drop_waiter(&self, id: u64, owe: bool) {
+        let mut s = lock(&self.state);
+        let Some(i) = s.waiters.iter().position(|w| w.id == id) else {
+            return;
+        };
+        let w = s.waiters.remove(i);
+        if owe && !w.ate_owed {
+            s.owed.push((w.expect, Instant::now() + OWED_FOR));
+        }
+    }
+
+    #[cfg(test)]
+    fn counts(&self) -> (usize, usize) {
+        let s = lock(&self.state);
+        (s.waiters.len(), s.owed.len())
+    }
+}
+
+/// One registered wait; dropping it unregisters it.
+pub(super) struct Ticket<'a> {
+    results: &'a Results,
+    id: u64,
+    rx: Receiver<Got>,
+    /// The result line's prefix, for the timeout error.
+    waited_for: String,
+    done: bool,
+}
+
+impl Ticket<'_> {
+    /// Waits for the result until `deadline` (the command's, counted from its submission;
+    /// the calling thread's cap and interrupt check apply). `command` and `timeout` (what
+    /// the caller allowed) describe the wait in errors.
+    pub(super) fn wait(
+        mut self,
+        deadline: Instant,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
+        let deadline = waits::capped(deadline);
+        loop {
+            let now = Instant::now();
+            let got = if now >= deadline {
+                None
+            } else {
+                match self.rx.recv_timeout(waits::next_check(deadline) - now) {
+                    Ok(g) => Some(g),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if waits::interrupted() {
+                            self.give_up(true);
+                            return Err(Error::Interrupted(command.to_string()));
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            };
+            self.done = true;
+            return match got {
+                Some(Got::Line(line)) => Ok(line),
+                Some(Got::Lost(reason)) => Err(Error::Other(format!("{command}: {reason}"))),
+                Some(Got::PortLost(reason)) => Err(Error::Port(reason)),
+                None => {
+                    // A result that raced the deadline is taken rather than owed.
+                    if let Ok(Got::Line(line)) = self.rx.try_recv() {
+                        return Ok(line);
+                    }
+                    self.results.drop_waiter(self.id, true);
+                    Err(Error::Timeout {
+                        command: command.to_string(),
+                        waited_for: std::mem::take(&mut self.waited_for),
+                        timeout,
+                    })
+                }
+            };
+        }
+    }
+
+    /// The command was refused or never got its `OK`: its result is not owed (`owe`:
+    /// unless the modem may still send it).
+    pub(super) fn give_up(&mut self, owe: bool) {
+        if !self.done {
+            self.done = true;
+            self.results.drop_waiter(self.id, owe);
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.give_up(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(idx: u8, msgid: u16) -> Expect {
+        Expect {
+            prefix: format!("+QMTSUB: {idx},{msgid},").into_bytes(),
+            is_final: Some(final_unless_retransmission::<2>),
+        }
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[test]
+    fn result_reaches_its_waiter_only() {
+        let r = Results::default();
+        let a = r.expect(0, sub(0, 1));
+        let b = r.expect(1, sub(1, 1));
+        assert!(r.offer(b"+QMTSUB: 1,1,0,2"));
+        assert!(!r.offer(b"+QMTSUB: 2,1,0,2"));
+        assert_eq!(
+            b.wait(soon(), "AT+QMTSUB=1", Duration::from_secs(5)).ok(),
+            Some(b"+QMTSUB: 1,1,0,2".to_vec())
+        );
+        drop(a);
+        assert_eq!(r.counts(), (0, 0));
+    }
+
+    #[test]
+    fn retransmission_is_progress() {
+        let r = Results::default();
+        let t = r.expect(0, sub(0, 7));
+        assert!(r.offer(b"+QMTSUB: 0,7,1,1"));
+        assert_eq!(r.counts(), (1, 0));
+        assert!(r.offer(b"+QMTSUB: 0,7,0,1"));
+        assert_eq!(
+            t.wait(soon(), "x", Duration::from_secs(5)).ok(),
+            Some(b"+QMTSUB: 0,7,0,1".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_timed_out_wait_owes_its_result_to_nobody_else() {
+        let r = Results::default();
+        let open = || Expect::prefix(b"+QMTOPEN: 0,".to_vec());
+        let t = r.expect(0, open());
+        let err = t
+            .wait(Instant::now(), "AT+QMTOPEN=0", Duration::ZERO)
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert_eq!(r.counts(), (0, 1));
+        let t2 = r.expect(0, open());
+        // The late answer of the first open is not the second one's...
+        assert!(r.offer(b"+QMTOPEN: 0,2"));
+        assert_eq!(r.counts(), (1, 0));
+        // ...its own is.
+        assert!(r.offer(b"+QMTOPEN: 0,0"));
+        assert_eq!(
+            t2.wait(soon(), "x", Duration::from_secs(5)).ok(),
+            Some(b"+QMTOPEN: 0,0".to_vec())
+        );
+    }
+
+    #[test]
+    fn link_loss_ends_the_clients_waits_but_the_open() {
+        let r = Results::default();
+        let s = r.expect(2, sub(2, 3));
+        let o = r.expect(2, Expect::prefix(b"+QMTOPEN: 2,".to_vec()));
+        let other = r.expect(1, sub(1, 3));
+        r.link_lost(2, "connection closed by the server");
+        let err = s
+            .wait(soon(), "AT+QMTSUB=2", Duration::from_secs(5))
+            .unwrap_err();
+        assert!(err.to_string().contains("closed by the server"), "{err}");
+        assert_eq!(r.counts(), (2, 0));
+        r.port_lost("gone");
+        assert!(matches!(
+            o.wait(soon(), "x", Duration::from_secs(5)),
+            Err(Error::Port(_))
+        ));
+        drop(other);
+        assert_eq!(r.counts(), (0, 0));
+    }
+
+    #[test]
+    fn a_refused_command_owes_nothing() {
+        let r = Results::default();
+        let mut t = r.expect(0, sub(0, 9));
+        t.give_up(false);
+        assert_eq!(r.counts(), (0, 0));
+        assert!(!r.offer(b"+QMTSUB: 0,9,0,1"));
+    }
+}
