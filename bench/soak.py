@@ -66,9 +66,12 @@ Usage: python bench/soak.py [--minutes 60] [--rate 50] [--profile a7600] [--seed
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
+import logging
 import os
 import random
+import signal
 import socket
 import struct
 import subprocess
@@ -236,6 +239,19 @@ class Soak:
         self.text = False
         self.max_qos = 2
         self.t0 = time.monotonic()
+        if args.verbose:
+            # The library's warnings (failed reconnects, retried reads) join the timeline.
+            soak = self
+
+            class Timeline(logging.Handler):
+                def emit(self, record: logging.LogRecord) -> None:
+                    soak.log(f"{record.levelname.lower()} {record.getMessage()}")
+
+            # `kill -USR1 <pid>` prints every Python thread's stack (a stall's picture).
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+            lib = logging.getLogger("modemqtt")
+            lib.addHandler(Timeline(logging.WARNING))
+            lib.setLevel(logging.WARNING)
 
     def log(self, what: str) -> None:
         """Timeline of faults and link events on stderr (``--verbose``)."""

@@ -29,7 +29,8 @@ CASES = [
 @pytest.mark.parametrize("profile,mode", CASES, ids=[f"{p}-{m or 'default'}" for p, m in CASES])
 def test_one_minute_soak_loses_nothing(profile: str, mode: str | None) -> None:
     cmd = [sys.executable, str(SOAK), "--minutes", "1", "--profile", profile, "--seed", "1"]
-    cmd += ["--fault-every", "3", "--rate", "20"]
+    # --verbose: the fault and link timeline, with the library's warnings, on stderr.
+    cmd += ["--fault-every", "3", "--rate", "20", "--verbose"]
     if mode:
         cmd += ["--receive-mode", mode]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=380)
@@ -40,7 +41,10 @@ def test_one_minute_soak_loses_nothing(profile: str, mode: str | None) -> None:
             figures[f["figure"]] = f
     assert "verdict" in figures, r.stdout[-2000:] + r.stderr[-2000:]
     verdict = figures["verdict"]
-    assert verdict["ok"], json.dumps(figures, indent=1)[-4000:]
+    # A failure shows the start of the timeline's trouble (link events, the library's
+    # warnings) before the figures.
+    trouble = [ln for ln in r.stderr.splitlines() if not ln.split()[1:2] == ["fault"]]
+    assert verdict["ok"], "\n".join(trouble)[:4000] + json.dumps(figures, indent=1)[-2000:]
     assert verdict["lost_qos12"] == 0 and verdict["corrupt"] == 0 and verdict["dropped"] == 0
     assert r.returncode == 0
     # It ran for real: faults were injected and every flow carried messages (the Alibaba
