@@ -55,7 +55,7 @@ format: ## Format Rust and Python sources in place
 
 lint: ## rustfmt check, import cycles (scripts/check-layers), clippy, ruff check and format check
 	cargo fmt --check
-	$(PYTHON) scripts/check-layers --quiet --warn-inside=sim
+	$(PYTHON) scripts/check-layers --quiet
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
 	$(PYTHON) -m ruff check python tests examples

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use rumqttc::{
@@ -18,98 +18,8 @@ use rumqttc::{
     NetworkOptions, Outgoing, Publish, QoS, StateError, TlsConfiguration, Transport,
 };
 
+use super::conn::{Link, LinkEvent, Pending, ANSWERED};
 use super::{lock, Shared};
-
-/// What the AT engine queued, in request order; the link thread matches each
-/// entry with the `Outgoing` event of the same kind.
-#[derive(Default)]
-pub(crate) struct Pending {
-    pub pubs: VecDeque<(u8, Duration)>,
-    pub subs: VecDeque<Duration>,
-    /// One entry per UNSUBSCRIBE packet: (group, packets in the group).
-    pub unsubs: VecDeque<(u64, usize, Duration)>,
-    /// QMT only, one entry per `pubs` / `subs` / `unsubs` entry: the host's message id
-    /// (and for publishes whether `AT+QMTPUBEX` was used), echoed in the result URC.
-    pub pub_tags: VecDeque<(u16, bool)>,
-    pub sub_tags: VecDeque<u16>,
-    pub unsub_tags: VecDeque<u16>,
-    /// A link retired after DISCONNECT keeps its kill sender here, so that
-    /// it lives until the link thread ends by itself.
-    pub retired_kill: Option<flume::Sender<()>>,
-}
-
-pub(crate) struct Link {
-    pub gen: u64,
-    /// The MQTT client id of the link (for its open QoS 2 exchanges).
-    pub client_id: String,
-    pub client: AsyncClient,
-    pub kill: Option<flume::Sender<()>>,
-    pub pending: Arc<Mutex<Pending>>,
-    pub connected: bool,
-    pub disconnecting: bool,
-    pub thread: Option<JoinHandle<()>>,
-    /// For the read form of AT+CMQTTCONNECT.
-    pub info: String,
-    /// Topic filters subscribed on this link, in order (for the read form of AT+CMQTTSUB).
-    pub subscribed: Vec<String>,
-    /// The filters of each SUBSCRIBE sent and not yet answered, oldest first.
-    pub sub_waiting: VecDeque<Vec<String>>,
-}
-
-impl Link {
-    /// Sends DISCONNECT and lets the link thread end by itself, silently.
-    pub fn retire(mut self) {
-        if self.connected && self.client.try_disconnect().is_ok() {
-            lock(&self.pending).retired_kill = self.kill.take();
-        }
-    }
-
-    /// Drops the connection without DISCONNECT and waits for its thread.
-    pub fn shutdown(mut self, wait: Duration) {
-        let t = self.thread.take();
-        drop(self);
-        if let Some(t) = t {
-            super::join_until(t, Instant::now() + wait);
-        }
-    }
-}
-
-/// Marks a queued publish whose result the command already reported.
-pub(crate) const ANSWERED: u8 = u8::MAX;
-
-/// What happened on a link, reported to the host in the family's words (`+CMQTT...` or
-/// `+QMT...`, see `super::qmt::link_event`).
-pub(crate) enum LinkEvent<'a> {
-    Connected,
-    /// The connection failed before CONNACK; the code is the CMQTT `<err>` (2.2.1).
-    ConnectFailed(u8),
-    Published {
-        tag: u16,
-        ex: bool,
-    },
-    PublishTimedOut {
-        tag: u16,
-        ex: bool,
-    },
-    Subscribed {
-        tag: u16,
-        failed: bool,
-        granted: Vec<u8>,
-    },
-    SubscribeTimedOut {
-        tag: u16,
-    },
-    Unsubscribed {
-        tag: u16,
-    },
-    UnsubscribeTimedOut {
-        tag: u16,
-    },
-    Disconnected,
-    /// Lost after CONNACK; the code is the CMQTT `+CMQTTCONNLOST` cause.
-    Lost(u8),
-    Message(&'a Publish),
-}
 
 /// Writes `ev` for client `idx` if link `gen` is still current; false otherwise.
 pub(crate) fn report(shared: &Shared, idx: u8, gen: u64, ev: LinkEvent<'_>) -> bool {

@@ -1,6 +1,6 @@
 //! A virtual modem answering AT commands on a pseudo-terminal and speaking real MQTT to a
 //! broker: SIMCom `AT+CMQTT*` (`cmqtt`), Quectel `AT+QMT*` (`qmt`) and the SIMCom
-//! Alibaba firmware (`aliyun`), each behind the `family::SimFamily` seam over a shared
+//! Alibaba firmware (`aliyun`), each behind the `modem::SimFamily` seam over a shared
 //! core (`parser`, `args`, `modem`, `ssl`, `link`).
 //!
 //! Threads: one reader per modem (host bytes → AT engine; commands are
@@ -21,7 +21,7 @@
 mod aliyun;
 mod args;
 mod cmqtt;
-mod family;
+mod conn;
 mod hosts;
 mod link;
 mod modem;
@@ -44,20 +44,35 @@ use std::time::{Duration, Instant};
 
 use crate::broker::{BrokerError, EmbeddedBroker};
 
-use modem::Modem;
+use modem::{Modem, SimFamily};
 pub use netdelay::{NetTiming, MAX_DELAY as MAX_NET_DELAY, PRESETS as TIMING_PRESETS};
 use parser::Parser;
 use profile::Profile;
 use pty::Pty;
 pub use replay::{ReplayModem, ReplayStatus};
 
+/// Every imitated modem: the CMQTT and QMT profiles, then the Alibaba firmware's.
+fn all_profiles() -> impl Iterator<Item = &'static Profile> {
+    profile::ALL.iter().chain(aliyun::PROFILES.iter()).copied()
+}
+
 /// Names of the imitated modems.
 pub fn profiles() -> Vec<&'static str> {
-    profile::ALL
-        .iter()
-        .chain(aliyun::PROFILES.iter())
-        .map(|p| p.name)
-        .collect()
+    all_profiles().map(|p| p.name).collect()
+}
+
+/// The profile called `name` (any case).
+pub(crate) fn find_profile(name: &str) -> Option<&'static Profile> {
+    all_profiles().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// The command family of a profile: the one place that names every family module.
+fn family_of(p: &Profile) -> &'static dyn SimFamily {
+    match p.family {
+        profile::Family::Cmqtt => &cmqtt::Cmqtt,
+        profile::Family::Qmt => &qmt::Qmt,
+        profile::Family::Aliyun => &aliyun::Aliyun,
+    }
 }
 
 /// Largest part size accepted by [`VirtualModem::set_part_size`].
@@ -280,8 +295,8 @@ impl Shared {
     }
 
     /// The command family of the profile.
-    fn family(&self) -> &'static dyn family::SimFamily {
-        family::of(self.profile.family)
+    fn family(&self) -> &'static dyn SimFamily {
+        family_of(self.profile)
     }
 
     fn part_size(&self) -> usize {
@@ -318,7 +333,7 @@ fn parse_broker_url(url: &str) -> Result<(String, u16), SimError> {
 
 impl VirtualModem {
     pub fn start(config: SimConfig) -> Result<VirtualModem, SimError> {
-        let profile = profile::find(&config.profile)
+        let profile = find_profile(&config.profile)
             .ok_or_else(|| SimError::UnknownProfile(config.profile.clone()))?;
         let part_size = config.part_size.unwrap_or(profile.rx_part_size());
         if part_size == 0 || part_size > MAX_PART_SIZE {
@@ -342,7 +357,7 @@ impl VirtualModem {
             pty: RwLock::new(Some(pty)),
             closed: AtomicBool::new(false),
             out: Mutex::new(None),
-            state: Mutex::new(Modem::new(profile)),
+            state: Mutex::new(Modem::new(profile, family_of(profile))),
             faults: Mutex::new(Faults::default()),
             part_size: AtomicUsize::new(part_size),
             parser_gen: AtomicU64::new(0),

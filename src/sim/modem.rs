@@ -7,16 +7,133 @@
 //! `+CME ERROR: Incorrect parameters`, 3 / "operation not allowed"); CMQTT, CSSLCFG and
 //! CCERT errors keep the manual's plain `ERROR`.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::args::{int, num, split_args, Cmd, Form, Resp};
-use super::family::{self, SimFamily};
-use super::link::Link;
+use super::conn::{Link, LinkEvent};
 use super::parser::{DataKind, Next};
 use super::profile::{Family, Profile};
-use super::ssl::SslCtx;
-use super::Shared;
+use super::ssl::{self, SslCtx};
+use super::{Shared, SimError, VirtualModem};
+
+/// A family's own part of the modem state (its client slots, settings, links it keeps
+/// itself): one type per family, made by [`SimFamily::new_state`].
+pub(crate) type FamilyState = Box<dyn Any + Send>;
+
+/// A family's own kind of prompted data (see [`DataKind::family`]).
+pub(crate) type FamilyData = Box<dyn Any + Send>;
+
+/// The family state in `fam` as the family's type `T`. Each family stores one type, made by
+/// its own `new_state`, so another type is a bug in the family, not a modem's input.
+pub(crate) fn fam<T: 'static>(fam: &FamilyState) -> &T {
+    fam.downcast_ref()
+        .expect("a family reads the state its new_state made")
+}
+
+/// Like [`fam`], for changing it.
+pub(crate) fn fam_mut<T: 'static>(fam: &mut FamilyState) -> &mut T {
+    fam.downcast_mut()
+        .expect("a family reads the state its new_state made")
+}
+
+/// One command family of the virtual modem. Every method runs with the modem state
+/// locked (`m`), except [`SimFamily::after_command`] and [`SimFamily::drop_link`].
+pub(crate) trait SimFamily: Sync {
+    /// Executes `AT+<c.name>` if it is one of this family's commands; `None` leaves it to the
+    /// core (generic 3GPP and SSL commands, else `ERROR`).
+    fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next>;
+
+    /// The family's own state of a modem with `profile` at power-on (`Modem::fam`; the
+    /// family reads it back with [`fam`] / [`fam_mut`]).
+    fn new_state(&self, profile: &'static Profile) -> FamilyState;
+
+    /// The data the host typed after one of this family's prompts (`kind` is the one the
+    /// family gave in [`DataKind::family`]; a family without prompts never gets any).
+    fn data_done(&self, _m: &mut Modem, _kind: FamilyData, _data: Vec<u8>, r: &mut Resp) {
+        r.error()
+    }
+
+    /// Writes link event `ev` of client `idx` in the family's words to `out` (from
+    /// `link::report`, while link `gen` is current, after the core marked the link
+    /// connected or dropped it; a family whose links report otherwise gets none).
+    fn link_event(&self, _: &Shared, _: &mut Modem, _: u8, _: LinkEvent, _: &mut Vec<u8>) {}
+
+    /// Whether client `idx` keeps received messages in the modem for the host to read
+    /// (they are acknowledged when read, not when written).
+    fn stores_messages(&self, _m: &Modem, _idx: u8) -> bool {
+        false
+    }
+
+    /// Whether client `idx` can take one more received message now; `false` while every
+    /// buffer it keeps for the host is full (the link then stops reading its socket).
+    fn has_free_buffer(&self, _m: &Modem, _idx: u8) -> bool {
+        true
+    }
+
+    /// PDP context `cid` went down (already removed from `m.active`): the family's links
+    /// on it go, with their URCs in `r`. `by_network`: the network took it, else the host.
+    fn context_down(&self, _m: &mut Modem, _cid: u8, _by_network: bool, _r: &mut Resp) {}
+
+    /// The registration is gone (after every context went down).
+    fn network_lost(&self, _m: &mut Modem) {}
+
+    /// Registered again.
+    fn network_back(&self, _m: &mut Modem) {}
+
+    /// Drops the links the family keeps outside `Modem::links` (reboot, close).
+    fn kill_links(&self, _m: &mut Modem) {}
+
+    /// The modem was power-cycled: `new` is the power-on state, `old` what it replaced
+    /// (the family carries over what the module saves).
+    fn after_reset(&self, _old: &mut Modem, _new: &mut Modem) {}
+
+    /// Runs after each command line, with no lock held.
+    fn after_command(&self, _sh: &Arc<Shared>) {}
+
+    /// The causes `VirtualModem::drop_link` takes.
+    fn link_causes(&self) -> RangeInclusive<u8>;
+
+    /// Client `idx`'s link was cut by fault injection with `cause`: the family's state
+    /// after it, and the URC that reports it.
+    fn link_lost(&self, m: &mut Modem, idx: u8, cause: u8) -> String;
+
+    /// `VirtualModem::drop_link`: closes client `idx`'s link abruptly (no DISCONNECT) and
+    /// reports it with [`SimFamily::link_lost`].
+    fn drop_link(&self, vm: &VirtualModem, idx: u8, cause: u8) -> Result<(), SimError> {
+        let sh = &vm.shared;
+        let clients = sh.profile.clients;
+        if idx >= clients {
+            return Err(SimError::InvalidArgument(format!(
+                "client_index: must be 0 to {}, got {idx}",
+                clients - 1
+            )));
+        }
+        let causes = self.link_causes();
+        if !causes.contains(&cause) {
+            return Err(SimError::InvalidArgument(format!(
+                "cause: must be {} to {} on {}, got {cause}",
+                causes.start(),
+                causes.end(),
+                sh.profile.name
+            )));
+        }
+        let link = sh.state().take_link(idx);
+        let Some(link) = link else {
+            return Err(SimError::NoLink(idx));
+        };
+        link.shutdown(Duration::from_secs(5));
+        // Under the state lock, like every other frame.
+        let mut st = sh.state();
+        let urc = self.link_lost(&mut st, idx, cause);
+        sh.write_net(format!("\r\n{urc}\r\n").into_bytes());
+        drop(st);
+        Ok(())
+    }
+}
 
 pub(crate) struct Modem {
     pub(crate) profile: &'static Profile,
@@ -40,18 +157,16 @@ pub(crate) struct Modem {
     pub(crate) links: Vec<Option<Link>>,
     pub(crate) ssl: Vec<SslCtx>,
     /// Survive reboot: they live in the module's flash.
-    pub(crate) certs: BTreeMap<String, Vec<u8>>,
+    pub(crate) certs: ssl::Files,
     pub(crate) next_gen: u64,
-    /// The Quectel `AT+QMT*` state (QMT profiles only).
-    pub(crate) qmt: super::qmt::State,
-    /// The SIMCom `AT+CMQTT*` state.
-    pub(crate) cmqtt: super::cmqtt::State,
-    /// The Alibaba-cloud command set, on the profiles that have it.
-    pub(crate) aliyun: Option<super::aliyun::State>,
+    /// The command family of the profile.
+    family: &'static dyn SimFamily,
+    /// The family's own state (see [`fam`], [`fam_mut`]).
+    pub(crate) fam: FamilyState,
 }
 
 impl Modem {
-    pub fn new(profile: &'static Profile) -> Modem {
+    pub fn new(profile: &'static Profile, family: &'static dyn SimFamily) -> Modem {
         let mut cgdcont = BTreeMap::new();
         cgdcont.insert(1, ("IP".to_owned(), "CMNET".to_owned()));
         Modem {
@@ -71,20 +186,19 @@ impl Modem {
             ssl: vec![SslCtx::default(); usize::from(profile.ssl_ctx_max) + 1],
             certs: BTreeMap::new(),
             next_gen: 1,
-            cmqtt: super::cmqtt::State::new(profile),
-            qmt: super::qmt::State::new(profile),
-            aliyun: super::aliyun::State::for_profile(profile),
+            family,
+            fam: family.new_state(profile),
         }
     }
 
     /// The command family of the profile.
     pub(crate) fn family(&self) -> &'static dyn SimFamily {
-        family::of(self.profile.family)
+        self.family
     }
 
     /// Power-on state (links must have been taken out first).
     pub fn reset(&mut self) {
-        let mut old = std::mem::replace(self, Modem::new(self.profile));
+        let mut old = std::mem::replace(self, Modem::new(self.profile, self.family));
         self.certs = std::mem::take(&mut old.certs);
         self.next_gen = old.next_gen;
         self.family().after_reset(&mut old, self);
@@ -211,7 +325,7 @@ impl Modem {
                 return next;
             }
             if let ("CCERTDOWN", Form::Write(a)) = (name.as_str(), &form) {
-                return self.certdown(a, r);
+                return ssl::certdown(a, r);
             }
             self.generic(&name, form, r);
             return Next::Line;
@@ -496,7 +610,7 @@ impl Modem {
                 self.cmee = 0;
                 r.ok()
             }
-            ("CSSLCFG", f) => self.csslcfg(f, r),
+            ("CSSLCFG", f) => ssl::csslcfg(&mut self.ssl, self.profile.ssl_ctx_max, f, r),
             ("CCERTLIST", Form::Exec) => {
                 for name in self.certs.keys() {
                     r.line(&format!("+CCERTLIST: \"{name}\""));
@@ -524,7 +638,7 @@ impl Modem {
                 self.certs.insert(name, data);
                 r.ok()
             }
-            kind => self.family().data_done(self, kind, data, r),
+            DataKind::Family(kind) => self.family().data_done(self, kind, data, r),
         }
     }
 }

@@ -71,7 +71,7 @@ impl NetTiming {
     /// A named preset for `profile`: "fast" (no delay) or "realistic" (the round trip of the
     /// module's radio access technology, see [`NetTiming::realistic`]).
     pub fn preset(name: &str, profile: &str) -> Result<NetTiming, SimError> {
-        let p = super::profile::find(profile)
+        let p = super::find_profile(profile)
             .ok_or_else(|| SimError::UnknownProfile(profile.to_owned()))?;
         match name.to_ascii_lowercase().as_str() {
             "fast" => Ok(NetTiming::FAST),

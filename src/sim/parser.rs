@@ -21,8 +21,16 @@ const LINE_MAX: usize = 4096;
 pub(crate) enum DataKind {
     /// A certificate file (`AT+CCERTDOWN`, see `ssl`).
     Cert(String),
-    Cmqtt(super::cmqtt::DataKind),
-    Qmt(super::qmt::DataKind),
+    /// One of the family's own kinds (each family knows its type, see
+    /// `SimFamily::data_done`).
+    Family(Box<dyn std::any::Any + Send>),
+}
+
+impl DataKind {
+    /// The family's own kind `k`.
+    pub(crate) fn family<T: std::any::Any + Send>(k: T) -> DataKind {
+        DataKind::Family(Box::new(k))
+    }
 }
 
 pub(crate) enum Next {

@@ -174,13 +174,6 @@ pub(crate) static BG96: Profile = quectel(
 
 pub(crate) static ALL: [&Profile; 7] = [&A7600, &SIM7600, &SIM7028, &EC20, &EC25, &EG91, &BG96];
 
-pub(crate) fn find(name: &str) -> Option<&'static Profile> {
-    ALL.iter()
-        .chain(super::aliyun::PROFILES.iter())
-        .copied()
-        .find(|p| p.name.eq_ignore_ascii_case(name))
-}
-
 impl Profile {
     /// Whether the profile has `AT+CMQTTSUBTOPIC`: SIM7028's command list (seeds/001
     /// §3.1) has `AT+CMQTTUNSUBTOPIC` but no `AT+CMQTTSUBTOPIC`.

@@ -186,7 +186,7 @@ pub(super) fn with_aliyun(vm: &VirtualModem, f: impl FnOnce(&mut State)) -> Resu
             vm.shared.profile.name
         )));
     }
-    if let Some(st) = vm.shared.state().aliyun.as_mut() {
+    if let Some(st) = st_mut(&mut vm.shared.state().fam).as_mut() {
         f(st);
     }
     Ok(())

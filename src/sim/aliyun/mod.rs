@@ -46,8 +46,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS};
 
 use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Cmd, Form, Resp};
-use super::family::SimFamily;
 use super::modem::Modem;
+use super::modem::{fam, fam_mut, FamilyState, SimFamily};
 use super::parser::Next;
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
@@ -334,7 +334,7 @@ impl Modem {
         r: &mut Resp,
     ) -> Option<()> {
         let registered = self.registered();
-        let st = self.aliyun.as_mut()?;
+        let st = st_mut(&mut self.fam).as_mut()?;
         if bearer_command(st, registered, name, form, r) {
             return Some(());
         }
@@ -700,7 +700,7 @@ fn wait_arg(form: &Form<'_>, range: RangeInclusive<i64>, default: i64) -> Option
 /// DISCONNECT; the next yield reports `+CMYIELD: 1` and the one after reconnects.
 fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
     let mut m = vm.shared.state();
-    let st = m.aliyun.as_mut()?;
+    let st = st_mut(&mut m.fam).as_mut()?;
     let Some(link) = st.link.take() else {
         return Some(Err(SimError::NoLink(0)));
     };
@@ -716,33 +716,47 @@ fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
 /// through `AT+CMYIELD`, not through `link::report`.
 pub(crate) struct Aliyun;
 
+/// This family's part of the modem state (`None` on a profile without the Alibaba command set).
+pub(crate) fn st(f: &FamilyState) -> &Option<State> {
+    fam(f)
+}
+
+/// This family's part of the modem state, for changing it.
+pub(crate) fn st_mut(f: &mut FamilyState) -> &mut Option<State> {
+    fam_mut(f)
+}
+
 impl SimFamily for Aliyun {
+    fn new_state(&self, profile: &'static Profile) -> FamilyState {
+        Box::new(State::for_profile(profile))
+    }
+
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         m.aliyun_command(sh, c.name, &c.form, r)
             .map(|()| Next::Line)
     }
 
     fn network_lost(&self, m: &mut Modem) {
-        if let Some(a) = m.aliyun.as_mut() {
+        if let Some(a) = st_mut(&mut m.fam).as_mut() {
             a.network_lost();
         }
     }
 
     /// The revision 1 firmware brings its bearer up by itself when `AT+CAUTONET` is on.
     fn network_back(&self, m: &mut Modem) {
-        if let Some(a) = m.aliyun.as_mut() {
+        if let Some(a) = st_mut(&mut m.fam).as_mut() {
             a.network_back();
         }
     }
 
     fn kill_links(&self, m: &mut Modem) {
-        if let Some(a) = m.aliyun.as_mut() {
+        if let Some(a) = st_mut(&mut m.fam).as_mut() {
             a.kill_links();
         }
     }
 
     fn after_reset(&self, old: &mut Modem, new: &mut Modem) {
-        let (Some(old), Some(new)) = (old.aliyun.as_ref(), new.aliyun.as_mut()) else {
+        let (Some(old), Some(new)) = (st(&old.fam).as_ref(), st_mut(&mut new.fam).as_mut()) else {
             return;
         };
         // AT+CAUTONET is saved and takes effect at the next start (seeds/000 §5.1).

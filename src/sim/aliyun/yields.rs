@@ -208,7 +208,9 @@ pub(super) fn maybe_reconnect(st: &mut State, sh: &Arc<Shared>) {
 pub(super) fn after_command(sh: &Arc<Shared>) {
     let window = {
         let mut m = sh.state();
-        let Some(st) = m.aliyun.as_mut() else { return };
+        let Some(st) = st_mut(&mut m.fam).as_mut() else {
+            return;
+        };
         let Some(w) = st.window.take() else { return };
         maybe_reconnect(st, sh);
         w
@@ -221,7 +223,9 @@ pub(super) fn run_window(sh: &Arc<Shared>, window: Duration, stop: Option<&Atomi
     loop {
         {
             let mut m = sh.state();
-            let Some(st) = m.aliyun.as_mut() else { return };
+            let Some(st) = st_mut(&mut m.fam).as_mut() else {
+                return;
+            };
             drain_reports(st, sh);
         }
         let now = Instant::now();
@@ -251,7 +255,9 @@ pub(super) fn autoyield_loop(
         }
         {
             let mut m = sh.state();
-            let Some(st) = m.aliyun.as_mut() else { return };
+            let Some(st) = st_mut(&mut m.fam).as_mut() else {
+                return;
+            };
             maybe_reconnect(st, &sh);
         }
         run_window(&sh, window, Some(&stop));

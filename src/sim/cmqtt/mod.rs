@@ -40,10 +40,10 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, Publish, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::family::SimFamily;
-use super::link::LinkEvent;
+use super::conn::LinkEvent;
 use super::link::{self, qos};
 use super::modem::Modem;
+use super::modem::{fam, fam_mut, FamilyData, FamilyState, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::profile::{TOPIC_MAX, WILL_MAX};
@@ -140,7 +140,7 @@ impl Modem {
             }
             return Next::Line;
         }
-        if !self.cmqtt.started && cmd != "START" {
+        if !st_mut(&mut self.fam).started && cmd != "START" {
             // "if you don't execute AT+CMQTTSTART, the Write/Read Command of
             // any other MQTT will return ERROR immediately."
             r.error();
@@ -148,7 +148,7 @@ impl Modem {
         }
         match (cmd, form) {
             ("START", Form::Exec) => {
-                if self.cmqtt.started {
+                if st_mut(&mut self.fam).started {
                     r.line("+CMQTTSTART: 23");
                     r.error();
                 } else if !self.context_up(1) {
@@ -158,7 +158,7 @@ impl Modem {
                     r.ok();
                     r.urc_after("+CMQTTSTART: 7".to_owned());
                 } else {
-                    self.cmqtt.started = true;
+                    st_mut(&mut self.fam).started = true;
                     if self.profile.start_result_before_ok() {
                         r.line("+CMQTTSTART: 0");
                         r.ok();
@@ -173,7 +173,11 @@ impl Modem {
                 // AT+CMQTTREL "must be called after AT+CMQTTDISC and before AT+CMQTTSTOP",
                 // §2.1.4, 001 §3.2.4). The failure form is each manual's: 003 §2.1.2 `OK`
                 // then `+CMQTTSTOP: <err>`, 001 §3.2.2 `+CMQTTSTOP: <err>` then `ERROR`.
-                if self.cmqtt.slots.iter().any(|s| s.acquired.is_some()) {
+                if st_mut(&mut self.fam)
+                    .slots
+                    .iter()
+                    .any(|s| s.acquired.is_some())
+                {
                     if self.profile.stop_failure_then_error() {
                         r.line("+CMQTTSTOP: 21");
                         r.error();
@@ -183,7 +187,10 @@ impl Modem {
                     }
                     return Next::Line;
                 }
-                let slots = self.cmqtt.slots.iter_mut().zip(self.links.iter_mut());
+                let slots = st_mut(&mut self.fam)
+                    .slots
+                    .iter_mut()
+                    .zip(self.links.iter_mut());
                 for (s, link) in slots {
                     if let Some(l) = link.take() {
                         // Its generation is no longer current, so the link
@@ -192,13 +199,13 @@ impl Modem {
                     }
                     *s = Slot::default();
                 }
-                self.cmqtt.started = false;
+                st_mut(&mut self.fam).started = false;
                 r.ok();
                 r.urc_after("+CMQTTSTOP: 0".to_owned());
             }
             ("ACCQ", Form::Read) => {
                 let all = self.profile.clients > 1;
-                for (i, s) in self.cmqtt.slots.iter().enumerate() {
+                for (i, s) in st_mut(&mut self.fam).slots.iter().enumerate() {
                     match &s.acquired {
                         Some((id, ty)) => r.line(&format!("+CMQTTACCQ: {i},\"{id}\",{ty}")),
                         None if all => r.line(&format!("+CMQTTACCQ: {i},\"\",0")),
@@ -225,7 +232,7 @@ impl Modem {
                 if id.is_empty() || id.len() > self.profile.client_id_max {
                     return failn(r, "ACCQ", idx, 22);
                 }
-                let s = &mut self.cmqtt.slots[usize::from(idx)];
+                let s = &mut st_mut(&mut self.fam).slots[usize::from(idx)];
                 if s.acquired.is_some() {
                     return failn(r, "ACCQ", idx, 19);
                 }
@@ -239,7 +246,7 @@ impl Modem {
                     r.error();
                     return Next::Line;
                 };
-                let s = &mut self.cmqtt.slots[usize::from(idx)];
+                let s = &mut st_mut(&mut self.fam).slots[usize::from(idx)];
                 if s.acquired.is_none() {
                     if self.profile.rel_of_free_client_is_ok() {
                         r.ok();
@@ -255,7 +262,7 @@ impl Modem {
                 r.ok()
             }
             ("SSLCFG", Form::Read) => {
-                for (i, s) in self.cmqtt.slots.iter().enumerate() {
+                for (i, s) in st_mut(&mut self.fam).slots.iter().enumerate() {
                     match s.ssl_ctx {
                         Some(c) => r.line(&format!("+CMQTTSSLCFG: {i},{c}")),
                         None => r.line(&format!("+CMQTTSSLCFG: {i},")),
@@ -269,7 +276,7 @@ impl Modem {
                 let ctx = int(&args, 1, 0, i64::from(self.profile.ssl_ctx_max));
                 match (idx, ctx) {
                     (Some(i), Some(c)) if args.len() == 2 => {
-                        self.cmqtt.slots[usize::from(i)].ssl_ctx = Some(c as u8);
+                        st_mut(&mut self.fam).slots[usize::from(i)].ssl_ctx = Some(c as u8);
                         r.ok()
                     }
                     _ => r.error(),
@@ -327,7 +334,7 @@ impl Modem {
                     r.error();
                     return Next::Line;
                 }
-                let s = &mut self.cmqtt.slots[usize::from(idx)];
+                let s = &mut st_mut(&mut self.fam).slots[usize::from(idx)];
                 if s.acquired.is_none() {
                     return failn(r, cmd, idx, 20);
                 }
@@ -366,7 +373,7 @@ impl Modem {
             ("SUB", Form::Write(a)) => return self.subscribe(a, r),
             ("UNSUB", Form::Write(a)) => return self.unsubscribe(a, r),
             ("CFG", Form::Read) => {
-                for (i, s) in self.cmqtt.slots.iter().enumerate() {
+                for (i, s) in st_mut(&mut self.fam).slots.iter().enumerate() {
                     r.line(&format!(
                         "+CMQTTCFG: {i},{},{}",
                         u8::from(s.check_utf8),
@@ -383,21 +390,21 @@ impl Modem {
                     r.error();
                     return Next::Line;
                 };
-                if self.cmqtt.slots[idx].acquired.is_none() || args.len() != 3 {
+                if st_mut(&mut self.fam).slots[idx].acquired.is_none() || args.len() != 3 {
                     r.error();
                     return Next::Line;
                 }
                 match key.as_str() {
                     "checkutf8" => match int(&args, 2, 0, 1) {
                         Some(v) => {
-                            self.cmqtt.slots[idx].check_utf8 = v == 1;
+                            st_mut(&mut self.fam).slots[idx].check_utf8 = v == 1;
                             r.ok()
                         }
                         None => r.error(),
                     },
                     "optimeout" => match int(&args, 2, 20, 120) {
                         Some(v) => {
-                            self.cmqtt.slots[idx].optimeout = v as u32;
+                            st_mut(&mut self.fam).slots[idx].optimeout = v as u32;
                             r.ok()
                         }
                         None => r.error(),
@@ -432,7 +439,7 @@ impl Modem {
     /// "The setting will be cleared after AT+CMQTTCONNECT failed or
     /// AT+CMQTTDISC" (AT+CMQTTSSLCFG).
     pub fn clear_ssl_after_disc(&mut self, idx: u8) {
-        if let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) {
+        if let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) {
             s.ssl_ctx = None;
         }
     }
@@ -441,16 +448,30 @@ impl Modem {
 /// The CMQTT family (see [`SimFamily`]).
 pub(crate) struct Cmqtt;
 
+/// This family's part of the modem state (the CMQTT client slots).
+pub(crate) fn st(f: &FamilyState) -> &State {
+    fam(f)
+}
+
+/// This family's part of the modem state, for changing it.
+pub(crate) fn st_mut(f: &mut FamilyState) -> &mut State {
+    fam_mut(f)
+}
+
 impl SimFamily for Cmqtt {
+    fn new_state(&self, profile: &'static Profile) -> FamilyState {
+        Box::new(State::new(profile))
+    }
+
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         let cmd = c.name.strip_prefix("CMQTT")?;
         Some(m.cmqtt(sh, cmd, c.form, r))
     }
 
-    fn data_done(&self, m: &mut Modem, kind: parser::DataKind, data: Vec<u8>, r: &mut Resp) {
-        match kind {
-            parser::DataKind::Cmqtt(k) => m.cmqtt_data_done(k, data, r),
-            _ => r.error(),
+    fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
+        match kind.downcast::<DataKind>() {
+            Ok(k) => m.cmqtt_data_done(*k, data, r),
+            Err(_) => r.error(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::sim::hosts::{is_loopback, Route};
+use crate::sim::ssl;
 
 impl Modem {
     pub(super) fn connect(&mut self, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
@@ -46,7 +47,7 @@ impl Modem {
         // The service's context (1) went down since AT+CMQTTSTART: brought up again if the
         // module is attached, else 9 "network not opened" (seeds/003 §2.2.1; a guess).
         let no_network = !self.context_up(1);
-        let s = &self.cmqtt.slots[slot_i];
+        let s = &st_mut(&mut self.fam).slots[slot_i];
         let Some((client_id, server_type)) = s.acquired.clone() else {
             return fail(r, "CONNECT", idx, 20);
         };
@@ -87,13 +88,13 @@ impl Modem {
             let ctx = usize::from(s.ssl_ctx.unwrap_or(idx));
             if let Some(c) = self.ssl.get(ctx) {
                 // A file the authmode needs that is not set or not uploaded: 33.
-                match self.tls_setup(&c.files(), |n| n.to_owned(), &host, true) {
+                match ssl::tls_setup(&self.certs, &c.files(), |n| n.to_owned(), &host, true) {
                     Ok(cfg) => tls_cfg = Some(cfg),
                     Err(code) => forced = Some(code),
                 }
             }
         }
-        let s = &self.cmqtt.slots[slot_i];
+        let s = &st_mut(&mut self.fam).slots[slot_i];
         let mut opts = MqttOptions::new(client_id, thost, tport);
         opts.set_keep_alive(Duration::from_secs(keepalive as u64));
         opts.set_clean_session(clean == 1);
@@ -147,7 +148,7 @@ impl Modem {
         if args.len() > 5 {
             return r.error();
         }
-        let s = &mut self.cmqtt.slots[usize::from(idx)];
+        let s = &mut st_mut(&mut self.fam).slots[usize::from(idx)];
         if s.acquired.is_none() {
             return fail(r, "PUB", idx, 20);
         }
@@ -171,7 +172,11 @@ impl Modem {
         }
         // QoS 0 has no acknowledgement to wait for: once the link has the message, the
         // modem reports it sent, as a real module does within microseconds.
-        let queued_as = if q == 0 { link::ANSWERED } else { q as u8 };
+        let queued_as = if q == 0 {
+            crate::sim::conn::ANSWERED
+        } else {
+            q as u8
+        };
         lock(&link.pending)
             .pubs
             .push_back((queued_as, Duration::from_secs(timeout as u64)));
@@ -260,14 +265,14 @@ impl Modem {
             return failn(r, cmd, idx, 22);
         }
         let i = usize::from(idx);
-        if self.cmqtt.slots[i].acquired.is_none() {
+        if st(&self.fam).slots[i].acquired.is_none() {
             return failn(r, cmd, idx, 20);
         }
         if need_link && !self.is_connected(i) {
             return failn(r, cmd, idx, 11);
         }
         r.prompt();
-        Next::Data(parser::DataKind::Cmqtt(kind), len as usize)
+        Next::Data(parser::DataKind::family(kind), len as usize)
     }
 
     /// `AT+CMQTT<cmd>=<idx>[,<dup>]` (SUB / UNSUB): takes the topics listed before in the
@@ -285,11 +290,11 @@ impl Modem {
             return None;
         }
         let i = usize::from(idx);
-        if self.cmqtt.slots[i].acquired.is_none() {
+        if st_mut(&mut self.fam).slots[i].acquired.is_none() {
             fail(r, cmd, idx, 20);
             return None;
         }
-        let topics = std::mem::take(list(&mut self.cmqtt.slots[i]));
+        let topics = std::mem::take(list(&mut st_mut(&mut self.fam).slots[i]));
         if !self.is_connected(i) {
             fail(r, cmd, idx, 11);
             return None;
@@ -304,7 +309,7 @@ impl Modem {
     /// The topic of a one-shot SUB / UNSUB arrived: `true` when it passes the UTF-8
     /// check and the link is still up, `false` once answered with an error.
     pub(super) fn one_shot_ready(&self, cmd: &str, idx: u8, topic: &[u8], r: &mut Resp) -> bool {
-        let Some(s) = self.cmqtt.slots.get(usize::from(idx)) else {
+        let Some(s) = st(&self.fam).slots.get(usize::from(idx)) else {
             r.error();
             return false;
         };
@@ -333,7 +338,9 @@ impl Modem {
                 Err(_) => return fail(r, "SUB", idx, 2),
             }
         }
-        let timeout = Duration::from_secs(u64::from(self.cmqtt.slots[usize::from(idx)].optimeout));
+        let timeout = Duration::from_secs(u64::from(
+            st_mut(&mut self.fam).slots[usize::from(idx)].optimeout,
+        ));
         let Some(link) = self.links[usize::from(idx)].as_mut() else {
             return fail(r, "SUB", idx, 11);
         };
@@ -400,9 +407,11 @@ impl Modem {
                 Err(_) => return fail(r, "UNSUB", idx, 2),
             }
         }
-        let group = self.cmqtt.next_group;
-        self.cmqtt.next_group += 1;
-        let timeout = Duration::from_secs(u64::from(self.cmqtt.slots[usize::from(idx)].optimeout));
+        let group = st_mut(&mut self.fam).next_group;
+        st_mut(&mut self.fam).next_group += 1;
+        let timeout = Duration::from_secs(u64::from(
+            st_mut(&mut self.fam).slots[usize::from(idx)].optimeout,
+        ));
         let Some(link) = self.links[usize::from(idx)].as_mut() else {
             return fail(r, "UNSUB", idx, 11);
         };
@@ -429,7 +438,7 @@ impl Modem {
                     DataKind::Topic(_) => "TOPIC",
                     _ => "UNSUBTOPIC",
                 };
-                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {
@@ -443,7 +452,7 @@ impl Modem {
                 r.ok()
             }
             DataKind::WillMsg(idx, q) => {
-                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {
@@ -453,7 +462,7 @@ impl Modem {
                 r.ok()
             }
             DataKind::Payload(idx) => {
-                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {
@@ -463,7 +472,7 @@ impl Modem {
                 r.ok()
             }
             DataKind::SubTopic(idx, q) => {
-                let Some(s) = self.cmqtt.slots.get_mut(usize::from(idx)) else {
+                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
                     return r.error();
                 };
                 if !s.utf8_ok(&data) {

@@ -36,13 +36,14 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::family::SimFamily;
+use super::conn::{Link, LinkEvent, ANSWERED};
+use super::link;
 use super::link::qos;
-use super::link::{self, Link, LinkEvent};
 use super::modem::Modem;
+use super::modem::{fam, fam_mut, FamilyData, FamilyState, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
-use super::ssl::{set_file_name, TlsFiles};
+use super::ssl::{self, set_file_name, TlsFiles};
 use super::{lock, Shared, SimError, VirtualModem};
 
 mod mqtt;
@@ -232,7 +233,7 @@ pub(crate) fn execute(
             Next::Line
         }
         ("QMTOPEN", Form::Read) => {
-            for (i, s) in m.qmt.slots.iter().enumerate() {
+            for (i, s) in st_mut(&mut m.fam).slots.iter().enumerate() {
                 if let Some((h, p, _, _)) = &s.opened {
                     r.line(&format!("+QMTOPEN: {i},\"{h}\",{p}"));
                 }
@@ -247,11 +248,11 @@ pub(crate) fn execute(
         ("QMTCLOSE", Form::Write(a)) => {
             let args = split_args(a);
             match (idx_of(m, &args), args.len()) {
-                (Some(idx), 1) if m.qmt.slots[usize::from(idx)].opened.is_some() => {
+                (Some(idx), 1) if st_mut(&mut m.fam).slots[usize::from(idx)].opened.is_some() => {
                     // Closing drops the link without DISCONNECT; its thread reports nothing
                     // once the link is no longer current.
                     drop(m.take_link(idx));
-                    m.qmt.close_network(idx);
+                    st_mut(&mut m.fam).close_network(idx);
                     r.ok();
                     r.net_after(format!("+QMTCLOSE: {idx},0"));
                 }
@@ -260,7 +261,7 @@ pub(crate) fn execute(
             Next::Line
         }
         ("QMTCONN", Form::Read) => {
-            for (i, s) in m.qmt.slots.iter().enumerate() {
+            for (i, s) in st_mut(&mut m.fam).slots.iter().enumerate() {
                 if s.opened.is_none() {
                     continue;
                 }
@@ -318,7 +319,7 @@ pub(crate) fn execute(
             Next::Line
         }
         ("QMTRECV", Form::Read) => {
-            for (i, s) in m.qmt.slots.iter().enumerate() {
+            for (i, s) in st_mut(&mut m.fam).slots.iter().enumerate() {
                 let flags: Vec<String> = s
                     .buffers
                     .iter()
@@ -345,7 +346,7 @@ pub(crate) fn execute(
                     } else {
                         r.line("CONNECT");
                         Next::Data(
-                            parser::DataKind::Qmt(DataKind::File(file_key(&name))),
+                            parser::DataKind::family(DataKind::File(file_key(&name))),
                             len as usize,
                         )
                     }
@@ -401,11 +402,11 @@ fn cfg(m: &mut Modem, a: &str, r: &mut Resp) {
     };
     let i = idx as usize;
     let query = args.len() == 2;
-    if !query && m.qmt.slots[i].opened.is_some() {
+    if !query && st_mut(&mut m.fam).slots[i].opened.is_some() {
         // "If MQTT connection is not established ... OK; else ... ERROR"
         return r.error();
     }
-    let c = &mut m.qmt.slots[i].cfg;
+    let c = &mut st_mut(&mut m.fam).slots[i].cfg;
     let ok = match key.as_str() {
         "version" if query => {
             r.line(&format!("+QMTCFG: \"version\",{}", c.version));
@@ -588,7 +589,7 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
             // QoS 0 has no acknowledgement to wait for: once the link has the message the
             // module reports it sent (as the CMQTT virtual modem does), not when the link
             // thread next runs.
-            let queued_as = if q == 0 { super::link::ANSWERED } else { q };
+            let queued_as = if q == 0 { ANSWERED } else { q };
             {
                 let mut p = lock(&link.pending);
                 p.pubs.push_back((queued_as, timeout));
@@ -636,11 +637,11 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
         LinkEvent::Unsubscribed { tag } => line(format!("+QMTUNS: {idx},{tag},0")),
         LinkEvent::UnsubscribeTimedOut { tag } => line(format!("+QMTUNS: {idx},{tag},2")),
         LinkEvent::Disconnected => {
-            m.qmt.close_network(idx);
+            st_mut(&mut m.fam).close_network(idx);
             line(format!("+QMTDISC: {idx},0"));
         }
         LinkEvent::Lost(_) => {
-            m.qmt.close_network(idx);
+            st_mut(&mut m.fam).close_network(idx);
             line(format!("+QMTSTAT: {idx},1"));
         }
         LinkEvent::Message(p) => {
@@ -651,7 +652,7 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
                 payload: p.payload.to_vec(),
                 ack: gen.map(|g| (g, p.clone())),
             };
-            let Some(slot) = m.qmt.slots.get_mut(usize::from(idx)) else {
+            let Some(slot) = st_mut(&mut m.fam).slots.get_mut(usize::from(idx)) else {
                 return;
             };
             if slot.cfg.recv_mode == 0 {
@@ -668,7 +669,21 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
 /// The Quectel family (see [`SimFamily`]).
 pub(crate) struct Qmt;
 
+/// This family's part of the modem state (the QMT client slots and SSL contexts).
+pub(crate) fn st(f: &FamilyState) -> &State {
+    fam(f)
+}
+
+/// This family's part of the modem state, for changing it.
+pub(crate) fn st_mut(f: &mut FamilyState) -> &mut State {
+    fam_mut(f)
+}
+
 impl SimFamily for Qmt {
+    fn new_state(&self, profile: &'static Profile) -> FamilyState {
+        Box::new(State::new(profile))
+    }
+
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         if let Some(next) = execute(m, sh, c.name, &c.form, r) {
             return Some(next);
@@ -681,10 +696,10 @@ impl SimFamily for Qmt {
         None
     }
 
-    fn data_done(&self, m: &mut Modem, kind: parser::DataKind, data: Vec<u8>, r: &mut Resp) {
-        match kind {
-            parser::DataKind::Qmt(k) => data_done(m, k, data, r),
-            _ => r.error(),
+    fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
+        match kind.downcast::<DataKind>() {
+            Ok(k) => data_done(m, *k, data, r),
+            Err(_) => r.error(),
         }
     }
 
@@ -706,9 +721,9 @@ impl SimFamily for Qmt {
     /// manual shows it).
     fn context_down(&self, m: &mut Modem, cid: u8, by_network: bool, r: &mut Resp) {
         for idx in 0..m.profile.clients {
-            if m.qmt.is_open_on(idx, cid) {
+            if st_mut(&mut m.fam).is_open_on(idx, cid) {
                 drop(m.take_link(idx));
-                m.qmt.close_network(idx);
+                st_mut(&mut m.fam).close_network(idx);
                 if !by_network {
                     r.urc_after(format!("+QMTSTAT: {idx},1"));
                 }
@@ -725,7 +740,7 @@ impl SimFamily for Qmt {
 
     /// `+QMTSTAT: <idx>,<cause>` with the `+QMTSTAT` codes 1-7.
     fn link_lost(&self, m: &mut Modem, idx: u8, cause: u8) -> String {
-        m.qmt.close_network(idx);
+        st_mut(&mut m.fam).close_network(idx);
         format!("+QMTSTAT: {idx},{cause}")
     }
 }

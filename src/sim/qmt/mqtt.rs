@@ -16,12 +16,12 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     }
     r.ok();
     let i = usize::from(idx);
-    if m.qmt.slots[i].opened.is_some() {
+    if st_mut(&mut m.fam).slots[i].opened.is_some() {
         return r.urc_after(format!("+QMTOPEN: {idx},2"));
     }
-    let (ssl_on, ctx) = m.qmt.slots[i].cfg.ssl;
+    let (ssl_on, ctx) = st_mut(&mut m.fam).slots[i].cfg.ssl;
     if ssl_on {
-        let c = &m.qmt.ssl[usize::from(ctx)];
+        let c = &st_mut(&mut m.fam).ssl[usize::from(ctx)];
         let has = |n: &str| !n.is_empty() && m.certs.contains_key(&file_key(n));
         let ok = match c.seclevel {
             0 => true,
@@ -34,7 +34,7 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     }
     // The module brings the client's context up itself; 3 "failed to activate PDP" (the
     // notes' result table) when it cannot: not registered, or the context is not defined.
-    let cid = m.qmt.slots[i].cfg.pdpcid;
+    let cid = st_mut(&mut m.fam).slots[i].cfg.pdpcid;
     if !m.active.contains(&cid) && !m.context_up(cid) {
         return r.net_after(format!("+QMTOPEN: {idx},3"));
     }
@@ -54,7 +54,7 @@ pub(super) fn open(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     if !reachable {
         return r.net_after(format!("+QMTOPEN: {idx},5"));
     }
-    m.qmt.slots[i].opened = Some((host, port as u16, thost, tport));
+    st_mut(&mut m.fam).slots[i].opened = Some((host, port as u16, thost, tport));
     r.net_after(format!("+QMTOPEN: {idx},0"));
 }
 
@@ -77,13 +77,13 @@ pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     {
         return r.error();
     }
-    let Some((host, _, thost, tport)) = m.qmt.slots[i].opened.clone() else {
+    let Some((host, _, thost, tport)) = st_mut(&mut m.fam).slots[i].opened.clone() else {
         return r.error();
     };
     if m.links[i].is_some() {
         return r.error();
     }
-    let c = m.qmt.slots[i].cfg.clone();
+    let c = st_mut(&mut m.fam).slots[i].cfg.clone();
     let mut opts = MqttOptions::new(client_id, thost, tport);
     opts.set_keep_alive(Duration::from_secs(u64::from(c.keepalive)));
     opts.set_clean_session(c.clean);
@@ -113,7 +113,7 @@ pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let mut tls_cfg = None;
     let (ssl_on, ctx) = c.ssl;
     if ssl_on {
-        let s = &m.qmt.ssl[usize::from(ctx)];
+        let s = &st_mut(&mut m.fam).ssl[usize::from(ctx)];
         let files = TlsFiles {
             sslversion: s.sslversion,
             authmode: s.seclevel,
@@ -122,7 +122,7 @@ pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
             clientkey: &s.clientkey,
             negotiatetime: s.negotiatetime.max(1),
         };
-        match m.tls_setup(&files, file_key, &host, false) {
+        match ssl::tls_setup(&m.certs, &files, file_key, &host, false) {
             Ok(cfg) => tls_cfg = Some(cfg),
             Err(code) => forced_error = Some(code),
         }
@@ -145,7 +145,7 @@ pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
 
 pub(super) fn disc(m: &mut Modem, idx: u8, r: &mut Resp) {
     let i = usize::from(idx);
-    if m.qmt.slots[i].opened.is_none() {
+    if st_mut(&mut m.fam).slots[i].opened.is_none() {
         return r.error();
     }
     match m.links[i].as_mut() {
@@ -159,7 +159,7 @@ pub(super) fn disc(m: &mut Modem, idx: u8, r: &mut Resp) {
         }
         Some(_) => r.error(),
         None => {
-            m.qmt.close_network(idx);
+            st_mut(&mut m.fam).close_network(idx);
             r.ok();
             r.urc_after(format!("+QMTDISC: {idx},0"));
         }
@@ -173,7 +173,7 @@ pub(super) fn connected_link(m: &Modem, idx: u8) -> Option<&Link> {
 }
 
 pub(super) fn op_timeout(m: &Modem, idx: u8) -> Duration {
-    let c = &m.qmt.slots[usize::from(idx)].cfg;
+    let c = &st(&m.fam).slots[usize::from(idx)].cfg;
     Duration::from_secs(u64::from(c.pkt_timeout) * (u64::from(c.retries) + 1))
 }
 
@@ -285,11 +285,11 @@ pub(super) fn publish(m: &mut Modem, a: &str, ex: bool, r: &mut Resp) -> Next {
     match num(&args, 5) {
         Some(len) if (1..=m.profile.payload_max as i64).contains(&len) => {
             r.prompt_space();
-            Next::Data(parser::DataKind::Qmt(kind), len as usize)
+            Next::Data(parser::DataKind::family(kind), len as usize)
         }
         None if args.len() == 5 && !ex => {
             r.prompt_space();
-            Next::DataUntilCtrlZ(parser::DataKind::Qmt(kind), m.profile.payload_max)
+            Next::DataUntilCtrlZ(parser::DataKind::family(kind), m.profile.payload_max)
         }
         _ => {
             r.error();
@@ -317,7 +317,7 @@ pub(super) fn message_line(idx: u8, s: &Stored, len_enable: bool, out: &mut Vec<
 /// Whether client `idx` keeps received messages in buffers for the host to read
 /// (`AT+QMTCFG="recv/mode",<idx>,1`).
 pub(crate) fn stores_messages(m: &Modem, idx: u8) -> bool {
-    m.qmt
+    st(&m.fam)
         .slots
         .get(usize::from(idx))
         .is_some_and(|s| s.cfg.recv_mode != 0)
@@ -326,7 +326,7 @@ pub(crate) fn stores_messages(m: &Modem, idx: u8) -> bool {
 /// Whether client `idx` can take one more received message: it is not in buffer mode, or
 /// one of its buffers is free.
 pub(crate) fn has_free_buffer(m: &Modem, idx: u8) -> bool {
-    m.qmt
+    st(&m.fam)
         .slots
         .get(usize::from(idx))
         .is_some_and(|s| s.cfg.recv_mode == 0 || s.buffers.iter().any(Option::is_none))
@@ -345,7 +345,7 @@ pub(super) fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
     let link = m.links[usize::from(idx)]
         .as_ref()
         .map(|l| (l.gen, l.client.clone(), l.client_id.clone()));
-    let slot = &mut m.qmt.slots[usize::from(idx)];
+    let slot = &mut st_mut(&mut m.fam).slots[usize::from(idx)];
     let len_enable = slot.cfg.len_enable;
     let mut out = Vec::new();
     for id in ids {

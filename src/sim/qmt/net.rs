@@ -125,7 +125,7 @@ pub(super) fn sslcfg(m: &mut Modem, a: &str, r: &mut Resp) {
     let Some(ctx) = int(&args, 1, 0, i64::from(m.profile.ssl_ctx_max)) else {
         return r.error();
     };
-    let c = &mut m.qmt.ssl[ctx as usize];
+    let c = &mut st_mut(&mut m.fam).ssl[ctx as usize];
     if args.len() == 2 {
         let v = match key.as_str() {
             "sslversion" => c.sslversion.to_string(),
@@ -182,9 +182,9 @@ impl VirtualModem {
             st.active.remove(&cid);
             let mut links = Vec::new();
             for idx in 0..self.shared.profile.clients {
-                if st.qmt.is_open_on(idx, cid) {
+                if st_mut(&mut st.fam).is_open_on(idx, cid) {
                     links.extend(st.take_link(idx));
-                    st.qmt.close_network(idx);
+                    st_mut(&mut st.fam).close_network(idx);
                 }
             }
             links
