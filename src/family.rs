@@ -1,12 +1,17 @@
 //! The modem families modemqtt knows: a leaf module every layer (client dialects, the
 //! virtual modem, the Python face) names a family through. What a family is called, how it
-//! is recognised and which makers ship it is one row of [`FAMILIES`]; the client side of a
+//! is recognised and which makers ship it is one row of [`FAMILY_ROWS`], registered by the family's own client module; the client side of a
 //! family is its `dialect::FamilySpec`.
+
+use std::sync::OnceLock;
+
+use linkme::distributed_slice;
 
 use crate::error::{Error, Result};
 
 /// The command families modemqtt drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The order of the variants is the order in which `Modem` probes for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     /// SIMCom `AT+CMQTT*` (A7600, SIM7600, SIM7028).
     Cmqtt,
@@ -30,44 +35,29 @@ pub struct FamilyInfo {
     pub maker: Option<&'static str>,
 }
 
-/// Every family, in the order they are probed.
-pub const FAMILIES: &[FamilyInfo] = &[
-    FamilyInfo {
-        family: Family::Cmqtt,
-        name: "cmqtt",
-        aliases: &["simcom"],
-        probe: "AT+CMQTTACCQ=?",
-        maker: None,
-    },
-    FamilyInfo {
-        family: Family::Qmt,
-        name: "qmt",
-        aliases: &["quectel"],
-        probe: "AT+QMTCFG=?",
-        maker: Some("quectel"),
-    },
-    FamilyInfo {
-        family: Family::Aliyun,
-        name: "aliyun",
-        aliases: &["alibaba"],
-        probe: "AT+CMAUTH=?",
-        maker: None,
-    },
-];
+/// Every family's row, each registered by the family's client module
+/// (`dialect/<family>/spec.rs`) with `#[distributed_slice(FAMILY_ROWS)]`.
+#[distributed_slice]
+pub static FAMILY_ROWS: [FamilyInfo];
+
+/// Every family's row, in the order they are probed: the order of [`Family`]'s variants.
+pub fn families() -> &'static [&'static FamilyInfo] {
+    static SORTED: OnceLock<Vec<&'static FamilyInfo>> = OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut rows: Vec<&'static FamilyInfo> = FAMILY_ROWS.iter().collect();
+        rows.sort_by_key(|i| i.family);
+        rows
+    })
+}
 
 impl Family {
-    /// This family's row of [`FAMILIES`].
-    pub fn info(self) -> &'static FamilyInfo {
-        // Every variant has a row (checked by the tests below); the first row stands in
-        // for a missing one rather than panicking.
-        FAMILIES
-            .iter()
-            .find(|i| i.family == self)
-            .unwrap_or(&FAMILIES[0])
+    /// This family's row of [`FAMILY_ROWS`] (every variant has one: checked by the tests).
+    pub fn info(self) -> Option<&'static FamilyInfo> {
+        families().iter().copied().find(|i| i.family == self)
     }
 
     pub fn name(self) -> &'static str {
-        self.info().name
+        self.info().map_or("unregistered", |i| i.name)
     }
 
     /// A family by name or alias (any case); `"auto"` is `None` (detect it).
@@ -76,12 +66,13 @@ impl Family {
         if name == "auto" {
             return Ok(None);
         }
-        FAMILIES
+        families()
             .iter()
             .find(|i| i.name == name || i.aliases.contains(&name.as_str()))
             .map(|i| Some(i.family))
             .ok_or_else(|| {
-                let names: Vec<String> = FAMILIES.iter().map(|i| format!("{:?}", i.name)).collect();
+                let names: Vec<String> =
+                    families().iter().map(|i| format!("{:?}", i.name)).collect();
                 Error::invalid(format!(
                     "dialect: unknown dialect {name:?} (use \"auto\", {})",
                     or_list(&names)
@@ -91,11 +82,12 @@ impl Family {
 
     /// The test command whose `OK` shows the firmware has this family.
     pub fn probe_command(self) -> &'static str {
-        self.info().probe
+        self.info().map_or("", |i| i.probe)
     }
 
+    /// Every registered family, in probe order.
     pub fn all() -> Vec<Family> {
-        FAMILIES.iter().map(|i| i.family).collect()
+        families().iter().map(|i| i.family).collect()
     }
 }
 
@@ -114,10 +106,15 @@ mod tests {
 
     #[test]
     fn every_family_has_one_row_and_names_parse() {
-        for f in [Family::Cmqtt, Family::Qmt, Family::Aliyun] {
-            assert_eq!(FAMILIES.iter().filter(|i| i.family == f).count(), 1);
+        assert_eq!(
+            Family::all(),
+            [Family::Cmqtt, Family::Qmt, Family::Aliyun],
+            "one row per family, in probe order"
+        );
+        for f in Family::all() {
+            assert_eq!(families().iter().filter(|i| i.family == f).count(), 1);
             assert_eq!(Family::parse(f.name()).unwrap(), Some(f));
-            for a in f.info().aliases {
+            for a in f.info().map_or(&[][..], |i| i.aliases) {
                 assert_eq!(Family::parse(&a.to_ascii_uppercase()).unwrap(), Some(f));
             }
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::at::{Command, CommandLine, Decoder, Event, Expect, Frame, Outcome, RawRule, Session};
 pub use crate::dialect::MessageRules;
-use crate::dialect::{spec, FamilySpec, ProbeExchange, SPECS};
+use crate::dialect::{spec, specs, FamilySpec, ProbeExchange};
 use crate::engine::UrcHandler;
 use crate::mqtt::ClientShared;
 
@@ -25,7 +25,7 @@ pub fn raw_rules(family: Family) -> Vec<RawRule> {
 
 /// Every family, in the library's order.
 pub fn families() -> Vec<Family> {
-    SPECS.iter().map(|s| s.family()).collect()
+    specs().iter().map(|s| s.family()).collect()
 }
 
 /// What received messages of `family` may carry.
@@ -230,7 +230,7 @@ pub fn check_codec(input: &[u8]) -> Result<(), String> {
     let Some((&sel, data)) = input.split_first() else {
         return Ok(());
     };
-    let sets: Vec<Vec<RawRule>> = SPECS
+    let sets: Vec<Vec<RawRule>> = specs()
         .iter()
         .map(|s| s.raw_rules())
         .filter(|r| !r.is_empty())

@@ -9,7 +9,7 @@ use crate::at::{build, Arg};
 use crate::dialect::{aliyun, spec, Family, FamilyClients};
 use crate::engine::{Engine, Recorder, Response, UrcHandler};
 use crate::error::{Error, Result};
-use crate::family::{or_list, FAMILIES};
+use crate::family::{families, or_list};
 use crate::mqtt::{ClientOptions, MqttClient};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +223,7 @@ impl Modem {
             .simple("AT+CGMI")
             .map(|r| ident_value(&r, &["+CGMI:"]).to_ascii_lowercase())
             .unwrap_or_default();
-        let mut order: Vec<_> = FAMILIES.iter().collect();
+        let mut order: Vec<_> = families().to_vec();
         order.sort_by_key(|i| !i.maker.is_some_and(|m| maker.contains(m)));
         for info in order {
             let cmd = Command::new(build(info.probe, &[])?, self.timeout);
@@ -234,7 +234,7 @@ impl Modem {
                 }
             }
         }
-        let tried: Vec<String> = FAMILIES.iter().map(|i| i.probe.to_string()).collect();
+        let tried: Vec<String> = families().iter().map(|i| i.probe.to_string()).collect();
         Err(Error::Other(format!(
             "no supported MQTT command family answers on this modem (tried {})",
             or_list(&tried).replacen(" or ", " and ", 1)

@@ -3,7 +3,8 @@
 //!
 //! What the rest of the crate needs of a family's client side is its [`FamilySpec`]: the
 //! modem ([`crate::modem`]), the fuzz targets and the framing property tests reach a family
-//! only through it. A new family is its own module here plus one entry in [`SPECS`].
+//! only through it. A new family is its own module here: its `spec.rs` registers its spec in
+//! [`SPECS`] and its row in [`crate::family::FAMILY_ROWS`].
 
 pub mod aliyun;
 pub mod cmqtt;
@@ -11,7 +12,7 @@ mod common;
 pub mod qmt;
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::at::RawRule;
@@ -19,6 +20,7 @@ use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 pub use crate::family::Family;
 use crate::mqtt::{Backend, ClientOptions, ClientShared, MqttClient};
+pub use linkme::distributed_slice;
 
 /// The URC prefixes a router takes, and its handler.
 pub type UrcRouter = (Vec<Vec<u8>>, UrcHandler);
@@ -181,17 +183,29 @@ impl<C: ClientContext> FamilyClients for ContextClients<C> {
     }
 }
 
-/// Every family's client side.
-pub static SPECS: [&FamilySpec; 3] = [&cmqtt::SPEC, &qmt::SPEC, &aliyun::SPEC];
+/// Every family's client side, each registered by the family's own `spec.rs` with
+/// `#[distributed_slice(SPECS)]`.
+#[distributed_slice]
+pub static SPECS: [FamilySpec];
+
+/// Every family's client side, in probe order (the order of [`Family`]'s variants).
+pub fn specs() -> &'static [&'static FamilySpec] {
+    static SORTED: OnceLock<Vec<&'static FamilySpec>> = OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut all: Vec<&'static FamilySpec> = SPECS.iter().collect();
+        all.sort_by_key(|s| s.family);
+        all
+    })
+}
 
 /// The client side of `family`.
 pub fn spec(family: Family) -> &'static FamilySpec {
     // Every family has a spec (checked by `every_family_has_a_spec`).
-    SPECS
+    specs()
         .iter()
         .copied()
         .find(|s| s.family() == family)
-        .unwrap_or(SPECS[0])
+        .unwrap_or(specs()[0])
 }
 
 #[cfg(test)]
@@ -201,7 +215,7 @@ mod tests {
     #[test]
     fn every_family_has_a_spec() {
         for f in Family::all() {
-            assert_eq!(SPECS.iter().filter(|s| s.family() == f).count(), 1);
+            assert_eq!(specs().iter().filter(|s| s.family() == f).count(), 1);
             assert_eq!(spec(f).family(), f);
         }
     }
@@ -217,12 +231,12 @@ mod tests {
                 assert!(e.to_string().starts_with("retries: only on Quectel"), "{e}");
             }
         }
-        assert!(SPECS.iter().any(|s| s.qmt_options));
+        assert!(specs().iter().any(|s| s.qmt_options));
     }
 
     #[test]
     fn probes_wait_for_their_own_result() {
-        for s in SPECS {
+        for s in specs() {
             for with_data in [false, true] {
                 let p = s.probe_exchange(with_data);
                 assert!(p.result_ok.starts_with(p.result_prefix), "{:?}", s.family);

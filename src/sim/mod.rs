@@ -51,9 +51,21 @@ use profile::Profile;
 use pty::Pty;
 pub use replay::{ReplayModem, ReplayStatus};
 
-/// Every imitated modem: the CMQTT and QMT profiles, then the Alibaba firmware's.
+/// The registered families (`modem::SIM_FAMILIES`) in the order of [`crate::family::Family`].
+fn sim_families() -> &'static [&'static dyn SimFamily] {
+    static SORTED: std::sync::OnceLock<Vec<&'static dyn SimFamily>> = std::sync::OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut all: Vec<&'static dyn SimFamily> = modem::SIM_FAMILIES.iter().copied().collect();
+        all.sort_by_key(|f| f.family());
+        all
+    })
+}
+
+/// Every imitated modem, family by family.
 fn all_profiles() -> impl Iterator<Item = &'static Profile> {
-    profile::ALL.iter().chain(aliyun::PROFILES.iter()).copied()
+    sim_families()
+        .iter()
+        .flat_map(|f| f.profiles().iter().copied())
 }
 
 /// Names of the imitated modems.
@@ -61,18 +73,17 @@ pub fn profiles() -> Vec<&'static str> {
     all_profiles().map(|p| p.name).collect()
 }
 
-/// The profile called `name` (any case).
-pub(crate) fn find_profile(name: &str) -> Option<&'static Profile> {
-    all_profiles().find(|p| p.name.eq_ignore_ascii_case(name))
+/// The profile called `name` (any case), with its family.
+fn find(name: &str) -> Option<(&'static Profile, &'static dyn SimFamily)> {
+    sim_families()
+        .iter()
+        .flat_map(|f| f.profiles().iter().map(move |p| (*p, *f)))
+        .find(|(p, _)| p.name.eq_ignore_ascii_case(name))
 }
 
-/// The command family of a profile: the one place that names every family module.
-fn family_of(p: &Profile) -> &'static dyn SimFamily {
-    match p.family {
-        profile::Family::Cmqtt => &cmqtt::Cmqtt,
-        profile::Family::Qmt => &qmt::Qmt,
-        profile::Family::Aliyun => &aliyun::Aliyun,
-    }
+/// The profile called `name` (any case).
+pub(crate) fn find_profile(name: &str) -> Option<&'static Profile> {
+    find(name).map(|(p, _)| p)
 }
 
 /// Largest part size accepted by [`VirtualModem::set_part_size`].
@@ -169,6 +180,8 @@ struct Faults {
 
 pub(crate) struct Shared {
     profile: &'static Profile,
+    /// The profile's command family.
+    family: &'static dyn SimFamily,
     broker_host: String,
     broker_port: u16,
     /// Where a client's host goes (see `hosts`).
@@ -296,7 +309,7 @@ impl Shared {
 
     /// The command family of the profile.
     fn family(&self) -> &'static dyn SimFamily {
-        family_of(self.profile)
+        self.family
     }
 
     fn part_size(&self) -> usize {
@@ -333,7 +346,7 @@ fn parse_broker_url(url: &str) -> Result<(String, u16), SimError> {
 
 impl VirtualModem {
     pub fn start(config: SimConfig) -> Result<VirtualModem, SimError> {
-        let profile = find_profile(&config.profile)
+        let (profile, family) = find(&config.profile)
             .ok_or_else(|| SimError::UnknownProfile(config.profile.clone()))?;
         let part_size = config.part_size.unwrap_or(profile.rx_part_size());
         if part_size == 0 || part_size > MAX_PART_SIZE {
@@ -351,13 +364,14 @@ impl VirtualModem {
         let port = pty.path().to_owned();
         let shared = Arc::new(Shared {
             profile,
+            family,
             broker_host,
             broker_port,
             hosts,
             pty: RwLock::new(Some(pty)),
             closed: AtomicBool::new(false),
             out: Mutex::new(None),
-            state: Mutex::new(Modem::new(profile, family_of(profile))),
+            state: Mutex::new(Modem::new(profile, family)),
             faults: Mutex::new(Faults::default()),
             part_size: AtomicUsize::new(part_size),
             parser_gen: AtomicU64::new(0),

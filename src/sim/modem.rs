@@ -19,6 +19,7 @@ use super::parser::{DataKind, Next};
 use super::profile::{Family, Profile};
 use super::ssl::{self, SslCtx};
 use super::{Shared, SimError, VirtualModem};
+pub(crate) use linkme::distributed_slice;
 
 /// A family's own part of the modem state (its client slots, settings, links it keeps
 /// itself): one type per family, made by [`SimFamily::new_state`].
@@ -40,6 +41,11 @@ pub(crate) fn fam_mut<T: 'static>(fam: &mut FamilyState) -> &mut T {
         .expect("a family reads the state its new_state made")
 }
 
+/// Every command family of the virtual modem, each registered by its own module with
+/// `#[distributed_slice(SIM_FAMILIES)]`.
+#[distributed_slice]
+pub(crate) static SIM_FAMILIES: [&'static dyn SimFamily];
+
 /// One command family of the virtual modem. Every method runs with the modem state
 /// locked (`m`), except [`SimFamily::after_command`] and [`SimFamily::drop_link`].
 pub(crate) trait SimFamily: Sync {
@@ -50,6 +56,12 @@ pub(crate) trait SimFamily: Sync {
     /// The family's own state of a modem with `profile` at power-on (`Modem::fam`; the
     /// family reads it back with [`fam`] / [`fam_mut`]).
     fn new_state(&self, profile: &'static Profile) -> FamilyState;
+
+    /// The family this is the virtual modem of.
+    fn family(&self) -> Family;
+
+    /// The modems it imitates.
+    fn profiles(&self) -> &'static [&'static Profile];
 
     /// The data the host typed after one of this family's prompts (`kind` is the one the
     /// family gave in [`DataKind::family`]; a family without prompts never gets any).

@@ -172,7 +172,11 @@ pub(crate) static BG96: Profile = quectel(
     ],
 );
 
-pub(crate) static ALL: [&Profile; 7] = [&A7600, &SIM7600, &SIM7028, &EC20, &EC25, &EG91, &BG96];
+/// The SIMCom `AT+CMQTT*` modems.
+pub(crate) static CMQTT: [&Profile; 3] = [&A7600, &SIM7600, &SIM7028];
+
+/// The Quectel `AT+QMT*` modems.
+pub(crate) static QMT: [&Profile; 4] = [&EC20, &EC25, &EG91, &BG96];
 
 impl Profile {
     /// Whether the profile has `AT+CMQTTSUBTOPIC`: SIM7028's command list (seeds/001

@@ -6,12 +6,27 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use super::{detect_revision, parse_ccrecv, parse_message_fields, urc_router, AliyunMqtt};
-use crate::dialect::{Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange, ProfileBy};
+use crate::dialect::{
+    distributed_slice, Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange, ProfileBy,
+    SPECS,
+};
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
+use crate::family::{FamilyInfo, FAMILY_ROWS};
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
 
+/// The family's name, aliases and probe (see [`crate::family::FamilyInfo`]).
+#[distributed_slice(FAMILY_ROWS)]
+static ROW: FamilyInfo = FamilyInfo {
+    family: Family::Aliyun,
+    name: "aliyun",
+    aliases: &["alibaba"],
+    probe: "AT+CMAUTH=?",
+    maker: None,
+};
+
 /// SIMCom's Alibaba-cloud firmware, `AT+CM*` / `AT+CC*`.
+#[distributed_slice(SPECS)]
 pub static SPEC: FamilySpec = FamilySpec {
     family: Family::Aliyun,
     // Messages come in `+CMYIELD: 12,"<topic>","<payload>"` lines, no raw data.

@@ -5,13 +5,25 @@ use std::sync::Arc;
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    no_line_parsers, ContextClients, Family, FamilyClients, FamilySpec, MessageRules,
-    ProbeExchange, ProfileBy,
+    distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilySpec,
+    MessageRules, ProbeExchange, ProfileBy, SPECS,
 };
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::family::{FamilyInfo, FAMILY_ROWS};
+
+/// The family's name, aliases and probe (see [`crate::family::FamilyInfo`]).
+#[distributed_slice(FAMILY_ROWS)]
+static ROW: FamilyInfo = FamilyInfo {
+    family: Family::Cmqtt,
+    name: "cmqtt",
+    aliases: &["simcom"],
+    probe: "AT+CMQTTACCQ=?",
+    maker: None,
+};
 
 /// SIMCom `AT+CMQTT*`.
+#[distributed_slice(SPECS)]
 pub static SPEC: FamilySpec = FamilySpec {
     family: Family::Cmqtt,
     raw_rules,

@@ -47,7 +47,7 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS}
 
 use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Cmd, Form, Resp};
 use super::modem::Modem;
-use super::modem::{fam, fam_mut, FamilyState, SimFamily};
+use super::modem::{distributed_slice, fam, fam_mut, FamilyState, SimFamily, SIM_FAMILIES};
 use super::parser::Next;
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
@@ -726,7 +726,18 @@ pub(crate) fn st_mut(f: &mut FamilyState) -> &mut Option<State> {
     fam_mut(f)
 }
 
+#[distributed_slice(SIM_FAMILIES)]
+static REGISTERED: &dyn SimFamily = &Aliyun;
+
 impl SimFamily for Aliyun {
+    fn family(&self) -> crate::family::Family {
+        crate::family::Family::Aliyun
+    }
+
+    fn profiles(&self) -> &'static [&'static Profile] {
+        &PROFILES
+    }
+
     fn new_state(&self, profile: &'static Profile) -> FamilyState {
         Box::new(State::for_profile(profile))
     }

@@ -43,7 +43,9 @@ use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
 use super::conn::LinkEvent;
 use super::link::{self, qos};
 use super::modem::Modem;
-use super::modem::{fam, fam_mut, FamilyData, FamilyState, SimFamily};
+use super::modem::{
+    distributed_slice, fam, fam_mut, FamilyData, FamilyState, SimFamily, SIM_FAMILIES,
+};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::profile::{TOPIC_MAX, WILL_MAX};
@@ -458,7 +460,18 @@ pub(crate) fn st_mut(f: &mut FamilyState) -> &mut State {
     fam_mut(f)
 }
 
+#[distributed_slice(SIM_FAMILIES)]
+static REGISTERED: &dyn SimFamily = &Cmqtt;
+
 impl SimFamily for Cmqtt {
+    fn family(&self) -> crate::family::Family {
+        crate::family::Family::Cmqtt
+    }
+
+    fn profiles(&self) -> &'static [&'static Profile] {
+        &super::profile::CMQTT
+    }
+
     fn new_state(&self, profile: &'static Profile) -> FamilyState {
         Box::new(State::new(profile))
     }

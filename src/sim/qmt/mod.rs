@@ -40,7 +40,9 @@ use super::conn::{Link, LinkEvent, ANSWERED};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
-use super::modem::{fam, fam_mut, FamilyData, FamilyState, SimFamily};
+use super::modem::{
+    distributed_slice, fam, fam_mut, FamilyData, FamilyState, SimFamily, SIM_FAMILIES,
+};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::ssl::{self, set_file_name, TlsFiles};
@@ -679,7 +681,18 @@ pub(crate) fn st_mut(f: &mut FamilyState) -> &mut State {
     fam_mut(f)
 }
 
+#[distributed_slice(SIM_FAMILIES)]
+static REGISTERED: &dyn SimFamily = &Qmt;
+
 impl SimFamily for Qmt {
+    fn family(&self) -> crate::family::Family {
+        crate::family::Family::Qmt
+    }
+
+    fn profiles(&self) -> &'static [&'static Profile] {
+        &super::profile::QMT
+    }
+
     fn new_state(&self, profile: &'static Profile) -> FamilyState {
         Box::new(State::new(profile))
     }
