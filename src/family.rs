@@ -35,19 +35,45 @@ pub struct FamilyInfo {
     pub maker: Option<&'static str>,
 }
 
+impl FamilyInfo {
+    /// A row: the family, its name, other names, probe command and the maker probed first.
+    pub const fn new(
+        family: Family,
+        name: &'static str,
+        aliases: &'static [&'static str],
+        probe: &'static str,
+        maker: Option<&'static str>,
+    ) -> FamilyInfo {
+        FamilyInfo {
+            family,
+            name,
+            aliases,
+            probe,
+            maker,
+        }
+    }
+}
+
 /// Every family's row, each registered by the family's client module
-/// (`dialect/<family>/spec.rs`) with `#[distributed_slice(FAMILY_ROWS)]`.
+/// (`dialect/<family>/spec.rs`, the `info` of its `FamilySpec`) with
+/// `#[distributed_slice(FAMILY_ROWS)]`.
 #[distributed_slice]
-pub static FAMILY_ROWS: [FamilyInfo];
+pub static FAMILY_ROWS: [&'static FamilyInfo];
 
 /// Every family's row, in the order they are probed: the order of [`Family`]'s variants.
 pub fn families() -> &'static [&'static FamilyInfo] {
     static SORTED: OnceLock<Vec<&'static FamilyInfo>> = OnceLock::new();
-    SORTED.get_or_init(|| {
-        let mut rows: Vec<&'static FamilyInfo> = FAMILY_ROWS.iter().collect();
-        rows.sort_by_key(|i| i.family);
-        rows
-    })
+    SORTED.get_or_init(|| in_probe_order(FAMILY_ROWS.iter().copied(), |i| Some(i.family)))
+}
+
+/// What the families registered (`items`) in probe order, `family` telling whose each is.
+pub fn in_probe_order<T: ?Sized>(
+    items: impl IntoIterator<Item = &'static T>,
+    family: impl Fn(&T) -> Option<Family>,
+) -> Vec<&'static T> {
+    let mut all: Vec<&'static T> = items.into_iter().collect();
+    all.sort_by_key(|t| family(t));
+    all
 }
 
 impl Family {

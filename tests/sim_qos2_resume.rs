@@ -13,7 +13,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use sim_common::{quiet_modem, DEADLINE};
+use modemqtt::sim::VirtualModem;
+use sim_common::{quiet_modem, Host, DEADLINE};
 
 /// Reads one MQTT packet: (first byte, body).
 fn read_packet(s: &mut TcpStream) -> (u8, Vec<u8>) {
@@ -69,43 +70,65 @@ fn publish(topic: &str, qos: u8, pkid: u16, payload: &[u8]) -> Vec<u8> {
     p
 }
 
-#[test]
-fn pubrel_resent_after_resume_gets_pubcomp() {
+/// The modem, a scripted broker and the CONNECT line of client 0 (`clean_session` 0).
+fn setup(client_id: &str) -> (VirtualModem, Host, TcpListener, String) {
     let broker = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = broker.local_addr().expect("addr").port();
-    let (_m, mut h) = quiet_modem("a7600");
+    let (m, mut h) = quiet_modem("a7600");
     h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"q2dev\""), "\r\nOK\r\n");
+    assert_eq!(
+        h.cmd(&format!("AT+CMQTTACCQ=0,\"{client_id}\"")),
+        "\r\nOK\r\n"
+    );
     let connect = format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,0\r");
+    (m, h, broker, connect)
+}
 
-    // First session: one QoS 2 message, PUBREC, then the link drops before PUBREL.
-    h.send(connect.as_bytes());
-    let mut s = accept(&broker);
-    expect_packet(&mut s, 1);
-    s.write_all(&[0x20, 2, 0, 0]).expect("CONNACK");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
-    s.write_all(&publish("t/q2", 2, 7, b"once"))
-        .expect("PUBLISH");
-    h.read_until(b"+CMQTTRXEND: 0\r\n");
-    assert_eq!(expect_packet(&mut s, 5), vec![0, 7], "PUBREC for packet 7");
-    drop(s);
-    let lost = h.read_until(b"+CMQTTCONNLOST: 0,");
-    assert!(!lost.is_empty());
-
-    // Second session, persistent: the broker resends PUBREL 7 at once.
-    h.read_until(b"\r\n");
-    h.send(connect.as_bytes());
-    let mut s = accept(&broker);
+/// Connects the modem, the broker answering CONNACK with `session_present`, and sends
+/// `first` (packets the broker sends at once) before the modem reports the connect.
+fn connect(
+    h: &mut Host,
+    broker: &TcpListener,
+    line: &str,
+    session_present: bool,
+    first: &[u8],
+) -> TcpStream {
+    h.send(line.as_bytes());
+    let mut s = accept(broker);
     let connect_body = expect_packet(&mut s, 1);
     // Connect flags (after the 6-byte protocol name and the level): clean session bit off.
     assert_eq!(connect_body[7] & 0x02, 0, "clean session must be 0");
-    s.write_all(&[0x20, 2, 1, 0])
-        .expect("CONNACK, session present");
-    s.write_all(&[0x62, 2, 0, 7]).expect("PUBREL");
+    s.write_all(&[0x20, 2, u8::from(session_present), 0])
+        .expect("CONNACK");
+    s.write_all(first).expect("first packets");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
-    assert_eq!(expect_packet(&mut s, 7), vec![0, 7], "PUBCOMP for packet 7");
+    s
+}
 
-    // The link stayed up: the next message still arrives, and nothing reports a loss.
+/// The first session: a QoS 2 message with packet id `pkid` arrives and the modem answers
+/// PUBREC; with `complete`, the broker's PUBREL gets its PUBCOMP too. Then the connection
+/// drops (before the broker has anything more from the modem).
+fn first_session(h: &mut Host, broker: &TcpListener, line: &str, pkid: u8, complete: bool) {
+    let mut s = connect(h, broker, line, false, &[]);
+    s.write_all(&publish("t/q2", 2, u16::from(pkid), b"once"))
+        .expect("PUBLISH");
+    h.read_until(b"+CMQTTRXEND: 0\r\n");
+    assert_eq!(expect_packet(&mut s, 5), vec![0, pkid], "PUBREC");
+    if complete {
+        s.write_all(&[0x62, 2, 0, pkid]).expect("PUBREL");
+        assert_eq!(expect_packet(&mut s, 7), vec![0, pkid], "PUBCOMP");
+    }
+    drop(s);
+    let lost = h.read_until(b"+CMQTTCONNLOST: 0,");
+    assert!(!lost.is_empty());
+    h.read_until(b"\r\n");
+}
+
+/// The resumed session: the broker resends PUBREL `pkid` at once; the modem answers PUBCOMP
+/// and the link stays up (the next message arrives, no loss is reported).
+fn resume_answers_pubrel(h: &mut Host, broker: &TcpListener, line: &str, pkid: u8) {
+    let mut s = connect(h, broker, line, true, &[0x62, 2, 0, pkid]);
+    assert_eq!(expect_packet(&mut s, 7), vec![0, pkid], "PUBCOMP");
     s.write_all(&publish("t/after", 0, 0, b"still here"))
         .expect("PUBLISH");
     let rx = h.read_until(b"+CMQTTRXEND: 0\r\n");
@@ -117,51 +140,20 @@ fn pubrel_resent_after_resume_gets_pubcomp() {
     assert!(!later.contains("CONNLOST"), "{later}");
 }
 
+#[test]
+fn pubrel_resent_after_resume_gets_pubcomp() {
+    // PUBREC sent, then the link drops before the broker's PUBREL.
+    let (_m, mut h, broker, line) = setup("q2dev");
+    first_session(&mut h, &broker, &line, 7, false);
+    resume_answers_pubrel(&mut h, &broker, &line, 7);
+}
+
 /// The PUBCOMP leaves and the link drops before the broker has it: the broker resends the
 /// PUBREL on the resume (it completed nothing), and the modem answers PUBCOMP again
 /// instead of taking it for a protocol error and dropping every new link.
 #[test]
 fn pubrel_resent_after_a_lost_pubcomp_gets_pubcomp_again() {
-    let broker = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = broker.local_addr().expect("addr").port();
-    let (_m, mut h) = quiet_modem("a7600");
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"q2lost\""), "\r\nOK\r\n");
-    let connect = format!("AT+CMQTTCONNECT=0,\"tcp://127.0.0.1:{port}\",60,0\r");
-
-    // First session: the whole exchange from the modem's side, PUBCOMP included.
-    h.send(connect.as_bytes());
-    let mut s = accept(&broker);
-    expect_packet(&mut s, 1);
-    s.write_all(&[0x20, 2, 0, 0]).expect("CONNACK");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
-    s.write_all(&publish("t/q2", 2, 9, b"once"))
-        .expect("PUBLISH");
-    h.read_until(b"+CMQTTRXEND: 0\r\n");
-    assert_eq!(expect_packet(&mut s, 5), vec![0, 9], "PUBREC for packet 9");
-    s.write_all(&[0x62, 2, 0, 9]).expect("PUBREL");
-    assert_eq!(expect_packet(&mut s, 7), vec![0, 9], "PUBCOMP for packet 9");
-    // ...which the broker never got: the connection goes.
-    drop(s);
-    h.read_until(b"+CMQTTCONNLOST: 0,");
-    h.read_until(b"\r\n");
-
-    // The resume: the broker still holds exchange 9 open and resends its PUBREL.
-    h.send(connect.as_bytes());
-    let mut s = accept(&broker);
-    expect_packet(&mut s, 1);
-    s.write_all(&[0x20, 2, 1, 0])
-        .expect("CONNACK, session present");
-    s.write_all(&[0x62, 2, 0, 9]).expect("PUBREL");
-    h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,0\r\n");
-    assert_eq!(expect_packet(&mut s, 7), vec![0, 9], "PUBCOMP for packet 9");
-    s.write_all(&publish("t/after", 0, 0, b"still here"))
-        .expect("PUBLISH");
-    let rx = h.read_until(b"+CMQTTRXEND: 0\r\n");
-    let text = String::from_utf8_lossy(&rx);
-    assert!(text.contains("still here"), "{text}");
-    assert!(!text.contains("CONNLOST"), "{text}");
-    std::thread::sleep(Duration::from_millis(200));
-    let later = String::from_utf8_lossy(&h.pending()).into_owned();
-    assert!(!later.contains("CONNLOST"), "{later}");
+    let (_m, mut h, broker, line) = setup("q2lost");
+    first_session(&mut h, &broker, &line, 9, true);
+    resume_answers_pubrel(&mut h, &broker, &line, 9);
 }

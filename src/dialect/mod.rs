@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::at::RawRule;
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
-pub use crate::family::Family;
+pub use crate::family::{Family, FamilyInfo, FAMILY_ROWS};
 use crate::mqtt::{Backend, ClientOptions, ClientShared, MqttClient};
 pub use linkme::distributed_slice;
 
@@ -27,7 +27,9 @@ pub type UrcRouter = (Vec<Vec<u8>>, UrcHandler);
 
 /// The client side of a modem family: one static table per family (`<family>::SPEC`).
 pub struct FamilySpec {
-    pub family: Family,
+    /// The family's name, aliases and probe; `spec.rs` registers it in
+    /// [`crate::family::FAMILY_ROWS`] too.
+    pub info: FamilyInfo,
     /// The decoder's rules for lines followed by raw bytes (message payloads).
     pub raw_rules: fn() -> Vec<RawRule>,
     /// The most MQTT clients a profile of the family has.
@@ -66,7 +68,7 @@ pub enum ProfileBy {
 
 impl FamilySpec {
     pub fn family(&self) -> Family {
-        self.family
+        self.info.family
     }
 
     pub fn raw_rules(&self) -> Vec<RawRule> {
@@ -100,7 +102,7 @@ impl FamilySpec {
         match options.qmt.first_set() {
             Some(name) if !self.qmt_options => Err(Error::invalid(format!(
                 "{name}: only on Quectel (QMT) modems, this one is {}",
-                self.family.name()
+                self.info.name
             ))),
             _ => Ok(()),
         }
@@ -183,6 +185,17 @@ impl<C: ClientContext> FamilyClients for ContextClients<C> {
     }
 }
 
+/// Registers a family's `FamilySpec` static (`SPEC`, itself in [`SPECS`]) and its `info`
+/// as the family's row in [`FAMILY_ROWS`]: one line in the family's `spec.rs`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! register_family_row {
+    ($spec:ident) => {
+        #[$crate::dialect::distributed_slice($crate::dialect::FAMILY_ROWS)]
+        static ROW: &$crate::dialect::FamilyInfo = &$spec.info;
+    };
+}
+
 /// Every family's client side, each registered by the family's own `spec.rs` with
 /// `#[distributed_slice(SPECS)]`.
 #[distributed_slice]
@@ -191,11 +204,7 @@ pub static SPECS: [FamilySpec];
 /// Every family's client side, in probe order (the order of [`Family`]'s variants).
 pub fn specs() -> &'static [&'static FamilySpec] {
     static SORTED: OnceLock<Vec<&'static FamilySpec>> = OnceLock::new();
-    SORTED.get_or_init(|| {
-        let mut all: Vec<&'static FamilySpec> = SPECS.iter().collect();
-        all.sort_by_key(|s| s.family);
-        all
-    })
+    SORTED.get_or_init(|| crate::family::in_probe_order(SPECS.iter(), |s| Some(s.family())))
 }
 
 /// The client side of `family`.
@@ -239,8 +248,8 @@ mod tests {
         for s in specs() {
             for with_data in [false, true] {
                 let p = s.probe_exchange(with_data);
-                assert!(p.result_ok.starts_with(p.result_prefix), "{:?}", s.family);
-                assert_eq!(p.data.is_some(), with_data, "{:?}", s.family);
+                assert!(p.result_ok.starts_with(p.result_prefix), "{:?}", s.family());
+                assert_eq!(p.data.is_some(), with_data, "{:?}", s.family());
             }
         }
     }

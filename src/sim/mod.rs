@@ -51,13 +51,13 @@ use profile::Profile;
 use pty::Pty;
 pub use replay::{ReplayModem, ReplayStatus};
 
-/// The registered families (`modem::SIM_FAMILIES`) in the order of [`crate::family::Family`].
+/// The registered families (`modem::SIM_FAMILIES`) in probe order (their profiles' family).
 fn sim_families() -> &'static [&'static dyn SimFamily] {
     static SORTED: std::sync::OnceLock<Vec<&'static dyn SimFamily>> = std::sync::OnceLock::new();
     SORTED.get_or_init(|| {
-        let mut all: Vec<&'static dyn SimFamily> = modem::SIM_FAMILIES.iter().copied().collect();
-        all.sort_by_key(|f| f.family());
-        all
+        crate::family::in_probe_order(modem::SIM_FAMILIES.iter().copied(), |f| {
+            f.profiles().first().map(|p| p.family)
+        })
     })
 }
 

@@ -46,6 +46,27 @@ pub(crate) fn fam_mut<T: 'static>(fam: &mut FamilyState) -> &mut T {
 #[distributed_slice]
 pub(crate) static SIM_FAMILIES: [&'static dyn SimFamily];
 
+/// Registers family `$family` (a unit struct implementing [`SimFamily`]) in
+/// [`SIM_FAMILIES`] and gives its module `st` / `st_mut`: its part of the modem state
+/// (`Modem::fam`) as its type `$state`.
+macro_rules! sim_family {
+    ($family:ident, $state:ty) => {
+        #[$crate::sim::modem::distributed_slice($crate::sim::modem::SIM_FAMILIES)]
+        static REGISTERED: &dyn $crate::sim::modem::SimFamily = &$family;
+
+        /// This family's part of the modem state.
+        pub(crate) fn st(f: &$crate::sim::modem::FamilyState) -> &$state {
+            $crate::sim::modem::fam(f)
+        }
+
+        /// This family's part of the modem state, for changing it.
+        pub(crate) fn st_mut(f: &mut $crate::sim::modem::FamilyState) -> &mut $state {
+            $crate::sim::modem::fam_mut(f)
+        }
+    };
+}
+pub(crate) use sim_family;
+
 /// One command family of the virtual modem. Every method runs with the modem state
 /// locked (`m`), except [`SimFamily::after_command`] and [`SimFamily::drop_link`].
 pub(crate) trait SimFamily: Sync {
@@ -57,10 +78,7 @@ pub(crate) trait SimFamily: Sync {
     /// family reads it back with [`fam`] / [`fam_mut`]).
     fn new_state(&self, profile: &'static Profile) -> FamilyState;
 
-    /// The family this is the virtual modem of.
-    fn family(&self) -> Family;
-
-    /// The modems it imitates.
+    /// The modems it imitates (their `family` is the one this is the virtual modem of).
     fn profiles(&self) -> &'static [&'static Profile];
 
     /// The data the host typed after one of this family's prompts (`kind` is the one the

@@ -7,28 +7,20 @@ use std::time::Duration;
 
 use super::{detect_revision, parse_ccrecv, parse_message_fields, urc_router, AliyunMqtt};
 use crate::dialect::{
-    distributed_slice, Family, FamilyClients, FamilySpec, MessageRules, ProbeExchange, ProfileBy,
-    SPECS,
+    distributed_slice, Family, FamilyClients, FamilyInfo, FamilySpec, MessageRules, ProbeExchange,
+    ProfileBy, SPECS,
 };
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
-use crate::family::{FamilyInfo, FAMILY_ROWS};
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
 
-/// The family's name, aliases and probe (see [`crate::family::FamilyInfo`]).
-#[distributed_slice(FAMILY_ROWS)]
-static ROW: FamilyInfo = FamilyInfo {
-    family: Family::Aliyun,
-    name: "aliyun",
-    aliases: &["alibaba"],
-    probe: "AT+CMAUTH=?",
-    maker: None,
-};
+// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
+crate::register_family_row!(SPEC);
 
 /// SIMCom's Alibaba-cloud firmware, `AT+CM*` / `AT+CC*`.
 #[distributed_slice(SPECS)]
 pub static SPEC: FamilySpec = FamilySpec {
-    family: Family::Aliyun,
+    info: FamilyInfo::new(Family::Aliyun, "aliyun", &["alibaba"], "AT+CMAUTH=?", None),
     // Messages come in `+CMYIELD: 12,"<topic>","<payload>"` lines, no raw data.
     raw_rules: Vec::new,
     max_clients: 1,

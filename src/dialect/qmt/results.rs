@@ -275,6 +275,20 @@ mod tests {
         Instant::now() + Duration::from_secs(5)
     }
 
+    /// `first` is taken but does not end `t`'s wait (progress, or owed elsewhere); `last`
+    /// ends it with that line.
+    fn passed_over_then_taken(r: &Results, t: Ticket<'_>, first: &[u8], last: &[u8]) {
+        assert!(r.offer(first));
+        assert_eq!(r.counts(), (1, 0));
+        assert!(r.offer(last));
+        assert_eq!(got(t), Some(last.to_vec()));
+    }
+
+    /// The line a ticket's wait gets (`None`: it failed).
+    fn got(t: Ticket<'_>) -> Option<Vec<u8>> {
+        t.wait(soon(), "AT+QMT...", Duration::from_secs(5)).ok()
+    }
+
     #[test]
     fn result_reaches_its_waiter_only() {
         let r = Results::default();
@@ -282,10 +296,7 @@ mod tests {
         let b = r.expect(1, sub(1, 1));
         assert!(r.offer(b"+QMTSUB: 1,1,0,2"));
         assert!(!r.offer(b"+QMTSUB: 2,1,0,2"));
-        assert_eq!(
-            b.wait(soon(), "AT+QMTSUB=1", Duration::from_secs(5)).ok(),
-            Some(b"+QMTSUB: 1,1,0,2".to_vec())
-        );
+        assert_eq!(got(b), Some(b"+QMTSUB: 1,1,0,2".to_vec()));
         drop(a);
         assert_eq!(r.counts(), (0, 0));
     }
@@ -294,13 +305,7 @@ mod tests {
     fn retransmission_is_progress() {
         let r = Results::default();
         let t = r.expect(0, sub(0, 7));
-        assert!(r.offer(b"+QMTSUB: 0,7,1,1"));
-        assert_eq!(r.counts(), (1, 0));
-        assert!(r.offer(b"+QMTSUB: 0,7,0,1"));
-        assert_eq!(
-            t.wait(soon(), "x", Duration::from_secs(5)).ok(),
-            Some(b"+QMTSUB: 0,7,0,1".to_vec())
-        );
+        passed_over_then_taken(&r, t, b"+QMTSUB: 0,7,1,1", b"+QMTSUB: 0,7,0,1");
     }
 
     #[test]
@@ -314,15 +319,8 @@ mod tests {
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         assert_eq!(r.counts(), (0, 1));
         let t2 = r.expect(0, open());
-        // The late answer of the first open is not the second one's...
-        assert!(r.offer(b"+QMTOPEN: 0,2"));
-        assert_eq!(r.counts(), (1, 0));
-        // ...its own is.
-        assert!(r.offer(b"+QMTOPEN: 0,0"));
-        assert_eq!(
-            t2.wait(soon(), "x", Duration::from_secs(5)).ok(),
-            Some(b"+QMTOPEN: 0,0".to_vec())
-        );
+        // The late answer of the first open is not the second one's; its own is.
+        passed_over_then_taken(&r, t2, b"+QMTOPEN: 0,2", b"+QMTOPEN: 0,0");
     }
 
     #[test]

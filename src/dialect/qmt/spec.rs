@@ -5,27 +5,25 @@ use std::sync::Arc;
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilySpec,
-    MessageRules, ProbeExchange, ProfileBy, SPECS,
+    distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilyInfo,
+    FamilySpec, MessageRules, ProbeExchange, ProfileBy, SPECS,
 };
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::family::{FamilyInfo, FAMILY_ROWS};
 
-/// The family's name, aliases and probe (see [`crate::family::FamilyInfo`]).
-#[distributed_slice(FAMILY_ROWS)]
-static ROW: FamilyInfo = FamilyInfo {
-    family: Family::Qmt,
-    name: "qmt",
-    aliases: &["quectel"],
-    probe: "AT+QMTCFG=?",
-    maker: Some("quectel"),
-};
+// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
+crate::register_family_row!(SPEC);
 
 /// Quectel `AT+QMT*`.
 #[distributed_slice(SPECS)]
 pub static SPEC: FamilySpec = FamilySpec {
-    family: Family::Qmt,
+    info: FamilyInfo::new(
+        Family::Qmt,
+        "qmt",
+        &["quectel"],
+        "AT+QMTCFG=?",
+        Some("quectel"),
+    ),
     raw_rules,
     // The largest profile in `capabilities()`.
     max_clients: 6,

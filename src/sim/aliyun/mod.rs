@@ -47,7 +47,7 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS}
 
 use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Cmd, Form, Resp};
 use super::modem::Modem;
-use super::modem::{distributed_slice, fam, fam_mut, FamilyState, SimFamily, SIM_FAMILIES};
+use super::modem::{FamilyState, SimFamily};
 use super::parser::Next;
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
@@ -716,24 +716,9 @@ fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
 /// through `AT+CMYIELD`, not through `link::report`.
 pub(crate) struct Aliyun;
 
-/// This family's part of the modem state (`None` on a profile without the Alibaba command set).
-pub(crate) fn st(f: &FamilyState) -> &Option<State> {
-    fam(f)
-}
-
-/// This family's part of the modem state, for changing it.
-pub(crate) fn st_mut(f: &mut FamilyState) -> &mut Option<State> {
-    fam_mut(f)
-}
-
-#[distributed_slice(SIM_FAMILIES)]
-static REGISTERED: &dyn SimFamily = &Aliyun;
+super::modem::sim_family!(Aliyun, Option<State>);
 
 impl SimFamily for Aliyun {
-    fn family(&self) -> crate::family::Family {
-        crate::family::Family::Aliyun
-    }
-
     fn profiles(&self) -> &'static [&'static Profile] {
         &PROFILES
     }

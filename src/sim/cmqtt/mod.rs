@@ -43,9 +43,7 @@ use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
 use super::conn::LinkEvent;
 use super::link::{self, qos};
 use super::modem::Modem;
-use super::modem::{
-    distributed_slice, fam, fam_mut, FamilyData, FamilyState, SimFamily, SIM_FAMILIES,
-};
+use super::modem::{FamilyData, FamilyState, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::profile::{TOPIC_MAX, WILL_MAX};
@@ -450,24 +448,9 @@ impl Modem {
 /// The CMQTT family (see [`SimFamily`]).
 pub(crate) struct Cmqtt;
 
-/// This family's part of the modem state (the CMQTT client slots).
-pub(crate) fn st(f: &FamilyState) -> &State {
-    fam(f)
-}
-
-/// This family's part of the modem state, for changing it.
-pub(crate) fn st_mut(f: &mut FamilyState) -> &mut State {
-    fam_mut(f)
-}
-
-#[distributed_slice(SIM_FAMILIES)]
-static REGISTERED: &dyn SimFamily = &Cmqtt;
+super::modem::sim_family!(Cmqtt, State);
 
 impl SimFamily for Cmqtt {
-    fn family(&self) -> crate::family::Family {
-        crate::family::Family::Cmqtt
-    }
-
     fn profiles(&self) -> &'static [&'static Profile] {
         &super::profile::CMQTT
     }

@@ -40,9 +40,7 @@ use super::conn::{Link, LinkEvent, ANSWERED};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
-use super::modem::{
-    distributed_slice, fam, fam_mut, FamilyData, FamilyState, SimFamily, SIM_FAMILIES,
-};
+use super::modem::{FamilyData, FamilyState, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::ssl::{self, set_file_name, TlsFiles};
@@ -671,24 +669,9 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
 /// The Quectel family (see [`SimFamily`]).
 pub(crate) struct Qmt;
 
-/// This family's part of the modem state (the QMT client slots and SSL contexts).
-pub(crate) fn st(f: &FamilyState) -> &State {
-    fam(f)
-}
-
-/// This family's part of the modem state, for changing it.
-pub(crate) fn st_mut(f: &mut FamilyState) -> &mut State {
-    fam_mut(f)
-}
-
-#[distributed_slice(SIM_FAMILIES)]
-static REGISTERED: &dyn SimFamily = &Qmt;
+super::modem::sim_family!(Qmt, State);
 
 impl SimFamily for Qmt {
-    fn family(&self) -> crate::family::Family {
-        crate::family::Family::Qmt
-    }
-
     fn profiles(&self) -> &'static [&'static Profile] {
         &super::profile::QMT
     }
