@@ -50,8 +50,15 @@ pub struct MqttClient {
 
 /// A client Python frees without `close()` says goodbye on a thread of its own, within the
 /// modem's timeout: `tp_dealloc` never waits on the modem.
+///
+/// Its callbacks go with it. They sit in slots the callback thread shares (queued events
+/// hold them), and `__traverse__` told the collector they belong to this object: when the
+/// collector frees a cycle through them it may clear a callable first (a function's
+/// closure and globals emptied) and free this object by reference count without calling
+/// `__clear__`; a callable left in a shared slot would then be called in that state.
 impl Drop for MqttClient {
     fn drop(&mut self) {
+        self.callbacks.clear();
         let c = self.inner.clone();
         super::in_background("modemqtt-close", move || {
             if let Err(e) = c.close() {

@@ -501,8 +501,14 @@ impl Modem {
 /// A `Modem` Python frees (garbage collection, interpreter exit) frees its port at once,
 /// without the polite MQTT goodbye of `close()`: nothing here waits on the modem. Its
 /// clients were freed before it (each keeps its modem alive).
+///
+/// Its `on_urc` callback goes with it, as a client's callbacks do (see `MqttClient`'s
+/// `Drop`): the callback thread shares its slot.
 impl Drop for Modem {
     fn drop(&mut self) {
+        let cb = lock(&self.urc_cb).take();
+        self.inner.on_urc(None);
+        drop(cb);
         for c in lock(&self.clients).drain(..).filter_map(|w| w.upgrade()) {
             c.shared().mark_closed();
         }

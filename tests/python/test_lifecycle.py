@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -145,6 +146,42 @@ def test_a_cycle_through_callbacks_is_collected_and_frees_the_port(fam, vm, brid
     gc.collect()
     assert time.monotonic() - start < PROMPT
     wait_until(lambda: port_free(bridge.path), TIMEOUT, what="the port to be freed")
+
+
+def test_callbacks_queued_when_their_cycle_is_collected_are_dropped(fam) -> None:
+    """Unsolicited lines queue up for a ``Device`` cycle's ``on_urc`` while the callback
+    thread is held (an ``on_message`` waiting on an event), and the cycle is collected
+    meanwhile, unclosed. The collector may clear the lambda (closure and globals emptied)
+    and free the ``Modem`` by reference count, through its client, without calling its
+    ``__clear__``: a callback left in the slot the callback thread shares was then called
+    in that state. Nothing of the collected cycle may run after the collection."""
+    release = threading.Event()
+    held: list[int] = []
+
+    def hold(_msg: modemqtt.Message) -> None:
+        held.append(1)
+        release.wait(TIMEOUT)
+
+    for _ in range(4):
+        release.clear()
+        held.clear()
+        with modemqtt.VirtualModem(fam.profile) as vm:
+            d = Device(fam, vm, vm.port)
+            topic = fam.topic("held")
+            d.client.on_message = hold
+            d.client.subscribe(topic, qos=1)
+            d.client.publish(topic, "first", qos=1)
+            wait_until(lambda: held, TIMEOUT, what="the callback thread to be held")
+            # Lines that queue behind the held callback (results, message parts).
+            for i in range(3):
+                d.client.publish(topic, f"more {i}", qos=1)
+            lines = d.lines
+            del d
+            gc.collect()
+            seen = len(lines)
+            release.set()
+            time.sleep(0.3)  # the queued items run, or are dropped, now
+            assert len(lines) == seen, "on_urc of a collected cycle was called"
 
 
 def test_getters_reprs_and_registration_do_not_wait(fam, vm, bridge) -> None:
