@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from modemqtt import Message, Modem, MqttClient, MqttError, Tls, VirtualModem, Will
+from modemqtt import Message, Modem, ModemError, MqttClient, MqttError, Tls, VirtualModem, Will
 from support import Paho, host_port, run_cli, sim_timing, unique_topic, wait_until
 
 
@@ -98,7 +98,8 @@ def test_buffer_mode_subscribe_while_a_resumed_session_floods(
     it waits, and every message arrives."""
     topic = unique_topic()
     count = 400
-    with modem.mqtt(new_id(), 1, receive_mode="buffer", queue_size=10_000) as c:
+    opts = {"receive_mode": "buffer", "queue_size": 10_000, "auto_reconnect": True}
+    with modem.mqtt(new_id(), 1, reconnect_delay=(0.2, 1.0), **opts) as c:
         c.connect(*broker, clean_session=False)
         c.subscribe(f"{topic}/#", qos=2)
         c.disconnect()
@@ -106,7 +107,14 @@ def test_buffer_mode_subscribe_while_a_resumed_session_floods(
             for i in range(count):
                 peer.publish(f"{topic}/x", f"m{i:03}", qos=1 + i % 2)
         c.connect(*broker, clean_session=False)
-        c.subscribe(f"{topic}/#", qos=2, timeout=20)
+        try:
+            c.subscribe(f"{topic}/#", qos=2, timeout=20)
+        except ModemError as e:
+            # The embedded broker now and then closes a resumed session's new connection
+            # right after its CONNACK (docs/fidelity.md, open finding); the client then
+            # reconnects and resubscribes by itself. A subscribe that waited in vain for
+            # its SUBACK (the old deadlock) times out instead and fails here.
+            assert "closed" in str(e), e
         got = {m.payload for m in c.messages(timeout=5)}
     assert got == {f"m{i:03}".encode() for i in range(count)}
 
