@@ -474,9 +474,7 @@ impl Modem {
     }
 
     fn __clear__(&self) {
-        let cb = lock(&self.urc_cb).take();
-        self.inner.on_urc(None);
-        drop(cb);
+        self.forget_urc_callback();
     }
 
     fn __repr__(&self) -> String {
@@ -506,9 +504,7 @@ impl Modem {
 /// `Drop`): the callback thread shares its slot.
 impl Drop for Modem {
     fn drop(&mut self) {
-        let cb = lock(&self.urc_cb).take();
-        self.inner.on_urc(None);
-        drop(cb);
+        self.forget_urc_callback();
         for c in lock(&self.clients).drain(..).filter_map(|w| w.upgrade()) {
             c.shared().mark_closed();
         }
@@ -517,6 +513,13 @@ impl Drop for Modem {
 }
 
 impl Modem {
+    /// Empties the `on_urc` slot the callback thread shares (`__clear__` and `Drop`).
+    fn forget_urc_callback(&self) {
+        let cb = lock(&self.urc_cb).take();
+        self.inner.on_urc(None);
+        drop(cb);
+    }
+
     fn wrap(&self, slf: &Bound<'_, Self>, client: CoreClient) -> MqttClient {
         let client = Arc::new(client);
         lock(&self.clients).push(Arc::downgrade(&client));
