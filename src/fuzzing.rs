@@ -33,7 +33,8 @@ pub fn message_rules(family: Family) -> MessageRules {
     spec(family).message_rules()
 }
 
-/// The result URC that completes [`probe_command`] successfully.
+/// The result URC that completes [`probe_command`] successfully (empty in a family whose
+/// commands end at their final result).
 pub fn probe_result(family: Family, with_data: bool) -> &'static [u8] {
     spec(family).probe_exchange(with_data).result_ok
 }
@@ -263,15 +264,18 @@ pub fn check_codec(input: &[u8]) -> Result<(), String> {
 /// A command of `family` that waits for a result URC (and, when `with_data`, sends data
 /// after a `>` prompt), so that fuzzed bytes also arrive while a command is in flight.
 pub fn probe_command(family: Family, with_data: bool) -> Result<Command, String> {
+    let probe = spec(family).probe_exchange(with_data);
     let ProbeExchange {
         line,
         data,
         result_prefix: prefix,
         ..
-    } = spec(family).probe_exchange(with_data);
+    } = probe;
     let line = CommandLine::raw(line).map_err(|e| format!("{line}: {e}"))?;
-    let mut cmd =
-        Command::new(line, Duration::from_secs(60)).with_expect(Expect::prefix(prefix.to_vec()));
+    let mut cmd = Command::new(line, Duration::from_secs(60));
+    if probe.has_result_urc() {
+        cmd = cmd.with_expect(Expect::prefix(prefix.to_vec()));
+    }
     if let Some(d) = data {
         cmd = cmd.with_data(d.to_vec());
     }

@@ -10,6 +10,7 @@ pub mod aliyun;
 pub mod cmqtt;
 mod common;
 pub mod qmt;
+pub mod sm;
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
@@ -44,8 +45,9 @@ pub struct FamilySpec {
     pub qmt_options: bool,
     /// The family's clients on one modem (made once per modem, on the first client).
     pub open_clients: fn(Engine, &str) -> Result<Arc<dyn FamilyClients>>,
-    /// For the fuzz targets and property tests: a command that waits for a result URC,
-    /// without and with data sent after a `>` prompt.
+    /// For the fuzz targets and property tests: a command that waits for a result URC
+    /// (or, in a family without result URCs, ends at its final result), without and with
+    /// data sent after a `>` prompt.
     pub probes: [ProbeExchange; 2],
     /// For the property tests: what topics and payloads of received messages may hold.
     pub message_rules: MessageRules,
@@ -128,16 +130,35 @@ impl FamilySpec {
 /// For [`FamilySpec::parse_line`] of a family whose lines all go through its router.
 pub fn no_line_parsers(_line: &[u8]) {}
 
-/// A command that ends with a result URC, and the URC that ends it successfully.
+/// A command that ends with a result URC, and the URC that ends it successfully; in a
+/// family whose commands are synchronous (the answer is the final result itself, no
+/// result URC), both are empty (see [`ProbeExchange::synchronous`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ProbeExchange {
     pub line: &'static str,
     /// Sent after the `>` prompt.
     pub data: Option<&'static [u8]>,
-    /// The start of the result URC the command waits for.
+    /// The start of the result URC the command waits for (empty: none).
     pub result_prefix: &'static [u8],
-    /// A whole result URC that completes the command.
+    /// A whole result URC that completes the command (empty: none).
     pub result_ok: &'static [u8],
+}
+
+impl ProbeExchange {
+    /// A command of a family without result URCs: it ends at its `OK`.
+    pub const fn synchronous(line: &'static str, data: Option<&'static [u8]>) -> ProbeExchange {
+        ProbeExchange {
+            line,
+            data,
+            result_prefix: b"",
+            result_ok: b"",
+        }
+    }
+
+    /// Whether the command waits for a result URC after its final result.
+    pub fn has_result_urc(&self) -> bool {
+        !self.result_prefix.is_empty()
+    }
 }
 
 /// What received messages may carry in a family's URCs.

@@ -32,6 +32,7 @@ mod pty;
 mod qmt;
 pub mod replay;
 mod sign;
+mod sm;
 mod ssl;
 mod tcp;
 mod tls;

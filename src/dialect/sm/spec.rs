@@ -1,0 +1,146 @@
+//! The SM family's [`FamilySpec`] and the modem-wide state of its one MQTT client.
+
+use std::sync::{Arc, Mutex};
+
+use super::urc::{Router, PREFIXES};
+use super::{capabilities, lock, parse_smsub, profile_for_model, urc_router, SmClient};
+use crate::at::Frame;
+use crate::dialect::{
+    distributed_slice, ClientContext, ContextClients, Family, FamilyClients, FamilyInfo,
+    FamilySpec, MessageRules, ProbeExchange, ProfileBy, SPECS,
+};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::mqtt::{self, Capabilities, ClientShared, CAUSE_PORT_LOST, CAUSE_RESTARTED};
+
+// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
+crate::register_family_row!(SPEC);
+
+/// SIMCom `AT+SM*`. Probe: `AT+SMCONF=?` answers the `+SMCONF: "<TAG>",<range>` table and
+/// `OK` where the firmware has MQTT (ATM V1.05 §17.2.1); the model name does not tell
+/// (SIM7000 firmware with and without MQTT exists).
+#[distributed_slice(SPECS)]
+pub static SPEC: FamilySpec = FamilySpec {
+    info: FamilyInfo::new(
+        Family::Sm,
+        "sm",
+        &["simcom-sm", "smconn"],
+        "AT+SMCONF=?",
+        None,
+    ),
+    // Messages come in `+SMSUB: "<topic>","<message>"` lines, no raw data.
+    raw_rules: Vec::new,
+    max_clients: 1,
+    urc_router,
+    profile: ProfileBy::Model(profile_for_model),
+    qmt_options: false,
+    open_clients,
+    // The commands are synchronous: `OK` comes once the broker answered, no result URC.
+    probes: [
+        ProbeExchange::synchronous("AT+SMSUB=\"a/b\",1", None),
+        ProbeExchange::synchronous("AT+SMPUB=\"a/b\",5,1,0", Some(b"hello")),
+    ],
+    // `+SMSUB: "topic","payload"` is a plain line: topic without `"`, payload without
+    // CR and LF (quotes allowed: it runs to the line's last quote).
+    message_rules: MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: false,
+    },
+    encode_message,
+    parse_line,
+};
+
+/// Modem-wide SM state: the one client and the URC handlers.
+pub struct Context {
+    pub(super) engine: Engine,
+    pub(super) caps: Capabilities,
+    pub(super) router: Arc<Router>,
+    handler_ids: Vec<u64>,
+}
+
+impl Context {
+    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+        let caps = capabilities(profile)
+            .ok_or_else(|| Error::invalid(format!("profile: unknown SM profile {profile:?}")))?;
+        let router = Arc::new(Router {
+            client: Mutex::new(None),
+        });
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let handler_ids = crate::dialect::common::add_handlers(
+            &engine,
+            &PREFIXES,
+            move |f: &Frame| r1.on_frame(f),
+            move || r2.lost_with(CAUSE_RESTARTED, "modem restarted"),
+            move |reason: &str| r3.lost_with(CAUSE_PORT_LOST, reason),
+        );
+        Ok(Arc::new(Context {
+            engine,
+            caps,
+            router,
+            handler_ids,
+        }))
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    pub(super) fn client_closed(&self) {
+        *lock(&self.router.client) = None;
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        for id in &self.handler_ids {
+            self.engine.remove_handler(*id);
+        }
+    }
+}
+
+impl ClientContext for Context {
+    type Client = SmClient;
+
+    /// Reserves the one client after checking the arguments; nothing is sent yet.
+    fn open_client(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &mqtt::ClientOptions,
+    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
+        mqtt::check_client(&self.caps, index, client_id)?;
+        options.check()?;
+        let mut slot = lock(&self.router.client);
+        if slot.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Err(Error::invalid(format!(
+                "index: client {index} is already open on this modem"
+            )));
+        }
+        let shared = ClientShared::new(index, options.queue_size);
+        let client = Arc::new(SmClient::new(
+            self.clone(),
+            client_id,
+            shared.clone(),
+            options.publish_timeout,
+        ));
+        *slot = Some(shared.clone());
+        Ok((client, shared))
+    }
+}
+
+fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
+    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
+}
+
+/// One `+SMSUB` line (topic without `"`, CR, LF; payload without CR, LF).
+fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
+    let mut out = format!("\r\n+SMSUB: \"{topic}\",\"").into_bytes();
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\"\r\n");
+    out
+}
+
+/// The message parser, also on lines the router would not get.
+fn parse_line(line: &[u8]) {
+    let _ = parse_smsub(line);
+}
