@@ -59,9 +59,9 @@ const BROKER_CMD: Duration = Duration::from_secs(65);
 /// `AT+CFSWFILE`'s input time (ms): "less than 10000ms" (ATM §9.2.2; test 100-10000).
 const FILE_INPUT_MS: i64 = 10000;
 /// The names the certificates get on the module (at most 20 bytes for `AT+SMSSL`).
-const CA_FILE: &str = "mqtt_ca.pem";
-const CERT_FILE: &str = "mqtt_cert.pem";
-const KEY_FILE: &str = "mqtt_key.pem";
+const CA_FILE: &str = "mqtt0_cacert.pem";
+const CERT_FILE: &str = "mqtt0_clientcert.pem";
+const KEY_FILE: &str = "mqtt0_clientkey.pem";
 
 /// The one SM client.
 pub struct SmClient {

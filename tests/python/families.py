@@ -26,13 +26,17 @@ CAUSE_RESTARTED = -2
 @dataclass(frozen=True)
 class Family:
     profile: str
-    kind: str  # "cmqtt" | "qmt" | "aliyun"
+    kind: str  # "cmqtt" | "qmt" | "aliyun" | "sm"
     payload_max: int
     topic_max: int
     causes: tuple[int, ...]
     # Where the codec or the modem splits a payload (CMQTT: the virtual modem's
     # +CMQTTRXPAYLOAD part size); 0 when the family has no parts.
     part: int = 0
+    # What payloads the family carries: "binary" any byte both ways; "line" any byte out
+    # (counted after a prompt) but in only bytes without CR/LF (the receive URC is one
+    # unframed line: SIMCom SM*); "text" UTF-8 text without CR/LF both ways (Alibaba).
+    carries: str = "binary"
 
     @property
     def aliyun(self) -> bool:
@@ -40,8 +44,13 @@ class Family:
 
     @property
     def binary(self) -> bool:
-        """Payloads may hold any byte (Alibaba: UTF-8 text without CR/LF only)."""
-        return not self.aliyun
+        """Payloads may hold any byte both ways."""
+        return self.carries == "binary"
+
+    @property
+    def line(self) -> bool:
+        """Any byte out; in, a line break inside a payload cannot be framed."""
+        return self.carries == "line"
 
     def topic(self, tag: str = "t") -> str:
         base = f"/{PK}/{DN}/user" if self.aliyun else "modemqtt/rel"
@@ -76,8 +85,10 @@ FAMILIES = {
         Family("ec20", "qmt", 4096, 255, (1, 2, 3, 4, 5, 6, 7)),
         Family("bg96", "qmt", 4096, 255, (1, 2, 3, 4, 5, 6, 7)),
         # The Alibaba firmware reports any loss as +CMYIELD: 1 and reconnects by itself.
-        Family("sim7600-aliyun", "aliyun", 1024, 159, (1, 2, 3)),
-        Family("sim7000-aliyun", "aliyun", 512, 159, (1, 2, 3)),
+        Family("sim7600-aliyun", "aliyun", 1024, 159, (1, 2, 3), carries="text"),
+        Family("sim7000-aliyun", "aliyun", 512, 159, (1, 2, 3), carries="text"),
+        # SIMCom SM*: +SMSTATE: 0 has no cause (1 is modemqtt's name for it).
+        Family("sim7080", "sm", 1024, 128, (1,), carries="line"),
     ]
 }
 PROFILES = list(FAMILIES)
