@@ -383,6 +383,8 @@ impl Modem {
                 r.line(&format!("Revision: {}", p.revision));
                 r.ok()
             }
+            // SIM7080: the firmware base only (ATM V1.05 §2.2.5, `ATI` -> `R1951.01`).
+            "I" | "I0" if p.family == Family::Sm => r.answer("R1951.01"),
             "I" | "I0" => {
                 r.line(&format!("Manufacturer: {}", p.manufacturer));
                 r.line(&format!("Model: {}", p.model));

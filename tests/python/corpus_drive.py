@@ -114,6 +114,7 @@ EXTRAS = {
         r"AT\+CCAUTH=\d+",  # authentication before a send
     ],
     "qmt": EXTRAS_COMMON,
+    "sm": EXTRAS_COMMON,
 }
 
 

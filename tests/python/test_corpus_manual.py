@@ -134,7 +134,8 @@ def manual_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManualTls]:
     mosquitto = require_exe("mosquitto", "mosquitto not installed: apt-get install mosquitto")
     folder = tmp_path_factory.mktemp("manual-tls")
     ca = _ca(openssl, folder, "manual-ca")
-    names = "DNS:test.mosquitto.org,DNS:mqtts_server,DNS:hooleeping.com"
+    # (the SIMCom SM* note connects to 117.131.85.139)
+    names = "DNS:test.mosquitto.org,DNS:mqtts_server,DNS:hooleeping.com,IP:117.131.85.139"
     server = _leaf(
         openssl, folder, "server", ca, f"subjectAltName={names}\nextendedKeyUsage=serverAuth\n"
     )
@@ -236,3 +237,63 @@ def test_virtual_modem_qmt(ex: Exchange) -> None:
 
     with VirtualModem(ex.first("profile")) as vm:
         assert feed_virtual_modem(vm, ex, ex.steps) == []
+
+
+@pytest.mark.parametrize("ex", params("sm", "client"))
+def test_client_sm(ex: Exchange) -> None:
+    """SIMCom SM* examples through the raw escape hatch (the client's own connect sequence
+    is checked against them in test_sm_virtual.py): every answer parsed as the manual has
+    it, every message line routed."""
+    from modemqtt import Modem
+
+    extras = [
+        Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
+        Extra(r"AT\+CGMM", resp("SIMCOM_SIM7080")),
+    ]
+    omit = set(ex.header.get("omit-client", []))
+    steps = [s for s in ex.steps if s.host not in omit]
+    rep = Replayer(steps, lambda line: line, extras)
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="sm") as modem:
+        raw = drive_raw(modem, steps)
+    check_replay(rep, "sm", raw)
+
+
+def sm_files(ex: Exchange, tls: ManualTls) -> list[Step]:
+    """The example's steps with the files it writes (withheld in the note) replaced by the
+    TLS broker's: CA, client certificate, client key, in the note's order."""
+    pems = {"ca.crt": tls.ca, "myclient.crt": tls.client_cert, "myclient.key": tls.client_key}
+    out = []
+    for s in ex.steps:
+        m = re.fullmatch(r'AT\+CFSWFILE=3,"([^"]+)",0,\d+,(\d+)', s.host or "")
+        if m and m[1] in pems:
+            pem = pems[m[1]]
+            host = f'AT+CFSWFILE=3,"{m[1]}",0,{len(pem)},{m[2]}'
+            s = Step(host, pem, s.output, s.after_data)
+        out.append(s)
+    return out
+
+
+@pytest.mark.parametrize("ex", params("sm", "vm"))
+def test_virtual_modem_sm(ex: Exchange, request: pytest.FixtureRequest) -> None:
+    from modemqtt import VirtualModem
+    from support import Paho
+
+    hosts: dict[str, str | None] = dict.fromkeys(ex.header.get("host", []))
+    steps, broker = ex.steps, None
+    if ex.first("tls"):
+        # The note's server is redirected to a mutual-TLS listener whose certificate names it.
+        tls: ManualTls = request.getfixturevalue("manual_tls")
+        broker = f"mqtt://127.0.0.1:{tls.mutual}"
+        steps = sm_files(ex, tls)
+    with VirtualModem(ex.first("profile"), broker=broker, hosts=hosts) as vm:
+        try:
+            assert feed_virtual_modem(vm, ex, steps) == []
+        finally:
+            # The examples publish retained messages: the next example starts without them.
+            retained = [
+                m[1] for s in ex.steps if (m := re.match(r'AT\+SMPUB="([^"]+)",\d+,\d,1', s.host or ""))
+            ]
+            if retained and broker is None:
+                with Paho(vm.broker_url) as peer:
+                    for topic in retained:
+                        peer.publish(topic, b"", qos=1, retain=True)

@@ -132,6 +132,11 @@ pub(crate) struct State {
     pub(crate) certs: BTreeMap<String, String>,
     /// `AT+CSSLCFG="SSLVERSION"` per context (default 3, a guess).
     pub(crate) sslversion: BTreeMap<u8, u8>,
+    /// Messages that arrived while a command waited for the broker (written after its
+    /// final result).
+    pub(crate) held: Vec<u8>,
+    /// `AT+SMRCVSLPTM`: on, and the sleep time in ms (power-on values not documented).
+    pub(crate) rcvslptm: (bool, u16),
 }
 
 /// The SM family (see [`SimFamily`]).
@@ -152,6 +157,18 @@ impl SimFamily for Sm {
         match (c.name, c.form) {
             ("CGMR" | "GMR", Form::Exec) => {
                 r.answer(&format!("Revision:{}", m.profile.revision));
+                Some(Next::Line)
+            }
+            // AN80 §5.2 checks the clock before TLS: the host's UTC time, in 3GPP's form.
+            ("CCLK", Form::Read) => {
+                r.answer(&format!("+CCLK: \"{}\"", cclk_now()));
+                Some(Next::Line)
+            }
+            // ATM §5.2.x prints this revision (1351...: copied from the SIM7000 manual).
+            ("GSV", Form::Exec) => {
+                r.line("SIMCOM_Ltd");
+                r.line(m.profile.model);
+                r.answer("Revision:1351B01SIM7080");
                 Some(Next::Line)
             }
             ("CNACT", f) => {
@@ -198,6 +215,9 @@ impl SimFamily for Sm {
             if let Some(w) = waiting {
                 r.urc_after(mqtt::lost_answer(w).to_owned());
             }
+            if let Some(held) = held_text(m) {
+                r.urc_after(held);
+            }
             if l.connected {
                 r.urc_after("+SMSTATE: 0".to_owned());
             }
@@ -212,11 +232,31 @@ impl SimFamily for Sm {
     /// `+SMSTATE: 0` (no cause in the URC), and the final result of a command that was
     /// waiting for the broker.
     fn link_lost(&self, m: &mut Modem, _idx: u8, _cause: u8) -> String {
-        match st_mut(&mut m.fam).waiting.take() {
-            Some(w) => format!("+SMSTATE: 0\r\n\r\n{}", mqtt::lost_answer(w)),
-            None => "+SMSTATE: 0".to_owned(),
+        let mut urc = "+SMSTATE: 0".to_owned();
+        if let Some(w) = st_mut(&mut m.fam).waiting.take() {
+            urc.push_str("\r\n\r\n");
+            urc.push_str(mqtt::lost_answer(w));
         }
+        if let Some(held) = held_text(m) {
+            urc.push_str("\r\n");
+            urc.push_str(&held);
+        }
+        urc
     }
+}
+
+/// The messages held for a command's final result, as text (the paths that report a lost
+/// link write text: a held payload that is not UTF-8 is written lossily, logged).
+fn held_text(m: &mut Modem) -> Option<String> {
+    let held = std::mem::take(&mut st_mut(&mut m.fam).held);
+    if held.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8(held).unwrap_or_else(|e| {
+        log::warn!("virtual modem: a held message is not UTF-8; written lossily");
+        String::from_utf8_lossy(e.as_bytes()).into_owned()
+    });
+    Some(text.trim_matches(['\r', '\n']).to_owned())
 }
 
 /// A tag or value as the lenient parser takes it: quoted or not.
@@ -257,11 +297,9 @@ impl Modem {
                         self.contexts_down(&[1], false, r);
                     }
                     _ => {
-                        if self.active.contains(&1) {
-                            // Already active: ERROR (a guess).
-                            return r.error();
-                        }
-                        if !self.context_up(1) {
+                        // Already up (as at power-on here): answered as a first activation
+                        // (a guess), so that the manual's examples, which start with it, run.
+                        if !self.active.contains(&1) && !self.context_up(1) {
                             return r.error();
                         }
                         r.ok();
@@ -308,6 +346,46 @@ impl Modem {
             ("STATE", Form::Read) => {
                 let on = self.links[0].as_ref().is_some_and(|l| l.connected);
                 r.answer(&format!("+SMSTATE: {}", u8::from(on)))
+            }
+            // ATM §17.2.12: the MQTT thread's sleep time (stored, nothing else).
+            ("RCVSLPTM", Form::Test) => r.answer("+SMRCVSLPTM: (0,1),(10,500)"),
+            ("RCVSLPTM", Form::Read) => {
+                let (on, ms) = st(&self.fam).rcvslptm;
+                r.answer(&format!("+SMRCVSLPTM: {},{ms}", u8::from(on)))
+            }
+            ("RCVSLPTM", Form::Write(a)) => {
+                let args = split_args(a);
+                match (int(&args, 0, 0, 1), int(&args, 1, 10, 500)) {
+                    (Some(on), Some(ms)) if args.len() == 2 => {
+                        st_mut(&mut self.fam).rcvslptm = (on == 1, ms as u16);
+                        r.ok()
+                    }
+                    (Some(on), None) if args.len() == 1 => {
+                        st_mut(&mut self.fam).rcvslptm.0 = on == 1;
+                        r.ok()
+                    }
+                    _ => r.error(),
+                }
+            }
+            // ATM §17.2.10: the Alibaba triple (20/32/40 bytes); the module signs the login
+            // itself. Here the embedded broker checks no signature: the device name is the
+            // client id and "<device>&<product>" the user name (Alibaba's scheme, a guess).
+            ("ALIAUTH", Form::Write(a)) => {
+                let args = split_args(a);
+                let ok = args.len() == 3
+                    && args.iter().all(|a| a.quoted && !a.text.is_empty())
+                    && args[0].text.len() <= 20
+                    && args[1].text.len() <= 32
+                    && args[2].text.len() <= 40;
+                if !ok {
+                    r.error();
+                    return Next::Line;
+                }
+                let c = &mut st_mut(&mut self.fam).conf;
+                c.client_id = args[1].text.clone();
+                c.username = format!("{}&{}", args[1].text, args[0].text);
+                c.password = args[2].text.clone();
+                r.ok()
             }
             ("PUBHEX", Form::Test) => r.answer("+SMPUBHEX: (0-1)"),
             ("PUBHEX", Form::Read) => {
@@ -403,4 +481,29 @@ fn parse_url(args: &[Arg]) -> Option<(String, u16)> {
         Some((h, p)) if !h.is_empty() => Some((h.to_owned(), p.parse().ok()?)),
         _ => Some((host.to_owned(), 1883)),
     }
+}
+
+/// Now as `yy/MM/dd,hh:mm:ss+zz` (3GPP TS 27.007 `+CCLK`), in UTC.
+fn cclk_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = ((secs / 86400) as i64, secs % 86400);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{:02}/{month:02}/{day:02},{:02}:{:02}:{:02}+00",
+        year % 100,
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }

@@ -221,7 +221,8 @@ impl Modem {
         st_mut(&mut self.fam).waiting = Some(Waiting::Unsub);
     }
 
-    /// `AT+SMDISC`: `OK` once DISCONNECT is out; `ERROR` when not connected (a guess).
+    /// `AT+SMDISC`: `OK` once DISCONNECT is out; `OK` at once when nothing is connected
+    /// (ATM §17.2.9's example answers `OK` on its own).
     pub(super) fn smdisc(&mut self, r: &mut Resp) {
         match self.links[0].as_mut() {
             Some(l) if l.connected && !l.disconnecting => {
@@ -231,7 +232,8 @@ impl Modem {
                 l.disconnecting = true;
                 st_mut(&mut self.fam).waiting = Some(Waiting::Disc);
             }
-            _ => r.error(),
+            Some(_) => r.error(),
+            None => r.ok(),
         }
     }
 }
@@ -286,12 +288,19 @@ pub(super) fn sm_event(m: &mut Modem, ev: LinkEvent<'_>, out: &mut Vec<u8>) {
                 .map(|w| lost_answer(w).to_owned())
         }
         LinkEvent::Message(p) => {
-            sm_message(p, out);
+            // While a command waits for the broker, messages wait for its final result
+            // (the order of AN80 §5.1/§5.2: `OK`, then `+SMSUB`).
+            if waiting.is_some() {
+                sm_message(p, &mut st_mut(&mut m.fam).held);
+            } else {
+                sm_message(p, out);
+            }
             None
         }
     };
     if let Some(res) = result {
         out.extend_from_slice(format!("\r\n{res}\r\n").as_bytes());
+        out.append(&mut st_mut(&mut m.fam).held);
     }
 }
 
