@@ -15,8 +15,8 @@ Every payload carries ``qos:seq`` plus random binary filler and a CRC-32, so the
 side dedupes by sequence number and checks every byte.
 
 Faults, one every ``--fault-every`` seconds on average (uniform 0.5x-1.5x): ``drop_link``
-of client 0 or 1 with a random cause (1-3 on CMQTT, 1-7 on QMT), ``reboot``, noise bytes
-between frames, output delivered in 1-16 byte chunks for a few seconds, response delays of
+of client 0 or 1 with a random cause (1-3 on CMQTT, 1-7 on QMT, 1 on SM), ``reboot``, noise
+bytes between frames, output delivered in 1-16 byte chunks for a few seconds, response delays of
 50-400 ms for a few seconds.
 
 What "lost" means here (and why each count must be 0):
@@ -406,6 +406,10 @@ class Soak:
             host, port = host_port(vm.broker_url)
             tag = uuid.uuid4().hex[:8]
             causes = range(1, 8) if modem.family == "qmt" else range(1, 4)
+            if modem.family == "sm":
+                # SIMCom SM*: +SMSTATE: 0 has no cause; the receive URC is one unframed
+                # line, so payloads travel in their hex form (no CR/LF).
+                causes, self.text = range(1, 2), True
             aliyun = modem.family == "aliyun"
             if aliyun:
                 self.base = f"/{PK}/{DN}/user/soak-{tag}"

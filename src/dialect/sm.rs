@@ -338,7 +338,20 @@ impl Backend for SmClient {
             Arg::Int(i64::from(retain)),
         ];
         let c = Command::new(build("AT+SMPUB", &args)?, wait).with_data(payload.to_vec());
-        self.mqtt_cmd("publish", c).map(|_| ())
+        let losses = self.shared.stats().disconnects;
+        self.mqtt_cmd("publish", c)?;
+        // The module answers `OK` even when the link went down before the broker had the
+        // message (field: SIM7000_AWS_Log.txt, `+SMSTATE: 0` then `OK`): a loss reported
+        // during the command makes the publish fail, so that nothing counts as sent that
+        // may not have been.
+        if self.shared.stats().disconnects != losses {
+            return Err(Error::Mqtt {
+                operation: "publish".into(),
+                code: CODE_FAILED,
+                name: "the link went down during the publish (the module's OK does not prove delivery)".into(),
+            });
+        }
+        Ok(())
     }
 
     fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()> {

@@ -291,7 +291,9 @@ def test_virtual_modem_sm(ex: Exchange, request: pytest.FixtureRequest) -> None:
         finally:
             # The examples publish retained messages: the next example starts without them.
             retained = [
-                m[1] for s in ex.steps if (m := re.match(r'AT\+SMPUB="([^"]+)",\d+,\d,1', s.host or ""))
+                m[1]
+                for s in ex.steps
+                if (m := re.match(r'AT\+SMPUB="([^"]+)",\d+,\d,1', s.host or ""))
             ]
             if retained and broker is None:
                 with Paho(vm.broker_url) as peer:

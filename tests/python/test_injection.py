@@ -1,10 +1,10 @@
 """Injection: values a user passes that end up on an AT command line. Client ids, usernames,
 passwords, hosts, QMT and SM will topics/messages and aliauth triples, Alibaba device
-triples, and topics where they are quoted (QMT, Alibaba, SM) holding '"', CR, LF, Ctrl-Z, ';' or too many
-bytes are refused with ValueError before a byte is written. Where a value travels as raw
-bytes after a '>' prompt with its length given first (CMQTT topics and will topics), it cannot
-break out: '"' and ';' (legal in MQTT topics) are carried byte-exact. TLS file names on the
-modem are derived by the library, never taken from the user's paths.
+triples, and topics where they are quoted (QMT, Alibaba, SM) holding '"', CR, LF, Ctrl-Z,
+';' or too many bytes are refused with ValueError before a byte is written. Where a value
+travels as raw bytes after a '>' prompt with its length given first (CMQTT topics and will
+topics), it cannot break out: '"' and ';' (legal in MQTT topics) are carried byte-exact.
+TLS file names on the modem are derived by the library, never taken from the user's paths.
 
 One virtual modem per family for the module; each check compares what was written before
 and after (Alibaba polls excepted)."""
@@ -142,8 +142,16 @@ FIELDS: dict[str, tuple[str, Action, tuple[str, ...]]] = {
         lambda e, v: e.modem.aliyun_coap(PK, DN, v),
         ("aliyun",),
     ),
-    "publish-topic": ("topic", lambda e, v: e.client.publish(v, b"x", qos=1), ("qmt", "aliyun", "sm")),
-    "subscribe-topic": ("topic", lambda e, v: e.client.subscribe(v, qos=1), ("qmt", "aliyun", "sm")),
+    "publish-topic": (
+        "topic",
+        lambda e, v: e.client.publish(v, b"x", qos=1),
+        ("qmt", "aliyun", "sm"),
+    ),
+    "subscribe-topic": (
+        "topic",
+        lambda e, v: e.client.subscribe(v, qos=1),
+        ("qmt", "aliyun", "sm"),
+    ),
     "subscribe-list": (
         "topic",
         lambda e, v: e.client.subscribe([("ok/first", 0), (v, 1)]),
