@@ -199,7 +199,8 @@ class Modem:
         dialect: str | None = None,
     ) -> Self:
         """``family``: the MQTT command family, ``"auto"`` (the default: probed),
-        ``"cmqtt"``, ``"qmt"`` or ``"aliyun"``; ``dialect`` is its deprecated old name.
+        ``"cmqtt"``, ``"qmt"``, ``"aliyun"`` or ``"sm"``; ``dialect`` is its deprecated old
+        name.
         ``record``: also append the session's wire traffic (secrets masked) to this file
         as JSON lines, for ``VirtualModem.replay``; created before the port is opened."""
     @property
@@ -502,7 +503,7 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
 
 def profiles() -> list[str]:
     """The virtual modem profiles: ``["a7600", "sim7600", "sim7028", "ec20", "ec25", "eg91",
-    "bg96", "sim7600-aliyun", "sim7000-aliyun"]``."""
+    "bg96", "sim7600-aliyun", "sim7000-aliyun", "sim7080"]``."""
 
 @final
 class CoapResponse:
