@@ -290,10 +290,11 @@ pub(super) fn sm_event(m: &mut Modem, ev: LinkEvent<'_>, out: &mut Vec<u8>) {
         LinkEvent::Message(p) => {
             // While a command waits for the broker, messages wait for its final result
             // (the order of AN80 §5.1/§5.2: `OK`, then `+SMSUB`).
+            let hex = st(&m.fam).conf.subhex;
             if waiting.is_some() {
-                sm_message(p, &mut st_mut(&mut m.fam).held);
+                sm_message(p, hex, &mut st_mut(&mut m.fam).held);
             } else {
-                sm_message(p, out);
+                sm_message(p, hex, out);
             }
             None
         }
@@ -320,8 +321,20 @@ fn sub_settled(m: &mut Modem, granted: bool) {
     }
 }
 
-/// `+SMSUB: "<topic>","<message>"`, the message raw (ATM §17.2.13).
-fn sm_message(p: &Publish, out: &mut Vec<u8>) {
+/// `+SMSUB: "<topic>","<message>"`, the message raw (ATM §17.2.13). With
+/// `AT+SMCONF="SUBHEX",1`: `+SMSUB: "<topic>",<len>,"<hex>"`, the form one driver parses
+/// (a **guess**: the manual only says the data are hex).
+fn sm_message(p: &Publish, hex: bool, out: &mut Vec<u8>) {
+    if hex {
+        let digits: String = p.payload.iter().map(|b| format!("{b:02X}")).collect();
+        let line = format!(
+            "\r\n+SMSUB: \"{}\",{},\"{digits}\"\r\n",
+            p.topic,
+            p.payload.len()
+        );
+        out.extend_from_slice(line.as_bytes());
+        return;
+    }
     out.extend_from_slice(format!("\r\n+SMSUB: \"{}\",\"", p.topic).as_bytes());
     out.extend_from_slice(&p.payload);
     out.extend_from_slice(b"\"\r\n");
