@@ -151,6 +151,22 @@ def test_results_and_link_loss_follow_the_next_commands_ok(profile: str, line_fo
         ln.until(loss)
 
 
+def test_sm_link_loss_follows_the_next_commands_ok(line_for: object) -> None:
+    """SIMCom SM* has no result URCs: AT+SMCONN's own OK is the network's answer. A link
+    loss (``+SMSTATE: 0``) comes from the network: after the next command's OK."""
+    with VirtualModem("sim7080", timing=SLOW) as vm:
+        ln = line_for(vm.port)  # type: ignore[operator]
+        host, port = host_port(vm.broker_url)
+        ln.cmd("ATE0")
+        ln.cmd(f'AT+SMCONF="URL","{host}",{port}')
+        ln.cmd('AT+SMCONF="CLIENTID","timing-sm"')
+        ln.cmd("AT+SMCONN")
+        vm.drop_link(0, 1)
+        got = ln.cmd("AT")
+        assert b"+SMSTATE" not in got, got
+        ln.until(b"\r\n+SMSTATE: 0\r\n")
+
+
 @pytest.mark.parametrize("profile", FAMILIES)
 def test_fast_timing_writes_the_result_without_waiting(profile: str, line_for: object) -> None:
     """The default: the result is on its way as soon as the link has it (no delay queued)."""
