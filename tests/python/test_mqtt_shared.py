@@ -2,8 +2,9 @@
 
 Modem + MqttClient -> VirtualModem (pty) -> embedded broker, parametrised over a SIMCom CMQTT
 profile with two clients (a7600), one with a single client (sim7028), and the Quectel QMT
-profiles ec20 (AT+QMTPUBEX) and bg96 (AT+QMTPUB). Family-specific behaviour lives in
-test_cmqtt_virtual.py and test_qmt_virtual.py.
+profiles ec20 (AT+QMTPUBEX) and bg96 (AT+QMTPUB), and one profile of each other family
+(sim7080 for SIMCom AT+SM*). Family-specific behaviour lives in the test_<family>_virtual.py
+files.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class Facts:
     topic_max: int
     causes: tuple[int, ...]
     client_id_max: int
+    # A received payload is one unframed line (SIMCom +SMSUB: "<topic>","<message>"): it
+    # cannot hold CR or LF, and an empty one is refused (docs/sm.md).
+    lines_only: bool = False
+
+
+def carried(payload: bytes, facts: Facts) -> bytes:
+    """`payload` as the family can receive it: CR and LF left out where a message is a line."""
+    return payload.replace(b"\r", b"").replace(b"\n", b"") if facts.lines_only else payload
 
 
 FACTS = {
@@ -54,6 +63,7 @@ FACTS = {
     "sim7028": Facts("cmqtt", 1, 10240, 1024, (1, 2, 3), 256),
     "ec20": Facts("qmt", 6, 4096, 255, (1, 2, 3, 4, 5, 6, 7), 128),
     "bg96": Facts("qmt", 6, 4096, 255, (1, 2, 3, 4, 5, 6, 7), 128),
+    "sim7080": Facts("sm", 1, 1024, 128, (1,), 128, lines_only=True),
 }
 
 
@@ -89,9 +99,9 @@ def test_detects_family(modem: Modem, profile: str, facts: Facts) -> None:
 
 
 @pytest.mark.parametrize("qos", [0, 1, 2])
-def test_round_trip(modem: Modem, broker, qos: int) -> None:
+def test_round_trip(modem: Modem, broker, facts: Facts, qos: int) -> None:
     topic = unique_topic()
-    payload = b'hello \x00\r\nOK\r\n"quoted",\r\n+QMTRECV: 0,1,"x",1,"y"\r\n'
+    payload = carried(b'hello \x00\r\nOK\r\n"quoted",\r\n+QMTRECV: 0,1,"x",1,"y"\r\n', facts)
     with connected(modem, broker) as client:
         client.subscribe(topic, qos=qos)
         before = time.time()
@@ -115,10 +125,16 @@ def test_str_payload_is_utf8(modem: Modem, broker) -> None:
     assert msg.text() == text
 
 
-def test_empty_payload(modem: Modem, broker) -> None:
+def test_empty_payload(modem: Modem, broker, facts: Facts) -> None:
     topic = unique_topic()
     with connected(modem, broker) as client:
         client.subscribe(topic, qos=1)
+        if facts.lines_only:
+            sent = tx_entries(modem)
+            with pytest.raises(ValueError, match="payload"):
+                client.publish(topic, b"", qos=1)
+            assert tx_entries(modem) == sent
+            return
         client.publish(topic, b"", qos=1)
         assert client.wait_message(topic, timeout=10).payload == b""
 
@@ -196,7 +212,7 @@ def test_retained_message_reaches_new_subscription(vm: VirtualModem, modem: Mode
 
 def test_largest_binary_payload_byte_exact(modem: Modem, broker, facts: Facts) -> None:
     topic = unique_topic()
-    payload = (bytes(range(256)) * 40)[: facts.payload_max]
+    payload = (carried(bytes(range(256)), facts) * 45)[: facts.payload_max]
     with connected(modem, broker) as client:
         client.subscribe(topic, qos=1)
         client.publish(topic, payload, qos=1)
@@ -218,9 +234,9 @@ def test_longest_topic(modem: Modem, broker, facts: Facts) -> None:
             client.publish(topic + "x", b"too long", qos=1)
 
 
-def test_bytewise_output_and_noise(vm: VirtualModem, modem: Modem, broker) -> None:
+def test_bytewise_output_and_noise(vm: VirtualModem, modem: Modem, broker, facts: Facts) -> None:
     topic = unique_topic()
-    payload = b"OK\r\nERROR\r\n> " * 20
+    payload = (b"OK\r\nERROR\r\n> " if not facts.lines_only else b'OK ERROR > ",OK",') * 20
     with connected(modem, broker) as client:
         client.subscribe(topic, qos=1)
         vm.set_chunk_size(1)
