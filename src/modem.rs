@@ -503,9 +503,12 @@ mod tests {
         let (m, _s) = modem("SIMCOM INCORPORATED", "A7600E", &[]);
         let e = m.family().unwrap_err().to_string();
         assert!(
-            e.contains("AT+CMQTTACCQ=?, AT+QMTCFG=? and AT+CMAUTH=?"),
+            e.contains("AT+CMQTTACCQ=?, AT+QMTCFG=?, AT+CMAUTH=?"),
             "{e}"
         );
+        for info in families() {
+            assert!(e.contains(info.probe), "{e}");
+        }
         assert!(m.profile().is_err(), "no CMQTT profile by default");
         assert!(m.mqtt("x", 0, ClientOptions::default()).is_err());
     }

@@ -10,6 +10,7 @@ pub mod aliyun;
 pub mod cmqtt;
 mod common;
 pub mod qmt;
+pub mod umqtt;
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};

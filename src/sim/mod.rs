@@ -35,6 +35,7 @@ mod sign;
 mod ssl;
 mod tcp;
 mod tls;
+mod umqtt;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
