@@ -339,6 +339,7 @@ impl Backend for UmqttClient {
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
         // Everything is checked before the first byte goes out.
+        mqtt::check_len("host", opts.host.len(), self.ctx.caps.server_addr_len)?;
         if !opts.clean_session {
             return Err(Error::invalid(
                 "clean_session: SARA-R5 keeps no session (clean sessions only on umqtt)",
@@ -399,9 +400,22 @@ impl Backend for UmqttClient {
             }
             None => self.set(11, &[Arg::Int(0)])?,
         }
-        let c = Command::new(build("AT+UMQTTC", &[Arg::Int(1)])?, opts.timeout)
-            .with_expect(Expect::prefix(b"+UUMQTTC: 1,".to_vec()));
-        let line = self.with_result(c)?;
+        let login = || -> Result<Vec<u8>> {
+            let c = Command::new(build("AT+UMQTTC", &[Arg::Int(1)])?, opts.timeout)
+                .with_expect(Expect::prefix(b"+UUMQTTC: 1,".to_vec()));
+            self.with_result(c)
+        };
+        let line = match login() {
+            Err(Error::Command { .. }) => {
+                // Refused: a login left by an earlier run (or another host) may still be
+                // up, and the module has no command to ask. Log out, then try once more.
+                if let Err(e) = self.operation("logout", 0, &[], None, Duration::from_secs(30)) {
+                    log::debug!("umqtt: logging out what was left: {e}");
+                }
+                login()?
+            }
+            other => other?,
+        };
         match field_int(&line, 1) {
             Some(1) => {}
             Some(result) => return Err(self.failure("connect", result)),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::family::Family;
 
 #[test]
 fn read_header_takes_the_topic_by_its_length() {
@@ -43,4 +44,13 @@ fn every_limit_is_a_plain_sentence() {
     assert_eq!(caps.clients, 1);
     assert!(capabilities("sara-r4").is_none());
     assert_eq!(profile_for_model("SARA-R510M8S"), "sara-r5");
+}
+
+#[test]
+fn read_answer_is_framed_by_its_length() {
+    let mut rig = crate::fuzzing::Rig::new(Family::Umqtt);
+    rig.feed(b"\r\n+UMQTTC: 6,1,7,3,\"t/1\",4,\"a\r\nb\"\r\n\r\nOK\r\n");
+    let got = rig.take_received();
+    assert_eq!(got.len(), 1, "{:?}", rig.outcomes);
+    assert_eq!(got[0].payload, b"a\r\nb");
 }

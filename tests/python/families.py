@@ -26,7 +26,7 @@ CAUSE_RESTARTED = -2
 @dataclass(frozen=True)
 class Family:
     profile: str
-    kind: str  # "cmqtt" | "qmt" | "aliyun"
+    kind: str  # "cmqtt" | "qmt" | "aliyun" | "umqtt"
     payload_max: int
     topic_max: int
     causes: tuple[int, ...]
@@ -78,6 +78,8 @@ FAMILIES = {
         # The Alibaba firmware reports any loss as +CMYIELD: 1 and reconnects by itself.
         Family("sim7600-aliyun", "aliyun", 1024, 159, (1, 2, 3)),
         Family("sim7000-aliyun", "aliyun", 512, 159, (1, 2, 3)),
+        # u-blox: +UUMQTTC: 0,<100 inactivity|101 lost|102 protocol violation>.
+        Family("sara-r5", "umqtt", 1024, 256, (100, 101, 102)),
     ]
 }
 PROFILES = list(FAMILIES)

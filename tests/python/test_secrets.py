@@ -113,7 +113,10 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
         errors += [str(e1.value), repr(e1.value), repr(e1.value.args)]
         c.close()
         # 3. The modem refuses the connect command itself.
-        vm.refuse("AT+CMQTTCONNECT" if mqtt_fam.kind == "cmqtt" else "AT+QMTCONN", "ERROR")
+        login = {"cmqtt": "AT+CMQTTCONNECT", "umqtt": "AT+UMQTTC=1"}.get(
+            mqtt_fam.kind, "AT+QMTCONN"
+        )
+        vm.refuse(login, "ERROR")
         c = mqtt_fam.client(m)
         with pytest.raises(ModemError) as e2:
             c.connect(host, port, username="lab", password=password)

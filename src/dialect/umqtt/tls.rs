@@ -88,13 +88,14 @@ pub(super) fn configure(c: &UmqttClient, tls: &Tls, host: &str) -> Result<u8> {
     };
     usecprf(1, Arg::Int(version as i64))?;
     // 3 trusted root, 5 client certificate, 6 client key: names of imported credentials.
-    for (kind, op, content, secret) in [
-        (0, 3, &tls.ca_cert, false),
-        (1, 5, &tls.client_cert, false),
-        (2, 6, &tls.client_key, true),
+    for (kind, op, key, content, secret) in [
+        (0, 3, "cacert", &tls.ca_cert, false),
+        (1, 5, "clientcert", &tls.client_cert, false),
+        (2, 6, "clientkey", &tls.client_key, true),
     ] {
         if let Some(pem) = content {
-            let name = format!("modemqtt{prf}_{kind}");
+            // Derived names: nothing of the user's file names reaches the command line.
+            let name = format!("mqtt{prf}_{key}.pem");
             import(c, kind, &name, pem, secret)?;
             usecprf(op, Arg::Str(&name))?;
         }

@@ -210,9 +210,10 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
 }
 
 pub fn raw_rules() -> Vec<RawRule> {
-    // +UMQTTC: 6,<qos>,<total_len>,<topic_len>,"<topic>",<msg_len>,"<msg>"
+    // +UMQTTC: 6,<qos>,<total_len>,<topic_len>,"<topic>",<msg_len>,"<msg>": the fields
+    // are counted after the prefix, so <msg_len> is the fifth.
     vec![RawRule::Inline {
         prefix: b"+UMQTTC: 6,".to_vec(),
-        len_field: 5,
+        len_field: 4,
     }]
 }
