@@ -155,3 +155,18 @@ def test_a_refused_login_reads_the_module_error(vm: VirtualModem, modem: Modem) 
         c.connect("no-such-host.invalid", 1883, timeout=20)
     assert e.value.operation == "connect"
     assert "+UMQTTER: 13," in str(e.value)
+
+
+def test_an_empty_payload_goes_only_retained(vm: VirtualModem, modem: Modem) -> None:
+    topic = unique_topic()
+    with modem.mqtt(new_id("empty")) as c, Paho(vm.broker_url) as peer:
+        c.connect(*host_port(vm.broker_url))
+        peer.subscribe(topic, qos=1)
+        before = len(modem.transcript())
+        with pytest.raises(ValueError, match="payload: an empty payload can only be published"):
+            c.publish(topic, b"", qos=1)
+        assert len(modem.transcript()) == before, "something was written before the ValueError"
+        c.publish(topic, b"", qos=1, retain=True)
+        assert peer.get(timeout=15).payload == b""
+    sent = [d for _, k, d in modem.transcript() if k == "tx"]
+    assert f'AT+UMQTTC=2,1,1,0,"{topic}",""\r'.encode() in sent
