@@ -89,6 +89,8 @@ pub struct UmqttClient {
 const CMD: Duration = Duration::from_secs(10);
 /// `AT+UMQTTC=6,1` reads one stored message.
 const READ_CMD: Duration = Duration::from_secs(15);
+/// The longest `close` waits for the message reader to end.
+const READER_JOIN: Duration = Duration::from_secs(2);
 /// ubxlib waits this long for each `+UUMQTTC` result.
 const RESULT_WAIT: Duration = Duration::from_secs(120);
 /// The PSD profile ubxlib maps and the PDP context it maps it to.
@@ -525,7 +527,16 @@ impl Backend for UmqttClient {
         *lock(&self.ctx.router.wake) = None;
         if let Some(h) = lock(&self.reader).take() {
             if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
+                // A read in flight on a modem that stopped answering ends only at its own
+                // deadline: wait for the reader within the close's, then leave it to end
+                // by itself (it stops at its next turn).
+                let until = waits::capped(Instant::now() + READER_JOIN);
+                while !h.is_finished() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if h.is_finished() {
+                    let _ = h.join();
+                }
             }
         }
         let mut result = Ok(());
