@@ -43,6 +43,13 @@ What "lost" means here (and why each count must be 0):
   and possible for QoS 2 when a link drops between the modem's receipt and its PUBREC
   (the new link is a new MQTT session state in the modem): both are counted, not failures.
 * QoS 0 is counted (sent / received) but may be lost by definition.
+* A family whose modem keeps no MQTT session (``NO_SESSION``: u-blox SARA-R5, clean sessions
+  only) cannot get the down flow's messages published while it is away: the broker drops
+  them with the clean session. For it, paho does not publish while the modem subscriber is
+  offline (from its ``on_disconnect`` to its ``on_connect``, which follows the resubscribe;
+  counted as ``offline``), and a message published in the ``OFFLINE_GRACE`` seconds before
+  an ``on_disconnect`` and not received then is ``excused`` (the link or the module's RAM
+  may have gone with it before the loss was reported), counted apart, not a loss.
 
 ``--sub-qos 1`` makes the modem subscriber take the QoS 2 publishes of the down flow at
 QoS 1 (the loss guarantee is the same, duplicates become possible). With QoS 2 (the default)
@@ -174,6 +181,11 @@ class SeqSet:
 
 CAPACITY = 1 << 21  # sequence numbers per QoS and direction before the bitmaps grow
 
+# Families whose modem keeps no MQTT session (see the module docstring).
+NO_SESSION = {"umqtt"}
+# Seconds before an on_disconnect in which a down message of such a family may be lost.
+OFFLINE_GRACE = 3.0
+
 
 @dataclass
 class Flow:
@@ -189,6 +201,10 @@ class Flow:
     duplicates: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
     corrupt: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    # NO_SESSION families: not published while the subscriber was away, and the sequence
+    # numbers a disconnect may have taken (see the module docstring).
+    offline: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
+    excused: dict[int, set[int]] = field(default_factory=lambda: {0: set(), 1: set(), 2: set()})
 
     def on_payload(self, data: bytes) -> None:
         parsed = parse_payload(data)
@@ -207,7 +223,14 @@ class Flow:
 
     def lost(self, qos: int) -> list[int]:
         with self.lock:
-            return self.sent[qos].missing_from(self.received[qos])
+            missing = self.sent[qos].missing_from(self.received[qos])
+            return [n for n in missing if n not in self.excused[qos]]
+
+    def excused_lost(self) -> dict[int, int]:
+        with self.lock:
+            return {
+                q: len([n for n in e if n not in self.received[q]]) for q, e in self.excused.items()
+            }
 
     def summary(self) -> dict[str, object]:
         with self.lock:
@@ -219,6 +242,7 @@ class Flow:
                 "duplicates": dict(self.duplicates),
                 "corrupt": self.corrupt,
                 "errors": dict(self.errors),
+                "offline": dict(self.offline),
             }
 
 
@@ -238,6 +262,11 @@ class Soak:
         # Set for the family in run(): payloads as text, the highest QoS the modem takes.
         self.text = False
         self.max_qos = 2
+        # NO_SESSION families: whether the down subscriber is there, and when each down
+        # message was published (qos, seq) -> monotonic time.
+        self.sessionless = False
+        self.down_online = threading.Event()
+        self.down_published: dict[tuple[int, int], float] = {}
         self.t0 = time.monotonic()
         if args.verbose:
             # The library's warnings (failed reconnects, retried reads) join the timeline.
@@ -315,8 +344,14 @@ class Soak:
         """paho publishes the down flow."""
         rng = random.Random(self.rng.random())
         for second_done, qos, n in self.schedule():
+            if self.sessionless and not self.down_online.is_set():
+                with self.down.lock:
+                    self.down.offline[qos] += 1
+                continue
             with self.down.lock:
                 self.down.attempted[qos] += 1
+            if self.sessionless:
+                self.down_published[(qos, n)] = time.monotonic()
             info = peer.publish(
                 f"{self.base}/down/{qos}", make_payload(rng, qos, n, self.text), qos=qos
             )
@@ -327,6 +362,18 @@ class Soak:
                 self.pending_down.append((qos, n, info))
             if second_done:
                 self.sweep_down()
+
+    def excuse_recent(self) -> None:
+        """A NO_SESSION subscriber went: the down messages of the last ``OFFLINE_GRACE``
+        seconds not received yet may have gone with its link (see the module docstring)."""
+        since = time.monotonic() - OFFLINE_GRACE
+        with self.down.lock:
+            for (qos, n), t in list(self.down_published.items()):
+                if t < since:
+                    # Too old to be excused by this or any later disconnect.
+                    self.down_published.pop((qos, n), None)
+                elif n not in self.down.received[qos]:
+                    self.down.excused[qos].add(n)
 
     def sweep_down(self) -> None:
         """Moves the down publishes the broker acknowledged (PUBACK / PUBCOMP) to ``sent``."""
@@ -410,6 +457,9 @@ class Soak:
                 # SIMCom SM*: +SMSTATE: 0 has no cause; the receive URC is one unframed
                 # line, so payloads travel in their hex form (no CR/LF).
                 causes, self.text = range(1, 2), True
+            if modem.family == "umqtt":
+                causes = range(100, 103)  # +UUMQTTC: 0,<100|101|102>
+            self.sessionless = modem.family in NO_SESSION
             aliyun = modem.family == "aliyun"
             if aliyun:
                 self.base = f"/{PK}/{DN}/user/soak-{tag}"
@@ -463,14 +513,28 @@ class Soak:
             for name, c in (("up", pub), ("down", sub)):
                 c.on_disconnect = lambda cause, n=name: self.log(f"{n} disconnected ({cause})")
                 c.on_connect = lambda n=name: self.log(f"{n} connected")
+            if self.sessionless:
+
+                def down_lost(cause: int) -> None:
+                    self.down_online.clear()
+                    self.excuse_recent()
+                    self.log(f"down disconnected ({cause})")
+
+                def down_back() -> None:
+                    self.down_online.set()
+                    self.log("down connected")
+
+                sub.on_disconnect = down_lost
+                sub.on_connect = down_back
             # The down flow needs a persistent session (see the module docstring).
             if aliyun:
                 pub.connect(clean_session=False)
             else:
-                pub.connect(host, port, clean_session=clients > 1)
+                pub.connect(host, port, clean_session=clients > 1 or self.sessionless)
                 if sub is not pub:
-                    sub.connect(host, port, clean_session=False)
+                    sub.connect(host, port, clean_session=self.sessionless)
             sub.subscribe(f"{self.base}/down/#", qos=min(args.sub_qos, self.max_qos))
+            self.down_online.set()
             time.sleep(0.5)  # let the paho subscription settle before the first publish
 
             threads = [
@@ -552,7 +616,14 @@ class Soak:
             }
         )
         self.emit({"figure": "up", **self.up.summary()})
-        self.emit({"figure": "down", **self.down.summary(), "broker_unacked": pending_down})
+        self.emit(
+            {
+                "figure": "down",
+                **self.down.summary(),
+                "broker_unacked": pending_down,
+                "excused_lost": self.down.excused_lost(),
+            }
+        )
         for name, lost in (("lost_up", lost_up), ("lost_down", lost_down)):
             self.emit(
                 {

@@ -21,6 +21,8 @@ pub enum Family {
     Aliyun,
     /// SIMCom `AT+SM*` (SIM7080 / SIM7070 / SIM7090, SIM7000 on some firmware).
     Sm,
+    /// u-blox `AT+UMQTT` / `AT+UMQTTC`, new syntax (SARA-R5, SARA-R422, LARA-R6).
+    Umqtt,
 }
 
 /// One family's names and how a firmware is recognised as speaking it.
@@ -136,7 +138,13 @@ mod tests {
     fn every_family_has_one_row_and_names_parse() {
         assert_eq!(
             Family::all(),
-            [Family::Cmqtt, Family::Qmt, Family::Aliyun, Family::Sm],
+            [
+                Family::Cmqtt,
+                Family::Qmt,
+                Family::Aliyun,
+                Family::Sm,
+                Family::Umqtt
+            ],
             "one row per family, in probe order"
         );
         for f in Family::all() {
@@ -149,7 +157,7 @@ mod tests {
         assert_eq!(Family::parse("auto").unwrap(), None);
         let e = Family::parse("nope").unwrap_err().to_string();
         assert!(
-            e.contains("\"cmqtt\", \"qmt\", \"aliyun\" or \"sm\""),
+            e.contains("\"cmqtt\", \"qmt\", \"aliyun\", \"sm\" or \"umqtt\""),
             "{e}"
         );
     }

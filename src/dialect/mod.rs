@@ -11,6 +11,7 @@ pub mod cmqtt;
 mod common;
 pub mod qmt;
 pub mod sm;
+pub mod umqtt;
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};

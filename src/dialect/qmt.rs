@@ -34,7 +34,7 @@
 
 mod context;
 mod limits;
-mod results;
+pub(crate) mod results;
 mod spec;
 mod urc;
 

@@ -28,6 +28,9 @@ pub(crate) struct Pending {
     /// A link retired after DISCONNECT keeps its kill sender here, so that
     /// it lives until the link thread ends by itself.
     pub retired_kill: Option<flume::Sender<()>>,
+    /// Keep-alive pings after CONNACK: `None` always (rumqttc's own), `Some(false)` held
+    /// back until set to `Some(true)` (u-blox `AT+UMQTTC=8,1`).
+    pub pings: Option<bool>,
 }
 
 pub(crate) struct Link {

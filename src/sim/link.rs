@@ -86,6 +86,28 @@ fn family_event(
 /// At most this many received messages go out in one write.
 const MAX_BATCH: usize = 64;
 
+/// How often a link whose pings are held back looks whether they were switched on.
+const PING_POLL: Duration = Duration::from_millis(100);
+
+/// Holds back or lets go the keep-alive pings after CONNACK as the family asked
+/// (`Pending::pings`); `saved` keeps the keep-alive while they are held back.
+fn apply_pings(pending: &Mutex<Pending>, eventloop: &mut EventLoop, saved: &mut Option<Duration>) {
+    match (lock(pending).pings, *saved) {
+        (Some(false), None) => {
+            let k = eventloop.mqtt_options.keep_alive();
+            if !k.is_zero() {
+                *saved = Some(k);
+                eventloop.mqtt_options.set_keep_alive(Duration::ZERO);
+            }
+        }
+        (Some(true), Some(k)) => {
+            eventloop.mqtt_options.set_keep_alive(k);
+            *saved = None;
+        }
+        _ => {}
+    }
+}
+
 /// Maps a failure before CONNACK to the manual's <err> code (2.2.1).
 ///
 /// On a TLS link, any failure raised by the TLS layer is 32 (handshake fail):
@@ -328,6 +350,8 @@ async fn drive(a: LinkArgs) {
     // subscribe the host waits for completes. Beyond HELD_MAX the modem stops reading the
     // socket until the host reads a buffer.
     let mut held: VecDeque<Publish> = VecDeque::new();
+    // The keep-alive while pings are held back (see `apply_pings`).
+    let mut pings_held: Option<Duration> = None;
     loop {
         if !held.is_empty() {
             match can_take(&shared, idx, gen) {
@@ -374,8 +398,13 @@ async fn drive(a: LinkArgs) {
             _ = tokio::time::sleep(sleep_for), if deadline.is_some() => None,
             // Held messages: look for a freed buffer now and then.
             _ = tokio::time::sleep(FULL_POLL), if !held.is_empty() => None,
+            // Pings held back: look now and then whether they were switched on.
+            _ = tokio::time::sleep(PING_POLL), if pings_held.is_some() => None,
             ev = eventloop.poll() => Some(ev),
         };
+        if connected {
+            apply_pings(&pending, &mut eventloop, &mut pings_held);
+        }
         expire(&shared, idx, gen, &mut w);
         while let Some(p) = unacked.front() {
             if ack(&shared, &client_id, &acker, p).is_err() {
@@ -399,6 +428,7 @@ async fn drive(a: LinkArgs) {
                     return;
                 }
                 connected = true;
+                apply_pings(&pending, &mut eventloop, &mut pings_held);
                 let still = report(&shared, idx, gen, LinkEvent::Connected);
                 if !still {
                     return;

@@ -36,6 +36,7 @@ mod sm;
 mod ssl;
 mod tcp;
 mod tls;
+mod umqtt;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -115,6 +115,7 @@ EXTRAS = {
     ],
     "qmt": EXTRAS_COMMON,
     "sm": EXTRAS_COMMON,
+    "umqtt": EXTRAS_COMMON,
 }
 
 
@@ -344,13 +345,23 @@ class Raw:
         modem.on_urc(self.urcs.append)  # type: ignore[attr-defined]
 
     def __call__(self, step: Step) -> tuple[Step, list[str]]:
+        from modemqtt import CommandError
+
         start = len(self.urcs)
-        r = self.modem.command(step.host, data=step.data)  # type: ignore[attr-defined]
+        finals = [m.text for m in step.output if is_final(m.text)]
+        try:
+            r = self.modem.command(step.host, data=step.data)  # type: ignore[attr-defined]
+            lines = list(r.lines)
+        except CommandError as e:
+            # An exchange that ends in an error: the same error, with its text.
+            if not finals or finals[-1] == b"OK" or finals[-1].decode() not in str(e):
+                raise
+            lines = []
         want = len(expected_info(step))
         deadline = time.monotonic() + 5.0
-        while len(r.lines) + len(self.urcs) - start < want and time.monotonic() < deadline:
+        while len(lines) + len(self.urcs) - start < want and time.monotonic() < deadline:
             time.sleep(0.01)
-        got = list(r.lines) + self.urcs[start:]
+        got = lines + self.urcs[start:]
         del self.urcs[start:]  # taken: a later command must not see them
         return step, got
 

@@ -26,7 +26,7 @@ CAUSE_RESTARTED = -2
 @dataclass(frozen=True)
 class Family:
     profile: str
-    kind: str  # "cmqtt" | "qmt" | "aliyun" | "sm"
+    kind: str  # "cmqtt" | "qmt" | "aliyun" | "sm" | "umqtt"
     payload_max: int
     topic_max: int
     causes: tuple[int, ...]
@@ -89,6 +89,8 @@ FAMILIES = {
         Family("sim7000-aliyun", "aliyun", 512, 159, (1, 2, 3), carries="text"),
         # SIMCom SM*: +SMSTATE: 0 has no cause (1 is modemqtt's name for it).
         Family("sim7080", "sm", 1024, 128, (1,), carries="line"),
+        # u-blox: +UUMQTTC: 0,<100 inactivity|101 lost|102 protocol violation>.
+        Family("sara-r5", "umqtt", 1024, 256, (100, 101, 102)),
     ]
 }
 PROFILES = list(FAMILIES)

@@ -299,3 +299,23 @@ def test_virtual_modem_sm(ex: Exchange, request: pytest.FixtureRequest) -> None:
                 with Paho(vm.broker_url) as peer:
                     for topic in retained:
                         peer.publish(topic, b"", qos=1, retain=True)
+
+
+@pytest.mark.parametrize("ex", params("umqtt", "client"))
+def test_client_umqtt(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("u-blox"))])
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="umqtt") as modem:
+        raw = drive_raw(modem, ex.steps)
+    check_replay(rep, "umqtt", raw)
+
+
+@pytest.mark.parametrize("ex", params("umqtt", "vm"))
+def test_virtual_modem_umqtt(ex: Exchange) -> None:
+    from modemqtt import VirtualModem
+
+    # The example's host names resolve on the virtual network only because it maps them.
+    hosts: dict[str, str | None] = dict.fromkeys(ex.header.get("host", []))
+    with VirtualModem(ex.first("profile"), hosts=hosts) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps) == []

@@ -58,6 +58,7 @@ def goodbye(fam: Family) -> bytes:
         "qmt": b"AT+QMTDISC=0",
         "aliyun": b"AT+CMDISCONN",
         "sm": b"AT+SMDISC",
+        "umqtt": b"AT+UMQTTC=0",
     }[fam.kind]
 
 

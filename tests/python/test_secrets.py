@@ -113,8 +113,13 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
         errors += [str(e1.value), repr(e1.value), repr(e1.value.args)]
         c.close()
         # 3. The modem refuses the connect command itself.
-        connect_cmd = {"cmqtt": "AT+CMQTTCONNECT", "qmt": "AT+QMTCONN", "sm": "AT+SMCONN"}
-        vm.refuse(connect_cmd[mqtt_fam.kind], "ERROR")
+        login = {
+            "cmqtt": "AT+CMQTTCONNECT",
+            "qmt": "AT+QMTCONN",
+            "sm": "AT+SMCONN",
+            "umqtt": "AT+UMQTTC=1",
+        }
+        vm.refuse(login[mqtt_fam.kind], "ERROR")
         c = mqtt_fam.client(m)
         with pytest.raises(ModemError) as e2:
             c.connect(host, port, username="lab", password=password)

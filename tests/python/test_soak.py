@@ -23,6 +23,7 @@ CASES = [
     ("sim7600-aliyun", None),
     ("sim7000-aliyun", None),
     ("sim7080", None),
+    ("sara-r5", None),
 ]
 
 

@@ -1,4 +1,5 @@
-//! Result URCs awaited outside the AT turn.
+//! Result URCs awaited outside the AT turn (also used by the u-blox family, whose
+//! `+UUMQTTC` results follow the same rules).
 //!
 //! A QMT command's `OK` only says it was accepted; its outcome (`+QMTSUB: <idx>,<msgID>,...`)
 //! follows when the network answers, and the module takes other commands meanwhile (the
@@ -64,7 +65,7 @@ struct State {
 
 /// The waiters of one modem's QMT clients.
 #[derive(Default)]
-pub(super) struct Results {
+pub(crate) struct Results {
     state: Mutex<State>,
 }
 
@@ -75,7 +76,7 @@ fn matches(e: &Expect, line: &[u8]) -> bool {
 impl Results {
     /// Registers the wait for `expect` (before the command goes out, so that a result that
     /// beats the `OK` is not missed).
-    pub(super) fn expect(&self, index: u8, expect: Expect) -> Ticket<'_> {
+    pub(crate) fn expect(&self, index: u8, expect: Expect) -> Ticket<'_> {
         let (tx, rx) = bounded(1);
         let waited_for = String::from_utf8_lossy(&expect.prefix)
             .trim_end_matches(',')
@@ -100,7 +101,7 @@ impl Results {
     }
 
     /// Offers a result line; false when nobody waits for it (nor owed it).
-    pub(super) fn offer(&self, line: &[u8]) -> bool {
+    pub(crate) fn offer(&self, line: &[u8]) -> bool {
         let now = Instant::now();
         let mut s = lock(&self.state);
         s.owed.retain(|(_, until)| now < *until);
@@ -154,15 +155,21 @@ impl Results {
         );
     }
 
+    /// Every wait ends: the results can no longer come (`reason`), e.g. the only link of
+    /// a family whose results name no client is gone.
+    pub(crate) fn lost(&self, reason: &str) {
+        self.fail(|_| true, || Got::Lost(reason.to_string()));
+    }
+
     /// The modem restarted: no result of before can come.
-    pub(super) fn restarted(&self) {
+    pub(crate) fn restarted(&self) {
         let mut s = lock(&self.state);
         s.owed.clear();
         drop(s);
         self.fail(|_| true, || Got::Lost("modem restarted".into()));
     }
 
-    pub(super) fn port_lost(&self, reason: &str) {
+    pub(crate) fn port_lost(&self, reason: &str) {
         self.fail(|_| true, || Got::PortLost(reason.to_string()));
     }
 
@@ -186,7 +193,7 @@ impl Results {
 }
 
 /// One registered wait; dropping it unregisters it.
-pub(super) struct Ticket<'a> {
+pub(crate) struct Ticket<'a> {
     results: &'a Results,
     id: u64,
     rx: Receiver<Got>,
@@ -199,7 +206,7 @@ impl Ticket<'_> {
     /// Waits for the result until `deadline` (the command's, counted from its submission;
     /// the calling thread's cap and interrupt check apply). `command` and `timeout` (what
     /// the caller allowed) describe the wait in errors.
-    pub(super) fn wait(
+    pub(crate) fn wait(
         mut self,
         deadline: Instant,
         command: &str,
@@ -246,7 +253,7 @@ impl Ticket<'_> {
 
     /// The command was refused or never got its `OK`: its result is not owed (`owe`:
     /// unless the modem may still send it).
-    pub(super) fn give_up(&mut self, owe: bool) {
+    pub(crate) fn give_up(&mut self, owe: bool) {
         if !self.done {
             self.done = true;
             self.results.drop_waiter(self.id, owe);

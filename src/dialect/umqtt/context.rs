@@ -1,0 +1,96 @@
+//! The modem-wide state: the router and the one client open on it.
+
+use super::*;
+
+/// Modem-wide u-blox MQTT state.
+pub struct Context {
+    pub(super) engine: Engine,
+    pub(super) caps: Capabilities,
+    pub(super) router: Arc<Router>,
+    pub(super) handler_ids: Vec<u64>,
+}
+
+impl Context {
+    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+        let caps = capabilities(profile).ok_or_else(|| {
+            Error::invalid(format!("profile: unknown u-blox MQTT profile {profile:?}"))
+        })?;
+        let router = Arc::new(Router::new());
+        for rule in raw_rules() {
+            engine.add_raw_rule(rule);
+        }
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let handler_ids = crate::dialect::common::add_handlers(
+            &engine,
+            &PREFIXES,
+            move |f: &Frame| r1.on_frame(f),
+            move || {
+                r2.forget_unread();
+                r2.results.restarted();
+                r2.link_lost(CAUSE_RESTARTED, "modem restarted");
+            },
+            move |reason: &str| {
+                r3.results.port_lost(reason);
+                r3.link_lost(CAUSE_PORT_LOST, reason);
+            },
+        );
+        Ok(Arc::new(Context {
+            engine,
+            caps,
+            router,
+            handler_ids,
+        }))
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        for id in &self.handler_ids {
+            self.engine.remove_handler(*id);
+        }
+    }
+}
+
+impl ClientContext for Context {
+    type Client = UmqttClient;
+
+    /// Reserves the client after checking the arguments; nothing is sent yet.
+    fn open_client(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &ClientOptions,
+    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
+        mqtt::check_client(&self.caps, index, client_id)?;
+        options.check()?;
+        if lock(&self.router.slot).is_some() {
+            return Err(Error::invalid(format!(
+                "index: client {index} is already open on this modem"
+            )));
+        }
+        let shared = ClientShared::new(index, options.queue_size);
+        let (wake_tx, wake_rx) = bounded::<()>(1);
+        let client = Arc::new(UmqttClient {
+            ctx: self.clone(),
+            client_id: client_id.to_string(),
+            shared: shared.clone(),
+            will_set: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            reader: Mutex::new(None),
+            stop: Arc::new(AtomicBool::new(false)),
+        });
+        *lock(&self.router.slot) = Some(Slot {
+            shared: shared.clone(),
+        });
+        *lock(&self.router.wake) = Some(wake_tx.clone());
+        shared.set_room_listener(Some(Arc::new(move || {
+            let _ = wake_tx.try_send(());
+        })));
+        client.start_reader(wake_rx)?;
+        Ok((client, shared))
+    }
+}

@@ -1,0 +1,72 @@
+//! The u-blox family's [`FamilySpec`]: what the modem, the fuzz targets and the property
+//! tests need of it.
+
+use std::sync::Arc;
+
+use super::{profile_for_model, raw_rules, urc_router, Context};
+use crate::dialect::{
+    distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilyInfo,
+    FamilySpec, MessageRules, ProbeExchange, ProfileBy, SPECS,
+};
+use crate::engine::Engine;
+use crate::error::Result;
+
+// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
+crate::register_family_row!(SPEC);
+
+/// u-blox `AT+UMQTT` / `AT+UMQTTC` (new syntax).
+#[distributed_slice(SPECS)]
+pub static SPEC: FamilySpec = FamilySpec {
+    info: FamilyInfo::new(
+        Family::Umqtt,
+        "umqtt",
+        &["ublox", "u-blox"],
+        "AT+UMQTTC=?",
+        Some("u-blox"),
+    ),
+    raw_rules,
+    max_clients: 1,
+    urc_router,
+    profile: ProfileBy::Model(profile_for_model),
+    qmt_options: false,
+    open_clients,
+    probes: [
+        ProbeExchange {
+            line: "AT+UMQTTC=4,1,\"a/b\"",
+            data: None,
+            result_prefix: b"+UUMQTTC: 4,",
+            result_ok: b"+UUMQTTC: 4,1,1,\"a/b\"",
+        },
+        ProbeExchange {
+            line: "AT+UMQTTC=9,1,0,\"a/b\",5",
+            data: Some(b"hello"),
+            result_prefix: b"+UUMQTTC: 9,",
+            result_ok: b"+UUMQTTC: 9,1",
+        },
+    ],
+    // The topic is quoted inside the read answer; the message is counted.
+    message_rules: MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: true,
+    },
+    encode_message,
+    parse_line: no_line_parsers,
+};
+
+fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
+    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
+}
+
+/// One read answer `+UMQTTC: 6,...` (the topic must have no `"`); QoS 1.
+fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
+    let mut out = format!(
+        "\r\n+UMQTTC: 6,1,{},{},\"{topic}\",{},\"",
+        topic.len() + payload.len(),
+        topic.len(),
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\"\r\n");
+    out
+}
