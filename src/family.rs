@@ -19,6 +19,8 @@ pub enum Family {
     Qmt,
     /// SIMCom Alibaba-cloud firmware: `AT+CM*` MQTT and `AT+CC*` CoAP (SIM7600, SIM7000).
     Aliyun,
+    /// Espressif ESP-AT `AT+MQTT*` (ESP32-family Wi-Fi chips as network co-processors).
+    EspAt,
 }
 
 /// One family's names and how a firmware is recognised as speaking it.
@@ -134,7 +136,7 @@ mod tests {
     fn every_family_has_one_row_and_names_parse() {
         assert_eq!(
             Family::all(),
-            [Family::Cmqtt, Family::Qmt, Family::Aliyun],
+            [Family::Cmqtt, Family::Qmt, Family::Aliyun, Family::EspAt],
             "one row per family, in probe order"
         );
         for f in Family::all() {
@@ -146,6 +148,9 @@ mod tests {
         }
         assert_eq!(Family::parse("auto").unwrap(), None);
         let e = Family::parse("nope").unwrap_err().to_string();
-        assert!(e.contains("\"cmqtt\", \"qmt\" or \"aliyun\""), "{e}");
+        assert!(
+            e.contains("\"cmqtt\", \"qmt\", \"aliyun\" or \"espat\""),
+            "{e}"
+        );
     }
 }

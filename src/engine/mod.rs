@@ -224,9 +224,16 @@ impl Engine {
             Err(e) => *lock(&inner.dead) = Some(format!("cannot start reader thread: {e}")),
         }
         let engine = Engine { inner };
-        let weak = Arc::downgrade(&engine.inner);
-        engine.add_urc_handler(
-            BOOT_URC,
+        engine.add_boot_line(BOOT_URC);
+        engine
+    }
+
+    /// Takes lines starting with `line` as the modem's restart, like `RDY` (ESP-AT prints
+    /// `ready`): commands in `setup` run again and the command in flight is given up.
+    pub fn add_boot_line(&self, line: &[u8]) -> u64 {
+        let weak = Arc::downgrade(&self.inner);
+        self.add_urc_handler(
+            line,
             Arc::new(move |_f: &Frame| {
                 if let Some(inner) = weak.upgrade() {
                     log::info!("{}: the modem restarted", inner.name);
@@ -235,8 +242,7 @@ impl Engine {
                     abort_if(&inner, "the modem restarted", true, |_| true);
                 }
             }),
-        );
-        engine
+        )
     }
 
     /// Ends the command in flight at once when `matches` accepts the result URC prefix it
