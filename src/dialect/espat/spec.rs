@@ -129,21 +129,15 @@ fn signal_dbm(engine: &Engine, timeout: Duration) -> Result<i32> {
         .ok_or_else(|| Error::Protocol(format!("AT+CWJAP?: cannot read the RSSI in {v:?}")))
 }
 
-/// `+MQTTSUBRECV:0,"<topic>",<len>,<data>`, in parts of at most `part` bytes where the
-/// module splits (each part a URC of its own).
-fn encode_message(_index: u8, topic: &str, payload: &[u8], part: usize, _msgid: u16) -> Vec<u8> {
-    let mut out = Vec::new();
-    let parts: Vec<&[u8]> = if payload.is_empty() {
-        vec![payload]
-    } else {
-        payload.chunks(part.max(1)).collect()
-    };
-    for piece in parts {
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(SUBRECV);
-        out.extend_from_slice(format!("0,\"{topic}\",{},", piece.len()).as_bytes());
-        out.extend_from_slice(piece);
-        out.extend_from_slice(b"\r\n");
-    }
+/// `+MQTTSUBRECV:0,"<topic>",<len>,<data>`: one URC whatever `part` says. The module
+/// splits only messages past its receive buffer, into parts that carry no total or
+/// offset, which the client delivers as messages of their own (docs/espat.md).
+fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + topic.len() + 32);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(SUBRECV);
+    out.extend_from_slice(format!("0,\"{topic}\",{},", payload.len()).as_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
     out
 }
