@@ -175,6 +175,10 @@ impl Modem {
                 log::debug!("{}: {} family", self.engine.name(), f.name());
                 if let Some(path) = modem_path(f) {
                     self.engine.add_boot_line(path.boot_line);
+                    // Its messages are framed from the start, for `command()` users too.
+                    for rule in spec(f).raw_rules() {
+                        self.engine.add_raw_rule(rule);
+                    }
                     let mut setup = vec![ate0];
                     for line in path.setup {
                         let c = Command::new(build(line, &[])?, self.timeout);
@@ -220,7 +224,12 @@ impl Modem {
                 "line: must not contain CR or LF (the line end is added)",
             ));
         }
-        self.engine.command(line, t, data)
+        match self.family().ok().and_then(modem_path) {
+            Some(path) => self
+                .engine
+                .command_adjusted(line, t, data, &|c| (path.raw_command)(line, c)),
+            None => self.engine.command(line, t, data),
+        }
     }
 
     fn simple(&self, cmd: &str) -> Result<Response> {

@@ -104,6 +104,7 @@ impl EspClient {
         let line = limits::line(format!("AT+{cmd}=0,{}", data.len()), None, "connect")?;
         let mut c = Command::new(line, CMD).with_data(data.to_vec());
         c.data_secret = secret;
+        c.ok_before_prompt = true;
         self.run("connect", c).map(|_| ())
     }
 
@@ -122,6 +123,7 @@ impl EspClient {
         )?;
         let mut c = Command::new(line, Duration::from_secs(30)).with_data(pem.to_vec());
         c.data_secret = secret;
+        c.ok_before_prompt = true;
         self.run("certificate upload", c)?;
         certs.retain(|(n, _)| *n != ns);
         certs.push((ns, pem.to_vec()));

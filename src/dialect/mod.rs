@@ -216,6 +216,9 @@ pub struct ModemPath {
     pub identity: fn(&Engine, Duration) -> Result<[String; 4]>,
     /// The signal strength in dBm, in place of `AT+CSQ`.
     pub signal_dbm: fn(&Engine, Duration) -> Result<i32>,
+    /// Adjusts a command typed by the user (`Modem::command`) to the family's answer
+    /// shapes (e.g. `OK` before the `>` prompt).
+    pub raw_command: fn(&str, &mut crate::at::session::Command),
 }
 
 /// The families' [`ModemPath`]s, each registered with `#[distributed_slice(MODEM_PATHS)]`.

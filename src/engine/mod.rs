@@ -490,6 +490,18 @@ impl Engine {
         timeout: Duration,
         data: Option<Vec<u8>>,
     ) -> Result<Response> {
+        self.command_adjusted(text, timeout, data, &|_: &mut Command| {})
+    }
+
+    /// [`Engine::command`], with `adjust` changing the command before it is sent (a
+    /// family's own answer shapes, e.g. ESP-AT's `OK` before the prompt).
+    pub fn command_adjusted(
+        &self,
+        text: &str,
+        timeout: Duration,
+        data: Option<Vec<u8>>,
+        adjust: &dyn Fn(&mut Command),
+    ) -> Result<Response> {
         let line = CommandLine::raw(text)?;
         // The secrets it carries are masked in what the modem sends back too (an echo).
         for secret in crate::at::secrets::mask_line(text).1 {
@@ -503,6 +515,7 @@ impl Engine {
             cmd = cmd.with_data(d);
             cmd.data_secret = crate::at::secrets::data_is_secret(text);
         }
+        adjust(&mut cmd);
         self.execute(cmd)
     }
 

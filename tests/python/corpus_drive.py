@@ -114,6 +114,11 @@ EXTRAS = {
         r"AT\+CCAUTH=\d+",  # authentication before a send
     ],
     "qmt": EXTRAS_COMMON,
+    "espat": EXTRAS_COMMON
+    + [
+        r"AT\+SYSLOG=1",  # ERR CODE lines before ERROR
+        r"AT\+GMR",  # profile detection
+    ],
 }
 
 

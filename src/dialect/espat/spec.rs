@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{chip, raw_rules, urc_router, Context, PROFILE, READY, SUBRECV};
 use crate::at::build;
-use crate::at::session::Command;
+use crate::at::session::{Command, Expect};
 use crate::dialect::{
     distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilyInfo,
     FamilySpec, MessageRules, ModemPath, ProbeExchange, ProfileBy, MODEM_PATHS, SPECS,
@@ -67,7 +67,19 @@ static PATH: ModemPath = ModemPath {
     setup: &["AT+SYSLOG=1"],
     identity,
     signal_dbm,
+    raw_command,
 };
+
+/// `AT+MQTTPUBRAW` answers `OK`, `>`, and `+MQTTPUB:OK|FAIL` after the data;
+/// `AT+MQTTLONG*` and `AT+SYSMFG=2` answer `OK`, `>`, and `OK` after the data.
+fn raw_command(line: &str, c: &mut Command) {
+    let upper = line.trim().to_ascii_uppercase();
+    if upper.starts_with("AT+MQTTPUBRAW=") {
+        *c = c.clone().with_expect(Expect::prefix(b"+MQTTPUB:".to_vec()));
+    } else if upper.starts_with("AT+MQTTLONG") || upper.starts_with("AT+SYSMFG=2,") {
+        c.ok_before_prompt = true;
+    }
+}
 
 fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
     Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))

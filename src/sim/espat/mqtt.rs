@@ -42,8 +42,10 @@ impl Modem {
     fn esp_conn_state(&self) -> u8 {
         let s = st(&self.fam);
         if self.esp_connected() {
+            // 4 right after the connect (field log esp32_espat478_sub_disconnected), 6 with
+            // a subscription; 5 is never printed here (a guess).
             if s.subs.is_empty() {
-                5
+                4
             } else {
                 6
             }
@@ -76,6 +78,16 @@ impl Modem {
         let args = match form {
             Form::Write(a) => match esp_args(a) {
                 Some(v) => v,
+                None if cmd == "PUB" => {
+                    // An unescaped comma in the data (field log
+                    // esp32c3_espat647_unescaped_comma): the parse error, then the data
+                    // read failure.
+                    if st(&self.fam).syslog {
+                        r.line(&format!("ERR CODE:0x{ERR_PARSE:08x}"));
+                    }
+                    fail(self, r, mqtt_err(0x6044));
+                    return Next::Line;
+                }
                 None => {
                     fail(self, r, ERR_PARSE);
                     return Next::Line;
@@ -445,13 +457,14 @@ impl Modem {
         if args.len() > 3 {
             return fail(self, r, ERR_PARSE);
         }
-        if !self.esp_connected() {
-            return fail(self, r, mqtt_err(0x6051));
-        }
         if !st(&self.fam).subs.iter().any(|(t, _)| *t == topic) {
-            // "NO UNSUBSCRIBE" then OK (MQTT AT Commands, AT+MQTTUNSUB).
+            // "NO UNSUBSCRIBE" then OK (MQTT AT Commands, AT+MQTTUNSUB), connected or not
+            // (a guess for the latter).
             r.line("NO UNSUBSCRIBE");
             return r.ok();
+        }
+        if !self.esp_connected() {
+            return fail(self, r, mqtt_err(0x6051));
         }
         let Some(l) = self.links[0].as_mut() else {
             return fail(self, r, mqtt_err(0x6051));
@@ -560,9 +573,15 @@ impl Modem {
             LinkEvent::ConnectFailed(_) => {
                 take(self, &|w| *w == Waiting::Conn);
                 self.esp_dropped();
-                // Field log esp32_espat427_connect_refused: `+MQTTDISCONNECTED:0`, `ERROR`.
+                // Field log esp32_espat427_connect_refused (AT+SYSLOG=1 on):
+                // `+MQTTDISCONNECTED:0` then a bare `ERROR`; AT+MQTTCONN? then reports state
+                // 2 with no host, as if configured afresh.
+                let s = st_mut(&mut self.fam);
+                s.target = None;
+                s.dropped = false;
+                s.conncfg.get_or_insert((120, false, None));
                 line("+MQTTDISCONNECTED:0");
-                fail_bytes(self, mqtt_err(0x600B), out);
+                line("ERROR");
             }
             LinkEvent::Published { .. } => line("+MQTTPUB:OK"),
             LinkEvent::PublishTimedOut { .. } => line("+MQTTPUB:FAIL"),
