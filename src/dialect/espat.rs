@@ -20,7 +20,7 @@ pub use limits::*;
 pub use spec::SPEC;
 pub use urc::*;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -281,7 +281,21 @@ impl Backend for EspClient {
         }
         self.simple("connect", conncfg, CMD)?;
         let c = Command::new(conn, opts.timeout).with_expect(Expect::prefix(b"+MQTTCONNECTED:"));
-        let r = self.run("connect", c)?;
+        let before = self.ctx.router.disconnects.load(Ordering::SeqCst);
+        let r = match self.run("connect", c) {
+            // `+MQTTDISCONNECTED:0` then a bare `ERROR`: the module tried and the broker
+            // was not reached or refused (the firmware gives no reason).
+            Err(Error::Command { .. })
+                if self.ctx.router.disconnects.load(Ordering::SeqCst) != before =>
+            {
+                return Err(Error::Mqtt {
+                    operation: "connect".into(),
+                    code: 0x600B,
+                    name: "the broker was not reached or refused the connection (the module gives no reason)".into(),
+                });
+            }
+            other => other?,
+        };
         if r.urc.is_none() {
             return Err(Error::Protocol(
                 "AT+MQTTCONN: OK without +MQTTCONNECTED".into(),

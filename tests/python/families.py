@@ -33,6 +33,9 @@ class Family:
     # Where the codec or the modem splits a payload (CMQTT: the virtual modem's
     # +CMQTTRXPAYLOAD part size); 0 when the family has no parts.
     part: int = 0
+    # The largest payload received in one piece whatever the topic (0: payload_max); a
+    # longer one arrives as several messages whose payloads join to the original.
+    whole_max: int = 0
 
     @property
     def aliyun(self) -> bool:
@@ -61,6 +64,20 @@ class Family:
             host, port = host_port(vm.broker_url)
             client.connect(host, port, **kwargs)
 
+    def receive(self, client: MqttClient, topic: str, n: int, timeout: float = 20) -> bytes:
+        """The payload of the next ``n``-byte message on ``topic``: past ``whole_max`` it
+        comes in several messages (ESP-AT's receive buffer), joined here after checking
+        that it did."""
+        got = client.wait_message(topic, timeout=timeout).payload
+        if self.whole_max and n > self.whole_max:
+            parts = 1
+            while len(got) < n:
+                got += client.wait_message(topic, timeout=timeout).payload
+                parts += 1
+            # past the whole buffer (1024 bytes) it cannot come whole
+            assert parts > 1 or n <= 1024, f"{self.profile}: a {n}-byte message arrived whole"
+        return got
+
     def connected(self, modem: Modem, vm: VirtualModem, **kwargs: Any) -> MqttClient:
         c = self.client(modem, **kwargs)
         self.connect(c, vm)
@@ -78,6 +95,9 @@ FAMILIES = {
         # The Alibaba firmware reports any loss as +CMYIELD: 1 and reconnects by itself.
         Family("sim7600-aliyun", "aliyun", 1024, 159, (1, 2, 3)),
         Family("sim7000-aliyun", "aliyun", 512, 159, (1, 2, 3)),
+        # ESP-AT: +MQTTDISCONNECTED:0 (1) and WIFI DISCONNECT (2); messages past the
+        # module's 1024-byte receive buffer arrive in parts (whole_max, docs/espat.md).
+        Family("esp32-at", "espat", 8192, 128, (1, 2), whole_max=1024 - 5 - 128 - 2),
     ]
 }
 PROFILES = list(FAMILIES)

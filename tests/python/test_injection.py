@@ -53,7 +53,7 @@ class Env:
     def spare_index(self) -> int:
         """A client index the shared client does not hold (closing it on one-client
         modems; it is made again when needed)."""
-        if self.fam.profile == "sim7028":
+        if self.fam.profile in ("sim7028", "esp32-at"):
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -213,6 +213,10 @@ def test_tls_file_names_are_derived(envs: dict[str, Env], profile: str, tmp_path
         c.close()
     sent = b"".join(d for _, di, d in env.modem.transcript()[before:] if di == "tx")
     assert b"CFUN" not in sent and evil.name.encode() not in sent
+    if FAMILIES[profile].kind == "espat":
+        # ESP-AT keeps one certificate set, in fixed NVS namespaces (AT+SYSMFG)
+        assert set(re.findall(rb'AT\+SYSMFG=2,"([^"]*)"', sent)) == {b"mqtt_ca"}
+        return
     names = set(re.findall(rb'"((?:UFS:)?[^"]*\.pem)"', sent))
     assert names and all(re.fullmatch(rb"(UFS:)?mqtt\d_cacert\.pem", n) for n in names), names
 

@@ -113,7 +113,8 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
         errors += [str(e1.value), repr(e1.value), repr(e1.value.args)]
         c.close()
         # 3. The modem refuses the connect command itself.
-        vm.refuse("AT+CMQTTCONNECT" if mqtt_fam.kind == "cmqtt" else "AT+QMTCONN", "ERROR")
+        conn = {"cmqtt": "AT+CMQTTCONNECT", "espat": "AT+MQTTCONN"}.get(mqtt_fam.kind, "AT+QMTCONN")
+        vm.refuse(conn, "ERROR")
         c = mqtt_fam.client(m)
         with pytest.raises(ModemError) as e2:
             c.connect(host, port, username="lab", password=password)
@@ -159,7 +160,8 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
             key_body, logs=logs, modem=m, record=record, tls=tls, errors="\n".join(errors)
         )
         # The key went to the modem all the same (its upload is in the transcript, masked).
-        assert any(b"clientkey" in d for _, di, d in m.transcript() if di == "tx")
+        key_upload = b"mqtt_key" if mqtt_fam.kind == "espat" else b"clientkey"
+        assert any(key_upload in d for _, di, d in m.transcript() if di == "tx")
 
 
 def test_qmt_aliauth_secret(logs: Capture, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ impl Context {
         let router = Arc::new(Router {
             engine: engine.downgrade(),
             client: Mutex::new(None),
+            disconnects: AtomicU64::new(0),
         });
         for rule in raw_rules() {
             engine.add_raw_rule(rule);

@@ -43,6 +43,9 @@ pub fn subrecv_topic(header: &[u8]) -> Option<&[u8]> {
 pub(super) struct Router {
     pub(super) engine: crate::engine::WeakEngine,
     pub(super) client: Mutex<Option<Arc<ClientShared>>>,
+    /// Counts `+MQTTDISCONNECTED` lines: one before the `ERROR` of `AT+MQTTCONN` means
+    /// the broker was not reached (field log esp32_espat427_connect_refused).
+    pub(super) disconnects: AtomicU64,
 }
 
 impl Router {
@@ -55,7 +58,10 @@ impl Router {
             Frame::Raw { header, data } if header.starts_with(SUBRECV) => {
                 self.message(header, data)
             }
-            Frame::Line(l) if l.starts_with(DISCONNECTED) => self.lost(CAUSE_MQTT_CLOSED),
+            Frame::Line(l) if l.starts_with(DISCONNECTED) => {
+                self.disconnects.fetch_add(1, Ordering::SeqCst);
+                self.lost(CAUSE_MQTT_CLOSED)
+            }
             Frame::Line(l) if l.starts_with(WIFI_DISCONNECT) => self.lost(CAUSE_WIFI_LOST),
             Frame::Line(l) if l.starts_with(SUBRECV) => {
                 log::warn!(
@@ -115,6 +121,7 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
     let router = Router {
         engine: crate::engine::WeakEngine::detached(),
         client: Mutex::new(clients.first().cloned()),
+        disconnects: AtomicU64::new(0),
     };
     let prefixes = [SUBRECV, DISCONNECTED, WIFI_DISCONNECT, READY];
     let handler = Arc::new(move |f: &Frame| {
