@@ -405,7 +405,7 @@ class Soak:
         ):
             host, port = host_port(vm.broker_url)
             tag = uuid.uuid4().hex[:8]
-            causes = range(1, 8) if modem.family == "qmt" else range(1, 4)
+            causes = {"qmt": range(1, 8), "espat": range(1, 3)}.get(modem.family, range(1, 4))
             aliyun = modem.family == "aliyun"
             if aliyun:
                 self.base = f"/{PK}/{DN}/user/soak-{tag}"

@@ -53,9 +53,12 @@ def bridge(vm: modemqtt.VirtualModem):
 
 def goodbye(fam: Family) -> bytes:
     """A command the client sends only when it says goodbye to the modem."""
-    return {"cmqtt": b"AT+CMQTTDISC=0", "qmt": b"AT+QMTDISC=0", "aliyun": b"AT+CMDISCONN", "espat": b"AT+MQTTCLEAN=0"}[
-        fam.kind
-    ]
+    return {
+        "cmqtt": b"AT+CMQTTDISC=0",
+        "qmt": b"AT+QMTDISC=0",
+        "aliyun": b"AT+CMDISCONN",
+        "espat": b"AT+MQTTCLEAN=0",
+    }[fam.kind]
 
 
 def port_free(path: str) -> bool:

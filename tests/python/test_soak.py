@@ -22,6 +22,7 @@ CASES = [
     ("bg96", None),
     ("sim7600-aliyun", None),
     ("sim7000-aliyun", None),
+    ("esp32-at", None),
 ]
 
 

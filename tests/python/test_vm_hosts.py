@@ -23,6 +23,8 @@ PROFILES = [
     ("ec25", 4, 5),
     ("eg91", 4, 5),
     ("bg96", 4, 5),
+    # ESP-AT gives no reason: +MQTTDISCONNECTED:0 then ERROR either way (0x600B here).
+    ("esp32-at", 0x600B, 0x600B),
 ]
 
 

@@ -79,6 +79,9 @@ pub(crate) enum Waiting {
     Unsub(String),
 }
 
+/// A will of `AT+MQTTCONNCFG`: topic, message, QoS, retain.
+pub(crate) type Will = (String, String, u8, bool);
+
 /// The ESP-AT state of the modem (link 0's configuration; its link is `Modem::links[0]`).
 pub(crate) struct State {
     pub(crate) syslog: bool,
@@ -87,8 +90,8 @@ pub(crate) struct State {
     pub(crate) wifi: bool,
     /// `AT+MQTTUSERCFG`: scheme, client id, user name, password, path.
     pub(crate) user: Option<(u8, String, String, String, String)>,
-    /// `AT+MQTTCONNCFG`: keepalive, disable_clean_session, will (topic, message, qos, retain).
-    pub(crate) conncfg: Option<(u16, bool, Option<(String, String, u8, bool)>)>,
+    /// `AT+MQTTCONNCFG`: keepalive, disable_clean_session, will.
+    pub(crate) conncfg: Option<(u16, bool, Option<Will>)>,
     pub(crate) sni: Option<String>,
     /// `AT+MQTTCONN`: host, port, reconnect (for the URC and the read form).
     pub(crate) target: Option<(String, u16, u8)>,
