@@ -74,6 +74,7 @@ fn escapes_line_limit_and_the_blocking_commands() {
     assert_eq!(h.read_n(1014), payload[..1014]);
     h.read_until(b"+MQTTSUBRECV:0,\"a/b\",86,");
     assert_eq!(h.read_n(86), payload[1014..]);
+    h.read_until(b"\r\n");
     assert_eq!(
         h.cmd(r#"AT+MQTTUNSUB=0,"x/y""#),
         "\r\nNO UNSUBSCRIBE\r\n\r\nOK\r\n"
