@@ -114,14 +114,18 @@ def connect_host(env: Env, host: str) -> None:
 
 # (field name in the error message, action, families where the field is quoted)
 FIELDS: dict[str, tuple[str, Action, tuple[str, ...]]] = {
-    "client_id": ("client_id", lambda e, v: connect_with(e, v), ("cmqtt", "qmt")),
-    "username": ("username", lambda e, v: connect_with(e, username=v), ("cmqtt", "qmt")),
+    "client_id": ("client_id", lambda e, v: connect_with(e, v), ("cmqtt", "qmt", "espat")),
+    "username": (
+        "username",
+        lambda e, v: connect_with(e, username=v),
+        ("cmqtt", "qmt", "espat"),
+    ),
     "password": (
         "password",
         lambda e, v: connect_with(e, username="u", password=v),
-        ("cmqtt", "qmt"),
+        ("cmqtt", "qmt", "espat"),
     ),
-    "host": ("host", lambda e, v: connect_host(e, v), ("cmqtt", "qmt")),
+    "host": ("host", lambda e, v: connect_host(e, v), ("cmqtt", "qmt", "espat")),
     "will-topic": ("will topic", lambda e, v: connect_with(e, will=Will(v, b"x")), ("qmt",)),
     "will-message": ("will", lambda e, v: connect_with(e, will=Will("w", v)), ("qmt",)),
     "aliauth-product-key": (
