@@ -307,12 +307,24 @@ impl SimFamily for EspAt {
     /// 2: the access point went away and came back (`WIFI DISCONNECT`, the MQTT loss,
     /// then the rejoin `WIFI CONNECTED`, `WIFI GOT IP`).
     fn link_lost(&self, m: &mut Modem, _idx: u8, cause: u8) -> String {
+        let waiting = !std::mem::take(&mut st_mut(&mut m.fam).waiting).is_empty();
         m.esp_dropped();
+        let mut out = String::new();
         if cause == 2 {
-            "WIFI DISCONNECT\r\n\r\n+MQTTDISCONNECTED:0\r\n\r\nWIFI CONNECTED\r\n\r\nWIFI GOT IP"
-                .to_string()
-        } else {
-            "+MQTTDISCONNECTED:0".to_string()
+            out.push_str("WIFI DISCONNECT\r\n\r\n");
         }
+        out.push_str("+MQTTDISCONNECTED:0");
+        if waiting {
+            // A command still waiting for the broker fails (field log
+            // esp32_espat478_sub_disconnected: `+MQTTDISCONNECTED:0` then `ERROR`).
+            if st(&m.fam).syslog {
+                out.push_str(&format!("\r\n\r\nERR CODE:0x{:08x}", mqtt_err(0x6051)));
+            }
+            out.push_str("\r\n\r\nERROR");
+        }
+        if cause == 2 {
+            out.push_str("\r\n\r\nWIFI CONNECTED\r\n\r\nWIFI GOT IP");
+        }
+        out
     }
 }
