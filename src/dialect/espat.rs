@@ -231,6 +231,7 @@ impl Backend for EspClient {
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
         // Every line is built (and refused) before the first byte is written.
         check_text("client_id", &self.client_id)?;
+        mqtt::check_len("host", opts.host.len(), self.ctx.caps.server_addr_len)?;
         let tls = opts.tls.as_ref();
         let scheme = Self::scheme(tls);
         let (usercfg, long) = self.usercfg(scheme, opts)?;

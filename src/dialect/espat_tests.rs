@@ -112,5 +112,10 @@ fn limits_are_refused_before_a_byte_is_written() {
     });
     let e = c.connect(o).unwrap_err().to_string();
     assert!(e.starts_with("will payload: must be UTF-8 text"), "{e}");
+    let e = c
+        .connect(ConnectOptions::new(&"h".repeat(129), 1883))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "host: 129 bytes is too long (at most 128 bytes)");
     assert!(s.inputs_text().is_empty(), "{:?}", s.inputs_text());
 }
