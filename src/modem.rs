@@ -224,7 +224,9 @@ impl Modem {
                 "line: must not contain CR or LF (the line end is added)",
             ));
         }
-        match self.family().ok().and_then(modem_path) {
+        // The family learnt at open (no probing here: a raw command sends only itself).
+        let family = *lock(&self.family);
+        match family.and_then(modem_path) {
             Some(path) => self
                 .engine
                 .command_adjusted(line, t, data, &|c| (path.raw_command)(line, c)),
