@@ -225,8 +225,7 @@ impl Modem {
             ));
         }
         // The family learnt at open (no probing here: a raw command sends only itself).
-        let family = *lock(&self.family);
-        match family.and_then(modem_path) {
+        match self.known_family().and_then(modem_path) {
             Some(path) => self
                 .engine
                 .command_adjusted(line, t, data, &|c| (path.raw_command)(line, c)),
@@ -266,6 +265,11 @@ impl Modem {
         )))
     }
 
+    /// The family learnt when the modem was opened (or given), without probing.
+    fn known_family(&self) -> Option<Family> {
+        *lock(&self.family)
+    }
+
     pub fn dialect_name(&self) -> Option<&'static str> {
         lock(&self.family).map(Family::name)
     }
@@ -282,7 +286,7 @@ impl Modem {
     }
 
     pub fn info(&self) -> Result<ModemInfo> {
-        if let Some(path) = self.family().ok().and_then(modem_path) {
+        if let Some(path) = self.known_family().and_then(modem_path) {
             let [manufacturer, model, revision, imei] =
                 (path.identity)(&self.engine, self.timeout)?;
             return Ok(ModemInfo {
@@ -311,7 +315,7 @@ impl Modem {
     }
 
     pub fn signal_quality(&self) -> Result<SignalQuality> {
-        if let Some(path) = self.family().ok().and_then(modem_path) {
+        if let Some(path) = self.known_family().and_then(modem_path) {
             let dbm = (path.signal_dbm)(&self.engine, self.timeout)?;
             // On the +CSQ scale (2 dB a step from -113 dBm); no bit error rate.
             let rssi = ((dbm + 113) / 2).clamp(0, 31) as u8;
