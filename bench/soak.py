@@ -452,7 +452,7 @@ class Soak:
         ):
             host, port = host_port(vm.broker_url)
             tag = uuid.uuid4().hex[:8]
-            causes = range(1, 8) if modem.family == "qmt" else range(1, 4)
+            causes = {"qmt": range(1, 8), "espat": range(1, 3)}.get(modem.family, range(1, 4))
             if modem.family == "sm":
                 # SIMCom SM*: +SMSTATE: 0 has no cause; the receive URC is one unframed
                 # line, so payloads travel in their hex form (no CR/LF).

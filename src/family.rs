@@ -23,6 +23,8 @@ pub enum Family {
     Sm,
     /// u-blox `AT+UMQTT` / `AT+UMQTTC`, new syntax (SARA-R5, SARA-R422, LARA-R6).
     Umqtt,
+    /// Espressif ESP-AT `AT+MQTT*` (ESP32-family Wi-Fi chips as network co-processors).
+    EspAt,
 }
 
 /// One family's names and how a firmware is recognised as speaking it.
@@ -143,7 +145,8 @@ mod tests {
                 Family::Qmt,
                 Family::Aliyun,
                 Family::Sm,
-                Family::Umqtt
+                Family::Umqtt,
+                Family::EspAt
             ],
             "one row per family, in probe order"
         );
@@ -157,7 +160,7 @@ mod tests {
         assert_eq!(Family::parse("auto").unwrap(), None);
         let e = Family::parse("nope").unwrap_err().to_string();
         assert!(
-            e.contains("\"cmqtt\", \"qmt\", \"aliyun\", \"sm\" or \"umqtt\""),
+            e.contains("\"cmqtt\", \"qmt\", \"aliyun\", \"sm\", \"umqtt\" or \"espat\""),
             "{e}"
         );
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::at::session::Command;
 use crate::at::{build, Arg};
-use crate::dialect::{aliyun, spec, Family, FamilyClients};
+use crate::dialect::{aliyun, modem_path, spec, Family, FamilyClients};
 use crate::engine::{Engine, Recorder, Response, UrcHandler};
 use crate::error::{Error, Result};
 use crate::family::{families, or_list};
@@ -168,10 +168,28 @@ impl Modem {
             log::debug!("AT+CMEE=1 refused: {e}");
         }
         // A modem that restarts comes back with echo on: redo this before the next command.
-        self.engine.set_setup(vec![ate0, cmee]);
+        self.engine.set_setup(vec![ate0.clone(), cmee]);
         // Learn the family and limits now, so that opening a client sends nothing.
         match self.family() {
-            Ok(f) => log::debug!("{}: {} family", self.engine.name(), f.name()),
+            Ok(f) => {
+                log::debug!("{}: {} family", self.engine.name(), f.name());
+                if let Some(path) = modem_path(f) {
+                    self.engine.add_boot_line(path.boot_line);
+                    // Its messages are framed from the start, for `command()` users too.
+                    for rule in spec(f).raw_rules() {
+                        self.engine.add_raw_rule(rule);
+                    }
+                    let mut setup = vec![ate0];
+                    for line in path.setup {
+                        let c = Command::new(build(line, &[])?, self.timeout);
+                        if let Err(e) = self.engine.execute(c.clone()) {
+                            log::debug!("{line} refused: {e}");
+                        }
+                        setup.push(c);
+                    }
+                    self.engine.set_setup(setup);
+                }
+            }
             Err(e) => log::info!("{}: {e}", self.engine.name()),
         }
         if let Err(e) = self.profile() {
@@ -206,7 +224,13 @@ impl Modem {
                 "line: must not contain CR or LF (the line end is added)",
             ));
         }
-        self.engine.command(line, t, data)
+        // The family learnt at open (no probing here: a raw command sends only itself).
+        match self.known_family().and_then(modem_path) {
+            Some(path) => self
+                .engine
+                .command_adjusted(line, t, data, &|c| (path.raw_command)(line, c)),
+            None => self.engine.command(line, t, data),
+        }
     }
 
     fn simple(&self, cmd: &str) -> Result<Response> {
@@ -241,6 +265,11 @@ impl Modem {
         )))
     }
 
+    /// The family learnt when the modem was opened (or given), without probing.
+    fn known_family(&self) -> Option<Family> {
+        *lock(&self.family)
+    }
+
     pub fn dialect_name(&self) -> Option<&'static str> {
         lock(&self.family).map(Family::name)
     }
@@ -257,6 +286,17 @@ impl Modem {
     }
 
     pub fn info(&self) -> Result<ModemInfo> {
+        if let Some(path) = self.known_family().and_then(modem_path) {
+            let [manufacturer, model, revision, imei] =
+                (path.identity)(&self.engine, self.timeout)?;
+            return Ok(ModemInfo {
+                manufacturer,
+                model,
+                revision,
+                imei,
+                dialect: path.family.name().to_string(),
+            });
+        }
         let manufacturer = ident_value(&self.simple("AT+CGMI")?, &["+CGMI:"]);
         let model = ident_value(&self.simple("AT+CGMM")?, &["+CGMM:"]);
         let revision = ident_value(&self.simple("AT+CGMR")?, &["+CGMR:", "Revision:"]);
@@ -275,6 +315,16 @@ impl Modem {
     }
 
     pub fn signal_quality(&self) -> Result<SignalQuality> {
+        if let Some(path) = self.known_family().and_then(modem_path) {
+            let dbm = (path.signal_dbm)(&self.engine, self.timeout)?;
+            // On the +CSQ scale (2 dB a step from -113 dBm); no bit error rate.
+            let rssi = ((dbm + 113) / 2).clamp(0, 31) as u8;
+            return Ok(SignalQuality {
+                rssi,
+                rssi_dbm: Some(dbm),
+                ber: None,
+            });
+        }
         let r = self.simple("AT+CSQ")?;
         let v = r
             .value("+CSQ:")

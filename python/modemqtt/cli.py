@@ -449,7 +449,7 @@ def _modem_options(p: argparse.ArgumentParser) -> None:
         "--dialect",
         dest="family",
         default="auto",
-        help="MQTT command family: auto, cmqtt, qmt, aliyun (default: auto; "
+        help="MQTT command family: auto, cmqtt, qmt, aliyun, espat (default: auto; "
         "--dialect is its deprecated old name)",
     )
 

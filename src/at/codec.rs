@@ -96,6 +96,13 @@ pub enum RawRule {
     /// the ',' before the opening quote, data: the N bytes }`. A missing
     /// closing quote is logged; parsing resumes right after the N bytes.
     Inline { prefix: Vec<u8>, len_field: usize },
+    /// Espressif ESP-AT style, raw bytes inside the line without quotes:
+    /// `+MQTTSUBRECV:0,"topic",4,<4 raw bytes>` then CRLF. Fields are counted as
+    /// for `Inline`; exactly N raw bytes start right after the comma that ends
+    /// field `len_field`. Emitted as `Raw { header: the line up to, not
+    /// including, that comma, data: the N bytes }`; the line end after them is
+    /// skipped like any empty line.
+    Bare { prefix: Vec<u8>, len_field: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,12 +143,16 @@ struct FieldScan {
     /// Set right after the comma that closed the length field: the byte
     /// count, and the next byte must be the opening quote.
     len: Option<usize>,
+    /// `RawRule::Bare`: the data starts right after that comma.
+    bare: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PrefixRule {
     prefix: Vec<u8>,
     len_field: usize,
+    /// `RawRule::Bare`: the data follows the length field's comma directly.
+    bare: bool,
 }
 
 enum Kind {
@@ -216,9 +227,10 @@ impl Decoder {
         if self.rules.contains(&rule) {
             return;
         }
-        let (prefix, len_field, inline) = match &rule {
-            RawRule::Trailing { prefix, len_field } => (prefix, *len_field, false),
-            RawRule::Inline { prefix, len_field } => (prefix, *len_field, true),
+        let (prefix, len_field, inline, bare) = match &rule {
+            RawRule::Trailing { prefix, len_field } => (prefix, *len_field, false, false),
+            RawRule::Inline { prefix, len_field } => (prefix, *len_field, true, false),
+            RawRule::Bare { prefix, len_field } => (prefix, *len_field, true, true),
         };
         if prefix.is_empty() || prefix.len() > MAX_PREFIX || memchr2(CR, LF, prefix).is_some() {
             warn!(
@@ -230,6 +242,7 @@ impl Decoder {
         let entry = PrefixRule {
             prefix: prefix.clone(),
             len_field,
+            bare,
         };
         if inline {
             self.inline_first[usize::from(prefix[0])] = true;
@@ -357,7 +370,8 @@ impl Decoder {
             if let Some(rule) = self.inline.iter().position(|r| rest.starts_with(&r.prefix)) {
                 let len = self.inline[rule].prefix.len();
                 self.line.extend_from_slice(&rest[..len]);
-                self.scan = Scan::Fields(FieldScan::new(self.inline[rule].len_field, len));
+                let r = &self.inline[rule];
+                self.scan = Scan::Fields(FieldScan::new(r.len_field, len, r.bare));
                 return i + len;
             }
             self.scan = Scan::Off;
@@ -378,8 +392,8 @@ impl Decoder {
                     return j;
                 }
                 PrefixMatch::Matched(rule) => {
-                    let len_field = self.inline[rule].len_field;
-                    self.scan = Scan::Fields(FieldScan::new(len_field, self.line.len()));
+                    let (len_field, bare) = (self.inline[rule].len_field, self.inline[rule].bare);
+                    self.scan = Scan::Fields(FieldScan::new(len_field, self.line.len(), bare));
                     return j;
                 }
             }
@@ -439,6 +453,13 @@ impl Decoder {
                 if s.field == s.len_field {
                     let end = self.line.len() - 1;
                     match parse_len(&self.line[s.field_start..end]) {
+                        Some(n) if s.bare => {
+                            // The data starts right here; drop the comma before it.
+                            self.line.pop();
+                            let header = mem::take(&mut self.line);
+                            self.start_raw(header, n, false, out);
+                            return j;
+                        }
                         Some(n) => s.len = Some(n),
                         None => {
                             warn!(
@@ -623,13 +644,14 @@ impl Decoder {
 }
 
 impl FieldScan {
-    fn new(len_field: usize, field_start: usize) -> Self {
+    fn new(len_field: usize, field_start: usize, bare: bool) -> Self {
         FieldScan {
             len_field,
             field: 0,
             in_quote: false,
             field_start,
             len: None,
+            bare,
         }
     }
 }

@@ -932,3 +932,32 @@ proptest! {
         prop_assert_eq!(&bytewise, &whole);
     }
 }
+
+fn bare(prefix: &[u8], len_field: usize) -> RawRule {
+    RawRule::Bare {
+        prefix: prefix.to_vec(),
+        len_field,
+    }
+}
+
+/// ESP-AT's `+MQTTSUBRECV:0,"<topic>",<len>,<raw data>` CRLF (Espressif's AWS log: the
+/// data holds bare LF bytes and is framed by its length only).
+#[test]
+fn bare_payload_after_the_length_field() {
+    let input = b"\r\n+MQTTSUBRECV:0,\"a,b\",5,x\r\n\"y\r\nOK\r\n+MQTTSUBRECV:0,\"t\",0,\r\n";
+    for split in 0..input.len() {
+        let mut d = Decoder::with_rules(vec![bare(b"+MQTTSUBRECV:", 2)]);
+        let mut out = Vec::new();
+        d.feed(&input[..split], &mut out);
+        d.feed(&input[split..], &mut out);
+        assert_eq!(
+            out,
+            vec![
+                raw(b"+MQTTSUBRECV:0,\"a,b\",5", b"x\r\n\"y"),
+                ok(),
+                raw(b"+MQTTSUBRECV:0,\"t\",0", b""),
+            ],
+            "split at {split}"
+        );
+    }
+}

@@ -9,6 +9,7 @@
 pub mod aliyun;
 pub mod cmqtt;
 mod common;
+pub mod espat;
 pub mod qmt;
 pub mod sm;
 pub mod umqtt;
@@ -222,6 +223,34 @@ macro_rules! register_family_row {
 /// `#[distributed_slice(SPECS)]`.
 #[distributed_slice]
 pub static SPECS: [FamilySpec];
+
+/// How `Modem` sets up and identifies a modem of a family that is no cellular 3GPP modem
+/// (no `AT+CGMI`/`AT+CGMM`/`AT+CGSN`/`AT+CMEE`/`AT+CSQ`): such a family registers one in
+/// [`MODEM_PATHS`] from its own `spec.rs`; a family without one keeps the cellular path.
+pub struct ModemPath {
+    pub family: Family,
+    /// A line that means the modem restarted, besides `RDY`.
+    pub boot_line: &'static [u8],
+    /// Set-up commands run after `ATE0` in place of `AT+CMEE=1` (again after a restart).
+    pub setup: &'static [&'static str],
+    /// Manufacturer, model, revision and serial number, in place of `AT+CGMI`,
+    /// `AT+CGMM`, `AT+CGMR` and `AT+CGSN`.
+    pub identity: fn(&Engine, Duration) -> Result<[String; 4]>,
+    /// The signal strength in dBm, in place of `AT+CSQ`.
+    pub signal_dbm: fn(&Engine, Duration) -> Result<i32>,
+    /// Adjusts a command typed by the user (`Modem::command`) to the family's answer
+    /// shapes (e.g. `OK` before the `>` prompt).
+    pub raw_command: fn(&str, &mut crate::at::session::Command),
+}
+
+/// The families' [`ModemPath`]s, each registered with `#[distributed_slice(MODEM_PATHS)]`.
+#[distributed_slice]
+pub static MODEM_PATHS: [ModemPath];
+
+/// The set-up and identity path of `family`, if it is not the cellular one.
+pub fn modem_path(family: Family) -> Option<&'static ModemPath> {
+    MODEM_PATHS.iter().find(|p| p.family == family)
+}
 
 /// Every family's client side, in probe order (the order of [`Family`]'s variants).
 pub fn specs() -> &'static [&'static FamilySpec] {

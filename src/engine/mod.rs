@@ -224,9 +224,16 @@ impl Engine {
             Err(e) => *lock(&inner.dead) = Some(format!("cannot start reader thread: {e}")),
         }
         let engine = Engine { inner };
-        let weak = Arc::downgrade(&engine.inner);
-        engine.add_urc_handler(
-            BOOT_URC,
+        engine.add_boot_line(BOOT_URC);
+        engine
+    }
+
+    /// Takes lines starting with `line` as the modem's restart, like `RDY` (ESP-AT prints
+    /// `ready`): commands in `setup` run again and the command in flight is given up.
+    pub fn add_boot_line(&self, line: &[u8]) -> u64 {
+        let weak = Arc::downgrade(&self.inner);
+        self.add_urc_handler(
+            line,
             Arc::new(move |_f: &Frame| {
                 if let Some(inner) = weak.upgrade() {
                     log::info!("{}: the modem restarted", inner.name);
@@ -235,8 +242,7 @@ impl Engine {
                     abort_if(&inner, "the modem restarted", true, |_| true);
                 }
             }),
-        );
-        engine
+        )
     }
 
     /// Ends the command in flight at once when `matches` accepts the result URC prefix it
@@ -484,6 +490,18 @@ impl Engine {
         timeout: Duration,
         data: Option<Vec<u8>>,
     ) -> Result<Response> {
+        self.command_adjusted(text, timeout, data, &|_: &mut Command| {})
+    }
+
+    /// [`Engine::command`], with `adjust` changing the command before it is sent (a
+    /// family's own answer shapes, e.g. ESP-AT's `OK` before the prompt).
+    pub fn command_adjusted(
+        &self,
+        text: &str,
+        timeout: Duration,
+        data: Option<Vec<u8>>,
+        adjust: &dyn Fn(&mut Command),
+    ) -> Result<Response> {
         let line = CommandLine::raw(text)?;
         // The secrets it carries are masked in what the modem sends back too (an echo).
         for secret in crate::at::secrets::mask_line(text).1 {
@@ -497,6 +515,7 @@ impl Engine {
             cmd = cmd.with_data(d);
             cmd.data_secret = crate::at::secrets::data_is_secret(text);
         }
+        adjust(&mut cmd);
         self.execute(cmd)
     }
 

@@ -315,8 +315,13 @@ pub struct Response {
 
 impl Response {
     pub fn from_core(r: &CoreResponse) -> Self {
+        let mut lines = r.text_lines();
+        // The result a family's command waits for after the data (ESP-AT `+MQTTPUB:OK`).
+        if let Some(u) = &r.urc {
+            lines.push(String::from_utf8_lossy(u).into_owned());
+        }
         Response {
-            lines: r.text_lines(),
+            lines,
             final_: final_text(&r.final_result),
         }
     }

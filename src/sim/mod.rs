@@ -22,6 +22,7 @@ mod aliyun;
 mod args;
 mod cmqtt;
 mod conn;
+mod espat;
 mod hosts;
 mod link;
 mod modem;

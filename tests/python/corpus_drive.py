@@ -116,6 +116,11 @@ EXTRAS = {
     "qmt": EXTRAS_COMMON,
     "sm": EXTRAS_COMMON,
     "umqtt": EXTRAS_COMMON,
+    "espat": EXTRAS_COMMON
+    + [
+        r"AT\+SYSLOG=1",  # ERR CODE lines before ERROR
+        r"AT\+GMR",  # profile detection
+    ],
 }
 
 

@@ -37,6 +37,9 @@ class Family:
     # (counted after a prompt) but in only bytes without CR/LF (the receive URC is one
     # unframed line: SIMCom SM*); "text" UTF-8 text without CR/LF both ways (Alibaba).
     carries: str = "binary"
+    # The largest payload received in one piece whatever the topic (0: payload_max); a
+    # longer one arrives as several messages whose payloads join to the original.
+    whole_max: int = 0
 
     @property
     def aliyun(self) -> bool:
@@ -70,6 +73,20 @@ class Family:
             host, port = host_port(vm.broker_url)
             client.connect(host, port, **kwargs)
 
+    def receive(self, client: MqttClient, topic: str, n: int, timeout: float = 20) -> bytes:
+        """The payload of the next ``n``-byte message on ``topic``: past ``whole_max`` it
+        comes in several messages (ESP-AT's receive buffer), joined here after checking
+        that it did."""
+        got = client.wait_message(topic, timeout=timeout).payload
+        if self.whole_max and n > self.whole_max:
+            parts = 1
+            while len(got) < n:
+                got += client.wait_message(topic, timeout=timeout).payload
+                parts += 1
+            # past the whole buffer (1024 bytes) it cannot come whole
+            assert parts > 1 or n <= 1024, f"{self.profile}: a {n}-byte message arrived whole"
+        return got
+
     def connected(self, modem: Modem, vm: VirtualModem, **kwargs: Any) -> MqttClient:
         c = self.client(modem, **kwargs)
         self.connect(c, vm)
@@ -91,6 +108,9 @@ FAMILIES = {
         Family("sim7080", "sm", 1024, 128, (1,), carries="line"),
         # u-blox: +UUMQTTC: 0,<100 inactivity|101 lost|102 protocol violation>.
         Family("sara-r5", "umqtt", 1024, 256, (100, 101, 102)),
+        # ESP-AT: +MQTTDISCONNECTED:0 (1) and WIFI DISCONNECT (2); messages past the
+        # module's 1024-byte receive buffer arrive in parts (whole_max, docs/espat.md).
+        Family("esp32-at", "espat", 8192, 128, (1, 2), whole_max=1024 - 5 - 128 - 2),
     ]
 }
 PROFILES = list(FAMILIES)

@@ -68,9 +68,15 @@ def test_probe_json_identifies_each_profile(profile: str) -> None:
     assert doc["model"] == expected.model
     assert doc["firmware"] == expected.revision
     assert doc["imei"] == expected.imei
-    assert doc["sim"] == "READY"
-    assert doc["registration"]["creg"] == "home"
-    assert doc["signal"]["rssi"] == 23 and doc["signal"]["rssi_dbm"] == -67
+    if family == "espat":
+        # A Wi-Fi chip: no SIM, no registration; the signal is the access point's RSSI.
+        assert doc["sim"] == "error: AT+CPIN?: ERROR"
+        assert doc["registration"] == {}
+        assert doc["signal"]["rssi_dbm"] == -52 and doc["signal"]["ber"] is None
+    else:
+        assert doc["sim"] == "READY"
+        assert doc["registration"]["creg"] == "home"
+        assert doc["signal"]["rssi"] == 23 and doc["signal"]["rssi_dbm"] == -67
     # Every family modemqtt knows is probed; exactly the profile's own answers.
     assert doc["families"][family] is True
     assert [f for f, ok in doc["families"].items() if ok] == [family]

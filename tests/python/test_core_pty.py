@@ -301,7 +301,7 @@ def test_families_of_the_core() -> None:
     from modemqtt import _core
 
     names = [name for name, _ in _core.families()]
-    assert names == ["cmqtt", "qmt", "aliyun"]
+    assert names == ["cmqtt", "qmt", "aliyun", "sm", "umqtt", "espat"]
     with pytest.warns(DeprecationWarning, match="families"):
         assert _core.dialects() == _core.families()
 

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from corpus import Exchange, Modem, Step, load
+from corpus import Modem as CorpusLine
 from corpus_drive import (
     Extra,
+    Raw,
     Replayer,
     canon_aliyun,
     canon_cmqtt,
@@ -318,4 +321,73 @@ def test_virtual_modem_umqtt(ex: Exchange) -> None:
     # The example's host names resolve on the virtual network only because it maps them.
     hosts: dict[str, str | None] = dict.fromkeys(ex.header.get("host", []))
     with VirtualModem(ex.first("profile"), hosts=hosts) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps) == []
+
+
+ESP_GMR = resp(
+    "AT version:2.2.0.0-dev(ca41ec4 - ESP32 - Sep 16 2020 11:28:17)",
+    "SDK version:v4.0.1-193-ge7ac221b4",
+    "compile time(98b95fc):Oct 29 2020 11:23:25",
+    "Bin version:2.1.0(MINI-1)",
+)
+
+
+@pytest.mark.parametrize("ex", params("espat", "client"))
+def test_client_espat(ex: Exchange) -> None:
+    from modemqtt import Modem
+
+    extras = [Extra(r"AT\+CMEE=1", ERROR), Extra(r"AT\+GMR", ESP_GMR)]
+    rep = Replayer(ex.steps, lambda line: line, extras)
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="espat") as modem:
+        raw = drive_raw_refusals(modem, ex.steps)
+    check_replay(rep, "espat", [(subrecv_as_urc(step), lines) for step, lines in raw])
+
+
+def subrecv_as_urc(step: Step) -> Step:
+    """``+MQTTSUBRECV:0,"<topic>",<len>,<data>`` as ``on_urc`` shows a counted block
+    (``<header> <len bytes>``), once its data has exactly ``len`` bytes."""
+
+    def one(m: CorpusLine) -> CorpusLine:
+        hit = re.fullmatch(rb'(\+MQTTSUBRECV:0,".*",(\d+)),(.*)', m.text, re.S)
+        if not hit:
+            return m
+        assert len(hit[3]) == int(hit[2]), m.text
+        return replace(m, text=hit[1] + b" <" + hit[2] + b" bytes>")
+
+    return replace(
+        step, output=[one(m) for m in step.output], after_data=[one(m) for m in step.after_data]
+    )
+
+
+def drive_raw_refusals(modem: object, steps: list[Step]) -> list:
+    """``drive_raw`` for exchanges where the module refuses a command (``ERROR`` ends its
+    block): that command must raise ``CommandError``; its lines are not compared."""
+    from modemqtt import CommandError
+
+    raw = Raw(modem)
+    out = []
+    for s in steps:
+        if s.host is None:
+            continue
+        block = s.after_data if s.data is not None else s.output
+        if any(m.text == b"ERROR" for m in block):
+            with pytest.raises(CommandError):
+                modem.command(s.host, data=s.data)  # type: ignore[attr-defined]
+            # its URCs (+MQTTDISCONNECTED) reach on_urc on the callback thread
+            urcs = [m for m in block if m.text.startswith(b"+")]
+            deadline = time.monotonic() + 5.0
+            while len(raw.urcs) < len(urcs) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raw.urcs.clear()
+            continue
+        out.append(raw(s))
+    return out
+
+
+@pytest.mark.parametrize("ex", params("espat", "vm"))
+def test_virtual_modem_espat(ex: Exchange) -> None:
+    from modemqtt import VirtualModem
+
+    hosts: dict[str, str | None] = dict.fromkeys(ex.header.get("host", []))
+    with VirtualModem("esp32-at", hosts=hosts) as vm:
         assert feed_virtual_modem(vm, ex, ex.steps) == []

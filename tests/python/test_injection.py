@@ -53,7 +53,7 @@ class Env:
     def spare_index(self) -> int:
         """A client index the shared client does not hold (closing it on one-client
         modems; it is made again when needed)."""
-        if self.fam.profile in ("sim7028", "sim7080", "sara-r5"):
+        if self.fam.profile in ("sim7028", "sim7080", "sara-r5", "esp32-at"):
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -114,18 +114,22 @@ def connect_host(env: Env, host: str) -> None:
 
 # (field name in the error message, action, families where the field is quoted)
 FIELDS: dict[str, tuple[str, Action, tuple[str, ...]]] = {
-    "client_id": ("client_id", lambda e, v: connect_with(e, v), ("cmqtt", "qmt", "sm", "umqtt")),
+    "client_id": (
+        "client_id",
+        lambda e, v: connect_with(e, v),
+        ("cmqtt", "qmt", "sm", "umqtt", "espat"),
+    ),
     "username": (
         "username",
         lambda e, v: connect_with(e, username=v),
-        ("cmqtt", "qmt", "sm", "umqtt"),
+        ("cmqtt", "qmt", "sm", "umqtt", "espat"),
     ),
     "password": (
         "password",
         lambda e, v: connect_with(e, username="u", password=v),
-        ("cmqtt", "qmt", "sm", "umqtt"),
+        ("cmqtt", "qmt", "sm", "umqtt", "espat"),
     ),
-    "host": ("host", lambda e, v: connect_host(e, v), ("cmqtt", "qmt", "sm", "umqtt")),
+    "host": ("host", lambda e, v: connect_host(e, v), ("cmqtt", "qmt", "sm", "umqtt", "espat")),
     "will-topic": (
         "will topic",
         lambda e, v: connect_with(e, will=Will(v, b"x")),
@@ -235,6 +239,10 @@ def test_tls_file_names_are_derived(envs: dict[str, Env], profile: str, tmp_path
         c.close()
     sent = b"".join(d for _, di, d in env.modem.transcript()[before:] if di == "tx")
     assert b"CFUN" not in sent and evil.name.encode() not in sent
+    if FAMILIES[profile].kind == "espat":
+        # ESP-AT keeps one certificate set, in fixed NVS namespaces (AT+SYSMFG)
+        assert set(re.findall(rb'AT\+SYSMFG=2,"([^"]*)"', sent)) == {b"mqtt_ca"}
+        return
     names = set(re.findall(rb'"((?:UFS:)?[^"]*\.pem)"', sent))
     assert names and all(re.fullmatch(rb"(UFS:)?mqtt\d_cacert\.pem", n) for n in names), names
 

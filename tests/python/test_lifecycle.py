@@ -59,6 +59,7 @@ def goodbye(fam: Family) -> bytes:
         "aliyun": b"AT+CMDISCONN",
         "sm": b"AT+SMDISC",
         "umqtt": b"AT+UMQTTC=0",
+        "espat": b"AT+MQTTCLEAN=0",
     }[fam.kind]
 
 

@@ -17,7 +17,7 @@ from families import FAMILIES, Family, tx_bytes
 from modemqtt import Message, Modem, ModemError, MqttClient, NotConnectedError, VirtualModem
 from support import run_cli, run_python, wait_until
 
-TEE_PROFILES = ["a7600", "ec20", "sim7600-aliyun", "sim7080"]
+TEE_PROFILES = ["a7600", "ec20", "sim7600-aliyun", "sim7080", "esp32-at"]
 
 
 @pytest.fixture(params=TEE_PROFILES)
@@ -120,7 +120,7 @@ def test_setting_the_callback_passes_queued_messages_and_keeps_them(
     assert [client.wait_message(timeout=5).payload for _ in payloads] == payloads
 
 
-@pytest.mark.parametrize("profile", ["a7600", "ec20", "sim7600-aliyun", "sim7080"])
+@pytest.mark.parametrize("profile", TEE_PROFILES)
 def test_mqtt_operations_before_connect_raise_not_connected_and_send_nothing(
     profile: str,
 ) -> None:

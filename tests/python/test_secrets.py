@@ -118,6 +118,7 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
             "qmt": "AT+QMTCONN",
             "sm": "AT+SMCONN",
             "umqtt": "AT+UMQTTC=1",
+            "espat": "AT+MQTTCONN",
         }
         vm.refuse(login[mqtt_fam.kind], "ERROR")
         c = mqtt_fam.client(m)
@@ -165,7 +166,8 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
             key_body, logs=logs, modem=m, record=record, tls=tls, errors="\n".join(errors)
         )
         # The key went to the modem all the same (its upload is in the transcript, masked).
-        assert any(b"clientkey" in d for _, di, d in m.transcript() if di == "tx")
+        key_upload = b"mqtt_key" if mqtt_fam.kind == "espat" else b"clientkey"
+        assert any(key_upload in d for _, di, d in m.transcript() if di == "tx")
 
 
 def test_qmt_aliauth_secret(logs: Capture, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ CASES = [
     ("sim7000-aliyun", None),
     ("sim7080", None),
     ("sara-r5", None),
+    ("esp32-at", None),
 ]
 
 

@@ -26,6 +26,8 @@ PROFILES = [
     ("bg96", 4, 5),
     # SIMCom SM*: AT+SMCONN answers a bare ERROR whatever failed (ATM V1.05 §17.2.3).
     ("sim7080", 1, 1),
+    # ESP-AT gives no reason: +MQTTDISCONNECTED:0 then ERROR either way (0x600B here).
+    ("esp32-at", 0x600B, 0x600B),
 ]
 
 

@@ -72,6 +72,10 @@ pub struct Command {
     /// A line that stands for the prompt (Quectel's `AT+QFUPL` answers `CONNECT` instead
     /// of `>`); `None`: only `>` is a prompt.
     pub prompt_line: Option<Vec<u8>>,
+    /// The modem answers `OK` before the `>` prompt and a final result again after the
+    /// data (ESP-AT `AT+MQTTLONGCLIENTID`, `AT+SYSMFG`): an `OK` before the data is sent
+    /// does not end the command.
+    pub ok_before_prompt: bool,
 }
 
 impl Command {
@@ -84,6 +88,7 @@ impl Command {
             response_prefixes: Vec::new(),
             expect: None,
             prompt_line: None,
+            ok_before_prompt: false,
         }
     }
     pub fn with_data(mut self, data: Vec<u8>) -> Self {
@@ -533,6 +538,14 @@ impl Session {
                 }
             }
             Frame::Final(f) => {
+                if inflight.cmd.ok_before_prompt
+                    && f.is_ok()
+                    && !inflight.data_sent
+                    && inflight.cmd.data.is_some()
+                {
+                    // The first of two finals: the prompt and the data come next.
+                    return;
+                }
                 if !matches!(inflight.phase, Phase::Running) {
                     // A second final result: the late answer of an earlier command.
                     self.late_responses += 1;

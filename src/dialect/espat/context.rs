@@ -1,0 +1,102 @@
+//! The modem-wide ESP-AT state: the router, the one client, the certificates uploaded.
+
+use super::*;
+
+pub struct Context {
+    pub(super) engine: Engine,
+    pub(super) caps: Capabilities,
+    pub(super) router: Arc<Router>,
+    /// What was written to each certificate namespace in this session (they live in
+    /// flash: the same content is not written again).
+    pub(super) certs: Mutex<Vec<(&'static str, Vec<u8>)>>,
+    handler_ids: Vec<u64>,
+}
+
+impl Context {
+    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+        let caps = capabilities(profile).ok_or_else(|| {
+            Error::invalid(format!("profile: unknown ESP-AT profile {profile:?}"))
+        })?;
+        let router = Arc::new(Router {
+            engine: engine.downgrade(),
+            client: Mutex::new(None),
+            disconnects: AtomicU64::new(0),
+        });
+        for rule in raw_rules() {
+            engine.add_raw_rule(rule);
+        }
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let on_frame = Arc::new(move |f: &Frame| r1.on_frame(f));
+        let mut handler_ids: Vec<u64> = [SUBRECV, DISCONNECTED, WIFI_DISCONNECT]
+            .iter()
+            .map(|p| engine.add_urc_handler(p, on_frame.clone()))
+            .collect();
+        handler_ids.push(engine.add_urc_handler(
+            READY,
+            Arc::new(move |_f: &Frame| r2.all_lost(CAUSE_RESTARTED, "modem restarted")),
+        ));
+        handler_ids.push(engine.add_urc_handler(
+            crate::engine::BOOT_URC,
+            Arc::new({
+                let r = router.clone();
+                move |_f: &Frame| r.all_lost(CAUSE_RESTARTED, "modem restarted")
+            }),
+        ));
+        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| {
+            r3.all_lost(CAUSE_PORT_LOST, reason)
+        })));
+        // Wi-Fi state lines the client does not act on: kept out of command responses.
+        for p in [&b"WIFI CONNECTED"[..], b"WIFI GOT IP"] {
+            engine.add_urc_prefix(p);
+        }
+        Ok(Arc::new(Context {
+            engine,
+            caps,
+            router,
+            certs: Mutex::new(Vec::new()),
+            handler_ids,
+        }))
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        for id in &self.handler_ids {
+            self.engine.remove_handler(*id);
+        }
+    }
+}
+
+impl ClientContext for Context {
+    type Client = EspClient;
+
+    fn open_client(
+        self: &Arc<Self>,
+        client_id: &str,
+        index: u8,
+        options: &mqtt::ClientOptions,
+    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
+        mqtt::check_client(&self.caps, index, client_id)?;
+        options.check()?;
+        if self.router.client().is_some_and(|c| !c.is_closed()) {
+            return Err(Error::invalid(format!(
+                "index: client {index} is already open on this modem"
+            )));
+        }
+        let shared = ClientShared::new(index, options.queue_size);
+        let client = Arc::new(EspClient {
+            ctx: self.clone(),
+            client_id: client_id.to_string(),
+            shared: shared.clone(),
+            publish_timeout: options.publish_timeout,
+            subscribed: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
+        *lock(&self.router.client) = Some(shared.clone());
+        Ok((client, shared))
+    }
+}
