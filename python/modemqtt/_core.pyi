@@ -442,10 +442,13 @@ class VirtualModem:
         ``complete``) has not sent all of it yet."""
     def replay_status(self) -> dict[str, Any]:
         """Replays only: ``steps``, ``position``, ``complete``, ``host_bytes``, ``mismatch``."""
-    def drop_link(self, client_index: int = 0, cause: int = 1) -> None:
+    def drop_link(self, client_index: int = 0, cause: int | None = None) -> None:
         """Close the client's TCP link abruptly (the broker sends its will), then report
-        ``+CMQTTCONNLOST: <client_index>,<cause>`` (CMQTT, 1-3) or
-        ``+QMTSTAT: <client_index>,<cause>`` (QMT, 1-7)."""
+        it as the family does: ``+CMQTTCONNLOST: <client_index>,<cause>`` (CMQTT, 1-3),
+        ``+QMTSTAT: <client_index>,<cause>`` (QMT, 1-7), ``+CMYIELD: 1`` at the next yield
+        (Alibaba, 1-3), ``+SMSTATE: 0`` (SM, 1), ``+UUMQTTC: 0,<cause>`` (u-blox, 100-102),
+        ``+MQTTDISCONNECTED:0`` (ESP-AT, 1; 2 is a Wi-Fi loss). ``cause`` defaults to the
+        first of the profile's range."""
     def pdp_deactivate(self, cid: int = 1) -> None:
         """QMT profiles: drop every link on PDP context ``cid``, then report
         ``+QIURC: "pdpdeact",<cid>``; the context stays down until ``AT+QIACT`` or

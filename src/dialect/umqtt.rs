@@ -36,8 +36,9 @@
 //! * Link loss: `+UUMQTTC: 0,<100 inactivity|101 lost|102 protocol violation>` (ubxlib),
 //!   reported to `on_disconnect` with that code; `+UUMQTTC: 1,0` with no login waiting is a
 //!   loss too (ubxlib).
-//! * Error numbers of `MqttError`: the second `+UMQTTER` code when the module gives one,
-//!   else the `+UUMQTTC` result; the name tells which.
+//! * Error numbers of `MqttError`: the second `+UMQTTER` code when the module gives one
+//!   (its class when that code is 0, "no error reported"), else the `+UUMQTTC` result; the
+//!   name tells which.
 
 mod context;
 mod limits;
@@ -174,7 +175,9 @@ impl UmqttClient {
         match self.last_error() {
             Some((class, code)) => Error::Mqtt {
                 operation: operation.into(),
-                code: code as i32,
+                // A failure whose code is 0 ("no error reported") is numbered by its class,
+                // so that a failure never has code 0.
+                code: if code == 0 { class } else { code } as i32,
                 name: format!(
                     "{operation} failed (+UMQTTER: {class},{code}: {})",
                     error_code_name(code as i32)

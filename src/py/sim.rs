@@ -320,11 +320,12 @@ impl PyVirtualModem {
         ))
     }
 
-    /// Closes the client's TCP link abruptly (the broker sends the will),
-    /// then reports "+CMQTTCONNLOST: client_index,cause" (CMQTT, causes 1-3)
-    /// or "+QMTSTAT: client_index,cause" (QMT, codes 1-7).
-    #[pyo3(signature = (client_index = 0, cause = 1))]
-    fn drop_link(&self, py: Python<'_>, client_index: i64, cause: i64) -> PyResult<()> {
+    /// Closes the client's TCP link abruptly (the broker sends the will), then reports it
+    /// as the family does (e.g. "+CMQTTCONNLOST: client_index,cause", CMQTT 1-3;
+    /// "+QMTSTAT: client_index,cause", QMT 1-7; "+UUMQTTC: 0,cause", u-blox 100-102);
+    /// `cause` defaults to the first of the profile's range.
+    #[pyo3(signature = (client_index = 0, cause = None))]
+    fn drop_link(&self, py: Python<'_>, client_index: i64, cause: Option<i64>) -> PyResult<()> {
         if !(0..=255).contains(&client_index) {
             return Err(PyValueError::new_err(format!(
                 "client_index: out of range, got {client_index}"
@@ -332,6 +333,8 @@ impl PyVirtualModem {
         }
         let vm = self.live("drop_link")?;
         let causes = vm.link_causes();
+        // The profile's first cause when none is given (1 on CMQTT, QMT, Alibaba, SM, ESP-AT).
+        let cause = cause.unwrap_or_else(|| i64::from(*causes.start()));
         if !(i64::from(*causes.start())..=i64::from(*causes.end())).contains(&cause) {
             return Err(PyValueError::new_err(format!(
                 "cause: must be {}..{} on {}, got {cause}",
