@@ -437,8 +437,20 @@ impl Backend for UmqttClient {
             let c = Command::new(build("AT+UMQTTC", &[Arg::Int(8), Arg::Int(1)])?, CMD);
             self.engine().execute(c)?;
         }
-        // Messages stored before (or while) we were away: one read finds out.
-        self.ctx.router.note_unread(1);
+        // Messages stored before (or while) we were away: one read finds out, before
+        // `connect` returns (left to the reader, it would go out under the caller's next
+        // command). A message it finds is followed by `+UUMQTTC: 6,<n>` if more wait.
+        lock(&self.ctx.router.unread).count = 1;
+        if self.shared.free_capacity() > 0 {
+            if let Err(e) = self.read_one() {
+                log::warn!("umqtt: reading the messages stored while away failed: {e}");
+            }
+        }
+        let left = lock(&self.ctx.router.unread).count;
+        if left > 0 {
+            // Not read (no room in the inbox, or the read failed): the reader takes over.
+            self.ctx.router.note_unread(left);
+        }
         Ok(())
     }
 

@@ -111,3 +111,19 @@ def test_link_and_wifi_loss_then_reconnect(
     assert c.wait_message(topic, timeout=10).payload == b"back"
     assert any(line in d for _, k, d in modem.transcript() if k == "rx")
     c.close()
+
+
+def test_text_publish_answers_ok_alone(modem: Modem, vm: VirtualModem) -> None:
+    """AT+MQTTPUB (text) answers OK and nothing more (CMD); only AT+MQTTPUBRAW is followed
+    by +MQTTPUB:OK, which the client waits for."""
+    topic = f"esp/text-{uuid.uuid4().hex[:6]}"
+    with connected(modem, vm) as c, Paho(vm.broker_url) as peer:
+        peer.subscribe(topic, qos=1)
+        r = modem.command(f'AT+MQTTPUB=0,"{topic}","hello",1,0', timeout=10)
+        assert (r.final, r.lines) == ("OK", [])
+        assert peer.get(timeout=10).payload == b"hello"
+        # The PUBACK has come (the peer got the message); a raw publish now gets its result.
+        c.publish(topic, b"raw", qos=1)
+        assert peer.get(timeout=10).payload == b"raw"
+    rx = b"".join(d for _, k, d in modem.transcript() if k == "rx")
+    assert rx.count(b"+MQTTPUB:OK") == 1, rx

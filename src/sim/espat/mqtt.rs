@@ -353,7 +353,8 @@ impl Modem {
         if args.len() > 6 {
             return fail(self, r, ERR_PARSE);
         }
-        match self.esp_publish(topic, data.into_bytes(), q as u8, retain == 1) {
+        // Its `OK` is the whole answer (CMD: `AT+MQTTPUB` prints no `+MQTTPUB:` line).
+        match self.esp_publish(topic, data.into_bytes(), q as u8, retain == 1, true) {
             Ok(q0) => {
                 // Blocking: OK once sent (QoS 0) or acknowledged (a guess for QoS 1/2,
                 // answered as soon as the link took it).
@@ -364,13 +365,15 @@ impl Modem {
         }
     }
 
-    /// Queues a publish on the link; `Err`: the `ERR CODE`.
+    /// Queues a publish on the link; `answered`: its command's answer is complete (no
+    /// `+MQTTPUB:` result follows). `Err`: the `ERR CODE`.
     fn esp_publish(
         &mut self,
         topic: String,
         payload: Vec<u8>,
         q: u8,
         retain: bool,
+        answered: bool,
     ) -> Result<bool, u32> {
         if topic.is_empty() || topic.contains(['+', '#']) {
             return Err(mqtt_err(0x600C));
@@ -378,7 +381,7 @@ impl Modem {
         let Some(l) = self.links[0].as_ref().filter(|l| l.connected) else {
             return Err(mqtt_err(0x6051));
         };
-        let queued_as = if q == 0 { ANSWERED } else { q };
+        let queued_as = if q == 0 || answered { ANSWERED } else { q };
         lock(&l.pending).pubs.push_back((queued_as, OP_TIMEOUT));
         if l.client
             .try_publish(topic, qos(q), retain, payload)
@@ -541,7 +544,7 @@ impl Modem {
             }
             DataKind::PubRaw(topic, q, retain) => {
                 // `+MQTTPUB:OK` once sent (QoS 0) or acknowledged; `+MQTTPUB:FAIL` else.
-                match self.esp_publish(topic, data, q, retain) {
+                match self.esp_publish(topic, data, q, retain, false) {
                     Ok(true) => r.net_after("+MQTTPUB:OK".to_string()),
                     Ok(false) => {}
                     Err(_) => r.line("+MQTTPUB:FAIL"),
