@@ -143,6 +143,25 @@ def connected(
     return client
 
 
+def vm_and_modem(profile: str) -> tuple[Any, Any]:
+    """The ``vm`` and ``modem`` fixtures of a module whose tests run on one profile: a fresh
+    VirtualModem of ``profile`` for each test and a Modem on its port (10 s timeout);
+    ``vm, modem = vm_and_modem("sara-r5")`` at the module's top."""
+    from modemqtt import Modem, VirtualModem
+
+    @pytest.fixture
+    def vm() -> Iterator[VirtualModem]:
+        with VirtualModem(profile) as v:
+            yield v
+
+    @pytest.fixture
+    def modem(vm: VirtualModem) -> Iterator[Modem]:
+        with Modem(vm.port, timeout=10.0) as m:
+            yield m
+
+    return vm, modem
+
+
 def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
     """The transcript entries the host wrote."""
     return [e for e in modem.transcript() if e[1] == "tx"]
