@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
+import select
 import shutil
 import socket
 import subprocess
@@ -143,6 +145,21 @@ def connected(
     return client
 
 
+def round_trip_in_order(client: MqttClient, topic: str, count: int, timeout: float) -> list[bytes]:
+    """Subscribes ``client`` to ``topic`` (QoS 1), publishes ``m0``, ``m1``, ... (``count``
+    of them, QoS 1) there and returns the first ``count`` payloads ``client.messages(timeout)``
+    yields."""
+    client.subscribe(topic, qos=1)
+    for i in range(count):
+        client.publish(topic, f"m{i}", qos=1)
+    got = []
+    for msg in client.messages(timeout=timeout):
+        got.append(msg.payload)
+        if len(got) == count:
+            break
+    return got
+
+
 def vm_and_modem(profile: str) -> tuple[Any, Any]:
     """The ``vm`` and ``modem`` fixtures of a module whose tests run on one profile: a fresh
     VirtualModem of ``profile`` for each test and a Modem on its port (10 s timeout);
@@ -165,6 +182,33 @@ def vm_and_modem(profile: str) -> tuple[Any, Any]:
 def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
     """The transcript entries the host wrote."""
     return [e for e in modem.transcript() if e[1] == "tx"]
+
+
+@contextlib.contextmanager
+def cli_sim(*args: str) -> Iterator[dict[str, Any]]:
+    """``modemqtt sim <args> --json`` running: its JSON line (it comes first, flushed) within
+    30 s; at the end of the block SIGTERM must stop it with status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modemqtt.cli", "sim", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        first = b""
+        deadline = time.monotonic() + 30
+        while b"\n" not in first:
+            assert time.monotonic() < deadline, f"no JSON line; got {first!r}"
+            if select.select([proc.stdout], [], [], 0.2)[0]:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                assert chunk, "the sim command ended early"
+                first += chunk
+        yield json.loads(first.split(b"\n")[0])
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        end_process(proc)
 
 
 def run_python(
