@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from corpus import DATA, Exchange, Step, encode, parse, parse_text
@@ -115,6 +115,11 @@ def field(name: str, defaults: list, family: str) -> Iterator[tuple[FieldModem, 
         fm.sm.close()
 
 
+def cmqtt_field(name: str, model: str) -> AbstractContextManager[tuple[FieldModem, Modem]]:
+    """``field`` for a CMQTT transcript of a module that answers AT+CGMM with ``model``."""
+    return field(name, cmqtt_defaults(model), "cmqtt")
+
+
 def connect_code(
     name: str, defaults: list, family: str, client_id: str, sent: str, *args: object, **kw: object
 ) -> int | None:
@@ -132,10 +137,7 @@ def connect_code(
 
 
 def test_a7670_refuses_subtopic_and_rel_of_a_free_client() -> None:
-    with field("a7670_lilygo197_subtopic_error.at", cmqtt_defaults("A7670E"), "cmqtt") as (
-        fm,
-        modem,
-    ):
+    with cmqtt_field("a7670_lilygo197_subtopic_error.at", "A7670E") as (fm, modem):
         client = modem.mqtt("TSIM7670-2")
         client.connect("broker.example.org", 8883, tls=Tls(ca_cert=PEM), timeout=10)
         assert client.is_connected()
@@ -152,7 +154,7 @@ def test_a7670_refuses_subtopic_and_rel_of_a_free_client() -> None:
     "name", ["sim7600g_tsim7600x100_start_order.at", "sim7600gh_tsim7600x49_start_order.at"]
 )
 def test_sim7600_start_result_before_ok(name: str) -> None:
-    with field(name, cmqtt_defaults("SIMCOM_SIM7600G-H"), "cmqtt") as (fm, modem):
+    with cmqtt_field(name, "SIMCOM_SIM7600G-H") as (fm, modem):
         client = modem.mqtt("Sim7600_fa7d2288")
         tls = Tls(ca_cert=PEM) if "x100" in name else None
         client.connect("broker.emqx.io", 8883 if tls else 1883, tls=tls, timeout=10)
@@ -187,10 +189,7 @@ def test_a7670_connect_refused_code_before_error() -> None:
 
 
 def test_sim7600_start_error_23_means_already_started() -> None:
-    with field("sim7600eh_elementz13_start_error.at", cmqtt_defaults("SIM7600E-H"), "cmqtt") as (
-        fm,
-        modem,
-    ):
+    with cmqtt_field("sim7600eh_elementz13_start_error.at", "SIM7600E-H") as (fm, modem):
         client = modem.mqtt("c1")
         client.connect("broker.example.org", 1883, timeout=10)
         assert "AT+CMQTTSTART" in fm.used
@@ -209,10 +208,7 @@ def test_a76xx_connect_code_34_after_ok() -> None:
 
 
 def test_a7670_connect_plain_error() -> None:
-    with field("a7670e_lilygo403_connect_error.at", cmqtt_defaults("A7670E"), "cmqtt") as (
-        fm,
-        modem,
-    ):
+    with cmqtt_field("a7670e_lilygo403_connect_error.at", "A7670E") as (fm, modem):
         client = modem.mqtt("c1")
         # the first CONNECT answer of the transcript (OK alone, then nothing) is used up first
         fm.unused.pop(0)
@@ -225,7 +221,7 @@ def test_a7670_connect_plain_error() -> None:
 
 def test_sim7600_rx_in_1500_byte_parts() -> None:
     name = "sim7600_lilygot76xx_rx_1500_parts.at"
-    with field(name, cmqtt_defaults("SIMCOM_SIM7600G"), "cmqtt") as (fm, modem):
+    with cmqtt_field(name, "SIMCOM_SIM7600G") as (fm, modem):
         client = modem.mqtt("c1")
         client.connect("broker.example.org", 1883, timeout=10)
         block = parse(DATA / "field" / name).steps[0]
