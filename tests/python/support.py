@@ -370,29 +370,42 @@ def mosquitto_pub(url: str, topic: str, *args: str, timeout: float = 15.0) -> No
 class Paho:
     """A paho-mqtt client as an independent peer, with blocking helpers, every wait bounded."""
 
-    def __init__(self, url: str, client_id: str = "") -> None:
+    def __init__(self, url: str, client_id: str = "", keepalive: int = 30) -> None:
         import paho.mqtt.client as mqtt  # a test dependency (make deps)
 
         host, port = host_port(url)
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.connack: int | None = None  # the CONNACK's return code
+        self.granted: list[int] = []  # the last SUBACK's return codes
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        self.client.on_connect = lambda *a: self._connected.set()
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
         # connect_async before loop_start: connect() makes a socket pair that loop_start()
         # then replaces without closing (paho-mqtt 2.2), a ResourceWarning later.
-        self.client.connect_async(host, port, keepalive=30)
+        self.client.connect_async(host, port, keepalive=keepalive)
         self.client.loop_start()
         if not self._connected.wait(10):
             self.close()
             raise AssertionError(f"paho never connected to {url}")
 
-    def subscribe(self, topic: str, qos: int = 0) -> None:
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.connack = rc.value
+        self._connected.set()
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[Any], _p: Any) -> None:
+        self.granted = [c.value for c in codes]
+        self._subscribed.set()
+
+    def subscribe(self, topic: str | list[tuple[str, int]], qos: int = 0) -> list[int]:
+        """Subscribes to ``topic`` (or to each ``(filter, qos)`` of a list); returns the
+        SUBACK's codes, the QoS granted to each filter (0x80: refused)."""
         self._subscribed.clear()
         self.client.subscribe(topic, qos)
         assert self._subscribed.wait(10), f"no SUBACK for {topic}"
+        return self.granted
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
