@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
+import select
 import shutil
 import socket
 import subprocess
@@ -143,9 +145,70 @@ def connected(
     return client
 
 
+def round_trip_in_order(client: MqttClient, topic: str, count: int, timeout: float) -> list[bytes]:
+    """Subscribes ``client`` to ``topic`` (QoS 1), publishes ``m0``, ``m1``, ... (``count``
+    of them, QoS 1) there and returns the first ``count`` payloads ``client.messages(timeout)``
+    yields."""
+    client.subscribe(topic, qos=1)
+    for i in range(count):
+        client.publish(topic, f"m{i}", qos=1)
+    got = []
+    for msg in client.messages(timeout=timeout):
+        got.append(msg.payload)
+        if len(got) == count:
+            break
+    return got
+
+
+def vm_and_modem(profile: str) -> tuple[Any, Any]:
+    """The ``vm`` and ``modem`` fixtures of a module whose tests run on one profile: a fresh
+    VirtualModem of ``profile`` for each test and a Modem on its port (10 s timeout);
+    ``vm, modem = vm_and_modem("sara-r5")`` at the module's top."""
+    from modemqtt import Modem, VirtualModem
+
+    @pytest.fixture
+    def vm() -> Iterator[VirtualModem]:
+        with VirtualModem(profile) as v:
+            yield v
+
+    @pytest.fixture
+    def modem(vm: VirtualModem) -> Iterator[Modem]:
+        with Modem(vm.port, timeout=10.0) as m:
+            yield m
+
+    return vm, modem
+
+
 def tx_entries(modem: Modem) -> list[tuple[float, str, bytes]]:
     """The transcript entries the host wrote."""
     return [e for e in modem.transcript() if e[1] == "tx"]
+
+
+@contextlib.contextmanager
+def cli_sim(*args: str) -> Iterator[dict[str, Any]]:
+    """``modemqtt sim <args> --json`` running: its JSON line (it comes first, flushed) within
+    30 s; at the end of the block SIGTERM must stop it with status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modemqtt.cli", "sim", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        first = b""
+        deadline = time.monotonic() + 30
+        while b"\n" not in first:
+            assert time.monotonic() < deadline, f"no JSON line; got {first!r}"
+            if select.select([proc.stdout], [], [], 0.2)[0]:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                assert chunk, "the sim command ended early"
+                first += chunk
+        yield json.loads(first.split(b"\n")[0])
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        end_process(proc)
 
 
 def run_python(
@@ -307,29 +370,42 @@ def mosquitto_pub(url: str, topic: str, *args: str, timeout: float = 15.0) -> No
 class Paho:
     """A paho-mqtt client as an independent peer, with blocking helpers, every wait bounded."""
 
-    def __init__(self, url: str, client_id: str = "") -> None:
+    def __init__(self, url: str, client_id: str = "", keepalive: int = 30) -> None:
         import paho.mqtt.client as mqtt  # a test dependency (make deps)
 
         host, port = host_port(url)
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.connack: int | None = None  # the CONNACK's return code
+        self.granted: list[int] = []  # the last SUBACK's return codes
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        self.client.on_connect = lambda *a: self._connected.set()
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
         # connect_async before loop_start: connect() makes a socket pair that loop_start()
         # then replaces without closing (paho-mqtt 2.2), a ResourceWarning later.
-        self.client.connect_async(host, port, keepalive=30)
+        self.client.connect_async(host, port, keepalive=keepalive)
         self.client.loop_start()
         if not self._connected.wait(10):
             self.close()
             raise AssertionError(f"paho never connected to {url}")
 
-    def subscribe(self, topic: str, qos: int = 0) -> None:
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.connack = rc.value
+        self._connected.set()
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[Any], _p: Any) -> None:
+        self.granted = [c.value for c in codes]
+        self._subscribed.set()
+
+    def subscribe(self, topic: str | list[tuple[str, int]], qos: int = 0) -> list[int]:
+        """Subscribes to ``topic`` (or to each ``(filter, qos)`` of a list); returns the
+        SUBACK's codes, the QoS granted to each filter (0x80: refused)."""
         self._subscribed.clear()
         self.client.subscribe(topic, qos)
         assert self._subscribed.wait(10), f"no SUBACK for {topic}"
+        return self.granted
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)

@@ -16,13 +16,11 @@
 
 from __future__ import annotations
 
-import queue
 import re
 import socket
 import struct
 from collections.abc import Iterator
 
-import paho.mqtt.client as mqtt
 import pytest
 from modemqtt import Modem, MqttError, VirtualModem
 from support import Paho, connected, host_port, new_id, unique_topic
@@ -36,57 +34,16 @@ def vm() -> Iterator[VirtualModem]:
         yield v
 
 
-class Subscriber:
-    """A paho-mqtt client that records the granted QoS of each SUBSCRIBE and every message."""
-
-    def __init__(self, url: str, keepalive: int = 30) -> None:
-        host, port = host_port(url)
-        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.subacks: queue.Queue[list[int]] = queue.Queue()
-        self.connacks: queue.Queue[int] = queue.Queue()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=new_id("sub"))
-        self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connacks.put(rc.value)
-        self.client.on_subscribe = lambda _c, _u, _mid, codes, _p: self.subacks.put(
-            [c.value for c in codes]
-        )
-        self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
-        # connect_async before loop_start: connect() makes a socket pair that loop_start()
-        # then replaces without closing (paho-mqtt 2.2), a ResourceWarning later.
-        self.client.connect_async(host, port, keepalive=keepalive)
-        self.client.loop_start()
-        try:
-            code = self.connacks.get(timeout=WAIT)
-        except queue.Empty:
-            self.close()
-            raise AssertionError(f"no CONNACK within {WAIT} s (keep alive {keepalive})") from None
-        assert code == 0, code
-
-    def subscribe(self, filters: list[tuple[str, int]]) -> list[int]:
-        self.client.subscribe(filters)
-        return self.subacks.get(timeout=WAIT)
-
-    def get(self) -> mqtt.MQTTMessage:
-        try:
-            return self.messages.get(timeout=WAIT)
-        except queue.Empty:
-            raise AssertionError(f"no message within {WAIT} s") from None
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.fixture
-def subscriber(vm: VirtualModem) -> Iterator[Subscriber]:
-    s = Subscriber(vm.broker_url)
-    try:
+def subscriber(vm: VirtualModem) -> Iterator[Paho]:
+    """A paho-mqtt peer whose CONNACK was 0."""
+    with Paho(vm.broker_url, new_id("sub")) as s:
+        assert s.connack == 0, s.connack
         yield s
-    finally:
-        s.close()
 
 
 def test_delivered_qos_is_the_lower_of_published_and_granted(
-    vm: VirtualModem, subscriber: Subscriber
+    vm: VirtualModem, subscriber: Paho
 ) -> None:
     base = unique_topic()
     granted = subscriber.subscribe([(f"{base}/sub{q}", q) for q in (0, 1, 2)])
@@ -106,9 +63,7 @@ def test_delivered_qos_is_the_lower_of_published_and_granted(
         assert (mid == 0) == (qos == 0), (key, qos, mid)
 
 
-def test_retained_message_is_delivered_at_the_lower_qos(
-    vm: VirtualModem, subscriber: Subscriber
-) -> None:
+def test_retained_message_is_delivered_at_the_lower_qos(vm: VirtualModem, subscriber: Paho) -> None:
     topic = unique_topic()
     with Paho(vm.broker_url) as pub:
         pub.publish(topic, b"kept", qos=0, retain=True)
@@ -121,18 +76,16 @@ def test_retained_message_is_delivered_at_the_lower_qos(
 
 
 def test_keep_alive_zero_is_admitted(vm: VirtualModem) -> None:
-    s = Subscriber(vm.broker_url, keepalive=0)  # asserts CONNACK 0
-    try:
+    with Paho(vm.broker_url, new_id("sub"), keepalive=0) as s:
+        assert s.connack == 0, s.connack
         topic = unique_topic()
         assert s.subscribe([(topic, 1)]) == [1]
         with Paho(vm.broker_url) as pub:
             pub.publish(topic, b"still here", qos=1)
         assert s.get().payload == b"still here"
-    finally:
-        s.close()
 
 
-def test_nosubscribe_filter_is_refused_and_the_others_granted(subscriber: Subscriber) -> None:
+def test_nosubscribe_filter_is_refused_and_the_others_granted(subscriber: Paho) -> None:
     topic = unique_topic()
     assert subscriber.subscribe([(topic, 1), ("test/nosubscribe", 2), (topic + "/x", 2)]) == [
         1,

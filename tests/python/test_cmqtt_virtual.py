@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -30,8 +27,8 @@ from modemqtt import (
     Will,
 )
 from support import (
+    cli_sim,
     connected,
-    end_process,
     host_port,
     new_id,
     run_cli,
@@ -392,32 +389,8 @@ def test_cli_main_in_process(capsys) -> None:
     assert main([]) == 2
 
 
-def readline(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The first stdout line of ``proc``, or fail after ``timeout`` seconds."""
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no output within {timeout} s") from None
-
-
 def test_cli_sim_serves_until_sigterm() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modemqtt.cli", "sim", "a7600", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        doc = json.loads(readline(proc, timeout=30))  # the JSON line comes first, flushed
+    with cli_sim("a7600") as doc:
         assert doc["profile"] == "a7600"
         with Modem(doc["port"], timeout=10.0) as m:
             assert m.info().family == "cmqtt"
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
-    finally:
-        end_process(proc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from corpus import DATA, Exchange, Step, encode, parse, parse_text
@@ -115,11 +115,29 @@ def field(name: str, defaults: list, family: str) -> Iterator[tuple[FieldModem, 
         fm.sm.close()
 
 
+def cmqtt_field(name: str, model: str) -> AbstractContextManager[tuple[FieldModem, Modem]]:
+    """``field`` for a CMQTT transcript of a module that answers AT+CGMM with ``model``."""
+    return field(name, cmqtt_defaults(model), "cmqtt")
+
+
+def connect_code(
+    name: str, defaults: list, family: str, client_id: str, sent: str, *args: object, **kw: object
+) -> int | None:
+    """The code of the MqttError ``client_id``'s connect (``args``, ``kw``, 10 s) fails with against
+    the field transcript ``name``, once the client has sent a line starting ``sent``; the
+    client is left not connected."""
+    with field(name, defaults, family) as (fm, modem):
+        client = modem.mqtt(client_id)
+        with pytest.raises(MqttError) as e:
+            client.connect(*args, timeout=10, **kw)
+        assert any(u.startswith(sent) for u in fm.used)
+        assert not client.is_connected()
+        client.close()
+    return e.value.code
+
+
 def test_a7670_refuses_subtopic_and_rel_of_a_free_client() -> None:
-    with field("a7670_lilygo197_subtopic_error.at", cmqtt_defaults("A7670E"), "cmqtt") as (
-        fm,
-        modem,
-    ):
+    with cmqtt_field("a7670_lilygo197_subtopic_error.at", "A7670E") as (fm, modem):
         client = modem.mqtt("TSIM7670-2")
         client.connect("broker.example.org", 8883, tls=Tls(ca_cert=PEM), timeout=10)
         assert client.is_connected()
@@ -136,7 +154,7 @@ def test_a7670_refuses_subtopic_and_rel_of_a_free_client() -> None:
     "name", ["sim7600g_tsim7600x100_start_order.at", "sim7600gh_tsim7600x49_start_order.at"]
 )
 def test_sim7600_start_result_before_ok(name: str) -> None:
-    with field(name, cmqtt_defaults("SIMCOM_SIM7600G-H"), "cmqtt") as (fm, modem):
+    with cmqtt_field(name, "SIMCOM_SIM7600G-H") as (fm, modem):
         client = modem.mqtt("Sim7600_fa7d2288")
         tls = Tls(ca_cert=PEM) if "x100" in name else None
         client.connect("broker.emqx.io", 8883 if tls else 1883, tls=tls, timeout=10)
@@ -146,43 +164,32 @@ def test_sim7600_start_result_before_ok(name: str) -> None:
 
 
 def test_sim7600_tls_handshake_failure_code() -> None:
-    with field(
-        "sim7600g_tsim7600x100_azure_handshake.at", cmqtt_defaults("SIMCOM_SIM7600G"), "cmqtt"
-    ) as (fm, modem):
-        client = modem.mqtt("device_002")
-        with pytest.raises(MqttError) as e:
-            client.connect(
-                "hub.azure-devices.net",
-                8883,
-                username="u",
-                password="p",
-                tls=Tls(ca_cert=PEM),
-                timeout=10,
-            )
-        assert e.value.code == 32
-        assert any(u.startswith("AT+CMQTTCONNECT=") for u in fm.used)
-        assert not client.is_connected()
-        client.close()
+    code = connect_code(
+        "sim7600g_tsim7600x100_azure_handshake.at",
+        cmqtt_defaults("SIMCOM_SIM7600G"),
+        "cmqtt",
+        "device_002",
+        "AT+CMQTTCONNECT=",
+        "hub.azure-devices.net",
+        8883,
+        username="u",
+        password="p",
+        tls=Tls(ca_cert=PEM),
+    )
+    assert code == 32
 
 
 def test_a7670_connect_refused_code_before_error() -> None:
-    with field("a7670e_embeddedbroker20_connect_refused.at", cmqtt_defaults("A7670E"), "cmqtt") as (
-        fm,
-        modem,
-    ):
-        client = modem.mqtt("a1accq")
-        with pytest.raises(MqttError) as e:
-            client.connect("192.168.43.128", 1883, keepalive=20, timeout=10)
-        assert e.value.code == 3
-        assert any(u.startswith("AT+CMQTTCONNECT=") for u in fm.used)
-        client.close()
+    name = "a7670e_embeddedbroker20_connect_refused.at"
+    args = ("192.168.43.128", 1883)
+    code = connect_code(
+        name, cmqtt_defaults("A7670E"), "cmqtt", "a1accq", "AT+CMQTTCONNECT=", *args, keepalive=20
+    )
+    assert code == 3
 
 
 def test_sim7600_start_error_23_means_already_started() -> None:
-    with field("sim7600eh_elementz13_start_error.at", cmqtt_defaults("SIM7600E-H"), "cmqtt") as (
-        fm,
-        modem,
-    ):
+    with cmqtt_field("sim7600eh_elementz13_start_error.at", "SIM7600E-H") as (fm, modem):
         client = modem.mqtt("c1")
         client.connect("broker.example.org", 1883, timeout=10)
         assert "AT+CMQTTSTART" in fm.used
@@ -191,20 +198,17 @@ def test_sim7600_start_error_23_means_already_started() -> None:
 
 
 def test_a76xx_connect_code_34_after_ok() -> None:
-    with field("a7670_lilygo77_connect_34.at", cmqtt_defaults("A7670E"), "cmqtt") as (fm, modem):
-        client = modem.mqtt("c1")
-        with pytest.raises(MqttError) as e:
-            client.connect("broker.emqx.io", 8883, tls=Tls(ca_cert=PEM), timeout=10)
-        assert e.value.code == 34
-        assert any(u.startswith("AT+CMQTTCONNECT=") for u in fm.used)
-        client.close()
+    name = "a7670_lilygo77_connect_34.at"
+    args = ("broker.emqx.io", 8883)
+    tls = Tls(ca_cert=PEM)
+    code = connect_code(
+        name, cmqtt_defaults("A7670E"), "cmqtt", "c1", "AT+CMQTTCONNECT=", *args, tls=tls
+    )
+    assert code == 34
 
 
 def test_a7670_connect_plain_error() -> None:
-    with field("a7670e_lilygo403_connect_error.at", cmqtt_defaults("A7670E"), "cmqtt") as (
-        fm,
-        modem,
-    ):
+    with cmqtt_field("a7670e_lilygo403_connect_error.at", "A7670E") as (fm, modem):
         client = modem.mqtt("c1")
         # the first CONNECT answer of the transcript (OK alone, then nothing) is used up first
         fm.unused.pop(0)
@@ -217,7 +221,7 @@ def test_a7670_connect_plain_error() -> None:
 
 def test_sim7600_rx_in_1500_byte_parts() -> None:
     name = "sim7600_lilygot76xx_rx_1500_parts.at"
-    with field(name, cmqtt_defaults("SIMCOM_SIM7600G"), "cmqtt") as (fm, modem):
+    with cmqtt_field(name, "SIMCOM_SIM7600G") as (fm, modem):
         client = modem.mqtt("c1")
         client.connect("broker.example.org", 1883, timeout=10)
         block = parse(DATA / "field" / name).steps[0]
@@ -238,13 +242,8 @@ def test_sim7600_rx_in_1500_byte_parts() -> None:
     ],
 )
 def test_quectel_qmtopen_failure(name: str, model: str) -> None:
-    with field(name, qmt_defaults(model), "qmt") as (fm, modem):
-        client = modem.mqtt("c1")
-        with pytest.raises(MqttError) as e:
-            client.connect("broker.example.org", 8883, timeout=10)
-        assert e.value.code == -1
-        assert any(u.startswith("AT+QMTOPEN=") for u in fm.used)
-        client.close()
+    args = ("broker.example.org", 8883)
+    assert connect_code(name, qmt_defaults(model), "qmt", "c1", "AT+QMTOPEN=", *args) == -1
 
 
 def test_bg96_pdpdeact_and_restart_reach_the_client() -> None:

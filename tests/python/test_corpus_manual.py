@@ -69,6 +69,38 @@ def check_replay(rep: Replayer, family: str, raw: list) -> None:
     check_raw(raw)
 
 
+def replay_raw_client(
+    family: str,
+    steps: list[Step],
+    extras: list[Extra],
+    drive: Callable[[object, list[Step]], list] = drive_raw,
+) -> None:
+    """A client replay through the raw escape hatch: ``drive(modem, steps)`` sends the
+    exchange's host lines (``drive_raw`` unless told), then the replay is checked."""
+    from modemqtt import Modem
+
+    rep = Replayer(steps, lambda line: line, extras)
+    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family=family) as modem:
+        raw = drive(modem, steps)
+    check_replay(rep, family, raw)
+
+
+def replay_vm(
+    ex: Exchange,
+    profile: str,
+    steps: list[Step] | None = None,
+    tolerate: Callable[[str], bool] | None = None,
+    **kw: object,
+) -> None:
+    """The exchange's host lines (``steps``, the whole exchange unless told) fed to a
+    VirtualModem of ``profile`` (``kw`` goes to it): every answer as the exchange has it,
+    but for the departures ``tolerate`` allows."""
+    from modemqtt import VirtualModem
+
+    with VirtualModem(profile, **kw) as vm:
+        assert feed_virtual_modem(vm, ex, ex.steps if steps is None else steps, tolerate) == []
+
+
 def cmqtt_extras(profile: str) -> list[Extra]:
     return [
         Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
@@ -175,8 +207,6 @@ def tls_setup(ex: Exchange, tls: ManualTls) -> list[Step]:
 
 @pytest.mark.parametrize("ex", params("cmqtt", "vm"))
 def test_virtual_modem_cmqtt(ex: Exchange, request: pytest.FixtureRequest) -> None:
-    from modemqtt import VirtualModem
-
     omit = set(ex.header.get("omit-vm", []))
     steps = [s for s in ex.steps if s.host not in omit]
     broker = None
@@ -187,9 +217,13 @@ def test_virtual_modem_cmqtt(ex: Exchange, request: pytest.FixtureRequest) -> No
         broker = f"mqtt://127.0.0.1:{tls.mutual if mutual else tls.server_auth}"
         steps = tls_setup(ex, tls) + steps
     # The example's host names resolve on the virtual network only because it maps them.
-    hosts: dict[str, str | None] = dict.fromkeys(ex.header.get("host", []))
-    with VirtualModem(ex.first("profile", "a7600"), broker=broker, hosts=hosts) as vm:
-        assert feed_virtual_modem(vm, ex, steps) == []
+    replay_vm(
+        ex,
+        ex.first("profile", "a7600"),
+        steps,
+        broker=broker,
+        hosts=dict.fromkeys(ex.header.get("host", [])),
+    )
 
 
 def aliyun_extras(profile: str) -> list[Extra]:
@@ -215,31 +249,19 @@ def test_client_aliyun(ex: Exchange) -> None:
 
 @pytest.mark.parametrize("ex", params("aliyun", "vm"))
 def test_virtual_modem_aliyun(ex: Exchange) -> None:
-    from modemqtt import VirtualModem
-
     # the bearer in a per-command example's set-up may be refused: the full examples (000
     # 5.1-5.2, 002 3) hold that departure, the set-up only has to reach the example's state
-    tolerate = is_bearer if ex.first("drive") == "raw" else None
-    with VirtualModem(ex.first("profile")) as vm:
-        assert feed_virtual_modem(vm, ex, ex.steps, tolerate) == []
+    replay_vm(ex, ex.first("profile"), tolerate=is_bearer if ex.first("drive") == "raw" else None)
 
 
 @pytest.mark.parametrize("ex", params("qmt", "client"))
 def test_client_qmt(ex: Exchange) -> None:
-    from modemqtt import Modem
-
-    rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("Quectel"))])
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="qmt") as modem:
-        raw = drive_raw(modem, ex.steps)
-    check_replay(rep, "qmt", raw)
+    replay_raw_client("qmt", ex.steps, [Extra(r"AT\+CGMI", resp("Quectel"))])
 
 
 @pytest.mark.parametrize("ex", params("qmt", "vm"))
 def test_virtual_modem_qmt(ex: Exchange) -> None:
-    from modemqtt import VirtualModem
-
-    with VirtualModem(ex.first("profile")) as vm:
-        assert feed_virtual_modem(vm, ex, ex.steps) == []
+    replay_vm(ex, ex.first("profile"))
 
 
 @pytest.mark.parametrize("ex", params("sm", "client"))
@@ -247,18 +269,12 @@ def test_client_sm(ex: Exchange) -> None:
     """SIMCom SM* examples through the raw escape hatch (the client's own connect sequence
     is checked against them in test_sm_virtual.py): every answer parsed as the manual has
     it, every message line routed."""
-    from modemqtt import Modem
-
     extras = [
         Extra(r"AT\+CGMI", resp("SIMCOM INCORPORATED")),
         Extra(r"AT\+CGMM", resp("SIMCOM_SIM7080")),
     ]
     omit = set(ex.header.get("omit-client", []))
-    steps = [s for s in ex.steps if s.host not in omit]
-    rep = Replayer(steps, lambda line: line, extras)
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="sm") as modem:
-        raw = drive_raw(modem, steps)
-    check_replay(rep, "sm", raw)
+    replay_raw_client("sm", [s for s in ex.steps if s.host not in omit], extras)
 
 
 def sm_files(ex: Exchange, tls: ManualTls) -> list[Step]:
@@ -306,22 +322,13 @@ def test_virtual_modem_sm(ex: Exchange, request: pytest.FixtureRequest) -> None:
 
 @pytest.mark.parametrize("ex", params("umqtt", "client"))
 def test_client_umqtt(ex: Exchange) -> None:
-    from modemqtt import Modem
-
-    rep = Replayer(ex.steps, lambda line: line, [Extra(r"AT\+CGMI", resp("u-blox"))])
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="umqtt") as modem:
-        raw = drive_raw(modem, ex.steps)
-    check_replay(rep, "umqtt", raw)
+    replay_raw_client("umqtt", ex.steps, [Extra(r"AT\+CGMI", resp("u-blox"))])
 
 
 @pytest.mark.parametrize("ex", params("umqtt", "vm"))
 def test_virtual_modem_umqtt(ex: Exchange) -> None:
-    from modemqtt import VirtualModem
-
     # The example's host names resolve on the virtual network only because it maps them.
-    hosts: dict[str, str | None] = dict.fromkeys(ex.header.get("host", []))
-    with VirtualModem(ex.first("profile"), hosts=hosts) as vm:
-        assert feed_virtual_modem(vm, ex, ex.steps) == []
+    replay_vm(ex, ex.first("profile"), hosts=dict.fromkeys(ex.header.get("host", [])))
 
 
 ESP_GMR = resp(
@@ -334,13 +341,14 @@ ESP_GMR = resp(
 
 @pytest.mark.parametrize("ex", params("espat", "client"))
 def test_client_espat(ex: Exchange) -> None:
-    from modemqtt import Modem
-
-    extras = [Extra(r"AT\+CMEE=1", ERROR), Extra(r"AT\+GMR", ESP_GMR)]
-    rep = Replayer(ex.steps, lambda line: line, extras)
-    with scripted(rep) as sm, Modem(sm.path, timeout=5.0, family="espat") as modem:
-        raw = drive_raw_refusals(modem, ex.steps)
-    check_replay(rep, "espat", [(subrecv_as_urc(step), lines) for step, lines in raw])
+    replay_raw_client(
+        "espat",
+        ex.steps,
+        [Extra(r"AT\+CMEE=1", ERROR), Extra(r"AT\+GMR", ESP_GMR)],
+        lambda modem, steps: [
+            (subrecv_as_urc(step), lines) for step, lines in drive_raw_refusals(modem, steps)
+        ],
+    )
 
 
 def subrecv_as_urc(step: Step) -> Step:
@@ -386,8 +394,4 @@ def drive_raw_refusals(modem: object, steps: list[Step]) -> list:
 
 @pytest.mark.parametrize("ex", params("espat", "vm"))
 def test_virtual_modem_espat(ex: Exchange) -> None:
-    from modemqtt import VirtualModem
-
-    hosts: dict[str, str | None] = dict.fromkeys(ex.header.get("host", []))
-    with VirtualModem("esp32-at", hosts=hosts) as vm:
-        assert feed_virtual_modem(vm, ex, ex.steps) == []
+    replay_vm(ex, "esp32-at", hosts=dict.fromkeys(ex.header.get("host", [])))

@@ -7,23 +7,12 @@ from __future__ import annotations
 
 import queue
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from modemqtt import Modem, MqttClient, VirtualModem
-from support import Paho, host_port, wait_until
+from support import Paho, host_port, vm_and_modem, wait_until
 
-
-@pytest.fixture
-def vm() -> Iterator[VirtualModem]:
-    with VirtualModem("esp32-at") as v:
-        yield v
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
+vm, modem = vm_and_modem("esp32-at")
 
 
 def tx(modem: Modem) -> list[bytes]:

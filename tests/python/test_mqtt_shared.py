@@ -35,6 +35,7 @@ from support import (
     connected,
     free_port,
     new_id,
+    round_trip_in_order,
     sim_timing,
     tx_entries,
     unique_topic,
@@ -170,14 +171,7 @@ def test_on_message_callback(modem: Modem, broker) -> None:
 def test_messages_iterator_in_order(modem: Modem, broker) -> None:
     topic = unique_topic()
     with connected(modem, broker) as client:
-        client.subscribe(topic, qos=1)
-        for i in range(5):
-            client.publish(topic, f"m{i}", qos=1)
-        got = []
-        for msg in client.messages(timeout=10):
-            got.append(msg.payload)
-            if len(got) == 5:
-                break
+        got = round_trip_in_order(client, topic, 5, timeout=10)
     assert got == [b"m0", b"m1", b"m2", b"m3", b"m4"]
 
 

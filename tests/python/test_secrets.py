@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,21 +58,39 @@ def secret(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex}"
 
 
-def assert_nowhere(
-    value: str, *, logs: Capture, modem: Modem, record: Path, **more: object
-) -> None:
-    raw = value.encode()
-    assert logs.records, "nothing was logged: the capture is not working"
-    assert value not in logs.text(), "secret in the logs"
-    assert any(r.name.startswith("modemqtt.wire") for r in logs.records), "no wire log seen"
-    assert value not in modem.transcript_text(), "secret in transcript_text()"
-    assert all(raw not in d for _, _, d in modem.transcript()), "secret in transcript()"
-    assert raw not in record.read_bytes(), "secret in the recorded session"
-    for what, obj in more.items():
-        text = obj if isinstance(obj, str) else repr(obj)
-        assert value not in text, f"secret in {what}"
-    # Sanity: the secret did not vanish because nothing was sent.
-    assert "***" in modem.transcript_text()
+@dataclass(frozen=True)
+class Watch:
+    """Where a test's secrets must not show: everything logged, and the session recording
+    ``record`` (the test's Modem is ``watch.modem(port)``)."""
+
+    logs: Capture
+    record: Path
+
+    def modem(self, port: str) -> Modem:
+        """A Modem on ``port`` (10 s timeout) recording its session to ``record``."""
+        return Modem(port, timeout=10.0, record=self.record)
+
+    def assert_nowhere(self, value: str, modem: Modem, **more: object) -> None:
+        """``value`` is in none of the logs, ``modem``'s transcripts, the recording and
+        the texts (or reprs) of ``more``."""
+        logs = self.logs
+        raw = value.encode()
+        assert logs.records, "nothing was logged: the capture is not working"
+        assert value not in logs.text(), "secret in the logs"
+        assert any(r.name.startswith("modemqtt.wire") for r in logs.records), "no wire log seen"
+        assert value not in modem.transcript_text(), "secret in transcript_text()"
+        assert all(raw not in d for _, _, d in modem.transcript()), "secret in transcript()"
+        assert raw not in self.record.read_bytes(), "secret in the recorded session"
+        for what, obj in more.items():
+            text = obj if isinstance(obj, str) else repr(obj)
+            assert value not in text, f"secret in {what}"
+        # Sanity: the secret did not vanish because nothing was sent.
+        assert "***" in modem.transcript_text()
+
+
+@pytest.fixture
+def watch(logs: Capture, tmp_path: Path) -> Watch:
+    return Watch(logs, tmp_path / "session.jsonl")
 
 
 @pytest.fixture(params=[p for p in PROFILES if FAMILIES[p].kind != "aliyun"])
@@ -91,12 +110,11 @@ def fake_pem(kind: str, body: str) -> bytes:
     return f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n".encode()
 
 
-def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Path) -> None:
+def test_password_and_private_key(mqtt_fam: Family, watch: Watch) -> None:
     password = secret("pw")
     key_body = secret("KEYMATERIAL")
-    record = tmp_path / "session.jsonl"
     errors: list[str] = []
-    with VirtualModem(mqtt_fam.profile) as vm, Modem(vm.port, timeout=10.0, record=record) as m:
+    with VirtualModem(mqtt_fam.profile) as vm, watch.modem(vm.port) as m:
         host, port = host_port(vm.broker_url)
         # 1. A connect that works.
         c = mqtt_fam.client(m)
@@ -152,28 +170,23 @@ def test_password_and_private_key(mqtt_fam: Family, logs: Capture, tmp_path: Pat
         else:
             assert mqtt_fam.kind == "qmt", "a TLS handshake with a plain broker succeeded"
         c.close()
-        assert_nowhere(
+        watch.assert_nowhere(
             password,
-            logs=logs,
-            modem=m,
-            record=record,
+            m,
             client=client_repr,
             modem_repr=m,
             vm=vm,
             errors="\n".join(errors),
         )
-        assert_nowhere(
-            key_body, logs=logs, modem=m, record=record, tls=tls, errors="\n".join(errors)
-        )
+        watch.assert_nowhere(key_body, m, tls=tls, errors="\n".join(errors))
         # The key went to the modem all the same (its upload is in the transcript, masked).
         key_upload = b"mqtt_key" if mqtt_fam.kind == "espat" else b"clientkey"
         assert any(key_upload in d for _, di, d in m.transcript() if di == "tx")
 
 
-def test_qmt_aliauth_secret(logs: Capture, tmp_path: Path) -> None:
+def test_qmt_aliauth_secret(watch: Watch) -> None:
     device_secret = secret("ds")
-    record = tmp_path / "session.jsonl"
-    with VirtualModem("ec20") as vm, Modem(vm.port, timeout=10.0, record=record) as m:
+    with VirtualModem("ec20") as vm, watch.modem(vm.port) as m:
         host, port = host_port(vm.broker_url)
         c = m.mqtt("ali", aliauth=(PK, DN, device_secret))
         c.connect(host, port)
@@ -185,20 +198,17 @@ def test_qmt_aliauth_secret(logs: Capture, tmp_path: Path) -> None:
             c.connect(host, port)
         vm.refuse(None)
         c.close()
-        assert_nowhere(
+        watch.assert_nowhere(
             device_secret,
-            logs=logs,
-            modem=m,
-            record=record,
+            m,
             client=client_repr,
             error=str(err.value) + str(getattr(err.value, "command", "")),
         )
 
 
-def test_aliyun_device_secret(aliyun_fam: Family, logs: Capture, tmp_path: Path) -> None:
+def test_aliyun_device_secret(aliyun_fam: Family, watch: Watch) -> None:
     device_secret = secret("ds")[:64]
-    record = tmp_path / "session.jsonl"
-    with VirtualModem(aliyun_fam.profile) as vm, Modem(vm.port, timeout=10.0, record=record) as m:
+    with VirtualModem(aliyun_fam.profile) as vm, watch.modem(vm.port) as m:
         c = m.aliyun_mqtt(PK, DN, device_secret, poll_interval=0.05)
         c.connect()
         c.publish(aliyun_fam.topic(), "x", qos=1)
@@ -225,11 +235,9 @@ def test_aliyun_device_secret(aliyun_fam: Family, logs: Capture, tmp_path: Path)
         coap.auth()
         coap_repr = repr(coap)
         coap.close()
-        assert_nowhere(
+        watch.assert_nowhere(
             device_secret,
-            logs=logs,
-            modem=m,
-            record=record,
+            m,
             client=client_repr,
             coap=coap_repr,
             errors="\n".join(errors),

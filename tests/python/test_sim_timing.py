@@ -9,13 +9,10 @@ the network before that network's result arrives.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import queue
 import select
-import subprocess
-import sys
 import termios
 import time
 import tty
@@ -23,7 +20,14 @@ from collections.abc import Iterator
 
 import pytest
 from modemqtt import Modem, NetworkTiming, VirtualModem
-from support import connected, end_process, host_port, run_cli, unique_topic
+from support import (
+    cli_sim,
+    connected,
+    host_port,
+    round_trip_in_order,
+    run_cli,
+    unique_topic,
+)
 
 # Long enough that the host's next command is answered well before the network's result.
 SLOW = NetworkTiming(2.0)
@@ -186,14 +190,7 @@ def test_messages_keep_their_order_under_jitter(profile: str) -> None:
     with VirtualModem(profile, timing=jittery) as vm, Modem(vm.port, timeout=20.0) as modem:
         topic = unique_topic("timing/order")
         with connected(modem, host_port(vm.broker_url)) as client:
-            client.subscribe(topic, qos=1)
-            for i in range(8):
-                client.publish(topic, f"m{i}", qos=1)
-            got = []
-            for msg in client.messages(timeout=20):
-                got.append(msg.payload)
-                if len(got) == 8:
-                    break
+            got = round_trip_in_order(client, topic, 8, timeout=20)
     assert got == [f"m{i}".encode() for i in range(8)]
 
 
@@ -333,27 +330,7 @@ def test_cli_sim_takes_the_timing_flag() -> None:
 
 
 def test_cli_sim_serves_with_the_realistic_timing() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modemqtt.cli", "sim", "bg96", "--timing", "realistic", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert proc.stdout is not None
-        first = b""
-        deadline = time.monotonic() + 30
-        while b"\n" not in first:
-            assert time.monotonic() < deadline, f"no JSON line; got {first!r}"
-            if select.select([proc.stdout], [], [], 0.2)[0]:
-                chunk = os.read(proc.stdout.fileno(), 4096)
-                assert chunk, "the sim command ended early"
-                first += chunk
-        doc = json.loads(first.split(b"\n")[0])
+    with cli_sim("bg96", "--timing", "realistic") as doc:
         assert doc["timing"] == {"name": "realistic", "delay": 0.3, "jitter": 0.2}
         with Modem(doc["port"], timeout=10.0) as m:
             assert m.info().family == "qmt"
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
-    finally:
-        end_process(proc)

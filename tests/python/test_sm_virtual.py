@@ -13,7 +13,7 @@ import pytest
 import test_cmqtt_tls
 from modemqtt import Modem, MqttClient, MqttError, Tls, VirtualModem, Will
 from scripted_modem import ERROR, OK, ScriptedModem, resp
-from support import Paho, host_port, new_id, unique_topic, wait_until
+from support import Paho, host_port, new_id, unique_topic, vm_and_modem, wait_until
 from test_cmqtt_tls import Certs, TlsBroker
 
 # The TLS suite's session fixtures: its CA, certificates and TLS mosquitto.
@@ -21,16 +21,7 @@ certs = test_cmqtt_tls.certs
 tls_broker = test_cmqtt_tls.tls_broker
 
 
-@pytest.fixture
-def vm() -> Iterator[VirtualModem]:
-    with VirtualModem("sim7080") as v:
-        yield v
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
+vm, modem = vm_and_modem("sim7080")
 
 
 def tx_lines(modem: Modem) -> list[str]:

@@ -7,23 +7,12 @@ from __future__ import annotations
 import hashlib
 import queue
 import time
-from collections.abc import Iterator
 
 import pytest
 from modemqtt import CommandError, Modem, MqttError, VirtualModem
-from support import Paho, host_port, new_id, unique_topic, wait_until
+from support import Paho, host_port, new_id, unique_topic, vm_and_modem, wait_until
 
-
-@pytest.fixture
-def vm() -> Iterator[VirtualModem]:
-    with VirtualModem("sara-r5") as v:
-        yield v
-
-
-@pytest.fixture
-def modem(vm: VirtualModem) -> Iterator[Modem]:
-    with Modem(vm.port, timeout=10.0) as m:
-        yield m
+vm, modem = vm_and_modem("sara-r5")
 
 
 class Urcs:
