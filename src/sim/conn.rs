@@ -67,6 +67,21 @@ impl Link {
             super::join_until(t, Instant::now() + wait);
         }
     }
+
+    /// The oldest unanswered SUBSCRIBE was answered: its filters count as subscribed (the
+    /// read form of AT+CMQTTSUB, AT+SMSUB) when `granted`.
+    pub fn sub_settled(&mut self, granted: bool) {
+        let Some(names) = self.sub_waiting.pop_front() else {
+            return;
+        };
+        if granted {
+            for n in names {
+                if !self.subscribed.contains(&n) {
+                    self.subscribed.push(n);
+                }
+            }
+        }
+    }
 }
 
 /// Marks a queued publish whose result the command already reported.

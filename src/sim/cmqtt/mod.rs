@@ -43,7 +43,7 @@ use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
 use super::conn::LinkEvent;
 use super::link::{self, qos};
 use super::modem::Modem;
-use super::modem::{FamilyData, FamilyState, SimFamily};
+use super::modem::{own_data, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::profile::{TOPIC_MAX, WILL_MAX};
@@ -448,27 +448,16 @@ impl Modem {
 /// The CMQTT family (see [`SimFamily`]).
 pub(crate) struct Cmqtt;
 
-super::modem::sim_family!(Cmqtt, State);
+super::modem::sim_family!(Cmqtt, State, &super::profile::CMQTT, State::new);
 
 impl SimFamily for Cmqtt {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &super::profile::CMQTT
-    }
-
-    fn new_state(&self, profile: &'static Profile) -> FamilyState {
-        Box::new(State::new(profile))
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         let cmd = c.name.strip_prefix("CMQTT")?;
         Some(m.cmqtt(sh, cmd, c.form, r))
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<DataKind>() {
-            Ok(k) => m.cmqtt_data_done(*k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: DataKind, r| m.cmqtt_data_done(k, data, r))
     }
 
     fn link_event(&self, sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {

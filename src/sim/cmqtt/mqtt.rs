@@ -354,25 +354,15 @@ impl Modem {
         r.ok()
     }
 
-    /// The oldest unanswered SUBSCRIBE of client `idx` was answered: its filters count as
-    /// subscribed (the read form of AT+CMQTTSUB) when `granted`.
+    /// The oldest unanswered SUBSCRIBE of client `idx` was answered (see
+    /// `Link::sub_settled`).
     pub(super) fn sub_settled(&mut self, idx: u8, granted: bool) {
-        let Some(link) = self
+        if let Some(link) = self
             .links
             .get_mut(usize::from(idx))
             .and_then(Option::as_mut)
-        else {
-            return;
-        };
-        let Some(names) = link.sub_waiting.pop_front() else {
-            return;
-        };
-        if granted {
-            for n in names {
-                if !link.subscribed.contains(&n) {
-                    link.subscribed.push(n);
-                }
-            }
+        {
+            link.sub_settled(granted);
         }
     }
 

@@ -40,7 +40,7 @@ use super::conn::{Link, LinkEvent, ANSWERED};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
-use super::modem::{FamilyData, FamilyState, SimFamily};
+use super::modem::{own_data, refuse_if, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::ssl::{self, set_file_name, TlsFiles};
@@ -669,34 +669,19 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
 /// The Quectel family (see [`SimFamily`]).
 pub(crate) struct Qmt;
 
-super::modem::sim_family!(Qmt, State);
+super::modem::sim_family!(Qmt, State, &super::profile::QMT, State::new);
 
 impl SimFamily for Qmt {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &super::profile::QMT
-    }
-
-    fn new_state(&self, profile: &'static Profile) -> FamilyState {
-        Box::new(State::new(profile))
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         if let Some(next) = execute(m, sh, c.name, &c.form, r) {
             return Some(next);
         }
         // SIMCom's commands: Quectel uploads files with AT+QFUPL.
-        if c.name.starts_with("CMQTT") || c.name == "CCERTDOWN" {
-            r.error();
-            return Some(Next::Line);
-        }
-        None
+        refuse_if(c.name.starts_with("CMQTT") || c.name == "CCERTDOWN", r)
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<DataKind>() {
-            Ok(k) => data_done(m, *k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: DataKind, r| data_done(m, k, data, r))
     }
 
     fn link_event(&self, _sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {

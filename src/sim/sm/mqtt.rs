@@ -306,18 +306,8 @@ pub(super) fn sm_event(m: &mut Modem, ev: LinkEvent<'_>, out: &mut Vec<u8>) {
 }
 
 fn sub_settled(m: &mut Modem, granted: bool) {
-    let Some(link) = m.links[0].as_mut() else {
-        return;
-    };
-    let Some(names) = link.sub_waiting.pop_front() else {
-        return;
-    };
-    if granted {
-        for n in names {
-            if !link.subscribed.contains(&n) {
-                link.subscribed.push(n);
-            }
-        }
+    if let Some(link) = m.links[0].as_mut() {
+        link.sub_settled(granted);
     }
 }
 

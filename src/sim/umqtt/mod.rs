@@ -33,7 +33,7 @@ use super::conn::{LinkEvent, ANSWERED};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
-use super::modem::{FamilyData, FamilyState, SimFamily};
+use super::modem::{own_data, refuse_if, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::{Family, Profile};
 use super::ssl::{self, TlsFiles};
@@ -468,34 +468,22 @@ fn execute(
 /// The u-blox family (see [`SimFamily`]).
 pub(crate) struct Umqtt;
 
-super::modem::sim_family!(Umqtt, State);
+super::modem::sim_family!(Umqtt, State, &PROFILES, |_| State::new());
 
 impl SimFamily for Umqtt {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &PROFILES
-    }
-
-    fn new_state(&self, _profile: &'static Profile) -> FamilyState {
-        Box::new(State::new())
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         if let Some(next) = execute(m, sh, c.name, &c.form, r) {
             return Some(next);
         }
         // Other vendors' MQTT and file commands.
-        if c.name.starts_with("CMQTT") || c.name.starts_with("QMT") || c.name == "CCERTDOWN" {
-            r.error();
-            return Some(Next::Line);
-        }
-        None
+        refuse_if(
+            c.name.starts_with("CMQTT") || c.name.starts_with("QMT") || c.name == "CCERTDOWN",
+            r,
+        )
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<DataKind>() {
-            Ok(k) => data_done(m, *k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: DataKind, r| data_done(m, k, data, r))
     }
 
     fn link_event(&self, _sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {
