@@ -696,6 +696,43 @@ fn expire(shared: &Shared, idx: u8, gen: u64, w: &mut Waiting) {
     }
 }
 
+impl Link {
+    /// Hands a PUBLISH of QoS `q` to the client, with the wait for its result queued first
+    /// (`timeout`; QoS 0 has no acknowledgement to wait for, so it is queued as answered:
+    /// the module reports it sent once the link has it, not when the link thread next
+    /// runs) and, for the families that name each publish in their reports, its `tag`.
+    /// `false`, with nothing left queued, when the client cannot take it.
+    pub fn queue_publish<S: Into<String>, V: Into<Vec<u8>>>(
+        &self,
+        topic: S,
+        q: u8,
+        retain: bool,
+        payload: V,
+        timeout: Duration,
+        tag: Option<(u16, bool)>,
+    ) -> bool {
+        let queued_as = if q == 0 { ANSWERED } else { q };
+        {
+            let mut p = lock(&self.pending);
+            p.pubs.push_back((queued_as, timeout));
+            p.pub_tags.extend(tag);
+        }
+        if self
+            .client
+            .try_publish(topic, qos(q), retain, payload)
+            .is_ok()
+        {
+            return true;
+        }
+        let mut p = lock(&self.pending);
+        p.pubs.pop_back();
+        if tag.is_some() {
+            p.pub_tags.pop_back();
+        }
+        false
+    }
+}
+
 /// The rumqttc QoS of a modem's 0 / 1 / 2.
 pub(crate) fn qos(q: u8) -> QoS {
     match q {

@@ -172,20 +172,8 @@ impl Modem {
         }
         // QoS 0 has no acknowledgement to wait for: once the link has the message, the
         // modem reports it sent, as a real module does within microseconds.
-        let queued_as = if q == 0 {
-            crate::sim::conn::ANSWERED
-        } else {
-            q as u8
-        };
-        lock(&link.pending)
-            .pubs
-            .push_back((queued_as, Duration::from_secs(timeout as u64)));
-        if link
-            .client
-            .try_publish(topic, qos(q as u8), retain == 1, payload)
-            .is_err()
-        {
-            lock(&link.pending).pubs.pop_back();
+        let wait = Duration::from_secs(timeout as u64);
+        if !link.queue_publish(topic, q as u8, retain == 1, payload, wait, None) {
             return fail(r, "PUB", idx, 14);
         }
         r.ok();

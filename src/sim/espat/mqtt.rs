@@ -6,7 +6,6 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, Publish};
 
 use super::*;
-use crate::sim::conn::ANSWERED;
 use crate::sim::hosts::Route;
 use crate::sim::link::{self, qos};
 use crate::sim::parser;
@@ -378,13 +377,7 @@ impl Modem {
         let Some(l) = self.links[0].as_ref().filter(|l| l.connected) else {
             return Err(mqtt_err(0x6051));
         };
-        let queued_as = if q == 0 { ANSWERED } else { q };
-        lock(&l.pending).pubs.push_back((queued_as, OP_TIMEOUT));
-        if l.client
-            .try_publish(topic, qos(q), retain, payload)
-            .is_err()
-        {
-            lock(&l.pending).pubs.pop_back();
+        if !l.queue_publish(topic, q, retain, payload, OP_TIMEOUT, None) {
             return Err(mqtt_err(0x600C));
         }
         Ok(q == 0)

@@ -36,7 +36,7 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::conn::{Link, LinkEvent, ANSWERED};
+use super::conn::{Link, LinkEvent};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
@@ -586,23 +586,8 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
             let Some(link) = connected_link(m, idx) else {
                 return r.urc_after(format!("+{name}: {idx},{msgid},2"));
             };
-            // QoS 0 has no acknowledgement to wait for: once the link has the message the
-            // module reports it sent (as the CMQTT virtual modem does), not when the link
-            // thread next runs.
-            let queued_as = if q == 0 { ANSWERED } else { q };
-            {
-                let mut p = lock(&link.pending);
-                p.pubs.push_back((queued_as, timeout));
-                p.pub_tags.push_back((msgid, ex));
-            }
-            if link
-                .client
-                .try_publish(topic, qos(q), retain, data)
-                .is_err()
-            {
-                let mut p = lock(&link.pending);
-                p.pubs.pop_back();
-                p.pub_tags.pop_back();
+            // QoS 0 is reported sent at once (as the CMQTT virtual modem does).
+            if !link.queue_publish(topic, q, retain, data, timeout, Some((msgid, ex))) {
                 r.urc_after(format!("+{name}: {idx},{msgid},2"));
             } else if q == 0 {
                 r.net_after(format!("+{name}: {idx},{msgid},0"));

@@ -151,18 +151,7 @@ impl Modem {
             return r.error();
         }
         // QoS 0: `OK` once the link has it; QoS 1/2: once acknowledged.
-        let queued_as = if q == 0 {
-            crate::sim::conn::ANSWERED
-        } else {
-            q
-        };
-        lock(&link.pending).pubs.push_back((queued_as, BROKER_WAIT));
-        if link
-            .client
-            .try_publish(topic, qos(q), retain, data)
-            .is_err()
-        {
-            lock(&link.pending).pubs.pop_back();
+        if !link.queue_publish(topic, q, retain, data, BROKER_WAIT, None) {
             return r.error();
         }
         if q == 0 {

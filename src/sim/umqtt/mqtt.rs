@@ -232,21 +232,8 @@ fn send(m: &mut Modem, op: u8, q: u8, retain: bool, topic: String, payload: Vec<
         return r.urc_after(format!("+UUMQTTC: {op},0"));
     };
     // QoS 0 has nothing to wait for: sent once the link has it.
-    let queued_as = if q == 0 { ANSWERED } else { q };
-    {
-        let mut p = lock(&link.pending);
-        p.pubs.push_back((queued_as, Duration::from_secs(60)));
-        p.pub_tags.push_back((u16::from(op), false));
-    }
-    if link
-        .client
-        .try_publish(topic, qos(q), retain, payload)
-        .is_err()
-    {
-        let mut p = lock(&link.pending);
-        p.pubs.pop_back();
-        p.pub_tags.pop_back();
-        drop(p);
+    let tag = Some((u16::from(op), false));
+    if !link.queue_publish(topic, q, retain, payload, Duration::from_secs(60), tag) {
         failed(m, REFUSED);
         r.urc_after(format!("+UUMQTTC: {op},0"));
     } else if q == 0 {
