@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, MqttOptions,
-    NetworkOptions, Outgoing, Publish, QoS, StateError, TlsConfiguration, Transport,
+    NetworkOptions, Outgoing, Publish, QoS, StateError, SubscribeFilter, TlsConfiguration,
+    Transport,
 };
 
 use super::conn::{Link, LinkEvent, Pending, ANSWERED};
@@ -230,15 +231,17 @@ pub(crate) struct Start {
     pub info: String,
 }
 
-/// Starts the link of client `idx`, generation `gen`, on a thread called `name`.
-/// `None` (logged) when the thread cannot be started.
+/// Starts the link of client `idx`, the modem's next generation, on a thread called
+/// `name`. `None` (logged) when the thread cannot be started.
 pub(crate) fn spawn(
     shared: &Arc<Shared>,
+    m: &mut super::modem::Modem,
     idx: u8,
-    gen: u64,
     name: String,
     start: Start,
 ) -> Option<Link> {
+    let gen = m.next_gen;
+    m.next_gen += 1;
     let Start {
         mut opts,
         tls,
@@ -728,6 +731,58 @@ impl Link {
         p.pubs.pop_back();
         if tag.is_some() {
             p.pub_tags.pop_back();
+        }
+        false
+    }
+
+    /// Sends one SUBSCRIBE for `filters`, with the wait for its SUBACK queued first
+    /// (`timeout`) and, for the families that name each request in their reports, its
+    /// `tag`. `false`, with nothing left queued, when the client cannot take it.
+    pub fn queue_subscribe<F: IntoIterator<Item = SubscribeFilter>>(
+        &self,
+        filters: F,
+        timeout: Duration,
+        tag: Option<u16>,
+    ) -> bool {
+        {
+            let mut p = lock(&self.pending);
+            p.subs.push_back(timeout);
+            p.sub_tags.extend(tag);
+        }
+        if self.client.try_subscribe_many(filters).is_ok() {
+            return true;
+        }
+        let mut p = lock(&self.pending);
+        p.subs.pop_back();
+        if tag.is_some() {
+            p.sub_tags.pop_back();
+        }
+        false
+    }
+
+    /// Sends UNSUBSCRIBE for `topic`, one of the `of` that answer together as `group`,
+    /// with the wait for its UNSUBACK queued first (`timeout`) and, for the families that
+    /// name each request in their reports, its `tag`. `false`, with nothing left queued,
+    /// when the client cannot take it.
+    pub fn queue_unsubscribe<S: Into<String>>(
+        &self,
+        topic: S,
+        (group, of): (u64, usize),
+        timeout: Duration,
+        tag: Option<u16>,
+    ) -> bool {
+        {
+            let mut p = lock(&self.pending);
+            p.unsubs.push_back((group, of, timeout));
+            p.unsub_tags.extend(tag);
+        }
+        if self.client.try_unsubscribe(topic).is_ok() {
+            return true;
+        }
+        let mut p = lock(&self.pending);
+        p.unsubs.pop_back();
+        if tag.is_some() {
+            p.unsub_tags.pop_back();
         }
         false
     }

@@ -47,7 +47,7 @@ use super::modem::{own_data, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::profile::{TOPIC_MAX, WILL_MAX};
-use super::{lock, Shared};
+use super::Shared;
 
 mod mqtt;
 

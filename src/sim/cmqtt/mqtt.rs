@@ -111,8 +111,6 @@ impl Modem {
                 Err(_) => forced = forced.or(Some(2)),
             }
         }
-        let gen = self.next_gen;
-        self.next_gen += 1;
         let mut info = format!("\"{addr}\",{keepalive},{clean}");
         if let Some(u) = &user {
             info.push_str(&format!(",\"{u}\""));
@@ -127,7 +125,7 @@ impl Modem {
             forced_error: forced,
             info,
         };
-        let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-link-{idx}"), start) else {
+        let Some(link) = link::spawn(sh, self, idx, format!("vmodem-link-{idx}"), start) else {
             return fail(r, "CONNECT", idx, 4);
         };
         self.links[slot_i] = Some(link);
@@ -333,9 +331,7 @@ impl Modem {
             return fail(r, "SUB", idx, 11);
         };
         let names: Vec<String> = filters.iter().map(|f| f.path.clone()).collect();
-        lock(&link.pending).subs.push_back(timeout);
-        if link.client.try_subscribe_many(filters).is_err() {
-            lock(&link.pending).subs.pop_back();
+        if !link.queue_subscribe(filters, timeout, None) {
             return fail(r, "SUB", idx, 12);
         }
         link.sub_waiting.push_back(names);
@@ -397,10 +393,8 @@ impl Modem {
         // once all of them are acknowledged.
         let n = names.len();
         for name in names {
-            lock(&link.pending).unsubs.push_back((group, n, timeout));
             link.subscribed.retain(|t| *t != name);
-            if link.client.try_unsubscribe(name).is_err() {
-                lock(&link.pending).unsubs.pop_back();
+            if !link.queue_unsubscribe(name, (group, n), timeout, None) {
                 return fail(r, "UNSUB", idx, 14);
             }
         }

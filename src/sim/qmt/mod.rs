@@ -44,7 +44,7 @@ use super::modem::{own_data, refuse_if, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::ssl::{self, set_file_name, TlsFiles};
-use super::{lock, Shared, SimError, VirtualModem};
+use super::{Shared, SimError, VirtualModem};
 
 mod mqtt;
 use mqtt::*;

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
-use rumqttc::{LastWill, MqttOptions};
+use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
-use super::args::{int, opt_int, split_args, Arg, Cmd, Form, Resp};
+use super::args::{decode_hex, int, opt_int, split_args, Arg, Cmd, Form, Resp};
 use super::conn::LinkEvent;
 use super::link;
 use super::link::qos;
@@ -283,16 +283,6 @@ fn umqtt(m: &mut Modem, a: &str, r: &mut Resp) {
         None if op == 12 || op == 1 => m.cme(r, 4),
         None => r.error(),
     }
-}
-
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn md5_hex(data: &[u8]) -> String {

@@ -116,8 +116,6 @@ fn login(m: &mut Modem, sh: &Arc<Shared>, r: &mut Resp) {
             Err(code) => forced_error = Some(code),
         }
     }
-    let gen = m.next_gen;
-    m.next_gen += 1;
     let start = link::Start {
         opts,
         tls,
@@ -125,7 +123,7 @@ fn login(m: &mut Modem, sh: &Arc<Shared>, r: &mut Resp) {
         forced_error,
         info: String::new(),
     };
-    let Some(link) = link::spawn(sh, 0, gen, "vmodem-umqtt-0".into(), start) else {
+    let Some(link) = link::spawn(sh, m, 0, "vmodem-umqtt-0".into(), start) else {
         failed(m, REFUSED);
         return r.net_after("+UUMQTTC: 1,0".into());
     };
@@ -260,16 +258,8 @@ fn subscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
     let Some(link) = connected(m) else {
         return not_allowed(m, r);
     };
-    {
-        let mut p = lock(&link.pending);
-        p.subs.push_back(Duration::from_secs(60));
-        p.sub_tags.push_back(4);
-    }
-    if link.client.try_subscribe(filter, qos(q as u8)).is_err() {
-        let mut p = lock(&link.pending);
-        p.subs.pop_back();
-        p.sub_tags.pop_back();
-        drop(p);
+    let filter = SubscribeFilter::new(filter, qos(q as u8));
+    if !link.queue_subscribe([filter], Duration::from_secs(60), Some(4)) {
         st_mut(&mut m.fam).busy = None;
         return r.error();
     }
@@ -294,16 +284,7 @@ fn unsubscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
     let Some(link) = connected(m) else {
         return not_allowed(m, r);
     };
-    {
-        let mut p = lock(&link.pending);
-        p.unsubs.push_back((group, 1, Duration::from_secs(60)));
-        p.unsub_tags.push_back(5);
-    }
-    if link.client.try_unsubscribe(filter).is_err() {
-        let mut p = lock(&link.pending);
-        p.unsubs.pop_back();
-        p.unsub_tags.pop_back();
-        drop(p);
+    if !link.queue_unsubscribe(filter, (group, 1), Duration::from_secs(60), Some(5)) {
         st_mut(&mut m.fam).busy = None;
         return r.error();
     }
