@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, MqttOptions,
-    NetworkOptions, Outgoing, Publish, QoS, StateError, SubscribeFilter, TlsConfiguration,
-    Transport,
+    NetworkOptions, Outgoing, Publish, QoS, StateError, TlsConfiguration, Transport,
 };
 
+pub(crate) use super::conn::qos;
 use super::conn::{Link, LinkEvent, Pending, ANSWERED};
 use super::{lock, Shared};
 
@@ -696,103 +696,5 @@ fn expire(shared: &Shared, idx: u8, gen: u64, w: &mut Waiting) {
     }
     for ev in events {
         report(shared, idx, gen, ev);
-    }
-}
-
-impl Link {
-    /// Hands a PUBLISH of QoS `q` to the client, with the wait for its result queued first
-    /// (`timeout`; QoS 0 has no acknowledgement to wait for, so it is queued as answered:
-    /// the module reports it sent once the link has it, not when the link thread next
-    /// runs) and, for the families that name each publish in their reports, its `tag`.
-    /// `false`, with nothing left queued, when the client cannot take it.
-    pub fn queue_publish<S: Into<String>, V: Into<Vec<u8>>>(
-        &self,
-        topic: S,
-        q: u8,
-        retain: bool,
-        payload: V,
-        timeout: Duration,
-        tag: Option<(u16, bool)>,
-    ) -> bool {
-        let queued_as = if q == 0 { ANSWERED } else { q };
-        {
-            let mut p = lock(&self.pending);
-            p.pubs.push_back((queued_as, timeout));
-            p.pub_tags.extend(tag);
-        }
-        if self
-            .client
-            .try_publish(topic, qos(q), retain, payload)
-            .is_ok()
-        {
-            return true;
-        }
-        let mut p = lock(&self.pending);
-        p.pubs.pop_back();
-        if tag.is_some() {
-            p.pub_tags.pop_back();
-        }
-        false
-    }
-
-    /// Sends one SUBSCRIBE for `filters`, with the wait for its SUBACK queued first
-    /// (`timeout`) and, for the families that name each request in their reports, its
-    /// `tag`. `false`, with nothing left queued, when the client cannot take it.
-    pub fn queue_subscribe<F: IntoIterator<Item = SubscribeFilter>>(
-        &self,
-        filters: F,
-        timeout: Duration,
-        tag: Option<u16>,
-    ) -> bool {
-        {
-            let mut p = lock(&self.pending);
-            p.subs.push_back(timeout);
-            p.sub_tags.extend(tag);
-        }
-        if self.client.try_subscribe_many(filters).is_ok() {
-            return true;
-        }
-        let mut p = lock(&self.pending);
-        p.subs.pop_back();
-        if tag.is_some() {
-            p.sub_tags.pop_back();
-        }
-        false
-    }
-
-    /// Sends UNSUBSCRIBE for `topic`, one of the `of` that answer together as `group`,
-    /// with the wait for its UNSUBACK queued first (`timeout`) and, for the families that
-    /// name each request in their reports, its `tag`. `false`, with nothing left queued,
-    /// when the client cannot take it.
-    pub fn queue_unsubscribe<S: Into<String>>(
-        &self,
-        topic: S,
-        (group, of): (u64, usize),
-        timeout: Duration,
-        tag: Option<u16>,
-    ) -> bool {
-        {
-            let mut p = lock(&self.pending);
-            p.unsubs.push_back((group, of, timeout));
-            p.unsub_tags.extend(tag);
-        }
-        if self.client.try_unsubscribe(topic).is_ok() {
-            return true;
-        }
-        let mut p = lock(&self.pending);
-        p.unsubs.pop_back();
-        if tag.is_some() {
-            p.unsub_tags.pop_back();
-        }
-        false
-    }
-}
-
-/// The rumqttc QoS of a modem's 0 / 1 / 2.
-pub(crate) fn qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
     }
 }
