@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Publish, QoS, SubscribeFilter};
+use rumqttc::{AsyncClient, ClientError, Publish, QoS, SubscribeFilter};
 
 use super::lock;
 
@@ -122,6 +122,35 @@ pub(crate) enum LinkEvent<'a> {
 }
 
 impl Link {
+    /// Queues `entry` (and `tag`, if any) on the pending queues `queues` picks, then
+    /// `send`s the request; when the client cannot take it, both come off again and the
+    /// answer is `false`.
+    fn queue_request<E, T>(
+        &self,
+        queues: fn(&mut Pending) -> (&mut VecDeque<E>, &mut VecDeque<T>),
+        entry: E,
+        tag: Option<T>,
+        send: impl FnOnce(&AsyncClient) -> Result<(), ClientError>,
+    ) -> bool {
+        let tagged = tag.is_some();
+        {
+            let mut p = lock(&self.pending);
+            let (entries, tags) = queues(&mut p);
+            entries.push_back(entry);
+            tags.extend(tag);
+        }
+        if send(&self.client).is_ok() {
+            return true;
+        }
+        let mut p = lock(&self.pending);
+        let (entries, tags) = queues(&mut p);
+        entries.pop_back();
+        if tagged {
+            tags.pop_back();
+        }
+        false
+    }
+
     /// Hands a PUBLISH of QoS `q` to the client, with the wait for its result queued first
     /// (`timeout`; QoS 0 has no acknowledgement to wait for, so it is queued as answered:
     /// the module reports it sent once the link has it, not when the link thread next
@@ -137,55 +166,33 @@ impl Link {
         tag: Option<(u16, bool)>,
     ) -> bool {
         let queued_as = if q == 0 { ANSWERED } else { q };
-        {
-            let mut p = lock(&self.pending);
-            p.pubs.push_back((queued_as, timeout));
-            p.pub_tags.extend(tag);
-        }
-        if self
-            .client
-            .try_publish(topic, qos(q), retain, payload)
-            .is_ok()
-        {
-            return true;
-        }
-        let mut p = lock(&self.pending);
-        p.pubs.pop_back();
-        if tag.is_some() {
-            p.pub_tags.pop_back();
-        }
-        false
+        self.queue_request(
+            |p| (&mut p.pubs, &mut p.pub_tags),
+            (queued_as, timeout),
+            tag,
+            |c| c.try_publish(topic, qos(q), retain, payload),
+        )
     }
 
     /// Sends one SUBSCRIBE for `filters`, with the wait for its SUBACK queued first
-    /// (`timeout`) and, for the families that name each request in their reports, its
-    /// `tag`. `false`, with nothing left queued, when the client cannot take it.
+    /// (`timeout`) and its `tag` as for [`Link::queue_publish`].
     pub fn queue_subscribe<F: IntoIterator<Item = SubscribeFilter>>(
         &self,
         filters: F,
         timeout: Duration,
         tag: Option<u16>,
     ) -> bool {
-        {
-            let mut p = lock(&self.pending);
-            p.subs.push_back(timeout);
-            p.sub_tags.extend(tag);
-        }
-        if self.client.try_subscribe_many(filters).is_ok() {
-            return true;
-        }
-        let mut p = lock(&self.pending);
-        p.subs.pop_back();
-        if tag.is_some() {
-            p.sub_tags.pop_back();
-        }
-        false
+        self.queue_request(
+            |p| (&mut p.subs, &mut p.sub_tags),
+            timeout,
+            tag,
+            |c| c.try_subscribe_many(filters),
+        )
     }
 
     /// Sends UNSUBSCRIBE for `topic`, one of the `of` that answer together as `group`,
-    /// with the wait for its UNSUBACK queued first (`timeout`) and, for the families that
-    /// name each request in their reports, its `tag`. `false`, with nothing left queued,
-    /// when the client cannot take it.
+    /// with the wait for its UNSUBACK queued first (`timeout`) and its `tag` as for
+    /// [`Link::queue_publish`].
     pub fn queue_unsubscribe<S: Into<String>>(
         &self,
         topic: S,
@@ -193,20 +200,12 @@ impl Link {
         timeout: Duration,
         tag: Option<u16>,
     ) -> bool {
-        {
-            let mut p = lock(&self.pending);
-            p.unsubs.push_back((group, of, timeout));
-            p.unsub_tags.extend(tag);
-        }
-        if self.client.try_unsubscribe(topic).is_ok() {
-            return true;
-        }
-        let mut p = lock(&self.pending);
-        p.unsubs.pop_back();
-        if tag.is_some() {
-            p.unsub_tags.pop_back();
-        }
-        false
+        self.queue_request(
+            |p| (&mut p.unsubs, &mut p.unsub_tags),
+            (group, of, timeout),
+            tag,
+            |c| c.try_unsubscribe(topic),
+        )
     }
 }
 
