@@ -245,13 +245,7 @@ fn subscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
     let (Some(q), Some(filter), 3) = (int(args, 1, 0, 2), args.get(2).map(text), args.len()) else {
         return r.error();
     };
-    if !topic_ok(&filter, false) {
-        return r.error();
-    }
-    if connected(m).is_none() {
-        return not_allowed(m, r);
-    }
-    if !start(m, 4, r) {
+    if !filter_op_starts(m, &filter, 4, r) {
         return;
     }
     st_mut(&mut m.fam).sub_filter = filter.clone();
@@ -259,11 +253,8 @@ fn subscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
         return not_allowed(m, r);
     };
     let filter = SubscribeFilter::new(filter, qos(q as u8));
-    if !link.queue_subscribe([filter], Duration::from_secs(60), Some(4)) {
-        st_mut(&mut m.fam).busy = None;
-        return r.error();
-    }
-    r.ok()
+    let sent = link.queue_subscribe([filter], Duration::from_secs(60), Some(4));
+    sent_or_error(m, sent, r)
 }
 
 fn unsubscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
@@ -271,24 +262,39 @@ fn unsubscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
     let (Some(filter), 2) = (args.get(1).map(text), args.len()) else {
         return r.error();
     };
-    if !topic_ok(&filter, false) {
-        return r.error();
-    }
-    if connected(m).is_none() {
-        return not_allowed(m, r);
-    }
-    if !start(m, 5, r) {
+    if !filter_op_starts(m, &filter, 5, r) {
         return;
     }
     let group = m.next_gen << 16;
     let Some(link) = connected(m) else {
         return not_allowed(m, r);
     };
-    if !link.queue_unsubscribe(filter, (group, 1), Duration::from_secs(60), Some(5)) {
-        st_mut(&mut m.fam).busy = None;
-        return r.error();
+    let sent = link.queue_unsubscribe(filter, (group, 1), Duration::from_secs(60), Some(5));
+    sent_or_error(m, sent, r)
+}
+
+/// The checks before `AT+UMQTTC=4` / `=5` (operation `op`) on `filter`: a valid filter,
+/// a login, no other operation under way ([`start`]); `false` once refused.
+fn filter_op_starts(m: &mut Modem, filter: &str, op: u8, r: &mut Resp) -> bool {
+    if !topic_ok(filter, false) {
+        r.error();
+        return false;
     }
-    r.ok()
+    if connected(m).is_none() {
+        not_allowed(m, r);
+        return false;
+    }
+    start(m, op, r)
+}
+
+/// Answers an operation begun with [`start`]: `OK` once the link took its request, else
+/// `ERROR` with the operation no longer under way.
+fn sent_or_error(m: &mut Modem, sent: bool, r: &mut Resp) {
+    if sent {
+        return r.ok();
+    }
+    st_mut(&mut m.fam).busy = None;
+    r.error()
 }
 
 /// `AT+UMQTTC=8,<0|1>`: the keep-alive ping switch (refused with no inactivity timeout,
