@@ -403,67 +403,43 @@ impl Modem {
 
     /// The data typed after a CMQTT prompt.
     pub(super) fn cmqtt_data_done(&mut self, kind: DataKind, data: Vec<u8>, r: &mut Resp) {
-        match kind {
-            DataKind::WillTopic(idx) | DataKind::Topic(idx) | DataKind::UnsubTopic(idx) => {
-                let cmd = match kind {
-                    DataKind::WillTopic(_) => "WILLTOPIC",
-                    DataKind::Topic(_) => "TOPIC",
-                    _ => "UNSUBTOPIC",
-                };
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, cmd, idx, 2);
-                }
-                match kind {
-                    DataKind::WillTopic(_) => s.will_topic = Some(data),
-                    DataKind::Topic(_) => s.topic = Some(data),
-                    _ => s.unsub_topics.push(data),
-                }
-                r.ok()
-            }
-            DataKind::WillMsg(idx, q) => {
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, "WILLMSG", idx, 2);
-                }
-                s.will_msg = Some((data, q));
-                r.ok()
-            }
-            DataKind::Payload(idx) => {
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, "PAYLOAD", idx, 2);
-                }
-                s.payload = Some(data);
-                r.ok()
-            }
-            DataKind::SubTopic(idx, q) => {
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, "SUBTOPIC", idx, 2);
-                }
-                s.sub_topics.push((data, q));
-                r.ok()
-            }
+        // A topic, will or payload for the client's slot, kept once it passes the UTF-8
+        // check; SUB / UNSUB with one topic go out at once.
+        let (idx, cmd) = match kind {
             DataKind::SubOne(idx, q) => {
                 if self.one_shot_ready("SUB", idx, &data, r) {
                     self.send_subscribe(idx, vec![(data, q)], r)
                 }
+                return;
             }
             DataKind::UnsubOne(idx) => {
                 if self.one_shot_ready("UNSUB", idx, &data, r) {
                     self.send_unsubscribe(idx, vec![data], r)
                 }
+                return;
             }
+            DataKind::WillTopic(idx) => (idx, "WILLTOPIC"),
+            DataKind::WillMsg(idx, _) => (idx, "WILLMSG"),
+            DataKind::Topic(idx) => (idx, "TOPIC"),
+            DataKind::Payload(idx) => (idx, "PAYLOAD"),
+            DataKind::SubTopic(idx, _) => (idx, "SUBTOPIC"),
+            DataKind::UnsubTopic(idx) => (idx, "UNSUBTOPIC"),
+        };
+        let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
+            return r.error();
+        };
+        if !s.utf8_ok(&data) {
+            return fail(r, cmd, idx, 2);
         }
+        match kind {
+            DataKind::WillTopic(_) => s.will_topic = Some(data),
+            DataKind::WillMsg(_, q) => s.will_msg = Some((data, q)),
+            DataKind::Topic(_) => s.topic = Some(data),
+            DataKind::Payload(_) => s.payload = Some(data),
+            DataKind::SubTopic(_, q) => s.sub_topics.push((data, q)),
+            _ => s.unsub_topics.push(data),
+        }
+        r.ok()
     }
 }
 
