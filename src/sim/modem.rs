@@ -555,10 +555,12 @@ impl Modem {
                 self.cgdcont.insert(cid as u8, (ty, apn));
                 r.ok()
             }
-            ("CGDCONT", Form::Read) => {
+            // The defined contexts; +CGSOCKCONT (SIMCom) has two numbers fewer at the end.
+            ("CGDCONT" | "CGSOCKCONT", Form::Read) => {
+                let rest = if name == "CGDCONT" { ",0,0" } else { "" };
                 for (cid, (ty, apn)) in &self.cgdcont {
                     r.line(&format!(
-                        "+CGDCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0,0,0"
+                        "+{name}: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0{rest}"
                     ));
                 }
                 r.ok()
@@ -573,14 +575,6 @@ impl Modem {
                 let args = split_args(a);
                 if int(&args, 0, 1, 24).is_none() {
                     return self.cme(r, 50);
-                }
-                r.ok()
-            }
-            ("CGSOCKCONT", Form::Read) => {
-                for (cid, (ty, apn)) in &self.cgdcont {
-                    r.line(&format!(
-                        "+CGSOCKCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0"
-                    ));
                 }
                 r.ok()
             }
