@@ -123,6 +123,17 @@ impl Modem {
         int(args, 0, 0, i64::from(self.profile.clients) - 1).map(|v| v as u8)
     }
 
+    /// The parameters `a` and the client index they start with; `None` after `ERROR` for
+    /// an index out of range.
+    fn idx_args(&self, a: &str, r: &mut Resp) -> Option<(Vec<Arg>, u8)> {
+        let args = split_args(a);
+        let idx = self.idx(&args);
+        if idx.is_none() {
+            r.error();
+        }
+        Some((args, idx?))
+    }
+
     fn cmqtt(&mut self, sh: &Arc<Shared>, cmd: &str, form: Form<'_>, r: &mut Resp) -> Next {
         if let Form::Test = form {
             match cmd {
@@ -215,9 +226,7 @@ impl Modem {
                 r.ok()
             }
             ("ACCQ", Form::Write(a)) => {
-                let args = split_args(a);
-                let Some(idx) = self.idx(&args) else {
-                    r.error();
+                let Some((args, idx)) = self.idx_args(a, r) else {
                     return Next::Line;
                 };
                 let Some(ty) = opt_int(&args, 2, 0, 1, 0) else {
@@ -241,9 +250,7 @@ impl Modem {
             }
             ("REL", Form::Read) => r.ok(),
             ("REL", Form::Write(a)) => {
-                let args = split_args(a);
-                let Some(idx) = self.idx(&args) else {
-                    r.error();
+                let Some((_, idx)) = self.idx_args(a, r) else {
                     return Next::Line;
                 };
                 let s = &mut st_mut(&mut self.fam).slots[usize::from(idx)];
@@ -321,9 +328,7 @@ impl Modem {
                 r.ok()
             }
             ("DISC", Form::Write(a)) => {
-                let args = split_args(a);
-                let Some(idx) = self.idx(&args) else {
-                    r.error();
+                let Some((args, idx)) = self.idx_args(a, r) else {
                     return Next::Line;
                 };
                 let timeout_ok = match opt_int(&args, 1, 0, 180, 0) {

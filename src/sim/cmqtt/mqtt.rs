@@ -7,9 +7,8 @@ use crate::sim::ssl;
 
 impl Modem {
     pub(super) fn connect(&mut self, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
-        let args = split_args(a);
-        let Some(idx) = self.idx(&args) else {
-            return r.error();
+        let Some((args, idx)) = self.idx_args(a, r) else {
+            return;
         };
         if args.len() < 4 || args.len() > 6 {
             return r.error();
@@ -181,9 +180,7 @@ impl Modem {
     }
 
     pub(super) fn subscribe(&mut self, a: &str, r: &mut Resp) -> Next {
-        let args = split_args(a);
-        let Some(idx) = self.idx(&args) else {
-            r.error();
+        let Some((args, idx)) = self.idx_args(a, r) else {
             return Next::Line;
         };
         if args.len() >= 3 {
@@ -351,9 +348,7 @@ impl Modem {
     }
 
     pub(super) fn unsubscribe(&mut self, a: &str, r: &mut Resp) -> Next {
-        let args = split_args(a);
-        let Some(idx) = self.idx(&args) else {
-            r.error();
+        let Some((args, idx)) = self.idx_args(a, r) else {
             return Next::Line;
         };
         if args.len() >= 3 {
