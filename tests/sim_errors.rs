@@ -122,8 +122,7 @@ fn refused_connect_on_sim7600_is_reported_after_ok() {
 #[test]
 fn connect_failures() {
     let (_m, mut h) = quiet_modem("a7600");
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"cf\""), "\r\nOK\r\n");
+    h.acquire0("cf");
     // a closed port on loopback: the refused connect fails the command at once on A76xx
     // (field trace a7670e_embeddedbroker20: +CMQTTCONNECT: 0,3 then ERROR)
     let port = closed_port();
@@ -172,8 +171,7 @@ fn bad_credentials_give_30() {
     })
     .expect("modem");
     let mut h = Host::open_quiet(m.port());
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"auth\""), "\r\nOK\r\n");
+    h.acquire0("auth");
     h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1,\"user\",\"wrong\"\r");
     h.expect(b"\r\nOK\r\n\r\n+CMQTTCONNECT: 0,30\r\n");
     h.send(b"AT+CMQTTCONNECT=0,\"tcp://broker.example.org:1883\",60,1,\"user\",\"secret\"\r");
@@ -207,8 +205,7 @@ fn cmee_modes() {
 #[test]
 fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
     let (_m, mut h) = quiet_modem("a7600");
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"u8\""), "\r\nOK\r\n");
+    h.acquire0("u8");
     let bad: &[u8] = b"\xff\xfe";
     for (cmd, name) in [
         ("AT+CMQTTTOPIC=0,2", "TOPIC"),
@@ -237,8 +234,7 @@ fn check_utf8_refuses_non_utf8_topics_payloads_and_wills_by_default() {
 #[test]
 fn sim7028_refuses_what_its_manual_lacks() {
     let (_m, mut h) = quiet_modem("sim7028");
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
+    h.acquire0("s");
     assert_eq!(h.cmd("AT+CMQTTSUBTOPIC=0,9,1"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMQTTSUBTOPIC=?"), "\r\nERROR\r\n");
     assert_eq!(h.cmd("AT+CMQTTCFG=\"version\",0,4"), "\r\nERROR\r\n");
@@ -253,8 +249,7 @@ fn sim7028_refuses_what_its_manual_lacks() {
     assert_eq!(h.cmd(&at(560)), "\r\nERROR\r\n");
     // The A7600 takes both SUBTOPIC and the protocol version.
     let (_m, mut h) = quiet_modem("a7600");
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"s\""), "\r\nOK\r\n");
+    h.acquire0("s");
     assert_eq!(h.cmd("AT+CMQTTCFG=\"version\",0,4"), "\r\nOK\r\n");
     assert!(h.cmd("AT+CMQTTSUBTOPIC=?").ends_with("\r\nOK\r\n"));
 }

@@ -19,8 +19,7 @@ fn binary_junk_lines_are_ignored() {
 #[test]
 fn junk_after_reboot_mid_payload_is_ignored() {
     let (m, mut h) = quiet_modem("a7600");
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"junk\""), "\r\nOK\r\n");
+    h.acquire0("junk");
     h.exchange(b"AT+CMQTTPAYLOAD=0,8\r", b"\r\n>");
     m.reboot();
     h.read_until(b"RDY\r\n");

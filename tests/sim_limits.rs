@@ -211,18 +211,28 @@ fn qmt_buffer_mode_holds_five_and_takes_more_as_they_are_read() {
     }
 }
 
+/// A Quectel client in buffer mode subscribed to `limits/<name>` (`qmt_subscribed`), then
+/// `n` messages `<first letter of name><i>` on it and the notices of the first five, which
+/// fill its buffers.
+fn buffers_full(profile: &str, name: &str, n: usize) -> (VirtualModem, Host) {
+    let topic = format!("limits/{name}");
+    let (m, mut h) = qmt_subscribed(profile, &format!("buf-{name}"), 1, &topic);
+    let letter = &name[..1];
+    let messages: Vec<(&str, Vec<u8>)> = (0..n)
+        .map(|i| (topic.as_str(), format!("{letter}{i}").into_bytes()))
+        .collect();
+    publish_all(&m, &format!("pub-{name}"), &messages);
+    for id in 0..5 {
+        h.expect(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
+    }
+    (m, h)
+}
+
 #[test]
 fn qmt_buffer_mode_notices_wait_for_a_free_buffer() {
     // With the five buffers full, a sixth message is not announced (it stays unread in
     // the link) until the host reads one.
-    let (m, mut h) = qmt_subscribed("ec20", "buf-wait", 1, "limits/wait");
-    let messages: Vec<(&str, Vec<u8>)> = (0..6)
-        .map(|i| ("limits/wait", format!("w{i}").into_bytes()))
-        .collect();
-    publish_all(&m, "pub-wait", &messages);
-    for id in 0..5 {
-        h.expect(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
-    }
+    let (_m, mut h) = buffers_full("ec20", "wait", 6);
     assert_eq!(
         h.pending(),
         b"",
@@ -240,14 +250,7 @@ fn qmt_subscribe_completes_while_every_buffer_is_full() {
     // later messages wait for a free buffer. Then the held message comes once a buffer is
     // read.
     for profile in QMT {
-        let (m, mut h) = qmt_subscribed(profile, "buf-sub", 1, "limits/full");
-        let messages: Vec<(&str, Vec<u8>)> = (0..7)
-            .map(|i| ("limits/full", format!("f{i}").into_bytes()))
-            .collect();
-        publish_all(&m, "pub-full", &messages);
-        for id in 0..5 {
-            h.expect(format!("\r\n+QMTRECV: 0,{id}\r\n").as_bytes());
-        }
+        let (_m, mut h) = buffers_full(profile, "full", 7);
         h.send(b"AT+QMTSUB=0,7,\"limits/other\",1\r");
         h.expect(b"\r\nOK\r\n");
         h.expect(b"\r\n+QMTSUB: 0,7,0,1\r\n");

@@ -46,8 +46,7 @@ fn publish(h: &mut Host, topic: &[u8], payload: &[u8], qos: u8) {
 #[test]
 fn binary_payload_10240_bytes_round_trip() {
     let (_m, mut h) = quiet_modem("a7600");
-    h.cmqtt_start();
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"bin-roundtrip\""), "\r\nOK\r\n");
+    h.acquire0("bin-roundtrip");
     // A binary payload needs the UTF-8 check off (seeds/003 §2.1.17, §3.5).
     assert_eq!(h.cmd("AT+CMQTTCFG=\"checkUTF8\",0,0"), "\r\nOK\r\n");
     h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);

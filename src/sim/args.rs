@@ -203,6 +203,18 @@ pub(crate) fn quoted_arg(a: &[Arg], i: usize) -> Option<String> {
         .map(|arg| arg.text.clone())
 }
 
+/// Bytes written as hex digits, two a byte (u-blox hex will messages and publishes, SIM7080
+/// `AT+SMPUB` in hex mode); `None` for an odd count or another character.
+pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 #[path = "args_tests.rs"]
 mod tests;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Publish};
+use rumqttc::{AsyncClient, ClientError, Publish, QoS, SubscribeFilter};
 
 use super::lock;
 
@@ -67,6 +67,21 @@ impl Link {
             super::join_until(t, Instant::now() + wait);
         }
     }
+
+    /// The oldest unanswered SUBSCRIBE was answered: its filters count as subscribed (the
+    /// read form of AT+CMQTTSUB, AT+SMSUB) when `granted`.
+    pub fn sub_settled(&mut self, granted: bool) {
+        let Some(names) = self.sub_waiting.pop_front() else {
+            return;
+        };
+        if granted {
+            for n in names {
+                if !self.subscribed.contains(&n) {
+                    self.subscribed.push(n);
+                }
+            }
+        }
+    }
 }
 
 /// Marks a queued publish whose result the command already reported.
@@ -104,4 +119,117 @@ pub(crate) enum LinkEvent<'a> {
     /// Lost after CONNACK; the code is the CMQTT `+CMQTTCONNLOST` cause.
     Lost(u8),
     Message(&'a Publish),
+}
+
+impl Link {
+    /// Queues `entry` (and `tag`, if any) on the pending queues `queues` picks, then
+    /// `send`s the request; when the client cannot take it, both come off again and the
+    /// answer is `false`.
+    fn queue_request<E, T>(
+        &self,
+        queues: fn(&mut Pending) -> (&mut VecDeque<E>, &mut VecDeque<T>),
+        entry: E,
+        tag: Option<T>,
+        send: impl FnOnce(&AsyncClient) -> Result<(), ClientError>,
+    ) -> bool {
+        let tagged = tag.is_some();
+        {
+            let mut p = lock(&self.pending);
+            let (entries, tags) = queues(&mut p);
+            entries.push_back(entry);
+            tags.extend(tag);
+        }
+        if send(&self.client).is_ok() {
+            return true;
+        }
+        let mut p = lock(&self.pending);
+        let (entries, tags) = queues(&mut p);
+        entries.pop_back();
+        if tagged {
+            tags.pop_back();
+        }
+        false
+    }
+
+    /// Hands a PUBLISH of QoS `q` to the client, with the wait for its result queued first
+    /// (`timeout`; QoS 0 has no acknowledgement to wait for, so it is queued as answered:
+    /// the module reports it sent once the link has it, not when the link thread next
+    /// runs) and, for the families that name each publish in their reports, its `tag`.
+    /// `false`, with nothing left queued, when the client cannot take it.
+    pub fn queue_publish<S: Into<String>, V: Into<Vec<u8>>>(
+        &self,
+        topic: S,
+        q: u8,
+        retain: bool,
+        payload: V,
+        timeout: Duration,
+        tag: Option<(u16, bool)>,
+    ) -> bool {
+        self.queue_publish_as(q == 0, topic, q, retain, payload, timeout, tag)
+    }
+
+    /// [`Link::queue_publish`] for a command whose answer is already complete whatever
+    /// the QoS (`answered`; e.g. ESP-AT's text `AT+MQTTPUB`): no result is reported.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_publish_as<S: Into<String>, V: Into<Vec<u8>>>(
+        &self,
+        answered: bool,
+        topic: S,
+        q: u8,
+        retain: bool,
+        payload: V,
+        timeout: Duration,
+        tag: Option<(u16, bool)>,
+    ) -> bool {
+        let queued_as = if answered { ANSWERED } else { q };
+        self.queue_request(
+            |p| (&mut p.pubs, &mut p.pub_tags),
+            (queued_as, timeout),
+            tag,
+            |c| c.try_publish(topic, qos(q), retain, payload),
+        )
+    }
+
+    /// Sends one SUBSCRIBE for `filters`, with the wait for its SUBACK queued first
+    /// (`timeout`) and its `tag` as for [`Link::queue_publish`].
+    pub fn queue_subscribe<F: IntoIterator<Item = SubscribeFilter>>(
+        &self,
+        filters: F,
+        timeout: Duration,
+        tag: Option<u16>,
+    ) -> bool {
+        self.queue_request(
+            |p| (&mut p.subs, &mut p.sub_tags),
+            timeout,
+            tag,
+            |c| c.try_subscribe_many(filters),
+        )
+    }
+
+    /// Sends UNSUBSCRIBE for `topic`, one of the `of` that answer together as `group`,
+    /// with the wait for its UNSUBACK queued first (`timeout`) and its `tag` as for
+    /// [`Link::queue_publish`].
+    pub fn queue_unsubscribe<S: Into<String>>(
+        &self,
+        topic: S,
+        (group, of): (u64, usize),
+        timeout: Duration,
+        tag: Option<u16>,
+    ) -> bool {
+        self.queue_request(
+            |p| (&mut p.unsubs, &mut p.unsub_tags),
+            (group, of, timeout),
+            tag,
+            |c| c.try_unsubscribe(topic),
+        )
+    }
+}
+
+/// The rumqttc QoS of a modem's 0 / 1 / 2.
+pub(crate) fn qos(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
 }

@@ -18,6 +18,7 @@ use rumqttc::{
     NetworkOptions, Outgoing, Publish, QoS, StateError, TlsConfiguration, Transport,
 };
 
+pub(crate) use super::conn::qos;
 use super::conn::{Link, LinkEvent, Pending, ANSWERED};
 use super::{lock, Shared};
 
@@ -230,15 +231,17 @@ pub(crate) struct Start {
     pub info: String,
 }
 
-/// Starts the link of client `idx`, generation `gen`, on a thread called `name`.
-/// `None` (logged) when the thread cannot be started.
+/// Starts the link of client `idx`, the modem's next generation, on a thread called
+/// `name`. `None` (logged) when the thread cannot be started.
 pub(crate) fn spawn(
     shared: &Arc<Shared>,
+    m: &mut super::modem::Modem,
     idx: u8,
-    gen: u64,
     name: String,
     start: Start,
 ) -> Option<Link> {
+    let gen = m.next_gen;
+    m.next_gen += 1;
     let Start {
         mut opts,
         tls,
@@ -693,14 +696,5 @@ fn expire(shared: &Shared, idx: u8, gen: u64, w: &mut Waiting) {
     }
     for ev in events {
         report(shared, idx, gen, ev);
-    }
-}
-
-/// The rumqttc QoS of a modem's 0 / 1 / 2.
-pub(crate) fn qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
     }
 }

@@ -49,7 +49,7 @@ use crate::broker::{BrokerError, EmbeddedBroker};
 
 use modem::{Modem, SimFamily};
 pub use netdelay::{NetTiming, MAX_DELAY as MAX_NET_DELAY, PRESETS as TIMING_PRESETS};
-use parser::Parser;
+use parser::HostInput;
 use profile::Profile;
 use pty::Pty;
 pub use replay::{ReplayModem, ReplayStatus};
@@ -604,8 +604,7 @@ impl std::fmt::Debug for VirtualModem {
 }
 
 fn reader_loop(shared: Arc<Shared>) {
-    let mut parser = Parser::new();
-    let mut gen = shared.parser_gen.load(Ordering::Acquire);
+    let mut input = HostInput::new(&shared);
     let mut buf = vec![0u8; 16 * 1024];
     while !shared.closed.load(Ordering::Acquire) {
         let r = {
@@ -618,17 +617,9 @@ fn reader_loop(shared: Arc<Shared>) {
         if shared.closed.load(Ordering::Acquire) {
             break;
         }
-        let now = shared.parser_gen.load(Ordering::Acquire);
-        if now != gen {
-            gen = now;
-            parser = Parser::new();
-        }
         match r {
             Ok(0) => {}
-            Ok(n) => {
-                shared.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                parser.feed(&shared, &buf[..n]);
-            }
+            Ok(n) => input.feed(&shared, &buf[..n]),
             Err(e) => {
                 log::error!("virtual modem: reading the pty failed: {e}");
                 thread::sleep(Duration::from_millis(100));

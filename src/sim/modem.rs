@@ -47,12 +47,27 @@ pub(crate) fn fam_mut<T: 'static>(fam: &mut FamilyState) -> &mut T {
 pub(crate) static SIM_FAMILIES: [&'static dyn SimFamily];
 
 /// Registers family `$family` (a unit struct implementing [`SimFamily`]) in
-/// [`SIM_FAMILIES`] and gives its module `st` / `st_mut`: its part of the modem state
-/// (`Modem::fam`) as its type `$state`.
+/// [`SIM_FAMILIES`], gives it [`FamilyBase`] (the modems `$profiles` it imitates, its
+/// power-on state made by `$new_state` from the profile) and gives its module `st` /
+/// `st_mut`: its part of the modem state (`Modem::fam`) as its type `$state`.
 macro_rules! sim_family {
-    ($family:ident, $state:ty) => {
+    ($family:ident, $state:ty, $profiles:expr, $new_state:expr) => {
         #[$crate::sim::modem::distributed_slice($crate::sim::modem::SIM_FAMILIES)]
         static REGISTERED: &dyn $crate::sim::modem::SimFamily = &$family;
+
+        impl $crate::sim::modem::FamilyBase for $family {
+            fn profiles(&self) -> &'static [&'static $crate::sim::profile::Profile] {
+                $profiles
+            }
+
+            fn new_state(
+                &self,
+                profile: &'static $crate::sim::profile::Profile,
+            ) -> $crate::sim::modem::FamilyState {
+                let new: fn(&'static $crate::sim::profile::Profile) -> $state = $new_state;
+                Box::new(new(profile))
+            }
+        }
 
         /// This family's part of the modem state.
         pub(crate) fn st(f: &$crate::sim::modem::FamilyState) -> &$state {
@@ -67,19 +82,44 @@ macro_rules! sim_family {
 }
 pub(crate) use sim_family;
 
-/// One command family of the virtual modem. Every method runs with the modem state
-/// locked (`m`), except [`SimFamily::after_command`] and [`SimFamily::drop_link`].
-pub(crate) trait SimFamily: Sync {
-    /// Executes `AT+<c.name>` if it is one of this family's commands; `None` leaves it to the
-    /// core (generic 3GPP and SSL commands, else `ERROR`).
-    fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next>;
+/// What each family has, given by [`sim_family!`].
+pub(crate) trait FamilyBase {
+    /// The modems it imitates (their `family` is the one this is the virtual modem of).
+    fn profiles(&self) -> &'static [&'static Profile];
 
     /// The family's own state of a modem with `profile` at power-on (`Modem::fam`; the
     /// family reads it back with [`fam`] / [`fam_mut`]).
     fn new_state(&self, profile: &'static Profile) -> FamilyState;
+}
 
-    /// The modems it imitates (their `family` is the one this is the virtual modem of).
-    fn profiles(&self) -> &'static [&'static Profile];
+/// Hands prompted data of the family's own kind `K` to `done`; any other kind is `ERROR`
+/// (for [`SimFamily::data_done`]).
+pub(crate) fn own_data<K: 'static>(
+    kind: FamilyData,
+    r: &mut Resp,
+    done: impl FnOnce(K, &mut Resp),
+) {
+    match kind.downcast::<K>() {
+        Ok(k) => done(*k, r),
+        Err(_) => r.error(),
+    }
+}
+
+/// `ERROR` for a command of another vendor's (`foreign`) that the family's modems lack,
+/// answered there and then; `None` leaves the command to the core.
+pub(crate) fn refuse_if(foreign: bool, r: &mut Resp) -> Option<Next> {
+    foreign.then(|| {
+        r.error();
+        Next::Line
+    })
+}
+
+/// One command family of the virtual modem. Every method runs with the modem state
+/// locked (`m`), except [`SimFamily::after_command`] and [`SimFamily::drop_link`].
+pub(crate) trait SimFamily: FamilyBase + Sync {
+    /// Executes `AT+<c.name>` if it is one of this family's commands; `None` leaves it to the
+    /// core (generic 3GPP and SSL commands, else `ERROR`).
+    fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next>;
 
     /// The data the host typed after one of this family's prompts (`kind` is the one the
     /// family gave in [`DataKind::family`]; a family without prompts never gets any).
@@ -515,10 +555,12 @@ impl Modem {
                 self.cgdcont.insert(cid as u8, (ty, apn));
                 r.ok()
             }
-            ("CGDCONT", Form::Read) => {
+            // The defined contexts; +CGSOCKCONT (SIMCom) has two numbers fewer at the end.
+            ("CGDCONT" | "CGSOCKCONT", Form::Read) => {
+                let rest = if name == "CGDCONT" { ",0,0" } else { "" };
                 for (cid, (ty, apn)) in &self.cgdcont {
                     r.line(&format!(
-                        "+CGDCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0,0,0"
+                        "+{name}: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0{rest}"
                     ));
                 }
                 r.ok()
@@ -533,14 +575,6 @@ impl Modem {
                 let args = split_args(a);
                 if int(&args, 0, 1, 24).is_none() {
                     return self.cme(r, 50);
-                }
-                r.ok()
-            }
-            ("CGSOCKCONT", Form::Read) => {
-                for (cid, (ty, apn)) in &self.cgdcont {
-                    r.line(&format!(
-                        "+CGSOCKCONT: {cid},\"{ty}\",\"{apn}\",\"0.0.0.0\",0,0"
-                    ));
                 }
                 r.ok()
             }

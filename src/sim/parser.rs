@@ -54,6 +54,35 @@ enum Mode {
     },
 }
 
+/// The parser of one host connection (the pty, or a TCP host), begun afresh whenever
+/// `Shared::parser_gen` moves on.
+pub(crate) struct HostInput {
+    parser: Parser,
+    gen: u64,
+}
+
+impl HostInput {
+    pub fn new(sh: &Shared) -> HostInput {
+        HostInput {
+            parser: Parser::new(),
+            gen: sh.parser_gen.load(Ordering::Acquire),
+        }
+    }
+
+    /// Counts and parses `data` as read from the host.
+    pub fn feed(&mut self, sh: &Arc<Shared>, data: &[u8]) {
+        let now = sh.parser_gen.load(Ordering::Acquire);
+        if now != self.gen {
+            self.gen = now;
+            self.parser = Parser::new();
+        }
+        sh.stats
+            .bytes_in
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.parser.feed(sh, data);
+    }
+}
+
 pub(crate) struct Parser {
     line: Vec<u8>,
     overflow: bool,

@@ -55,20 +55,13 @@ pub(crate) static A7600: Profile = Profile {
 
 pub(crate) static SIM7600: Profile = Profile {
     name: "sim7600",
-    family: Family::Cmqtt,
-    manufacturer: "SIMCOM INCORPORATED",
     model: "SIMCOM_SIM7600E-H",
     revision: "SIM7600M22_V2.0",
     imei: "867584030000025",
     imsi: "460001234567891",
     iccid: "89860012345678901235",
-    clients: 2,
-    client_id_max: 128,
-    server_addr_len: (9, 256),
-    ssl_ctx_max: 9,
-    payload_max: 10240,
-    act: 7,
-    boot_urcs: &["RDY", "+CPIN: READY", "SMS DONE", "PB DONE"],
+    // The A7600's maker, command set, ranges and boot lines.
+    ..A7600
 };
 
 /// SIM7028 (NB-IoT): one client (index 0), client id 1-256 bytes, server

@@ -428,12 +428,12 @@ impl ReplayModem {
         Ok(())
     }
 
-    /// Stops the reader thread and closes the pty. Idempotent.
     /// Whether [`close`](Self::close) ran.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
 
+    /// Stops the reader thread and closes the pty. Idempotent.
     pub fn close(&self) {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return;

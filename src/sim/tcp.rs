@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::parser::Parser;
+use super::parser::HostInput;
 use super::{lock, Shared};
 
 /// How long one write to the TCP host may block before the connection is dropped.
@@ -174,8 +174,7 @@ fn accept_loop(
 }
 
 fn reader_loop(shared: Arc<Shared>, mut stream: TcpStream, id: u64) {
-    let mut parser = Parser::new();
-    let mut gen = shared.parser_gen.load(Ordering::Acquire);
+    let mut input = HostInput::new(&shared);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match stream.read(&mut buf) {
@@ -190,13 +189,7 @@ fn reader_loop(shared: Arc<Shared>, mut stream: TcpStream, id: u64) {
         if shared.closed.load(Ordering::Acquire) {
             break;
         }
-        let now = shared.parser_gen.load(Ordering::Acquire);
-        if now != gen {
-            gen = now;
-            parser = Parser::new();
-        }
-        shared.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        parser.feed(&shared, &buf[..n]);
+        input.feed(&shared, &buf[..n]);
     }
     log::debug!("virtual modem: TCP host disconnected");
     shared.remote.forget(id);

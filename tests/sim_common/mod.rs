@@ -225,11 +225,18 @@ impl Host {
         self.expect(format!("\r\nOK\r\n\r\n+CMQTTCONNECT: {idx},{result}\r\n").as_bytes());
     }
 
+    /// START, then client 0 acquired as `client_id` (echo must be off).
+    pub fn acquire0(&mut self, client_id: &str) {
+        self.cmqtt_start();
+        self.exchange(
+            format!("AT+CMQTTACCQ=0,\"{client_id}\"\r").as_bytes(),
+            b"\r\nOK\r\n",
+        );
+    }
+
     /// Brings client 0 up: START, ACCQ, CONNECT (echo must be off).
     pub fn connect0(&mut self, client_id: &str) {
-        self.cmqtt_start();
-        self.send(format!("AT+CMQTTACCQ=0,\"{client_id}\"\r").as_bytes());
-        self.expect(b"\r\nOK\r\n");
+        self.acquire0(client_id);
         self.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
     }
 }

@@ -47,7 +47,7 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS}
 
 use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Cmd, Form, Resp};
 use super::modem::Modem;
-use super::modem::{FamilyState, SimFamily};
+use super::modem::SimFamily;
 use super::parser::Next;
 use super::profile::Profile;
 use super::{lock, Shared, SimError, VirtualModem};
@@ -716,17 +716,9 @@ fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
 /// through `AT+CMYIELD`, not through `link::report`.
 pub(crate) struct Aliyun;
 
-super::modem::sim_family!(Aliyun, Option<State>);
+super::modem::sim_family!(Aliyun, Option<State>, &PROFILES, |p| State::for_profile(p));
 
 impl SimFamily for Aliyun {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &PROFILES
-    }
-
-    fn new_state(&self, profile: &'static Profile) -> FamilyState {
-        Box::new(State::for_profile(profile))
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         m.aliyun_command(sh, c.name, &c.form, r)
             .map(|()| Next::Line)

@@ -43,11 +43,11 @@ use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
 use super::conn::LinkEvent;
 use super::link::{self, qos};
 use super::modem::Modem;
-use super::modem::{FamilyData, FamilyState, SimFamily};
+use super::modem::{own_data, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::profile::{TOPIC_MAX, WILL_MAX};
-use super::{lock, Shared};
+use super::Shared;
 
 mod mqtt;
 
@@ -121,6 +121,17 @@ impl Slot {
 impl Modem {
     fn idx(&self, args: &[Arg]) -> Option<u8> {
         int(args, 0, 0, i64::from(self.profile.clients) - 1).map(|v| v as u8)
+    }
+
+    /// The parameters `a` and the client index they start with; `None` after `ERROR` for
+    /// an index out of range.
+    fn idx_args(&self, a: &str, r: &mut Resp) -> Option<(Vec<Arg>, u8)> {
+        let args = split_args(a);
+        let idx = self.idx(&args);
+        if idx.is_none() {
+            r.error();
+        }
+        Some((args, idx?))
     }
 
     fn cmqtt(&mut self, sh: &Arc<Shared>, cmd: &str, form: Form<'_>, r: &mut Resp) -> Next {
@@ -215,9 +226,7 @@ impl Modem {
                 r.ok()
             }
             ("ACCQ", Form::Write(a)) => {
-                let args = split_args(a);
-                let Some(idx) = self.idx(&args) else {
-                    r.error();
+                let Some((args, idx)) = self.idx_args(a, r) else {
                     return Next::Line;
                 };
                 let Some(ty) = opt_int(&args, 2, 0, 1, 0) else {
@@ -241,9 +250,7 @@ impl Modem {
             }
             ("REL", Form::Read) => r.ok(),
             ("REL", Form::Write(a)) => {
-                let args = split_args(a);
-                let Some(idx) = self.idx(&args) else {
-                    r.error();
+                let Some((_, idx)) = self.idx_args(a, r) else {
                     return Next::Line;
                 };
                 let s = &mut st_mut(&mut self.fam).slots[usize::from(idx)];
@@ -321,9 +328,7 @@ impl Modem {
                 r.ok()
             }
             ("DISC", Form::Write(a)) => {
-                let args = split_args(a);
-                let Some(idx) = self.idx(&args) else {
-                    r.error();
+                let Some((args, idx)) = self.idx_args(a, r) else {
                     return Next::Line;
                 };
                 let timeout_ok = match opt_int(&args, 1, 0, 180, 0) {
@@ -448,27 +453,16 @@ impl Modem {
 /// The CMQTT family (see [`SimFamily`]).
 pub(crate) struct Cmqtt;
 
-super::modem::sim_family!(Cmqtt, State);
+super::modem::sim_family!(Cmqtt, State, &super::profile::CMQTT, State::new);
 
 impl SimFamily for Cmqtt {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &super::profile::CMQTT
-    }
-
-    fn new_state(&self, profile: &'static Profile) -> FamilyState {
-        Box::new(State::new(profile))
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         let cmd = c.name.strip_prefix("CMQTT")?;
         Some(m.cmqtt(sh, cmd, c.form, r))
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<DataKind>() {
-            Ok(k) => m.cmqtt_data_done(*k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: DataKind, r| m.cmqtt_data_done(k, data, r))
     }
 
     fn link_event(&self, sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {

@@ -7,9 +7,8 @@ use crate::sim::ssl;
 
 impl Modem {
     pub(super) fn connect(&mut self, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
-        let args = split_args(a);
-        let Some(idx) = self.idx(&args) else {
-            return r.error();
+        let Some((args, idx)) = self.idx_args(a, r) else {
+            return;
         };
         if args.len() < 4 || args.len() > 6 {
             return r.error();
@@ -111,8 +110,6 @@ impl Modem {
                 Err(_) => forced = forced.or(Some(2)),
             }
         }
-        let gen = self.next_gen;
-        self.next_gen += 1;
         let mut info = format!("\"{addr}\",{keepalive},{clean}");
         if let Some(u) = &user {
             info.push_str(&format!(",\"{u}\""));
@@ -127,7 +124,7 @@ impl Modem {
             forced_error: forced,
             info,
         };
-        let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-link-{idx}"), start) else {
+        let Some(link) = link::spawn(sh, self, idx, format!("vmodem-link-{idx}"), start) else {
             return fail(r, "CONNECT", idx, 4);
         };
         self.links[slot_i] = Some(link);
@@ -172,20 +169,8 @@ impl Modem {
         }
         // QoS 0 has no acknowledgement to wait for: once the link has the message, the
         // modem reports it sent, as a real module does within microseconds.
-        let queued_as = if q == 0 {
-            crate::sim::conn::ANSWERED
-        } else {
-            q as u8
-        };
-        lock(&link.pending)
-            .pubs
-            .push_back((queued_as, Duration::from_secs(timeout as u64)));
-        if link
-            .client
-            .try_publish(topic, qos(q as u8), retain == 1, payload)
-            .is_err()
-        {
-            lock(&link.pending).pubs.pop_back();
+        let wait = Duration::from_secs(timeout as u64);
+        if !link.queue_publish(topic, q as u8, retain == 1, payload, wait, None) {
             return fail(r, "PUB", idx, 14);
         }
         r.ok();
@@ -195,9 +180,7 @@ impl Modem {
     }
 
     pub(super) fn subscribe(&mut self, a: &str, r: &mut Resp) -> Next {
-        let args = split_args(a);
-        let Some(idx) = self.idx(&args) else {
-            r.error();
+        let Some((args, idx)) = self.idx_args(a, r) else {
             return Next::Line;
         };
         if args.len() >= 3 {
@@ -345,41 +328,27 @@ impl Modem {
             return fail(r, "SUB", idx, 11);
         };
         let names: Vec<String> = filters.iter().map(|f| f.path.clone()).collect();
-        lock(&link.pending).subs.push_back(timeout);
-        if link.client.try_subscribe_many(filters).is_err() {
-            lock(&link.pending).subs.pop_back();
+        if !link.queue_subscribe(filters, timeout, None) {
             return fail(r, "SUB", idx, 12);
         }
         link.sub_waiting.push_back(names);
         r.ok()
     }
 
-    /// The oldest unanswered SUBSCRIBE of client `idx` was answered: its filters count as
-    /// subscribed (the read form of AT+CMQTTSUB) when `granted`.
+    /// The oldest unanswered SUBSCRIBE of client `idx` was answered (see
+    /// `Link::sub_settled`).
     pub(super) fn sub_settled(&mut self, idx: u8, granted: bool) {
-        let Some(link) = self
+        if let Some(link) = self
             .links
             .get_mut(usize::from(idx))
             .and_then(Option::as_mut)
-        else {
-            return;
-        };
-        let Some(names) = link.sub_waiting.pop_front() else {
-            return;
-        };
-        if granted {
-            for n in names {
-                if !link.subscribed.contains(&n) {
-                    link.subscribed.push(n);
-                }
-            }
+        {
+            link.sub_settled(granted);
         }
     }
 
     pub(super) fn unsubscribe(&mut self, a: &str, r: &mut Resp) -> Next {
-        let args = split_args(a);
-        let Some(idx) = self.idx(&args) else {
-            r.error();
+        let Some((args, idx)) = self.idx_args(a, r) else {
             return Next::Line;
         };
         if args.len() >= 3 {
@@ -419,10 +388,8 @@ impl Modem {
         // once all of them are acknowledged.
         let n = names.len();
         for name in names {
-            lock(&link.pending).unsubs.push_back((group, n, timeout));
             link.subscribed.retain(|t| *t != name);
-            if link.client.try_unsubscribe(name).is_err() {
-                lock(&link.pending).unsubs.pop_back();
+            if !link.queue_unsubscribe(name, (group, n), timeout, None) {
                 return fail(r, "UNSUB", idx, 14);
             }
         }
@@ -431,67 +398,43 @@ impl Modem {
 
     /// The data typed after a CMQTT prompt.
     pub(super) fn cmqtt_data_done(&mut self, kind: DataKind, data: Vec<u8>, r: &mut Resp) {
-        match kind {
-            DataKind::WillTopic(idx) | DataKind::Topic(idx) | DataKind::UnsubTopic(idx) => {
-                let cmd = match kind {
-                    DataKind::WillTopic(_) => "WILLTOPIC",
-                    DataKind::Topic(_) => "TOPIC",
-                    _ => "UNSUBTOPIC",
-                };
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, cmd, idx, 2);
-                }
-                match kind {
-                    DataKind::WillTopic(_) => s.will_topic = Some(data),
-                    DataKind::Topic(_) => s.topic = Some(data),
-                    _ => s.unsub_topics.push(data),
-                }
-                r.ok()
-            }
-            DataKind::WillMsg(idx, q) => {
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, "WILLMSG", idx, 2);
-                }
-                s.will_msg = Some((data, q));
-                r.ok()
-            }
-            DataKind::Payload(idx) => {
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, "PAYLOAD", idx, 2);
-                }
-                s.payload = Some(data);
-                r.ok()
-            }
-            DataKind::SubTopic(idx, q) => {
-                let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
-                    return r.error();
-                };
-                if !s.utf8_ok(&data) {
-                    return fail(r, "SUBTOPIC", idx, 2);
-                }
-                s.sub_topics.push((data, q));
-                r.ok()
-            }
+        // A topic, will or payload for the client's slot, kept once it passes the UTF-8
+        // check; SUB / UNSUB with one topic go out at once.
+        let (idx, cmd) = match kind {
             DataKind::SubOne(idx, q) => {
                 if self.one_shot_ready("SUB", idx, &data, r) {
                     self.send_subscribe(idx, vec![(data, q)], r)
                 }
+                return;
             }
             DataKind::UnsubOne(idx) => {
                 if self.one_shot_ready("UNSUB", idx, &data, r) {
                     self.send_unsubscribe(idx, vec![data], r)
                 }
+                return;
             }
+            DataKind::WillTopic(idx) => (idx, "WILLTOPIC"),
+            DataKind::WillMsg(idx, _) => (idx, "WILLMSG"),
+            DataKind::Topic(idx) => (idx, "TOPIC"),
+            DataKind::Payload(idx) => (idx, "PAYLOAD"),
+            DataKind::SubTopic(idx, _) => (idx, "SUBTOPIC"),
+            DataKind::UnsubTopic(idx) => (idx, "UNSUBTOPIC"),
+        };
+        let Some(s) = st_mut(&mut self.fam).slots.get_mut(usize::from(idx)) else {
+            return r.error();
+        };
+        if !s.utf8_ok(&data) {
+            return fail(r, cmd, idx, 2);
         }
+        match kind {
+            DataKind::WillTopic(_) => s.will_topic = Some(data),
+            DataKind::WillMsg(_, q) => s.will_msg = Some((data, q)),
+            DataKind::Topic(_) => s.topic = Some(data),
+            DataKind::Payload(_) => s.payload = Some(data),
+            DataKind::SubTopic(_, q) => s.sub_topics.push((data, q)),
+            _ => s.unsub_topics.push(data),
+        }
+        r.ok()
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use super::args::{Arg, Cmd, Form, Resp};
 use super::conn::LinkEvent;
 use super::modem::Modem;
-use super::modem::{FamilyData, FamilyState, SimFamily};
+use super::modem::{own_data, FamilyData, SimFamily};
 use super::parser::Next;
 use super::profile::{Family, Profile};
 use super::Shared;
@@ -195,6 +195,31 @@ pub(crate) fn text(args: &[Arg], i: usize, max: usize) -> Option<String> {
 }
 
 impl Modem {
+    /// `AT+SYSLOG` and `AT+CWAUTOCONN` (read and write forms): a setting that is 0 (off)
+    /// or 1 (on).
+    fn esp_switch(&mut self, name: &str, form: Form<'_>, r: &mut Resp) {
+        fn switch<'s>(s: &'s mut State, name: &str) -> &'s mut bool {
+            if name == "SYSLOG" {
+                &mut s.syslog
+            } else {
+                &mut s.autoconn
+            }
+        }
+        match form {
+            Form::Write(a) => match esp_args(a).and_then(|v| int(&v, 0, 0, 1)) {
+                Some(v) => {
+                    *switch(st_mut(&mut self.fam), name) = v == 1;
+                    r.ok()
+                }
+                None => fail(self, r, ERR_PARSE),
+            },
+            _ => {
+                let on = *switch(st_mut(&mut self.fam), name);
+                r.answer(&format!("+{name}:{}", u8::from(on)))
+            }
+        }
+    }
+
     fn esp(&mut self, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Next {
         // The whole line: "AT+", the name, the rest and CR LF.
         let rest = match c.form {
@@ -217,29 +242,10 @@ impl Modem {
                 }
                 r.ok()
             }
-            ("SYSLOG", Form::Read) => {
-                let on = st(&self.fam).syslog;
-                r.answer(&format!("+SYSLOG:{}", u8::from(on)))
+            ("SYSLOG" | "CWAUTOCONN", Form::Read | Form::Write(_)) => {
+                self.esp_switch(c.name, c.form, r)
             }
-            ("SYSLOG", Form::Write(a)) => match esp_args(a).and_then(|v| int(&v, 0, 0, 1)) {
-                Some(v) => {
-                    st_mut(&mut self.fam).syslog = v == 1;
-                    r.ok()
-                }
-                None => fail(self, r, ERR_PARSE),
-            },
             ("SYSMFG", Form::Write(a)) => return self.esp_sysmfg(a, r),
-            ("CWAUTOCONN", Form::Read) => {
-                let on = st(&self.fam).autoconn;
-                r.answer(&format!("+CWAUTOCONN:{}", u8::from(on)))
-            }
-            ("CWAUTOCONN", Form::Write(a)) => match esp_args(a).and_then(|v| int(&v, 0, 0, 1)) {
-                Some(v) => {
-                    st_mut(&mut self.fam).autoconn = v == 1;
-                    r.ok()
-                }
-                None => fail(self, r, ERR_PARSE),
-            },
             // Wi-Fi AT Commands, AT+CWJAP? (ssid, bssid, channel, rssi, ...) or "No AP".
             ("CWJAP", Form::Read) => {
                 if st(&self.fam).wifi {
@@ -264,26 +270,15 @@ impl Modem {
 /// The ESP-AT family (see [`SimFamily`]).
 pub(crate) struct EspAt;
 
-super::modem::sim_family!(EspAt, State);
+super::modem::sim_family!(EspAt, State, &PROFILES, |_| State::new());
 
 impl SimFamily for EspAt {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &PROFILES
-    }
-
-    fn new_state(&self, _profile: &'static Profile) -> FamilyState {
-        Box::new(State::new())
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         Some(m.esp(sh, c, r))
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<mqtt::DataKind>() {
-            Ok(k) => m.esp_data_done(*k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: mqtt::DataKind, r| m.esp_data_done(k, data, r))
     }
 
     fn link_event(&self, _sh: &Shared, m: &mut Modem, _idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {

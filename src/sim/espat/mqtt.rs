@@ -3,15 +3,14 @@
 
 use std::time::Duration;
 
-use rumqttc::{LastWill, MqttOptions, Publish};
+use rumqttc::{LastWill, MqttOptions, Publish, SubscribeFilter};
 
 use super::*;
-use crate::sim::conn::ANSWERED;
 use crate::sim::hosts::Route;
 use crate::sim::link::{self, qos};
 use crate::sim::parser;
 use crate::sim::ssl::{self, TlsFiles};
-use crate::sim::{lock, Shared};
+use crate::sim::Shared;
 
 /// What the host types after an ESP-AT `>` prompt.
 pub(crate) enum DataKind {
@@ -316,8 +315,6 @@ impl Modem {
         if let Some((t, m, q, retain)) = will {
             opts.set_last_will(LastWill::new(t, m.into_bytes(), qos(q), retain));
         }
-        let gen = self.next_gen;
-        self.next_gen += 1;
         let start = link::Start {
             opts,
             tls: tls_cfg,
@@ -325,7 +322,7 @@ impl Modem {
             forced_error: forced,
             info: String::new(),
         };
-        let Some(l) = link::spawn(sh, 0, gen, "vmodem-esp-link".to_string(), start) else {
+        let Some(l) = link::spawn(sh, self, 0, "vmodem-esp-link".to_string(), start) else {
             return fail(self, r, mqtt_err(0x600B));
         };
         self.links[0] = Some(l);
@@ -381,13 +378,15 @@ impl Modem {
         let Some(l) = self.links[0].as_ref().filter(|l| l.connected) else {
             return Err(mqtt_err(0x6051));
         };
-        let queued_as = if q == 0 || answered { ANSWERED } else { q };
-        lock(&l.pending).pubs.push_back((queued_as, OP_TIMEOUT));
-        if l.client
-            .try_publish(topic, qos(q), retain, payload)
-            .is_err()
-        {
-            lock(&l.pending).pubs.pop_back();
+        if !l.queue_publish_as(
+            q == 0 || answered,
+            topic,
+            q,
+            retain,
+            payload,
+            OP_TIMEOUT,
+            None,
+        ) {
             return Err(mqtt_err(0x600C));
         }
         Ok(q == 0)
@@ -443,9 +442,8 @@ impl Modem {
         let Some(l) = self.links[0].as_mut() else {
             return fail(self, r, mqtt_err(0x6051));
         };
-        lock(&l.pending).subs.push_back(OP_TIMEOUT);
-        if l.client.try_subscribe(topic.clone(), qos(q as u8)).is_err() {
-            lock(&l.pending).subs.pop_back();
+        let filter = SubscribeFilter::new(topic.clone(), qos(q as u8));
+        if !l.queue_subscribe([filter], OP_TIMEOUT, None) {
             return fail(self, r, mqtt_err(0x600D));
         }
         st_mut(&mut self.fam)
@@ -472,9 +470,7 @@ impl Modem {
         let Some(l) = self.links[0].as_mut() else {
             return fail(self, r, mqtt_err(0x6051));
         };
-        lock(&l.pending).unsubs.push_back((0, 1, OP_TIMEOUT));
-        if l.client.try_unsubscribe(topic.clone()).is_err() {
-            lock(&l.pending).unsubs.pop_back();
+        if !l.queue_unsubscribe(topic.clone(), (0, 1), OP_TIMEOUT, None) {
             return fail(self, r, mqtt_err(0x600E));
         }
         st_mut(&mut self.fam).subs.retain(|(t, _)| *t != topic);

@@ -36,15 +36,15 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::conn::{Link, LinkEvent, ANSWERED};
+use super::conn::{Link, LinkEvent};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
-use super::modem::{FamilyData, FamilyState, SimFamily};
+use super::modem::{own_data, refuse_if, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::Profile;
 use super::ssl::{self, set_file_name, TlsFiles};
-use super::{lock, Shared, SimError, VirtualModem};
+use super::{Shared, SimError, VirtualModem};
 
 mod mqtt;
 use mqtt::*;
@@ -586,23 +586,8 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
             let Some(link) = connected_link(m, idx) else {
                 return r.urc_after(format!("+{name}: {idx},{msgid},2"));
             };
-            // QoS 0 has no acknowledgement to wait for: once the link has the message the
-            // module reports it sent (as the CMQTT virtual modem does), not when the link
-            // thread next runs.
-            let queued_as = if q == 0 { ANSWERED } else { q };
-            {
-                let mut p = lock(&link.pending);
-                p.pubs.push_back((queued_as, timeout));
-                p.pub_tags.push_back((msgid, ex));
-            }
-            if link
-                .client
-                .try_publish(topic, qos(q), retain, data)
-                .is_err()
-            {
-                let mut p = lock(&link.pending);
-                p.pubs.pop_back();
-                p.pub_tags.pop_back();
+            // QoS 0 is reported sent at once (as the CMQTT virtual modem does).
+            if !link.queue_publish(topic, q, retain, data, timeout, Some((msgid, ex))) {
                 r.urc_after(format!("+{name}: {idx},{msgid},2"));
             } else if q == 0 {
                 r.net_after(format!("+{name}: {idx},{msgid},0"));
@@ -669,34 +654,19 @@ pub(crate) fn link_event(m: &mut Modem, idx: u8, ev: LinkEvent<'_>, out: &mut Ve
 /// The Quectel family (see [`SimFamily`]).
 pub(crate) struct Qmt;
 
-super::modem::sim_family!(Qmt, State);
+super::modem::sim_family!(Qmt, State, &super::profile::QMT, State::new);
 
 impl SimFamily for Qmt {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &super::profile::QMT
-    }
-
-    fn new_state(&self, profile: &'static Profile) -> FamilyState {
-        Box::new(State::new(profile))
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         if let Some(next) = execute(m, sh, c.name, &c.form, r) {
             return Some(next);
         }
         // SIMCom's commands: Quectel uploads files with AT+QFUPL.
-        if c.name.starts_with("CMQTT") || c.name == "CCERTDOWN" {
-            r.error();
-            return Some(Next::Line);
-        }
-        None
+        refuse_if(c.name.starts_with("CMQTT") || c.name == "CCERTDOWN", r)
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<DataKind>() {
-            Ok(k) => data_done(m, *k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: DataKind, r| data_done(m, k, data, r))
     }
 
     fn link_event(&self, _sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {

@@ -127,8 +127,6 @@ pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
             Err(code) => forced_error = Some(code),
         }
     }
-    let gen = m.next_gen;
-    m.next_gen += 1;
     let start = link::Start {
         opts,
         tls: tls_cfg,
@@ -136,7 +134,7 @@ pub(super) fn conn(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         forced_error,
         info: String::new(),
     };
-    let Some(link) = link::spawn(sh, idx, gen, format!("vmodem-qmt-{idx}"), start) else {
+    let Some(link) = link::spawn(sh, m, idx, format!("vmodem-qmt-{idx}"), start) else {
         return r.error();
     };
     m.links[i] = Some(link);
@@ -200,15 +198,7 @@ pub(super) fn sub(m: &mut Modem, a: &str, r: &mut Resp) {
     let Some(link) = connected_link(m, idx) else {
         return r.error();
     };
-    {
-        let mut p = lock(&link.pending);
-        p.subs.push_back(timeout);
-        p.sub_tags.push_back(msgid as u16);
-    }
-    if link.client.try_subscribe_many(filters).is_err() {
-        let mut p = lock(&link.pending);
-        p.subs.pop_back();
-        p.sub_tags.pop_back();
+    if !link.queue_subscribe(filters, timeout, Some(msgid as u16)) {
         return r.error();
     }
     r.ok()
@@ -234,15 +224,7 @@ pub(super) fn uns(m: &mut Modem, a: &str, r: &mut Resp) {
     // rumqttc sends one UNSUBSCRIBE per topic; the result comes once all are acknowledged.
     let n = topics.len();
     for t in topics {
-        {
-            let mut p = lock(&link.pending);
-            p.unsubs.push_back((group, n, timeout));
-            p.unsub_tags.push_back(msgid as u16);
-        }
-        if link.client.try_unsubscribe(t).is_err() {
-            let mut p = lock(&link.pending);
-            p.unsubs.pop_back();
-            p.unsub_tags.pop_back();
+        if !link.queue_unsubscribe(t, (group, n), timeout, Some(msgid as u16)) {
             return r.error();
         }
     }

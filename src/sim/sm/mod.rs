@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use super::args::{int, split_args, Arg, Cmd, Form, Resp};
 use super::conn::LinkEvent;
-use super::modem::{FamilyData, FamilyState, Modem, SimFamily};
+use super::modem::{own_data, FamilyData, Modem, SimFamily};
 use super::parser::Next;
 use super::profile::{Family, Profile};
 use super::Shared;
@@ -142,17 +142,9 @@ pub(crate) struct State {
 /// The SM family (see [`SimFamily`]).
 pub(crate) struct Sm;
 
-super::modem::sim_family!(Sm, State);
+super::modem::sim_family!(Sm, State, &PROFILES, |_| State::default());
 
 impl SimFamily for Sm {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &PROFILES
-    }
-
-    fn new_state(&self, _profile: &'static Profile) -> FamilyState {
-        Box::<State>::default()
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         match (c.name, c.form) {
             ("CGMR" | "GMR", Form::Exec) => {
@@ -192,10 +184,7 @@ impl SimFamily for Sm {
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<DataKind>() {
-            Ok(k) => m.sm_data_done(*k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: DataKind, r| m.sm_data_done(k, data, r))
     }
 
     fn link_event(&self, _sh: &Shared, m: &mut Modem, _idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use rumqttc::{LastWill, MqttOptions, Publish};
+use rumqttc::{LastWill, MqttOptions, Publish, SubscribeFilter};
 
 use super::*;
 use crate::sim::hosts::Route;
 use crate::sim::link::{self, qos};
-use crate::sim::{lock, parser};
+use crate::sim::parser;
 
 /// How long the modem waits for the broker's acknowledgement (a guess: not documented).
 const BROKER_WAIT: Duration = Duration::from_secs(60);
@@ -82,8 +82,6 @@ impl Modem {
                 conf.retain,
             ));
         }
-        let gen = self.next_gen;
-        self.next_gen += 1;
         let start = link::Start {
             opts,
             tls: tls_cfg,
@@ -91,7 +89,7 @@ impl Modem {
             forced_error: forced,
             info: format!("\"{host}\",{port}"),
         };
-        let Some(link) = link::spawn(sh, 0, gen, "vmodem-sm-link".to_owned(), start) else {
+        let Some(link) = link::spawn(sh, self, 0, "vmodem-sm-link".to_owned(), start) else {
             return r.error();
         };
         self.links[0] = Some(link);
@@ -151,18 +149,7 @@ impl Modem {
             return r.error();
         }
         // QoS 0: `OK` once the link has it; QoS 1/2: once acknowledged.
-        let queued_as = if q == 0 {
-            crate::sim::conn::ANSWERED
-        } else {
-            q
-        };
-        lock(&link.pending).pubs.push_back((queued_as, BROKER_WAIT));
-        if link
-            .client
-            .try_publish(topic, qos(q), retain, data)
-            .is_err()
-        {
-            lock(&link.pending).pubs.pop_back();
+        if !link.queue_publish(topic, q, retain, data, BROKER_WAIT, None) {
             return r.error();
         }
         if q == 0 {
@@ -185,13 +172,8 @@ impl Modem {
         let Some(link) = self.links[0].as_mut() else {
             return r.error();
         };
-        lock(&link.pending).subs.push_back(BROKER_WAIT);
-        if link
-            .client
-            .try_subscribe(topic.clone(), qos(q as u8))
-            .is_err()
-        {
-            lock(&link.pending).subs.pop_back();
+        let filter = SubscribeFilter::new(topic.clone(), qos(q as u8));
+        if !link.queue_subscribe([filter], BROKER_WAIT, None) {
             return r.error();
         }
         link.sub_waiting.push_back(vec![topic]);
@@ -210,12 +192,8 @@ impl Modem {
         let Some(link) = self.links[0].as_mut() else {
             return r.error();
         };
-        lock(&link.pending)
-            .unsubs
-            .push_back((group, 1, BROKER_WAIT));
         link.subscribed.retain(|t| *t != topic);
-        if link.client.try_unsubscribe(topic).is_err() {
-            lock(&link.pending).unsubs.pop_back();
+        if !link.queue_unsubscribe(topic, (group, 1), BROKER_WAIT, None) {
             return r.error();
         }
         st_mut(&mut self.fam).waiting = Some(Waiting::Unsub);
@@ -239,14 +217,7 @@ impl Modem {
 }
 
 fn unhex(data: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(data).ok()?;
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    crate::sim::args::decode_hex(std::str::from_utf8(data).ok()?)
 }
 
 /// A link event in SM words (under the state lock, from `link::report`): the final result
@@ -306,18 +277,8 @@ pub(super) fn sm_event(m: &mut Modem, ev: LinkEvent<'_>, out: &mut Vec<u8>) {
 }
 
 fn sub_settled(m: &mut Modem, granted: bool) {
-    let Some(link) = m.links[0].as_mut() else {
-        return;
-    };
-    let Some(names) = link.sub_waiting.pop_front() else {
-        return;
-    };
-    if granted {
-        for n in names {
-            if !link.subscribed.contains(&n) {
-                link.subscribed.push(n);
-            }
-        }
+    if let Some(link) = m.links[0].as_mut() {
+        link.sub_settled(granted);
     }
 }
 

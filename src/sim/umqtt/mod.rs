@@ -26,14 +26,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
-use rumqttc::{LastWill, MqttOptions};
+use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
-use super::args::{int, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::conn::{LinkEvent, ANSWERED};
+use super::args::{decode_hex, int, opt_int, split_args, Arg, Cmd, Form, Resp};
+use super::conn::LinkEvent;
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
-use super::modem::{FamilyData, FamilyState, SimFamily};
+use super::modem::{own_data, refuse_if, FamilyData, SimFamily};
 use super::parser::{self, Next};
 use super::profile::{Family, Profile};
 use super::ssl::{self, TlsFiles};
@@ -285,16 +285,6 @@ fn umqtt(m: &mut Modem, a: &str, r: &mut Resp) {
     }
 }
 
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 fn md5_hex(data: &[u8]) -> String {
     Md5::digest(data)
         .iter()
@@ -468,34 +458,22 @@ fn execute(
 /// The u-blox family (see [`SimFamily`]).
 pub(crate) struct Umqtt;
 
-super::modem::sim_family!(Umqtt, State);
+super::modem::sim_family!(Umqtt, State, &PROFILES, |_| State::new());
 
 impl SimFamily for Umqtt {
-    fn profiles(&self) -> &'static [&'static Profile] {
-        &PROFILES
-    }
-
-    fn new_state(&self, _profile: &'static Profile) -> FamilyState {
-        Box::new(State::new())
-    }
-
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
         if let Some(next) = execute(m, sh, c.name, &c.form, r) {
             return Some(next);
         }
         // Other vendors' MQTT and file commands.
-        if c.name.starts_with("CMQTT") || c.name.starts_with("QMT") || c.name == "CCERTDOWN" {
-            r.error();
-            return Some(Next::Line);
-        }
-        None
+        refuse_if(
+            c.name.starts_with("CMQTT") || c.name.starts_with("QMT") || c.name == "CCERTDOWN",
+            r,
+        )
     }
 
     fn data_done(&self, m: &mut Modem, kind: FamilyData, data: Vec<u8>, r: &mut Resp) {
-        match kind.downcast::<DataKind>() {
-            Ok(k) => data_done(m, *k, data, r),
-            Err(_) => r.error(),
-        }
+        own_data(kind, r, |k: DataKind, r| data_done(m, k, data, r))
     }
 
     fn link_event(&self, _sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {

@@ -116,8 +116,6 @@ fn login(m: &mut Modem, sh: &Arc<Shared>, r: &mut Resp) {
             Err(code) => forced_error = Some(code),
         }
     }
-    let gen = m.next_gen;
-    m.next_gen += 1;
     let start = link::Start {
         opts,
         tls,
@@ -125,7 +123,7 @@ fn login(m: &mut Modem, sh: &Arc<Shared>, r: &mut Resp) {
         forced_error,
         info: String::new(),
     };
-    let Some(link) = link::spawn(sh, 0, gen, "vmodem-umqtt-0".into(), start) else {
+    let Some(link) = link::spawn(sh, m, 0, "vmodem-umqtt-0".into(), start) else {
         failed(m, REFUSED);
         return r.net_after("+UUMQTTC: 1,0".into());
     };
@@ -232,21 +230,8 @@ fn send(m: &mut Modem, op: u8, q: u8, retain: bool, topic: String, payload: Vec<
         return r.urc_after(format!("+UUMQTTC: {op},0"));
     };
     // QoS 0 has nothing to wait for: sent once the link has it.
-    let queued_as = if q == 0 { ANSWERED } else { q };
-    {
-        let mut p = lock(&link.pending);
-        p.pubs.push_back((queued_as, Duration::from_secs(60)));
-        p.pub_tags.push_back((u16::from(op), false));
-    }
-    if link
-        .client
-        .try_publish(topic, qos(q), retain, payload)
-        .is_err()
-    {
-        let mut p = lock(&link.pending);
-        p.pubs.pop_back();
-        p.pub_tags.pop_back();
-        drop(p);
+    let tag = Some((u16::from(op), false));
+    if !link.queue_publish(topic, q, retain, payload, Duration::from_secs(60), tag) {
         failed(m, REFUSED);
         r.urc_after(format!("+UUMQTTC: {op},0"));
     } else if q == 0 {
@@ -260,33 +245,16 @@ fn subscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
     let (Some(q), Some(filter), 3) = (int(args, 1, 0, 2), args.get(2).map(text), args.len()) else {
         return r.error();
     };
-    if !topic_ok(&filter, false) {
-        return r.error();
-    }
-    if connected(m).is_none() {
-        return not_allowed(m, r);
-    }
-    if !start(m, 4, r) {
+    if !filter_op_starts(m, &filter, 4, r) {
         return;
     }
     st_mut(&mut m.fam).sub_filter = filter.clone();
     let Some(link) = connected(m) else {
         return not_allowed(m, r);
     };
-    {
-        let mut p = lock(&link.pending);
-        p.subs.push_back(Duration::from_secs(60));
-        p.sub_tags.push_back(4);
-    }
-    if link.client.try_subscribe(filter, qos(q as u8)).is_err() {
-        let mut p = lock(&link.pending);
-        p.subs.pop_back();
-        p.sub_tags.pop_back();
-        drop(p);
-        st_mut(&mut m.fam).busy = None;
-        return r.error();
-    }
-    r.ok()
+    let filter = SubscribeFilter::new(filter, qos(q as u8));
+    let sent = link.queue_subscribe([filter], Duration::from_secs(60), Some(4));
+    sent_or_error(m, sent, r)
 }
 
 fn unsubscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
@@ -294,33 +262,39 @@ fn unsubscribe(m: &mut Modem, args: &[Arg], r: &mut Resp) {
     let (Some(filter), 2) = (args.get(1).map(text), args.len()) else {
         return r.error();
     };
-    if !topic_ok(&filter, false) {
-        return r.error();
-    }
-    if connected(m).is_none() {
-        return not_allowed(m, r);
-    }
-    if !start(m, 5, r) {
+    if !filter_op_starts(m, &filter, 5, r) {
         return;
     }
     let group = m.next_gen << 16;
     let Some(link) = connected(m) else {
         return not_allowed(m, r);
     };
-    {
-        let mut p = lock(&link.pending);
-        p.unsubs.push_back((group, 1, Duration::from_secs(60)));
-        p.unsub_tags.push_back(5);
+    let sent = link.queue_unsubscribe(filter, (group, 1), Duration::from_secs(60), Some(5));
+    sent_or_error(m, sent, r)
+}
+
+/// The checks before `AT+UMQTTC=4` / `=5` (operation `op`) on `filter`: a valid filter,
+/// a login, no other operation under way ([`start`]); `false` once refused.
+fn filter_op_starts(m: &mut Modem, filter: &str, op: u8, r: &mut Resp) -> bool {
+    if !topic_ok(filter, false) {
+        r.error();
+        return false;
     }
-    if link.client.try_unsubscribe(filter).is_err() {
-        let mut p = lock(&link.pending);
-        p.unsubs.pop_back();
-        p.unsub_tags.pop_back();
-        drop(p);
-        st_mut(&mut m.fam).busy = None;
-        return r.error();
+    if connected(m).is_none() {
+        not_allowed(m, r);
+        return false;
     }
-    r.ok()
+    start(m, op, r)
+}
+
+/// Answers an operation begun with [`start`]: `OK` once the link took its request, else
+/// `ERROR` with the operation no longer under way.
+fn sent_or_error(m: &mut Modem, sent: bool, r: &mut Resp) {
+    if sent {
+        return r.ok();
+    }
+    st_mut(&mut m.fam).busy = None;
+    r.error()
 }
 
 /// `AT+UMQTTC=8,<0|1>`: the keep-alive ping switch (refused with no inactivity timeout,
