@@ -62,7 +62,9 @@ use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, ErrorCode, FinalResult, Frame};
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
-use crate::mqtt::{self, Backend, Capabilities, ClientShared, ConnectOptions, Message};
+use crate::mqtt::{
+    self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
+};
 
 /// A payload as the text of a quoted parameter: no backslash (no manual says how one is
 /// read), and for `AT+CMPUB` (`quotes_allowed` false) no `"` either.
@@ -477,16 +479,8 @@ impl Drop for AliyunMqtt {
 pub struct AliyunBackend(pub Arc<AliyunMqtt>);
 
 impl Backend for AliyunBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.0.caps
-    }
-
-    fn index(&self) -> u8 {
-        0
-    }
-
-    fn client_id(&self) -> &str {
-        &self.0.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.0.caps, 0, &self.0.client_id)
     }
 
     fn own_endpoint(&self) -> Option<String> {
@@ -575,14 +569,8 @@ impl Backend for AliyunBackend {
         c.start_receiving()
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        _retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, _, timeout) = msg.parts();
         let c = &self.0;
         mqtt::check_quotable("topic", topic)?;
         let text = payload_param("payload", payload, false)?;

@@ -25,8 +25,8 @@ use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, Backend, Capabilities, ClientShared, ConnectOptions, Message, Tls, CAUSE_PORT_LOST,
-    CAUSE_RESTARTED,
+    self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
+    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -369,16 +369,8 @@ impl CmqttClient {
 }
 
 impl Backend for CmqttClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        self.index
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, self.index, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -436,14 +428,8 @@ impl Backend for CmqttClient {
         self.run("connect", "CMQTTCONNECT", c).map(|_| ())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         self.send_topic_parts("publish", "CMQTTTOPIC", topic, None)?;
         if !payload.is_empty() {
             let args = [Arg::Int(self.idx()), Arg::Int(payload.len() as i64)];

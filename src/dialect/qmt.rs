@@ -59,8 +59,9 @@ use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, AliAuth, Backend, Capabilities, ClientOptions, ClientShared, ConnectOptions, Message,
-    ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST, CAUSE_RESTARTED,
+    self, AliAuth, Backend, BackendIdentity, Capabilities, ClientOptions, ClientShared,
+    ConnectOptions, Message, ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST,
+    CAUSE_RESTARTED,
 };
 use crate::waits;
 
@@ -439,16 +440,8 @@ fn buffer_reader(me: std::sync::Weak<QmtClient>, wake: Receiver<()>, stop: Arc<A
 }
 
 impl Backend for QmtClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        self.index
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, self.index, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -619,14 +612,8 @@ impl Backend for QmtClient {
         Ok(())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         self.check_topics_quotable(std::iter::once(topic))?;
         let msgid = if qos == 0 { 0 } else { self.msgid() };
         let wait = timeout.unwrap_or_else(|| self.packet_wait() + Duration::from_secs(15));

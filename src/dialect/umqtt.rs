@@ -66,8 +66,8 @@ use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, Backend, Capabilities, ClientOptions, ClientShared, ConnectOptions, Message,
-    CAUSE_PORT_LOST, CAUSE_RESTARTED,
+    self, Backend, BackendIdentity, Capabilities, ClientOptions, ClientShared, ConnectOptions,
+    Message, CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 use crate::waits;
 
@@ -330,16 +330,8 @@ fn reader(me: std::sync::Weak<UmqttClient>, wake: Receiver<()>, stop: Arc<Atomic
 }
 
 impl Backend for UmqttClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        0
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, 0, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -442,14 +434,8 @@ impl Backend for UmqttClient {
         Ok(())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         self.check_quotable_topics(std::iter::once(topic))?;
         if payload.is_empty() && !retain {
             return Err(Error::invalid(
