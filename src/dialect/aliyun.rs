@@ -60,6 +60,7 @@ use hmac::{Hmac, Mac};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, ErrorCode, FinalResult, Frame};
+use crate::dialect::common::Handlers;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
@@ -193,7 +194,7 @@ pub struct AliyunMqtt {
     client_id: String,
     options: AliyunOptions,
     router: Arc<Router>,
-    handler_ids: Vec<u64>,
+    _handlers: Handlers,
     poller: Mutex<Option<Poller>>,
     autoyield_on: AtomicBool,
     closed: AtomicBool,
@@ -244,6 +245,7 @@ impl AliyunMqtt {
         );
         engine.add_secret(device_secret.as_bytes());
         let client = Arc::new(AliyunMqtt {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             rev,
             caps: capabilities(rev),
@@ -253,7 +255,6 @@ impl AliyunMqtt {
             client_id: format!("{product_key}.{device_name}"),
             options,
             router,
-            handler_ids,
             poller: Mutex::new(None),
             autoyield_on: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -463,14 +464,6 @@ fn poll_loop(client: std::sync::Weak<AliyunMqtt>, stop: Receiver<()>, interval: 
                 return;
             }
             Err(e) => log::debug!("aliyun: poll: {e}"),
-        }
-    }
-}
-
-impl Drop for AliyunMqtt {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::at::RawRule;
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 pub use crate::family::{Family, FamilyInfo, FAMILY_ROWS};
-use crate::mqtt::{Backend, ClientOptions, ClientShared, MqttClient};
+use crate::mqtt::{self, Backend, Capabilities, ClientOptions, ClientShared, MqttClient};
 pub use linkme::distributed_slice;
 
 /// The URC prefixes a router takes, and its handler.
@@ -181,6 +181,26 @@ pub trait FamilyClients: Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// What [`ClientContext::open_client`] is asked to open.
+pub struct OpenRequest<'a> {
+    pub client_id: &'a str,
+    pub index: u8,
+    pub options: &'a ClientOptions,
+}
+
+impl<'a> OpenRequest<'a> {
+    /// Checks the client index and id against `caps` and the options; returns the client
+    /// id, index and options.
+    pub fn check(self, caps: &Capabilities) -> Result<(&'a str, u8, &'a ClientOptions)> {
+        mqtt::check_client(caps, self.index, self.client_id)?;
+        self.options.check()?;
+        Ok((self.client_id, self.index, self.options))
+    }
+}
+
+/// A client reserved by [`ClientContext::open_client`], with its shared state.
+pub type Opened<C> = Result<(Arc<C>, Arc<ClientShared>)>;
+
 /// A family's modem-wide state that opens MQTT clients (one per client index).
 pub trait ClientContext: Send + Sync + 'static {
     type Client: Backend + 'static;
@@ -191,7 +211,16 @@ pub trait ClientContext: Send + Sync + 'static {
         client_id: &str,
         index: u8,
         options: &ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)>;
+    ) -> Opened<Self::Client> {
+        self.reserve_client(OpenRequest {
+            client_id,
+            index,
+            options,
+        })
+    }
+
+    /// What `open_client` does on this family (`OpenRequest::check` first).
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client>;
 }
 
 /// The clients of a family whose modem-wide state is a [`ClientContext`].

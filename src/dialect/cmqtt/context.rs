@@ -1,6 +1,8 @@
 //! The modem-wide CMQTT state: the service, the router and the clients open on it.
 
 use super::*;
+use crate::dialect::common::{already_open, Handlers};
+use crate::dialect::{OpenRequest, Opened};
 
 /// Modem-wide CMQTT state: the service, and the clients open on it.
 pub struct Context {
@@ -10,7 +12,7 @@ pub struct Context {
     /// The service generation (see [`Context::service_gen`]) in which the service was
     /// started, if it is.
     pub(super) started: Mutex<Option<(u64, u64)>>,
-    pub(super) handler_ids: Vec<u64>,
+    pub(super) _handlers: Handlers,
 }
 
 impl Context {
@@ -47,11 +49,11 @@ impl Context {
             }),
         ));
         Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             caps,
             router,
             started: Mutex::new(None),
-            handler_ids,
         }))
     }
 
@@ -146,32 +148,16 @@ impl Context {
     }
 }
 
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
 impl ClientContext for Context {
     type Client = CmqttClient;
 
     /// Reserves client `index` after checking the arguments; nothing is sent yet. The first
     /// `connect` starts the service if needed, clears what a previous run left on the index
     /// (connected or acquired) and acquires it.
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &mqtt::ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         if self.router.client(index as usize).is_some() {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let client = Arc::new(CmqttClient {

@@ -1,6 +1,8 @@
 //! The modem-wide ESP-AT state: the router, the one client, the certificates uploaded.
 
 use super::*;
+use crate::dialect::common::{already_open, Handlers};
+use crate::dialect::{OpenRequest, Opened};
 
 pub struct Context {
     pub(super) engine: Engine,
@@ -9,7 +11,7 @@ pub struct Context {
     /// What was written to each certificate namespace in this session (they live in
     /// flash: the same content is not written again).
     pub(super) certs: Mutex<Vec<(&'static str, Vec<u8>)>>,
-    handler_ids: Vec<u64>,
+    _handlers: Handlers,
 }
 
 impl Context {
@@ -50,11 +52,11 @@ impl Context {
             engine.add_urc_prefix(p);
         }
         Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             caps,
             router,
             certs: Mutex::new(Vec::new()),
-            handler_ids,
         }))
     }
 
@@ -63,29 +65,13 @@ impl Context {
     }
 }
 
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
 impl ClientContext for Context {
     type Client = EspClient;
 
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &mqtt::ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         if self.router.client().is_some_and(|c| !c.is_closed()) {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let client = Arc::new(EspClient {

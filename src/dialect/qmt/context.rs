@@ -1,6 +1,8 @@
 //! The modem-wide QMT state: the router and the clients open on it.
 
 use super::*;
+use crate::dialect::common::{already_open, Handlers};
+use crate::dialect::{OpenRequest, Opened};
 
 impl Context {
     pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
@@ -32,12 +34,12 @@ impl Context {
             },
         );
         Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             pub_cmd: publish_command(profile),
             pub_probe: Mutex::new(None),
             caps,
             router,
-            handler_ids,
         }))
     }
 
@@ -79,14 +81,6 @@ impl Context {
     }
 }
 
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
 /// Modem-wide QMT state: the router and the clients open on it.
 pub struct Context {
     pub(super) engine: Engine,
@@ -95,21 +89,15 @@ pub struct Context {
     /// The publish command the modem answered to, and in which boot.
     pub(super) pub_probe: Mutex<Option<(u64, &'static str)>>,
     pub(super) router: Arc<Router>,
-    pub(super) handler_ids: Vec<u64>,
+    pub(super) _handlers: Handlers,
 }
 
 impl ClientContext for Context {
     type Client = QmtClient;
 
     /// Reserves client `index` after checking the arguments; nothing is sent yet.
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         let q = &options.qmt;
         if let Some(a) = &q.aliauth {
             for (what, v) in [
@@ -122,9 +110,7 @@ impl ClientContext for Context {
             }
         }
         if lock(&self.router.slots)[index as usize].is_some() {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let mode = q.receive_mode.unwrap_or(ReceiveMode::Buffer);
