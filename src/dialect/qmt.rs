@@ -59,11 +59,9 @@ use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, AliAuth, Backend, BackendIdentity, Capabilities, ClientOptions, ClientShared,
-    ConnectOptions, Message, ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST,
-    CAUSE_RESTARTED,
+    self, AliAuth, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
+    ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
-use crate::waits;
 
 /// `+QFUPL: <upload_size>,<checksum>`: the checksum is the XOR of the data taken as
 /// big-endian 16-bit words, an odd last byte as the high byte (Quectel's FILE AT
@@ -145,29 +143,8 @@ impl QmtClient {
     /// Runs a command whose outcome is a `+NAME: idx,...` result URC (its `expect`);
     /// returns that line. The AT channel is free again at `OK`: the result is awaited
     /// outside it (see `results.rs`), within the command's timeout.
-    fn with_result(&self, mut cmd: Command) -> Result<Vec<u8>> {
-        let text = cmd.line.text().to_string();
-        let started = Instant::now();
-        let expect = cmd
-            .expect
-            .take()
-            .ok_or_else(|| Error::Protocol(format!("{text}: no result to wait for")))?;
-        let deadline = started + cmd.timeout;
-        let mut ticket = self.ctx.router.results.expect(self.index, expect);
-        let r = match self.exec(cmd) {
-            Ok(r) => r,
-            Err(e) => {
-                // Without its OK the modem may never have read the command: nothing is owed.
-                ticket.give_up(false);
-                return Err(e);
-            }
-        };
-        if !r.final_result.is_ok() {
-            ticket.give_up(false);
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        let timeout = waits::capped(deadline).saturating_duration_since(started);
-        ticket.wait(deadline, &text, timeout)
+    fn with_result(&self, cmd: Command) -> Result<Vec<u8>> {
+        self.ctx.router.results.run(self.engine(), self.index, cmd)
     }
 
     /// Checks `+NAME: idx,msgid,result[,value]`.

@@ -66,8 +66,8 @@ use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, Backend, BackendIdentity, Capabilities, ClientOptions, ClientShared, ConnectOptions,
-    Message, CAUSE_PORT_LOST, CAUSE_RESTARTED,
+    self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
+    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 use crate::waits;
 
@@ -117,28 +117,8 @@ impl UmqttClient {
 
     /// Runs a command whose outcome is a result URC (`cmd.expect`); returns that line. The
     /// AT channel is free again at `OK`: the result is awaited outside it.
-    fn with_result(&self, mut cmd: Command) -> Result<Vec<u8>> {
-        let text = cmd.line.text().to_string();
-        let started = Instant::now();
-        let expect = cmd
-            .expect
-            .take()
-            .ok_or_else(|| Error::Protocol(format!("{text}: no result to wait for")))?;
-        let deadline = started + cmd.timeout;
-        let mut ticket = self.ctx.router.results.expect(0, expect);
-        let r = match self.exec(cmd) {
-            Ok(r) => r,
-            Err(e) => {
-                ticket.give_up(false);
-                return Err(e);
-            }
-        };
-        if !r.final_result.is_ok() {
-            ticket.give_up(false);
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        let timeout = waits::capped(deadline).saturating_duration_since(started);
-        ticket.wait(deadline, &text, timeout)
+    fn with_result(&self, cmd: Command) -> Result<Vec<u8>> {
+        self.ctx.router.results.run(self.engine(), 0, cmd)
     }
 
     /// `AT+UMQTTC=<op>,<args>` and its `+UUMQTTC: <op>,<result>...`; a result other than 1
