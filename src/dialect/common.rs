@@ -1,6 +1,10 @@
 //! What the dialects share in setting up on an engine.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::at::Frame;
 use crate::engine::{Engine, BOOT_URC};
@@ -52,6 +56,45 @@ impl Drop for Handlers {
     fn drop(&mut self) {
         for id in &self.ids {
             self.engine.remove_handler(*id);
+        }
+    }
+}
+
+/// What one step of a message reader did.
+pub(crate) enum ReadStep {
+    /// Read a message: the next step follows at once.
+    Read,
+    /// Nothing read: the next step waits for a wake-up or the backoff.
+    Idle,
+    /// The reader ends.
+    Stop,
+}
+
+/// A message reader thread's loop: runs `step` until it stops or `stop` is set; after an
+/// idle step it waits for `wake` at most the backoff, which doubles from 50 ms up to 1 s
+/// and starts again at 50 ms after a read.
+pub(crate) fn reader_loop(
+    wake: &Receiver<()>,
+    stop: &AtomicBool,
+    mut step: impl FnMut() -> ReadStep,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match step() {
+            ReadStep::Read => {
+                backoff = Duration::from_millis(50);
+                continue;
+            }
+            ReadStep::Idle => {}
+            ReadStep::Stop => return,
+        }
+        match wake.recv_timeout(backoff.min(Duration::from_secs(1))) {
+            Ok(()) => {}
+            Err(RecvTimeoutError::Timeout) => backoff = (backoff * 2).min(Duration::from_secs(1)),
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }

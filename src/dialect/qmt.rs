@@ -55,6 +55,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
@@ -371,49 +372,34 @@ impl QmtClient {
 /// room, so a slow consumer leaves messages in the modem (which stops taking more from the
 /// broker) instead of losing them. The URC handler only notes "stored in buffer N".
 fn buffer_reader(me: std::sync::Weak<QmtClient>, wake: Receiver<()>, stop: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let work = {
-            let Some(c) = me.upgrade() else { return };
-            let next = if c.shared.free_capacity() > 0 {
-                c.ctx.router.take_pending(c.index as usize)
-            } else {
-                None
-            };
-            match next {
-                Some(id) => match c.read_buffer(id) {
-                    Ok(()) => {
-                        backoff = Duration::from_millis(50);
-                        true
-                    }
-                    Err(e @ (Error::Port(_) | Error::Closed(_))) => {
-                        log::debug!("qmt: client {}: buffer reader ends: {e}", c.index);
-                        return;
-                    }
-                    Err(e) => {
-                        log::warn!(
-                            "qmt: client {}: reading buffer {id} failed: {e}; retrying",
-                            c.index
-                        );
-                        c.ctx.router.requeue(c.index as usize, id);
-                        false
-                    }
-                },
-                None => false,
-            }
+    reader_loop(&wake, &stop, || {
+        let Some(c) = me.upgrade() else {
+            return ReadStep::Stop;
         };
-        if work {
-            continue;
+        let next = if c.shared.free_capacity() > 0 {
+            c.ctx.router.take_pending(c.index as usize)
+        } else {
+            None
+        };
+        match next {
+            Some(id) => match c.read_buffer(id) {
+                Ok(()) => ReadStep::Read,
+                Err(e @ (Error::Port(_) | Error::Closed(_))) => {
+                    log::debug!("qmt: client {}: buffer reader ends: {e}", c.index);
+                    ReadStep::Stop
+                }
+                Err(e) => {
+                    log::warn!(
+                        "qmt: client {}: reading buffer {id} failed: {e}; retrying",
+                        c.index
+                    );
+                    c.ctx.router.requeue(c.index as usize, id);
+                    ReadStep::Idle
+                }
+            },
+            None => ReadStep::Idle,
         }
-        match wake.recv_timeout(backoff.min(Duration::from_secs(1))) {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => backoff = (backoff * 2).min(Duration::from_secs(1)),
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
+    })
 }
 
 impl Backend for QmtClient {

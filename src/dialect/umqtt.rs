@@ -57,10 +57,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::qmt::results::Results;
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
@@ -271,42 +272,26 @@ impl UmqttClient {
 /// Reads stored messages while the inbox has room and the module announced some, so a
 /// slow consumer leaves them in the module (nothing is dropped).
 fn reader(me: std::sync::Weak<UmqttClient>, wake: Receiver<()>, stop: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let work = {
-            let Some(c) = me.upgrade() else { return };
-            let pending = lock(&c.ctx.router.unread).count > 0;
-            if pending && c.shared.free_capacity() > 0 {
-                match c.read_one() {
-                    Ok(()) => {
-                        backoff = Duration::from_millis(50);
-                        true
-                    }
-                    Err(e @ (Error::Port(_) | Error::Closed(_))) => {
-                        log::debug!("umqtt: message reader ends: {e}");
-                        return;
-                    }
-                    Err(e) => {
-                        log::warn!("umqtt: reading a stored message failed: {e}; retrying");
-                        false
-                    }
-                }
-            } else {
-                false
-            }
+    reader_loop(&wake, &stop, || {
+        let Some(c) = me.upgrade() else {
+            return ReadStep::Stop;
         };
-        if work {
-            continue;
+        let pending = lock(&c.ctx.router.unread).count > 0;
+        if !pending || c.shared.free_capacity() == 0 {
+            return ReadStep::Idle;
         }
-        match wake.recv_timeout(backoff.min(Duration::from_secs(1))) {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => backoff = (backoff * 2).min(Duration::from_secs(1)),
-            Err(RecvTimeoutError::Disconnected) => return,
+        match c.read_one() {
+            Ok(()) => ReadStep::Read,
+            Err(e @ (Error::Port(_) | Error::Closed(_))) => {
+                log::debug!("umqtt: message reader ends: {e}");
+                ReadStep::Stop
+            }
+            Err(e) => {
+                log::warn!("umqtt: reading a stored message failed: {e}; retrying");
+                ReadStep::Idle
+            }
         }
-    }
+    })
 }
 
 impl Backend for UmqttClient {
