@@ -51,7 +51,7 @@ pub use urc::*;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -60,6 +60,7 @@ use hmac::{Hmac, Mac};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, ErrorCode, FinalResult, Frame};
+use crate::dialect::common::lock;
 use crate::dialect::common::Handlers;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
@@ -112,10 +113,6 @@ fn payload_text<'a>(what: &str, payload: &'a [u8]) -> Result<&'a str> {
         )));
     }
     Ok(text)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Splits a line's fields after `+NAME:`: `(first integer, rest after its comma)`.

@@ -16,11 +16,12 @@ pub use spec::SPEC;
 pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::lock;
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
@@ -28,10 +29,6 @@ use crate::mqtt::{
     self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
     CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// One CMQTT client index.
 pub struct CmqttClient {

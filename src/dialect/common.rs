@@ -1,7 +1,7 @@
 //! What the dialects share in setting up on an engine.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -9,6 +9,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::at::Frame;
 use crate::engine::{Engine, BOOT_URC};
 use crate::error::Error;
+
+/// Locks `m`, taking the data over from a holder that panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Registers `on_frame` for the URCs that start with one of `prefixes`, `restarted` for the
 /// modem's boot URC and `port_lost` for the loss of the port. Returns the handler ids, for

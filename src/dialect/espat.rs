@@ -21,11 +21,12 @@ pub use spec::SPEC;
 pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{CommandLine, Frame, RawRule};
+use crate::dialect::common::lock;
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
@@ -33,10 +34,6 @@ use crate::mqtt::{
     self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
     CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Commands the module answers at once.
 const CMD: Duration = Duration::from_secs(10);

@@ -47,7 +47,7 @@ use results::{is_result, Results, RESULT_PREFIXES};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -55,6 +55,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::lock;
 use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
@@ -73,10 +74,6 @@ pub fn qfupl_checksum(data: &[u8]) -> u16 {
         let lo = pair.get(1).copied().map(u16::from).unwrap_or(0);
         sum ^ (hi | lo)
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One QMT client index.

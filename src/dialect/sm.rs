@@ -37,20 +37,17 @@ pub use spec::{Context, SPEC};
 pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::at::session::Command;
 use crate::at::{build, Arg, Frame};
+use crate::dialect::common::lock;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, Backend, BackendIdentity, ClientShared, ConnectOptions, Message, Tls, CAUSE_RESTARTED,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A configuration command (`AT+SMCONF`, the file and SSL commands).
 const CMD: Duration = Duration::from_secs(9);

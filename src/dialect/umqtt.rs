@@ -53,7 +53,7 @@ pub use urc::*;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -61,6 +61,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::lock;
 use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::qmt::results::Results;
 use crate::dialect::ClientContext;
@@ -71,10 +72,6 @@ use crate::mqtt::{
     CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 use crate::waits;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The one u-blox MQTT client of a modem.
 pub struct UmqttClient {
