@@ -172,6 +172,24 @@ pub struct MessageRules {
     pub payload_line_breaks: bool,
 }
 
+impl MessageRules {
+    /// Topic and payload both counted: any byte in either.
+    pub const COUNTED: MessageRules = MessageRules {
+        topic_any_char: true,
+        payload_line_breaks: true,
+    };
+    /// The topic quoted in the line, the payload counted.
+    pub const QUOTED_TOPIC: MessageRules = MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: true,
+    };
+    /// The message is a plain line.
+    pub const LINE: MessageRules = MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: false,
+    };
+}
+
 /// A family's clients on one modem.
 pub trait FamilyClients: Send + Sync {
     /// Opens MQTT client `index` (nothing is sent yet).
@@ -219,8 +237,19 @@ pub trait ClientContext: Send + Sync + 'static {
         })
     }
 
+    /// The family's modem-wide state on `engine` for `profile`.
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>>;
+
     /// What `open_client` does on this family (`OpenRequest::check` first).
     fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client>;
+}
+
+/// A family's `open_clients` where its modem-wide state is the [`ClientContext`] `C`.
+pub fn open_context_clients<C: ClientContext>(
+    engine: Engine,
+    profile: &str,
+) -> Result<Arc<dyn FamilyClients>> {
+    Ok(Arc::new(ContextClients(C::new(engine, profile)?)))
 }
 
 /// The clients of a family whose modem-wide state is a [`ClientContext`].

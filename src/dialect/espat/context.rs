@@ -15,7 +15,15 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+}
+
+impl ClientContext for Context {
+    type Client = EspClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
         let caps = capabilities(profile).ok_or_else(|| {
             Error::invalid(format!("profile: unknown ESP-AT profile {profile:?}"))
         })?;
@@ -59,14 +67,6 @@ impl Context {
             certs: Mutex::new(Vec::new()),
         }))
     }
-
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-}
-
-impl ClientContext for Context {
-    type Client = EspClient;
 
     fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
         let (client_id, index, options) = req.check(&self.caps)?;

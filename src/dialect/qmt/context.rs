@@ -5,44 +5,6 @@ use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{OpenRequest, Opened};
 
 impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
-        let caps = capabilities(profile)
-            .ok_or_else(|| Error::invalid(format!("profile: unknown QMT profile {profile:?}")))?;
-        let n = caps.clients as usize;
-        let router = Arc::new(Router {
-            slots: Mutex::new((0..n).map(|_| None).collect()),
-            results: Results::default(),
-        });
-        for rule in raw_rules() {
-            engine.add_raw_rule(rule);
-        }
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let mut prefixes: Vec<&[u8]> = vec![b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
-        prefixes.extend(RESULT_PREFIXES);
-        let handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &prefixes,
-            move |f: &Frame| r1.on_frame(f),
-            move || {
-                r2.forget_buffers();
-                r2.results.restarted();
-                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
-            },
-            move |reason: &str| {
-                r3.results.port_lost(reason);
-                r3.all_lost(CAUSE_PORT_LOST, reason);
-            },
-        );
-        Ok(Arc::new(Context {
-            _handlers: Handlers::new(&engine, handler_ids),
-            engine,
-            pub_cmd: publish_command(profile),
-            pub_probe: Mutex::new(None),
-            caps,
-            router,
-        }))
-    }
-
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
     }
@@ -94,6 +56,44 @@ pub struct Context {
 
 impl ClientContext for Context {
     type Client = QmtClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
+        let caps = capabilities(profile)
+            .ok_or_else(|| Error::invalid(format!("profile: unknown QMT profile {profile:?}")))?;
+        let n = caps.clients as usize;
+        let router = Arc::new(Router {
+            slots: Mutex::new((0..n).map(|_| None).collect()),
+            results: Results::default(),
+        });
+        for rule in raw_rules() {
+            engine.add_raw_rule(rule);
+        }
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let mut prefixes: Vec<&[u8]> = vec![b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
+        prefixes.extend(RESULT_PREFIXES);
+        let handler_ids = crate::dialect::common::add_handlers(
+            &engine,
+            &prefixes,
+            move |f: &Frame| r1.on_frame(f),
+            move || {
+                r2.forget_buffers();
+                r2.results.restarted();
+                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
+            },
+            move |reason: &str| {
+                r3.results.port_lost(reason);
+                r3.all_lost(CAUSE_PORT_LOST, reason);
+            },
+        );
+        Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
+            engine,
+            pub_cmd: publish_command(profile),
+            pub_probe: Mutex::new(None),
+            caps,
+            router,
+        }))
+    }
 
     /// Reserves client `index` after checking the arguments; nothing is sent yet.
     fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {

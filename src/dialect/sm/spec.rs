@@ -7,8 +7,8 @@ use super::{capabilities, lock, parse_smsub, profile_for_model, urc_router, SmCl
 use crate::at::Frame;
 use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{
-    distributed_slice, ClientContext, ContextClients, Family, FamilyClients, FamilyInfo,
-    FamilySpec, MessageRules, OpenRequest, Opened, ProbeExchange, ProfileBy, SPECS,
+    distributed_slice, open_context_clients, ClientContext, Family, FamilyInfo, FamilySpec,
+    MessageRules, OpenRequest, Opened, ProbeExchange, ProfileBy, SPECS,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -35,7 +35,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     urc_router,
     profile: ProfileBy::Model(profile_for_model),
     qmt_options: false,
-    open_clients,
+    open_clients: open_context_clients::<Context>,
     // The commands are synchronous: `OK` comes once the broker answered, no result URC.
     probes: [
         ProbeExchange::synchronous("AT+SMSUB=\"a/b\",1", None),
@@ -43,10 +43,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     ],
     // `+SMSUB: "topic","payload"` is a plain line: topic without `"`, payload without
     // CR and LF (quotes allowed: it runs to the line's last quote).
-    message_rules: MessageRules {
-        topic_any_char: false,
-        payload_line_breaks: false,
-    },
+    message_rules: MessageRules::LINE,
     encode_message,
     parse_line,
 };
@@ -60,7 +57,19 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    pub(super) fn client_closed(&self) {
+        *lock(&self.router.client) = None;
+    }
+}
+
+impl ClientContext for Context {
+    type Client = SmClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
         let caps = capabilities(profile)
             .ok_or_else(|| Error::invalid(format!("profile: unknown SM profile {profile:?}")))?;
         let router = Arc::new(Router {
@@ -82,18 +91,6 @@ impl Context {
         }))
     }
 
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    pub(super) fn client_closed(&self) {
-        *lock(&self.router.client) = None;
-    }
-}
-
-impl ClientContext for Context {
-    type Client = SmClient;
-
     /// Reserves the one client after checking the arguments; nothing is sent yet.
     fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
         let (client_id, index, options) = req.check(&self.caps)?;
@@ -111,10 +108,6 @@ impl ClientContext for Context {
         *slot = Some(shared.clone());
         Ok((client, shared))
     }
-}
-
-fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
-    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
 }
 
 /// One `+SMSUB` line (topic without `"`, CR, LF; payload without CR, LF).

@@ -13,7 +13,15 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+}
+
+impl ClientContext for Context {
+    type Client = UmqttClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
         let caps = capabilities(profile).ok_or_else(|| {
             Error::invalid(format!("profile: unknown u-blox MQTT profile {profile:?}"))
         })?;
@@ -43,14 +51,6 @@ impl Context {
             router,
         }))
     }
-
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-}
-
-impl ClientContext for Context {
-    type Client = UmqttClient;
 
     /// Reserves the client after checking the arguments; nothing is sent yet.
     fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
