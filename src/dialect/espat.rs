@@ -22,7 +22,7 @@ pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::at::session::{Command, Expect};
 use crate::at::{CommandLine, Frame, RawRule};

@@ -38,7 +38,7 @@ pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::at::session::Command;
 use crate::at::{build, Arg, Frame};

@@ -31,6 +31,21 @@ pub struct Message {
     pub received_at: SystemTime,
 }
 
+impl Message {
+    /// A message received now through client `client_index`, without QoS and retain flag
+    /// (set them where the family's URC carries them).
+    pub fn received(topic: String, payload: Vec<u8>, client_index: u8) -> Self {
+        Message {
+            topic,
+            payload,
+            qos: None,
+            retain: None,
+            client_index,
+            received_at: SystemTime::now(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Will {
     pub topic: String,

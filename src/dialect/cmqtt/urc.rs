@@ -114,14 +114,7 @@ impl Router {
                     String::from_utf8_lossy(e.as_bytes()).into_owned()
                 }
             };
-            let msg = Message {
-                topic,
-                payload: rx.payload,
-                qos: None,
-                retain: None,
-                client_index: idx as u8,
-                received_at: SystemTime::now(),
-            };
+            let msg = Message::received(topic, rx.payload, idx as u8);
             match self.client(idx) {
                 Some(c) => c.deliver(msg),
                 None => {

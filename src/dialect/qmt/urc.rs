@@ -116,13 +116,9 @@ impl Router {
 
     pub(super) fn deliver(&self, idx: usize, msgid: u16, topic: String, payload: Vec<u8>) {
         let msg = Message {
-            topic,
-            payload,
             // The URC has the packet id but neither QoS nor retain.
             qos: if msgid == 0 { Some(0) } else { None },
-            retain: None,
-            client_index: idx as u8,
-            received_at: SystemTime::now(),
+            ..Message::received(topic, payload, idx as u8)
         };
         match self.shared(idx) {
             Some(c) => c.deliver(msg),

@@ -85,14 +85,7 @@ impl Router {
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
-        let msg = Message {
-            topic,
-            payload,
-            qos: None,
-            retain: None,
-            client_index: 0,
-            received_at: SystemTime::now(),
-        };
+        let msg = Message::received(topic, payload, 0);
         match self.client() {
             Some(c) => c.deliver(msg),
             None => log::warn!("sm: message for a client that is not open here; dropped"),

@@ -101,14 +101,10 @@ impl Router {
             u.count = u.count.saturating_sub(1);
             u.delivered += 1;
         }
+        // The read answer has no retain flag.
         let msg = Message {
-            topic,
-            payload,
             qos: Some(qos),
-            // The read answer has no retain flag.
-            retain: None,
-            client_index: 0,
-            received_at: SystemTime::now(),
+            ..Message::received(topic, payload, 0)
         };
         match self.shared() {
             Some(c) => c.deliver(msg),
