@@ -7,7 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::at::Frame;
-use crate::engine::{Engine, BOOT_URC};
+use crate::engine::{Engine, UrcHandler, BOOT_URC};
 use crate::error::Error;
 
 /// Locks `m`, taking the data over from a holder that panicked.
@@ -102,4 +102,29 @@ pub(crate) fn reader_loop(
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// Splits `+NAME: a,b,c` into its numeric fields.
+pub(crate) fn int_fields(line: &[u8]) -> Vec<i64> {
+    let text = String::from_utf8_lossy(line);
+    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
+    body.split(',')
+        .filter_map(|f| f.trim().parse().ok())
+        .collect()
+}
+
+/// A handler routing frames to `router` as a context's engine handlers do: the boot URC
+/// to `restarted`, every other frame to `on_frame` (for a family's `urc_router`).
+pub(crate) fn routing_handler<R: Send + Sync + 'static>(
+    router: R,
+    on_frame: fn(&R, &Frame),
+    restarted: fn(&R),
+) -> UrcHandler {
+    Arc::new(move |f: &Frame| {
+        if matches!(f, Frame::Line(l) if l.starts_with(BOOT_URC)) {
+            restarted(&router);
+        } else {
+            on_frame(&router, f);
+        }
+    })
 }

@@ -2,6 +2,7 @@
 //! `+QMTSTAT` to the clients.
 
 use super::*;
+use crate::dialect::common::routing_handler;
 
 /// The comma-separated fields after `+NAME: `, quotes removed (no quote-awareness needed
 /// for the numeric URCs this is used on).
@@ -276,14 +277,10 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
         crate::engine::BOOT_URC,
     ];
     prefixes.extend(RESULT_PREFIXES);
-    let handler = Arc::new(move |f: &Frame| {
-        if matches!(f, Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC)) {
-            router.forget_buffers();
-            router.results.restarted();
-            router.all_lost(CAUSE_RESTARTED, "modem restarted");
-        } else {
-            router.on_frame(f);
-        }
+    let handler = routing_handler(router, Router::on_frame, |r| {
+        r.forget_buffers();
+        r.results.restarted();
+        r.all_lost(CAUSE_RESTARTED, "modem restarted");
     });
     (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
 }

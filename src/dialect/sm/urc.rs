@@ -32,14 +32,7 @@ pub fn parse_smsub(line: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((topic.to_vec(), payload.to_vec()))
 }
 
-/// The numbers after `+NAME: `.
-pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
-    body.split(',')
-        .filter_map(|f| f.trim().parse().ok())
-        .collect()
-}
+use crate::dialect::common::int_fields;
 
 /// URC routing for the one client of a modem.
 pub(super) struct Router {

@@ -2,6 +2,7 @@
 //! notices to the client, the read answer `+UMQTTC: 6,...` (counted) to its inbox.
 
 use super::*;
+use crate::dialect::common::routing_handler;
 
 /// The comma-separated fields after `+NAME: `, quotes removed.
 pub(super) fn fields(line: &[u8]) -> Vec<String> {
@@ -193,14 +194,10 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
     *lock(&router.slot) = clients.first().map(|c| Slot { shared: c.clone() });
     let mut prefixes: Vec<Vec<u8>> = PREFIXES.iter().map(|p| p.to_vec()).collect();
     prefixes.push(crate::engine::BOOT_URC.to_vec());
-    let handler = Arc::new(move |f: &Frame| {
-        if matches!(f, Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC)) {
-            router.forget_unread();
-            router.results.restarted();
-            router.link_lost(CAUSE_RESTARTED, "modem restarted");
-        } else {
-            router.on_frame(f);
-        }
+    let handler = routing_handler(router, Router::on_frame, |r| {
+        r.forget_unread();
+        r.results.restarted();
+        r.link_lost(CAUSE_RESTARTED, "modem restarted");
     });
     (prefixes, handler)
 }
