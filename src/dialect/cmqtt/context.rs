@@ -16,10 +16,6 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
     /// What a started service and an acquired client last as long as: the modem's boot
     /// and the network (`+CMQTTNONET` stops the service).
     pub(super) fn service_gen(&self) -> (u64, u64) {

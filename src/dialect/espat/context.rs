@@ -14,12 +14,6 @@ pub struct Context {
     _handlers: Handlers,
 }
 
-impl Context {
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-}
-
 impl ClientContext for Context {
     type Client = EspClient;
 

@@ -5,10 +5,6 @@ use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{OpenRequest, Opened};
 
 impl Context {
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
     /// The fixed-length publish command this modem has: `AT+QMTPUBEX` when it answers
     /// `AT+QMTPUBEX=?`, else `AT+QMTPUB` (BG95/BG96/BG77 notes). Asked once per boot.
     pub(super) fn publish_name(&self) -> Result<&'static str> {

@@ -57,10 +57,6 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
     pub(super) fn client_closed(&self) {
         *lock(&self.router.client) = None;
     }

@@ -12,12 +12,6 @@ pub struct Context {
     pub(super) _handlers: Handlers,
 }
 
-impl Context {
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-}
-
 impl ClientContext for Context {
     type Client = UmqttClient;
 
