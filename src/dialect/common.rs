@@ -128,3 +128,18 @@ pub(crate) fn routing_handler<R: Send + Sync + 'static>(
         }
     })
 }
+
+/// The comma-separated fields after `+NAME: `, quotes removed (no quote-awareness needed
+/// for the numeric URCs this is used on).
+pub(crate) fn fields(line: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(line);
+    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
+    body.split(',')
+        .map(|f| f.trim().trim_matches('"').to_string())
+        .collect()
+}
+
+/// Field `i` of [`fields`] as a number.
+pub(crate) fn field_int(line: &[u8], i: usize) -> Option<i64> {
+    fields(line).get(i).and_then(|f| f.parse().ok())
+}

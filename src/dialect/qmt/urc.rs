@@ -3,23 +3,10 @@
 
 use super::*;
 use crate::dialect::common::routing_handler;
-
-/// The comma-separated fields after `+NAME: `, quotes removed (no quote-awareness needed
-/// for the numeric URCs this is used on).
-pub(super) fn fields(line: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
-    body.split(',')
-        .map(|f| f.trim().trim_matches('"').to_string())
-        .collect()
-}
+pub(super) use crate::dialect::common::{field_int, fields};
 
 pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
     fields(line).iter().filter_map(|f| f.parse().ok()).collect()
-}
-
-pub(super) fn field_int(line: &[u8], i: usize) -> Option<i64> {
-    fields(line).get(i).and_then(|f| f.parse().ok())
 }
 
 /// A result URC is final unless its `result` (field `I`) is 1, "packet retransmission".

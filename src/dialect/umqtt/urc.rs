@@ -2,20 +2,8 @@
 //! notices to the client, the read answer `+UMQTTC: 6,...` (counted) to its inbox.
 
 use super::*;
+pub(super) use crate::dialect::common::field_int;
 use crate::dialect::common::routing_handler;
-
-/// The comma-separated fields after `+NAME: `, quotes removed.
-pub(super) fn fields(line: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
-    body.split(',')
-        .map(|f| f.trim().trim_matches('"').to_string())
-        .collect()
-}
-
-pub(super) fn field_int(line: &[u8], i: usize) -> Option<i64> {
-    fields(line).get(i).and_then(|f| f.parse().ok())
-}
 
 /// The read answer's header `+UMQTTC: 6,<qos>,<total>,<topic_len>,"<topic>",<msg_len>`
 /// (the codec took the counted message): QoS and topic. The topic is taken by its length
