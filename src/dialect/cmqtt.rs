@@ -273,12 +273,7 @@ impl CmqttClient {
         )
         .with_data(pem.to_vec());
         c.data_secret = secret;
-        let text = c.line.text().to_string();
-        let r = self.engine().execute_raw(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        Ok(())
+        self.engine().execute(c).map(|_| ())
     }
 
     fn configure_tls(&self, tls: &Tls) -> Result<()> {

@@ -245,10 +245,7 @@ impl QmtClient {
         .with_response(b"+QFUPL:".to_vec());
         c.data_secret = secret;
         let text = c.line.text().to_string();
-        let r = self.exec(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
+        let r = self.engine().execute(c)?;
         // +QFUPL: <upload_size>,<checksum>
         let value = r.value("+QFUPL:").unwrap_or_default();
         let mut it = value.split(',');
@@ -328,12 +325,7 @@ impl QmtClient {
             )?,
             READ_CMD,
         );
-        let text = c.line.text().to_string();
-        let r = self.exec(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        Ok(())
+        self.engine().execute(c).map(|_| ())
     }
 
     /// Buffer mode: notes messages stored before we were listening (`AT+QMTRECV?` lists

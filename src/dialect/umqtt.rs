@@ -65,7 +65,7 @@ use crate::dialect::common::lock;
 use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::qmt::results::Results;
 use crate::dialect::ClientContext;
-use crate::engine::{Engine, Response};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
@@ -99,10 +99,6 @@ const PDP_CID: i64 = 1;
 impl UmqttClient {
     fn engine(&self) -> &Engine {
         &self.ctx.engine
-    }
-
-    fn exec(&self, cmd: Command) -> Result<Response> {
-        self.engine().execute_raw(cmd)
     }
 
     /// `AT+UMQTT=<op>,<args>`: a profile setter, `OK` expected.
@@ -236,11 +232,7 @@ impl UmqttClient {
             (u.notices, u.delivered)
         };
         let c = Command::new(build("AT+UMQTTC", &[Arg::Int(6), Arg::Int(1)])?, READ_CMD);
-        let text = c.line.text().to_string();
-        let r = self.exec(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
+        self.engine().execute(c)?;
         let mut u = lock(&self.ctx.router.unread);
         if (u.notices, u.delivered) == before {
             u.count = 0;
