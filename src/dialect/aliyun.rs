@@ -51,18 +51,22 @@ pub use urc::*;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use hmac::{Hmac, Mac};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, ErrorCode, FinalResult, Frame};
+use crate::dialect::common::lock;
+use crate::dialect::common::Handlers;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
-use crate::mqtt::{self, Backend, Capabilities, ClientShared, ConnectOptions, Message};
+use crate::mqtt::{
+    self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
+};
 
 /// A payload as the text of a quoted parameter: no backslash (no manual says how one is
 /// read), and for `AT+CMPUB` (`quotes_allowed` false) no `"` either.
@@ -109,10 +113,6 @@ fn payload_text<'a>(what: &str, payload: &'a [u8]) -> Result<&'a str> {
         )));
     }
     Ok(text)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Splits a line's fields after `+NAME:`: `(first integer, rest after its comma)`.
@@ -191,7 +191,7 @@ pub struct AliyunMqtt {
     client_id: String,
     options: AliyunOptions,
     router: Arc<Router>,
-    handler_ids: Vec<u64>,
+    _handlers: Handlers,
     poller: Mutex<Option<Poller>>,
     autoyield_on: AtomicBool,
     closed: AtomicBool,
@@ -242,6 +242,7 @@ impl AliyunMqtt {
         );
         engine.add_secret(device_secret.as_bytes());
         let client = Arc::new(AliyunMqtt {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             rev,
             caps: capabilities(rev),
@@ -251,7 +252,6 @@ impl AliyunMqtt {
             client_id: format!("{product_key}.{device_name}"),
             options,
             router,
-            handler_ids,
             poller: Mutex::new(None),
             autoyield_on: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -465,28 +465,12 @@ fn poll_loop(client: std::sync::Weak<AliyunMqtt>, stop: Receiver<()>, interval: 
     }
 }
 
-impl Drop for AliyunMqtt {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
 /// Wraps the client so the background poller can hold a weak reference to it.
 pub struct AliyunBackend(pub Arc<AliyunMqtt>);
 
 impl Backend for AliyunBackend {
-    fn capabilities(&self) -> &Capabilities {
-        &self.0.caps
-    }
-
-    fn index(&self) -> u8 {
-        0
-    }
-
-    fn client_id(&self) -> &str {
-        &self.0.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.0.caps, 0, &self.0.client_id)
     }
 
     fn own_endpoint(&self) -> Option<String> {
@@ -575,14 +559,8 @@ impl Backend for AliyunBackend {
         c.start_receiving()
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        _retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, _, timeout) = msg.parts();
         let c = &self.0;
         mqtt::check_quotable("topic", topic)?;
         let text = payload_param("payload", payload, false)?;

@@ -16,22 +16,19 @@ pub use spec::SPEC;
 pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::lock;
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, Backend, Capabilities, ClientShared, ConnectOptions, Message, Tls, CAUSE_PORT_LOST,
-    CAUSE_RESTARTED,
+    self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
+    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// One CMQTT client index.
 pub struct CmqttClient {
@@ -276,12 +273,7 @@ impl CmqttClient {
         )
         .with_data(pem.to_vec());
         c.data_secret = secret;
-        let text = c.line.text().to_string();
-        let r = self.engine().execute_raw(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        Ok(())
+        self.engine().execute(c).map(|_| ())
     }
 
     fn configure_tls(&self, tls: &Tls) -> Result<()> {
@@ -369,16 +361,8 @@ impl CmqttClient {
 }
 
 impl Backend for CmqttClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        self.index
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, self.index, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -436,14 +420,8 @@ impl Backend for CmqttClient {
         self.run("connect", "CMQTTCONNECT", c).map(|_| ())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         self.send_topic_parts("publish", "CMQTTTOPIC", topic, None)?;
         if !payload.is_empty() {
             let args = [Arg::Int(self.idx()), Arg::Int(payload.len() as i64)];

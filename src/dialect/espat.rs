@@ -21,22 +21,19 @@ pub use spec::SPEC;
 pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::at::session::{Command, Expect};
 use crate::at::{CommandLine, Frame, RawRule};
+use crate::dialect::common::lock;
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, Backend, Capabilities, ClientShared, ConnectOptions, Message, Tls, CAUSE_PORT_LOST,
-    CAUSE_RESTARTED,
+    self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
+    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Commands the module answers at once.
 const CMD: Duration = Duration::from_secs(10);
@@ -216,16 +213,8 @@ impl EspClient {
 }
 
 impl Backend for EspClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        0
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, 0, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -305,14 +294,8 @@ impl Backend for EspClient {
         Ok(())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         check_text("topic", topic)?;
         let line = limits::line(
             format!(

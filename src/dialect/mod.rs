@@ -22,7 +22,7 @@ use crate::at::RawRule;
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 pub use crate::family::{Family, FamilyInfo, FAMILY_ROWS};
-use crate::mqtt::{Backend, ClientOptions, ClientShared, MqttClient};
+use crate::mqtt::{self, Backend, Capabilities, ClientOptions, ClientShared, MqttClient};
 pub use linkme::distributed_slice;
 
 /// The URC prefixes a router takes, and its handler.
@@ -172,6 +172,24 @@ pub struct MessageRules {
     pub payload_line_breaks: bool,
 }
 
+impl MessageRules {
+    /// Topic and payload both counted: any byte in either.
+    pub const COUNTED: MessageRules = MessageRules {
+        topic_any_char: true,
+        payload_line_breaks: true,
+    };
+    /// The topic quoted in the line, the payload counted.
+    pub const QUOTED_TOPIC: MessageRules = MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: true,
+    };
+    /// The message is a plain line.
+    pub const LINE: MessageRules = MessageRules {
+        topic_any_char: false,
+        payload_line_breaks: false,
+    };
+}
+
 /// A family's clients on one modem.
 pub trait FamilyClients: Send + Sync {
     /// Opens MQTT client `index` (nothing is sent yet).
@@ -180,6 +198,26 @@ pub trait FamilyClients: Send + Sync {
     /// For a family's own API on the modem (e.g. the Alibaba client).
     fn as_any(&self) -> &dyn Any;
 }
+
+/// What [`ClientContext::open_client`] is asked to open.
+pub struct OpenRequest<'a> {
+    pub client_id: &'a str,
+    pub index: u8,
+    pub options: &'a ClientOptions,
+}
+
+impl<'a> OpenRequest<'a> {
+    /// Checks the client index and id against `caps` and the options; returns the client
+    /// id, index and options.
+    pub fn check(self, caps: &Capabilities) -> Result<(&'a str, u8, &'a ClientOptions)> {
+        mqtt::check_client(caps, self.index, self.client_id)?;
+        self.options.check()?;
+        Ok((self.client_id, self.index, self.options))
+    }
+}
+
+/// A client reserved by [`ClientContext::open_client`], with its shared state.
+pub type Opened<C> = Result<(Arc<C>, Arc<ClientShared>)>;
 
 /// A family's modem-wide state that opens MQTT clients (one per client index).
 pub trait ClientContext: Send + Sync + 'static {
@@ -191,7 +229,27 @@ pub trait ClientContext: Send + Sync + 'static {
         client_id: &str,
         index: u8,
         options: &ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)>;
+    ) -> Opened<Self::Client> {
+        self.reserve_client(OpenRequest {
+            client_id,
+            index,
+            options,
+        })
+    }
+
+    /// The family's modem-wide state on `engine` for `profile`.
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>>;
+
+    /// What `open_client` does on this family (`OpenRequest::check` first).
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client>;
+}
+
+/// A family's `open_clients` where its modem-wide state is the [`ClientContext`] `C`.
+pub fn open_context_clients<C: ClientContext>(
+    engine: Engine,
+    profile: &str,
+) -> Result<Arc<dyn FamilyClients>> {
+    Ok(Arc::new(ContextClients(C::new(engine, profile)?)))
 }
 
 /// The clients of a family whose modem-wide state is a [`ClientContext`].

@@ -47,22 +47,23 @@ use results::{is_result, Results, RESULT_PREFIXES};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::lock;
+use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::ClientContext;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, AliAuth, Backend, Capabilities, ClientOptions, ClientShared, ConnectOptions, Message,
+    self, AliAuth, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
     ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
-use crate::waits;
 
 /// `+QFUPL: <upload_size>,<checksum>`: the checksum is the XOR of the data taken as
 /// big-endian 16-bit words, an odd last byte as the high byte (Quectel's FILE AT
@@ -73,10 +74,6 @@ pub fn qfupl_checksum(data: &[u8]) -> u16 {
         let lo = pair.get(1).copied().map(u16::from).unwrap_or(0);
         sum ^ (hi | lo)
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One QMT client index.
@@ -144,29 +141,8 @@ impl QmtClient {
     /// Runs a command whose outcome is a `+NAME: idx,...` result URC (its `expect`);
     /// returns that line. The AT channel is free again at `OK`: the result is awaited
     /// outside it (see `results.rs`), within the command's timeout.
-    fn with_result(&self, mut cmd: Command) -> Result<Vec<u8>> {
-        let text = cmd.line.text().to_string();
-        let started = Instant::now();
-        let expect = cmd
-            .expect
-            .take()
-            .ok_or_else(|| Error::Protocol(format!("{text}: no result to wait for")))?;
-        let deadline = started + cmd.timeout;
-        let mut ticket = self.ctx.router.results.expect(self.index, expect);
-        let r = match self.exec(cmd) {
-            Ok(r) => r,
-            Err(e) => {
-                // Without its OK the modem may never have read the command: nothing is owed.
-                ticket.give_up(false);
-                return Err(e);
-            }
-        };
-        if !r.final_result.is_ok() {
-            ticket.give_up(false);
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        let timeout = waits::capped(deadline).saturating_duration_since(started);
-        ticket.wait(deadline, &text, timeout)
+    fn with_result(&self, cmd: Command) -> Result<Vec<u8>> {
+        self.ctx.router.results.run(self.engine(), self.index, cmd)
     }
 
     /// Checks `+NAME: idx,msgid,result[,value]`.
@@ -269,10 +245,7 @@ impl QmtClient {
         .with_response(b"+QFUPL:".to_vec());
         c.data_secret = secret;
         let text = c.line.text().to_string();
-        let r = self.exec(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
+        let r = self.engine().execute(c)?;
         // +QFUPL: <upload_size>,<checksum>
         let value = r.value("+QFUPL:").unwrap_or_default();
         let mut it = value.split(',');
@@ -352,12 +325,7 @@ impl QmtClient {
             )?,
             READ_CMD,
         );
-        let text = c.line.text().to_string();
-        let r = self.exec(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        Ok(())
+        self.engine().execute(c).map(|_| ())
     }
 
     /// Buffer mode: notes messages stored before we were listening (`AT+QMTRECV?` lists
@@ -393,62 +361,39 @@ impl QmtClient {
 /// room, so a slow consumer leaves messages in the modem (which stops taking more from the
 /// broker) instead of losing them. The URC handler only notes "stored in buffer N".
 fn buffer_reader(me: std::sync::Weak<QmtClient>, wake: Receiver<()>, stop: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let work = {
-            let Some(c) = me.upgrade() else { return };
-            let next = if c.shared.free_capacity() > 0 {
-                c.ctx.router.take_pending(c.index as usize)
-            } else {
-                None
-            };
-            match next {
-                Some(id) => match c.read_buffer(id) {
-                    Ok(()) => {
-                        backoff = Duration::from_millis(50);
-                        true
-                    }
-                    Err(e @ (Error::Port(_) | Error::Closed(_))) => {
-                        log::debug!("qmt: client {}: buffer reader ends: {e}", c.index);
-                        return;
-                    }
-                    Err(e) => {
-                        log::warn!(
-                            "qmt: client {}: reading buffer {id} failed: {e}; retrying",
-                            c.index
-                        );
-                        c.ctx.router.requeue(c.index as usize, id);
-                        false
-                    }
-                },
-                None => false,
-            }
+    reader_loop(&wake, &stop, || {
+        let Some(c) = me.upgrade() else {
+            return ReadStep::Stop;
         };
-        if work {
-            continue;
+        let next = if c.shared.free_capacity() > 0 {
+            c.ctx.router.take_pending(c.index as usize)
+        } else {
+            None
+        };
+        match next {
+            Some(id) => match c.read_buffer(id) {
+                Ok(()) => ReadStep::Read,
+                Err(e @ (Error::Port(_) | Error::Closed(_))) => {
+                    log::debug!("qmt: client {}: buffer reader ends: {e}", c.index);
+                    ReadStep::Stop
+                }
+                Err(e) => {
+                    log::warn!(
+                        "qmt: client {}: reading buffer {id} failed: {e}; retrying",
+                        c.index
+                    );
+                    c.ctx.router.requeue(c.index as usize, id);
+                    ReadStep::Idle
+                }
+            },
+            None => ReadStep::Idle,
         }
-        match wake.recv_timeout(backoff.min(Duration::from_secs(1))) {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => backoff = (backoff * 2).min(Duration::from_secs(1)),
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
+    })
 }
 
 impl Backend for QmtClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        self.index
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, self.index, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -619,14 +564,8 @@ impl Backend for QmtClient {
         Ok(())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         self.check_topics_quotable(std::iter::once(topic))?;
         let msgid = if qos == 0 { 0 } else { self.msgid() };
         let wait = timeout.unwrap_or_else(|| self.packet_wait() + Duration::from_secs(15));

@@ -37,20 +37,17 @@ pub use spec::{Context, SPEC};
 pub use urc::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::at::session::Command;
 use crate::at::{build, Arg, Frame};
+use crate::dialect::common::lock;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, Backend, Capabilities, ClientShared, ConnectOptions, Message, Tls, CAUSE_RESTARTED,
+    self, Backend, BackendIdentity, ClientShared, ConnectOptions, Message, Tls, CAUSE_RESTARTED,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A configuration command (`AT+SMCONF`, the file and SSL commands).
 const CMD: Duration = Duration::from_secs(9);
@@ -241,16 +238,8 @@ impl SmClient {
 }
 
 impl Backend for SmClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        0
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, 0, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -319,14 +308,8 @@ impl Backend for SmClient {
         self.mqtt_cmd("connect", c).map(|_| ())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         mqtt::check_quotable("topic", topic)?;
         let wait = timeout.unwrap_or(Duration::from_secs(
             u64::from(self.publish_timeout).max(60) + 5,

@@ -53,27 +53,25 @@ pub use urc::*;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
+use crate::dialect::common::lock;
+use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::qmt::results::Results;
 use crate::dialect::ClientContext;
-use crate::engine::{Engine, Response};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::mqtt::{
-    self, Backend, Capabilities, ClientOptions, ClientShared, ConnectOptions, Message,
+    self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
     CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 use crate::waits;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The one u-blox MQTT client of a modem.
 pub struct UmqttClient {
@@ -103,10 +101,6 @@ impl UmqttClient {
         &self.ctx.engine
     }
 
-    fn exec(&self, cmd: Command) -> Result<Response> {
-        self.engine().execute_raw(cmd)
-    }
-
     /// `AT+UMQTT=<op>,<args>`: a profile setter, `OK` expected.
     fn set(&self, op: i64, args: &[Arg]) -> Result<()> {
         let mut all = vec![Arg::Int(op)];
@@ -117,28 +111,8 @@ impl UmqttClient {
 
     /// Runs a command whose outcome is a result URC (`cmd.expect`); returns that line. The
     /// AT channel is free again at `OK`: the result is awaited outside it.
-    fn with_result(&self, mut cmd: Command) -> Result<Vec<u8>> {
-        let text = cmd.line.text().to_string();
-        let started = Instant::now();
-        let expect = cmd
-            .expect
-            .take()
-            .ok_or_else(|| Error::Protocol(format!("{text}: no result to wait for")))?;
-        let deadline = started + cmd.timeout;
-        let mut ticket = self.ctx.router.results.expect(0, expect);
-        let r = match self.exec(cmd) {
-            Ok(r) => r,
-            Err(e) => {
-                ticket.give_up(false);
-                return Err(e);
-            }
-        };
-        if !r.final_result.is_ok() {
-            ticket.give_up(false);
-            return Err(Error::from_final(&text, &r.final_result));
-        }
-        let timeout = waits::capped(deadline).saturating_duration_since(started);
-        ticket.wait(deadline, &text, timeout)
+    fn with_result(&self, cmd: Command) -> Result<Vec<u8>> {
+        self.ctx.router.results.run(self.engine(), 0, cmd)
     }
 
     /// `AT+UMQTTC=<op>,<args>` and its `+UUMQTTC: <op>,<result>...`; a result other than 1
@@ -258,11 +232,7 @@ impl UmqttClient {
             (u.notices, u.delivered)
         };
         let c = Command::new(build("AT+UMQTTC", &[Arg::Int(6), Arg::Int(1)])?, READ_CMD);
-        let text = c.line.text().to_string();
-        let r = self.exec(c)?;
-        if !r.final_result.is_ok() {
-            return Err(Error::from_final(&text, &r.final_result));
-        }
+        self.engine().execute(c)?;
         let mut u = lock(&self.ctx.router.unread);
         if (u.notices, u.delivered) == before {
             u.count = 0;
@@ -291,55 +261,31 @@ impl UmqttClient {
 /// Reads stored messages while the inbox has room and the module announced some, so a
 /// slow consumer leaves them in the module (nothing is dropped).
 fn reader(me: std::sync::Weak<UmqttClient>, wake: Receiver<()>, stop: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let work = {
-            let Some(c) = me.upgrade() else { return };
-            let pending = lock(&c.ctx.router.unread).count > 0;
-            if pending && c.shared.free_capacity() > 0 {
-                match c.read_one() {
-                    Ok(()) => {
-                        backoff = Duration::from_millis(50);
-                        true
-                    }
-                    Err(e @ (Error::Port(_) | Error::Closed(_))) => {
-                        log::debug!("umqtt: message reader ends: {e}");
-                        return;
-                    }
-                    Err(e) => {
-                        log::warn!("umqtt: reading a stored message failed: {e}; retrying");
-                        false
-                    }
-                }
-            } else {
-                false
-            }
+    reader_loop(&wake, &stop, || {
+        let Some(c) = me.upgrade() else {
+            return ReadStep::Stop;
         };
-        if work {
-            continue;
+        let pending = lock(&c.ctx.router.unread).count > 0;
+        if !pending || c.shared.free_capacity() == 0 {
+            return ReadStep::Idle;
         }
-        match wake.recv_timeout(backoff.min(Duration::from_secs(1))) {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => backoff = (backoff * 2).min(Duration::from_secs(1)),
-            Err(RecvTimeoutError::Disconnected) => return,
+        match c.read_one() {
+            Ok(()) => ReadStep::Read,
+            Err(e @ (Error::Port(_) | Error::Closed(_))) => {
+                log::debug!("umqtt: message reader ends: {e}");
+                ReadStep::Stop
+            }
+            Err(e) => {
+                log::warn!("umqtt: reading a stored message failed: {e}; retrying");
+                ReadStep::Idle
+            }
         }
-    }
+    })
 }
 
 impl Backend for UmqttClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.ctx.caps
-    }
-
-    fn index(&self) -> u8 {
-        0
-    }
-
-    fn client_id(&self) -> &str {
-        &self.client_id
+    fn identity(&self) -> BackendIdentity<'_> {
+        BackendIdentity::new(&self.ctx.caps, 0, &self.client_id)
     }
 
     fn connect(&self, opts: &ConnectOptions) -> Result<()> {
@@ -454,14 +400,8 @@ impl Backend for UmqttClient {
         Ok(())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
+    fn send_publish(&self, msg: mqtt::Publish<'_>) -> Result<()> {
+        let (topic, payload, qos, retain, timeout) = msg.parts();
         self.check_quotable_topics(std::iter::once(topic))?;
         if payload.is_empty() && !retain {
             return Err(Error::invalid(

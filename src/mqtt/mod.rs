@@ -31,6 +31,21 @@ pub struct Message {
     pub received_at: SystemTime,
 }
 
+impl Message {
+    /// A message received now through client `client_index`, without QoS and retain flag
+    /// (set them where the family's URC carries them).
+    pub fn received(topic: String, payload: Vec<u8>, client_index: u8) -> Self {
+        Message {
+            topic,
+            payload,
+            qos: None,
+            retain: None,
+            client_index,
+            received_at: SystemTime::now(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Will {
     pub topic: String,
@@ -262,11 +277,59 @@ pub enum ClientEvent {
     ReconnectFailed { error: String, retry_in: Duration },
 }
 
+/// Who a backend is: what its modem can do, its client index and its client id.
+pub struct BackendIdentity<'a> {
+    pub caps: &'a Capabilities,
+    pub index: u8,
+    pub client_id: &'a str,
+}
+
+impl<'a> BackendIdentity<'a> {
+    pub fn new(caps: &'a Capabilities, index: u8, client_id: &'a str) -> Self {
+        Self {
+            caps,
+            index,
+            client_id,
+        }
+    }
+}
+
+/// One message to publish, as [`Backend::publish`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    pub qos: u8,
+    pub retain: bool,
+    pub timeout: Option<Duration>,
+}
+
+impl<'a> Publish<'a> {
+    /// Topic, payload, QoS, retain flag and timeout.
+    pub fn parts(self) -> (&'a str, &'a [u8], u8, bool, Option<Duration>) {
+        (
+            self.topic,
+            self.payload,
+            self.qos,
+            self.retain,
+            self.timeout,
+        )
+    }
+}
+
 /// One modem family's implementation of the client operations.
 pub trait Backend: Send + Sync {
-    fn capabilities(&self) -> &Capabilities;
-    fn index(&self) -> u8;
-    fn client_id(&self) -> &str;
+    /// Who the backend is; `capabilities`, `index` and `client_id` read it.
+    fn identity(&self) -> BackendIdentity<'_>;
+    fn capabilities(&self) -> &Capabilities {
+        self.identity().caps
+    }
+    fn index(&self) -> u8 {
+        self.identity().index
+    }
+    fn client_id(&self) -> &str {
+        self.identity().client_id
+    }
     fn connect(&self, opts: &ConnectOptions) -> Result<()>;
     fn publish(
         &self,
@@ -275,7 +338,17 @@ pub trait Backend: Send + Sync {
         qos: u8,
         retain: bool,
         timeout: Option<Duration>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.send_publish(Publish {
+            topic,
+            payload,
+            qos,
+            retain,
+            timeout,
+        })
+    }
+    /// What `publish` does on this family.
+    fn send_publish(&self, msg: Publish<'_>) -> Result<()>;
     fn subscribe(&self, topics: &[(String, u8)], timeout: Option<Duration>) -> Result<()>;
     fn unsubscribe(&self, topics: &[String], timeout: Option<Duration>) -> Result<()>;
     fn disconnect(&self, timeout: Option<Duration>) -> Result<()>;

@@ -43,10 +43,7 @@ pub static SPEC: FamilySpec = FamilySpec {
         },
     ],
     // `+CMYIELD: 12,"topic","payload"` is a plain line; the payload runs to its last quote.
-    message_rules: MessageRules {
-        topic_any_char: false,
-        payload_line_breaks: false,
-    },
+    message_rules: MessageRules::LINE,
     encode_message,
     parse_line,
 };

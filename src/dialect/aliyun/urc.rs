@@ -56,14 +56,7 @@ impl Router {
         }
         match status {
             12 => match parse_message_fields(rest) {
-                Some((topic, payload)) => self.shared.deliver(Message {
-                    topic,
-                    payload,
-                    qos: None,
-                    retain: None,
-                    client_index: 0,
-                    received_at: SystemTime::now(),
-                }),
+                Some((topic, payload)) => self.shared.deliver(Message::received(topic, payload, 0)),
                 None => log::warn!(
                     "aliyun: message report without topic and payload: {:?}",
                     String::from_utf8_lossy(line)

@@ -1,6 +1,8 @@
 //! The modem-wide CMQTT state: the service, the router and the clients open on it.
 
 use super::*;
+use crate::dialect::common::{already_open, Handlers};
+use crate::dialect::{OpenRequest, Opened};
 
 /// Modem-wide CMQTT state: the service, and the clients open on it.
 pub struct Context {
@@ -10,55 +12,10 @@ pub struct Context {
     /// The service generation (see [`Context::service_gen`]) in which the service was
     /// started, if it is.
     pub(super) started: Mutex<Option<(u64, u64)>>,
-    pub(super) handler_ids: Vec<u64>,
+    pub(super) _handlers: Handlers,
 }
 
 impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
-        let caps = capabilities(profile)
-            .ok_or_else(|| Error::invalid(format!("profile: unknown CMQTT profile {profile:?}")))?;
-        let n = caps.clients as usize;
-        let router = Arc::new(Router {
-            engine: engine.downgrade(),
-            clients: Mutex::new(vec![None; n]),
-            rx: Mutex::new((0..n).map(|_| None).collect()),
-            nonet: std::sync::atomic::AtomicU64::new(0),
-        });
-        for rule in raw_rules() {
-            engine.add_raw_rule(rule);
-        }
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let mut handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &[b"+CMQTTRX", b"+CMQTTCONNLOST:"],
-            move |f: &Frame| r1.on_frame(f),
-            move || {
-                lock(&r2.rx).iter_mut().for_each(|slot| *slot = None);
-                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
-            },
-            move |reason: &str| r3.all_lost(CAUSE_PORT_LOST, reason),
-        );
-        let r = router.clone();
-        handler_ids.push(engine.add_urc_handler(
-            b"+CMQTTNONET",
-            Arc::new(move |_f: &Frame| {
-                r.nonet.fetch_add(1, Ordering::SeqCst);
-                r.all_lost(3, "network closed")
-            }),
-        ));
-        Ok(Arc::new(Context {
-            engine,
-            caps,
-            router,
-            started: Mutex::new(None),
-            handler_ids,
-        }))
-    }
-
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
     /// What a started service and an acquired client last as long as: the modem's boot
     /// and the network (`+CMQTTNONET` stops the service).
     pub(super) fn service_gen(&self) -> (u64, u64) {
@@ -146,32 +103,57 @@ impl Context {
     }
 }
 
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
 impl ClientContext for Context {
     type Client = CmqttClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
+        let caps = capabilities(profile)
+            .ok_or_else(|| Error::invalid(format!("profile: unknown CMQTT profile {profile:?}")))?;
+        let n = caps.clients as usize;
+        let router = Arc::new(Router {
+            engine: engine.downgrade(),
+            clients: Mutex::new(vec![None; n]),
+            rx: Mutex::new((0..n).map(|_| None).collect()),
+            nonet: std::sync::atomic::AtomicU64::new(0),
+        });
+        for rule in raw_rules() {
+            engine.add_raw_rule(rule);
+        }
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let mut handler_ids = crate::dialect::common::add_handlers(
+            &engine,
+            &[b"+CMQTTRX", b"+CMQTTCONNLOST:"],
+            move |f: &Frame| r1.on_frame(f),
+            move || {
+                lock(&r2.rx).iter_mut().for_each(|slot| *slot = None);
+                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
+            },
+            move |reason: &str| r3.all_lost(CAUSE_PORT_LOST, reason),
+        );
+        let r = router.clone();
+        handler_ids.push(engine.add_urc_handler(
+            b"+CMQTTNONET",
+            Arc::new(move |_f: &Frame| {
+                r.nonet.fetch_add(1, Ordering::SeqCst);
+                r.all_lost(3, "network closed")
+            }),
+        ));
+        Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
+            engine,
+            caps,
+            router,
+            started: Mutex::new(None),
+        }))
+    }
 
     /// Reserves client `index` after checking the arguments; nothing is sent yet. The first
     /// `connect` starts the service if needed, clears what a previous run left on the index
     /// (connected or acquired) and acquires it.
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &mqtt::ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         if self.router.client(index as usize).is_some() {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let client = Arc::new(CmqttClient {

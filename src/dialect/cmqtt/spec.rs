@@ -1,15 +1,11 @@
 //! The CMQTT family's [`FamilySpec`]: what the modem, the fuzz targets and the property
 //! tests need of it.
 
-use std::sync::Arc;
-
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilyInfo,
-    FamilySpec, MessageRules, ProbeExchange, ProfileBy, SPECS,
+    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
+    MessageRules, ProbeExchange, ProfileBy, SPECS,
 };
-use crate::engine::Engine;
-use crate::error::Result;
 
 // The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
 crate::register_family_row!(SPEC);
@@ -24,7 +20,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     urc_router,
     profile: ProfileBy::Model(profile_for_model),
     qmt_options: false,
-    open_clients,
+    open_clients: open_context_clients::<Context>,
     probes: [
         ProbeExchange {
             line: "AT+CMQTTPUB=0,1,60,0",
@@ -40,17 +36,10 @@ pub static SPEC: FamilySpec = FamilySpec {
         },
     ],
     // Topic and payload arrive as counted raw parts: anything goes.
-    message_rules: MessageRules {
-        topic_any_char: true,
-        payload_line_breaks: true,
-    },
+    message_rules: MessageRules::COUNTED,
     encode_message,
     parse_line: no_line_parsers,
 };
-
-fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
-    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
-}
 
 /// `+CMQTTRXSTART`, the topic and payload in `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` parts of
 /// at most `part` bytes, `+CMQTTRXEND`.

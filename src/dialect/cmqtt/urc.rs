@@ -16,14 +16,7 @@ pub fn raw_rules() -> Vec<RawRule> {
     ]
 }
 
-/// Splits `+NAME: a,b,c` into its numeric fields.
-pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
-    body.split(',')
-        .filter_map(|f| f.trim().parse().ok())
-        .collect()
-}
+pub(super) use crate::dialect::common::int_fields;
 
 #[derive(Debug, Default)]
 pub(super) struct Rx {
@@ -114,14 +107,7 @@ impl Router {
                     String::from_utf8_lossy(e.as_bytes()).into_owned()
                 }
             };
-            let msg = Message {
-                topic,
-                payload: rx.payload,
-                qos: None,
-                retain: None,
-                client_index: idx as u8,
-                received_at: SystemTime::now(),
-            };
+            let msg = Message::received(topic, rx.payload, idx as u8);
             match self.client(idx) {
                 Some(c) => c.deliver(msg),
                 None => {

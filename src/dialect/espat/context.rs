@@ -1,6 +1,8 @@
 //! The modem-wide ESP-AT state: the router, the one client, the certificates uploaded.
 
 use super::*;
+use crate::dialect::common::{already_open, Handlers};
+use crate::dialect::{OpenRequest, Opened};
 
 pub struct Context {
     pub(super) engine: Engine,
@@ -9,11 +11,13 @@ pub struct Context {
     /// What was written to each certificate namespace in this session (they live in
     /// flash: the same content is not written again).
     pub(super) certs: Mutex<Vec<(&'static str, Vec<u8>)>>,
-    handler_ids: Vec<u64>,
+    _handlers: Handlers,
 }
 
-impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+impl ClientContext for Context {
+    type Client = EspClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
         let caps = capabilities(profile).ok_or_else(|| {
             Error::invalid(format!("profile: unknown ESP-AT profile {profile:?}"))
         })?;
@@ -50,42 +54,18 @@ impl Context {
             engine.add_urc_prefix(p);
         }
         Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             caps,
             router,
             certs: Mutex::new(Vec::new()),
-            handler_ids,
         }))
     }
 
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-}
-
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
-impl ClientContext for Context {
-    type Client = EspClient;
-
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &mqtt::ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         if self.router.client().is_some_and(|c| !c.is_closed()) {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let client = Arc::new(EspClient {

@@ -1,15 +1,14 @@
 //! The ESP-AT family's [`FamilySpec`] and its [`ModemPath`] (set-up and identity of a
 //! Wi-Fi chip, which has none of the cellular identification commands).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{chip, raw_rules, urc_router, Context, PROFILE, READY, SUBRECV};
 use crate::at::build;
 use crate::at::session::{Command, Expect};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilyInfo,
-    FamilySpec, MessageRules, ModemPath, ProbeExchange, ProfileBy, MODEM_PATHS, SPECS,
+    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
+    MessageRules, ModemPath, ProbeExchange, ProfileBy, MODEM_PATHS, SPECS,
 };
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
@@ -34,7 +33,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     urc_router,
     profile: ProfileBy::Probe(probe_profile),
     qmt_options: false,
-    open_clients,
+    open_clients: open_context_clients::<Context>,
     probes: [
         ProbeExchange {
             line: "AT+MQTTPUB=0,\"a/b\",\"x\",1,0",
@@ -51,10 +50,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     ],
     // The topic is printed raw between quotes (a `"` in it is read by position); the
     // payload is counted.
-    message_rules: MessageRules {
-        topic_any_char: false,
-        payload_line_breaks: true,
-    },
+    message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
 };
@@ -79,10 +75,6 @@ fn raw_command(line: &str, c: &mut Command) {
     } else if upper.starts_with("AT+MQTTLONG") || upper.starts_with("AT+SYSMFG=2,") {
         c.ok_before_prompt = true;
     }
-}
-
-fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
-    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
 }
 
 fn gmr(engine: &Engine, timeout: Duration) -> Result<Vec<String>> {

@@ -82,14 +82,7 @@ impl Router {
             return;
         };
         let topic = String::from_utf8_lossy(topic).into_owned();
-        let msg = Message {
-            topic,
-            payload: data.to_vec(),
-            qos: None,
-            retain: None,
-            client_index: 0,
-            received_at: SystemTime::now(),
-        };
+        let msg = Message::received(topic, data.to_vec(), 0);
         match self.client() {
             Some(c) => c.deliver(msg),
             None => log::warn!("espat: message for a client that is not open here; dropped"),

@@ -1,50 +1,10 @@
 //! The modem-wide QMT state: the router and the clients open on it.
 
 use super::*;
+use crate::dialect::common::{already_open, Handlers};
+use crate::dialect::{OpenRequest, Opened};
 
 impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
-        let caps = capabilities(profile)
-            .ok_or_else(|| Error::invalid(format!("profile: unknown QMT profile {profile:?}")))?;
-        let n = caps.clients as usize;
-        let router = Arc::new(Router {
-            slots: Mutex::new((0..n).map(|_| None).collect()),
-            results: Results::default(),
-        });
-        for rule in raw_rules() {
-            engine.add_raw_rule(rule);
-        }
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let mut prefixes: Vec<&[u8]> = vec![b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
-        prefixes.extend(RESULT_PREFIXES);
-        let handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &prefixes,
-            move |f: &Frame| r1.on_frame(f),
-            move || {
-                r2.forget_buffers();
-                r2.results.restarted();
-                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
-            },
-            move |reason: &str| {
-                r3.results.port_lost(reason);
-                r3.all_lost(CAUSE_PORT_LOST, reason);
-            },
-        );
-        Ok(Arc::new(Context {
-            engine,
-            pub_cmd: publish_command(profile),
-            pub_probe: Mutex::new(None),
-            caps,
-            router,
-            handler_ids,
-        }))
-    }
-
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
     /// The fixed-length publish command this modem has: `AT+QMTPUBEX` when it answers
     /// `AT+QMTPUBEX=?`, else `AT+QMTPUB` (BG95/BG96/BG77 notes). Asked once per boot.
     pub(super) fn publish_name(&self) -> Result<&'static str> {
@@ -79,14 +39,6 @@ impl Context {
     }
 }
 
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
 /// Modem-wide QMT state: the router and the clients open on it.
 pub struct Context {
     pub(super) engine: Engine,
@@ -95,21 +47,53 @@ pub struct Context {
     /// The publish command the modem answered to, and in which boot.
     pub(super) pub_probe: Mutex<Option<(u64, &'static str)>>,
     pub(super) router: Arc<Router>,
-    pub(super) handler_ids: Vec<u64>,
+    pub(super) _handlers: Handlers,
 }
 
 impl ClientContext for Context {
     type Client = QmtClient;
 
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
+        let caps = capabilities(profile)
+            .ok_or_else(|| Error::invalid(format!("profile: unknown QMT profile {profile:?}")))?;
+        let n = caps.clients as usize;
+        let router = Arc::new(Router {
+            slots: Mutex::new((0..n).map(|_| None).collect()),
+            results: Results::default(),
+        });
+        for rule in raw_rules() {
+            engine.add_raw_rule(rule);
+        }
+        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
+        let mut prefixes: Vec<&[u8]> = vec![b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
+        prefixes.extend(RESULT_PREFIXES);
+        let handler_ids = crate::dialect::common::add_handlers(
+            &engine,
+            &prefixes,
+            move |f: &Frame| r1.on_frame(f),
+            move || {
+                r2.forget_buffers();
+                r2.results.restarted();
+                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
+            },
+            move |reason: &str| {
+                r3.results.port_lost(reason);
+                r3.all_lost(CAUSE_PORT_LOST, reason);
+            },
+        );
+        Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
+            engine,
+            pub_cmd: publish_command(profile),
+            pub_probe: Mutex::new(None),
+            caps,
+            router,
+        }))
+    }
+
     /// Reserves client `index` after checking the arguments; nothing is sent yet.
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         let q = &options.qmt;
         if let Some(a) = &q.aliauth {
             for (what, v) in [
@@ -122,9 +106,7 @@ impl ClientContext for Context {
             }
         }
         if lock(&self.router.slots)[index as usize].is_some() {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let mode = q.receive_mode.unwrap_or(ReceiveMode::Buffer);

@@ -74,6 +74,34 @@ fn matches(e: &Expect, line: &[u8]) -> bool {
 }
 
 impl Results {
+    /// Runs `cmd` for client `index`, its outcome a result URC (its `expect`); returns that
+    /// line. The AT channel is free again at `OK`: the result is awaited outside it, within
+    /// the command's timeout.
+    pub(crate) fn run(&self, engine: &Engine, index: u8, mut cmd: Command) -> Result<Vec<u8>> {
+        let text = cmd.line.text().to_string();
+        let started = Instant::now();
+        let expect = cmd
+            .expect
+            .take()
+            .ok_or_else(|| Error::Protocol(format!("{text}: no result to wait for")))?;
+        let deadline = started + cmd.timeout;
+        let mut ticket = self.expect(index, expect);
+        let r = match engine.execute_raw(cmd) {
+            Ok(r) => r,
+            Err(e) => {
+                // Without its OK the modem may never have read the command: nothing is owed.
+                ticket.give_up(false);
+                return Err(e);
+            }
+        };
+        if !r.final_result.is_ok() {
+            ticket.give_up(false);
+            return Err(Error::from_final(&text, &r.final_result));
+        }
+        let timeout = waits::capped(deadline).saturating_duration_since(started);
+        ticket.wait(deadline, &text, timeout)
+    }
+
     /// Registers the wait for `expect` (before the command goes out, so that a result that
     /// beats the `OK` is not missed).
     pub(crate) fn expect(&self, index: u8, expect: Expect) -> Ticket<'_> {

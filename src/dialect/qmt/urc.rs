@@ -2,23 +2,11 @@
 //! `+QMTSTAT` to the clients.
 
 use super::*;
-
-/// The comma-separated fields after `+NAME: `, quotes removed (no quote-awareness needed
-/// for the numeric URCs this is used on).
-pub(super) fn fields(line: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
-    body.split(',')
-        .map(|f| f.trim().trim_matches('"').to_string())
-        .collect()
-}
+use crate::dialect::common::routing_handler;
+pub(super) use crate::dialect::common::{field_int, fields};
 
 pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
     fields(line).iter().filter_map(|f| f.parse().ok()).collect()
-}
-
-pub(super) fn field_int(line: &[u8], i: usize) -> Option<i64> {
-    fields(line).get(i).and_then(|f| f.parse().ok())
 }
 
 /// A result URC is final unless its `result` (field `I`) is 1, "packet retransmission".
@@ -116,13 +104,9 @@ impl Router {
 
     pub(super) fn deliver(&self, idx: usize, msgid: u16, topic: String, payload: Vec<u8>) {
         let msg = Message {
-            topic,
-            payload,
             // The URC has the packet id but neither QoS nor retain.
             qos: if msgid == 0 { Some(0) } else { None },
-            retain: None,
-            client_index: idx as u8,
-            received_at: SystemTime::now(),
+            ..Message::received(topic, payload, idx as u8)
         };
         match self.shared(idx) {
             Some(c) => c.deliver(msg),
@@ -280,14 +264,10 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
         crate::engine::BOOT_URC,
     ];
     prefixes.extend(RESULT_PREFIXES);
-    let handler = Arc::new(move |f: &Frame| {
-        if matches!(f, Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC)) {
-            router.forget_buffers();
-            router.results.restarted();
-            router.all_lost(CAUSE_RESTARTED, "modem restarted");
-        } else {
-            router.on_frame(f);
-        }
+    let handler = routing_handler(router, Router::on_frame, |r| {
+        r.forget_buffers();
+        r.results.restarted();
+        r.all_lost(CAUSE_RESTARTED, "modem restarted");
     });
     (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
 }

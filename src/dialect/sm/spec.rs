@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 use super::urc::{Router, PREFIXES};
 use super::{capabilities, lock, parse_smsub, profile_for_model, urc_router, SmClient};
 use crate::at::Frame;
+use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{
-    distributed_slice, ClientContext, ContextClients, Family, FamilyClients, FamilyInfo,
-    FamilySpec, MessageRules, ProbeExchange, ProfileBy, SPECS,
+    distributed_slice, open_context_clients, ClientContext, Family, FamilyInfo, FamilySpec,
+    MessageRules, OpenRequest, Opened, ProbeExchange, ProfileBy, SPECS,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::mqtt::{self, Capabilities, ClientShared, CAUSE_PORT_LOST, CAUSE_RESTARTED};
+use crate::mqtt::{Capabilities, ClientShared, CAUSE_PORT_LOST, CAUSE_RESTARTED};
 
 // The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
 crate::register_family_row!(SPEC);
@@ -34,7 +35,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     urc_router,
     profile: ProfileBy::Model(profile_for_model),
     qmt_options: false,
-    open_clients,
+    open_clients: open_context_clients::<Context>,
     // The commands are synchronous: `OK` comes once the broker answered, no result URC.
     probes: [
         ProbeExchange::synchronous("AT+SMSUB=\"a/b\",1", None),
@@ -42,10 +43,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     ],
     // `+SMSUB: "topic","payload"` is a plain line: topic without `"`, payload without
     // CR and LF (quotes allowed: it runs to the line's last quote).
-    message_rules: MessageRules {
-        topic_any_char: false,
-        payload_line_breaks: false,
-    },
+    message_rules: MessageRules::LINE,
     encode_message,
     parse_line,
 };
@@ -55,11 +53,19 @@ pub struct Context {
     pub(super) engine: Engine,
     pub(super) caps: Capabilities,
     pub(super) router: Arc<Router>,
-    handler_ids: Vec<u64>,
+    _handlers: Handlers,
 }
 
 impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+    pub(super) fn client_closed(&self) {
+        *lock(&self.router.client) = None;
+    }
+}
+
+impl ClientContext for Context {
+    type Client = SmClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
         let caps = capabilities(profile)
             .ok_or_else(|| Error::invalid(format!("profile: unknown SM profile {profile:?}")))?;
         let router = Arc::new(Router {
@@ -74,47 +80,19 @@ impl Context {
             move |reason: &str| r3.lost_with(CAUSE_PORT_LOST, reason),
         );
         Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             caps,
             router,
-            handler_ids,
         }))
     }
 
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    pub(super) fn client_closed(&self) {
-        *lock(&self.router.client) = None;
-    }
-}
-
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
-impl ClientContext for Context {
-    type Client = SmClient;
-
     /// Reserves the one client after checking the arguments; nothing is sent yet.
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &mqtt::ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         let mut slot = lock(&self.router.client);
         if slot.as_ref().is_some_and(|c| !c.is_closed()) {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let client = Arc::new(SmClient::new(
@@ -126,10 +104,6 @@ impl ClientContext for Context {
         *slot = Some(shared.clone());
         Ok((client, shared))
     }
-}
-
-fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
-    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
 }
 
 /// One `+SMSUB` line (topic without `"`, CR, LF; payload without CR, LF).

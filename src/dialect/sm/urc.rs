@@ -32,14 +32,7 @@ pub fn parse_smsub(line: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((topic.to_vec(), payload.to_vec()))
 }
 
-/// The numbers after `+NAME: `.
-pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
-    body.split(',')
-        .filter_map(|f| f.trim().parse().ok())
-        .collect()
-}
+use crate::dialect::common::int_fields;
 
 /// URC routing for the one client of a modem.
 pub(super) struct Router {
@@ -85,14 +78,7 @@ impl Router {
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
-        let msg = Message {
-            topic,
-            payload,
-            qos: None,
-            retain: None,
-            client_index: 0,
-            received_at: SystemTime::now(),
-        };
+        let msg = Message::received(topic, payload, 0);
         match self.client() {
             Some(c) => c.deliver(msg),
             None => log::warn!("sm: message for a client that is not open here; dropped"),

@@ -1,17 +1,21 @@
 //! The modem-wide state: the router and the one client open on it.
 
 use super::*;
+use crate::dialect::common::{already_open, Handlers};
+use crate::dialect::{OpenRequest, Opened};
 
 /// Modem-wide u-blox MQTT state.
 pub struct Context {
     pub(super) engine: Engine,
     pub(super) caps: Capabilities,
     pub(super) router: Arc<Router>,
-    pub(super) handler_ids: Vec<u64>,
+    pub(super) _handlers: Handlers,
 }
 
-impl Context {
-    pub fn new(engine: Engine, profile: &str) -> Result<Arc<Context>> {
+impl ClientContext for Context {
+    type Client = UmqttClient;
+
+    fn new(engine: Engine, profile: &str) -> Result<Arc<Self>> {
         let caps = capabilities(profile).ok_or_else(|| {
             Error::invalid(format!("profile: unknown u-blox MQTT profile {profile:?}"))
         })?;
@@ -35,42 +39,18 @@ impl Context {
             },
         );
         Ok(Arc::new(Context {
+            _handlers: Handlers::new(&engine, handler_ids),
             engine,
             caps,
             router,
-            handler_ids,
         }))
     }
 
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-}
-
-impl Drop for Context {
-    fn drop(&mut self) {
-        for id in &self.handler_ids {
-            self.engine.remove_handler(*id);
-        }
-    }
-}
-
-impl ClientContext for Context {
-    type Client = UmqttClient;
-
     /// Reserves the client after checking the arguments; nothing is sent yet.
-    fn open_client(
-        self: &Arc<Self>,
-        client_id: &str,
-        index: u8,
-        options: &ClientOptions,
-    ) -> Result<(Arc<Self::Client>, Arc<ClientShared>)> {
-        mqtt::check_client(&self.caps, index, client_id)?;
-        options.check()?;
+    fn reserve_client(self: &Arc<Self>, req: OpenRequest<'_>) -> Opened<Self::Client> {
+        let (client_id, index, options) = req.check(&self.caps)?;
         if lock(&self.router.slot).is_some() {
-            return Err(Error::invalid(format!(
-                "index: client {index} is already open on this modem"
-            )));
+            return Err(already_open(index));
         }
         let shared = ClientShared::new(index, options.queue_size);
         let (wake_tx, wake_rx) = bounded::<()>(1);

@@ -1,15 +1,11 @@
 //! The u-blox family's [`FamilySpec`]: what the modem, the fuzz targets and the property
 //! tests need of it.
 
-use std::sync::Arc;
-
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, ContextClients, Family, FamilyClients, FamilyInfo,
-    FamilySpec, MessageRules, ProbeExchange, ProfileBy, SPECS,
+    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
+    MessageRules, ProbeExchange, ProfileBy, SPECS,
 };
-use crate::engine::Engine;
-use crate::error::Result;
 
 // The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
 crate::register_family_row!(SPEC);
@@ -29,7 +25,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     urc_router,
     profile: ProfileBy::Model(profile_for_model),
     qmt_options: false,
-    open_clients,
+    open_clients: open_context_clients::<Context>,
     probes: [
         ProbeExchange {
             line: "AT+UMQTTC=4,1,\"a/b\"",
@@ -45,17 +41,10 @@ pub static SPEC: FamilySpec = FamilySpec {
         },
     ],
     // The topic is quoted inside the read answer; the message is counted.
-    message_rules: MessageRules {
-        topic_any_char: false,
-        payload_line_breaks: true,
-    },
+    message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
 };
-
-fn open_clients(engine: Engine, profile: &str) -> Result<Arc<dyn FamilyClients>> {
-    Ok(Arc::new(ContextClients(Context::new(engine, profile)?)))
-}
 
 /// One read answer `+UMQTTC: 6,...` (the topic must have no `"`); QoS 1.
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {

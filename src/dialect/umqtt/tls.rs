@@ -47,10 +47,7 @@ fn import(c: &UmqttClient, kind: i64, name: &str, content: &[u8], secret: bool) 
     .with_response(b"+USECMNG:".to_vec());
     cmd.data_secret = secret;
     let text = cmd.line.text().to_string();
-    let r = c.exec(cmd)?;
-    if !r.final_result.is_ok() {
-        return Err(Error::from_final(&text, &r.final_result));
-    }
+    let r = c.engine().execute(cmd)?;
     let value = r.value("+USECMNG:").unwrap_or_default();
     let got = value
         .rsplit(',')

@@ -2,19 +2,8 @@
 //! notices to the client, the read answer `+UMQTTC: 6,...` (counted) to its inbox.
 
 use super::*;
-
-/// The comma-separated fields after `+NAME: `, quotes removed.
-pub(super) fn fields(line: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.split_once(':').map(|(_, b)| b).unwrap_or("");
-    body.split(',')
-        .map(|f| f.trim().trim_matches('"').to_string())
-        .collect()
-}
-
-pub(super) fn field_int(line: &[u8], i: usize) -> Option<i64> {
-    fields(line).get(i).and_then(|f| f.parse().ok())
-}
+pub(super) use crate::dialect::common::field_int;
+use crate::dialect::common::routing_handler;
 
 /// The read answer's header `+UMQTTC: 6,<qos>,<total>,<topic_len>,"<topic>",<msg_len>`
 /// (the codec took the counted message): QoS and topic. The topic is taken by its length
@@ -101,14 +90,10 @@ impl Router {
             u.count = u.count.saturating_sub(1);
             u.delivered += 1;
         }
+        // The read answer has no retain flag.
         let msg = Message {
-            topic,
-            payload,
             qos: Some(qos),
-            // The read answer has no retain flag.
-            retain: None,
-            client_index: 0,
-            received_at: SystemTime::now(),
+            ..Message::received(topic, payload, 0)
         };
         match self.shared() {
             Some(c) => c.deliver(msg),
@@ -197,14 +182,10 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
     *lock(&router.slot) = clients.first().map(|c| Slot { shared: c.clone() });
     let mut prefixes: Vec<Vec<u8>> = PREFIXES.iter().map(|p| p.to_vec()).collect();
     prefixes.push(crate::engine::BOOT_URC.to_vec());
-    let handler = Arc::new(move |f: &Frame| {
-        if matches!(f, Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC)) {
-            router.forget_unread();
-            router.results.restarted();
-            router.link_lost(CAUSE_RESTARTED, "modem restarted");
-        } else {
-            router.on_frame(f);
-        }
+    let handler = routing_handler(router, Router::on_frame, |r| {
+        r.forget_unread();
+        r.results.restarted();
+        r.link_lost(CAUSE_RESTARTED, "modem restarted");
     });
     (prefixes, handler)
 }
