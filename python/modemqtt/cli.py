@@ -68,7 +68,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
             info = modem.info()
             out.progress(
                 f"modem: {info.manufacturer} {info.model}, revision {info.revision}, "
-                f"IMEI {info.imei}, family {info.family}"
+                f"{id_label(info.family)} {info.imei}, family {info.family}"
             )
             client_id = f"modemqtt-demo-{uuid.uuid4().hex[:8]}"
             topic, topic_filter = DEMO_TOPIC, DEMO_FILTER
@@ -127,6 +127,11 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
         },
     )
     return EXIT_OK
+
+
+def id_label(family: str | None) -> str:
+    """What ``ModemInfo.imei`` holds: a Wi-Fi chip (ESP-AT) gives its station MAC."""
+    return "MAC" if family == "espat" else "IMEI"
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -206,7 +211,7 @@ def cmd_probe(args: argparse.Namespace, out: Output) -> int:
         ("manufacturer", doc["manufacturer"]),
         ("model", doc["model"]),
         ("firmware", doc["firmware"]),
-        ("IMEI", doc["imei"]),
+        (id_label(doc["family"]), doc["imei"]),
         ("SIM", doc["sim"] or "?"),
         ("registration", ", ".join(f"{k.upper()} {v}" for k, v in reg.items()) or "?"),
         ("signal", signal_text),
