@@ -54,11 +54,26 @@ def params(family: str, direction: str) -> list[object]:
             pytest.mark.xfail(strict=True, reason=r)
             for r in ex.header.get(f"xfail-{direction}", [])
         ]
-        skip = ex.header.get(f"skip-{direction}")
-        if skip:
-            marks.append(pytest.mark.skip(reason=skip[0]))
+        if ex.header.get(f"not-replayed-{direction}"):
+            # Cannot be replayed in this direction (its reason in the file): no test here.
+            continue
         out.append(pytest.param(ex, id=ex.path.stem, marks=marks))
     return out
+
+
+CORPUS_FAMILIES = ["cmqtt", "qmt", "aliyun", "sm", "umqtt", "espat"]
+
+
+def test_what_is_not_replayed_says_why() -> None:
+    """Each example left out of a direction (it is then no test there) says why."""
+    left_out = []
+    for family in CORPUS_FAMILIES:
+        for ex in load(family):
+            for direction in ("client", "vm"):
+                for reason in ex.header.get(f"not-replayed-{direction}", []):
+                    left_out.append((ex.path.name, direction, reason))
+                    assert len(reason.split()) >= 5, (ex.path.name, direction, reason)
+    assert left_out, "no example is left out: drop this test and the header key"
 
 
 def check_replay(rep: Replayer, family: str, raw: list) -> None:
