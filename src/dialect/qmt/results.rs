@@ -139,7 +139,7 @@ impl Results {
                 w.ate_owed = true;
             }
             log::debug!(
-                "qmt: late result {:?} of a command that gave up: not taken as a later one's",
+                "late result {:?} of a command that gave up: not taken as a later one's",
                 String::from_utf8_lossy(line)
             );
             return true;
@@ -153,7 +153,7 @@ impl Results {
         };
         if !s.waiters[i].expect.is_final.is_none_or(|f| f(line)) {
             log::info!(
-                "qmt: client {}: {} (retransmission)",
+                "client {}: {} (retransmission)",
                 s.waiters[i].index,
                 String::from_utf8_lossy(line)
             );
