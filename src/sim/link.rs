@@ -454,8 +454,8 @@ async fn drive(a: LinkArgs) {
                 // A payload above the family's maximum (CMQTT `<payload_total_len>` 1-10240,
                 // seeds/003 §2.2.2.2, 001 §3.3.2; QMT the profile's 4096) is taken off the
                 // socket and discarded, never written: what the module does with one is not
-                // documented (a guess).
-                let max = shared.profile.payload_max;
+                // documented (a guess). The Alibaba firmware takes any (`receive_max`).
+                let max = shared.family().receive_max(shared.profile);
                 let (mut batch, too_big): (Vec<Publish>, Vec<Publish>) =
                     batch.into_iter().partition(|p| p.payload.len() <= max);
                 for p in too_big {
@@ -610,7 +610,7 @@ async fn drive(a: LinkArgs) {
 /// broker resending that PUBREL on every resume (MQTT 3.1.1 §4.3.3: the receiver answers
 /// any PUBREL with PUBCOMP). The broker's next use of the id (a QoS 1 publish here; a QoS 2
 /// one notes it afresh) shows that its exchange is over.
-pub(crate) fn ack(
+fn ack(
     shared: &Shared,
     client_id: &str,
     client: &AsyncClient,
@@ -631,6 +631,18 @@ pub(crate) fn ack(
         QoS::AtMostOnce => {}
     }
     client.try_ack(p)
+}
+
+/// Acknowledges a message a family stored for the host (`SimFamily::stores_messages`) once
+/// it is written, if link `gen` it came on is still the client's (`current`); a link gone
+/// since leaves it with the broker, which sends it again on the next session.
+pub(crate) fn ack_stored(shared: &Shared, current: Option<&Link>, gen: u64, p: &Publish) {
+    let Some(link) = current.filter(|l| l.gen == gen) else {
+        return;
+    };
+    if let Err(e) = ack(shared, &link.client_id, &link.client, p) {
+        log::debug!("virtual modem: acknowledging a delivered message: {e}");
+    }
 }
 
 /// Carries the QoS 2 exchanges this client id left open (PUBREC sent, no PUBCOMP yet) into

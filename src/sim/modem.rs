@@ -144,12 +144,26 @@ pub(crate) trait SimFamily: FamilyBase + Sync {
         true
     }
 
+    /// The largest received payload a link writes or hands to the family; a larger one is
+    /// taken off the socket, acknowledged and discarded (`link`). The profile's
+    /// `payload_max` unless the family's modems take more than they send.
+    fn receive_max(&self, profile: &Profile) -> usize {
+        profile.payload_max
+    }
+
+    /// Link slots the family keeps in `Modem::links` after its clients' (indexes from
+    /// `profile.clients` on) for links of its own that no client index names (the Alibaba
+    /// firmware's CoAP forward link): driven and reported by `link` like a client's.
+    fn extra_links(&self) -> u8 {
+        0
+    }
+
     /// PDP context `cid` went down (already removed from `m.active`): the family's links
     /// on it go, with their URCs in `r`. `by_network`: the network took it, else the host.
     fn context_down(&self, _m: &mut Modem, _cid: u8, _by_network: bool, _r: &mut Resp) {}
 
-    /// The registration is gone (after every context went down).
-    fn network_lost(&self, _m: &mut Modem) {}
+    /// The registration is gone (after every context went down); URCs in `r`.
+    fn network_lost(&self, _m: &mut Modem, _r: &mut Resp) {}
 
     /// Registered again.
     fn network_back(&self, _m: &mut Modem) {}
@@ -223,7 +237,7 @@ pub(crate) struct Modem {
     detached: bool,
     /// The PDP contexts that are up (cid).
     pub(crate) active: BTreeSet<u8>,
-    /// The MQTT link of each client index (CMQTT and QMT).
+    /// The MQTT link of each client index, then the family's own (`SimFamily::extra_links`).
     pub(crate) links: Vec<Option<Link>>,
     pub(crate) ssl: Vec<SslCtx>,
     /// Survive reboot: they live in the module's flash.
@@ -252,7 +266,9 @@ impl Modem {
             // Registered with context 1 up at power-on: hosts that never bring the bearer up
             // (the library's clients, the manuals' MQTT examples) keep working.
             active: BTreeSet::from([1]),
-            links: (0..profile.clients).map(|_| None).collect(),
+            links: (0..profile.clients + family.extra_links())
+                .map(|_| None)
+                .collect(),
             ssl: vec![SslCtx::default(); usize::from(profile.ssl_ctx_max) + 1],
             certs: BTreeMap::new(),
             next_gen: 1,
@@ -319,7 +335,7 @@ impl Modem {
     fn network_lost(&mut self, r: &mut Resp) {
         let cids: Vec<u8> = self.active.iter().copied().collect();
         self.contexts_down(&cids, true, r);
-        self.family().network_lost(self);
+        self.family().network_lost(self, r);
     }
 
     /// Brings context `cid` up; false when the module is not attached (or has no such

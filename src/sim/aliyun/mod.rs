@@ -724,7 +724,7 @@ impl SimFamily for Aliyun {
             .map(|()| Next::Line)
     }
 
-    fn network_lost(&self, m: &mut Modem) {
+    fn network_lost(&self, m: &mut Modem, _r: &mut Resp) {
         if let Some(a) = st_mut(&mut m.fam).as_mut() {
             a.network_lost();
         }

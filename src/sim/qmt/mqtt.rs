@@ -324,9 +324,7 @@ pub(super) fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
         (2, Some(id)) => vec![id as usize],
         _ => return r.error(),
     };
-    let link = m.links[usize::from(idx)]
-        .as_ref()
-        .map(|l| (l.gen, l.client.clone(), l.client_id.clone()));
+    let link = m.links[usize::from(idx)].as_ref();
     let slot = &mut st_mut(&mut m.fam).slots[usize::from(idx)];
     let len_enable = slot.cfg.len_enable;
     let mut out = Vec::new();
@@ -336,16 +334,8 @@ pub(super) fn recv(m: &mut Modem, sh: &Arc<Shared>, a: &str, r: &mut Resp) {
             sh.stats
                 .delivered
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match (&s.ack, &link) {
-                (Some((gen, p)), Some((current, client, id))) if gen == current => {
-                    if let Err(e) = link::ack(sh, id, client, p) {
-                        log::debug!(
-                            "virtual modem: client {idx}: acknowledging a read message: {e}"
-                        );
-                    }
-                }
-                // The link it came on is gone: the broker sends it again on the next session.
-                _ => {}
+            if let Some((gen, p)) = &s.ack {
+                link::ack_stored(sh, link, *gen, p);
             }
         }
     }

@@ -322,9 +322,7 @@ fn read(m: &mut Modem, sh: &Arc<Shared>, args: &[Arg], r: &mut Resp) {
         (2, Some(one)) => one == 0,
         _ => return r.error(),
     };
-    let link = m.links[0]
-        .as_ref()
-        .map(|l| (l.gen, l.client.clone(), l.client_id.clone()));
+    let link = m.links[0].as_ref();
     let stored = &mut st_mut(&mut m.fam).stored;
     let n = if all {
         stored.len()
@@ -350,12 +348,8 @@ fn read(m: &mut Modem, sh: &Arc<Shared>, args: &[Arg], r: &mut Resp) {
         sh.stats
             .delivered
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let (Some((gen, p)), Some((current, client, id))) = (&s.ack, &link) {
-            if gen == current {
-                if let Err(e) = link::ack(sh, id, client, p) {
-                    log::debug!("virtual modem: acknowledging a read message: {e}");
-                }
-            }
+        if let Some((gen, p)) = &s.ack {
+            link::ack_stored(sh, link, *gen, p);
         }
     }
     r.ok();
