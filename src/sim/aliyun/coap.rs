@@ -2,31 +2,25 @@
 
 use super::*;
 
-pub(super) fn coap_command(
-    st: &mut State,
-    sh: &Arc<Shared>,
-    name: &str,
-    form: &Form<'_>,
-    r: &mut Resp,
-) {
-    if let Form::Test = form {
-        if let Some(t) = test_line(st, name) {
-            r.line(&format!("+{name}: {t}"));
-        }
-        return r.ok();
-    }
+/// `AT+CC*` but their test forms (`aliyun_command`).
+pub(super) fn coap_command(m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) {
+    let Some(st) = st_mut(&mut m.fam).as_mut() else {
+        return r.error();
+    };
     let rev = st.rev;
-    match (name, form) {
+    let form = &c.form;
+    match (c.name, form) {
         ("CCINIT", Form::Write(a)) => match triple_args(a) {
             Some((pk, dn, ds)) => {
-                st.coap = Some(Coap {
+                let old = st.coap.replace(Coap {
                     pk,
                     dn,
                     ds,
                     authed: false,
                     pending: VecDeque::new(),
-                    forward: None,
+                    forward: false,
                 });
+                end_session(m, old);
                 r.ok()
             }
             None => r.error(),
@@ -35,13 +29,13 @@ pub(super) fn coap_command(
             Some(c) => r.answer(&format!("+CCINIT: \"{}\",\"{}\",\"{}\"", c.pk, c.dn, c.ds)),
             None => r.error(),
         },
-        ("CCDEINIT", Form::Exec) => {
-            if st.coap.take().is_some() {
+        ("CCDEINIT", Form::Exec) => match st.coap.take() {
+            Some(c) => {
+                end_session(m, Some(c));
                 r.ok()
-            } else {
-                r.error()
             }
-        }
+            None => r.error(),
+        },
         ("CCAUTH", Form::Exec | Form::Write(_)) => {
             let Some(ms) = wait_arg(form, 0..=60_000, 10_000) else {
                 return r.error();
@@ -51,31 +45,28 @@ pub(super) fn coap_command(
                 return coap_error(r, rev, -1, "+CCAUTH: 6".into());
             };
             let code = forced.unwrap_or(0);
-            if code == 0 {
-                c.authed = true;
-                if c.forward.is_none() {
-                    let mut opts = MqttOptions::new(
-                        format!("{}.{}-coap-{}", c.pk, c.dn, now_ms()),
-                        sh.broker_host.clone(),
-                        sh.broker_port,
-                    );
-                    opts.set_keep_alive(Duration::from_secs(60));
-                    c.forward = spawn_link(
-                        sh,
-                        opts,
-                        Arc::new(LinkShared::default()),
-                        false,
-                        Vec::new(),
-                        None,
-                    );
-                }
-            } else {
-                c.authed = false;
-            }
+            c.authed = code == 0;
+            // The forward link to the broker, once per session.
+            let forward = (code == 0 && !c.forward).then(|| {
+                let mut opts = MqttOptions::new(
+                    format!("{}.{}-coap-{}", c.pk, c.dn, now_ms()),
+                    sh.broker_host.clone(),
+                    sh.broker_port,
+                );
+                opts.set_keep_alive(Duration::from_secs(60));
+                opts
+            });
             if ms != 0 && rev == Rev::V1 && code != 0 && code != -1 {
                 return r.line(&format!("+CME ERROR: {code}"));
             }
-            coap_result(c, rev, ms, format!("+CCAUTH: {code}"), r)
+            coap_result(c, rev, ms, format!("+CCAUTH: {code}"), r);
+            if let Some(opts) = forward {
+                let link = spawn(sh, m, FORWARD, opts);
+                if let Some(c) = st_mut(&mut m.fam).as_mut().and_then(|s| s.coap.as_mut()) {
+                    c.forward = link.is_some();
+                }
+                m.links[FORWARD] = link;
+            }
         }
         ("CCSEND", Form::Write(a)) => {
             let Some(args) = split_args_strict(a, true) else {
@@ -108,21 +99,12 @@ pub(super) fn coap_command(
                 return coap_error(r, rev, e, format!("+CCRECV: {e}"));
             }
             let code = forced_code.unwrap_or(0x45);
-            if code == 0x45 {
-                let t = if topic.starts_with('/') {
-                    topic.clone()
-                } else {
-                    format!("/{}/{}/{}", c.pk, c.dn, topic)
-                };
-                if let Some(f) = &c.forward {
-                    if f.client
-                        .try_publish(t, QoS::AtLeastOnce, false, msg.into_bytes())
-                        .is_ok()
-                    {
-                        sh.stats.published.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
+            let topic = if topic.starts_with('/') {
+                topic
+            } else {
+                format!("/{}/{}/{}", c.pk, c.dn, topic)
+            };
+            let forward = code == 0x45 && c.forward;
             if code == 0x81 {
                 c.authed = false;
             }
@@ -130,7 +112,12 @@ pub(super) fn coap_command(
                 Rev::V1 => format!("+CCRECV: 0,\"0x{code:02X}\""),
                 Rev::V2 => format!("+CCRECV: 0,\"0x{code:02X}\",\"\""),
             };
-            coap_result(c, rev, ms, line, r)
+            coap_result(c, rev, ms, line, r);
+            // Published to the broker, so tests can watch what was sent (nothing is
+            // reported back: `SimFamily::link_event` drops the forward link's events).
+            if let Some(f) = m.links[FORWARD].as_ref().filter(|_| forward) {
+                f.queue_publish_as(true, topic, 1, false, msg.into_bytes(), NO_TIMEOUT, None);
+            }
         }
         ("CCYIELD", Form::Exec) => {
             let Some(c) = st.coap.as_mut() else {
@@ -145,6 +132,13 @@ pub(super) fn coap_command(
             r.ok()
         }
         _ => r.error(),
+    }
+}
+
+/// The CoAP session `old` ended (`AT+CCINIT` again, `AT+CCDEINIT`): its forward link goes.
+fn end_session(m: &mut Modem, old: Option<Coap>) {
+    if old.is_some_and(|c| c.forward) {
+        m.links[FORWARD] = None;
     }
 }
 

@@ -8,7 +8,9 @@
 //! are used as given (the platform's `/<pk>/<dn>/...` names). Nothing reaches the host
 //! unasked: broker events queue up and come out during `AT+CMYIELD` windows (`OK` first,
 //! then `+CMYIELD:` lines for the window's length, during which commands wait, as on the
-//! firmware, whose SDK call blocks the AT task) or at each `AT+CMAUTOYIELD` tick.
+//! firmware, whose SDK call blocks the AT task) or at each `AT+CMAUTOYIELD` tick. The link is
+//! the core's (`link`); `AT+CMCONN` is answered from its CONNACK event (`mqtt`), and a
+//! received message is acknowledged to the broker once a yield wrote it.
 //!
 //! The CoAP side keeps an authenticated session after `AT+CCAUTH` and answers each
 //! `AT+CCSEND` with the manual's response codes; a send answered 0x45 is published to the
@@ -39,21 +41,24 @@
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rumqttc::{AsyncClient, ConnectReturnCode, Event, Incoming, MqttOptions, QoS};
+use rumqttc::MqttOptions;
 
 use super::args::{int_arg, quoted_arg, split_args_strict, str_arg, Arg, Cmd, Form, Resp};
+use super::conn::LinkEvent;
 use super::modem::Modem;
 use super::modem::SimFamily;
 use super::parser::Next;
 use super::profile::Profile;
-use super::{lock, Shared, SimError, VirtualModem};
+use super::{Shared, SimError, VirtualModem};
 
 mod coap;
 use coap::*;
+mod mqtt;
+use mqtt::*;
 mod yields;
 use yields::*;
 
@@ -113,43 +118,11 @@ fn rev_of(profile: &Profile) -> Option<Rev> {
 #[derive(Debug, Clone)]
 enum Ev {
     Status(i32),
-    /// A received message, with what acknowledges it to the broker once it is written to
-    /// the host: a restart, a `AT+CMDISCONN` or a lost link before then leaves it with the
-    /// broker, which sends it again on the resumed session.
-    Message(String, Vec<u8>, Box<(AsyncClient, rumqttc::Publish)>),
-}
-
-#[derive(Default)]
-struct LinkShared {
-    /// Reports with the time they reach the modem (the network timing's delay after the
-    /// broker sent them); a yield window writes those whose time has come, in order.
-    events: Mutex<VecDeque<(Instant, Ev)>>,
-    connected: AtomicBool,
-}
-
-impl LinkShared {
-    /// Queues a report that reaches the modem after `delay`, never before one queued first.
-    fn report(&self, delay: Duration, e: Ev) {
-        let mut q = lock(&self.events);
-        let due = Instant::now() + delay;
-        let due = q.back().map_or(due, |(last, _)| due.max(*last));
-        q.push_back((due, e));
-    }
-}
-
-struct MqttLink {
-    client: AsyncClient,
-    kill: Option<flume::Sender<()>>,
-    shared: Arc<LinkShared>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for MqttLink {
-    fn drop(&mut self) {
-        // Dropping the kill sender wakes the link thread, which drops its socket.
-        self.kill.take();
-        self.thread.take();
-    }
+    /// A received message and the generation of the link it came on, which acknowledges
+    /// it to the broker once it is written to the host (the family stores its messages:
+    /// `SimFamily::stores_messages`): a restart, a `AT+CMDISCONN` or a lost link before
+    /// then leaves it with the broker, which sends it again on the resumed session.
+    Message(u64, Box<rumqttc::Publish>),
 }
 
 /// Forced results (fault injection).
@@ -170,21 +143,27 @@ struct Coap {
     authed: bool,
     /// Result lines for `AT+CCYIELD` (manual receive).
     pending: VecDeque<String>,
-    forward: Option<MqttLink>,
+    /// The forward link was started (it lives in the link slot [`FORWARD`] until this
+    /// session ends; a forward link that failed is not started again).
+    forward: bool,
 }
 
 pub(crate) struct State {
     rev: Rev,
     auth: Option<(String, String, String)>,
+    /// `AT+CMPARA="TIMEOUT"`, stored and printed; `AT+CMCONN` waits as long as the link's
+    /// connection timeout (5 s), which was always the shorter bound.
     timeout_ms: u32,
     clean: bool,
     keepalive_ms: u32,
     mqtt_version: u8,
     /// Set by `AT+CMCONN`, cleared by `AT+CMDISCONN`: the SDK object exists.
     object: bool,
-    link: Option<MqttLink>,
-    /// Last link's shared part (kept after a loss to report it).
-    link_shared: Arc<LinkShared>,
+    /// An `AT+CMCONN` waits for its CONNACK (its final result comes from the link event).
+    conn_wait: bool,
+    /// Reports with the time they reach the modem (the network timing's delay after the
+    /// broker sent them); a yield window writes those whose time has come, in order.
+    events: VecDeque<(Instant, Ev)>,
     subs: Vec<(String, u8)>,
     /// A yield window to run once the response is written.
     window: Option<Duration>,
@@ -211,8 +190,8 @@ impl State {
             keepalive_ms: 60_000,
             mqtt_version: 4,
             object: false,
-            link: None,
-            link_shared: Arc::new(LinkShared::default()),
+            conn_wait: false,
+            events: VecDeque::new(),
             subs: Vec::new(),
             window: None,
             autoyield: None,
@@ -232,13 +211,6 @@ impl State {
         }
     }
 
-    /// The module lost its registration (`AT+CFUN=0/4`, `AT+COPS=2`): the bearer goes down
-    /// and the MQTT link with it.
-    pub(crate) fn network_lost(&mut self) {
-        self.bearer = false;
-        self.link = None;
-    }
-
     /// Registered again: revision 1 brings the bearer up by itself when `AT+CAUTONET` is
     /// on (seeds/000 §5.1); revision 2 waits for `AT+CNACT=1`.
     pub(crate) fn network_back(&mut self) {
@@ -247,39 +219,17 @@ impl State {
         }
     }
 
-    /// Drops every link abruptly (reboot, close).
-    pub(crate) fn kill_links(&mut self) {
-        self.link = None;
-        if let Some(c) = self.coap.as_mut() {
-            c.forward = None;
-        }
-        self.stop_autoyield();
-    }
-
     fn stop_autoyield(&mut self) {
         if let Some((stop, _t)) = self.autoyield.take() {
             stop.store(true, Ordering::SeqCst);
         }
     }
 
-    fn connected(&self) -> bool {
-        self.link.is_some() && self.link_shared.connected.load(Ordering::SeqCst)
-    }
-
-    /// The link a `CMSUB` or `CMUNSUB` goes out on, or its `+CME ERROR` code: -2 without
-    /// the MQTT object, -27 while it is not connected.
-    fn subscription_link(&self) -> Result<&MqttLink, i32> {
-        if !self.object {
-            return Err(-2);
-        }
-        self.live_link().ok_or(-27)
-    }
-
-    /// The MQTT link, while it is connected.
-    fn live_link(&self) -> Option<&MqttLink> {
-        self.link
-            .as_ref()
-            .filter(|l| l.shared.connected.load(Ordering::SeqCst))
+    /// Queues a report that reaches the modem after `delay`, never before one queued first.
+    fn report(&mut self, delay: Duration, e: Ev) {
+        let due = Instant::now() + delay;
+        let due = self.events.back().map_or(due, |(last, _)| due.max(*last));
+        self.events.push_back((due, e));
     }
 }
 
@@ -325,17 +275,26 @@ fn now_ms() -> u128 {
 }
 
 impl Modem {
-    /// Handles the Alibaba commands; `None` when `name` is not one of them.
+    /// Handles the Alibaba command `c`; `None` when it is not one of them.
     pub(crate) fn aliyun_command(
         &mut self,
         sh: &Arc<Shared>,
-        name: &str,
-        form: &Form<'_>,
+        c: Cmd<'_>,
         r: &mut Resp,
     ) -> Option<()> {
+        let (name, form) = (c.name, &c.form);
         let registered = self.registered();
         let st = st_mut(&mut self.fam).as_mut()?;
+        let (rev, bearer) = (st.rev, st.bearer);
         if bearer_command(st, registered, name, form, r) {
+            if bearer && !st.bearer {
+                // The MQTT link goes down with the bearer, silently.
+                let (link, failed) = take_link(self);
+                drop(link);
+                if let Some(f) = failed {
+                    r.urc_after(f.to_owned());
+                }
+            }
             return Some(());
         }
         if name.starts_with("CMQTT") {
@@ -347,14 +306,19 @@ impl Modem {
         if !MQTT_NAMES.contains(&name) && !COAP_NAMES.contains(&name) {
             return None;
         }
-        if v2_only && st.rev == Rev::V1 {
+        if v2_only && rev == Rev::V1 {
             r.error();
             return Some(());
         }
-        if name.starts_with("CC") {
-            coap_command(st, sh, name, form, r);
+        if let Form::Test = form {
+            if let Some(t) = test_line(st, name) {
+                r.line(&format!("+{name}: {t}"));
+            }
+            r.ok();
+        } else if name.starts_with("CC") {
+            coap_command(self, sh, c, r);
         } else {
-            mqtt_command(st, sh, name, form, r);
+            mqtt_command(self, sh, c, r);
         }
         Some(())
     }
@@ -406,9 +370,6 @@ fn bearer_command(
                     r.ok();
                     if up != st.bearer {
                         st.bearer = up;
-                        if !up {
-                            st.link = None;
-                        }
                         let word = if up { "ACTIVE" } else { "DEACTIVE" };
                         r.urc_after(format!("+APP PDP: {word}"));
                     }
@@ -446,244 +407,6 @@ fn test_line(st: &State, name: &str) -> Option<&'static str> {
     })
 }
 
-fn mqtt_command(st: &mut State, sh: &Arc<Shared>, name: &str, form: &Form<'_>, r: &mut Resp) {
-    if let Form::Test = form {
-        if let Some(t) = test_line(st, name) {
-            r.line(&format!("+{name}: {t}"));
-        }
-        return r.ok();
-    }
-    let cme = |r: &mut Resp, code: i32| r.line(&format!("+CME ERROR: {code}"));
-    match (name, form) {
-        ("CMAUTH", Form::Write(a)) => match triple_args(a) {
-            Some(triple) => {
-                st.auth = Some(triple);
-                r.ok()
-            }
-            None => r.error(),
-        },
-        ("CMAUTH", Form::Read) => {
-            let (pk, dn, ds) = st.auth.clone().unwrap_or_default();
-            r.line(&format!("+CMAUTH: \"{pk}\",\"{dn}\",\"{ds}\""));
-            r.ok()
-        }
-        ("CMPARA", Form::Write(a)) => {
-            let Some(args) = split_args_strict(a, false) else {
-                return r.error();
-            };
-            let Some(tag) = quoted_arg(&args, 0) else {
-                return r.error();
-            };
-            let (lo, hi) = if st.rev == Rev::V1 {
-                (500, 5000)
-            } else {
-                (500, 180_000)
-            };
-            let ok = match tag.as_str() {
-                "TIMEOUT" => int_arg(&args, 1, lo, hi).map(|v| st.timeout_ms = v as u32),
-                "CLEAN" => int_arg(&args, 1, 0, 1).map(|v| st.clean = v == 1),
-                "KEEPALIVE" => {
-                    int_arg(&args, 1, 60_000, 180_000).map(|v| st.keepalive_ms = v as u32)
-                }
-                "MQTTVERSION" if st.rev == Rev::V1 => {
-                    int_arg(&args, 1, 3, 4).map(|v| st.mqtt_version = v as u8)
-                }
-                _ => None,
-            };
-            if ok.is_some() && args.len() == 2 {
-                r.ok()
-            } else {
-                r.error()
-            }
-        }
-        ("CMPARA", Form::Read) => {
-            let mut line = format!(
-                "+CMPARA: \"TIMEOUT\":{},\"CLEAN\":{},\"KEEPALIVE\":{}",
-                st.timeout_ms, st.clean as u8, st.keepalive_ms
-            );
-            if st.rev == Rev::V1 {
-                line.push_str(&format!(",\"MQTTVERSION\":{}", st.mqtt_version));
-            }
-            r.line(&line);
-            r.ok()
-        }
-        ("CMCONN", Form::Exec) => {
-            let fail = |r: &mut Resp, rev: Rev| match rev {
-                Rev::V1 => r.error(),
-                Rev::V2 => r.line("+CME ERROR: -14"),
-            };
-            let Some((pk, dn, ds)) = st.auth.clone() else {
-                return fail(r, st.rev);
-            };
-            if !st.bearer {
-                return fail(r, st.rev);
-            }
-            if st.connected() {
-                return match st.rev {
-                    Rev::V1 => r.error(),
-                    Rev::V2 => cme(r, -27),
-                };
-            }
-            st.link = None;
-            let opts = login(st, sh, &pk, &dn, &ds);
-            let shared = Arc::new(LinkShared::default());
-            let (tx, rx) = flume::bounded(1);
-            st.subs.clear();
-            let Some(link) = spawn_link(sh, opts, shared.clone(), false, Vec::new(), Some(tx))
-            else {
-                return fail(r, st.rev);
-            };
-            let wait = Duration::from_millis(st.timeout_ms.max(5000) as u64);
-            match rx.recv_timeout(wait) {
-                Ok(true) => {
-                    st.link = Some(link);
-                    st.link_shared = shared;
-                    st.object = true;
-                    r.ok()
-                }
-                _ => {
-                    drop(link);
-                    fail(r, st.rev)
-                }
-            }
-        }
-        ("CMPUB", Form::Write(a)) => {
-            let Some(args) = split_args_strict(a, false) else {
-                return r.error();
-            };
-            let max = sh.profile.payload_max;
-            let (Some(topic), Some(q), Some(msg)) = (
-                str_arg(&args, 0, 159),
-                int_arg(&args, 1, 0, 1),
-                quoted_arg(&args, 2),
-            ) else {
-                return r.error();
-            };
-            if args.len() != 3 || msg.is_empty() || msg.len() > max {
-                return r.error();
-            }
-            if !st.object {
-                return cme(r, -2);
-            }
-            if topic.contains(['+', '#']) {
-                return cme(r, -41);
-            }
-            let Some(link) = st.live_link() else {
-                return cme(r, -27);
-            };
-            if link
-                .client
-                .try_publish(topic, qos(q as u8), false, msg.into_bytes())
-                .is_err()
-            {
-                return cme(r, -42);
-            }
-            sh.stats.published.fetch_add(1, Ordering::Relaxed);
-            r.ok()
-        }
-        ("CMSUB", Form::Write(a)) => {
-            let args = split_args_strict(a, false).filter(|args| args.len() == 2);
-            let Some((topic, q)) =
-                args.and_then(|a| Some((str_arg(&a, 0, 159)?, int_arg(&a, 1, 0, 1)?)))
-            else {
-                return r.error();
-            };
-            let link = match st.subscription_link() {
-                Ok(link) => link,
-                Err(code) => return cme(r, code),
-            };
-            if link
-                .client
-                .try_subscribe(topic.clone(), qos(q as u8))
-                .is_err()
-            {
-                return cme(r, -42);
-            }
-            st.subs.retain(|(t, _)| *t != topic);
-            st.subs.push((topic, q as u8));
-            r.ok()
-        }
-        ("CMUNSUB", Form::Write(a)) => {
-            let args = split_args_strict(a, false).filter(|args| args.len() == 1);
-            let Some(topic) = args.and_then(|a| str_arg(&a, 0, 159)) else {
-                return r.error();
-            };
-            let link = match st.subscription_link() {
-                Ok(link) => link,
-                Err(code) => return cme(r, code),
-            };
-            if link.client.try_unsubscribe(topic.clone()).is_err() {
-                return cme(r, -42);
-            }
-            st.subs.retain(|(t, _)| *t != topic);
-            r.ok()
-        }
-        ("CMYIELD", Form::Exec | Form::Write(_)) => {
-            let Some(ms) = wait_arg(form, 10..=120_000, 2000) else {
-                return r.error();
-            };
-            if !st.object {
-                return cme(r, -2);
-            }
-            st.window = Some(Duration::from_millis(ms.unsigned_abs()));
-            r.ok()
-        }
-        ("CMAUTOYIELD", Form::Write(a)) => {
-            let Some(args) = split_args_strict(a, false) else {
-                return r.error();
-            };
-            let secs = int_arg(&args, 0, 0, 180);
-            let ms = if args.len() > 1 {
-                int_arg(&args, 1, 10, 60_000)
-            } else {
-                Some(2000)
-            };
-            let (Some(secs), Some(ms)) = (secs, ms) else {
-                return r.error();
-            };
-            if args.len() > 2 {
-                return r.error();
-            }
-            st.stop_autoyield();
-            if secs > 0 {
-                let stop = Arc::new(AtomicBool::new(false));
-                let s2 = stop.clone();
-                let sh2 = Arc::clone(sh);
-                let spawned = thread::Builder::new()
-                    .name("vmodem-autoyield".into())
-                    .spawn(move || {
-                        autoyield_loop(
-                            sh2,
-                            s2,
-                            Duration::from_secs(secs as u64),
-                            Duration::from_millis(ms as u64),
-                        )
-                    });
-                match spawned {
-                    Ok(t) => st.autoyield = Some((stop, t)),
-                    Err(_) => return r.error(),
-                }
-            }
-            r.ok()
-        }
-        ("CMSTATUS", Form::Read) => r.answer(&format!("+CMSTATUS: {}", st.connected() as u8)),
-        ("CMDISCONN", Form::Exec) => {
-            if !st.object {
-                return cme(r, -2);
-            }
-            if let Some(link) = st.link.take() {
-                let _ = link.client.try_disconnect();
-                // Let the DISCONNECT go out before the link is dropped.
-                thread::sleep(Duration::from_millis(20));
-            }
-            st.object = false;
-            st.subs.clear();
-            lock(&st.link_shared.events).clear();
-            r.ok()
-        }
-        _ => r.error(),
-    }
-}
 /// The one optional argument of `AT+CMYIELD[=<ms>]` and `AT+CCAUTH[=<ms>]`: milliseconds
 /// within `range`, `default` for the execute form; `None` for anything else.
 fn wait_arg(form: &Form<'_>, range: RangeInclusive<i64>, default: i64) -> Option<i64> {
@@ -696,37 +419,49 @@ fn wait_arg(form: &Form<'_>, range: RangeInclusive<i64>, default: i64) -> Option
     }
 }
 
-/// `VirtualModem::drop_link` on an Alibaba profile: the MQTT link is cut without
-/// DISCONNECT; the next yield reports `+CMYIELD: 1` and the one after reconnects.
-fn drop_link(vm: &VirtualModem) -> Option<Result<(), SimError>> {
-    let mut m = vm.shared.state();
-    let st = st_mut(&mut m.fam).as_mut()?;
-    let Some(link) = st.link.take() else {
-        return Some(Err(SimError::NoLink(0)));
-    };
-    let was = link.shared.connected.swap(false, Ordering::SeqCst);
-    drop(link);
-    if was {
-        st.link_shared.report(vm.shared.net.draw(), Ev::Status(1));
-    }
-    Some(Ok(()))
-}
-
-/// The Alibaba-cloud family (see [`SimFamily`]). Its MQTT link runs here and reports
-/// through `AT+CMYIELD`, not through `link::report`.
+/// The Alibaba-cloud family (see [`SimFamily`]). Its MQTT link is the core's (`link`);
+/// what it reports waits in the family's queue for the yield windows (`AT+CMYIELD`).
 pub(crate) struct Aliyun;
 
 super::modem::sim_family!(Aliyun, Option<State>, &PROFILES, |p| State::for_profile(p));
 
 impl SimFamily for Aliyun {
     fn execute(&self, m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) -> Option<Next> {
-        m.aliyun_command(sh, c.name, &c.form, r)
-            .map(|()| Next::Line)
+        m.aliyun_command(sh, c, r).map(|()| Next::Line)
     }
 
-    fn network_lost(&self, m: &mut Modem, _r: &mut Resp) {
+    /// The MQTT link's events are queued for the yield windows; the CoAP forward link's
+    /// are not reported.
+    fn link_event(&self, sh: &Shared, m: &mut Modem, idx: u8, ev: LinkEvent, out: &mut Vec<u8>) {
+        if usize::from(idx) == MQTT {
+            mqtt::link_event(sh, m, ev, out)
+        }
+    }
+
+    /// Received messages wait for a yield window, and are acknowledged once it wrote them.
+    fn stores_messages(&self, _m: &Modem, _idx: u8) -> bool {
+        true
+    }
+
+    fn receive_max(&self, _profile: &Profile) -> usize {
+        RECEIVE_MAX
+    }
+
+    /// The CoAP forward link ([`FORWARD`]).
+    fn extra_links(&self) -> u8 {
+        1
+    }
+
+    /// The module lost its registration (`AT+CFUN=0/4`, `AT+COPS=2`): the bearer goes down
+    /// and the MQTT link with it, silently.
+    fn network_lost(&self, m: &mut Modem, r: &mut Resp) {
         if let Some(a) = st_mut(&mut m.fam).as_mut() {
-            a.network_lost();
+            a.bearer = false;
+        }
+        let (link, failed) = take_link(m);
+        drop(link);
+        if let Some(f) = failed {
+            r.urc_after(f.to_owned());
         }
     }
 
@@ -737,9 +472,10 @@ impl SimFamily for Aliyun {
         }
     }
 
+    /// The links are the core's; the automatic yields stop.
     fn kill_links(&self, m: &mut Modem) {
         if let Some(a) = st_mut(&mut m.fam).as_mut() {
-            a.kill_links();
+            a.stop_autoyield();
         }
     }
 
@@ -768,6 +504,6 @@ impl SimFamily for Aliyun {
 
     /// The MQTT link is cut without DISCONNECT; the next yield reports `+CMYIELD: 1`.
     fn drop_link(&self, vm: &VirtualModem, _idx: u8, _cause: u8) -> Result<(), SimError> {
-        drop_link(vm).unwrap_or(Ok(()))
+        drop_link(vm)
     }
 }
