@@ -147,6 +147,22 @@ pub struct ProbeExchange {
 }
 
 impl ProbeExchange {
+    /// A command that waits for a result URC starting `result_prefix`; `result_ok` is the
+    /// whole URC of its success.
+    pub const fn awaiting(
+        line: &'static str,
+        data: Option<&'static [u8]>,
+        result_prefix: &'static [u8],
+        result_ok: &'static [u8],
+    ) -> ProbeExchange {
+        ProbeExchange {
+            line,
+            data,
+            result_prefix,
+            result_ok,
+        }
+    }
+
     /// A command of a family without result URCs: it ends at its `OK`.
     pub const fn synchronous(line: &'static str, data: Option<&'static [u8]>) -> ProbeExchange {
         ProbeExchange {

@@ -29,18 +29,13 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients,
     probes: [
-        ProbeExchange {
-            line: "AT+CMYIELD=100",
-            data: None,
-            result_prefix: b"+CMYIELD: 9",
-            result_ok: b"+CMYIELD: 9",
-        },
-        ProbeExchange {
-            line: "AT+CMPUB=1,\"a/b\",5",
-            data: Some(b"hello"),
-            result_prefix: b"+CMYIELD: 9",
-            result_ok: b"+CMYIELD: 9",
-        },
+        ProbeExchange::awaiting("AT+CMYIELD=100", None, b"+CMYIELD: 9", b"+CMYIELD: 9"),
+        ProbeExchange::awaiting(
+            "AT+CMPUB=1,\"a/b\",5",
+            Some(b"hello"),
+            b"+CMYIELD: 9",
+            b"+CMYIELD: 9",
+        ),
     ],
     // `+CMYIELD: 12,"topic","payload"` is a plain line; the payload runs to its last quote.
     message_rules: MessageRules::LINE,

@@ -22,18 +22,18 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+CMQTTPUB=0,1,60,0",
-            data: None,
-            result_prefix: b"+CMQTTPUB: 0,",
-            result_ok: b"+CMQTTPUB: 0,0",
-        },
-        ProbeExchange {
-            line: "AT+CMQTTSUB=0,3,1",
-            data: Some(b"a/b"),
-            result_prefix: b"+CMQTTSUB: 0,",
-            result_ok: b"+CMQTTSUB: 0,0",
-        },
+        ProbeExchange::awaiting(
+            "AT+CMQTTPUB=0,1,60,0",
+            None,
+            b"+CMQTTPUB: 0,",
+            b"+CMQTTPUB: 0,0",
+        ),
+        ProbeExchange::awaiting(
+            "AT+CMQTTSUB=0,3,1",
+            Some(b"a/b"),
+            b"+CMQTTSUB: 0,",
+            b"+CMQTTSUB: 0,0",
+        ),
     ],
     // Topic and payload arrive as counted raw parts: anything goes.
     message_rules: MessageRules::COUNTED,

@@ -35,18 +35,18 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+MQTTPUB=0,\"a/b\",\"x\",1,0",
-            data: None,
-            result_prefix: b"+MQTTPUB:",
-            result_ok: b"+MQTTPUB:OK",
-        },
-        ProbeExchange {
-            line: "AT+MQTTPUBRAW=0,\"a/b\",3,1,0",
-            data: Some(b"a,b"),
-            result_prefix: b"+MQTTPUB:",
-            result_ok: b"+MQTTPUB:OK",
-        },
+        ProbeExchange::awaiting(
+            "AT+MQTTPUB=0,\"a/b\",\"x\",1,0",
+            None,
+            b"+MQTTPUB:",
+            b"+MQTTPUB:OK",
+        ),
+        ProbeExchange::awaiting(
+            "AT+MQTTPUBRAW=0,\"a/b\",3,1,0",
+            Some(b"a,b"),
+            b"+MQTTPUB:",
+            b"+MQTTPUB:OK",
+        ),
     ],
     // The topic is printed raw between quotes (a `"` in it is read by position); the
     // payload is counted.

@@ -28,18 +28,18 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: true,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+QMTSUB=0,1,\"a/b\",1",
-            data: None,
-            result_prefix: b"+QMTSUB: 0,1,",
-            result_ok: b"+QMTSUB: 0,1,0,1",
-        },
-        ProbeExchange {
-            line: "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
-            data: Some(b"hello"),
-            result_prefix: b"+QMTPUBEX: 0,1,",
-            result_ok: b"+QMTPUBEX: 0,1,0",
-        },
+        ProbeExchange::awaiting(
+            "AT+QMTSUB=0,1,\"a/b\",1",
+            None,
+            b"+QMTSUB: 0,1,",
+            b"+QMTSUB: 0,1,0,1",
+        ),
+        ProbeExchange::awaiting(
+            "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
+            Some(b"hello"),
+            b"+QMTPUBEX: 0,1,",
+            b"+QMTPUBEX: 0,1,0",
+        ),
     ],
     // The topic is quoted inside the line; the payload is counted.
     message_rules: MessageRules::QUOTED_TOPIC,

@@ -27,18 +27,18 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+UMQTTC=4,1,\"a/b\"",
-            data: None,
-            result_prefix: b"+UUMQTTC: 4,",
-            result_ok: b"+UUMQTTC: 4,1,1,\"a/b\"",
-        },
-        ProbeExchange {
-            line: "AT+UMQTTC=9,1,0,\"a/b\",5",
-            data: Some(b"hello"),
-            result_prefix: b"+UUMQTTC: 9,",
-            result_ok: b"+UUMQTTC: 9,1",
-        },
+        ProbeExchange::awaiting(
+            "AT+UMQTTC=4,1,\"a/b\"",
+            None,
+            b"+UUMQTTC: 4,",
+            b"+UUMQTTC: 4,1,1,\"a/b\"",
+        ),
+        ProbeExchange::awaiting(
+            "AT+UMQTTC=9,1,0,\"a/b\",5",
+            Some(b"hello"),
+            b"+UUMQTTC: 9,",
+            b"+UUMQTTC: 9,1",
+        ),
     ],
     // The topic is quoted inside the read answer; the message is counted.
     message_rules: MessageRules::QUOTED_TOPIC,
