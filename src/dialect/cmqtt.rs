@@ -21,13 +21,12 @@ use std::time::Duration;
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
-use crate::dialect::common::lock;
-use crate::dialect::ClientContext;
+use crate::dialect::common::{detached_router, lock, UrcListener};
+use crate::dialect::{ClientContext, UrcRouter};
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
-    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 
 /// One CMQTT client index.

@@ -57,12 +57,12 @@ use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
 use crate::dialect::common::lock;
 use crate::dialect::common::{reader_loop, ReadStep};
-use crate::dialect::ClientContext;
+use crate::dialect::{ClientContext, UrcRouter};
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, AliAuth, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
-    ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST, CAUSE_RESTARTED,
+    ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED,
 };
 
 /// `+QFUPL: <upload_size>,<checksum>`: the checksum is the XOR of the data taken as

@@ -2,7 +2,7 @@
 //! `+QMTSTAT` to the clients.
 
 use super::*;
-use crate::dialect::common::routing_handler;
+use crate::dialect::common::{detached_router, UrcListener};
 pub(super) use crate::dialect::common::{field_int, fields};
 
 pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
@@ -129,20 +129,6 @@ impl Router {
         }
     }
 
-    pub(super) fn on_frame(&self, frame: &Frame) {
-        match frame {
-            Frame::Raw { header, data } => match parse_recv_header(header) {
-                Some((idx, msgid, topic)) => self.deliver(idx, msgid, topic, data.clone()),
-                None => log::warn!(
-                    "qmt: cannot parse {:?}; message dropped",
-                    String::from_utf8_lossy(header)
-                ),
-            },
-            Frame::Line(line) => self.on_line(line),
-            _ => {}
-        }
-    }
-
     pub(super) fn on_line(&self, line: &[u8]) {
         if is_result(line) {
             if !self.results.offer(line) {
@@ -199,17 +185,6 @@ impl Router {
         }
     }
 
-    pub(super) fn all_lost(&self, cause: i32, reason: &str) {
-        let all: Vec<_> = lock(&self.slots)
-            .iter()
-            .flatten()
-            .map(|s| s.shared.clone())
-            .collect();
-        for c in all {
-            c.connection_lost(cause, reason);
-        }
-    }
-
     pub(super) fn forget_buffers(&self) {
         for s in lock(&self.slots).iter_mut().flatten() {
             s.pending.clear();
@@ -235,12 +210,55 @@ impl Router {
     }
 }
 
-/// The URC prefixes [`Context`] registers and a handler routing frames as its handlers do,
-/// for `clients` (position = client index, all on PDP context 1; buffer-mode notices are
-/// queued, not read). For the fuzz targets and the framing property tests
-/// (`modemqtt::fuzzing`), which drive the router without an engine.
+/// The URC prefixes [`Context`] registers (beside the boot URC).
+pub(super) fn prefixes() -> Vec<&'static [u8]> {
+    let mut prefixes = vec![&b"+QMTRECV:"[..], b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
+    prefixes.extend(RESULT_PREFIXES);
+    prefixes
+}
+
+impl UrcListener for Router {
+    fn on_frame(&self, frame: &Frame) {
+        match frame {
+            Frame::Raw { header, data } => match parse_recv_header(header) {
+                Some((idx, msgid, topic)) => self.deliver(idx, msgid, topic, data.clone()),
+                None => log::warn!(
+                    "qmt: cannot parse {:?}; message dropped",
+                    String::from_utf8_lossy(header)
+                ),
+            },
+            Frame::Line(line) => self.on_line(line),
+            _ => {}
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
+        let all: Vec<_> = lock(&self.slots)
+            .iter()
+            .flatten()
+            .map(|s| s.shared.clone())
+            .collect();
+        for c in all {
+            c.connection_lost(cause, reason);
+        }
+    }
+
+    /// Buffer notices and result waits are gone with the old session.
+    fn forget_session(&self) {
+        self.forget_buffers();
+        self.results.restarted();
+    }
+
+    fn end_waits(&self, reason: &str) {
+        self.results.port_lost(reason);
+    }
+}
+
+/// The router of `clients` (position = client index, all on PDP context 1; buffer-mode
+/// notices are queued, not read) detached from any engine, routing as [`Context`]'s
+/// handlers do. For the fuzz targets and the framing property tests (`modemqtt::fuzzing`).
 #[doc(hidden)]
-pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> UrcRouter {
     let router = Router {
         results: Results::default(),
         slots: Mutex::new(
@@ -257,19 +275,7 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
                 .collect(),
         ),
     };
-    let mut prefixes = vec![
-        &b"+QMTRECV:"[..],
-        b"+QMTSTAT:",
-        b"+QIURC: \"pdpdeact\"",
-        crate::engine::BOOT_URC,
-    ];
-    prefixes.extend(RESULT_PREFIXES);
-    let handler = routing_handler(router, Router::on_frame, |r| {
-        r.forget_buffers();
-        r.results.restarted();
-        r.all_lost(CAUSE_RESTARTED, "modem restarted");
-    });
-    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+    detached_router(router, &prefixes())
 }
 
 pub fn raw_rules() -> Vec<RawRule> {

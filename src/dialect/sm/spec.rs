@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 
 use super::urc::{Router, PREFIXES};
 use super::{capabilities, lock, parse_smsub, profile_for_model, urc_router, SmClient};
-use crate::at::Frame;
 use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{
     distributed_slice, open_context_clients, ClientContext, Family, FamilyInfo, FamilySpec,
@@ -12,7 +11,7 @@ use crate::dialect::{
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::mqtt::{Capabilities, ClientShared, CAUSE_PORT_LOST, CAUSE_RESTARTED};
+use crate::mqtt::{Capabilities, ClientShared};
 
 // The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
 crate::register_family_row!(SPEC);
@@ -71,16 +70,8 @@ impl ClientContext for Context {
         let router = Arc::new(Router {
             client: Mutex::new(None),
         });
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &PREFIXES,
-            move |f: &Frame| r1.on_frame(f),
-            move || r2.lost_with(CAUSE_RESTARTED, "modem restarted"),
-            move |reason: &str| r3.lost_with(CAUSE_PORT_LOST, reason),
-        );
         Ok(Arc::new(Context {
-            _handlers: Handlers::new(&engine, handler_ids),
+            _handlers: Handlers::attach(&engine, Vec::new(), &PREFIXES, &router),
             engine,
             caps,
             router,
