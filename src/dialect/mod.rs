@@ -11,6 +11,7 @@ pub mod cmqtt;
 mod common;
 pub mod espat;
 pub mod qmt;
+mod results;
 pub mod sm;
 pub mod umqtt;
 

@@ -34,7 +34,6 @@
 
 mod context;
 mod limits;
-pub(crate) mod results;
 mod spec;
 mod urc;
 
@@ -43,7 +42,7 @@ pub use limits::*;
 pub use spec::SPEC;
 pub use urc::*;
 
-use results::{is_result, Results, RESULT_PREFIXES};
+use crate::dialect::results::Results;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -51,7 +50,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};

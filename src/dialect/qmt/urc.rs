@@ -3,6 +3,23 @@
 
 use super::*;
 use crate::dialect::common::{detached_router, UrcListener};
+
+/// The result URCs of the QMT commands (also registered as URC prefixes so that the
+/// command in flight, whichever it is, never claims them).
+pub(super) const RESULT_PREFIXES: [&[u8]; 8] = [
+    b"+QMTOPEN:",
+    b"+QMTCLOSE:",
+    b"+QMTCONN:",
+    b"+QMTDISC:",
+    b"+QMTSUB:",
+    b"+QMTUNS:",
+    b"+QMTPUBEX:",
+    b"+QMTPUB:",
+];
+
+pub(super) fn is_result(line: &[u8]) -> bool {
+    RESULT_PREFIXES.iter().any(|p| line.starts_with(p))
+}
 pub(super) use crate::dialect::common::{field_int, fields};
 
 pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
@@ -10,7 +27,7 @@ pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
 }
 
 /// A result URC is final unless its `result` (field `I`) is 1, "packet retransmission".
-pub(super) fn final_unless_retransmission<const I: usize>(line: &[u8]) -> bool {
+pub(crate) fn final_unless_retransmission<const I: usize>(line: &[u8]) -> bool {
     field_int(line, I) != Some(1)
 }
 
@@ -63,7 +80,7 @@ pub(super) fn parse_recv_line(line: &[u8]) -> Option<(usize, u16, String, Vec<u8
 /// Whether a command waiting for the result URC `prefix` (`+QMTCONN: 0,`,
 /// `+QMTPUBEX: 0,17,`, `+QMTSUB: 2,5,` ...) is one of client `idx`'s that `+QMTSTAT`
 /// ends: every QMT result but `+QMTOPEN`'s (the network open reports its own failure).
-pub(super) fn waits_for_client(prefix: &[u8], idx: i64) -> bool {
+pub(crate) fn waits_for_client(prefix: &[u8], idx: i64) -> bool {
     if !prefix.starts_with(b"+QMT") || prefix.starts_with(b"+QMTOPEN") {
         return false;
     }
@@ -161,9 +178,11 @@ impl Router {
             let f = int_fields(line);
             if let (Some(&idx), Some(&code)) = (f.first(), f.get(1)) {
                 // An operation of this client waiting for its result URC will not get one
-                // (ended before the listeners hear of the loss and start the next one).
+                // (ended before the listeners hear of the loss and start the next one); the
+                // network open's end is left: the open reports its own failure.
+                let i = idx as usize;
                 self.results
-                    .link_lost(idx as usize, &stat_name(code as i32));
+                    .lost_for(i, |p| waits_for_client(p, idx), &stat_name(code as i32));
                 if let Some(c) = self.shared(idx as usize) {
                     c.connection_lost(code as i32, &stat_name(code as i32));
                 }
