@@ -283,19 +283,24 @@ impl<C: ClientContext> FamilyClients for ContextClients<C> {
     }
 }
 
-/// Registers a family's `FamilySpec` static (`SPEC`, itself in [`SPECS`]) and its `info`
-/// as the family's row in [`FAMILY_ROWS`]: one line in the family's `spec.rs`.
+/// Declares a family's spec, `pub static SPEC: FamilySpec`, and registers it: in [`SPECS`],
+/// and its `info` as the family's row in [`FAMILY_ROWS`] (for the layers below the
+/// dialects). The family's `spec.rs` says `crate::family_spec!(FamilySpec { ... });`.
 #[macro_export]
 #[doc(hidden)]
-macro_rules! register_family_row {
-    ($spec:ident) => {
+macro_rules! family_spec {
+    ($spec:expr) => {
+        /// The family's spec (see [`FamilySpec`]).
+        #[$crate::dialect::distributed_slice($crate::dialect::SPECS)]
+        pub static SPEC: $crate::dialect::FamilySpec = $spec;
+
         #[$crate::dialect::distributed_slice($crate::dialect::FAMILY_ROWS)]
-        static ROW: &$crate::dialect::FamilyInfo = &$spec.info;
+        static ROW: &$crate::dialect::FamilyInfo = &SPEC.info;
     };
 }
 
 /// Every family's client side, each registered by the family's own `spec.rs` with
-/// `#[distributed_slice(SPECS)]`.
+/// [`family_spec!`](crate::family_spec).
 #[distributed_slice]
 pub static SPECS: [FamilySpec];
 

@@ -7,19 +7,14 @@ use std::time::Duration;
 
 use super::{detect_revision, parse_ccrecv, parse_message_fields, urc_router, AliyunMqtt};
 use crate::dialect::{
-    distributed_slice, Family, FamilyClients, FamilyInfo, FamilySpec, MessageRules, ProbeExchange,
-    ProfileBy, SPECS,
+    Family, FamilyClients, FamilyInfo, FamilySpec, MessageRules, ProbeExchange, ProfileBy,
 };
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// SIMCom's Alibaba-cloud firmware, `AT+CM*` / `AT+CC*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// SIMCom's Alibaba-cloud firmware, `AT+CM*` / `AT+CC*`.
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(Family::Aliyun, "aliyun", &["alibaba"], "AT+CMAUTH=?", None),
     // Messages come in `+CMYIELD: 12,"<topic>","<payload>"` lines, no raw data.
     raw_rules: Vec::new,
@@ -41,7 +36,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     message_rules: MessageRules::LINE,
     encode_message,
     parse_line,
-};
+});
 
 /// The Alibaba clients of one modem: the firmware has one MQTT client.
 #[derive(Default)]

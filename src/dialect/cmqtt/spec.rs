@@ -3,16 +3,12 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ProbeExchange, ProfileBy, SPECS,
+    no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
 };
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// SIMCom `AT+CMQTT*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// SIMCom `AT+CMQTT*`.
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(Family::Cmqtt, "cmqtt", &["simcom"], "AT+CMQTTACCQ=?", None),
     raw_rules,
     // The largest profile in `capabilities()` (SIM7028 has one).
@@ -39,7 +35,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     message_rules: MessageRules::COUNTED,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 /// `+CMQTTRXSTART`, the topic and payload in `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` parts of
 /// at most `part` bytes, `+CMQTTRXEND`.

@@ -8,16 +8,13 @@ use crate::at::build;
 use crate::at::session::{Command, Expect};
 use crate::dialect::{
     distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ModemPath, ProbeExchange, ProfileBy, MODEM_PATHS, SPECS,
+    MessageRules, ModemPath, ProbeExchange, ProfileBy, MODEM_PATHS,
 };
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 
-crate::register_family_row!(SPEC);
-
-/// Espressif ESP-AT `AT+MQTT*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// Espressif ESP-AT `AT+MQTT*`.
+crate::family_spec!(FamilySpec {
     // The MQTT reference documents no test command (`=?`); the read form of AT+MQTTCONN
     // is documented and answers `+MQTTCONN:...` and `OK` on every firmware with MQTT (and
     // `ERROR` on firmware without it, such as ESP8266 AT 1.7).
@@ -53,7 +50,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 #[distributed_slice(MODEM_PATHS)]
 static PATH: ModemPath = ModemPath {

@@ -3,16 +3,12 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ProbeExchange, ProfileBy, SPECS,
+    no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
 };
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// Quectel `AT+QMT*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// Quectel `AT+QMT*`.
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(
         Family::Qmt,
         "qmt",
@@ -45,7 +41,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 /// One `+QMTRECV` line carrying `msgid` (the topic must have no `"`).
 fn encode_message(index: u8, topic: &str, payload: &[u8], _part: usize, msgid: u16) -> Vec<u8> {

@@ -6,21 +6,17 @@ use super::urc::{Router, PREFIXES};
 use super::{capabilities, lock, parse_smsub, profile_for_model, urc_router, SmClient};
 use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{
-    distributed_slice, open_context_clients, ClientContext, Family, FamilyInfo, FamilySpec,
-    MessageRules, OpenRequest, Opened, ProbeExchange, ProfileBy, SPECS,
+    open_context_clients, ClientContext, Family, FamilyInfo, FamilySpec, MessageRules, OpenRequest,
+    Opened, ProbeExchange, ProfileBy,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::mqtt::{Capabilities, ClientShared};
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// SIMCom `AT+SM*`. Probe: `AT+SMCONF=?` answers the `+SMCONF: "<TAG>",<range>` table and
-/// `OK` where the firmware has MQTT (ATM V1.05 §17.2.1); the model name does not tell
-/// (SIM7000 firmware with and without MQTT exists).
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// SIMCom `AT+SM*`. Probe: `AT+SMCONF=?` answers the `+SMCONF: "<TAG>",<range>` table and
+// `OK` where the firmware has MQTT (ATM V1.05 §17.2.1); the model name does not tell
+// (SIM7000 firmware with and without MQTT exists).
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(
         Family::Sm,
         "sm",
@@ -45,7 +41,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     message_rules: MessageRules::LINE,
     encode_message,
     parse_line,
-};
+});
 
 /// Modem-wide SM state: the one client and the URC handlers.
 pub struct Context {

@@ -3,16 +3,12 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ProbeExchange, ProfileBy, SPECS,
+    no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
 };
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// u-blox `AT+UMQTT` / `AT+UMQTTC` (new syntax).
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// u-blox `AT+UMQTT` / `AT+UMQTTC` (new syntax).
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(
         Family::Umqtt,
         "umqtt",
@@ -44,7 +40,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 /// One read answer `+UMQTTC: 6,...` (the topic must have no `"`); QoS 1.
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
