@@ -180,6 +180,18 @@ impl ProbeExchange {
     }
 }
 
+/// For a family's `encode_message`: one URC line, `head` and then the payload in quotes
+/// (`+SMSUB: "t","<payload>"`).
+pub fn quoted_payload_line(head: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + payload.len() + 6);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(head.as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\"\r\n");
+    out
+}
+
 /// What received messages may carry in a family's URCs.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageRules {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::{detect_revision, parse_ccrecv, parse_message_fields, urc_router, AliyunMqtt};
 use crate::dialect::{
-    Family, FamilyClients, FamilyInfo, FamilySpec, MessageRules, ProbeExchange, ProfileBy,
+    quoted_payload_line, Family, FamilyClients, FamilyInfo, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
 };
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
@@ -86,10 +87,7 @@ fn open_clients(_engine: Engine, _profile: &str) -> Result<Arc<dyn FamilyClients
 
 /// One `+CMYIELD: 12` line (topic and payload without CR, LF; topic without `"`).
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
-    let mut out = format!("\r\n+CMYIELD: 12,\"{topic}\",\"").into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
+    quoted_payload_line(&format!("+CMYIELD: 12,\"{topic}\","), payload)
 }
 
 /// The `+CCRECV` (CoAP) and message-field parsers, which the MQTT router does not reach.

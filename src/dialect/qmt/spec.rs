@@ -3,8 +3,8 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec, MessageRules,
-    ProbeExchange, ProfileBy,
+    no_line_parsers, open_context_clients, quoted_payload_line, Family, FamilyInfo, FamilySpec,
+    MessageRules, ProbeExchange, ProfileBy,
 };
 
 // Quectel `AT+QMT*`.
@@ -45,12 +45,6 @@ crate::family_spec!(FamilySpec {
 
 /// One `+QMTRECV` line carrying `msgid` (the topic must have no `"`).
 fn encode_message(index: u8, topic: &str, payload: &[u8], _part: usize, msgid: u16) -> Vec<u8> {
-    let mut out = format!(
-        "\r\n+QMTRECV: {index},{msgid},\"{topic}\",{},\"",
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
+    let head = format!("+QMTRECV: {index},{msgid},\"{topic}\",{},", payload.len());
+    quoted_payload_line(&head, payload)
 }

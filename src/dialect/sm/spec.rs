@@ -6,8 +6,8 @@ use super::urc::{Router, PREFIXES};
 use super::{capabilities, lock, parse_smsub, profile_for_model, urc_router, SmClient};
 use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{
-    open_context_clients, ClientContext, Family, FamilyInfo, FamilySpec, MessageRules, OpenRequest,
-    Opened, ProbeExchange, ProfileBy,
+    open_context_clients, quoted_payload_line, ClientContext, Family, FamilyInfo, FamilySpec,
+    MessageRules, OpenRequest, Opened, ProbeExchange, ProfileBy,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -95,10 +95,7 @@ impl ClientContext for Context {
 
 /// One `+SMSUB` line (topic without `"`, CR, LF; payload without CR, LF).
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
-    let mut out = format!("\r\n+SMSUB: \"{topic}\",\"").into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
+    quoted_payload_line(&format!("+SMSUB: \"{topic}\","), payload)
 }
 
 /// The message parser, also on lines the router would not get.

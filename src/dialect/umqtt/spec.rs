@@ -3,8 +3,8 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec, MessageRules,
-    ProbeExchange, ProfileBy,
+    no_line_parsers, open_context_clients, quoted_payload_line, Family, FamilyInfo, FamilySpec,
+    MessageRules, ProbeExchange, ProfileBy,
 };
 
 // u-blox `AT+UMQTT` / `AT+UMQTTC` (new syntax).
@@ -44,14 +44,9 @@ crate::family_spec!(FamilySpec {
 
 /// One read answer `+UMQTTC: 6,...` (the topic must have no `"`); QoS 1.
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
-    let mut out = format!(
-        "\r\n+UMQTTC: 6,1,{},{},\"{topic}\",{},\"",
-        topic.len() + payload.len(),
-        topic.len(),
-        payload.len()
+    let (t, p) = (topic.len(), payload.len());
+    quoted_payload_line(
+        &format!("+UMQTTC: 6,1,{},{t},\"{topic}\",{p},", t + p),
+        payload,
     )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
 }
