@@ -145,6 +145,18 @@ pub(crate) fn int_fields(line: &[u8]) -> Vec<i64> {
         .collect()
 }
 
+/// Whether a read answer (`+NAME: <idx>,<state>,...` lines starting with `prefix`) lists
+/// client `idx` in `state`.
+pub(crate) fn lists_client_in(lines: &[Frame], prefix: &[u8], idx: i64, state: i64) -> bool {
+    lines.iter().any(|f| match f {
+        Frame::Line(l) if l.starts_with(prefix) => {
+            let f = int_fields(l);
+            f.first() == Some(&idx) && f.get(1) == Some(&state)
+        }
+        _ => false,
+    })
+}
+
 /// `router` detached from any engine, routing as [`Handlers::attach`] does: the boot URC to
 /// `restarted`, the frames of `prefixes` to `on_frame` (a family's `urc_router`).
 pub(crate) fn detached_router<R: UrcListener>(router: R, prefixes: &[&[u8]]) -> UrcRouter {
@@ -173,4 +185,24 @@ pub(crate) fn fields(line: &[u8]) -> Vec<String> {
 /// Field `i` of [`fields`] as a number.
 pub(crate) fn field_int(line: &[u8], i: usize) -> Option<i64> {
     fields(line).get(i).and_then(|f| f.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_client_in_reads_index_and_state_of_its_own_lines() {
+        // AT+CMQTTDISC? answers `+CMQTTDISC: <idx>,<disc_state>`, 1 disconnected and
+        // 0 connected (seeds/001 §3.2.9).
+        let lines = vec![
+            Frame::Line(b"+CMQTTDISC: 0,1".to_vec()),
+            Frame::Line(b"+CMQTTDISC: 1,0".to_vec()),
+            Frame::Line(b"+OTHER: 0,0".to_vec()),
+        ];
+        assert!(lists_client_in(&lines, b"+CMQTTDISC:", 1, 0));
+        assert!(!lists_client_in(&lines, b"+CMQTTDISC:", 0, 0));
+        assert!(!lists_client_in(&lines, b"+CMQTTDISC:", 2, 0));
+        assert!(!lists_client_in(&[], b"+CMQTTDISC:", 0, 0));
+    }
 }

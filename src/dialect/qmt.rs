@@ -54,7 +54,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
-use crate::dialect::common::lock;
+use crate::dialect::common::{lists_client_in, lock};
 use crate::dialect::common::{reader_loop, ReadStep};
 use crate::dialect::{ClientContext, UrcRouter};
 use crate::engine::{Engine, Response};
@@ -173,14 +173,7 @@ impl QmtClient {
         let c = Command::new(build("AT+QMTCONN?", &[])?, CMD).with_response(b"+QMTCONN:".to_vec());
         let r = self.engine().execute(c)?;
         // +QMTCONN: <idx>,<state>: 1 initializing, 2 connecting, 3 connected, 4 disconnecting
-        let connected = r.lines.iter().any(|f| match f {
-            Frame::Line(l) => {
-                let f = int_fields(l);
-                f.first() == Some(&self.idx()) && f.get(1) == Some(&3)
-            }
-            _ => false,
-        });
-        if connected {
+        if lists_client_in(&r.lines, b"+QMTCONN:", self.idx(), 3) {
             log::info!(
                 "qmt: client {} was left connected; disconnecting",
                 self.index
