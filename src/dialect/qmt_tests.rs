@@ -26,6 +26,28 @@ fn common(input: &[u8]) -> Option<Vec<Vec<u8>>> {
     }
 }
 
+/// Answers opening `h:1883` and connecting client `c` (no credentials) with success.
+fn open_and_conn(input: &[u8]) -> Option<Vec<Vec<u8>>> {
+    match input {
+        b"AT+QMTOPEN=0,\"h\",1883" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"])),
+        b"AT+QMTCONN=0,\"c\"" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"])),
+        _ => None,
+    }
+}
+
+/// A modem that answers with `more` where it has an answer, else like [`common`] and
+/// [`open_and_conn`], and with ERROR to anything else.
+fn answering(
+    mut more: impl FnMut(&[u8]) -> Option<Vec<Vec<u8>>> + Send + 'static,
+) -> memport::Script {
+    Box::new(move |input: &[u8]| {
+        more(input)
+            .or_else(|| common(input))
+            .or_else(|| open_and_conn(input))
+            .unwrap_or_else(|| v(&[b"\r\nERROR\r\n"]))
+    })
+}
+
 /// The EC2x note's example 5.1, answered as printed there (the received message in the
 /// length form, as `msg_len_enable` asks).
 fn manual_modem() -> memport::Script {
@@ -73,6 +95,24 @@ fn open_on(
     let ctx = Context::new(engine.clone(), profile).expect("profile");
     let (backend, shared) = ctx.open_client(id, 0, &options).expect("open client");
     (MqttClient::new(backend, shared, options), modem, engine)
+}
+
+/// [`open_on`] as client `c` in URC mode, connected to `h:1883`.
+fn connected(script: memport::Script, profile: &str) -> (MqttClient, ScriptedModem, Engine) {
+    let (client, modem, engine) = open_on(script, profile, "c", urc_mode());
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    (client, modem, engine)
+}
+
+/// Events of `client` from now on.
+fn events(client: &MqttClient) -> crossbeam_channel::Receiver<ClientEvent> {
+    let (tx, rx) = unbounded();
+    client.set_event_sink(Some(Arc::new(move |ev| {
+        let _ = tx.send(ev);
+    })));
+    rx
 }
 
 fn urc_mode() -> ClientOptions {
@@ -164,22 +204,17 @@ fn example_5_1_without_ssl() {
 
 #[test]
 fn will_and_bg96_publish_command() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
+    let script = answering(|input| match input {
+        b"AT+QMTOPEN=0,\"broker.example\",1883" => {
+            Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]))
         }
-        match input {
-            b"AT+QMTOPEN=0,\"broker.example\",1883" => {
-                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"])
-            }
-            b"AT+QMTCONN=0,\"bg\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            b"AT+QMTPUB=0,1,1,1,\"t\",5" => v(&[b"\r\n> "]),
-            b"hello" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"]),
-            // The Ctrl-Z form for the empty payload.
-            b"AT+QMTPUB=0,0,0,1,\"t\"" => v(&[b"\r\n> "]),
-            b"\x1a" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+        b"AT+QMTCONN=0,\"bg\"" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"])),
+        b"AT+QMTPUB=0,1,1,1,\"t\",5" => Some(v(&[b"\r\n> "])),
+        b"hello" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"])),
+        // The Ctrl-Z form for the empty payload.
+        b"AT+QMTPUB=0,0,0,1,\"t\"" => Some(v(&[b"\r\n> "])),
+        b"\x1a" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,0,0\r\n"])),
+        _ => None,
     });
     let (client, modem, _e) = open_on(script, "bg96", "bg", urc_mode());
     let mut opts = ConnectOptions::new("broker.example", 1883);
@@ -205,34 +240,25 @@ fn will_and_bg96_publish_command() {
 /// (retransmission, with a count) before the final result.
 #[test]
 fn retransmission_then_final_result_with_urc_between() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[
-                b"\r\nOK\r\n",
-                b"\r\n+QMTCONN: 0,1,1\r\n",
-                b"\r\n+QMTCONN: 0,0,0\r\n",
-            ]),
-            b"AT+QMTPUBEX=?" => v(&[b"\r\nOK\r\n"]),
-            b"AT+QMTPUBEX=0,1,1,0,\"t\",3" => v(&[b"\r\n> "]),
-            b"a\"b" => v(&[
-                b"\r\nOK\r\n",
-                b"\r\n+CREG: 1\r\n",
-                b"\r\n+QMTPUBEX: 0,1,1,1\r\n",
-                b"\r\n+QMTRECV: 0,7,\"t\",3,\"x\r\n\"\r\n",
-                b"\r\n+QMTPUBEX: 0,1,1,2\r\n",
-                b"\r\n+QMTPUBEX: 0,1,0\r\n",
-            ]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+    let script = answering(|input| match input {
+        b"AT+QMTCONN=0,\"c\"" => Some(v(&[
+            b"\r\nOK\r\n",
+            b"\r\n+QMTCONN: 0,1,1\r\n",
+            b"\r\n+QMTCONN: 0,0,0\r\n",
+        ])),
+        b"AT+QMTPUBEX=?" => Some(v(&[b"\r\nOK\r\n"])),
+        b"AT+QMTPUBEX=0,1,1,0,\"t\",3" => Some(v(&[b"\r\n> "])),
+        b"a\"b" => Some(v(&[
+            b"\r\nOK\r\n",
+            b"\r\n+CREG: 1\r\n",
+            b"\r\n+QMTPUBEX: 0,1,1,1\r\n",
+            b"\r\n+QMTRECV: 0,7,\"t\",3,\"x\r\n\"\r\n",
+            b"\r\n+QMTPUBEX: 0,1,1,2\r\n",
+            b"\r\n+QMTPUBEX: 0,1,0\r\n",
+        ])),
+        _ => None,
     });
-    let (client, _modem, _e) = open_on(script, "ec25", "c", urc_mode());
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
+    let (client, _modem, _e) = connected(script, "ec25");
     client
         .publish("t", b"a\"b", 1, false, None)
         .expect("publish");
@@ -246,19 +272,15 @@ fn retransmission_then_final_result_with_urc_between() {
 
 #[test]
 fn results_become_mqtt_errors() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
+    let script = answering(|input| match input {
+        b"AT+QMTOPEN=0,\"nowhere.invalid\",1883" => {
+            Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,4\r\n"]))
         }
-        match input {
-            b"AT+QMTOPEN=0,\"nowhere.invalid\",1883" => {
-                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,4\r\n"])
-            }
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\",\"u\",\"bad\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,4\r\n"]),
-            b"AT+QMTCLOSE=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCLOSE: 0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
+        b"AT+QMTCONN=0,\"c\",\"u\",\"bad\"" => {
+            Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,4\r\n"]))
         }
+        b"AT+QMTCLOSE=0" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCLOSE: 0,0\r\n"])),
+        _ => None,
     });
     let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
     match client.connect(ConnectOptions::new("nowhere.invalid", 1883)) {
@@ -284,21 +306,8 @@ fn results_become_mqtt_errors() {
 
 #[test]
 fn qmtstat_and_pdpdeact_reach_on_disconnect() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
-    });
-    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
-    let (tx, rx) = unbounded();
-    client.set_event_sink(Some(Arc::new(move |ev| {
-        let _ = tx.send(ev);
-    })));
+    let (client, modem, _e) = open_on(answering(|_| None), "ec20", "c", urc_mode());
+    let rx = events(&client);
     client
         .connect(ConnectOptions::new("h", 1883))
         .expect("connect");
@@ -333,23 +342,18 @@ fn qmtstat_and_pdpdeact_reach_on_disconnect() {
 fn buffer_mode_reads_only_when_there_is_room() {
     let reads = Arc::new(Mutex::new(Vec::<String>::new()));
     let r2 = reads.clone();
-    let script: memport::Script = Box::new(move |input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
+    let script = answering(move |input| {
         let text = String::from_utf8_lossy(input).into_owned();
         if let Some(id) = text.strip_prefix("AT+QMTRECV=0,") {
             r2.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(text.clone());
             let line = format!("\r\n+QMTRECV: 0,{id},\"buf\",4,\"m{id}\r\n\"\r\n\r\nOK\r\n");
-            return vec![line.into_bytes()];
+            return Some(vec![line.into_bytes()]);
         }
         match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            b"AT+QMTDISC=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTDISC: 0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
+            b"AT+QMTDISC=0" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTDISC: 0,0\r\n"])),
+            _ => None,
         }
     });
     let options = ClientOptions {
@@ -461,25 +465,15 @@ fn retries_follow_the_notes_range() {
 /// model is taken for an EC20: the modem is asked with `AT+QMTPUBEX=?`, once.
 #[test]
 fn publish_command_is_probed() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            // A BG77 taken for an EC20: no AT+QMTPUBEX.
-            b"AT+QMTPUB=0,1,1,0,\"t\",2" => v(&[b"\r\n> "]),
-            b"hi" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"]),
-            b"AT+QMTPUB=0,2,1,0,\"t\",2" => v(&[b"\r\n> "]),
-            b"ho" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,2,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+    let script = answering(|input| match input {
+        // A BG77 taken for an EC20: no AT+QMTPUBEX.
+        b"AT+QMTPUB=0,1,1,0,\"t\",2" => Some(v(&[b"\r\n> "])),
+        b"hi" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"])),
+        b"AT+QMTPUB=0,2,1,0,\"t\",2" => Some(v(&[b"\r\n> "])),
+        b"ho" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,2,0\r\n"])),
+        _ => None,
     });
-    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
+    let (client, modem, _e) = connected(script, "ec20");
     client.publish("t", b"hi", 1, false, None).expect("publish");
     client
         .publish("t", b"ho", 1, false, None)
@@ -493,28 +487,17 @@ fn publish_command_is_probed() {
 /// field) is set up without it and read with the length-less parser.
 #[test]
 fn recv_mode_without_the_length_field_is_a_fallback() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if input == b"AT+QMTCFG=\"recv/mode\",0,0,1" {
-            return v(&[b"\r\nERROR\r\n"]);
-        }
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[
-                b"\r\nOK\r\n",
-                b"\r\n+QMTCONN: 0,0,0\r\n",
-                // seeds/004 §4.2: +QMTRECV: <client_idx>,<msgID>,"<topic>","<payload>"
-                b"\r\n+QMTRECV: 0,1,\"a\\\"b\",\"\xff\x00,\\\"x\"\r\n",
-            ]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+    let script = answering(|input| match input {
+        b"AT+QMTCFG=\"recv/mode\",0,0,1" => Some(v(&[b"\r\nERROR\r\n"])),
+        b"AT+QMTCONN=0,\"c\"" => Some(v(&[
+            b"\r\nOK\r\n",
+            b"\r\n+QMTCONN: 0,0,0\r\n",
+            // seeds/004 §4.2: +QMTRECV: <client_idx>,<msgID>,"<topic>","<payload>"
+            b"\r\n+QMTRECV: 0,1,\"a\\\"b\",\"\xff\x00,\\\"x\"\r\n",
+        ])),
+        _ => None,
     });
-    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
+    let (client, modem, _e) = connected(script, "ec20");
     let sent = modem.inputs_text();
     assert!(sent.iter().any(|s| s == "AT+QMTCFG=\"recv/mode\",0,0"));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -606,7 +589,7 @@ fn qfupl_checksum_is_verified() {
 /// as when it is lost before the broker answers.
 fn silent_results(lose_link: bool) -> memport::Script {
     let mut in_prompt = false;
-    Box::new(move |input: &[u8]| {
+    answering(move |input| {
         let ok_then_loss = || {
             if lose_link {
                 v(&[b"\r\nOK\r\n", b"@sleep 100", b"\r\n+QMTSTAT: 0,1\r\n"])
@@ -615,21 +598,18 @@ fn silent_results(lose_link: bool) -> memport::Script {
             }
         };
         if std::mem::take(&mut in_prompt) {
-            return ok_then_loss();
-        }
-        if let Some(r) = common(input) {
-            return r;
+            return Some(ok_then_loss());
         }
         match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            b"AT+QMTPUBEX=?" => v(&[b"\r\nOK\r\n"]),
+            b"AT+QMTPUBEX=?" => Some(v(&[b"\r\nOK\r\n"])),
             i if i.starts_with(b"AT+QMTPUB") => {
                 in_prompt = true;
-                v(&[b"\r\n> "])
+                Some(v(&[b"\r\n> "]))
             }
-            i if i.starts_with(b"AT+QMTSUB=") || i.starts_with(b"AT+QMTUNS=") => ok_then_loss(),
-            _ => v(&[b"\r\nERROR\r\n"]),
+            i if i.starts_with(b"AT+QMTSUB=") || i.starts_with(b"AT+QMTUNS=") => {
+                Some(ok_then_loss())
+            }
+            _ => None,
         }
     })
 }
@@ -655,10 +635,7 @@ fn qmtstat_ends_a_pending_publish_subscribe_and_unsubscribe_at_once() {
         }),
     ];
     for (name, op) in ops {
-        let (client, _modem, _e) = open_on(silent_results(true), "ec20", "c", urc_mode());
-        client
-            .connect(ConnectOptions::new("h", 1883))
-            .expect("connect");
+        let (client, _modem, _e) = connected(silent_results(true), "ec20");
         let err = op(&client, Duration::from_secs(60)).expect_err(name);
         let text = err.to_string();
         assert!(
@@ -683,10 +660,7 @@ fn waits_for_client_reads_the_index_field() {
 #[test]
 fn pdpdeact_then_qmtstat_is_one_disconnect() {
     let (client, modem, engine) = open_on(silent_results(false), "ec20", "c", urc_mode());
-    let (tx, rx) = unbounded();
-    client.set_event_sink(Some(Arc::new(move |ev| {
-        let _ = tx.send(ev);
-    })));
+    let rx = events(&client);
     client
         .connect(ConnectOptions::new("h", 1883))
         .expect("connect");
