@@ -12,6 +12,8 @@ mod common;
 pub mod espat;
 pub mod qmt;
 pub mod sm;
+#[cfg(test)]
+mod test_support;
 pub mod umqtt;
 
 use std::any::Any;

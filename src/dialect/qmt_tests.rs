@@ -4,15 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::unbounded;
-
 use super::*;
+use crate::dialect::test_support::{events, transcript_text, v, with_will};
 use crate::engine::memport::{self, ScriptedModem};
-use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, QmtOptions, ReceiveMode, Will};
-
-fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
-    parts.iter().map(|p| p.to_vec()).collect()
-}
+use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, QmtOptions, ReceiveMode};
 
 /// Answers the configuration commands with OK and the leftover queries with empty lists.
 fn common(input: &[u8]) -> Option<Vec<Vec<u8>>> {
@@ -106,15 +101,6 @@ fn connected(script: memport::Script, profile: &str) -> (MqttClient, ScriptedMod
     (client, modem, engine)
 }
 
-/// Events of `client` from now on.
-fn events(client: &MqttClient) -> crossbeam_channel::Receiver<ClientEvent> {
-    let (tx, rx) = unbounded();
-    client.set_event_sink(Some(Arc::new(move |ev| {
-        let _ = tx.send(ev);
-    })));
-    rx
-}
-
 fn urc_mode() -> ClientOptions {
     ClientOptions {
         qmt: QmtOptions {
@@ -191,11 +177,7 @@ fn example_5_1_without_ssl() {
         "AT+QMTDISC=0",
     ];
     assert_eq!(sent, expected);
-    let text: String = engine
-        .transcript()
-        .iter()
-        .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
-        .collect();
+    let text = transcript_text(&engine);
     assert!(
         !text.contains("\"password\""),
         "password not masked: {text}"
@@ -217,13 +199,7 @@ fn will_and_bg96_publish_command() {
         _ => None,
     });
     let (client, modem, _e) = open_on(script, "bg96", "bg", urc_mode());
-    let mut opts = ConnectOptions::new("broker.example", 1883);
-    opts.will = Some(Will {
-        topic: "lab/status".into(),
-        payload: b"gone".to_vec(),
-        qos: 1,
-        retain: true,
-    });
+    let opts = with_will("broker.example", "lab/status", b"gone", 1, true);
     client.connect(opts).expect("connect");
     client
         .publish("t", b"hello", 1, true, None)
@@ -308,27 +284,24 @@ fn results_become_mqtt_errors() {
 fn qmtstat_and_pdpdeact_reach_on_disconnect() {
     let (client, modem, _e) = open_on(answering(|_| None), "ec20", "c", urc_mode());
     let rx = events(&client);
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
-    let _ = rx.recv_timeout(Duration::from_secs(2));
-    modem.push(b"\r\n+QMTSTAT: 0,2\r\n");
-    let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
+    // Connected (its event taken), then `urc`: the event that brings.
+    let connected_then = |urc: &[u8]| {
+        client
+            .connect(ConnectOptions::new("h", 1883))
+            .expect("connect");
+        let _ = rx.recv_timeout(Duration::from_secs(2));
+        modem.push(urc);
+        rx.recv_timeout(Duration::from_secs(5)).expect("event")
+    };
     assert_eq!(
-        ev,
+        connected_then(b"\r\n+QMTSTAT: 0,2\r\n"),
         ClientEvent::Disconnected {
             cause: 2,
             reason: "sending PINGREQ packet timed out or failed".into()
         }
     );
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect again");
-    let _ = rx.recv_timeout(Duration::from_secs(2));
-    modem.push(b"\r\n+QIURC: \"pdpdeact\",1\r\n");
-    let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
     assert!(matches!(
-        ev,
+        connected_then(b"\r\n+QIURC: \"pdpdeact\",1\r\n"),
         ClientEvent::Disconnected {
             cause: CAUSE_PDP_DEACTIVATED,
             ..
@@ -396,13 +369,7 @@ fn buffer_mode_reads_only_when_there_is_room() {
 #[test]
 fn arguments_are_checked_before_sending() {
     let (client, modem, _e) = open_on(manual_modem(), "ec20", "c", urc_mode());
-    let mut opts = ConnectOptions::new("h", 1883);
-    opts.will = Some(Will {
-        topic: "w".into(),
-        payload: b"say \"bye\"".to_vec(),
-        qos: 0,
-        retain: false,
-    });
+    let opts = with_will("h", "w", b"say \"bye\"", 0, false);
     assert!(matches!(
         client.connect(opts),
         Err(Error::InvalidArgument(_))
