@@ -2,10 +2,10 @@
 //! section 3), over an in-memory scripted modem, plus the signing scheme's known answers.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
-use crate::dialect::test_support::{transcript_text, v};
+use crate::dialect::test_support::{assert_sent, next_message, transcript_text, v};
 use crate::engine::memport::{self, ScriptedModem};
 use crate::mqtt::{ClientOptions, MqttClient};
 
@@ -180,12 +180,11 @@ fn manual_000_mqtt_sample() {
     client
         .publish("/CwlekguDcv3/device/get", b"hello", 1, false, None)
         .expect("publish");
-    let msg = client
-        .shared()
-        .next_message(None, Instant::now() + Duration::from_secs(5))
-        .expect("message");
-    assert_eq!(msg.topic, "/CwlekguDcv3/device/get");
-    assert_eq!(msg.payload, b"hello".to_vec());
+    let msg = next_message(&client, None);
+    assert_eq!(
+        (msg.topic.as_str(), &msg.payload[..]),
+        ("/CwlekguDcv3/device/get", &b"hello"[..])
+    );
     queue.lock().unwrap().push(b"\r\n+CMYIELD: 6\r\n");
     client
         .unsubscribe(&["/CwlekguDcv3/device/get".into()], None)
@@ -201,10 +200,9 @@ fn manual_000_mqtt_sample() {
         other => panic!("unexpected {other:?}"),
     }
     client.disconnect(None).expect("disconnect");
-    let sent = modem.inputs_text();
-    assert_eq!(
-        sent,
-        [
+    assert_sent(
+        &modem,
+        &[
             "AT+CMAUTH=\"CwlekguDcv3\",\"device\",\"YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu\"",
             "AT+CMPARA=\"TIMEOUT\",3000",
             "AT+CMPARA=\"CLEAN\",0",
@@ -218,7 +216,7 @@ fn manual_000_mqtt_sample() {
             "AT+CMYIELD=100",
             "AT+CMPUB=\"/CwlekguDcv3/device/get\",0,\"bad\"",
             "AT+CMDISCONN",
-        ]
+        ],
     );
     // The device secret never shows in the transcript.
     assert!(!transcript_text(&engine).contains("YplyrQ3CKX6WKvNb5bpFKAv254JDhCmu"));

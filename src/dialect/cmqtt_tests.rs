@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use super::*;
-use crate::dialect::test_support::{events, sent_during, transcript_text, v, with_will};
+use crate::dialect::test_support::{
+    assert_sent, events, next_message, open_scripted, sent_during, transcript_text,
+    unsubscribe_and_close, v, with_will,
+};
 use crate::engine::memport::{self, ScriptedModem};
 use crate::mqtt::{ClientEvent, ClientOptions, MqttClient};
 
@@ -72,18 +75,13 @@ fn open(script: memport::Script, options: ClientOptions) -> (MqttClient, Scripte
     open_profile(script, "a7600", options)
 }
 
+/// Client 0, "client test0", of a `profile` modem answering by `script`.
 fn open_profile(
     script: memport::Script,
     profile: &str,
     options: ClientOptions,
 ) -> (MqttClient, ScriptedModem, Engine) {
-    let (port, modem) = memport::scripted(script);
-    let engine = Engine::start(port);
-    let ctx = Context::new(engine.clone(), profile).expect("profile");
-    let (backend, shared) = ctx
-        .open_client("client test0", 0, &options)
-        .expect("open client");
-    (MqttClient::new(backend, shared, options), modem, engine)
+    open_scripted::<Context>(script, profile, "client test0", options)
 }
 
 /// Connects `client` to the manual's broker, test.mosquitto.org:1883.
@@ -106,55 +104,50 @@ fn chapter_3_1_access_without_tls() {
     client
         .publish("simcommsg", payload, 1, false, None)
         .expect("publish");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let msg = client
-        .shared()
-        .next_message(Some("simcommsg"), deadline)
-        .expect("message");
-    assert_eq!(msg.topic, "simcommsg");
-    assert_eq!(msg.payload, payload.to_vec());
+    let msg = next_message(&client, Some("simcommsg"));
+    assert_eq!(
+        (msg.topic.as_str(), &msg.payload[..]),
+        ("simcommsg", &payload[..])
+    );
     assert_eq!((msg.qos, msg.retain, msg.client_index), (None, None, 0));
     client
         .subscribe(&[("123456789".into(), 1), ("simcommsg".into(), 1)], None)
         .expect("subscribe two");
-    client
-        .unsubscribe(&["simcommsg".into()], None)
-        .expect("unsubscribe");
-    client.disconnect(None).expect("disconnect");
-    client.close().expect("close");
-    let sent = modem.inputs_text();
-    let expected = [
-        "AT+CMQTTSTART",
-        "AT+CMQTTDISC?",
-        "AT+CMQTTREL=0",
-        "AT+CMQTTACCQ=0,\"client test0\",0",
-        "AT+CMQTTCFG=\"checkUTF8\",0,0",
-        // Not in the manual: refused there (ERROR), and that is fine.
-        "AT+CMQTTCFG=\"version\",0,4",
-        "AT+CMQTTWILLTOPIC=0,10",
-        "0123456789",
-        "AT+CMQTTWILLMSG=0,6,1",
-        "qwerty",
-        "AT+CMQTTCONNECT=0,\"tcp://test.mosquitto.org:1883\",60,1",
-        "AT+CMQTTSUB=0,9,1",
-        "simcommsg",
-        "AT+CMQTTTOPIC=0,9",
-        "simcommsg",
-        "AT+CMQTTPAYLOAD=0,60",
-        "012345678901234567890123456789012345678901234567890123456789",
-        "AT+CMQTTPUB=0,1,60,0",
-        "AT+CMQTTSUBTOPIC=0,9,1",
-        "123456789",
-        "AT+CMQTTSUBTOPIC=0,9,1",
-        "simcommsg",
-        "AT+CMQTTSUB=0",
-        "AT+CMQTTUNSUB=0,9,0",
-        "simcommsg",
-        "AT+CMQTTDISC=0,120",
-        "AT+CMQTTREL=0",
-        "AT+CMQTTSTOP",
-    ];
-    assert_eq!(sent, expected);
+    unsubscribe_and_close(&client, "simcommsg");
+    assert_sent(
+        &modem,
+        &[
+            "AT+CMQTTSTART",
+            "AT+CMQTTDISC?",
+            "AT+CMQTTREL=0",
+            "AT+CMQTTACCQ=0,\"client test0\",0",
+            "AT+CMQTTCFG=\"checkUTF8\",0,0",
+            // Not in the manual: refused there (ERROR), and that is fine.
+            "AT+CMQTTCFG=\"version\",0,4",
+            "AT+CMQTTWILLTOPIC=0,10",
+            "0123456789",
+            "AT+CMQTTWILLMSG=0,6,1",
+            "qwerty",
+            "AT+CMQTTCONNECT=0,\"tcp://test.mosquitto.org:1883\",60,1",
+            "AT+CMQTTSUB=0,9,1",
+            "simcommsg",
+            "AT+CMQTTTOPIC=0,9",
+            "simcommsg",
+            "AT+CMQTTPAYLOAD=0,60",
+            "012345678901234567890123456789012345678901234567890123456789",
+            "AT+CMQTTPUB=0,1,60,0",
+            "AT+CMQTTSUBTOPIC=0,9,1",
+            "123456789",
+            "AT+CMQTTSUBTOPIC=0,9,1",
+            "simcommsg",
+            "AT+CMQTTSUB=0",
+            "AT+CMQTTUNSUB=0,9,0",
+            "simcommsg",
+            "AT+CMQTTDISC=0,120",
+            "AT+CMQTTREL=0",
+            "AT+CMQTTSTOP",
+        ],
+    );
 }
 
 #[test]
@@ -251,11 +244,11 @@ fn result_code_becomes_mqtt_error_with_name() {
 
 #[test]
 fn already_started_service_and_leftover_client_are_cleared() {
+    // The service runs already, and client 0 is still connected from before.
+    const CLIENT_0_CONNECTED: &[u8] = b"\r\n+CMQTTDISC: 0,0\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n";
     let script = manual_modem_but(|input| match input {
         b"AT+CMQTTSTART" => Some(v(&[b"\r\nERROR\r\n"])),
-        b"AT+CMQTTDISC?" => Some(v(&[
-            b"\r\n+CMQTTDISC: 0,0\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n",
-        ])),
+        b"AT+CMQTTDISC?" => Some(v(&[CLIENT_0_CONNECTED])),
         _ => None,
     });
     let (client, modem, _e) = open(script, ClientOptions::default());
@@ -290,11 +283,7 @@ fn multipart_receive_and_connection_loss() {
     let fixed = replace_index(fixture_body(fixture), b": 1,", b": 0,");
     let fixed = replace_index(fixed, b"+CMQTTRXEND: 1", b"+CMQTTRXEND: 0");
     modem.push(&fixed);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let msg = client
-        .shared()
-        .next_message(None, deadline)
-        .expect("message");
+    let msg = next_message(&client, None);
     assert_eq!(msg.topic, "sensors/building-7/floor-3/room-12/temp");
     assert_eq!(msg.payload.len(), 641);
     assert!(msg.payload.ends_with(b"tail-part"));

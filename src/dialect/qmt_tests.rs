@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::dialect::test_support::{events, transcript_text, v, with_will};
+use crate::dialect::test_support::{
+    assert_sent, events, next_message, open_scripted, transcript_text, unsubscribe_and_close, v,
+    with_will,
+};
 use crate::engine::memport::{self, ScriptedModem};
 use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, QmtOptions, ReceiveMode};
 
@@ -79,17 +82,14 @@ fn manual_modem() -> memport::Script {
     })
 }
 
+/// A QMT client (index 0) named `id` of a `profile` modem answering by `script`.
 fn open_on(
     script: memport::Script,
     profile: &str,
     id: &str,
     options: ClientOptions,
 ) -> (MqttClient, ScriptedModem, Engine) {
-    let (port, modem) = memport::scripted(script);
-    let engine = Engine::start(port);
-    let ctx = Context::new(engine.clone(), profile).expect("profile");
-    let (backend, shared) = ctx.open_client(id, 0, &options).expect("open client");
-    (MqttClient::new(backend, shared, options), modem, engine)
+    open_scripted::<Context>(script, profile, id, options)
 }
 
 /// [`open_on`] as client `c` in URC mode, connected to `h:1883`.
@@ -118,13 +118,6 @@ fn login() -> ConnectOptions {
     opts
 }
 
-fn next(client: &MqttClient) -> Message {
-    client
-        .shared()
-        .next_message(None, Instant::now() + Duration::from_secs(5))
-        .expect("a message")
-}
-
 #[test]
 fn example_5_1_without_ssl() {
     let (client, modem, engine) = open_on(manual_modem(), "ec20", "clientExample", urc_mode());
@@ -145,38 +138,40 @@ fn example_5_1_without_ssl() {
             None,
         )
         .expect("publish");
-    let msg = next(&client);
-    assert_eq!(msg.topic, "topic/example");
-    assert_eq!(msg.payload, b"This is test data, hello MQTT.");
-    assert_eq!(msg.qos, Some(0));
-    client
-        .unsubscribe(&["topic/example".into()], None)
-        .expect("unsubscribe");
-    client.disconnect(None).expect("disconnect");
-    client.close().expect("close");
-    let sent = modem.inputs_text();
-    let expected = [
-        "AT+QMTCONN?",
-        "AT+QMTOPEN?",
-        "AT+QMTCFG=\"version\",0,4",
-        "AT+QMTCFG=\"pdpcid\",0,1",
-        "AT+QMTCFG=\"keepalive\",0,60",
-        "AT+QMTCFG=\"session\",0,1",
-        "AT+QMTCFG=\"timeout\",0,5,3,0",
-        "AT+QMTCFG=\"will\",0,0",
-        "AT+QMTCFG=\"recv/mode\",0,0,1",
-        "AT+QMTCFG=\"ssl\",0,0",
-        "AT+QMTOPEN=0,\"iot-as-mqtt.cn-shanghai.aliyuncs.com\",1883",
-        "AT+QMTCONN=0,\"clientExample\",\"username\",\"password\"",
-        "AT+QMTSUB=0,1,\"topic/example\",2",
-        "AT+QMTSUB=0,2,\"topic/pub\",0",
-        "AT+QMTPUBEX=?",
-        "AT+QMTPUBEX=0,0,0,0,\"topic/example\",30",
-        "This is test data, hello MQTT.",
-        "AT+QMTUNS=0,3,\"topic/example\"",
-        "AT+QMTDISC=0",
-    ];
-    assert_eq!(sent, expected);
+    let msg = next_message(&client, None);
+    assert_eq!(
+        (msg.topic.as_str(), &msg.payload[..], msg.qos),
+        (
+            "topic/example",
+            &b"This is test data, hello MQTT."[..],
+            Some(0)
+        )
+    );
+    unsubscribe_and_close(&client, "topic/example");
+    assert_sent(
+        &modem,
+        &[
+            "AT+QMTCONN?",
+            "AT+QMTOPEN?",
+            "AT+QMTCFG=\"version\",0,4",
+            "AT+QMTCFG=\"pdpcid\",0,1",
+            "AT+QMTCFG=\"keepalive\",0,60",
+            "AT+QMTCFG=\"session\",0,1",
+            "AT+QMTCFG=\"timeout\",0,5,3,0",
+            "AT+QMTCFG=\"will\",0,0",
+            "AT+QMTCFG=\"recv/mode\",0,0,1",
+            "AT+QMTCFG=\"ssl\",0,0",
+            "AT+QMTOPEN=0,\"iot-as-mqtt.cn-shanghai.aliyuncs.com\",1883",
+            "AT+QMTCONN=0,\"clientExample\",\"username\",\"password\"",
+            "AT+QMTSUB=0,1,\"topic/example\",2",
+            "AT+QMTSUB=0,2,\"topic/pub\",0",
+            "AT+QMTPUBEX=?",
+            "AT+QMTPUBEX=0,0,0,0,\"topic/example\",30",
+            "This is test data, hello MQTT.",
+            "AT+QMTUNS=0,3,\"topic/example\"",
+            "AT+QMTDISC=0",
+        ],
+    );
     let text = transcript_text(&engine);
     assert!(
         !text.contains("\"password\""),
@@ -238,7 +233,7 @@ fn retransmission_then_final_result_with_urc_between() {
     client
         .publish("t", b"a\"b", 1, false, None)
         .expect("publish");
-    let msg = next(&client);
+    let msg = next_message(&client, None);
     assert_eq!(
         (msg.topic.as_str(), msg.payload.as_slice()),
         ("t", &b"x\r\n"[..])
@@ -350,7 +345,7 @@ fn buffer_mode_reads_only_when_there_is_room() {
     assert_eq!(client.shared().dropped(), 0);
     let mut got = Vec::new();
     for _ in 0..5 {
-        got.push(next(&client).payload);
+        got.push(next_message(&client, None).payload);
     }
     assert_eq!(
         got,
@@ -467,11 +462,7 @@ fn recv_mode_without_the_length_field_is_a_fallback() {
     let (client, modem, _e) = connected(script, "ec20");
     let sent = modem.inputs_text();
     assert!(sent.iter().any(|s| s == "AT+QMTCFG=\"recv/mode\",0,0"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let msg = client
-        .shared()
-        .next_message(None, deadline)
-        .expect("message");
+    let msg = next_message(&client, None);
     assert_eq!(msg.topic, "a\\\"b");
     assert_eq!(msg.payload, b"\xff\x00,\\\"x".to_vec());
 }
