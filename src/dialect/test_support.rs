@@ -1,5 +1,6 @@
-//! What the dialects' tests share: the scripted modem's answers, the client's events and
-//! what the engine's transcript shows.
+//! What the dialects' tests share: a client opened on a scripted modem, the modem's
+//! answers, the client's events and messages, what the modem received and what the
+//! engine's transcript shows.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
