@@ -13,6 +13,8 @@ pub mod espat;
 pub mod qmt;
 mod results;
 pub mod sm;
+#[cfg(test)]
+mod test_support;
 pub mod umqtt;
 
 use std::any::Any;
