@@ -5,7 +5,7 @@ mod sim_common;
 use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
-use sim_common::{modem, quiet_modem, Host, DEADLINE};
+use sim_common::{modem, quiet_modem, Host, DEADLINE, OK};
 
 fn broker_addr(url: &str) -> (String, u16) {
     let rest = url.trim_start_matches("mqtt://");
@@ -73,12 +73,11 @@ fn host_closes_and_reopens_the_port() {
     let m = modem("a7600");
     {
         let mut h = Host::open_quiet(m.port());
-        assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
+        assert_eq!(h.cmd("AT"), OK);
     }
     for _ in 0..3 {
         let mut h = Host::open(m.port());
-        assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
-        assert_eq!(h.cmd("AT+CPIN?"), "\r\n+CPIN: READY\r\n\r\nOK\r\n");
+        h.answers(&[("AT", OK), ("AT+CPIN?", "\r\n+CPIN: READY\r\n\r\nOK\r\n")]);
     }
 }
 
@@ -106,16 +105,16 @@ fn chunked_output_noise_refusal_and_delay() {
 
     m.inject_noise(b"\x00\xffgarbage");
     h.expect(b"\x00\xffgarbage");
-    assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT"), OK);
 
     m.refuse(Some("AT+CSQ"), "+CME ERROR: 10");
     assert_eq!(h.cmd("AT+CSQ"), "\r\n+CME ERROR: 10\r\n");
-    assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT"), OK);
     m.refuse(None, "");
     assert_eq!(h.cmd("AT+CSQ"), "\r\n+CSQ: 23,0\r\n\r\nOK\r\n");
 
     m.set_response_delay(Duration::from_millis(50));
-    assert_eq!(h.cmd("AT"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT"), OK);
     m.set_response_delay(Duration::ZERO);
 
     m.close();

@@ -4,7 +4,7 @@
 //! tests/python/test_cmqtt_tls.py (mosquitto with generated certificates).
 
 mod sim_common;
-use sim_common::{quiet_modem, Host};
+use sim_common::{quiet_modem, Host, OK};
 
 fn started() -> (modemqtt::sim::VirtualModem, Host) {
     let (m, mut h) = quiet_modem("a7600");
@@ -16,9 +16,11 @@ fn started() -> (modemqtt::sim::VirtualModem, Host) {
 fn tls_link_to_a_plain_broker_fails_the_handshake() {
     let (_m, mut h) = started();
     // authmode 0 needs no files: the connect gets as far as the handshake.
-    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,0"), "\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"tls0\",1"), "\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+CMQTTSSLCFG=0,0"), "\r\nOK\r\n");
+    h.answers(&[
+        ("AT+CSSLCFG=\"authmode\",0,0", OK),
+        ("AT+CMQTTACCQ=0,\"tls0\",1", OK),
+        ("AT+CMQTTSSLCFG=0,0", OK),
+    ]);
     h.cmqtt_connect(0, "tcp://broker.example.org:8883", 32);
     // "cleared after AT+CMQTTCONNECT failed"
     assert_eq!(
@@ -26,8 +28,7 @@ fn tls_link_to_a_plain_broker_fails_the_handshake() {
         "\r\n+CMQTTSSLCFG: 0,\r\n\r\n+CMQTTSSLCFG: 1,\r\n\r\nOK\r\n"
     );
     // The same name as a TCP client reaches the broker.
-    assert_eq!(h.cmd("AT+CMQTTREL=0"), "\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"tls0\",0"), "\r\nOK\r\n");
+    h.answers(&[("AT+CMQTTREL=0", OK), ("AT+CMQTTACCQ=0,\"tls0\",0", OK)]);
     h.cmqtt_connect(0, "tcp://broker.example.org:1883", 0);
 }
 
@@ -35,18 +36,17 @@ fn tls_link_to_a_plain_broker_fails_the_handshake() {
 fn protocol_versions_older_than_tls12_fail_the_handshake() {
     let (_m, mut h) = started();
     for (v, expected) in [(0, 32), (1, 32), (2, 32)] {
-        assert_eq!(
-            h.cmd(&format!("AT+CSSLCFG=\"sslversion\",1,{v}")),
-            "\r\nOK\r\n"
-        );
-        assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"old\",1"), "\r\nOK\r\n");
+        let version = format!("AT+CSSLCFG=\"sslversion\",1,{v}");
+        h.answers(&[(&version, OK), ("AT+CMQTTACCQ=1,\"old\",1", OK)]);
         h.cmqtt_connect(1, "tcp://broker.example.org:8883", expected);
-        assert_eq!(h.cmd("AT+CMQTTREL=1"), "\r\nOK\r\n");
+        assert_eq!(h.cmd("AT+CMQTTREL=1"), OK);
     }
     // TLS 1.2 alone is spoken: against the plain broker it is the handshake
     // that fails, after a real attempt.
-    assert_eq!(h.cmd("AT+CSSLCFG=\"sslversion\",1,3"), "\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+CMQTTACCQ=1,\"tls12\",1"), "\r\nOK\r\n");
+    h.answers(&[
+        ("AT+CSSLCFG=\"sslversion\",1,3", OK),
+        ("AT+CMQTTACCQ=1,\"tls12\",1", OK),
+    ]);
     h.cmqtt_connect(1, "tcp://broker.example.org:8883", 32);
 }
 
@@ -55,19 +55,21 @@ fn files_each_authmode_needs() {
     let (_m, mut h) = started();
     let ca = b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
     h.input(&format!("AT+CCERTDOWN=\"ca.pem\",{}", ca.len()), ca);
-    assert_eq!(h.cmd("AT+CSSLCFG=\"cacert\",0,\"ca.pem\""), "\r\nOK\r\n");
-    assert_eq!(h.cmd("AT+CMQTTACCQ=0,\"files\",1"), "\r\nOK\r\n");
+    h.answers(&[
+        ("AT+CSSLCFG=\"cacert\",0,\"ca.pem\"", OK),
+        ("AT+CMQTTACCQ=0,\"files\",1", OK),
+    ]);
     // authmode 2 without client certificate and key: not set
-    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,2"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,2"), OK);
     h.cmqtt_connect(0, "tcp://broker.example.org:8883", 33);
     // authmode 1: the CA file is there but holds no usable certificate
-    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,1"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,1"), OK);
     h.cmqtt_connect(0, "tcp://broker.example.org:8883", 33);
     // authmode 3 needs the client files only
-    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,3"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,3"), OK);
     h.cmqtt_connect(0, "tcp://broker.example.org:8883", 33);
     // authmode 0 needs nothing: the handshake is tried (and fails on the
     // plain broker)
-    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,0"), "\r\nOK\r\n");
+    assert_eq!(h.cmd("AT+CSSLCFG=\"authmode\",0,0"), OK);
     h.cmqtt_connect(0, "tcp://broker.example.org:8883", 32);
 }

@@ -56,15 +56,21 @@ fn decode_with(rules: Vec<RawRule>, chunks: &[&[u8]]) -> Vec<Frame> {
     out
 }
 
+/// The frames of `input` fed one byte at a time, and what the decoder still holds after.
+fn decode_bytewise(rules: Vec<RawRule>, input: &[u8]) -> (Vec<Frame>, usize) {
+    let mut d = Decoder::with_rules(rules);
+    let mut out = Vec::new();
+    for b in input {
+        d.feed(std::slice::from_ref(b), &mut out);
+    }
+    (out, d.buffered())
+}
+
 /// Decodes `input` whole, one byte at a time, and split at every single
 /// position; all must agree. Returns the frames.
 fn decode_all_ways(rules: Vec<RawRule>, input: &[u8]) -> Vec<Frame> {
     let whole = decode_with(rules.clone(), &[input]);
-    let mut d = Decoder::with_rules(rules.clone());
-    let mut bytewise = Vec::new();
-    for b in input {
-        d.feed(std::slice::from_ref(b), &mut bytewise);
-    }
+    let (bytewise, _) = decode_bytewise(rules.clone(), input);
     assert_eq!(bytewise, whole, "byte-at-a-time differs");
     for cut in 0..=input.len() {
         let (a, b) = input.split_at(cut);
@@ -76,6 +82,17 @@ fn decode_all_ways(rules: Vec<RawRule>, input: &[u8]) -> Vec<Frame> {
 
 fn decode(input: &[u8]) -> Vec<Frame> {
     decode_all_ways(all_rules(), input)
+}
+
+/// The modem's side of `tests/data/cmqtt/<name>`: what follows its `#---` line.
+macro_rules! cmqtt_fixture {
+    ($name:literal) => {
+        fixture(include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/cmqtt/",
+            $name
+        )))
+    };
 }
 
 fn fixture(bytes: &[u8]) -> &[u8] {
@@ -90,31 +107,27 @@ fn fixture(bytes: &[u8]) -> &[u8] {
     &bytes[at + sep.len()..]
 }
 
-#[test]
-fn simple_ok() {
-    assert_eq!(decode(b"\r\nOK\r\n"), vec![ok()]);
+/// One test per case, `name: input => [frames];`: [`decode`] of `input` (every rule, fed
+/// whole, byte by byte and split at every position) gives exactly `frames`.
+macro_rules! decodes {
+    ($($(#[$doc:meta])* $name:ident: $input:expr => [$($frame:expr),* $(,)?];)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                assert_eq!(decode($input), vec![$($frame),*]);
+            }
+        )*
+    };
 }
 
-#[test]
-fn command_echo_ok_then_urc() {
-    // AT+CMQTTSTART with echo on (A7600 manual, chapter 3.1).
-    assert_eq!(
-        decode(b"AT+CMQTTSTART\r\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n"),
-        vec![line(b"AT+CMQTTSTART"), ok(), line(b"+CMQTTSTART: 0")]
-    );
-}
-
-#[test]
-fn urc_between_command_and_ok() {
-    assert_eq!(
-        decode(b"AT+CSQ\r\r\n+CMQTTCONNLOST: 0,1\r\n+CSQ: 23,0\r\n\r\nOK\r\n"),
-        vec![
-            line(b"AT+CSQ"),
-            line(b"+CMQTTCONNLOST: 0,1"),
-            line(b"+CSQ: 23,0"),
-            ok()
-        ]
-    );
+decodes! {
+    simple_ok: b"\r\nOK\r\n" => [ok()];
+    /// AT+CMQTTSTART with echo on (A7600 manual, chapter 3.1).
+    command_echo_ok_then_urc: b"AT+CMQTTSTART\r\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n"
+        => [line(b"AT+CMQTTSTART"), ok(), line(b"+CMQTTSTART: 0")];
+    urc_between_command_and_ok: b"AT+CSQ\r\r\n+CMQTTCONNLOST: 0,1\r\n+CSQ: 23,0\r\n\r\nOK\r\n"
+        => [line(b"AT+CSQ"), line(b"+CMQTTCONNLOST: 0,1"), line(b"+CSQ: 23,0"), ok()];
 }
 
 #[test]
@@ -142,34 +155,17 @@ fn all_final_results() {
     assert!(!FinalResult::CmeError(ErrorCode::Numeric(0)).is_ok());
 }
 
-#[test]
-fn cme_error_numeric() {
-    assert_eq!(
-        decode(b"\r\n+CME ERROR: 10\r\n"),
-        vec![Frame::Final(FinalResult::CmeError(ErrorCode::Numeric(10)))]
-    );
-}
-
-#[test]
-fn cme_error_negative() {
-    assert_eq!(
-        decode(b"\r\n+CME ERROR: -14\r\n"),
-        vec![Frame::Final(FinalResult::CmeError(ErrorCode::Numeric(-14)))]
-    );
-}
-
-#[test]
-fn cme_error_text() {
-    assert_eq!(
-        decode(b"\r\n+CME ERROR: SIM not inserted \r\n+CME ERROR:\r\n+CMS ERROR: 99999999999\r\n"),
-        vec![
-            Frame::Final(FinalResult::CmeError(ErrorCode::Text(
-                "SIM not inserted".into()
-            ))),
+decodes! {
+    cme_error_numeric: b"\r\n+CME ERROR: 10\r\n"
+        => [Frame::Final(FinalResult::CmeError(ErrorCode::Numeric(10)))];
+    cme_error_negative: b"\r\n+CME ERROR: -14\r\n"
+        => [Frame::Final(FinalResult::CmeError(ErrorCode::Numeric(-14)))];
+    cme_error_text:
+        b"\r\n+CME ERROR: SIM not inserted \r\n+CME ERROR:\r\n+CMS ERROR: 99999999999\r\n" => [
+            Frame::Final(FinalResult::CmeError(ErrorCode::Text("SIM not inserted".into()))),
             Frame::Final(FinalResult::CmeError(ErrorCode::Text(String::new()))),
             Frame::Final(FinalResult::CmsError(ErrorCode::Text("99999999999".into()))),
-        ]
-    );
+        ];
 }
 
 #[test]
@@ -190,36 +186,14 @@ fn error_code_limits() {
     assert_eq!(ErrorCode::parse(b"+3"), ErrorCode::Text("+3".into()));
 }
 
-#[test]
-fn bare_lf_lines() {
-    assert_eq!(
-        decode(b"+CSQ: 23,0\nOK\n\n+CREG: 0,1\n"),
-        vec![line(b"+CSQ: 23,0"), ok(), line(b"+CREG: 0,1")]
-    );
-}
-
-#[test]
-fn bare_cr_and_cr_cr_lf_lines() {
-    assert_eq!(
-        decode(b"AT\r\r\nOK\r\r\n+CSQ: 1,2\rOK\r"),
-        vec![line(b"AT"), ok(), line(b"+CSQ: 1,2"), ok()]
-    );
-}
-
-#[test]
-fn spaces_are_kept() {
-    assert_eq!(
-        decode(b"  +CSQ: 23,0  \r\n\t\r\n"),
-        vec![line(b"  +CSQ: 23,0  "), line(b"\t")]
-    );
-}
-
-#[test]
-fn garbage_before_ok() {
-    assert_eq!(
-        decode(b"\x00\xff\xfe\x80garbage\x00\r\nOK\r\n"),
-        vec![line(b"\x00\xff\xfe\x80garbage\x00"), ok()]
-    );
+decodes! {
+    bare_lf_lines: b"+CSQ: 23,0\nOK\n\n+CREG: 0,1\n"
+        => [line(b"+CSQ: 23,0"), ok(), line(b"+CREG: 0,1")];
+    bare_cr_and_cr_cr_lf_lines: b"AT\r\r\nOK\r\r\n+CSQ: 1,2\rOK\r"
+        => [line(b"AT"), ok(), line(b"+CSQ: 1,2"), ok()];
+    spaces_are_kept: b"  +CSQ: 23,0  \r\n\t\r\n" => [line(b"  +CSQ: 23,0  "), line(b"\t")];
+    garbage_before_ok: b"\x00\xff\xfe\x80garbage\x00\r\nOK\r\n"
+        => [line(b"\x00\xff\xfe\x80garbage\x00"), ok()];
 }
 
 #[test]
@@ -253,11 +227,7 @@ fn reset_drops_partial_state() {
 fn bytewise_feed() {
     let input = b"AT+CMQTTSTART\r\r\nOK\r\n\r\n+CMQTTSTART: 0\r\n\r\n>\
 \r\nOK\r\n+CMQTTRXPAYLOAD: 0,4\r\n\r\nOK\r\n+QMTRECV: 0,1,\"t\",3,\"a\"\r\"\r\n";
-    let mut d = Decoder::with_rules(all_rules());
-    let mut out = Vec::new();
-    for b in input.iter() {
-        d.feed(&[*b], &mut out);
-    }
+    let (out, held) = decode_bytewise(all_rules(), input);
     assert_eq!(
         out,
         vec![
@@ -270,7 +240,7 @@ fn bytewise_feed() {
             raw(b"+QMTRECV: 0,1,\"t\",3", b"a\"\r"),
         ]
     );
-    assert_eq!(d.buffered(), 0);
+    assert_eq!(held, 0);
 }
 
 #[test]
@@ -338,25 +308,11 @@ fn rx_block_without_rules_is_lines() {
     );
 }
 
-#[test]
-fn payload_contains_ok() {
-    let input = b"+CMQTTRXPAYLOAD: 0,11\r\n\r\nOK\r\n>\r\nab\r\n\r\nOK\r\n";
-    assert_eq!(
-        decode(input),
-        vec![raw(b"+CMQTTRXPAYLOAD: 0,11", b"\r\nOK\r\n>\r\nab"), ok()]
-    );
-}
-
-#[test]
-fn trailing_block_with_crlf_inside() {
-    let input = b"+CMQTTRXPAYLOAD: 0,6\r\n\r\n\r\n\r\n+CMQTTRXEND: 0\r\n";
-    assert_eq!(
-        decode(input),
-        vec![
-            raw(b"+CMQTTRXPAYLOAD: 0,6", b"\r\n\r\n\r\n"),
-            line(b"+CMQTTRXEND: 0")
-        ]
-    );
+decodes! {
+    payload_contains_ok: b"+CMQTTRXPAYLOAD: 0,11\r\n\r\nOK\r\n>\r\nab\r\n\r\nOK\r\n"
+        => [raw(b"+CMQTTRXPAYLOAD: 0,11", b"\r\nOK\r\n>\r\nab"), ok()];
+    trailing_block_with_crlf_inside: b"+CMQTTRXPAYLOAD: 0,6\r\n\r\n\r\n\r\n+CMQTTRXEND: 0\r\n"
+        => [raw(b"+CMQTTRXPAYLOAD: 0,6", b"\r\n\r\n\r\n"), line(b"+CMQTTRXEND: 0")];
 }
 
 #[test]
@@ -438,24 +394,12 @@ fn trailing_prefix_without_colon() {
     );
 }
 
-#[test]
-fn inline_quoted_payload() {
-    assert_eq!(
-        decode(b"\r\n+QMTRECV: 0,1,\"topic/a\",5,\"hello\"\r\nOK\r\n"),
-        vec![raw(b"+QMTRECV: 0,1,\"topic/a\",5", b"hello"), ok()]
-    );
-}
-
-#[test]
-fn inline_quoted_payload_with_quotes_and_crlf() {
-    let input = b"+QMTRECV: 0,1,\"a,b\",12,\"\"x\"\r\nOK\r\n>,\"\"\r\n\r\nOK\r\n";
-    assert_eq!(
-        decode(input),
-        vec![
-            raw(b"+QMTRECV: 0,1,\"a,b\",12", b"\"x\"\r\nOK\r\n>,\""),
-            ok()
-        ]
-    );
+decodes! {
+    inline_quoted_payload: b"\r\n+QMTRECV: 0,1,\"topic/a\",5,\"hello\"\r\nOK\r\n"
+        => [raw(b"+QMTRECV: 0,1,\"topic/a\",5", b"hello"), ok()];
+    inline_quoted_payload_with_quotes_and_crlf:
+        b"+QMTRECV: 0,1,\"a,b\",12,\"\"x\"\r\nOK\r\n>,\"\"\r\n\r\nOK\r\n"
+        => [raw(b"+QMTRECV: 0,1,\"a,b\",12", b"\"x\"\r\nOK\r\n>,\""), ok()];
 }
 
 #[test]
@@ -572,10 +516,7 @@ fn overlong_inline_header_is_cut() {
 
 #[test]
 fn fixture_a7600_ch3_1() {
-    let stream = fixture(include_bytes!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/cmqtt/a7600_ch3_1.txt"
-    )));
+    let stream = cmqtt_fixture!("a7600_ch3_1.txt");
     let p = Frame::Prompt;
     let expected = vec![
         // AT+CMQTTSTART
@@ -629,10 +570,7 @@ fn fixture_a7600_ch3_1() {
 
 #[test]
 fn fixture_a7600_rx_multipart() {
-    let stream = fixture(include_bytes!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/cmqtt/a7600_rx_multipart.txt"
-    )));
+    let stream = cmqtt_fixture!("a7600_rx_multipart.txt");
     let mut p1: Vec<u8> = (0..=255u8).collect();
     p1.extend_from_within(..);
     let mut p2 = b"\r\n".repeat(10);
@@ -651,10 +589,7 @@ fn fixture_a7600_rx_multipart() {
 
 #[test]
 fn fixture_a7600_rx_payload_ok() {
-    let stream = fixture(include_bytes!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/cmqtt/a7600_rx_payload_ok.txt"
-    )));
+    let stream = cmqtt_fixture!("a7600_rx_payload_ok.txt");
     let payload = b"x\r\nOK\r\n>\r\n> \r\nERROR\r\n+CMQTTRXEND: 0\r\n+CME ERROR: 3\r\n>";
     let expected = vec![
         line(format!("+CMQTTRXSTART: 0,4,{}", payload.len()).as_bytes()),
@@ -870,6 +805,20 @@ fn gen_stream() -> impl Strategy<Value = (Vec<u8>, Vec<Frame>)> {
     })
 }
 
+/// `stream` in pieces, cut at `cuts` (each an index into `0..=stream.len()`).
+fn cut_at<'a>(stream: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+    points.sort_unstable();
+    let mut chunks: Vec<&[u8]> = Vec::new();
+    let mut last = 0;
+    for p in points {
+        chunks.push(&stream[last..p]);
+        last = p;
+    }
+    chunks.push(&stream[last..]);
+    chunks
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -881,25 +830,12 @@ proptest! {
         let whole = decode_with(all_rules(), &[&stream]);
         prop_assert_eq!(&whole, &expected);
 
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks: Vec<&[u8]> = Vec::new();
-        let mut last = 0;
-        for p in points {
-            chunks.push(&stream[last..p]);
-            last = p;
-        }
-        chunks.push(&stream[last..]);
-        let chunked = decode_with(all_rules(), &chunks);
+        let chunked = decode_with(all_rules(), &cut_at(&stream, &cuts));
         prop_assert_eq!(&chunked, &expected);
 
-        let mut d = Decoder::with_rules(all_rules());
-        let mut bytewise = Vec::new();
-        for b in &stream {
-            d.feed(std::slice::from_ref(b), &mut bytewise);
-        }
+        let (bytewise, held) = decode_bytewise(all_rules(), &stream);
         prop_assert_eq!(&bytewise, &expected);
-        prop_assert_eq!(d.buffered(), 0);
+        prop_assert_eq!(held, 0);
     }
 
     #[test]
@@ -914,21 +850,8 @@ proptest! {
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
     ) {
         let whole = decode_with(all_rules(), &[&stream]);
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks: Vec<&[u8]> = Vec::new();
-        let mut last = 0;
-        for p in points {
-            chunks.push(&stream[last..p]);
-            last = p;
-        }
-        chunks.push(&stream[last..]);
-        prop_assert_eq!(&decode_with(all_rules(), &chunks), &whole);
-        let mut d = Decoder::with_rules(all_rules());
-        let mut bytewise = Vec::new();
-        for b in &stream {
-            d.feed(std::slice::from_ref(b), &mut bytewise);
-        }
+        prop_assert_eq!(&decode_with(all_rules(), &cut_at(&stream, &cuts)), &whole);
+        let (bytewise, _) = decode_bytewise(all_rules(), &stream);
         prop_assert_eq!(&bytewise, &whole);
     }
 }

@@ -222,27 +222,10 @@ impl AliyunMqtt {
         check_triple(product_key, device_name, device_secret)?;
         options.validate(rev)?;
         let shared = ClientShared::new(0, queue_size);
-        let router = Arc::new(Router {
-            shared: shared.clone(),
-            waiters: Mutex::new(VecDeque::new()),
-            late: Mutex::new([0; 3]),
-            next_id: AtomicU64::new(1),
-        });
-        let (r, s1, s2) = (router.clone(), shared.clone(), shared.clone());
-        let handler_ids = super::common::add_handlers(
-            &engine,
-            &[b"+CMYIELD:"],
-            move |f: &Frame| {
-                if let Frame::Line(l) = f {
-                    r.on_line(l)
-                }
-            },
-            move || s1.connection_lost(crate::mqtt::CAUSE_RESTARTED, "modem restarted"),
-            move |reason: &str| s2.connection_lost(crate::mqtt::CAUSE_PORT_LOST, reason),
-        );
+        let router = Arc::new(Router::new(shared.clone()));
         engine.add_secret(device_secret.as_bytes());
         let client = Arc::new(AliyunMqtt {
-            _handlers: Handlers::new(&engine, handler_ids),
+            _handlers: Handlers::attach(&engine, Vec::new(), &PREFIXES, &router),
             engine,
             rev,
             caps: capabilities(rev),

@@ -21,13 +21,12 @@ use std::time::Duration;
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
-use crate::dialect::common::lock;
-use crate::dialect::ClientContext;
+use crate::dialect::common::{detached_router, lists_client_in, lock, UrcListener};
+use crate::dialect::{ClientContext, UrcRouter};
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
-    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 
 /// One CMQTT client index.
@@ -163,14 +162,7 @@ impl CmqttClient {
         let c =
             Command::new(build("AT+CMQTTDISC?", &[])?, CMD).with_response(b"+CMQTTDISC:".to_vec());
         let r = self.engine().execute_raw(c)?;
-        let connected = r.lines.iter().any(|f| match f {
-            Frame::Line(l) if l.starts_with(b"+CMQTTDISC:") => {
-                let f = int_fields(l);
-                f.first() == Some(&self.idx()) && f.get(1) == Some(&0)
-            }
-            _ => false,
-        });
-        if connected {
+        if lists_client_in(&r.lines, b"+CMQTTDISC:", self.idx(), 0) {
             log::info!(
                 "cmqtt: client {} was left connected; disconnecting",
                 self.index

@@ -1,18 +1,15 @@
 //! The CMQTT dialect against the A7600 manual's chapter 3 exchanges, over an in-memory
 //! scripted modem that answers exactly as the manual's transcripts show.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::unbounded;
-
 use super::*;
+use crate::dialect::test_support::{
+    assert_sent, events, next_message, open_scripted, sent_during, transcript_text,
+    unsubscribe_and_close, v, with_will,
+};
 use crate::engine::memport::{self, ScriptedModem};
-use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, Will};
-
-fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
-    parts.iter().map(|p| p.to_vec()).collect()
-}
+use crate::mqtt::{ClientEvent, ClientOptions, MqttClient};
 
 const RX_BLOCK: &[u8] = b"\r\n+CMQTTRXSTART: 0,9,60\r\n+CMQTTRXTOPIC: 0,9\r\nsimcommsg\r\n+CMQTTRXPAYLOAD: 0,60\r\n012345678901234567890123456789012345678901234567890123456789\r\n+CMQTTRXEND: 0\r\n";
 
@@ -56,27 +53,48 @@ fn manual_modem() -> memport::Script {
     })
 }
 
+/// [`manual_modem`], except where `first` has an answer of its own.
+fn manual_modem_but(
+    mut first: impl FnMut(&[u8]) -> Option<Vec<Vec<u8>>> + Send + 'static,
+) -> memport::Script {
+    let mut inner = manual_modem();
+    Box::new(move |input: &[u8]| first(input).unwrap_or_else(|| inner(input)))
+}
+
+/// OK to the TLS setup the manual's chapter 3.4 shows (every AT+CSSLCFG, SSL context 0
+/// for client 0, client 0 acquired as an SSL client); `None` to anything else.
+fn tls_setup_ok(input: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let tls = input.starts_with(b"AT+CSSLCFG=")
+        || input == b"AT+CMQTTSSLCFG=0,0"
+        || input == b"AT+CMQTTACCQ=0,\"client test0\",1";
+    tls.then(|| v(&[b"\r\nOK\r\n"]))
+}
+
+/// Client 0, "client test0", of an A7600 answering by `script`.
 fn open(script: memport::Script, options: ClientOptions) -> (MqttClient, ScriptedModem, Engine) {
-    let (port, modem) = memport::scripted(script);
-    let engine = Engine::start(port);
-    let ctx = Context::new(engine.clone(), "a7600").expect("a7600 profile");
-    let (backend, shared) = ctx
-        .open_client("client test0", 0, &options)
-        .expect("open client");
-    (MqttClient::new(backend, shared, options), modem, engine)
+    open_profile(script, "a7600", options)
+}
+
+/// Client 0, "client test0", of a `profile` modem answering by `script`.
+fn open_profile(
+    script: memport::Script,
+    profile: &str,
+    options: ClientOptions,
+) -> (MqttClient, ScriptedModem, Engine) {
+    open_scripted::<Context>(script, profile, "client test0", options)
+}
+
+/// Connects `client` to the manual's broker, test.mosquitto.org:1883.
+fn connect_to_the_manuals_broker(client: &MqttClient) {
+    client
+        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+        .expect("connect");
 }
 
 #[test]
 fn chapter_3_1_access_without_tls() {
     let (client, modem, _engine) = open(manual_modem(), ClientOptions::default());
-    let will = Will {
-        topic: "0123456789".into(),
-        payload: b"qwerty".to_vec(),
-        qos: 1,
-        retain: false,
-    };
-    let mut opts = ConnectOptions::new("test.mosquitto.org", 1883);
-    opts.will = Some(will);
+    let opts = with_will("test.mosquitto.org", "0123456789", b"qwerty", 1, false);
     client.connect(opts).expect("connect");
     assert!(client.is_connected());
     client
@@ -86,80 +104,65 @@ fn chapter_3_1_access_without_tls() {
     client
         .publish("simcommsg", payload, 1, false, None)
         .expect("publish");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let msg = client
-        .shared()
-        .next_message(Some("simcommsg"), deadline)
-        .expect("message");
-    assert_eq!(msg.topic, "simcommsg");
-    assert_eq!(msg.payload, payload.to_vec());
+    let msg = next_message(&client, Some("simcommsg"));
+    assert_eq!(
+        (msg.topic.as_str(), &msg.payload[..]),
+        ("simcommsg", &payload[..])
+    );
     assert_eq!((msg.qos, msg.retain, msg.client_index), (None, None, 0));
     client
         .subscribe(&[("123456789".into(), 1), ("simcommsg".into(), 1)], None)
         .expect("subscribe two");
-    client
-        .unsubscribe(&["simcommsg".into()], None)
-        .expect("unsubscribe");
-    client.disconnect(None).expect("disconnect");
-    client.close().expect("close");
-    let sent = modem.inputs_text();
-    let expected = [
-        "AT+CMQTTSTART",
-        "AT+CMQTTDISC?",
-        "AT+CMQTTREL=0",
-        "AT+CMQTTACCQ=0,\"client test0\",0",
-        "AT+CMQTTCFG=\"checkUTF8\",0,0",
-        // Not in the manual: refused there (ERROR), and that is fine.
-        "AT+CMQTTCFG=\"version\",0,4",
-        "AT+CMQTTWILLTOPIC=0,10",
-        "0123456789",
-        "AT+CMQTTWILLMSG=0,6,1",
-        "qwerty",
-        "AT+CMQTTCONNECT=0,\"tcp://test.mosquitto.org:1883\",60,1",
-        "AT+CMQTTSUB=0,9,1",
-        "simcommsg",
-        "AT+CMQTTTOPIC=0,9",
-        "simcommsg",
-        "AT+CMQTTPAYLOAD=0,60",
-        "012345678901234567890123456789012345678901234567890123456789",
-        "AT+CMQTTPUB=0,1,60,0",
-        "AT+CMQTTSUBTOPIC=0,9,1",
-        "123456789",
-        "AT+CMQTTSUBTOPIC=0,9,1",
-        "simcommsg",
-        "AT+CMQTTSUB=0",
-        "AT+CMQTTUNSUB=0,9,0",
-        "simcommsg",
-        "AT+CMQTTDISC=0,120",
-        "AT+CMQTTREL=0",
-        "AT+CMQTTSTOP",
-    ];
-    assert_eq!(sent, expected);
+    unsubscribe_and_close(&client, "simcommsg");
+    assert_sent(
+        &modem,
+        &[
+            "AT+CMQTTSTART",
+            "AT+CMQTTDISC?",
+            "AT+CMQTTREL=0",
+            "AT+CMQTTACCQ=0,\"client test0\",0",
+            "AT+CMQTTCFG=\"checkUTF8\",0,0",
+            // Not in the manual: refused there (ERROR), and that is fine.
+            "AT+CMQTTCFG=\"version\",0,4",
+            "AT+CMQTTWILLTOPIC=0,10",
+            "0123456789",
+            "AT+CMQTTWILLMSG=0,6,1",
+            "qwerty",
+            "AT+CMQTTCONNECT=0,\"tcp://test.mosquitto.org:1883\",60,1",
+            "AT+CMQTTSUB=0,9,1",
+            "simcommsg",
+            "AT+CMQTTTOPIC=0,9",
+            "simcommsg",
+            "AT+CMQTTPAYLOAD=0,60",
+            "012345678901234567890123456789012345678901234567890123456789",
+            "AT+CMQTTPUB=0,1,60,0",
+            "AT+CMQTTSUBTOPIC=0,9,1",
+            "123456789",
+            "AT+CMQTTSUBTOPIC=0,9,1",
+            "simcommsg",
+            "AT+CMQTTSUB=0",
+            "AT+CMQTTUNSUB=0,9,0",
+            "simcommsg",
+            "AT+CMQTTDISC=0,120",
+            "AT+CMQTTREL=0",
+            "AT+CMQTTSTOP",
+        ],
+    );
 }
 
 #[test]
 fn chapter_3_4_tls_with_client_certificate() {
-    let script: memport::Script = {
-        let mut inner = manual_modem();
-        let mut after_prompt = false;
-        Box::new(move |input: &[u8]| {
-            if after_prompt {
-                after_prompt = false;
-                return v(&[b"\r\nOK\r\n"]);
-            }
-            if input.starts_with(b"AT+CCERTDOWN=") {
-                after_prompt = true;
-                return v(&[b"\r\n>"]);
-            }
-            if input.starts_with(b"AT+CSSLCFG=")
-                || input == b"AT+CMQTTSSLCFG=0,0"
-                || input == b"AT+CMQTTACCQ=0,\"client test0\",1"
-            {
-                return v(&[b"\r\nOK\r\n"]);
-            }
-            inner(input)
-        })
-    };
+    let mut after_prompt = false;
+    let script = manual_modem_but(move |input| {
+        if std::mem::take(&mut after_prompt) {
+            return Some(v(&[b"\r\nOK\r\n"]));
+        }
+        if input.starts_with(b"AT+CCERTDOWN=") {
+            after_prompt = true;
+            return Some(v(&[b"\r\n>"]));
+        }
+        tls_setup_ok(input)
+    });
     let (client, modem, engine) = open(script, ClientOptions::default());
     let mut opts = ConnectOptions::new("test.mosquitto.org", 1883);
     opts.tls = Some(Tls {
@@ -199,26 +202,18 @@ fn chapter_3_4_tls_with_client_certificate() {
     assert!(rel < accq);
     // The private key went to the modem but never into the transcript.
     assert!(sent.iter().any(|s| s.contains("TOPSECRET")));
-    let all: Vec<u8> = engine
-        .transcript()
-        .into_iter()
-        .flat_map(|e| e.bytes)
-        .collect();
-    assert!(!String::from_utf8_lossy(&all).contains("TOPSECRET"));
+    assert!(!transcript_text(&engine).contains("TOPSECRET"));
 }
 
 #[test]
 fn result_code_becomes_mqtt_error_with_name() {
-    let script: memport::Script = {
-        let mut inner = manual_modem();
-        Box::new(move |input: &[u8]| match input {
-            b"AT+CMQTTTOPIC=0,5" => v(&[b"\r\n+CMQTTTOPIC: 0,11\r\n\r\nERROR\r\n"]),
-            b"AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1" => {
-                v(&[b"\r\nOK\r\n", b"\r\n+CMQTTCONNECT: 0,30\r\n"])
-            }
-            _ => inner(input),
-        })
-    };
+    let script = manual_modem_but(|input| match input {
+        b"AT+CMQTTTOPIC=0,5" => Some(v(&[b"\r\n+CMQTTTOPIC: 0,11\r\n\r\nERROR\r\n"])),
+        b"AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1" => {
+            Some(v(&[b"\r\nOK\r\n", b"\r\n+CMQTTCONNECT: 0,30\r\n"]))
+        }
+        _ => None,
+    });
     let (client, modem, _e) = open(script, ClientOptions::default());
     // Before connect() the client refuses by itself: nothing reaches the modem.
     assert!(matches!(
@@ -233,9 +228,7 @@ fn result_code_becomes_mqtt_error_with_name() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(!client.is_connected());
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    connect_to_the_manuals_broker(&client);
     match client.publish("hello", b"x", 0, false, None) {
         Err(Error::Mqtt {
             code: 11,
@@ -251,22 +244,19 @@ fn result_code_becomes_mqtt_error_with_name() {
 
 #[test]
 fn already_started_service_and_leftover_client_are_cleared() {
-    let script: memport::Script = {
-        let mut inner = manual_modem();
-        Box::new(move |input: &[u8]| match input {
-            b"AT+CMQTTSTART" => v(&[b"\r\nERROR\r\n"]),
-            b"AT+CMQTTDISC?" => v(&[b"\r\n+CMQTTDISC: 0,0\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n"]),
-            _ => inner(input),
-        })
-    };
+    // The service runs already, and client 0 is still connected from before.
+    const CLIENT_0_CONNECTED: &[u8] = b"\r\n+CMQTTDISC: 0,0\r\n+CMQTTDISC: 1,1\r\n\r\nOK\r\n";
+    let script = manual_modem_but(|input| match input {
+        b"AT+CMQTTSTART" => Some(v(&[b"\r\nERROR\r\n"])),
+        b"AT+CMQTTDISC?" => Some(v(&[CLIENT_0_CONNECTED])),
+        _ => None,
+    });
     let (client, modem, _e) = open(script, ClientOptions::default());
     assert!(
         modem.inputs_text().is_empty(),
         "opening a client sends nothing"
     );
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    connect_to_the_manuals_broker(&client);
     let sent = modem.inputs_text();
     assert_eq!(
         &sent[..5],
@@ -283,13 +273,8 @@ fn already_started_service_and_leftover_client_are_cleared() {
 #[test]
 fn multipart_receive_and_connection_loss() {
     let (client, modem, _e) = open(manual_modem(), ClientOptions::default());
-    let (tx, rx) = unbounded();
-    client.set_event_sink(Some(Arc::new(move |ev: ClientEvent| {
-        let _ = tx.send(ev);
-    })));
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    let rx = events(&client);
+    connect_to_the_manuals_broker(&client);
     let fixture = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/cmqtt/a7600_rx_multipart.txt"
@@ -298,11 +283,7 @@ fn multipart_receive_and_connection_loss() {
     let fixed = replace_index(fixture_body(fixture), b": 1,", b": 0,");
     let fixed = replace_index(fixed, b"+CMQTTRXEND: 1", b"+CMQTTRXEND: 0");
     modem.push(&fixed);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let msg = client
-        .shared()
-        .next_message(None, deadline)
-        .expect("message");
+    let msg = next_message(&client, None);
     assert_eq!(msg.topic, "sensors/building-7/floor-3/room-12/temp");
     assert_eq!(msg.payload.len(), 641);
     assert!(msg.payload.ends_with(b"tail-part"));
@@ -403,13 +384,7 @@ fn limits_are_enforced_before_sending() {
     o.username = Some("u".into());
     o.password = Some("p".repeat(257));
     assert!(matches!(client.connect(o), Err(Error::InvalidArgument(_))));
-    let mut o = ConnectOptions::new("h", 1883);
-    o.will = Some(Will {
-        topic: "w".into(),
-        payload: b"x".to_vec(),
-        qos: 0,
-        retain: true,
-    });
+    let o = with_will("h", "w", b"x", 0, true);
     match client.connect(o) {
         Err(Error::InvalidArgument(m)) => assert!(m.contains("retain"), "{m}"),
         other => panic!("unexpected {other:?}"),
@@ -452,17 +427,14 @@ fn close_after_a_loss_whose_urc_is_still_on_the_way() {
     // The modem lost the connection; its +CMQTTCONNLOST has not reached the host yet (a
     // remote port delays output), so the client still believes it is connected. Closing
     // it then meets "no connection" (11): that is the state close() wants, not an error.
-    let script: memport::Script = {
-        let mut inner = manual_modem();
-        Box::new(move |input: &[u8]| match input {
-            b"AT+CMQTTDISC=0,120" => v(&[b"\r\n+CMQTTDISC: 0,11\r\n\r\nERROR\r\n"]),
-            _ => inner(input),
+    let no_connection = || {
+        manual_modem_but(|input| match input {
+            b"AT+CMQTTDISC=0,120" => Some(v(&[b"\r\n+CMQTTDISC: 0,11\r\n\r\nERROR\r\n"])),
+            _ => None,
         })
     };
-    let (client, modem, _e) = open(script, ClientOptions::default());
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    let (client, modem, _e) = open(no_connection(), ClientOptions::default());
+    connect_to_the_manuals_broker(&client);
     assert!(client.is_connected());
     client.close().expect("close");
     let sent = modem.inputs_text();
@@ -472,19 +444,8 @@ fn close_after_a_loss_whose_urc_is_still_on_the_way() {
         ["AT+CMQTTDISC=0,120", "AT+CMQTTREL=0", "AT+CMQTTSTOP"]
     );
     // An explicit disconnect() still reports what the modem said.
-    let (client, _modem, _e) = open(
-        {
-            let mut inner = manual_modem();
-            Box::new(move |input: &[u8]| match input {
-                b"AT+CMQTTDISC=0,120" => v(&[b"\r\n+CMQTTDISC: 0,11\r\n\r\nERROR\r\n"]),
-                _ => inner(input),
-            })
-        },
-        ClientOptions::default(),
-    );
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    let (client, _modem, _e) = open(no_connection(), ClientOptions::default());
+    connect_to_the_manuals_broker(&client);
     assert!(matches!(
         client.disconnect(None),
         Err(Error::Mqtt { code: 11, .. })
@@ -493,18 +454,13 @@ fn close_after_a_loss_whose_urc_is_still_on_the_way() {
 
 #[test]
 fn link_loss_ends_a_publish_waiting_for_its_result() {
-    let script: memport::Script = {
-        let mut inner = manual_modem();
-        Box::new(move |input: &[u8]| match input {
-            // OK, then the link drops before the broker's answer.
-            b"AT+CMQTTPUB=0,1,60,0" => v(&[b"\r\nOK\r\n", b"\r\n+CMQTTCONNLOST: 0,1\r\n"]),
-            _ => inner(input),
-        })
-    };
+    let script = manual_modem_but(|input| match input {
+        // OK, then the link drops before the broker's answer.
+        b"AT+CMQTTPUB=0,1,60,0" => Some(v(&[b"\r\nOK\r\n", b"\r\n+CMQTTCONNLOST: 0,1\r\n"])),
+        _ => None,
+    });
     let (client, _modem, _e) = open(script, ClientOptions::default());
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    connect_to_the_manuals_broker(&client);
     let payload = b"012345678901234567890123456789012345678901234567890123456789";
     let res = client.publish(
         "simcommsg",
@@ -526,20 +482,6 @@ fn link_loss_ends_a_publish_waiting_for_its_result() {
     assert!(!client.is_connected());
 }
 
-fn open_profile(
-    script: memport::Script,
-    profile: &str,
-    options: ClientOptions,
-) -> (MqttClient, ScriptedModem, Engine) {
-    let (port, modem) = memport::scripted(script);
-    let engine = Engine::start(port);
-    let ctx = Context::new(engine.clone(), profile).expect("profile");
-    let (backend, shared) = ctx
-        .open_client("client test0", 0, &options)
-        .expect("open client");
-    (MqttClient::new(backend, shared, options), modem, engine)
-}
-
 /// seeds/003_45f2c3f1bcce002c.txt §2.1.17: "<checkUTF8_flag> ... the default value is 1";
 /// §2.1.11 "The publish message should be UTF-encoded string". A module that follows the
 /// manual refuses a binary payload unless the check is off, as §3.5 ("Access to MQTT server
@@ -547,9 +489,7 @@ fn open_profile(
 #[test]
 fn check_utf8_is_turned_off_after_every_acquire_unless_asked_for() {
     let (client, modem, _e) = open(manual_modem(), ClientOptions::default());
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    connect_to_the_manuals_broker(&client);
     let sent = modem.inputs_text();
     let accq = sent
         .iter()
@@ -577,9 +517,7 @@ fn check_utf8_is_turned_off_after_every_acquire_unless_asked_for() {
 #[test]
 fn sim7028_subscribes_one_topic_per_command() {
     let (client, modem, _e) = open_profile(manual_modem(), "sim7028", ClientOptions::default());
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    connect_to_the_manuals_broker(&client);
     client
         .subscribe(&[("simcommsg".into(), 1), ("simcommsg".into(), 1)], None)
         .expect("subscribe two");
@@ -626,15 +564,12 @@ fn sim7028_limits_are_enforced_before_sending() {
 /// +CMQTTCONNECT:<客户端索引>,<错误>" — ERROR first, then the code.
 #[test]
 fn error_then_connect_code_is_an_mqtt_error() {
-    let script: memport::Script = {
-        let mut inner = manual_modem();
-        Box::new(move |input: &[u8]| match input {
-            b"AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1" => {
-                v(&[b"\r\nERROR\r\n", b"\r\n+CMQTTCONNECT: 0,25\r\n"])
-            }
-            _ => inner(input),
-        })
-    };
+    let script = manual_modem_but(|input| match input {
+        b"AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1" => {
+            Some(v(&[b"\r\nERROR\r\n", b"\r\n+CMQTTCONNECT: 0,25\r\n"]))
+        }
+        _ => None,
+    });
     let (client, _modem, _e) = open_profile(script, "sim7028", ClientOptions::default());
     match client.connect(ConnectOptions::new("h", 1883)) {
         Err(Error::Mqtt { code: 25, name, .. }) => assert_eq!(name, "DNS error"),
@@ -646,13 +581,10 @@ fn error_then_connect_code_is_an_mqtt_error() {
 /// service runs). A `+CME ERROR` is another failure and must not pass for "started".
 #[test]
 fn start_refused_with_cme_error_is_an_error() {
-    let script: memport::Script = {
-        let mut inner = manual_modem();
-        Box::new(move |input: &[u8]| match input {
-            b"AT+CMQTTSTART" => v(&[b"\r\n+CME ERROR: 3\r\n"]),
-            _ => inner(input),
-        })
-    };
+    let script = manual_modem_but(|input| match input {
+        b"AT+CMQTTSTART" => Some(v(&[b"\r\n+CME ERROR: 3\r\n"])),
+        _ => None,
+    });
     let (client, modem, _e) = open(script, ClientOptions::default());
     assert!(matches!(
         client.connect(ConnectOptions::new("h", 1883)),
@@ -669,6 +601,7 @@ fn start_refused_with_cme_error_is_an_error() {
 fn a_connect_without_will_after_one_with_a_will_releases_first() {
     let script: memport::Script = {
         let mut inner = manual_modem();
+        // The manual's prompts for a will of one byte each.
         Box::new(move |input: &[u8]| match input {
             b"AT+CMQTTWILLTOPIC=0,1" => {
                 let _ = inner(b"AT+CMQTTWILLTOPIC=0,10");
@@ -682,28 +615,20 @@ fn a_connect_without_will_after_one_with_a_will_releases_first() {
         })
     };
     let (client, modem, _e) = open(script, ClientOptions::default());
-    let mut o = ConnectOptions::new("test.mosquitto.org", 1883);
-    o.will = Some(Will {
-        topic: "w".into(),
-        payload: b"x".to_vec(),
-        qos: 0,
-        retain: false,
-    });
+    let o = with_will("test.mosquitto.org", "w", b"x", 0, false);
     client.connect(o.clone()).expect("connect with will");
     client.disconnect(None).expect("disconnect");
-    let before = modem.inputs_text().len();
-    client.connect(o).expect("again with the will");
-    let again: Vec<String> = modem.inputs_text()[before..].to_vec();
+    let again = sent_during(&modem, || client.connect(o).expect("again with the will"));
     assert!(
         !again.iter().any(|s| s.starts_with("AT+CMQTTREL")),
         "same will: no release needed: {again:?}"
     );
     client.disconnect(None).expect("disconnect");
-    let before = modem.inputs_text().len();
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect without will");
-    let after: Vec<String> = modem.inputs_text()[before..].to_vec();
+    let after = sent_during(&modem, || {
+        client
+            .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+            .expect("connect without will")
+    });
     assert_eq!(after[0], "AT+CMQTTREL=0", "{after:?}");
     assert_eq!(after[1], "AT+CMQTTACCQ=0,\"client test0\",0");
     assert!(!after.iter().any(|s| s.starts_with("AT+CMQTTWILL")));
@@ -715,20 +640,18 @@ fn a_connect_without_will_after_one_with_a_will_releases_first() {
 #[test]
 fn nonet_forgets_the_started_service_and_the_acquired_client() {
     let (client, modem, _e) = open(manual_modem(), ClientOptions::default());
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect");
+    connect_to_the_manuals_broker(&client);
     modem.push(b"\r\n+CMQTTNONET\r\n");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while client.is_connected() {
         assert!(std::time::Instant::now() < deadline, "no loss reported");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let before = modem.inputs_text().len();
-    client
-        .connect(ConnectOptions::new("test.mosquitto.org", 1883))
-        .expect("connect again");
-    let after: Vec<String> = modem.inputs_text()[before..].to_vec();
+    let after = sent_during(&modem, || {
+        client
+            .connect(ConnectOptions::new("test.mosquitto.org", 1883))
+            .expect("connect again")
+    });
     assert_eq!(after[0], "AT+CMQTTSTART", "{after:?}");
     assert!(after
         .iter()
@@ -740,22 +663,15 @@ fn nonet_forgets_the_started_service_and_the_acquired_client() {
 /// it, with SIMCom's other spelling when refused; SNI offered and its refusal tolerated.
 #[test]
 fn tls_sends_the_manuals_spelling_and_offers_sni() {
-    let script = |accept_manual_spelling: bool| -> memport::Script {
-        let mut inner = manual_modem();
-        Box::new(move |input: &[u8]| {
+    let script = |accept_manual_spelling: bool| {
+        manual_modem_but(move |input| {
             if input.starts_with(b"AT+CSSLCFG=\"ignorlocaltime\"") && !accept_manual_spelling {
-                return v(&[b"\r\nERROR\r\n"]);
+                return Some(v(&[b"\r\nERROR\r\n"]));
             }
             if input.starts_with(b"AT+CSSLCFG=\"enableSNI\"") {
-                return v(&[b"\r\nERROR\r\n"]);
+                return Some(v(&[b"\r\nERROR\r\n"]));
             }
-            if input.starts_with(b"AT+CSSLCFG=")
-                || input == b"AT+CMQTTSSLCFG=0,0"
-                || input == b"AT+CMQTTACCQ=0,\"client test0\",1"
-            {
-                return v(&[b"\r\nOK\r\n"]);
-            }
-            inner(input)
+            tls_setup_ok(input)
         })
     };
     for manual_spelling in [true, false] {

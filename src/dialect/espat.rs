@@ -32,7 +32,6 @@ use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message, Tls,
-    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 
 /// Commands the module answers at once.

@@ -11,7 +11,10 @@ pub mod cmqtt;
 mod common;
 pub mod espat;
 pub mod qmt;
+mod results;
 pub mod sm;
+#[cfg(test)]
+mod test_support;
 pub mod umqtt;
 
 use std::any::Any;
@@ -147,6 +150,22 @@ pub struct ProbeExchange {
 }
 
 impl ProbeExchange {
+    /// A command that waits for a result URC starting `result_prefix`; `result_ok` is the
+    /// whole URC of its success.
+    pub const fn awaiting(
+        line: &'static str,
+        data: Option<&'static [u8]>,
+        result_prefix: &'static [u8],
+        result_ok: &'static [u8],
+    ) -> ProbeExchange {
+        ProbeExchange {
+            line,
+            data,
+            result_prefix,
+            result_ok,
+        }
+    }
+
     /// A command of a family without result URCs: it ends at its `OK`.
     pub const fn synchronous(line: &'static str, data: Option<&'static [u8]>) -> ProbeExchange {
         ProbeExchange {
@@ -161,6 +180,18 @@ impl ProbeExchange {
     pub fn has_result_urc(&self) -> bool {
         !self.result_prefix.is_empty()
     }
+}
+
+/// For a family's `encode_message`: one URC line, `head` and then the payload in quotes
+/// (`+SMSUB: "t","<payload>"`).
+pub fn quoted_payload_line(head: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + payload.len() + 6);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(head.as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\"\r\n");
+    out
 }
 
 /// What received messages may carry in a family's URCs.
@@ -266,19 +297,24 @@ impl<C: ClientContext> FamilyClients for ContextClients<C> {
     }
 }
 
-/// Registers a family's `FamilySpec` static (`SPEC`, itself in [`SPECS`]) and its `info`
-/// as the family's row in [`FAMILY_ROWS`]: one line in the family's `spec.rs`.
+/// Declares a family's spec, `pub static SPEC: FamilySpec`, and registers it: in [`SPECS`],
+/// and its `info` as the family's row in [`FAMILY_ROWS`] (for the layers below the
+/// dialects). The family's `spec.rs` says `crate::family_spec!(FamilySpec { ... });`.
 #[macro_export]
 #[doc(hidden)]
-macro_rules! register_family_row {
-    ($spec:ident) => {
+macro_rules! family_spec {
+    ($spec:expr) => {
+        /// The family's spec (see [`FamilySpec`]).
+        #[$crate::dialect::distributed_slice($crate::dialect::SPECS)]
+        pub static SPEC: $crate::dialect::FamilySpec = $spec;
+
         #[$crate::dialect::distributed_slice($crate::dialect::FAMILY_ROWS)]
-        static ROW: &$crate::dialect::FamilyInfo = &$spec.info;
+        static ROW: &$crate::dialect::FamilyInfo = &SPEC.info;
     };
 }
 
 /// Every family's client side, each registered by the family's own `spec.rs` with
-/// `#[distributed_slice(SPECS)]`.
+/// [`family_spec!`](crate::family_spec).
 #[distributed_slice]
 pub static SPECS: [FamilySpec];
 

@@ -34,7 +34,6 @@
 
 mod context;
 mod limits;
-pub(crate) mod results;
 mod spec;
 mod urc;
 
@@ -43,7 +42,7 @@ pub use limits::*;
 pub use spec::SPEC;
 pub use urc::*;
 
-use results::{is_result, Results, RESULT_PREFIXES};
+use crate::dialect::results::Results;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -51,18 +50,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
-use crate::dialect::common::lock;
+use crate::dialect::common::{lists_client_in, lock};
 use crate::dialect::common::{reader_loop, ReadStep};
-use crate::dialect::ClientContext;
+use crate::dialect::{ClientContext, UrcRouter};
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, AliAuth, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
-    ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED, CAUSE_PORT_LOST, CAUSE_RESTARTED,
+    ReceiveMode, Tls, CAUSE_PDP_DEACTIVATED,
 };
 
 /// `+QFUPL: <upload_size>,<checksum>`: the checksum is the XOR of the data taken as
@@ -174,14 +173,7 @@ impl QmtClient {
         let c = Command::new(build("AT+QMTCONN?", &[])?, CMD).with_response(b"+QMTCONN:".to_vec());
         let r = self.engine().execute(c)?;
         // +QMTCONN: <idx>,<state>: 1 initializing, 2 connecting, 3 connected, 4 disconnecting
-        let connected = r.lines.iter().any(|f| match f {
-            Frame::Line(l) => {
-                let f = int_fields(l);
-                f.first() == Some(&self.idx()) && f.get(1) == Some(&3)
-            }
-            _ => false,
-        });
-        if connected {
+        if lists_client_in(&r.lines, b"+QMTCONN:", self.idx(), 3) {
             log::info!(
                 "qmt: client {} was left connected; disconnecting",
                 self.index

@@ -4,15 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::unbounded;
-
 use super::*;
+use crate::dialect::test_support::{
+    assert_sent, events, next_message, open_scripted, transcript_text, unsubscribe_and_close, v,
+    with_will,
+};
 use crate::engine::memport::{self, ScriptedModem};
-use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, QmtOptions, ReceiveMode, Will};
-
-fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
-    parts.iter().map(|p| p.to_vec()).collect()
-}
+use crate::mqtt::{ClientEvent, ClientOptions, MqttClient, QmtOptions, ReceiveMode};
 
 /// Answers the configuration commands with OK and the leftover queries with empty lists.
 fn common(input: &[u8]) -> Option<Vec<Vec<u8>>> {
@@ -24,6 +22,28 @@ fn common(input: &[u8]) -> Option<Vec<Vec<u8>>> {
         b"AT+QMTRECV?" => Some(v(&[b"\r\n+QMTRECV: 0,0,0,0,0,0\r\n\r\nOK\r\n"])),
         _ => None,
     }
+}
+
+/// Answers opening `h:1883` and connecting client `c` (no credentials) with success.
+fn open_and_conn(input: &[u8]) -> Option<Vec<Vec<u8>>> {
+    match input {
+        b"AT+QMTOPEN=0,\"h\",1883" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"])),
+        b"AT+QMTCONN=0,\"c\"" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"])),
+        _ => None,
+    }
+}
+
+/// A modem that answers with `more` where it has an answer, else like [`common`] and
+/// [`open_and_conn`], and with ERROR to anything else.
+fn answering(
+    mut more: impl FnMut(&[u8]) -> Option<Vec<Vec<u8>>> + Send + 'static,
+) -> memport::Script {
+    Box::new(move |input: &[u8]| {
+        more(input)
+            .or_else(|| common(input))
+            .or_else(|| open_and_conn(input))
+            .unwrap_or_else(|| v(&[b"\r\nERROR\r\n"]))
+    })
 }
 
 /// The EC2x note's example 5.1, answered as printed there (the received message in the
@@ -62,17 +82,23 @@ fn manual_modem() -> memport::Script {
     })
 }
 
+/// A QMT client (index 0) named `id` of a `profile` modem answering by `script`.
 fn open_on(
     script: memport::Script,
     profile: &str,
     id: &str,
     options: ClientOptions,
 ) -> (MqttClient, ScriptedModem, Engine) {
-    let (port, modem) = memport::scripted(script);
-    let engine = Engine::start(port);
-    let ctx = Context::new(engine.clone(), profile).expect("profile");
-    let (backend, shared) = ctx.open_client(id, 0, &options).expect("open client");
-    (MqttClient::new(backend, shared, options), modem, engine)
+    open_scripted::<Context>(script, profile, id, options)
+}
+
+/// [`open_on`] as client `c` in URC mode, connected to `h:1883`.
+fn connected(script: memport::Script, profile: &str) -> (MqttClient, ScriptedModem, Engine) {
+    let (client, modem, engine) = open_on(script, profile, "c", urc_mode());
+    client
+        .connect(ConnectOptions::new("h", 1883))
+        .expect("connect");
+    (client, modem, engine)
 }
 
 fn urc_mode() -> ClientOptions {
@@ -90,13 +116,6 @@ fn login() -> ConnectOptions {
     opts.username = Some("username".into());
     opts.password = Some("password".into());
     opts
-}
-
-fn next(client: &MqttClient) -> Message {
-    client
-        .shared()
-        .next_message(None, Instant::now() + Duration::from_secs(5))
-        .expect("a message")
 }
 
 #[test]
@@ -119,43 +138,41 @@ fn example_5_1_without_ssl() {
             None,
         )
         .expect("publish");
-    let msg = next(&client);
-    assert_eq!(msg.topic, "topic/example");
-    assert_eq!(msg.payload, b"This is test data, hello MQTT.");
-    assert_eq!(msg.qos, Some(0));
-    client
-        .unsubscribe(&["topic/example".into()], None)
-        .expect("unsubscribe");
-    client.disconnect(None).expect("disconnect");
-    client.close().expect("close");
-    let sent = modem.inputs_text();
-    let expected = [
-        "AT+QMTCONN?",
-        "AT+QMTOPEN?",
-        "AT+QMTCFG=\"version\",0,4",
-        "AT+QMTCFG=\"pdpcid\",0,1",
-        "AT+QMTCFG=\"keepalive\",0,60",
-        "AT+QMTCFG=\"session\",0,1",
-        "AT+QMTCFG=\"timeout\",0,5,3,0",
-        "AT+QMTCFG=\"will\",0,0",
-        "AT+QMTCFG=\"recv/mode\",0,0,1",
-        "AT+QMTCFG=\"ssl\",0,0",
-        "AT+QMTOPEN=0,\"iot-as-mqtt.cn-shanghai.aliyuncs.com\",1883",
-        "AT+QMTCONN=0,\"clientExample\",\"username\",\"password\"",
-        "AT+QMTSUB=0,1,\"topic/example\",2",
-        "AT+QMTSUB=0,2,\"topic/pub\",0",
-        "AT+QMTPUBEX=?",
-        "AT+QMTPUBEX=0,0,0,0,\"topic/example\",30",
-        "This is test data, hello MQTT.",
-        "AT+QMTUNS=0,3,\"topic/example\"",
-        "AT+QMTDISC=0",
-    ];
-    assert_eq!(sent, expected);
-    let text: String = engine
-        .transcript()
-        .iter()
-        .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
-        .collect();
+    let msg = next_message(&client, None);
+    assert_eq!(
+        (msg.topic.as_str(), &msg.payload[..], msg.qos),
+        (
+            "topic/example",
+            &b"This is test data, hello MQTT."[..],
+            Some(0)
+        )
+    );
+    unsubscribe_and_close(&client, "topic/example");
+    assert_sent(
+        &modem,
+        &[
+            "AT+QMTCONN?",
+            "AT+QMTOPEN?",
+            "AT+QMTCFG=\"version\",0,4",
+            "AT+QMTCFG=\"pdpcid\",0,1",
+            "AT+QMTCFG=\"keepalive\",0,60",
+            "AT+QMTCFG=\"session\",0,1",
+            "AT+QMTCFG=\"timeout\",0,5,3,0",
+            "AT+QMTCFG=\"will\",0,0",
+            "AT+QMTCFG=\"recv/mode\",0,0,1",
+            "AT+QMTCFG=\"ssl\",0,0",
+            "AT+QMTOPEN=0,\"iot-as-mqtt.cn-shanghai.aliyuncs.com\",1883",
+            "AT+QMTCONN=0,\"clientExample\",\"username\",\"password\"",
+            "AT+QMTSUB=0,1,\"topic/example\",2",
+            "AT+QMTSUB=0,2,\"topic/pub\",0",
+            "AT+QMTPUBEX=?",
+            "AT+QMTPUBEX=0,0,0,0,\"topic/example\",30",
+            "This is test data, hello MQTT.",
+            "AT+QMTUNS=0,3,\"topic/example\"",
+            "AT+QMTDISC=0",
+        ],
+    );
+    let text = transcript_text(&engine);
     assert!(
         !text.contains("\"password\""),
         "password not masked: {text}"
@@ -164,31 +181,20 @@ fn example_5_1_without_ssl() {
 
 #[test]
 fn will_and_bg96_publish_command() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
+    let script = answering(|input| match input {
+        b"AT+QMTOPEN=0,\"broker.example\",1883" => {
+            Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]))
         }
-        match input {
-            b"AT+QMTOPEN=0,\"broker.example\",1883" => {
-                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"])
-            }
-            b"AT+QMTCONN=0,\"bg\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            b"AT+QMTPUB=0,1,1,1,\"t\",5" => v(&[b"\r\n> "]),
-            b"hello" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"]),
-            // The Ctrl-Z form for the empty payload.
-            b"AT+QMTPUB=0,0,0,1,\"t\"" => v(&[b"\r\n> "]),
-            b"\x1a" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+        b"AT+QMTCONN=0,\"bg\"" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"])),
+        b"AT+QMTPUB=0,1,1,1,\"t\",5" => Some(v(&[b"\r\n> "])),
+        b"hello" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"])),
+        // The Ctrl-Z form for the empty payload.
+        b"AT+QMTPUB=0,0,0,1,\"t\"" => Some(v(&[b"\r\n> "])),
+        b"\x1a" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,0,0\r\n"])),
+        _ => None,
     });
     let (client, modem, _e) = open_on(script, "bg96", "bg", urc_mode());
-    let mut opts = ConnectOptions::new("broker.example", 1883);
-    opts.will = Some(Will {
-        topic: "lab/status".into(),
-        payload: b"gone".to_vec(),
-        qos: 1,
-        retain: true,
-    });
+    let opts = with_will("broker.example", "lab/status", b"gone", 1, true);
     client.connect(opts).expect("connect");
     client
         .publish("t", b"hello", 1, true, None)
@@ -205,38 +211,29 @@ fn will_and_bg96_publish_command() {
 /// (retransmission, with a count) before the final result.
 #[test]
 fn retransmission_then_final_result_with_urc_between() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[
-                b"\r\nOK\r\n",
-                b"\r\n+QMTCONN: 0,1,1\r\n",
-                b"\r\n+QMTCONN: 0,0,0\r\n",
-            ]),
-            b"AT+QMTPUBEX=?" => v(&[b"\r\nOK\r\n"]),
-            b"AT+QMTPUBEX=0,1,1,0,\"t\",3" => v(&[b"\r\n> "]),
-            b"a\"b" => v(&[
-                b"\r\nOK\r\n",
-                b"\r\n+CREG: 1\r\n",
-                b"\r\n+QMTPUBEX: 0,1,1,1\r\n",
-                b"\r\n+QMTRECV: 0,7,\"t\",3,\"x\r\n\"\r\n",
-                b"\r\n+QMTPUBEX: 0,1,1,2\r\n",
-                b"\r\n+QMTPUBEX: 0,1,0\r\n",
-            ]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+    let script = answering(|input| match input {
+        b"AT+QMTCONN=0,\"c\"" => Some(v(&[
+            b"\r\nOK\r\n",
+            b"\r\n+QMTCONN: 0,1,1\r\n",
+            b"\r\n+QMTCONN: 0,0,0\r\n",
+        ])),
+        b"AT+QMTPUBEX=?" => Some(v(&[b"\r\nOK\r\n"])),
+        b"AT+QMTPUBEX=0,1,1,0,\"t\",3" => Some(v(&[b"\r\n> "])),
+        b"a\"b" => Some(v(&[
+            b"\r\nOK\r\n",
+            b"\r\n+CREG: 1\r\n",
+            b"\r\n+QMTPUBEX: 0,1,1,1\r\n",
+            b"\r\n+QMTRECV: 0,7,\"t\",3,\"x\r\n\"\r\n",
+            b"\r\n+QMTPUBEX: 0,1,1,2\r\n",
+            b"\r\n+QMTPUBEX: 0,1,0\r\n",
+        ])),
+        _ => None,
     });
-    let (client, _modem, _e) = open_on(script, "ec25", "c", urc_mode());
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
+    let (client, _modem, _e) = connected(script, "ec25");
     client
         .publish("t", b"a\"b", 1, false, None)
         .expect("publish");
-    let msg = next(&client);
+    let msg = next_message(&client, None);
     assert_eq!(
         (msg.topic.as_str(), msg.payload.as_slice()),
         ("t", &b"x\r\n"[..])
@@ -246,19 +243,15 @@ fn retransmission_then_final_result_with_urc_between() {
 
 #[test]
 fn results_become_mqtt_errors() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
+    let script = answering(|input| match input {
+        b"AT+QMTOPEN=0,\"nowhere.invalid\",1883" => {
+            Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,4\r\n"]))
         }
-        match input {
-            b"AT+QMTOPEN=0,\"nowhere.invalid\",1883" => {
-                v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,4\r\n"])
-            }
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\",\"u\",\"bad\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,4\r\n"]),
-            b"AT+QMTCLOSE=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCLOSE: 0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
+        b"AT+QMTCONN=0,\"c\",\"u\",\"bad\"" => {
+            Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,4\r\n"]))
         }
+        b"AT+QMTCLOSE=0" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTCLOSE: 0,0\r\n"])),
+        _ => None,
     });
     let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
     match client.connect(ConnectOptions::new("nowhere.invalid", 1883)) {
@@ -284,42 +277,26 @@ fn results_become_mqtt_errors() {
 
 #[test]
 fn qmtstat_and_pdpdeact_reach_on_disconnect() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
-    });
-    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
-    let (tx, rx) = unbounded();
-    client.set_event_sink(Some(Arc::new(move |ev| {
-        let _ = tx.send(ev);
-    })));
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
-    let _ = rx.recv_timeout(Duration::from_secs(2));
-    modem.push(b"\r\n+QMTSTAT: 0,2\r\n");
-    let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
+    let (client, modem, _e) = open_on(answering(|_| None), "ec20", "c", urc_mode());
+    let rx = events(&client);
+    // Connected (its event taken), then `urc`: the event that brings.
+    let connected_then = |urc: &[u8]| {
+        client
+            .connect(ConnectOptions::new("h", 1883))
+            .expect("connect");
+        let _ = rx.recv_timeout(Duration::from_secs(2));
+        modem.push(urc);
+        rx.recv_timeout(Duration::from_secs(5)).expect("event")
+    };
     assert_eq!(
-        ev,
+        connected_then(b"\r\n+QMTSTAT: 0,2\r\n"),
         ClientEvent::Disconnected {
             cause: 2,
             reason: "sending PINGREQ packet timed out or failed".into()
         }
     );
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect again");
-    let _ = rx.recv_timeout(Duration::from_secs(2));
-    modem.push(b"\r\n+QIURC: \"pdpdeact\",1\r\n");
-    let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
     assert!(matches!(
-        ev,
+        connected_then(b"\r\n+QIURC: \"pdpdeact\",1\r\n"),
         ClientEvent::Disconnected {
             cause: CAUSE_PDP_DEACTIVATED,
             ..
@@ -333,23 +310,18 @@ fn qmtstat_and_pdpdeact_reach_on_disconnect() {
 fn buffer_mode_reads_only_when_there_is_room() {
     let reads = Arc::new(Mutex::new(Vec::<String>::new()));
     let r2 = reads.clone();
-    let script: memport::Script = Box::new(move |input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
+    let script = answering(move |input| {
         let text = String::from_utf8_lossy(input).into_owned();
         if let Some(id) = text.strip_prefix("AT+QMTRECV=0,") {
             r2.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(text.clone());
             let line = format!("\r\n+QMTRECV: 0,{id},\"buf\",4,\"m{id}\r\n\"\r\n\r\nOK\r\n");
-            return vec![line.into_bytes()];
+            return Some(vec![line.into_bytes()]);
         }
         match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            b"AT+QMTDISC=0" => v(&[b"\r\nOK\r\n", b"\r\n+QMTDISC: 0,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
+            b"AT+QMTDISC=0" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTDISC: 0,0\r\n"])),
+            _ => None,
         }
     });
     let options = ClientOptions {
@@ -373,7 +345,7 @@ fn buffer_mode_reads_only_when_there_is_room() {
     assert_eq!(client.shared().dropped(), 0);
     let mut got = Vec::new();
     for _ in 0..5 {
-        got.push(next(&client).payload);
+        got.push(next_message(&client, None).payload);
     }
     assert_eq!(
         got,
@@ -392,13 +364,7 @@ fn buffer_mode_reads_only_when_there_is_room() {
 #[test]
 fn arguments_are_checked_before_sending() {
     let (client, modem, _e) = open_on(manual_modem(), "ec20", "c", urc_mode());
-    let mut opts = ConnectOptions::new("h", 1883);
-    opts.will = Some(Will {
-        topic: "w".into(),
-        payload: b"say \"bye\"".to_vec(),
-        qos: 0,
-        retain: false,
-    });
+    let opts = with_will("h", "w", b"say \"bye\"", 0, false);
     assert!(matches!(
         client.connect(opts),
         Err(Error::InvalidArgument(_))
@@ -461,25 +427,15 @@ fn retries_follow_the_notes_range() {
 /// model is taken for an EC20: the modem is asked with `AT+QMTPUBEX=?`, once.
 #[test]
 fn publish_command_is_probed() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            // A BG77 taken for an EC20: no AT+QMTPUBEX.
-            b"AT+QMTPUB=0,1,1,0,\"t\",2" => v(&[b"\r\n> "]),
-            b"hi" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"]),
-            b"AT+QMTPUB=0,2,1,0,\"t\",2" => v(&[b"\r\n> "]),
-            b"ho" => v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,2,0\r\n"]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+    let script = answering(|input| match input {
+        // A BG77 taken for an EC20: no AT+QMTPUBEX.
+        b"AT+QMTPUB=0,1,1,0,\"t\",2" => Some(v(&[b"\r\n> "])),
+        b"hi" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,1,0\r\n"])),
+        b"AT+QMTPUB=0,2,1,0,\"t\",2" => Some(v(&[b"\r\n> "])),
+        b"ho" => Some(v(&[b"\r\nOK\r\n", b"\r\n+QMTPUB: 0,2,0\r\n"])),
+        _ => None,
     });
-    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
+    let (client, modem, _e) = connected(script, "ec20");
     client.publish("t", b"hi", 1, false, None).expect("publish");
     client
         .publish("t", b"ho", 1, false, None)
@@ -493,35 +449,20 @@ fn publish_command_is_probed() {
 /// field) is set up without it and read with the length-less parser.
 #[test]
 fn recv_mode_without_the_length_field_is_a_fallback() {
-    let script: memport::Script = Box::new(|input: &[u8]| {
-        if input == b"AT+QMTCFG=\"recv/mode\",0,0,1" {
-            return v(&[b"\r\nERROR\r\n"]);
-        }
-        if let Some(r) = common(input) {
-            return r;
-        }
-        match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[
-                b"\r\nOK\r\n",
-                b"\r\n+QMTCONN: 0,0,0\r\n",
-                // seeds/004 §4.2: +QMTRECV: <client_idx>,<msgID>,"<topic>","<payload>"
-                b"\r\n+QMTRECV: 0,1,\"a\\\"b\",\"\xff\x00,\\\"x\"\r\n",
-            ]),
-            _ => v(&[b"\r\nERROR\r\n"]),
-        }
+    let script = answering(|input| match input {
+        b"AT+QMTCFG=\"recv/mode\",0,0,1" => Some(v(&[b"\r\nERROR\r\n"])),
+        b"AT+QMTCONN=0,\"c\"" => Some(v(&[
+            b"\r\nOK\r\n",
+            b"\r\n+QMTCONN: 0,0,0\r\n",
+            // seeds/004 §4.2: +QMTRECV: <client_idx>,<msgID>,"<topic>","<payload>"
+            b"\r\n+QMTRECV: 0,1,\"a\\\"b\",\"\xff\x00,\\\"x\"\r\n",
+        ])),
+        _ => None,
     });
-    let (client, modem, _e) = open_on(script, "ec20", "c", urc_mode());
-    client
-        .connect(ConnectOptions::new("h", 1883))
-        .expect("connect");
+    let (client, modem, _e) = connected(script, "ec20");
     let sent = modem.inputs_text();
     assert!(sent.iter().any(|s| s == "AT+QMTCFG=\"recv/mode\",0,0"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let msg = client
-        .shared()
-        .next_message(None, deadline)
-        .expect("message");
+    let msg = next_message(&client, None);
     assert_eq!(msg.topic, "a\\\"b");
     assert_eq!(msg.payload, b"\xff\x00,\\\"x".to_vec());
 }
@@ -606,7 +547,7 @@ fn qfupl_checksum_is_verified() {
 /// as when it is lost before the broker answers.
 fn silent_results(lose_link: bool) -> memport::Script {
     let mut in_prompt = false;
-    Box::new(move |input: &[u8]| {
+    answering(move |input| {
         let ok_then_loss = || {
             if lose_link {
                 v(&[b"\r\nOK\r\n", b"@sleep 100", b"\r\n+QMTSTAT: 0,1\r\n"])
@@ -615,21 +556,18 @@ fn silent_results(lose_link: bool) -> memport::Script {
             }
         };
         if std::mem::take(&mut in_prompt) {
-            return ok_then_loss();
-        }
-        if let Some(r) = common(input) {
-            return r;
+            return Some(ok_then_loss());
         }
         match input {
-            b"AT+QMTOPEN=0,\"h\",1883" => v(&[b"\r\nOK\r\n", b"\r\n+QMTOPEN: 0,0\r\n"]),
-            b"AT+QMTCONN=0,\"c\"" => v(&[b"\r\nOK\r\n", b"\r\n+QMTCONN: 0,0,0\r\n"]),
-            b"AT+QMTPUBEX=?" => v(&[b"\r\nOK\r\n"]),
+            b"AT+QMTPUBEX=?" => Some(v(&[b"\r\nOK\r\n"])),
             i if i.starts_with(b"AT+QMTPUB") => {
                 in_prompt = true;
-                v(&[b"\r\n> "])
+                Some(v(&[b"\r\n> "]))
             }
-            i if i.starts_with(b"AT+QMTSUB=") || i.starts_with(b"AT+QMTUNS=") => ok_then_loss(),
-            _ => v(&[b"\r\nERROR\r\n"]),
+            i if i.starts_with(b"AT+QMTSUB=") || i.starts_with(b"AT+QMTUNS=") => {
+                Some(ok_then_loss())
+            }
+            _ => None,
         }
     })
 }
@@ -655,10 +593,7 @@ fn qmtstat_ends_a_pending_publish_subscribe_and_unsubscribe_at_once() {
         }),
     ];
     for (name, op) in ops {
-        let (client, _modem, _e) = open_on(silent_results(true), "ec20", "c", urc_mode());
-        client
-            .connect(ConnectOptions::new("h", 1883))
-            .expect("connect");
+        let (client, _modem, _e) = connected(silent_results(true), "ec20");
         let err = op(&client, Duration::from_secs(60)).expect_err(name);
         let text = err.to_string();
         assert!(
@@ -683,10 +618,7 @@ fn waits_for_client_reads_the_index_field() {
 #[test]
 fn pdpdeact_then_qmtstat_is_one_disconnect() {
     let (client, modem, engine) = open_on(silent_results(false), "ec20", "c", urc_mode());
-    let (tx, rx) = unbounded();
-    client.set_event_sink(Some(Arc::new(move |ev| {
-        let _ = tx.send(ev);
-    })));
+    let rx = events(&client);
     client
         .connect(ConnectOptions::new("h", 1883))
         .expect("connect");

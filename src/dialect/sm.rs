@@ -45,9 +45,7 @@ use crate::at::{build, Arg, Frame};
 use crate::dialect::common::lock;
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
-use crate::mqtt::{
-    self, Backend, BackendIdentity, ClientShared, ConnectOptions, Message, Tls, CAUSE_RESTARTED,
-};
+use crate::mqtt::{self, Backend, BackendIdentity, ClientShared, ConnectOptions, Message, Tls};
 
 /// A configuration command (`AT+SMCONF`, the file and SSL commands).
 const CMD: Duration = Duration::from_secs(9);

@@ -63,13 +63,12 @@ use crate::at::session::{Command, Expect};
 use crate::at::{build, Arg, Frame, RawRule};
 use crate::dialect::common::lock;
 use crate::dialect::common::{reader_loop, ReadStep};
-use crate::dialect::qmt::results::Results;
-use crate::dialect::ClientContext;
+use crate::dialect::results::Results;
+use crate::dialect::{ClientContext, UrcRouter};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::mqtt::{
     self, Backend, BackendIdentity, Capabilities, ClientShared, ConnectOptions, Message,
-    CAUSE_PORT_LOST, CAUSE_RESTARTED,
 };
 use crate::waits;
 

@@ -264,6 +264,40 @@ pub struct Capabilities {
     pub empty_payload: bool,
 }
 
+impl Capabilities {
+    /// A profile that has every MQTT feature (TLS, a will with retain, retain, QoS 2, empty
+    /// payloads), one client, client ids of 1-128 bytes, credentials of 256, server addresses
+    /// of 1-256, keep-alive 0-65535 s, and a will as large as a message. A family's table
+    /// names only what its module does differently:
+    /// `Capabilities { clients: 6, ..Capabilities::full(family, profile, 255, 4096) }`.
+    pub fn full(
+        family: &'static str,
+        profile: &str,
+        topic_max: usize,
+        payload_max: usize,
+    ) -> Capabilities {
+        Capabilities {
+            family,
+            profile: profile.to_string(),
+            clients: 1,
+            client_id_len: (1, 128),
+            topic_max,
+            payload_max,
+            will_topic_max: topic_max,
+            will_payload_max: payload_max,
+            max_qos: 2,
+            keepalive: (0, 65535),
+            credential_max: 256,
+            server_addr_len: (1, 256),
+            tls: true,
+            will: true,
+            will_retain: true,
+            retain: true,
+            empty_payload: true,
+        }
+    }
+}
+
 /// Events a client reports to whoever listens (the Python layer's dispatch thread).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {

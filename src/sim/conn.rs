@@ -33,6 +33,34 @@ pub(crate) struct Pending {
     pub pings: Option<bool>,
 }
 
+/// A PUBLISH a virtual modem hands to its link ([`Link::queue_publish`]).
+pub(crate) struct OutPublish {
+    pub topic: String,
+    pub qos: u8,
+    pub retain: bool,
+    pub payload: Vec<u8>,
+    /// The command's answer is complete whatever the QoS (e.g. ESP-AT's text
+    /// `AT+MQTTPUB`): no result is reported.
+    pub answered: bool,
+}
+
+impl OutPublish {
+    pub fn new(
+        topic: impl Into<String>,
+        qos: u8,
+        retain: bool,
+        payload: impl Into<Vec<u8>>,
+    ) -> OutPublish {
+        OutPublish {
+            topic: topic.into(),
+            qos,
+            retain,
+            payload: payload.into(),
+            answered: false,
+        }
+    }
+}
+
 pub(crate) struct Link {
     pub gen: u64,
     /// The MQTT client id of the link (for its open QoS 2 exchanges).
@@ -151,37 +179,26 @@ impl Link {
         false
     }
 
-    /// Hands a PUBLISH of QoS `q` to the client, with the wait for its result queued first
-    /// (`timeout`; QoS 0 has no acknowledgement to wait for, so it is queued as answered:
-    /// the module reports it sent once the link has it, not when the link thread next
-    /// runs) and, for the families that name each publish in their reports, its `tag`.
-    /// `false`, with nothing left queued, when the client cannot take it.
-    pub fn queue_publish<S: Into<String>, V: Into<Vec<u8>>>(
+    /// Hands `publish` to the client, with the wait for its result queued first
+    /// (`timeout`; a publish with no acknowledgement to wait for, QoS 0 or
+    /// [`OutPublish::answered`], is queued as answered: the module reports it sent once
+    /// the link has it, not when the link thread next runs) and, for the families that name
+    /// each publish in their reports, its `tag`. `false`, with nothing left queued, when the
+    /// client cannot take it.
+    pub fn queue_publish(
         &self,
-        topic: S,
-        q: u8,
-        retain: bool,
-        payload: V,
+        publish: OutPublish,
         timeout: Duration,
         tag: Option<(u16, bool)>,
     ) -> bool {
-        self.queue_publish_as(q == 0, topic, q, retain, payload, timeout, tag)
-    }
-
-    /// [`Link::queue_publish`] for a command whose answer is already complete whatever
-    /// the QoS (`answered`; e.g. ESP-AT's text `AT+MQTTPUB`): no result is reported.
-    #[allow(clippy::too_many_arguments)]
-    pub fn queue_publish_as<S: Into<String>, V: Into<Vec<u8>>>(
-        &self,
-        answered: bool,
-        topic: S,
-        q: u8,
-        retain: bool,
-        payload: V,
-        timeout: Duration,
-        tag: Option<(u16, bool)>,
-    ) -> bool {
-        let queued_as = if answered { ANSWERED } else { q };
+        let OutPublish {
+            topic,
+            qos: q,
+            retain,
+            payload,
+            answered,
+        } = publish;
+        let queued_as = if answered || q == 0 { ANSWERED } else { q };
         self.queue_request(
             |p| (&mut p.pubs, &mut p.pub_tags),
             (queued_as, timeout),

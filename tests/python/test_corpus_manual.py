@@ -18,12 +18,14 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from corpus import Exchange, Modem, Step, load
 from corpus import Modem as CorpusLine
 from corpus_drive import (
     Extra,
+    Pty,
     Raw,
     Replayer,
     canon_aliyun,
@@ -307,6 +309,28 @@ def sm_files(ex: Exchange, tls: ManualTls) -> list[Step]:
     return out
 
 
+def discard_default_session(vm: Any) -> None:
+    """Discards the broker's session of the SM module's default client id.
+
+    With `CLIENTID` empty the virtual module logs in as `sim7080-<IMEI>` (src/sim/sm/mqtt.rs),
+    the same id on every sim7080 of this process, and its session persists (`CLEANSS` 0): an
+    earlier example's subscriptions, with what the shared broker queued for them since (the
+    empty retained messages of the clean-up below), would resume in this example. A
+    clean-session login with that id discards them (MQTT 3.1.1 §3.1.2.4)."""
+    from support import Paho
+
+    pty = Pty(vm.port)
+    try:
+        pty.write(b"AT+CGSN\r")
+        got = pty.lines([CorpusLine(b"AT+CGSN\r"), CorpusLine(b"x"), CorpusLine(b"OK")])
+    finally:
+        pty.close()
+    imei = next((line.decode() for line in got if line.isdigit()), None)
+    assert imei is not None, f"AT+CGSN: {got!r}"
+    with Paho(vm.broker_url, client_id=f"sim7080-{imei}"):
+        pass
+
+
 @pytest.mark.parametrize("ex", params("sm", "vm"))
 def test_virtual_modem_sm(ex: Exchange, request: pytest.FixtureRequest) -> None:
     from modemqtt import VirtualModem
@@ -320,6 +344,8 @@ def test_virtual_modem_sm(ex: Exchange, request: pytest.FixtureRequest) -> None:
         broker = f"mqtt://127.0.0.1:{tls.mutual}"
         steps = sm_files(ex, tls)
     with VirtualModem(ex.first("profile"), broker=broker, hosts=hosts) as vm:
+        if broker is None:
+            discard_default_session(vm)
         try:
             assert feed_virtual_modem(vm, ex, steps) == []
         finally:

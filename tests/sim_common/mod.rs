@@ -9,6 +9,11 @@ use modemqtt::sim::{SimConfig, VirtualModem};
 
 pub const DEADLINE: Duration = Duration::from_secs(15);
 
+/// The final result `OK`, as [`Host::cmd`] returns it.
+pub const OK: &str = "\r\nOK\r\n";
+/// The final result `ERROR`, as [`Host::cmd`] returns it.
+pub const ERROR: &str = "\r\nERROR\r\n";
+
 pub fn modem(profile: &str) -> VirtualModem {
     VirtualModem::start(SimConfig {
         profile: profile.to_owned(),
@@ -142,6 +147,14 @@ impl Host {
     pub fn cmd(&mut self, line: &str) -> String {
         self.send(format!("{line}\r").as_bytes());
         self.final_result()
+    }
+
+    /// Sends each command of `dialogue` in turn ([`Host::cmd`]) and checks its whole
+    /// answer; a mismatch names the command.
+    pub fn answers(&mut self, dialogue: &[(&str, &str)]) {
+        for (line, expected) in dialogue {
+            assert_eq!(self.cmd(line), *expected, "the answer to {line}");
+        }
     }
 
     pub fn final_result(&mut self) -> String {

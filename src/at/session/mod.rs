@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 use super::codec::{Decoder, FinalResult, Frame, RawRule};
 use super::encode::CommandLine;
 
+mod owed;
+pub use owed::Owed;
+
 /// How long the line must stay quiet after a resync probe's final result.
 pub const SYNC_QUIET: Duration = Duration::from_millis(60);
 
@@ -52,6 +55,11 @@ impl Expect {
             prefix: prefix.into(),
             is_final: None,
         }
+    }
+
+    /// Whether `line` is this result: it starts with the prefix and is final.
+    pub fn matches(&self, line: &[u8]) -> bool {
+        line.starts_with(&self.prefix) && self.is_final.is_none_or(|f| f(line))
     }
 }
 
@@ -204,7 +212,7 @@ pub struct Session {
     orphan_data: Option<(Vec<u8>, bool)>,
     /// Result URCs that timed-out commands still owe, with the instant they stop being
     /// expected.
-    owed: Vec<(Expect, Instant)>,
+    owed: Owed,
 }
 
 impl Default for Session {
@@ -269,7 +277,7 @@ impl Session {
             late_responses: 0,
             timer_moved: false,
             orphan_data: None,
-            owed: Vec::new(),
+            owed: Owed::default(),
         }
     }
 
@@ -281,22 +289,15 @@ impl Session {
     /// Takes `head` as the late answer of a timed-out command if one still owes a line
     /// like it; expired debts are dropped on the way.
     fn take_owed(&mut self, now: Instant, head: &[u8]) -> bool {
-        self.owed.retain(|(_, until)| now < *until);
-        let hit = self.owed.iter().position(|(e, _)| {
-            head.starts_with(&e.prefix) && e.is_final.map(|f| f(head)).unwrap_or(true)
-        });
-        match hit {
-            Some(i) => {
-                self.owed.remove(i);
-                self.late_responses += 1;
-                log::debug!(
-                    "late result {:?} of a timed-out command: not taken as the answer to a later one",
-                    String::from_utf8_lossy(head)
-                );
-                true
-            }
-            None => false,
+        let hit = self.owed.settle(now, head);
+        if hit {
+            self.late_responses += 1;
+            log::debug!(
+                "late result {:?} of a timed-out command: not taken as the answer to a later one",
+                String::from_utf8_lossy(head)
+            );
         }
+        hit
     }
 
     /// Remembers that `expect` may still be answered, unless the command that gave up on
@@ -304,7 +305,7 @@ impl Session {
     /// its own, and owing again would make every later command wait in vain.
     fn owe(&mut self, now: Instant, expect: Option<Expect>, ate_owed: bool) {
         if let (Some(e), false) = (expect, ate_owed) {
-            self.owed.push((e, now + OWED_FOR));
+            self.owed.owe(now, e);
         }
     }
 

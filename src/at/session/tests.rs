@@ -29,6 +29,68 @@ fn done(events: &[Event]) -> Option<&Outcome> {
     })
 }
 
+/// `text`, done only once a result line starting with `prefix` has come.
+fn awaiting(text: &str, prefix: &[u8]) -> Command {
+    cmd(text).with_expect(Expect::prefix(prefix.to_vec()))
+}
+
+/// `AT+CMQTTSUB`, done at its `+CMQTTSUB: 0,<err>`.
+fn sub() -> Command {
+    awaiting("AT+CMQTTSUB=0,9,1", b"+CMQTTSUB: 0,")
+}
+
+/// A new session that has sent `c` at `t` (its transmission drained).
+fn sent(t: Instant, c: Command) -> Session {
+    let mut s = Session::new();
+    s.submit(t, c).unwrap();
+    drain(&mut s);
+    s
+}
+
+/// Feeds `bytes` at `t`; the outcome they end the command with, if they do.
+fn feed(s: &mut Session, t: Instant, bytes: &[u8]) -> Option<Outcome> {
+    s.handle_input(t, bytes);
+    done(&drain(s)).cloned()
+}
+
+/// Lets the clock reach `t`; the outcome that ends the command with, if it does.
+fn wait_until(s: &mut Session, t: Instant) -> Option<Outcome> {
+    s.handle_timeout(t);
+    done(&drain(s)).cloned()
+}
+
+/// The final result and the result URC of a command that completed.
+fn completed(outcome: Option<Outcome>) -> (FinalResult, Option<Vec<u8>>) {
+    match outcome {
+        Some(Outcome::Complete {
+            final_result, urc, ..
+        }) => (final_result, urc),
+        other => panic!("expected a completed command, got {other:?}"),
+    }
+}
+
+/// Feeds `early`, which must leave the command waiting, then `result`: the final result
+/// and result URC the command completes with.
+fn completed_only_by(
+    s: &mut Session,
+    t: Instant,
+    early: &[u8],
+    result: &[u8],
+) -> (FinalResult, Option<Vec<u8>>) {
+    if let Some(outcome) = feed(s, t, early) {
+        panic!("{early:?} ended the command before {result:?}: {outcome:?}");
+    }
+    completed(feed(s, t, result))
+}
+
+/// The lines of a command that completed.
+fn completed_lines(outcome: Option<Outcome>) -> Vec<Frame> {
+    match outcome {
+        Some(Outcome::Complete { lines, .. }) => lines,
+        other => panic!("expected a completed command, got {other:?}"),
+    }
+}
+
 #[test]
 fn simple_command_collects_lines_until_ok() {
     let t0 = Instant::now();
@@ -36,11 +98,9 @@ fn simple_command_collects_lines_until_ok() {
     s.submit(t0, cmd("AT+CSQ").with_response(b"+CSQ:".to_vec()))
         .unwrap();
     assert_eq!(drain(&mut s), vec![tx(b"AT+CSQ\r")]);
-    s.handle_input(t0, b"\r\n+CSQ: 23,0\r\n\r\nOK\r\n");
-    let ev = drain(&mut s);
     assert_eq!(
-        done(&ev),
-        Some(&Outcome::Complete {
+        feed(&mut s, t0, b"\r\n+CSQ: 23,0\r\n\r\nOK\r\n"),
+        Some(Outcome::Complete {
             lines: vec![Frame::Line(b"+CSQ: 23,0".to_vec())],
             final_result: FinalResult::Ok,
             urc: None,
@@ -64,12 +124,10 @@ fn urc_between_command_and_ok() {
     );
     let ev = drain(&mut s);
     assert!(ev.contains(&Event::Urc(Frame::Line(b"+CMQTTCONNLOST: 0,1".to_vec()))));
-    match done(&ev) {
-        Some(Outcome::Complete { lines, .. }) => {
-            assert_eq!(lines, &vec![Frame::Line(b"+CSQ: 23,0".to_vec())])
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    assert_eq!(
+        completed_lines(done(&ev).cloned()),
+        vec![Frame::Line(b"+CSQ: 23,0".to_vec())]
+    );
 }
 
 #[test]
@@ -86,63 +144,36 @@ fn unknown_line_outside_command_is_urc() {
 #[test]
 fn echo_is_dropped() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("ATI")).unwrap();
-    drain(&mut s);
-    s.handle_input(t0, b"ATI\r\r\nSIMCOM INCORPORATED\r\nOK\r\n");
-    match done(&drain(&mut s)) {
-        Some(Outcome::Complete { lines, .. }) => {
-            assert_eq!(lines, &vec![Frame::Line(b"SIMCOM INCORPORATED".to_vec())])
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let mut s = sent(t0, cmd("ATI"));
+    let outcome = feed(&mut s, t0, b"ATI\r\r\nSIMCOM INCORPORATED\r\nOK\r\n");
+    assert_eq!(
+        completed_lines(outcome),
+        vec![Frame::Line(b"SIMCOM INCORPORATED".to_vec())]
+    );
 }
 
 #[test]
 fn prompt_then_data_then_result_urc() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    let c = cmd("AT+CMQTTSUB=0,9,1")
-        .with_data(b"simcommsg".to_vec())
-        .with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
-    s.submit(t0, c).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, sub().with_data(b"simcommsg".to_vec()));
     s.handle_input(t0, b"\r\n>");
     assert_eq!(drain(&mut s), vec![tx(b"simcommsg")]);
-    s.handle_input(t0, b"\r\nOK\r\n");
-    assert!(
-        done(&drain(&mut s)).is_none(),
-        "must wait for the result URC"
+    // The OK alone must not end it: it waits for the result URC.
+    assert_eq!(
+        completed_only_by(&mut s, t0, b"\r\nOK\r\n", b"\r\n+CMQTTSUB: 0,0\r\n"),
+        (FinalResult::Ok, Some(b"+CMQTTSUB: 0,0".to_vec()))
     );
-    s.handle_input(t0, b"\r\n+CMQTTSUB: 0,0\r\n");
-    match done(&drain(&mut s)) {
-        Some(Outcome::Complete {
-            final_result, urc, ..
-        }) => {
-            assert_eq!(final_result, &FinalResult::Ok);
-            assert_eq!(urc.as_deref(), Some(&b"+CMQTTSUB: 0,0"[..]));
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    assert!(!s.is_busy());
 }
 
 #[test]
 fn result_urc_before_error_completes_at_error() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    let c = cmd("AT+CMQTTPUB=0,1,60").with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
-    s.submit(t0, c).unwrap();
-    drain(&mut s);
-    s.handle_input(t0, b"\r\n+CMQTTPUB: 0,11\r\n\r\nERROR\r\n");
-    match done(&drain(&mut s)) {
-        Some(Outcome::Complete {
-            final_result, urc, ..
-        }) => {
-            assert_eq!(final_result, &FinalResult::Error);
-            assert_eq!(urc.as_deref(), Some(&b"+CMQTTPUB: 0,11"[..]));
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let mut s = sent(t0, awaiting("AT+CMQTTPUB=0,1,60", b"+CMQTTPUB: 0,"));
+    assert_eq!(
+        completed(feed(&mut s, t0, b"\r\n+CMQTTPUB: 0,11\r\n\r\nERROR\r\n")),
+        (FinalResult::Error, Some(b"+CMQTTPUB: 0,11".to_vec()))
+    );
 }
 
 #[test]
@@ -151,20 +182,16 @@ fn progress_reports_do_not_complete() {
         line.get(13) != Some(&b'1')
     }
     let t0 = Instant::now();
-    let mut s = Session::new();
     let c = cmd("AT+QMTPUB=0,1,1,0,\"t\"").with_expect(Expect {
         prefix: b"+QMTPUB: 0,".to_vec(),
         is_final: Some(is_final),
     });
-    s.submit(t0, c).unwrap();
-    drain(&mut s);
-    s.handle_input(t0, b"\r\nOK\r\n\r\n+QMTPUB: 0,1,1,1\r\n");
-    assert!(done(&drain(&mut s)).is_none());
-    s.handle_input(t0, b"\r\n+QMTPUB: 0,1,0\r\n");
-    match done(&drain(&mut s)) {
+    let mut s = sent(t0, c);
+    assert!(feed(&mut s, t0, b"\r\nOK\r\n\r\n+QMTPUB: 0,1,1,1\r\n").is_none());
+    match feed(&mut s, t0, b"\r\n+QMTPUB: 0,1,0\r\n") {
         Some(Outcome::Complete { urc, progress, .. }) => {
             assert_eq!(urc.as_deref(), Some(&b"+QMTPUB: 0,1,0"[..]));
-            assert_eq!(progress, &vec![b"+QMTPUB: 0,1,1,1".to_vec()]);
+            assert_eq!(progress, vec![b"+QMTPUB: 0,1,1,1".to_vec()]);
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -173,47 +200,28 @@ fn progress_reports_do_not_complete() {
 #[test]
 fn cme_error_is_final() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+CPIN?")).unwrap();
-    drain(&mut s);
-    s.handle_input(t0, b"\r\n+CME ERROR: 10\r\n");
-    match done(&drain(&mut s)) {
-        Some(Outcome::Complete { final_result, .. }) => {
-            assert_eq!(final_result, &FinalResult::CmeError(ErrorCode::Numeric(10)))
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let mut s = sent(t0, cmd("AT+CPIN?"));
+    let (result, _) = completed(feed(&mut s, t0, b"\r\n+CME ERROR: 10\r\n"));
+    assert_eq!(result, FinalResult::CmeError(ErrorCode::Numeric(10)));
 }
 
 #[test]
 fn garbage_before_ok() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT")).unwrap();
-    drain(&mut s);
-    s.handle_input(t0, b"\x00\xff\xfe\r\nOK\r\n");
-    let ev = drain(&mut s);
-    assert!(matches!(
-        done(&ev),
-        Some(Outcome::Complete {
-            final_result: FinalResult::Ok,
-            ..
-        })
-    ));
+    let mut s = sent(t0, cmd("AT"));
+    let (result, _) = completed(feed(&mut s, t0, b"\x00\xff\xfe\r\nOK\r\n"));
+    assert_eq!(result, FinalResult::Ok);
 }
 
 #[test]
 fn timeout_then_late_response_is_dropped() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+SLOW")).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, cmd("AT+SLOW"));
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(1)));
     s.handle_timeout(t0 + Duration::from_millis(500));
     assert!(drain(&mut s).is_empty(), "not yet due");
-    s.handle_timeout(t0 + Duration::from_secs(1));
     assert!(matches!(
-        done(&drain(&mut s)),
+        wait_until(&mut s, t0 + Duration::from_secs(1)),
         Some(Outcome::TimedOut {
             final_result: None,
             ..
@@ -230,9 +238,7 @@ fn timeout_then_late_response_is_dropped() {
 #[test]
 fn resync_before_next_command_when_stale() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+SLOW")).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, cmd("AT+SLOW"));
     let t1 = t0 + Duration::from_secs(1);
     s.handle_timeout(t1);
     drain(&mut s);
@@ -247,25 +253,15 @@ fn resync_before_next_command_when_stale() {
     assert!(quiet > t1);
     s.handle_timeout(quiet);
     assert_eq!(drain(&mut s), vec![tx(b"AT+CSQ\r")]);
-    s.handle_input(quiet, b"\r\n+CSQ: 5,0\r\n\r\nOK\r\n");
-    assert!(matches!(
-        done(&drain(&mut s)),
-        Some(Outcome::Complete {
-            final_result: FinalResult::Ok,
-            ..
-        })
-    ));
+    let (result, _) = completed(feed(&mut s, quiet, b"\r\n+CSQ: 5,0\r\n\r\nOK\r\n"));
+    assert_eq!(result, FinalResult::Ok);
 }
 
 #[test]
 fn missing_prompt_times_out_naming_it() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()))
-        .unwrap();
-    drain(&mut s);
-    s.handle_timeout(t0 + Duration::from_secs(2));
-    match done(&drain(&mut s)) {
+    let mut s = sent(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()));
+    match wait_until(&mut s, t0 + Duration::from_secs(2)) {
         Some(Outcome::TimedOut { waited_for, .. }) => assert!(waited_for.contains("prompt")),
         other => panic!("unexpected {other:?}"),
     }
@@ -282,11 +278,9 @@ fn busy_refuses_second_submit() {
 #[test]
 fn secret_data_is_masked() {
     let t0 = Instant::now();
-    let mut s = Session::new();
     let mut c = cmd("AT+CCERTDOWN=\"k.pem\",6").with_data(b"SECRET".to_vec());
     c.data_secret = true;
-    s.submit(t0, c).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, c);
     s.handle_input(t0, b">");
     assert_eq!(
         drain(&mut s),
@@ -312,14 +306,10 @@ fn implied_prefixes() {
 #[test]
 fn late_prompt_of_a_timed_out_command_gets_its_data() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()))
-        .unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()));
     let t1 = t0 + Duration::from_secs(1);
-    s.handle_timeout(t1);
     assert!(matches!(
-        done(&drain(&mut s)),
+        wait_until(&mut s, t1),
         Some(Outcome::TimedOut { .. })
     ));
     // The modem prompts late and would now take the next command line as its 3 bytes.
@@ -333,17 +323,12 @@ fn late_prompt_of_a_timed_out_command_gets_its_data() {
 #[test]
 fn completed_command_forgets_orphan_data() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()))
-        .unwrap();
-    drain(&mut s);
-    s.handle_timeout(t0 + Duration::from_secs(1));
-    drain(&mut s);
+    let mut s = sent(t0, cmd("AT+CMQTTTOPIC=0,3").with_data(b"abc".to_vec()));
+    wait_until(&mut s, t0 + Duration::from_secs(1));
     s.handle_input(t0, b"\r\nERROR\r\n"); // the late answer: no prompt will come
     s.submit(t0, cmd("AT")).unwrap();
     drain(&mut s);
-    s.handle_input(t0, b"\r\nOK\r\n");
-    drain(&mut s);
+    feed(&mut s, t0, b"\r\nOK\r\n");
     s.handle_input(t0, b"\r\n>");
     assert!(
         drain(&mut s).is_empty(),
@@ -354,10 +339,7 @@ fn completed_command_forgets_orphan_data() {
 #[test]
 fn abort_ends_a_command_waiting_for_a_lost_result() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    let c = cmd("AT+CMQTTPUB=0,1,60").with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
-    s.submit(t0, c).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, awaiting("AT+CMQTTPUB=0,1,60", b"+CMQTTPUB: 0,"));
     s.handle_input(t0, b"\r\nOK\r\n");
     assert!(!s.abort_if("link lost", false, |p| p == Some(&b"+CMQTTPUB: 1,"[..])));
     assert!(s.abort_if("link lost", false, |p| p == Some(&b"+CMQTTPUB: 0,"[..])));
@@ -375,14 +357,10 @@ fn abort_ends_a_command_waiting_for_a_lost_result() {
 #[test]
 fn abort_before_the_final_result_expects_it_late() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+SLOW")).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, cmd("AT+SLOW"));
     assert!(s.abort_if("gone", false, |_| true));
     assert!(s.is_stale());
-    let mut s = Session::new();
-    s.submit(t0, cmd("AT+SLOW")).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, cmd("AT+SLOW"));
     assert!(s.abort_if("the modem restarted", true, |_| true));
     assert!(!s.is_stale(), "a restarted modem owes no answer");
 }
@@ -393,26 +371,16 @@ fn abort_before_the_final_result_expects_it_late() {
 #[test]
 fn error_then_result_urc_keeps_the_code() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    let c = cmd("AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1")
-        .with_expect(Expect::prefix(b"+CMQTTCONNECT: 0,".to_vec()));
-    s.submit(t0, c).unwrap();
-    drain(&mut s);
-    s.handle_input(t0, b"\r\nERROR\r\n");
-    assert!(
-        done(&drain(&mut s)).is_none(),
-        "the code may follow the ERROR"
+    let c = awaiting(
+        "AT+CMQTTCONNECT=0,\"tcp://h:1883\",60,1",
+        b"+CMQTTCONNECT: 0,",
     );
-    s.handle_input(t0, b"\r\n+CMQTTCONNECT: 0,22\r\n");
-    match done(&drain(&mut s)) {
-        Some(Outcome::Complete {
-            final_result, urc, ..
-        }) => {
-            assert_eq!(final_result, &FinalResult::Error);
-            assert_eq!(urc.as_deref(), Some(&b"+CMQTTCONNECT: 0,22"[..]));
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let mut s = sent(t0, c);
+    // The code may follow the ERROR.
+    assert_eq!(
+        completed_only_by(&mut s, t0, b"\r\nERROR\r\n", b"\r\n+CMQTTCONNECT: 0,22\r\n"),
+        (FinalResult::Error, Some(b"+CMQTTCONNECT: 0,22".to_vec()))
+    );
 }
 
 /// The same manual's case 5 is a bare `ERROR`: the command ends after the grace period
@@ -420,22 +388,13 @@ fn error_then_result_urc_keeps_the_code() {
 #[test]
 fn bare_error_ends_after_the_grace() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    let c = cmd("AT+CMQTTSUB=0,9,1").with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
-    s.submit(t0, c).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, sub());
     s.handle_input(t0, b"\r\nERROR\r\n");
     assert_eq!(s.poll_timeout(), Some(t0 + ERROR_URC_GRACE));
-    s.handle_timeout(t0 + ERROR_URC_GRACE);
-    match done(&drain(&mut s)) {
-        Some(Outcome::Complete {
-            final_result, urc, ..
-        }) => {
-            assert_eq!(final_result, &FinalResult::Error);
-            assert_eq!(urc, &None);
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    assert_eq!(
+        completed(wait_until(&mut s, t0 + ERROR_URC_GRACE)),
+        (FinalResult::Error, None)
+    );
     assert_eq!(s.owed_results(), 0);
 }
 
@@ -445,32 +404,20 @@ fn bare_error_ends_after_the_grace() {
 #[test]
 fn late_result_urc_cannot_complete_the_next_command() {
     let t0 = Instant::now();
-    let mut s = Session::new();
-    let sub = || cmd("AT+CMQTTSUB=0,9,1").with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
-    s.submit(t0, sub()).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, sub());
     s.handle_input(t0, b"\r\nOK\r\n");
     let t1 = t0 + Duration::from_secs(1);
-    s.handle_timeout(t1);
     assert!(matches!(
-        done(&drain(&mut s)),
+        wait_until(&mut s, t1),
         Some(Outcome::TimedOut { .. })
     ));
     s.submit(t1, sub()).unwrap();
     drain(&mut s);
     // The first SUB's late failure, then the second's OK and its success.
-    s.handle_input(t1, b"\r\n+CMQTTSUB: 0,17\r\n\r\nOK\r\n");
-    assert!(
-        done(&drain(&mut s)).is_none(),
-        "17 belongs to the first SUB"
-    );
-    s.handle_input(t1, b"\r\n+CMQTTSUB: 0,0\r\n");
-    match done(&drain(&mut s)) {
-        Some(Outcome::Complete { urc, .. }) => {
-            assert_eq!(urc.as_deref(), Some(&b"+CMQTTSUB: 0,0"[..]))
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    // 17 belongs to the first SUB.
+    let early = b"\r\n+CMQTTSUB: 0,17\r\n\r\nOK\r\n";
+    let (_, urc) = completed_only_by(&mut s, t1, early, b"\r\n+CMQTTSUB: 0,0\r\n");
+    assert_eq!(urc.as_deref(), Some(&b"+CMQTTSUB: 0,0"[..]));
     assert_eq!(s.owed_results(), 0);
 }
 
@@ -478,57 +425,42 @@ fn late_result_urc_cannot_complete_the_next_command() {
 /// command that timed out before its OK owes nothing: the modem may never have read it.
 #[test]
 fn an_unpaid_debt_does_not_cascade() {
+    let t0 = Instant::now();
     {
-        let t0 = Instant::now();
-        let mut s = Session::new();
-        let c = cmd("AT+CMQTTPUB=0,1,60").with_expect(Expect::prefix(b"+CMQTTPUB: 0,".to_vec()));
-        s.submit(t0, c).unwrap();
-        drain(&mut s);
-        s.handle_timeout(t0 + Duration::from_secs(1));
-        drain(&mut s);
+        let mut s = sent(t0, awaiting("AT+CMQTTPUB=0,1,60", b"+CMQTTPUB: 0,"));
+        wait_until(&mut s, t0 + Duration::from_secs(1));
         assert_eq!(s.owed_results(), 0);
     }
-    let t0 = Instant::now();
-    let mut s = Session::new();
-    let sub = || cmd("AT+CMQTTSUB=0,9,1").with_expect(Expect::prefix(b"+CMQTTSUB: 0,".to_vec()));
-    s.submit(t0, sub()).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, sub());
     s.handle_input(t0, b"\r\nOK\r\n");
     let t1 = t0 + Duration::from_secs(1);
-    s.handle_timeout(t1);
-    drain(&mut s);
+    wait_until(&mut s, t1);
     // Second SUB: its own answer is taken as the first's; it times out owing nothing.
     s.submit(t1, sub()).unwrap();
     drain(&mut s);
     s.handle_input(t1, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
     let t2 = t1 + Duration::from_secs(1);
-    s.handle_timeout(t2);
     assert!(matches!(
-        done(&drain(&mut s)),
+        wait_until(&mut s, t2),
         Some(Outcome::TimedOut { .. })
     ));
     assert_eq!(s.owed_results(), 0);
     s.submit(t2, sub()).unwrap();
     drain(&mut s);
-    s.handle_input(t2, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
     assert!(matches!(
-        done(&drain(&mut s)),
+        feed(&mut s, t2, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n"),
         Some(Outcome::Complete { .. })
     ));
     // Debts expire.
-    let mut s = Session::new();
-    s.submit(t0, sub()).unwrap();
-    drain(&mut s);
+    let mut s = sent(t0, sub());
     s.handle_input(t0, b"\r\nOK\r\n");
-    s.handle_timeout(t1);
-    drain(&mut s);
+    wait_until(&mut s, t1);
     assert_eq!(s.owed_results(), 1);
     let later = t1 + OWED_FOR + Duration::from_secs(1);
     s.submit(later, sub()).unwrap();
     drain(&mut s);
-    s.handle_input(later, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n");
     assert!(matches!(
-        done(&drain(&mut s)),
+        feed(&mut s, later, b"\r\nOK\r\n\r\n+CMQTTSUB: 0,0\r\n"),
         Some(Outcome::Complete { .. })
     ));
 }

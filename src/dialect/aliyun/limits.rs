@@ -73,25 +73,28 @@ pub const AUTOYIELD_SECS: (u32, u32) = (1, 180);
 pub const AUTOYIELD_TIMEOUT: (u32, u32) = (10, 60_000);
 
 pub fn capabilities(rev: Revision) -> Capabilities {
+    let full = Capabilities::full(
+        Family::Aliyun.name(),
+        rev.profile(),
+        TOPIC_MAX,
+        rev.payload_max(),
+    );
+    // The firmware logs in with the device triple: no credentials, no will, no TLS option,
+    // no retain, QoS 0 and 1.
     Capabilities {
-        family: Family::Aliyun.name(),
-        profile: rev.profile().to_string(),
-        clients: 1,
         client_id_len: (1, 64),
-        topic_max: TOPIC_MAX,
-        payload_max: rev.payload_max(),
         will_topic_max: 0,
         will_payload_max: 0,
         max_qos: 1,
         // KEEPALIVE is 60000-180000 ms on both revisions.
         keepalive: (60, 180),
         credential_max: 0,
-        server_addr_len: (1, 256),
         tls: false,
         will: false,
         will_retain: false,
         retain: false,
         empty_payload: false,
+        ..full
     }
 }
 

@@ -7,19 +7,15 @@ use std::time::Duration;
 
 use super::{detect_revision, parse_ccrecv, parse_message_fields, urc_router, AliyunMqtt};
 use crate::dialect::{
-    distributed_slice, Family, FamilyClients, FamilyInfo, FamilySpec, MessageRules, ProbeExchange,
-    ProfileBy, SPECS,
+    quoted_payload_line, Family, FamilyClients, FamilyInfo, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
 };
 use crate::engine::{Engine, UrcHandler};
 use crate::error::{Error, Result};
 use crate::mqtt::{ClientOptions, ClientShared, MqttClient};
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// SIMCom's Alibaba-cloud firmware, `AT+CM*` / `AT+CC*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// SIMCom's Alibaba-cloud firmware, `AT+CM*` / `AT+CC*`.
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(Family::Aliyun, "aliyun", &["alibaba"], "AT+CMAUTH=?", None),
     // Messages come in `+CMYIELD: 12,"<topic>","<payload>"` lines, no raw data.
     raw_rules: Vec::new,
@@ -29,24 +25,19 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients,
     probes: [
-        ProbeExchange {
-            line: "AT+CMYIELD=100",
-            data: None,
-            result_prefix: b"+CMYIELD: 9",
-            result_ok: b"+CMYIELD: 9",
-        },
-        ProbeExchange {
-            line: "AT+CMPUB=1,\"a/b\",5",
-            data: Some(b"hello"),
-            result_prefix: b"+CMYIELD: 9",
-            result_ok: b"+CMYIELD: 9",
-        },
+        ProbeExchange::awaiting("AT+CMYIELD=100", None, b"+CMYIELD: 9", b"+CMYIELD: 9"),
+        ProbeExchange::awaiting(
+            "AT+CMPUB=1,\"a/b\",5",
+            Some(b"hello"),
+            b"+CMYIELD: 9",
+            b"+CMYIELD: 9",
+        ),
     ],
     // `+CMYIELD: 12,"topic","payload"` is a plain line; the payload runs to its last quote.
     message_rules: MessageRules::LINE,
     encode_message,
     parse_line,
-};
+});
 
 /// The Alibaba clients of one modem: the firmware has one MQTT client.
 #[derive(Default)]
@@ -96,10 +87,7 @@ fn open_clients(_engine: Engine, _profile: &str) -> Result<Arc<dyn FamilyClients
 
 /// One `+CMYIELD: 12` line (topic and payload without CR, LF; topic without `"`).
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
-    let mut out = format!("\r\n+CMYIELD: 12,\"{topic}\",\"").into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
+    quoted_payload_line(&format!("+CMYIELD: 12,\"{topic}\","), payload)
 }
 
 /// The `+CCRECV` (CoAP) and message-field parsers, which the MQTT router does not reach.

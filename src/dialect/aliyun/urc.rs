@@ -1,6 +1,8 @@
 //! URC routing: `+CMYIELD` statuses to the waiting command and the client.
 
 use super::*;
+use crate::dialect::common::{detached_router, UrcListener};
+use crate::dialect::UrcRouter;
 
 pub(super) struct Waiter {
     pub(super) id: u64,
@@ -19,7 +21,31 @@ pub(super) struct Router {
     pub(super) late: Mutex<[u32; 3]>,
 }
 
+/// The URC prefixes the client registers (beside the boot URC).
+pub(super) const PREFIXES: [&[u8]; 1] = [b"+CMYIELD:"];
+
+impl UrcListener for Router {
+    fn on_frame(&self, frame: &Frame) {
+        if let Frame::Line(l) = frame {
+            self.on_line(l);
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
+        self.shared.connection_lost(cause, reason);
+    }
+}
+
 impl Router {
+    pub(super) fn new(shared: Arc<ClientShared>) -> Router {
+        Router {
+            shared,
+            waiters: Mutex::new(VecDeque::new()),
+            next_id: AtomicU64::new(1),
+            late: Mutex::new([0; 3]),
+        }
+    }
+
     pub(super) fn on_line(&self, line: &[u8]) {
         let Some((status, rest)) = status_and_rest(line) else {
             log::warn!("aliyun: cannot parse {:?}", String::from_utf8_lossy(line));
@@ -105,22 +131,8 @@ impl Router {
 /// handlers do, for the single client `shared`. For the fuzz targets and the framing
 /// property tests (`modemqtt::fuzzing`), which drive the router without an engine.
 #[doc(hidden)]
-pub fn urc_router(shared: &Arc<ClientShared>) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
-    let router = Router {
-        shared: shared.clone(),
-        waiters: Mutex::new(VecDeque::new()),
-        next_id: AtomicU64::new(1),
-        late: Mutex::new([0; 3]),
-    };
-    let prefixes = [&b"+CMYIELD:"[..], crate::engine::BOOT_URC];
-    let handler = Arc::new(move |f: &Frame| match f {
-        Frame::Line(l) if l.starts_with(b"+CMYIELD:") => router.on_line(l),
-        Frame::Line(l) if l.starts_with(crate::engine::BOOT_URC) => router
-            .shared
-            .connection_lost(crate::mqtt::CAUSE_RESTARTED, "modem restarted"),
-        _ => {}
-    });
-    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+pub fn urc_router(shared: &Arc<ClientShared>) -> UrcRouter {
+    detached_router(Router::new(shared.clone()), &PREFIXES)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -116,30 +116,8 @@ impl ClientContext for Context {
             rx: Mutex::new((0..n).map(|_| None).collect()),
             nonet: std::sync::atomic::AtomicU64::new(0),
         });
-        for rule in raw_rules() {
-            engine.add_raw_rule(rule);
-        }
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let mut handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &[b"+CMQTTRX", b"+CMQTTCONNLOST:"],
-            move |f: &Frame| r1.on_frame(f),
-            move || {
-                lock(&r2.rx).iter_mut().for_each(|slot| *slot = None);
-                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
-            },
-            move |reason: &str| r3.all_lost(CAUSE_PORT_LOST, reason),
-        );
-        let r = router.clone();
-        handler_ids.push(engine.add_urc_handler(
-            b"+CMQTTNONET",
-            Arc::new(move |_f: &Frame| {
-                r.nonet.fetch_add(1, Ordering::SeqCst);
-                r.all_lost(3, "network closed")
-            }),
-        ));
         Ok(Arc::new(Context {
-            _handlers: Handlers::new(&engine, handler_ids),
+            _handlers: Handlers::attach(&engine, raw_rules(), &PREFIXES, &router),
             engine,
             caps,
             router,

@@ -97,23 +97,12 @@ pub fn line_max(profile: &str) -> Option<usize> {
 
 pub fn capabilities(profile: &str) -> Option<Capabilities> {
     let base = Capabilities {
-        family: Family::Cmqtt.name(),
-        profile: profile.to_string(),
         clients: 2,
-        client_id_len: (1, 128),
-        topic_max: 1024,
-        payload_max: 10240,
-        will_topic_max: 1024,
         will_payload_max: 1024,
-        max_qos: 2,
         keepalive: (1, 64800),
-        credential_max: 256,
         server_addr_len: (9, 256),
-        tls: true,
-        will: true,
         will_retain: false,
-        retain: true,
-        empty_payload: true,
+        ..Capabilities::full(Family::Cmqtt.name(), profile, 1024, 10240)
     };
     match profile {
         "a7600" | "sim7600" | "sim7500" => Some(base),

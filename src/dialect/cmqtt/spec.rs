@@ -3,16 +3,12 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ProbeExchange, ProfileBy, SPECS,
+    no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec, MessageRules,
+    ProbeExchange, ProfileBy,
 };
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// SIMCom `AT+CMQTT*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// SIMCom `AT+CMQTT*`.
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(Family::Cmqtt, "cmqtt", &["simcom"], "AT+CMQTTACCQ=?", None),
     raw_rules,
     // The largest profile in `capabilities()` (SIM7028 has one).
@@ -22,24 +18,24 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+CMQTTPUB=0,1,60,0",
-            data: None,
-            result_prefix: b"+CMQTTPUB: 0,",
-            result_ok: b"+CMQTTPUB: 0,0",
-        },
-        ProbeExchange {
-            line: "AT+CMQTTSUB=0,3,1",
-            data: Some(b"a/b"),
-            result_prefix: b"+CMQTTSUB: 0,",
-            result_ok: b"+CMQTTSUB: 0,0",
-        },
+        ProbeExchange::awaiting(
+            "AT+CMQTTPUB=0,1,60,0",
+            None,
+            b"+CMQTTPUB: 0,",
+            b"+CMQTTPUB: 0,0",
+        ),
+        ProbeExchange::awaiting(
+            "AT+CMQTTSUB=0,3,1",
+            Some(b"a/b"),
+            b"+CMQTTSUB: 0,",
+            b"+CMQTTSUB: 0,0",
+        ),
     ],
     // Topic and payload arrive as counted raw parts: anything goes.
     message_rules: MessageRules::COUNTED,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 /// `+CMQTTRXSTART`, the topic and payload in `+CMQTTRXTOPIC` / `+CMQTTRXPAYLOAD` parts of
 /// at most `part` bytes, `+CMQTTRXEND`.

@@ -41,7 +41,7 @@ impl Router {
         lock(&self.clients).get(idx).cloned().flatten()
     }
 
-    pub(super) fn on_frame(&self, frame: &Frame) {
+    fn route(&self, frame: &Frame) {
         match frame {
             Frame::Raw { header, data } => {
                 let f = int_fields(header);
@@ -130,46 +130,43 @@ impl Router {
             }
         }
     }
+}
 
-    pub(super) fn all_lost(&self, cause: i32, reason: &str) {
+/// The URC prefixes [`Context`] registers (beside the boot URC).
+pub(super) const PREFIXES: [&[u8]; 3] = [b"+CMQTTRX", b"+CMQTTCONNLOST:", b"+CMQTTNONET"];
+
+impl UrcListener for Router {
+    fn on_frame(&self, frame: &Frame) {
+        if matches!(frame, Frame::Line(l) if l.starts_with(b"+CMQTTNONET")) {
+            self.nonet.fetch_add(1, Ordering::SeqCst);
+            self.all_lost(3, "network closed");
+        } else {
+            self.route(frame);
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
         for c in lock(&self.clients).iter().flatten() {
             c.connection_lost(cause, reason);
         }
     }
+
+    /// Message parts under way are gone with the old session.
+    fn forget_session(&self) {
+        lock(&self.rx).iter_mut().for_each(|slot| *slot = None);
+    }
 }
 
-/// The URC prefixes [`Context`] registers and a handler routing frames exactly as its
-/// handlers do, for `clients` (position = client index). For the fuzz targets and the
-/// framing property tests (`modemqtt::fuzzing`), which drive the router without an engine.
+/// The router of `clients` (position = client index) detached from any engine, routing
+/// exactly as a [`Context`]'s handlers do. For the fuzz targets and the framing property
+/// tests (`modemqtt::fuzzing`).
 #[doc(hidden)]
-pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> UrcRouter {
     let router = Router {
         engine: crate::engine::WeakEngine::detached(),
         clients: Mutex::new(clients.iter().cloned().map(Some).collect()),
         rx: Mutex::new(clients.iter().map(|_| None).collect()),
         nonet: std::sync::atomic::AtomicU64::new(0),
     };
-    let prefixes = [
-        &b"+CMQTTRX"[..],
-        b"+CMQTTCONNLOST:",
-        b"+CMQTTNONET",
-        crate::engine::BOOT_URC,
-    ];
-    let handler = Arc::new(move |f: &Frame| {
-        let head = match f {
-            Frame::Line(l) => l.as_slice(),
-            Frame::Raw { header, .. } => header.as_slice(),
-            _ => return,
-        };
-        if head.starts_with(b"+CMQTTNONET") {
-            router.nonet.fetch_add(1, Ordering::SeqCst);
-            router.all_lost(3, "network closed");
-        } else if head.starts_with(crate::engine::BOOT_URC) {
-            lock(&router.rx).iter_mut().for_each(|slot| *slot = None);
-            router.all_lost(CAUSE_RESTARTED, "modem restarted");
-        } else {
-            router.on_frame(f);
-        }
-    });
-    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+    detached_router(router, &PREFIXES)
 }

@@ -26,35 +26,12 @@ impl ClientContext for Context {
             client: Mutex::new(None),
             disconnects: AtomicU64::new(0),
         });
-        for rule in raw_rules() {
-            engine.add_raw_rule(rule);
-        }
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let on_frame = Arc::new(move |f: &Frame| r1.on_frame(f));
-        let mut handler_ids: Vec<u64> = [SUBRECV, DISCONNECTED, WIFI_DISCONNECT]
-            .iter()
-            .map(|p| engine.add_urc_handler(p, on_frame.clone()))
-            .collect();
-        handler_ids.push(engine.add_urc_handler(
-            READY,
-            Arc::new(move |_f: &Frame| r2.all_lost(CAUSE_RESTARTED, "modem restarted")),
-        ));
-        handler_ids.push(engine.add_urc_handler(
-            crate::engine::BOOT_URC,
-            Arc::new({
-                let r = router.clone();
-                move |_f: &Frame| r.all_lost(CAUSE_RESTARTED, "modem restarted")
-            }),
-        ));
-        handler_ids.push(engine.on_port_loss(Arc::new(move |reason: &str| {
-            r3.all_lost(CAUSE_PORT_LOST, reason)
-        })));
         // Wi-Fi state lines the client does not act on: kept out of command responses.
         for p in [&b"WIFI CONNECTED"[..], b"WIFI GOT IP"] {
             engine.add_urc_prefix(p);
         }
         Ok(Arc::new(Context {
-            _handlers: Handlers::new(&engine, handler_ids),
+            _handlers: Handlers::attach(&engine, raw_rules(), &PREFIXES, &router),
             engine,
             caps,
             router,

@@ -31,33 +31,23 @@ pub fn capabilities(profile: &str) -> Option<Capabilities> {
     if profile != PROFILE {
         return None;
     }
+    // One client: "currently only supports link ID 0". `<topic>`: "maximum length: 128
+    // bytes" (AT+MQTTPUB, AT+MQTTPUBRAW, AT+MQTTUNSUB). The payload: AT+MQTTPUBRAW is
+    // "limited by available memory"; 8 KiB is this library's bound (a guess at what a
+    // module with Wi-Fi up spares). Received messages above the receive buffer arrive in
+    // parts (see docs/espat.md).
     Some(Capabilities {
-        family: Family::EspAt.name(),
-        profile: profile.to_string(),
-        // "currently only supports link ID 0".
-        clients: 1,
         client_id_len: (1, LONG_MAX),
-        // `<topic>`: "maximum length: 128 bytes" (AT+MQTTPUB, AT+MQTTPUBRAW, AT+MQTTUNSUB).
-        topic_max: 128,
-        // AT+MQTTPUBRAW: "limited by available memory"; 8 KiB is this library's bound
-        // (a guess at what a module with Wi-Fi up spares). Received messages above the
-        // receive buffer arrive in parts (see docs/espat.md).
-        payload_max: 8192,
-        will_topic_max: 128,
         // 128 bytes in the current manual (64 up to the v3.2 manuals).
         will_payload_max: 128,
-        max_qos: 2,
         // 0-7200 s, and 0 means 120 s: no way to turn keepalive off.
         keepalive: (1, 7200),
         credential_max: LONG_MAX,
         // `<host>`: "maximum length: 128 bytes".
         server_addr_len: (1, 128),
-        tls: true,
-        will: true,
-        will_retain: true,
-        retain: true,
         // AT+MQTTPUBRAW with length 0 is not documented (0x604C "length value is wrong").
         empty_payload: false,
+        ..Capabilities::full(Family::EspAt.name(), profile, 128, 8192)
     })
 }
 

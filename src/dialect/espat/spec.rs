@@ -8,16 +8,13 @@ use crate::at::build;
 use crate::at::session::{Command, Expect};
 use crate::dialect::{
     distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ModemPath, ProbeExchange, ProfileBy, MODEM_PATHS, SPECS,
+    MessageRules, ModemPath, ProbeExchange, ProfileBy, MODEM_PATHS,
 };
 use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 
-crate::register_family_row!(SPEC);
-
-/// Espressif ESP-AT `AT+MQTT*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// Espressif ESP-AT `AT+MQTT*`.
+crate::family_spec!(FamilySpec {
     // The MQTT reference documents no test command (`=?`); the read form of AT+MQTTCONN
     // is documented and answers `+MQTTCONN:...` and `OK` on every firmware with MQTT (and
     // `ERROR` on firmware without it, such as ESP8266 AT 1.7).
@@ -35,25 +32,25 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+MQTTPUB=0,\"a/b\",\"x\",1,0",
-            data: None,
-            result_prefix: b"+MQTTPUB:",
-            result_ok: b"+MQTTPUB:OK",
-        },
-        ProbeExchange {
-            line: "AT+MQTTPUBRAW=0,\"a/b\",3,1,0",
-            data: Some(b"a,b"),
-            result_prefix: b"+MQTTPUB:",
-            result_ok: b"+MQTTPUB:OK",
-        },
+        ProbeExchange::awaiting(
+            "AT+MQTTPUB=0,\"a/b\",\"x\",1,0",
+            None,
+            b"+MQTTPUB:",
+            b"+MQTTPUB:OK",
+        ),
+        ProbeExchange::awaiting(
+            "AT+MQTTPUBRAW=0,\"a/b\",3,1,0",
+            Some(b"a,b"),
+            b"+MQTTPUB:",
+            b"+MQTTPUB:OK",
+        ),
     ],
     // The topic is printed raw between quotes (a `"` in it is read by position); the
     // payload is counted.
     message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 #[distributed_slice(MODEM_PATHS)]
 static PATH: ModemPath = ModemPath {

@@ -1,6 +1,8 @@
 //! URC routing: `+MQTTSUBRECV` messages, `+MQTTDISCONNECTED` and the Wi-Fi lines.
 
 use super::*;
+use crate::dialect::common::{detached_router, UrcListener};
+use crate::dialect::UrcRouter;
 
 pub const SUBRECV: &[u8] = b"+MQTTSUBRECV:";
 pub const DISCONNECTED: &[u8] = b"+MQTTDISCONNECTED:";
@@ -53,7 +55,7 @@ impl Router {
         lock(&self.client).clone()
     }
 
-    pub(super) fn on_frame(&self, frame: &Frame) {
+    fn route(&self, frame: &Frame) {
         match frame {
             Frame::Raw { header, data } if header.starts_with(SUBRECV) => {
                 self.message(header, data)
@@ -99,35 +101,35 @@ impl Router {
             c.connection_lost(cause, cause_reason(cause));
         }
     }
+}
 
-    pub(super) fn all_lost(&self, cause: i32, reason: &str) {
+/// The URC prefixes [`Context`] registers (beside the boot URC).
+pub(super) const PREFIXES: [&[u8]; 4] = [SUBRECV, DISCONNECTED, WIFI_DISCONNECT, READY];
+
+impl UrcListener for Router {
+    fn on_frame(&self, frame: &Frame) {
+        if matches!(frame, Frame::Line(l) if l.starts_with(READY)) {
+            self.restarted();
+        } else {
+            self.route(frame);
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
         if let Some(c) = self.client() {
             c.connection_lost(cause, reason);
         }
     }
 }
 
-/// The URC prefixes [`Context`] registers and a handler routing frames as its handlers
-/// do, for the fuzz targets and the framing property tests.
+/// The router of `clients` (the first is client 0) detached from any engine, routing as
+/// [`Context`]'s handlers do. For the fuzz targets and the framing property tests.
 #[doc(hidden)]
-pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> UrcRouter {
     let router = Router {
         engine: crate::engine::WeakEngine::detached(),
         client: Mutex::new(clients.first().cloned()),
         disconnects: AtomicU64::new(0),
     };
-    let prefixes = [SUBRECV, DISCONNECTED, WIFI_DISCONNECT, READY];
-    let handler = Arc::new(move |f: &Frame| {
-        let head = match f {
-            Frame::Line(l) => l.as_slice(),
-            Frame::Raw { header, .. } => header.as_slice(),
-            _ => return,
-        };
-        if head.starts_with(READY) {
-            router.all_lost(CAUSE_RESTARTED, "modem restarted");
-        } else {
-            router.on_frame(f);
-        }
-    });
-    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+    detached_router(router, &PREFIXES)
 }

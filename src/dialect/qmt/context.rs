@@ -61,28 +61,8 @@ impl ClientContext for Context {
             slots: Mutex::new((0..n).map(|_| None).collect()),
             results: Results::default(),
         });
-        for rule in raw_rules() {
-            engine.add_raw_rule(rule);
-        }
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let mut prefixes: Vec<&[u8]> = vec![b"+QMTRECV:", b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
-        prefixes.extend(RESULT_PREFIXES);
-        let handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &prefixes,
-            move |f: &Frame| r1.on_frame(f),
-            move || {
-                r2.forget_buffers();
-                r2.results.restarted();
-                r2.all_lost(CAUSE_RESTARTED, "modem restarted");
-            },
-            move |reason: &str| {
-                r3.results.port_lost(reason);
-                r3.all_lost(CAUSE_PORT_LOST, reason);
-            },
-        );
         Ok(Arc::new(Context {
-            _handlers: Handlers::new(&engine, handler_ids),
+            _handlers: Handlers::attach(&engine, raw_rules(), &prefixes(), &router),
             engine,
             pub_cmd: publish_command(profile),
             pub_probe: Mutex::new(None),

@@ -65,27 +65,16 @@ pub const BUFFERS: u8 = 5;
 pub const TOPICS_PER_COMMAND: usize = 5;
 
 pub fn capabilities(profile: &str) -> Option<Capabilities> {
+    // Topics are quoted on the command line; 255 keeps a five-topic AT+QMTSUB within the
+    // modems' command-line buffer.
     let base = Capabilities {
-        family: Family::Qmt.name(),
-        profile: profile.to_string(),
         clients: 6,
-        client_id_len: (1, 128),
-        // Topics are quoted on the command line; 255 keeps a five-topic AT+QMTSUB within
-        // the modems' command-line buffer.
-        topic_max: 255,
-        payload_max: 4096,
         will_topic_max: 256,
         will_payload_max: 256,
-        max_qos: 2,
         keepalive: (0, 3600),
-        credential_max: 256,
         // <host_name>: "The maximum size is 100 bytes."
         server_addr_len: (1, 100),
-        tls: true,
-        will: true,
-        will_retain: true,
-        retain: true,
-        empty_payload: true,
+        ..Capabilities::full(Family::Qmt.name(), profile, 255, 4096)
     };
     match profile {
         "ec20" | "ec21" | "ec25" | "eg91" | "eg95" | "em05" | "bg96" | "bg95" => Some(base),

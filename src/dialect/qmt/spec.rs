@@ -3,16 +3,12 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ProbeExchange, ProfileBy, SPECS,
+    no_line_parsers, open_context_clients, quoted_payload_line, Family, FamilyInfo, FamilySpec,
+    MessageRules, ProbeExchange, ProfileBy,
 };
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// Quectel `AT+QMT*`.
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// Quectel `AT+QMT*`.
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(
         Family::Qmt,
         "qmt",
@@ -28,33 +24,27 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: true,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+QMTSUB=0,1,\"a/b\",1",
-            data: None,
-            result_prefix: b"+QMTSUB: 0,1,",
-            result_ok: b"+QMTSUB: 0,1,0,1",
-        },
-        ProbeExchange {
-            line: "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
-            data: Some(b"hello"),
-            result_prefix: b"+QMTPUBEX: 0,1,",
-            result_ok: b"+QMTPUBEX: 0,1,0",
-        },
+        ProbeExchange::awaiting(
+            "AT+QMTSUB=0,1,\"a/b\",1",
+            None,
+            b"+QMTSUB: 0,1,",
+            b"+QMTSUB: 0,1,0,1",
+        ),
+        ProbeExchange::awaiting(
+            "AT+QMTPUBEX=0,1,1,0,\"a/b\",5",
+            Some(b"hello"),
+            b"+QMTPUBEX: 0,1,",
+            b"+QMTPUBEX: 0,1,0",
+        ),
     ],
     // The topic is quoted inside the line; the payload is counted.
     message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 /// One `+QMTRECV` line carrying `msgid` (the topic must have no `"`).
 fn encode_message(index: u8, topic: &str, payload: &[u8], _part: usize, msgid: u16) -> Vec<u8> {
-    let mut out = format!(
-        "\r\n+QMTRECV: {index},{msgid},\"{topic}\",{},\"",
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
+    let head = format!("+QMTRECV: {index},{msgid},\"{topic}\",{},", payload.len());
+    quoted_payload_line(&head, payload)
 }

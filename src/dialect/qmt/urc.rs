@@ -2,7 +2,24 @@
 //! `+QMTSTAT` to the clients.
 
 use super::*;
-use crate::dialect::common::routing_handler;
+use crate::dialect::common::{detached_router, UrcListener};
+
+/// The result URCs of the QMT commands (also registered as URC prefixes so that the
+/// command in flight, whichever it is, never claims them).
+pub(super) const RESULT_PREFIXES: [&[u8]; 8] = [
+    b"+QMTOPEN:",
+    b"+QMTCLOSE:",
+    b"+QMTCONN:",
+    b"+QMTDISC:",
+    b"+QMTSUB:",
+    b"+QMTUNS:",
+    b"+QMTPUBEX:",
+    b"+QMTPUB:",
+];
+
+pub(super) fn is_result(line: &[u8]) -> bool {
+    RESULT_PREFIXES.iter().any(|p| line.starts_with(p))
+}
 pub(super) use crate::dialect::common::{field_int, fields};
 
 pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
@@ -10,7 +27,7 @@ pub(super) fn int_fields(line: &[u8]) -> Vec<i64> {
 }
 
 /// A result URC is final unless its `result` (field `I`) is 1, "packet retransmission".
-pub(super) fn final_unless_retransmission<const I: usize>(line: &[u8]) -> bool {
+pub(crate) fn final_unless_retransmission<const I: usize>(line: &[u8]) -> bool {
     field_int(line, I) != Some(1)
 }
 
@@ -63,7 +80,7 @@ pub(super) fn parse_recv_line(line: &[u8]) -> Option<(usize, u16, String, Vec<u8
 /// Whether a command waiting for the result URC `prefix` (`+QMTCONN: 0,`,
 /// `+QMTPUBEX: 0,17,`, `+QMTSUB: 2,5,` ...) is one of client `idx`'s that `+QMTSTAT`
 /// ends: every QMT result but `+QMTOPEN`'s (the network open reports its own failure).
-pub(super) fn waits_for_client(prefix: &[u8], idx: i64) -> bool {
+pub(crate) fn waits_for_client(prefix: &[u8], idx: i64) -> bool {
     if !prefix.starts_with(b"+QMT") || prefix.starts_with(b"+QMTOPEN") {
         return false;
     }
@@ -129,20 +146,6 @@ impl Router {
         }
     }
 
-    pub(super) fn on_frame(&self, frame: &Frame) {
-        match frame {
-            Frame::Raw { header, data } => match parse_recv_header(header) {
-                Some((idx, msgid, topic)) => self.deliver(idx, msgid, topic, data.clone()),
-                None => log::warn!(
-                    "qmt: cannot parse {:?}; message dropped",
-                    String::from_utf8_lossy(header)
-                ),
-            },
-            Frame::Line(line) => self.on_line(line),
-            _ => {}
-        }
-    }
-
     pub(super) fn on_line(&self, line: &[u8]) {
         if is_result(line) {
             if !self.results.offer(line) {
@@ -175,9 +178,11 @@ impl Router {
             let f = int_fields(line);
             if let (Some(&idx), Some(&code)) = (f.first(), f.get(1)) {
                 // An operation of this client waiting for its result URC will not get one
-                // (ended before the listeners hear of the loss and start the next one).
+                // (ended before the listeners hear of the loss and start the next one); the
+                // network open's end is left: the open reports its own failure.
+                let i = idx as usize;
                 self.results
-                    .link_lost(idx as usize, &stat_name(code as i32));
+                    .lost_for(i, |p| waits_for_client(p, idx), &stat_name(code as i32));
                 if let Some(c) = self.shared(idx as usize) {
                     c.connection_lost(code as i32, &stat_name(code as i32));
                 }
@@ -196,17 +201,6 @@ impl Router {
                     c.connection_lost(CAUSE_PDP_DEACTIVATED, "PDP context deactivated");
                 }
             }
-        }
-    }
-
-    pub(super) fn all_lost(&self, cause: i32, reason: &str) {
-        let all: Vec<_> = lock(&self.slots)
-            .iter()
-            .flatten()
-            .map(|s| s.shared.clone())
-            .collect();
-        for c in all {
-            c.connection_lost(cause, reason);
         }
     }
 
@@ -235,12 +229,55 @@ impl Router {
     }
 }
 
-/// The URC prefixes [`Context`] registers and a handler routing frames as its handlers do,
-/// for `clients` (position = client index, all on PDP context 1; buffer-mode notices are
-/// queued, not read). For the fuzz targets and the framing property tests
-/// (`modemqtt::fuzzing`), which drive the router without an engine.
+/// The URC prefixes [`Context`] registers (beside the boot URC).
+pub(super) fn prefixes() -> Vec<&'static [u8]> {
+    let mut prefixes = vec![&b"+QMTRECV:"[..], b"+QMTSTAT:", b"+QIURC: \"pdpdeact\""];
+    prefixes.extend(RESULT_PREFIXES);
+    prefixes
+}
+
+impl UrcListener for Router {
+    fn on_frame(&self, frame: &Frame) {
+        match frame {
+            Frame::Raw { header, data } => match parse_recv_header(header) {
+                Some((idx, msgid, topic)) => self.deliver(idx, msgid, topic, data.clone()),
+                None => log::warn!(
+                    "qmt: cannot parse {:?}; message dropped",
+                    String::from_utf8_lossy(header)
+                ),
+            },
+            Frame::Line(line) => self.on_line(line),
+            _ => {}
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
+        let all: Vec<_> = lock(&self.slots)
+            .iter()
+            .flatten()
+            .map(|s| s.shared.clone())
+            .collect();
+        for c in all {
+            c.connection_lost(cause, reason);
+        }
+    }
+
+    /// Buffer notices and result waits are gone with the old session.
+    fn forget_session(&self) {
+        self.forget_buffers();
+        self.results.restarted();
+    }
+
+    fn end_waits(&self, reason: &str) {
+        self.results.port_lost(reason);
+    }
+}
+
+/// The router of `clients` (position = client index, all on PDP context 1; buffer-mode
+/// notices are queued, not read) detached from any engine, routing as [`Context`]'s
+/// handlers do. For the fuzz targets and the framing property tests (`modemqtt::fuzzing`).
 #[doc(hidden)]
-pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> UrcRouter {
     let router = Router {
         results: Results::default(),
         slots: Mutex::new(
@@ -257,19 +294,7 @@ pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine
                 .collect(),
         ),
     };
-    let mut prefixes = vec![
-        &b"+QMTRECV:"[..],
-        b"+QMTSTAT:",
-        b"+QIURC: \"pdpdeact\"",
-        crate::engine::BOOT_URC,
-    ];
-    prefixes.extend(RESULT_PREFIXES);
-    let handler = routing_handler(router, Router::on_frame, |r| {
-        r.forget_buffers();
-        r.results.restarted();
-        r.all_lost(CAUSE_RESTARTED, "modem restarted");
-    });
-    (prefixes.iter().map(|p| p.to_vec()).collect(), handler)
+    detached_router(router, &prefixes())
 }
 
 pub fn raw_rules() -> Vec<RawRule> {

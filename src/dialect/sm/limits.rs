@@ -33,29 +33,16 @@ pub const SSL_CTX_MAX: u8 = 5;
 /// `+SMPUB: 128,(0-1024),(0-2),(0-1)`); SIM7000: content 0-512 (SIM7000 MQTT(S)
 /// application note V1.02 §3.2.5).
 pub fn capabilities(profile: &str) -> Option<Capabilities> {
+    // Client ids 1-128: an empty id is in the range (0-128), but the generic checks refuse
+    // it before it gets here, which keeps every family alike.
     let base = Capabilities {
-        family: Family::Sm.name(),
-        profile: profile.to_string(),
-        clients: 1,
-        // An empty id is in the range (0-128); the generic checks refuse it before it
-        // gets here, which keeps every family alike.
-        client_id_len: (1, 128),
-        topic_max: 128,
-        payload_max: 1024,
-        will_topic_max: 128,
-        will_payload_max: 1024,
-        max_qos: 2,
-        keepalive: (0, 65535),
         // USERNAME 256, PASSWORD 512: the password's own limit is checked by the client.
         credential_max: 512,
         server_addr_len: (1, 246),
-        tls: true,
-        will: true,
-        will_retain: true,
-        retain: true,
         // Content length 0 is in the range, but what the module does with it is not
         // documented (no prompt? a driver reports lost zero-length `+SMSUB`): refused.
         empty_payload: false,
+        ..Capabilities::full(Family::Sm.name(), profile, 128, 1024)
     };
     match profile {
         "sim7080" => Some(base),

@@ -4,24 +4,19 @@ use std::sync::{Arc, Mutex};
 
 use super::urc::{Router, PREFIXES};
 use super::{capabilities, lock, parse_smsub, profile_for_model, urc_router, SmClient};
-use crate::at::Frame;
 use crate::dialect::common::{already_open, Handlers};
 use crate::dialect::{
-    distributed_slice, open_context_clients, ClientContext, Family, FamilyInfo, FamilySpec,
-    MessageRules, OpenRequest, Opened, ProbeExchange, ProfileBy, SPECS,
+    open_context_clients, quoted_payload_line, ClientContext, Family, FamilyInfo, FamilySpec,
+    MessageRules, OpenRequest, Opened, ProbeExchange, ProfileBy,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::mqtt::{Capabilities, ClientShared, CAUSE_PORT_LOST, CAUSE_RESTARTED};
+use crate::mqtt::{Capabilities, ClientShared};
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// SIMCom `AT+SM*`. Probe: `AT+SMCONF=?` answers the `+SMCONF: "<TAG>",<range>` table and
-/// `OK` where the firmware has MQTT (ATM V1.05 §17.2.1); the model name does not tell
-/// (SIM7000 firmware with and without MQTT exists).
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// SIMCom `AT+SM*`. Probe: `AT+SMCONF=?` answers the `+SMCONF: "<TAG>",<range>` table and
+// `OK` where the firmware has MQTT (ATM V1.05 §17.2.1); the model name does not tell
+// (SIM7000 firmware with and without MQTT exists).
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(
         Family::Sm,
         "sm",
@@ -46,7 +41,7 @@ pub static SPEC: FamilySpec = FamilySpec {
     message_rules: MessageRules::LINE,
     encode_message,
     parse_line,
-};
+});
 
 /// Modem-wide SM state: the one client and the URC handlers.
 pub struct Context {
@@ -71,16 +66,8 @@ impl ClientContext for Context {
         let router = Arc::new(Router {
             client: Mutex::new(None),
         });
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &PREFIXES,
-            move |f: &Frame| r1.on_frame(f),
-            move || r2.lost_with(CAUSE_RESTARTED, "modem restarted"),
-            move |reason: &str| r3.lost_with(CAUSE_PORT_LOST, reason),
-        );
         Ok(Arc::new(Context {
-            _handlers: Handlers::new(&engine, handler_ids),
+            _handlers: Handlers::attach(&engine, Vec::new(), &PREFIXES, &router),
             engine,
             caps,
             router,
@@ -108,10 +95,7 @@ impl ClientContext for Context {
 
 /// One `+SMSUB` line (topic without `"`, CR, LF; payload without CR, LF).
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
-    let mut out = format!("\r\n+SMSUB: \"{topic}\",\"").into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
+    quoted_payload_line(&format!("+SMSUB: \"{topic}\","), payload)
 }
 
 /// The message parser, also on lines the router would not get.

@@ -1,6 +1,8 @@
 //! URC routing: `+SMSUB` messages, `+SMSTATE: 0` and `+APP PDP: <n>,DEACTIVE` link losses.
 
 use super::*;
+use crate::dialect::common::{detached_router, UrcListener};
+use crate::dialect::UrcRouter;
 
 /// The URC prefixes of the family.
 pub(super) const PREFIXES: [&[u8]; 3] = [b"+SMSUB:", b"+SMSTATE:", b"+APP PDP:"];
@@ -44,25 +46,6 @@ impl Router {
         lock(&self.client).clone()
     }
 
-    pub(super) fn on_frame(&self, frame: &Frame) {
-        let Frame::Line(line) = frame else { return };
-        if line.starts_with(b"+SMSUB:") {
-            self.on_message(line);
-        } else if line.starts_with(b"+SMSTATE:") {
-            // `+SMSTATE: 0` as a URC: the link is down (field log SIM7000_AWS_Log.txt).
-            if int_fields(line).first() == Some(&0) {
-                self.lost(CAUSE_LINK_DOWN);
-            }
-        } else if line.starts_with(b"+APP PDP:") {
-            // `+APP PDP: 0,DEACTIVE` (SIM7080, ATM V1.05 §22.3) or `+APP PDP: DEACTIVE`
-            // (SIM7000 AN70 §5.1): the bearer and the MQTT link on it are gone.
-            let text = String::from_utf8_lossy(line).to_ascii_uppercase();
-            if text.trim_end().ends_with("DEACTIVE") {
-                self.lost(crate::mqtt::CAUSE_PDP_DEACTIVATED);
-            }
-        }
-    }
-
     fn on_message(&self, line: &[u8]) {
         let Some((topic, payload)) = parse_smsub(line) else {
             log::warn!(
@@ -90,32 +73,42 @@ impl Router {
             c.connection_lost(cause, cause_reason(cause));
         }
     }
+}
 
-    pub(super) fn lost_with(&self, cause: i32, reason: &str) {
+impl UrcListener for Router {
+    fn on_frame(&self, frame: &Frame) {
+        let Frame::Line(line) = frame else { return };
+        if line.starts_with(b"+SMSUB:") {
+            self.on_message(line);
+        } else if line.starts_with(b"+SMSTATE:") {
+            // `+SMSTATE: 0` as a URC: the link is down (field log SIM7000_AWS_Log.txt).
+            if int_fields(line).first() == Some(&0) {
+                self.lost(CAUSE_LINK_DOWN);
+            }
+        } else if line.starts_with(b"+APP PDP:") {
+            // `+APP PDP: 0,DEACTIVE` (SIM7080, ATM V1.05 §22.3) or `+APP PDP: DEACTIVE`
+            // (SIM7000 AN70 §5.1): the bearer and the MQTT link on it are gone.
+            let text = String::from_utf8_lossy(line).to_ascii_uppercase();
+            if text.trim_end().ends_with("DEACTIVE") {
+                self.lost(crate::mqtt::CAUSE_PDP_DEACTIVATED);
+            }
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
         if let Some(c) = self.client() {
             c.connection_lost(cause, reason);
         }
     }
 }
 
-/// The URC prefixes [`Context`] registers and a handler routing frames as its handlers
-/// do, for `clients` (the first is client 0). For the fuzz targets and the framing
-/// property tests (`modemqtt::fuzzing`), which drive the router without an engine.
+/// The router of `clients` (the first is client 0) detached from any engine, routing as
+/// [`Context`]'s handlers do. For the fuzz targets and the framing property tests
+/// (`modemqtt::fuzzing`).
 #[doc(hidden)]
-pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> UrcRouter {
     let router = Router {
         client: Mutex::new(clients.first().cloned()),
     };
-    let mut prefixes: Vec<Vec<u8>> = PREFIXES.iter().map(|p| p.to_vec()).collect();
-    prefixes.push(crate::engine::BOOT_URC.to_vec());
-    let handler = Arc::new(move |f: &Frame| {
-        if let Frame::Line(l) = f {
-            if l.starts_with(crate::engine::BOOT_URC) {
-                router.lost_with(CAUSE_RESTARTED, "modem restarted");
-                return;
-            }
-        }
-        router.on_frame(f);
-    });
-    (prefixes, handler)
+    detached_router(router, &PREFIXES)
 }

@@ -20,26 +20,8 @@ impl ClientContext for Context {
             Error::invalid(format!("profile: unknown u-blox MQTT profile {profile:?}"))
         })?;
         let router = Arc::new(Router::new());
-        for rule in raw_rules() {
-            engine.add_raw_rule(rule);
-        }
-        let (r1, r2, r3) = (router.clone(), router.clone(), router.clone());
-        let handler_ids = crate::dialect::common::add_handlers(
-            &engine,
-            &PREFIXES,
-            move |f: &Frame| r1.on_frame(f),
-            move || {
-                r2.forget_unread();
-                r2.results.restarted();
-                r2.link_lost(CAUSE_RESTARTED, "modem restarted");
-            },
-            move |reason: &str| {
-                r3.results.port_lost(reason);
-                r3.link_lost(CAUSE_PORT_LOST, reason);
-            },
-        );
         Ok(Arc::new(Context {
-            _handlers: Handlers::new(&engine, handler_ids),
+            _handlers: Handlers::attach(&engine, raw_rules(), &PREFIXES, &router),
             engine,
             caps,
             router,

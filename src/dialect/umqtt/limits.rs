@@ -40,28 +40,13 @@ pub fn error_code_name(code: i32) -> String {
 }
 
 pub fn capabilities(profile: &str) -> Option<Capabilities> {
+    // One client: no command takes a client index. Keep-alive: AT+UMQTT=10,<inactivity
+    // timeout> 0-65535 (NBMqtt). An empty payload only retained (see `publish`).
     let base = Capabilities {
-        family: Family::Umqtt.name(),
-        profile: profile.to_string(),
-        // No command takes a client index.
-        clients: 1,
         // The ubxlib buffer; the manual's figure is not known here.
         client_id_len: (1, 256),
-        topic_max: TOPIC_MAX,
-        payload_max: PAYLOAD_MAX,
-        will_topic_max: TOPIC_MAX,
         will_payload_max: WILL_MAX,
-        max_qos: 2,
-        // AT+UMQTT=10,<inactivity timeout> 0-65535 (NBMqtt).
-        keepalive: (0, 65535),
-        credential_max: 256,
-        server_addr_len: (1, 256),
-        tls: true,
-        will: true,
-        will_retain: true,
-        retain: true,
-        // Only retained (see `publish`).
-        empty_payload: true,
+        ..Capabilities::full(Family::Umqtt.name(), profile, TOPIC_MAX, PAYLOAD_MAX)
     };
     match profile {
         "sara-r5" => Some(base),

@@ -3,16 +3,12 @@
 
 use super::{profile_for_model, raw_rules, urc_router, Context};
 use crate::dialect::{
-    distributed_slice, no_line_parsers, open_context_clients, Family, FamilyInfo, FamilySpec,
-    MessageRules, ProbeExchange, ProfileBy, SPECS,
+    no_line_parsers, open_context_clients, quoted_payload_line, Family, FamilyInfo, FamilySpec,
+    MessageRules, ProbeExchange, ProfileBy,
 };
 
-// The family's row (name, aliases, probe) for the layers below the dialects: its `info`.
-crate::register_family_row!(SPEC);
-
-/// u-blox `AT+UMQTT` / `AT+UMQTTC` (new syntax).
-#[distributed_slice(SPECS)]
-pub static SPEC: FamilySpec = FamilySpec {
+// u-blox `AT+UMQTT` / `AT+UMQTTC` (new syntax).
+crate::family_spec!(FamilySpec {
     info: FamilyInfo::new(
         Family::Umqtt,
         "umqtt",
@@ -27,35 +23,30 @@ pub static SPEC: FamilySpec = FamilySpec {
     qmt_options: false,
     open_clients: open_context_clients::<Context>,
     probes: [
-        ProbeExchange {
-            line: "AT+UMQTTC=4,1,\"a/b\"",
-            data: None,
-            result_prefix: b"+UUMQTTC: 4,",
-            result_ok: b"+UUMQTTC: 4,1,1,\"a/b\"",
-        },
-        ProbeExchange {
-            line: "AT+UMQTTC=9,1,0,\"a/b\",5",
-            data: Some(b"hello"),
-            result_prefix: b"+UUMQTTC: 9,",
-            result_ok: b"+UUMQTTC: 9,1",
-        },
+        ProbeExchange::awaiting(
+            "AT+UMQTTC=4,1,\"a/b\"",
+            None,
+            b"+UUMQTTC: 4,",
+            b"+UUMQTTC: 4,1,1,\"a/b\"",
+        ),
+        ProbeExchange::awaiting(
+            "AT+UMQTTC=9,1,0,\"a/b\",5",
+            Some(b"hello"),
+            b"+UUMQTTC: 9,",
+            b"+UUMQTTC: 9,1",
+        ),
     ],
     // The topic is quoted inside the read answer; the message is counted.
     message_rules: MessageRules::QUOTED_TOPIC,
     encode_message,
     parse_line: no_line_parsers,
-};
+});
 
 /// One read answer `+UMQTTC: 6,...` (the topic must have no `"`); QoS 1.
 fn encode_message(_index: u8, topic: &str, payload: &[u8], _part: usize, _msgid: u16) -> Vec<u8> {
-    let mut out = format!(
-        "\r\n+UMQTTC: 6,1,{},{},\"{topic}\",{},\"",
-        topic.len() + payload.len(),
-        topic.len(),
-        payload.len()
+    let (t, p) = (topic.len(), payload.len());
+    quoted_payload_line(
+        &format!("+UMQTTC: 6,1,{},{t},\"{topic}\",{p},", t + p),
+        payload,
     )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\"\r\n");
-    out
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 pub(super) use crate::dialect::common::field_int;
-use crate::dialect::common::routing_handler;
+use crate::dialect::common::{detached_router, UrcListener};
 
 /// The read answer's header `+UMQTTC: 6,<qos>,<total>,<topic_len>,"<topic>",<msg_len>`
 /// (the codec took the counted message): QoS and topic. The topic is taken by its length
@@ -101,20 +101,6 @@ impl Router {
         }
     }
 
-    pub(super) fn on_frame(&self, frame: &Frame) {
-        match frame {
-            Frame::Raw { header, data } => match parse_read_header(header) {
-                Some((qos, topic)) => self.deliver(qos, topic, data.clone()),
-                None => log::warn!(
-                    "umqtt: cannot parse {:?}; message dropped",
-                    String::from_utf8_lossy(header)
-                ),
-            },
-            Frame::Line(line) => self.on_line(line),
-            _ => {}
-        }
-    }
-
     pub(super) fn on_line(&self, line: &[u8]) {
         if !line.starts_with(b"+UUMQTTC:") {
             if line.starts_with(b"+UUPSDA:") && !self.results.offer(line) {
@@ -131,13 +117,13 @@ impl Router {
                     return;
                 }
                 let name = logout_reason_name(code as i32);
-                self.link_lost(code as i32, &name);
+                self.all_lost(code as i32, &name);
             }
             (Some(1), Some(0)) => {
                 // Nobody waits for it: logged out while a login was up (ubxlib treats it
                 // as a disconnection).
                 if !self.results.offer(line) && self.logged_in.load(Ordering::SeqCst) {
-                    self.link_lost(101, "connection lost (+UUMQTTC: 1,0)");
+                    self.all_lost(101, "connection lost (+UUMQTTC: 1,0)");
                 }
             }
             (Some(8), Some(0)) => {
@@ -154,15 +140,6 @@ impl Router {
         }
     }
 
-    pub(super) fn link_lost(&self, cause: i32, reason: &str) {
-        self.logged_in.store(false, Ordering::SeqCst);
-        // A publish or subscribe waiting for its result will not get one.
-        self.results.lost(reason);
-        if let Some(c) = self.shared() {
-            c.connection_lost(cause, reason);
-        }
-    }
-
     pub(super) fn forget_unread(&self) {
         let mut u = lock(&self.unread);
         u.count = 0;
@@ -174,20 +151,48 @@ impl Router {
 /// router like a URC, so that messages and notices are handled in the order sent).
 pub(super) const PREFIXES: [&[u8]; 3] = [b"+UUMQTTC:", b"+UMQTTC: 6,", b"+UUPSDA:"];
 
-/// The URC prefixes and a handler routing frames as [`Context`]'s handlers do, for
-/// `clients` (one). For the fuzz targets and the framing property tests.
+impl UrcListener for Router {
+    fn on_frame(&self, frame: &Frame) {
+        match frame {
+            Frame::Raw { header, data } => match parse_read_header(header) {
+                Some((qos, topic)) => self.deliver(qos, topic, data.clone()),
+                None => log::warn!(
+                    "umqtt: cannot parse {:?}; message dropped",
+                    String::from_utf8_lossy(header)
+                ),
+            },
+            Frame::Line(line) => self.on_line(line),
+            _ => {}
+        }
+    }
+
+    fn all_lost(&self, cause: i32, reason: &str) {
+        self.logged_in.store(false, Ordering::SeqCst);
+        // A publish or subscribe waiting for its result will not get one.
+        self.results.lost(reason);
+        if let Some(c) = self.shared() {
+            c.connection_lost(cause, reason);
+        }
+    }
+
+    /// The unread count and result waits are gone with the old session.
+    fn forget_session(&self) {
+        self.forget_unread();
+        self.results.restarted();
+    }
+
+    fn end_waits(&self, reason: &str) {
+        self.results.port_lost(reason);
+    }
+}
+
+/// The router of `clients` (one) detached from any engine, routing as [`Context`]'s
+/// handlers do. For the fuzz targets and the framing property tests.
 #[doc(hidden)]
-pub fn urc_router(clients: &[Arc<ClientShared>]) -> (Vec<Vec<u8>>, crate::engine::UrcHandler) {
+pub fn urc_router(clients: &[Arc<ClientShared>]) -> UrcRouter {
     let router = Router::new();
     *lock(&router.slot) = clients.first().map(|c| Slot { shared: c.clone() });
-    let mut prefixes: Vec<Vec<u8>> = PREFIXES.iter().map(|p| p.to_vec()).collect();
-    prefixes.push(crate::engine::BOOT_URC.to_vec());
-    let handler = routing_handler(router, Router::on_frame, |r| {
-        r.forget_unread();
-        r.results.restarted();
-        r.link_lost(CAUSE_RESTARTED, "modem restarted");
-    });
-    (prefixes, handler)
+    detached_router(router, &PREFIXES)
 }
 
 pub fn raw_rules() -> Vec<RawRule> {

@@ -1,6 +1,7 @@
 //! The Alibaba firmware's CoAP commands (`AT+CC*`) and their fault injection.
 
 use super::*;
+use crate::sim::conn::OutPublish;
 
 /// `AT+CC*` but their test forms (`aliyun_command`).
 pub(super) fn coap_command(m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut Resp) {
@@ -116,7 +117,11 @@ pub(super) fn coap_command(m: &mut Modem, sh: &Arc<Shared>, c: Cmd<'_>, r: &mut 
             // Published to the broker, so tests can watch what was sent (nothing is
             // reported back: `SimFamily::link_event` drops the forward link's events).
             if let Some(f) = m.links[FORWARD].as_ref().filter(|_| forward) {
-                f.queue_publish_as(true, topic, 1, false, msg.into_bytes(), NO_TIMEOUT, None);
+                let publish = OutPublish {
+                    answered: true,
+                    ..OutPublish::new(topic, 1, false, msg)
+                };
+                f.queue_publish(publish, NO_TIMEOUT, None);
             }
         }
         ("CCYIELD", Form::Exec) => {

@@ -5,7 +5,7 @@
 use rumqttc::SubscribeFilter;
 
 use super::*;
-use crate::sim::conn::{Link, LinkEvent};
+use crate::sim::conn::{Link, LinkEvent, OutPublish};
 use crate::sim::link::{self, qos};
 
 /// The slot of the MQTT link in `Modem::links` (the firmware's one client).
@@ -270,7 +270,8 @@ fn cmpub(m: &mut Modem, sh: &Shared, a: &str, r: &mut Resp) {
         return cme(r, -27);
     };
     // The acknowledgement of QoS 1 is reported as `+CMYIELD: 9` ([`link_event`]).
-    if !link.queue_publish(topic, q as u8, false, msg.into_bytes(), NO_TIMEOUT, None) {
+    let publish = OutPublish::new(topic, q as u8, false, msg);
+    if !link.queue_publish(publish, NO_TIMEOUT, None) {
         return cme(r, -42);
     }
     r.ok()

@@ -40,7 +40,7 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, Publish, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::conn::LinkEvent;
+use super::conn::{LinkEvent, OutPublish};
 use super::link::{self, qos};
 use super::modem::Modem;
 use super::modem::{own_data, FamilyData, SimFamily};

@@ -170,7 +170,11 @@ impl Modem {
         // QoS 0 has no acknowledgement to wait for: once the link has the message, the
         // modem reports it sent, as a real module does within microseconds.
         let wait = Duration::from_secs(timeout as u64);
-        if !link.queue_publish(topic, q as u8, retain == 1, payload, wait, None) {
+        if !link.queue_publish(
+            OutPublish::new(topic, q as u8, retain == 1, payload),
+            wait,
+            None,
+        ) {
             return fail(r, "PUB", idx, 14);
         }
         r.ok();

@@ -20,7 +20,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use super::args::{Arg, Cmd, Form, Resp};
-use super::conn::LinkEvent;
+use super::conn::{LinkEvent, OutPublish};
 use super::modem::Modem;
 use super::modem::{own_data, FamilyData, SimFamily};
 use super::parser::Next;

@@ -378,15 +378,11 @@ impl Modem {
         let Some(l) = self.links[0].as_ref().filter(|l| l.connected) else {
             return Err(mqtt_err(0x6051));
         };
-        if !l.queue_publish_as(
-            q == 0 || answered,
-            topic,
-            q,
-            retain,
-            payload,
-            OP_TIMEOUT,
-            None,
-        ) {
+        let publish = OutPublish {
+            answered,
+            ..OutPublish::new(topic, q, retain, payload)
+        };
+        if !l.queue_publish(publish, OP_TIMEOUT, None) {
             return Err(mqtt_err(0x600C));
         }
         Ok(q == 0)

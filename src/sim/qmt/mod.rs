@@ -36,7 +36,7 @@ use std::time::Duration;
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
 use super::args::{int, num, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::conn::{Link, LinkEvent};
+use super::conn::{Link, LinkEvent, OutPublish};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;
@@ -587,7 +587,11 @@ pub(crate) fn data_done(m: &mut Modem, kind: DataKind, data: Vec<u8>, r: &mut Re
                 return r.urc_after(format!("+{name}: {idx},{msgid},2"));
             };
             // QoS 0 is reported sent at once (as the CMQTT virtual modem does).
-            if !link.queue_publish(topic, q, retain, data, timeout, Some((msgid, ex))) {
+            if !link.queue_publish(
+                OutPublish::new(topic, q, retain, data),
+                timeout,
+                Some((msgid, ex)),
+            ) {
                 r.urc_after(format!("+{name}: {idx},{msgid},2"));
             } else if q == 0 {
                 r.net_after(format!("+{name}: {idx},{msgid},0"));

@@ -26,7 +26,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use super::args::{int, split_args, Arg, Cmd, Form, Resp};
-use super::conn::LinkEvent;
+use super::conn::{LinkEvent, OutPublish};
 use super::modem::{own_data, FamilyData, Modem, SimFamily};
 use super::parser::Next;
 use super::profile::{Family, Profile};

@@ -149,7 +149,7 @@ impl Modem {
             return r.error();
         }
         // QoS 0: `OK` once the link has it; QoS 1/2: once acknowledged.
-        if !link.queue_publish(topic, q, retain, data, BROKER_WAIT, None) {
+        if !link.queue_publish(OutPublish::new(topic, q, retain, data), BROKER_WAIT, None) {
             return r.error();
         }
         if q == 0 {

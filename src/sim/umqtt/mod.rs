@@ -29,7 +29,7 @@ use md5::{Digest, Md5};
 use rumqttc::{LastWill, MqttOptions, SubscribeFilter};
 
 use super::args::{decode_hex, int, opt_int, split_args, Arg, Cmd, Form, Resp};
-use super::conn::LinkEvent;
+use super::conn::{LinkEvent, OutPublish};
 use super::link;
 use super::link::qos;
 use super::modem::Modem;

@@ -231,7 +231,11 @@ fn send(m: &mut Modem, op: u8, q: u8, retain: bool, topic: String, payload: Vec<
     };
     // QoS 0 has nothing to wait for: sent once the link has it.
     let tag = Some((u16::from(op), false));
-    if !link.queue_publish(topic, q, retain, payload, Duration::from_secs(60), tag) {
+    if !link.queue_publish(
+        OutPublish::new(topic, q, retain, payload),
+        Duration::from_secs(60),
+        tag,
+    ) {
         failed(m, REFUSED);
         r.urc_after(format!("+UUMQTTC: {op},0"));
     } else if q == 0 {

@@ -1,41 +1,31 @@
-//! Result URCs awaited outside the AT turn (also used by the u-blox family, whose
-//! `+UUMQTTC` results follow the same rules).
+//! Result URCs awaited outside the AT turn, for the families whose commands answer `OK`
+//! and report their outcome later in a URC: Quectel (`+QMTSUB: <idx>,<msgID>,...`) and
+//! u-blox (`+UUMQTTC: <op>,<result>`).
 //!
-//! A QMT command's `OK` only says it was accepted; its outcome (`+QMTSUB: <idx>,<msgID>,...`)
-//! follows when the network answers, and the module takes other commands meanwhile (the
-//! notes' examples send the next command before the result of the previous one). The
-//! client gives the AT channel back at `OK` and waits for the result here, so that other
-//! commands go on in between: above all the buffer reads of buffer mode. Holding the
-//! channel until the result would deadlock a host whose five buffers are full: the module
-//! reads no further from the server (the SUBACK waits behind messages it has no room for)
-//! while the host's `AT+QMTRECV` reads wait behind the subscribe.
+//! Such a command's `OK` only says it was accepted; its outcome follows when the network
+//! answers, and the module takes other commands meanwhile (the Quectel notes' examples send
+//! the next command before the result of the previous one). The client gives the AT channel
+//! back at `OK` and waits for the result here, so that other commands go on in between:
+//! above all the buffer reads of Quectel's buffer mode. Holding the channel until the result
+//! would deadlock a host whose five buffers are full: the module reads no further from the
+//! server (the SUBACK waits behind messages it has no room for) while the host's
+//! `AT+QMTRECV` reads wait behind the subscribe.
 //!
 //! Matching follows the session's rules for results of commands in flight: a line is taken
 //! by the first waiter whose prefix it starts with and whose `is_final` accepts it (a
 //! retransmission report is progress); a result still owed by a waiter that gave up is not
-//! taken as the answer to a later one with the same prefix (see
-//! [`crate::at::session::OWED_FOR`]).
+//! taken as the answer to a later one with the same prefix ([`Owed`]).
 
-use super::*;
-use crate::at::session::OWED_FOR;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::at::session::{Command, Expect, Owed};
+use crate::dialect::common::lock;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::waits;
-
-/// The result URCs of the QMT commands (also registered as URC prefixes so that the
-/// command in flight, whichever it is, never claims them).
-pub(super) const RESULT_PREFIXES: [&[u8]; 8] = [
-    b"+QMTOPEN:",
-    b"+QMTCLOSE:",
-    b"+QMTCONN:",
-    b"+QMTDISC:",
-    b"+QMTSUB:",
-    b"+QMTUNS:",
-    b"+QMTPUBEX:",
-    b"+QMTPUB:",
-];
-
-pub(super) fn is_result(line: &[u8]) -> bool {
-    RESULT_PREFIXES.iter().any(|p| line.starts_with(p))
-}
 
 /// How a wait ended on the URC side.
 enum Got {
@@ -59,18 +49,14 @@ struct Waiter {
 struct State {
     next_id: u64,
     waiters: Vec<Waiter>,
-    /// Expectations of waiters that gave up, until the instant they stop being expected.
-    owed: Vec<(Expect, Instant)>,
+    /// Expectations of waiters that gave up.
+    owed: Owed,
 }
 
-/// The waiters of one modem's QMT clients.
+/// The waiters of one modem's clients.
 #[derive(Default)]
 pub(crate) struct Results {
     state: Mutex<State>,
-}
-
-fn matches(e: &Expect, line: &[u8]) -> bool {
-    line.starts_with(&e.prefix) && e.is_final.is_none_or(|f| f(line))
 }
 
 impl Results {
@@ -132,10 +118,8 @@ impl Results {
     pub(crate) fn offer(&self, line: &[u8]) -> bool {
         let now = Instant::now();
         let mut s = lock(&self.state);
-        s.owed.retain(|(_, until)| now < *until);
-        if let Some(i) = s.owed.iter().position(|(e, _)| matches(e, line)) {
-            s.owed.remove(i);
-            for w in s.waiters.iter_mut().filter(|w| matches(&w.expect, line)) {
+        if s.owed.settle(now, line) {
+            for w in s.waiters.iter_mut().filter(|w| w.expect.matches(line)) {
                 w.ate_owed = true;
             }
             log::debug!(
@@ -174,11 +158,11 @@ impl Results {
         }
     }
 
-    /// `+QMTSTAT` for client `index`: its results but the network open's end (the open
-    /// reports its own failure).
-    pub(super) fn link_lost(&self, index: usize, reason: &str) {
+    /// Ends the waits of client `index` whose result prefix `which` selects: their results
+    /// can no longer come (`reason`).
+    pub(crate) fn lost_for(&self, index: usize, which: impl Fn(&[u8]) -> bool, reason: &str) {
         self.fail(
-            |w| w.index == index && waits_for_client(&w.expect.prefix, index as i64),
+            |w| w.index == index && which(&w.expect.prefix),
             || Got::Lost(reason.to_string()),
         );
     }
@@ -209,7 +193,7 @@ impl Results {
         };
         let w = s.waiters.remove(i);
         if owe && !w.ate_owed {
-            s.owed.push((w.expect, Instant::now() + OWED_FOR));
+            s.owed.owe(Instant::now(), w.expect);
         }
     }
 
@@ -298,6 +282,7 @@ impl Drop for Ticket<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::qmt::{final_unless_retransmission, waits_for_client};
 
     fn sub(idx: u8, msgid: u16) -> Expect {
         Expect {
@@ -364,7 +349,11 @@ mod tests {
         let s = r.expect(2, sub(2, 3));
         let o = r.expect(2, Expect::prefix(b"+QMTOPEN: 2,".to_vec()));
         let other = r.expect(1, sub(1, 3));
-        r.link_lost(2, "connection closed by the server");
+        r.lost_for(
+            2,
+            |p| waits_for_client(p, 2),
+            "connection closed by the server",
+        );
         let err = s
             .wait(soon(), "AT+QMTSUB=2", Duration::from_secs(5))
             .unwrap_err();
